@@ -1,0 +1,1 @@
+//! vcd-sim: a stateful stand-in for VMware Cloud Director's blocking-task API.

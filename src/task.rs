@@ -1,0 +1,181 @@
+//! Domain types for a blocking task: its validated identifier ([`TaskId`]), the task as vCD
+//! reports it ([`BlockingTask`]) and the flat [`TaskFacts`] a policy matches on.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// The URN prefix vCD gives blocking tasks (`urn:vcloud:blockingTask:<uuid>`).
+pub const BLOCKING_TASK_URN_PREFIX: &str = "urn:vcloud:blockingTask:";
+
+/// A blocking task's UUID, validated. It is the only piece of a notification that ever
+/// becomes part of a URL, so it can hold nothing but a UUID.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(Uuid);
+
+/// A string that is not a blocking task id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a blocking task id: {0:?}")]
+pub struct InvalidTaskId(pub String);
+
+impl TaskId {
+    /// Accepts a bare UUID or `urn:vcloud:blockingTask:<uuid>` (prefix matched without regard
+    /// to case). Braced, simple or URN-style UUID spellings are refused: vCD never sends them.
+    pub fn parse(text: &str) -> Result<TaskId, InvalidTaskId> {
+        let text = text.trim();
+        let bare = match text.get(..BLOCKING_TASK_URN_PREFIX.len()) {
+            Some(head) if head.eq_ignore_ascii_case(BLOCKING_TASK_URN_PREFIX) => {
+                &text[BLOCKING_TASK_URN_PREFIX.len()..]
+            }
+            _ => text,
+        };
+        if bare.len() != 36 {
+            return Err(InvalidTaskId(text.to_owned()));
+        }
+        Uuid::try_parse(bare)
+            .map(TaskId)
+            .map_err(|_| InvalidTaskId(text.to_owned()))
+    }
+
+    pub fn from_uuid(uuid: Uuid) -> TaskId {
+        TaskId(uuid)
+    }
+
+    pub fn uuid(&self) -> Uuid {
+        self.0
+    }
+
+    /// `urn:vcloud:blockingTask:<uuid>`
+    pub fn urn(&self) -> String {
+        format!("{BLOCKING_TASK_URN_PREFIX}{}", self.0)
+    }
+}
+
+/// Lower-case hyphenated UUID, the form vCD uses in paths.
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl fmt::Debug for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskId({self})")
+    }
+}
+
+/// Whether vCD still waits for a decision on a task. Anything but `active` means some
+/// decision (ours, a human's, or vCD's timeout) has already been taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskStatus {
+    Active,
+    Other(String),
+}
+
+impl TaskStatus {
+    pub fn parse(text: &str) -> TaskStatus {
+        if text.eq_ignore_ascii_case("active") {
+            TaskStatus::Active
+        } else {
+            TaskStatus::Other(text.to_owned())
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(self, TaskStatus::Active)
+    }
+}
+
+/// A reference to another vCD object as a blocking task names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntityRef {
+    pub name: String,
+    /// The object's id as the last path segment of its href (a UUID, sometimes with a type
+    /// prefix such as `vapp-`), or empty when vCD gave no href.
+    pub id: String,
+    /// Short type name such as `vApp`, `vm`, `media`; empty when unknown.
+    pub kind: String,
+}
+
+/// A blocking task as read from `GET /api/admin/extension/blockingTask/<uuid>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockingTask {
+    pub id: TaskId,
+    /// The suspended operation, e.g. `vdcInstantiateVapp` (the task's `name`).
+    pub operation: String,
+    pub status: TaskStatus,
+    pub created: Option<DateTime<Utc>>,
+    pub timeout_date: Option<DateTime<Utc>>,
+    /// What vCD does when `timeout_date` passes: `abort`, `fail` or `resume`.
+    pub timeout_action: String,
+    pub description: String,
+    pub org: EntityRef,
+    pub user: EntityRef,
+    pub owner: EntityRef,
+}
+
+/// The facts a policy rule matches on, one string per match key of the policy language.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFacts {
+    pub task_id: String,
+    pub operation: String,
+    pub org: String,
+    pub org_id: String,
+    pub user: String,
+    pub user_id: String,
+    pub owner_type: String,
+    pub owner_name: String,
+    pub owner_id: String,
+    pub description: String,
+}
+
+impl From<&BlockingTask> for TaskFacts {
+    fn from(task: &BlockingTask) -> TaskFacts {
+        TaskFacts {
+            task_id: task.id.to_string(),
+            operation: task.operation.clone(),
+            org: task.org.name.clone(),
+            org_id: task.org.id.clone(),
+            user: task.user.name.clone(),
+            user_id: task.user.id.clone(),
+            owner_type: task.owner.kind.clone(),
+            owner_name: task.owner.name.clone(),
+            owner_id: task.owner.id.clone(),
+            description: task.description.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_id_accepts_bare_uuid_and_urn() {
+        let bare = TaskId::parse("8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94").unwrap();
+        let urn = TaskId::parse("urn:vcloud:blockingTask:8C1D6E2A-4F3B-4A7D-9E21-5B0C3F7D1E94")
+            .unwrap();
+        assert_eq!(bare, urn);
+        assert_eq!(bare.to_string(), "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94");
+        assert_eq!(
+            bare.urn(),
+            "urn:vcloud:blockingTask:8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94"
+        );
+    }
+
+    #[test]
+    fn task_id_refuses_anything_that_could_change_a_path() {
+        for hostile in [
+            "",
+            "../../admin",
+            "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94/../x",
+            "8c1d6e2a4f3b4a7d9e215b0c3f7d1e94",
+            "{8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94}",
+            "urn:vcloud:vapp:8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94",
+            "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e9%",
+        ] {
+            assert!(TaskId::parse(hostile).is_err(), "{hostile:?} was accepted");
+        }
+    }
+}
