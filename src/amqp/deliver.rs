@@ -1,0 +1,136 @@
+//! One delivery's life: hand it to the engine, then ack, dead-letter, or retry transient
+//! trouble with backoff while keeping it unacknowledged, well inside RabbitMQ's 30-minute
+//! consumer timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lapin::message::Delivery as AmqpDelivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions, BasicRejectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::Channel;
+use tokio_util::sync::CancellationToken;
+
+use super::headers::{key, text};
+use super::topology::dead_letter_exchange;
+use crate::engine::{Disposition, Engine};
+use crate::metrics::Metrics;
+use crate::notification::Delivery;
+
+/// Header naming why vcd-blockd dead-lettered a message.
+pub const REASON_HEADER: &str = "x-vcd-blockd-reason";
+/// Header with the human-readable detail of the reason.
+pub const DETAIL_HEADER: &str = "x-vcd-blockd-detail";
+/// After retrying this long, a delivery goes back to the queue instead (the broker would
+/// otherwise close the channel at its consumer timeout).
+const RETRY_WINDOW: Duration = Duration::from_secs(20 * 60);
+const RETRY_CAP: Duration = Duration::from_secs(60);
+
+pub struct Handler {
+    pub engine: Arc<Engine>,
+    pub metrics: Arc<Metrics>,
+    /// The channel the delivery came on: acks must go back on it, never on a newer one.
+    pub channel: Channel,
+    pub queue: String,
+    pub max_bytes: usize,
+    pub shutdown: CancellationToken,
+}
+
+impl Handler {
+    pub async fn handle(self, delivery: AmqpDelivery) {
+        let headers = super::headers::from_table(delivery.properties.headers().as_ref());
+        let view = Delivery {
+            body: &delivery.data,
+            routing_key: delivery.routing_key.as_str(),
+            headers: &headers,
+        };
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            match self.engine.handle_delivery(&view, self.max_bytes).await {
+                Disposition::Ack(outcome) => {
+                    self.metrics.notification(outcome);
+                    acknowledge(&delivery).await;
+                    return;
+                }
+                Disposition::DeadLetter { reason, detail } => {
+                    tracing::warn!(reason, detail = %detail, routing_key = %delivery.routing_key, "dead-lettering message");
+                    self.metrics.notification("dead_lettered");
+                    self.metrics.dead_lettered(reason);
+                    self.dead_letter(&delivery, reason, &detail).await;
+                    return;
+                }
+                Disposition::Retry(error) => {
+                    attempt += 1;
+                    if started.elapsed() >= RETRY_WINDOW {
+                        tracing::warn!(%error, "still failing; returning the message to the queue");
+                        self.metrics.notification("requeued");
+                        let requeue = BasicNackOptions { requeue: true, ..BasicNackOptions::default() };
+                        let _ = delivery.acker.nack(requeue).await;
+                        return;
+                    }
+                    let wait = retry_delay(attempt);
+                    tracing::warn!(%error, attempt, retry_in = ?wait, "vCD trouble; will retry");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        // Left unacknowledged: closing the channel returns it to the queue.
+                        () = self.shutdown.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes a copy with the reason to `<queue>.dlx` and acks the original once the broker
+    /// confirmed the copy; if that fails, rejects it so the broker dead-letters it itself.
+    async fn dead_letter(&self, delivery: &AmqpDelivery, reason: &str, detail: &str) {
+        let mut table = delivery.properties.headers().clone().unwrap_or_else(FieldTable::default);
+        table.insert(key(REASON_HEADER), text(reason));
+        table.insert(key(DETAIL_HEADER), text(&truncate(detail, 1024)));
+        table.insert(key("x-vcd-blockd-original-exchange"), AMQPValue::LongString(delivery.exchange.as_str().into()));
+        let properties = delivery.properties.clone().with_headers(table);
+        let published = async {
+            self.channel
+                .basic_publish(
+                    dead_letter_exchange(&self.queue).as_str().into(),
+                    delivery.routing_key.clone(),
+                    BasicPublishOptions::default(),
+                    &delivery.data,
+                    properties,
+                )
+                .await?
+                .await
+        }
+        .await;
+        match published {
+            Ok(confirmation) if !confirmation.is_nack() => acknowledge(delivery).await,
+            outcome => {
+                tracing::warn!(?outcome, "could not publish the dead letter; rejecting instead");
+                let options = BasicRejectOptions { requeue: false };
+                if let Err(error) = delivery.acker.reject(options).await {
+                    tracing::warn!(%error, "reject failed; the broker will redeliver the message");
+                }
+            }
+        }
+    }
+}
+
+async fn acknowledge(delivery: &AmqpDelivery) {
+    if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
+        // The channel is gone; the broker redelivers, and the task is then found decided.
+        tracing::warn!(%error, "ack failed; the broker will redeliver the message");
+    }
+}
+
+fn retry_delay(attempt: u32) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(10);
+    let ceiling = Duration::from_secs(1).saturating_mul(1 << exponent).min(RETRY_CAP);
+    ceiling.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,175 @@
+//! The AMQP consumer: connects to RabbitMQ, declares the topology, consumes with manual acks
+//! and hands each delivery to the [`Engine`]. A delivery is acknowledged only after its task
+//! was acted on, found decided or needs nothing; unparseable ones go to `<queue>.dead` with a
+//! reason. On any connection or channel failure the whole session is rebuilt with backoff.
+
+mod deliver;
+pub mod headers;
+pub mod topology;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::tcp::OwnedTLSConfig;
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::AmqpSettings;
+use crate::engine::Engine;
+use crate::health::Health;
+use crate::metrics::Metrics;
+
+/// Longest wait between reconnection attempts.
+const RECONNECT_CAP: Duration = Duration::from_secs(60);
+/// How long a graceful stop waits for in-flight deliveries before closing the channel.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Keeps one consuming session alive until shutdown.
+pub struct Consumer {
+    pub settings: AmqpSettings,
+    pub engine: Arc<Engine>,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    /// In-flight delivery handlers; drained on shutdown.
+    pub handlers: TaskTracker,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AmqpError {
+    #[error("RabbitMQ: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("cannot read amqp.ca_file {path}: {source}")]
+    CaFile { path: String, source: std::io::Error },
+    #[error("the broker cancelled the consumer or closed the channel")]
+    ConsumerEnded,
+}
+
+impl Consumer {
+    /// Consumes until `shutdown`, reconnecting with jittered backoff after every failure.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures: u32 = 0;
+        while !shutdown.is_cancelled() {
+            match self.session(&shutdown, &mut failures).await {
+                Ok(()) => break,
+                Err(error) => {
+                    self.health.set_amqp_consuming(false);
+                    self.metrics.amqp_connected.set(0);
+                    failures = failures.saturating_add(1);
+                    let wait = reconnect_delay(failures);
+                    tracing::warn!(%error, retry_in = ?wait, "AMQP session ended; reconnecting");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+            }
+        }
+    }
+
+    /// One connection's life: connect, declare, consume until failure or shutdown.
+    async fn session(&self, shutdown: &CancellationToken, failures: &mut u32) -> Result<(), AmqpError> {
+        let connection = self.connect().await?;
+        let channel = connection.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await?;
+        topology::declare(&channel, &self.settings).await?;
+        let tag = format!("vcd-blockd-{}", uuid::Uuid::new_v4());
+        let mut consumer = channel
+            .basic_consume(
+                self.settings.queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        self.health.set_amqp_consuming(true);
+        self.metrics.amqp_connected.set(1);
+        *failures = 0;
+        tracing::info!(queue = %self.settings.queue, exchange = %self.settings.exchange, "consuming");
+        let ended = loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break Ok(()),
+                next = consumer.next() => match next {
+                    Some(Ok(delivery)) => {
+                        let handler = deliver::Handler {
+                            engine: self.engine.clone(),
+                            metrics: self.metrics.clone(),
+                            channel: channel.clone(),
+                            queue: self.settings.queue.clone(),
+                            max_bytes: self.settings.max_message_bytes,
+                            shutdown: shutdown.clone(),
+                        };
+                        self.handlers.spawn(handler.handle(delivery));
+                    }
+                    Some(Err(error)) => break Err(AmqpError::Broker(error)),
+                    None => break Err(AmqpError::ConsumerEnded),
+                },
+            }
+        };
+        self.health.set_amqp_consuming(false);
+        self.metrics.amqp_connected.set(0);
+        if ended.is_ok() {
+            self.stop(&connection, &channel, &tag).await;
+        }
+        ended
+    }
+
+    /// Graceful stop: no new deliveries, let in-flight handlers finish (bounded by the
+    /// caller's grace period), then close; unacknowledged deliveries return to the queue.
+    async fn stop(&self, connection: &Connection, channel: &lapin::Channel, tag: &str) {
+        let _ = channel.basic_cancel(tag.into(), BasicCancelOptions::default()).await;
+        self.handlers.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.handlers.wait()).await.is_err() {
+            tracing::warn!("in-flight deliveries did not finish in time; they return to the queue");
+        }
+        let _ = channel.close(200, "shutting down".into()).await;
+        let _ = connection.close(200, "shutting down".into()).await;
+    }
+
+    async fn connect(&self) -> Result<Connection, AmqpError> {
+        let properties = ConnectionProperties::default().with_connection_name("vcd-blockd".into());
+        let mut uri = self.settings.url.expose_secret().trim().to_owned();
+        if !uri.contains("heartbeat=") {
+            let separator = if uri.contains('?') { '&' } else { '?' };
+            uri = format!("{uri}{separator}heartbeat={}", self.settings.heartbeat.as_secs().max(1));
+        }
+        let tls = match &self.settings.ca_file {
+            None => OwnedTLSConfig::default(),
+            Some(path) => OwnedTLSConfig {
+                identity: None,
+                cert_chain: Some(std::fs::read_to_string(path).map_err(|source| AmqpError::CaFile {
+                    path: path.display().to_string(),
+                    source,
+                })?),
+            },
+        };
+        let runtime = lapin::runtime::default_runtime()?;
+        Ok(Connection::connect_with_config(&uri, properties, tls, runtime).await?)
+    }
+}
+
+/// Exponential backoff with full jitter above a 0.5 s floor, capped at [`RECONNECT_CAP`].
+fn reconnect_delay(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(10);
+    let ceiling = Duration::from_millis(500).saturating_mul(1 << exponent).min(RECONNECT_CAP);
+    ceiling.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delay_is_capped_at_a_minute() {
+        for failures in 1..100 {
+            assert!(reconnect_delay(failures) <= RECONNECT_CAP);
+        }
+        assert!(reconnect_delay(1) <= Duration::from_millis(500));
+        assert!(reconnect_delay(30) >= RECONNECT_CAP / 2);
+    }
+}

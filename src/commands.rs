@@ -1,0 +1,123 @@
+//! The `vcd-blockd` commands behind the command line: `run` (the daemon) and `check`
+//! (validate config and policy). Each returns the process exit code: 0 ok, 1 check failures,
+//! 2 usage or configuration errors.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config::{DEFAULT_CONFIG_PATH, Settings};
+use crate::daemon::Daemon;
+use crate::policy::Policy;
+
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+/// `-c FILE`, else `$VCD_BLOCKD_CONFIG`, else the default path.
+pub fn config_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("VCD_BLOCKD_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+/// `vcd-blockd run`: the daemon, until SIGTERM or SIGINT. SIGHUP reloads the policy.
+pub fn run(config: Option<PathBuf>) -> ExitCode {
+    let path = config_path(config);
+    let settings = match Settings::load(Some(&path)) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("vcd-blockd: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(error) = crate::logging::init(&settings.log) {
+        eprintln!("vcd-blockd: {error}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("vcd-blockd: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    runtime.block_on(serve(settings))
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let daemon = match Daemon::start(settings).await {
+        Ok(daemon) => daemon,
+        Err(error) => {
+            eprintln!("vcd-blockd: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("running")]);
+    let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        eprintln!("vcd-blockd: cannot install signal handlers");
+        daemon.stop().await;
+        return ExitCode::from(EXIT_USAGE);
+    };
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => {
+                let _ = daemon.reload_policy();
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    daemon.stop().await;
+    ExitCode::SUCCESS
+}
+
+/// `vcd-blockd check [-c FILE] [POLICY]`: with only POLICY, the policy alone (no config
+/// needed); otherwise the config and the policy it names (or POLICY, when given).
+pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
+    let policy_path = match (&config, policy) {
+        (None, Some(policy)) => policy,
+        (config, policy) => {
+            let path = config_path(config.clone());
+            match Settings::load(Some(&path)) {
+                Ok(settings) => {
+                    println!("{}: ok", path.display());
+                    policy.unwrap_or(settings.policy.path)
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    return ExitCode::from(EXIT_FAILED);
+                }
+            }
+        }
+    };
+    check_policy(&policy_path)
+}
+
+fn check_policy(path: &Path) -> ExitCode {
+    match Policy::load(path) {
+        Ok(policy) => {
+            println!(
+                "{}: ok ({} rules, {} tests)",
+                path.display(),
+                policy.rule_count(),
+                policy.tests().len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for error in &errors.0 {
+                eprintln!("{error}");
+            }
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}

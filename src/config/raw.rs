@@ -1,0 +1,207 @@
+//! The configuration as written: serde structs that mirror the file, with the built-in
+//! defaults, and the layering of defaults < file < environment.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{ConfigError, ENV_PREFIX};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawSettings {
+    pub vcd: RawVcd,
+    pub amqp: RawAmqp,
+    pub policy: RawPolicy,
+    pub holds: RawHolds,
+    pub reconcile: RawReconcile,
+    pub http: RawHttp,
+    pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawVcd {
+    pub url: String,
+    pub api_version: String,
+    pub auth: String,
+    pub user: String,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub api_token: Option<String>,
+    pub api_token_file: Option<String>,
+    pub ca_file: String,
+    pub request_timeout: String,
+}
+
+impl Default for RawVcd {
+    fn default() -> Self {
+        RawVcd {
+            url: String::new(),
+            api_version: "auto".into(),
+            auth: "password".into(),
+            user: "administrator@System".into(),
+            password: None,
+            password_file: None,
+            api_token: None,
+            api_token_file: None,
+            ca_file: String::new(),
+            request_timeout: "30s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawAmqp {
+    pub url: Option<String>,
+    pub url_file: Option<String>,
+    pub ca_file: String,
+    pub exchange: String,
+    pub format: String,
+    pub queue: String,
+    pub binding_keys: Vec<String>,
+    pub queue_type: String,
+    pub prefetch: u16,
+    pub heartbeat: String,
+    pub max_message_bytes: usize,
+}
+
+impl Default for RawAmqp {
+    fn default() -> Self {
+        RawAmqp {
+            url: None,
+            url_file: None,
+            ca_file: String::new(),
+            exchange: "systemExchange".into(),
+            format: "xml".into(),
+            queue: "vcd-blockd".into(),
+            binding_keys: vec!["#.blockingtask.create.#".into()],
+            queue_type: "quorum".into(),
+            prefetch: 32,
+            heartbeat: "30s".into(),
+            max_message_bytes: 262_144,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawPolicy {
+    pub path: String,
+    pub mode: String,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        RawPolicy {
+            path: "/etc/vcd-blockd/policies".into(),
+            mode: "enforce".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawHolds {
+    pub keepalive: String,
+    pub extend_by: String,
+}
+
+impl Default for RawHolds {
+    fn default() -> Self {
+        RawHolds {
+            keepalive: "5m".into(),
+            extend_by: "15m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawReconcile {
+    pub interval: String,
+}
+
+impl Default for RawReconcile {
+    fn default() -> Self {
+        RawReconcile {
+            interval: "5m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawHttp {
+    pub listen: String,
+    pub admin_token_file: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            listen: "127.0.0.1:9180".into(),
+            admin_token_file: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawLog {
+    pub format: String,
+    pub filter: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Parses the file alone first, so that syntax errors, unknown keys and wrong types are
+/// reported with the file's line and column (the layered loader below has no positions).
+pub(super) fn check_file(path: &Path, text: &str) -> Result<(), ConfigError> {
+    toml::from_str::<RawSettings>(text)
+        .map(drop)
+        .map_err(|e| {
+            let location = match e.span() {
+                Some(span) => {
+                    let (line, col) = super::locate::line_col(text, span.start);
+                    format!("{}:{line}:{col}", path.display())
+                }
+                None => path.display().to_string(),
+            };
+            ConfigError::Syntax {
+                location,
+                message: e.message().to_owned(),
+            }
+        })
+}
+
+/// Built-in defaults < the file's text < `VCD_BLOCKD__SECTION__KEY` environment variables.
+pub(super) fn load_layered(
+    file_text: Option<&str>,
+    env: &super::EnvVars,
+) -> Result<RawSettings, String> {
+    let mut builder = config::Config::builder();
+    if let Some(text) = file_text {
+        builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
+    }
+    let environment = config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .list_separator(",")
+        .with_list_parse_key("amqp.binding_keys")
+        .try_parsing(true)
+        .source(Some(env.clone()));
+    builder
+        .add_source(environment)
+        .build()
+        .and_then(|c| c.try_deserialize::<RawSettings>())
+        .map_err(|e| e.to_string())
+}

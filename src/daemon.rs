@@ -1,0 +1,148 @@
+//! The running daemon: loads the policy, starts the HTTP listener, the vCD session keeper and
+//! the AMQP consumer, and stops them in order. Tests start it in-process through
+//! [`Daemon::start`]; `vcd-blockd run` wraps it with signal handling.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::amqp::Consumer;
+use crate::config::Settings;
+use crate::engine::Engine;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::policy::{Policy, PolicyErrors};
+use crate::vcd::client::VcdClient;
+use crate::vcd::error::VcdError;
+
+/// Why the daemon could not start. Everything else is retried while running.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("policy {path}:\n{errors}")]
+    Policy { path: String, errors: PolicyErrors },
+    #[error("vCD client: {0}")]
+    Vcd(#[from] VcdError),
+    #[error("cannot listen on {address}: {source}")]
+    Http { address: SocketAddr, source: std::io::Error },
+}
+
+/// A started daemon. Dropping it does not stop it; call [`Daemon::stop`].
+pub struct Daemon {
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    pub engine: Arc<Engine>,
+    /// Where `/livez`, `/readyz` and `/metrics` answer.
+    pub http_address: SocketAddr,
+    settings: Settings,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    consumer: JoinHandle<()>,
+}
+
+impl Daemon {
+    pub async fn start(settings: Settings) -> Result<Daemon, StartError> {
+        let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(Health::default());
+        let policy = load_policy(&settings)?;
+        health.set_policy_loaded(true);
+        tracing::info!(path = %settings.policy.path.display(), rules = policy.rule_count(), mode = ?settings.policy.mode, "policy loaded");
+        let vcd = Arc::new(VcdClient::new(&settings.vcd, metrics.clone())?);
+        let engine = Arc::new(Engine::new(vcd.clone(), policy, settings.policy.mode, metrics.clone()));
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let (http_address, server) = crate::http::bind(settings.http.listen, health.clone(), metrics.clone(), shutdown.clone())
+            .await
+            .map_err(|source| StartError::Http { address: settings.http.listen, source })?;
+        tasks.spawn(async move {
+            if let Err(error) = server.await {
+                tracing::error!(%error, "HTTP listener failed");
+            }
+        });
+        tracing::info!(address = %http_address, "HTTP listener up");
+        tasks.spawn(keep_vcd_session(vcd, health.clone(), shutdown.clone()));
+        let consumer = Consumer {
+            settings: settings.amqp.clone(),
+            engine: engine.clone(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            handlers: TaskTracker::new(),
+        };
+        let consumer = tokio::spawn(consumer.run(shutdown.clone()));
+        Ok(Daemon { health, metrics, engine, http_address, settings, shutdown, tasks, consumer })
+    }
+
+    /// A token that stops the daemon when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Loads the policy again and swaps it in whole; on error the current one stays.
+    pub fn reload_policy(&self) -> Result<(), StartError> {
+        match load_policy(&self.settings) {
+            Ok(policy) => {
+                tracing::info!(rules = policy.rule_count(), "policy reloaded");
+                self.engine.replace_policy(policy);
+                self.metrics.policy_reload("ok");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(%error, "policy reload failed; keeping the last good policy");
+                self.metrics.policy_reload("error");
+                Err(error)
+            }
+        }
+    }
+
+    /// Stops consuming, lets in-flight work finish within the grace period, logs out.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+
+    /// Waits until the shutdown token is cancelled (by [`Daemon::stop`] or a signal handler)
+    /// and everything has wound down.
+    pub async fn wait(self) {
+        self.shutdown.cancelled().await;
+        if let Err(error) = self.consumer.await {
+            tracing::error!(%error, "AMQP consumer task failed");
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.engine.vcd().logout().await;
+        tracing::info!("stopped");
+    }
+}
+
+fn load_policy(settings: &Settings) -> Result<Policy, StartError> {
+    Policy::load(&settings.policy.path).map_err(|errors| StartError::Policy {
+        path: settings.policy.path.display().to_string(),
+        errors,
+    })
+}
+
+/// Logs in at start and keeps trying, with backoff, until vCD accepts; readiness follows.
+async fn keep_vcd_session(vcd: Arc<VcdClient>, health: Arc<Health>, shutdown: CancellationToken) {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match vcd.connect().await {
+            Ok(version) => {
+                tracing::info!(api_version = %version, "vCD session ready");
+                health.set_vcd_session(true);
+                return;
+            }
+            Err(error) => {
+                health.set_vcd_session(false);
+                tracing::warn!(%error, retry_in = ?wait, "cannot reach vCD yet");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => return,
+        }
+        wait = (wait * 2).min(Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,68 @@
+//! The audit trail: one structured event (target `audit`) per decision, so that every
+//! resume, abort, fail, hold or ignore can be traced to a rule and explained.
+
+use std::time::Duration;
+
+use crate::policy::Decision;
+use crate::task::TaskFacts;
+
+/// What happened when a decision was carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// vCD accepted the action.
+    Done,
+    /// Decided but not acted on: `mode = "dry-run"` or a rule with `dry_run = true`.
+    DryRun,
+    /// The action is "ignore": vCD's own timeout applies.
+    Left,
+    /// vCD showed the task already decided when we tried to act.
+    AlreadyDecided,
+    /// vCD refused the action on a task that is still active.
+    Refused,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::DryRun => "dry_run",
+            Outcome::Left => "left_to_vcd",
+            Outcome::AlreadyDecided => "already_decided",
+            Outcome::Refused => "refused",
+        }
+    }
+}
+
+pub fn decision(facts: &TaskFacts, decision: &Decision, dry_run: bool, outcome: Outcome, latency: Duration) {
+    tracing::info!(
+        target: "audit",
+        task_id = %facts.task_id,
+        operation = %facts.operation,
+        org = %facts.org,
+        user = %facts.user,
+        rule = %decision.rule,
+        action = decision.action.name(),
+        dry_run,
+        outcome = outcome.name(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        message = %decision.message,
+        "decision"
+    );
+}
+
+/// A `dry_run = true` rule that matched before the deciding rule: logged, never acted on.
+pub fn shadow(facts: &TaskFacts, rule: &str, action: &'static str, message: &str) {
+    tracing::info!(
+        target: "audit",
+        task_id = %facts.task_id,
+        operation = %facts.operation,
+        org = %facts.org,
+        user = %facts.user,
+        rule,
+        action,
+        dry_run = true,
+        outcome = Outcome::DryRun.name(),
+        message,
+        "decision"
+    );
+}

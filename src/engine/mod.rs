@@ -1,0 +1,183 @@
+//! The engine: what happens to one blocking task, from notification to decision to action.
+//! It reads the task from vCD (the source of truth), decides with the current policy and acts,
+//! and tells the caller what to do with the triggering delivery ([`Disposition`]).
+
+mod audit;
+mod single_flight;
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use chrono::Utc;
+
+use crate::config::PolicyMode;
+use crate::metrics::Metrics;
+use crate::notification::{self, Delivery};
+use crate::policy::{self, Action, Decision, FinalAction, Policy};
+use crate::task::{BlockingTask, TaskFacts, TaskId};
+use crate::vcd::client::VcdClient;
+use crate::vcd::error::{ErrorClass, VcdError};
+
+pub use audit::Outcome;
+pub use single_flight::SingleFlight;
+
+/// What to do with the delivery that triggered the handling.
+#[derive(Debug)]
+pub enum Disposition {
+    /// Acknowledge: the task was acted on, found decided, or needs nothing. The label is the
+    /// `notifications_total{outcome}` value.
+    Ack(&'static str),
+    /// Reject to the dead-letter queue: the message can never be handled.
+    DeadLetter { reason: &'static str, detail: String },
+    /// Transient trouble (vCD unreachable, overloaded, login failing): try again later and
+    /// keep the delivery meanwhile.
+    Retry(VcdError),
+}
+
+/// Decides blocking tasks and carries the decisions out.
+pub struct Engine {
+    vcd: Arc<VcdClient>,
+    /// The current policy; replaced whole on reload.
+    policy: RwLock<Arc<Policy>>,
+    mode: PolicyMode,
+    metrics: Arc<Metrics>,
+    flights: SingleFlight,
+}
+
+impl Engine {
+    pub fn new(vcd: Arc<VcdClient>, policy: Policy, mode: PolicyMode, metrics: Arc<Metrics>) -> Engine {
+        Engine {
+            vcd,
+            policy: RwLock::new(Arc::new(policy)),
+            mode,
+            metrics,
+            flights: SingleFlight::default(),
+        }
+    }
+
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    pub fn replace_policy(&self, policy: Policy) {
+        *self.policy.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(policy);
+    }
+
+    pub fn vcd(&self) -> &VcdClient {
+        &self.vcd
+    }
+
+    /// Parses one AMQP delivery and handles the task it announces.
+    pub async fn handle_delivery(&self, delivery: &Delivery<'_>, max_bytes: usize) -> Disposition {
+        let received = Instant::now();
+        let notification = match notification::parse(delivery, max_bytes) {
+            Ok(notification) => notification,
+            Err(error) => {
+                return Disposition::DeadLetter {
+                    reason: error.reason(),
+                    detail: error.to_string(),
+                };
+            }
+        };
+        if !notification.is_blocking_task_create() {
+            tracing::debug!(event_type = %notification.event_type, "not a new blocking task; nothing to do");
+            return Disposition::Ack("other_type");
+        }
+        let Some(id) = notification.task_id else {
+            return Disposition::DeadLetter {
+                reason: "missing_field",
+                detail: "blockingtask/create without a blocking task id".into(),
+            };
+        };
+        self.handle_task(id, received).await
+    }
+
+    /// Reads task `id` from vCD, decides it and acts. Safe to call for the same task from
+    /// several places at once: they take turns, and later turns find the task decided.
+    pub async fn handle_task(&self, id: TaskId, received: Instant) -> Disposition {
+        let _flight = self.flights.enter(id).await;
+        let task = match self.vcd.blocking_task(id).await {
+            Ok(task) => task,
+            Err(error) => return self.read_failed(id, error),
+        };
+        if !task.status.is_active() {
+            tracing::info!(task_id = %id, status = ?task.status, "task already decided in vCD");
+            return Disposition::Ack("already_decided");
+        }
+        let facts = TaskFacts::from(&task);
+        let decision = policy::decide(&self.policy(), &facts, Utc::now());
+        for shadow in &decision.shadow {
+            audit::shadow(&facts, &shadow.rule, shadow.action.name(), &shadow.message);
+            self.metrics.decision(shadow.action.name(), &shadow.rule, true);
+        }
+        self.carry_out(&task, &facts, &decision, received).await
+    }
+
+    async fn carry_out(&self, task: &BlockingTask, facts: &TaskFacts, decision: &Decision, received: Instant) -> Disposition {
+        let dry_run = self.mode == PolicyMode::DryRun;
+        let final_action = match decision.action {
+            Action::Resume => FinalAction::Resume,
+            Action::Abort => FinalAction::Abort,
+            Action::Fail => FinalAction::Fail,
+            Action::Ignore | Action::Hold(_) => {
+                // Holds are taken into the hold registry by the holds module; until then a
+                // held task is left to vCD's own timeout like an ignored one.
+                self.record(facts, decision, dry_run, Outcome::Left, received);
+                return Disposition::Ack("ignored");
+            }
+        };
+        if dry_run {
+            self.record(facts, decision, true, Outcome::DryRun, received);
+            return Disposition::Ack("dry_run");
+        }
+        match self.vcd.act(task.id, final_action, &decision.message).await {
+            Ok(()) => {
+                self.record(facts, decision, false, Outcome::Done, received);
+                Disposition::Ack("decided")
+            }
+            Err(error) => self.action_failed(task.id, facts, decision, error, received).await,
+        }
+    }
+
+    /// vCD refused or lost track of the action: re-read the task to learn whether somebody
+    /// else decided it first.
+    async fn action_failed(&self, id: TaskId, facts: &TaskFacts, decision: &Decision, error: VcdError, received: Instant) -> Disposition {
+        if !matches!(error.class(), ErrorClass::Refused | ErrorClass::NotFound) {
+            return Disposition::Retry(error);
+        }
+        match self.vcd.blocking_task(id).await {
+            Ok(task) if !task.status.is_active() => {
+                self.record(facts, decision, false, Outcome::AlreadyDecided, received);
+                Disposition::Ack("already_decided")
+            }
+            Ok(_) => {
+                self.record(facts, decision, false, Outcome::Refused, received);
+                Disposition::DeadLetter {
+                    reason: "action_refused",
+                    detail: error.to_string(),
+                }
+            }
+            Err(reread) if reread.class() == ErrorClass::NotFound => Disposition::Ack("task_not_found"),
+            Err(reread) => Disposition::Retry(reread),
+        }
+    }
+
+    fn read_failed(&self, id: TaskId, error: VcdError) -> Disposition {
+        match error.class() {
+            ErrorClass::NotFound => {
+                tracing::warn!(task_id = %id, %error, "blocking task not found in vCD; reconciliation will pick it up if it appears");
+                Disposition::Ack("task_not_found")
+            }
+            ErrorClass::Refused => Disposition::DeadLetter {
+                reason: "vcd_refused",
+                detail: error.to_string(),
+            },
+            ErrorClass::Transient | ErrorClass::Fatal => Disposition::Retry(error),
+        }
+    }
+
+    fn record(&self, facts: &TaskFacts, decision: &Decision, dry_run: bool, outcome: Outcome, received: Instant) {
+        audit::decision(facts, decision, dry_run, outcome, received.elapsed());
+        self.metrics.decision(decision.action.name(), &decision.rule, dry_run);
+    }
+}

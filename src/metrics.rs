@@ -1,0 +1,148 @@
+//! Prometheus metrics (prefix `vcd_blockd_`), registered once and shared by every component
+//! through an `Arc<Metrics>`. Label values are short, fixed vocabularies or rule names.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+type Counters = Family<Labels, Counter>;
+
+/// Every metric the daemon exports. Cheap to update from any task.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    notifications: Counters,
+    decisions: Counters,
+    vcd_requests: Counters,
+    vcd_request_seconds: Histogram,
+    pub holds_active: Gauge,
+    keepalives: Counters,
+    policy_reloads: Counters,
+    pub amqp_connected: Gauge,
+    reconcile_runs: Counters,
+    dead_lettered: Counters,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("vcd_blockd");
+        let notifications = Counters::default();
+        let decisions = Counters::default();
+        let vcd_requests = Counters::default();
+        let buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+        let vcd_request_seconds = Histogram::new(buckets);
+        let holds_active = Gauge::default();
+        let keepalives = Counters::default();
+        let policy_reloads = Counters::default();
+        let amqp_connected = Gauge::default();
+        let reconcile_runs = Counters::default();
+        let dead_lettered = Counters::default();
+        let registrations: [(&str, &str, Box<dyn prometheus_client::registry::Metric>); 10] = [
+            ("notifications", "Notifications received, by outcome", Box::new(notifications.clone())),
+            ("decisions", "Decisions taken, by action, rule and dry_run", Box::new(decisions.clone())),
+            ("vcd_requests", "Requests to vCD, by operation and HTTP status", Box::new(vcd_requests.clone())),
+            ("vcd_request_seconds", "Duration of requests to vCD", Box::new(vcd_request_seconds.clone())),
+            ("holds_active", "Tasks currently held for a human", Box::new(holds_active.clone())),
+            ("keepalives", "updateProgress keepalives, by outcome", Box::new(keepalives.clone())),
+            ("policy_reloads", "Policy reloads, by outcome", Box::new(policy_reloads.clone())),
+            ("amqp_connected", "1 while the AMQP consumer is connected", Box::new(amqp_connected.clone())),
+            ("reconcile_runs", "Reconciliation runs, by outcome", Box::new(reconcile_runs.clone())),
+            ("dead_lettered", "Messages rejected to the dead-letter queue, by reason", Box::new(dead_lettered.clone())),
+        ];
+        for (name, help, metric) in registrations {
+            registry.register(name, help, metric);
+        }
+        Metrics {
+            registry,
+            notifications,
+            decisions,
+            vcd_requests,
+            vcd_request_seconds,
+            holds_active,
+            keepalives,
+            policy_reloads,
+            amqp_connected,
+            reconcile_runs,
+            dead_lettered,
+        }
+    }
+
+    pub fn notification(&self, outcome: &'static str) {
+        self.notifications.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
+    }
+
+    pub fn decision(&self, action: &'static str, rule: &str, dry_run: bool) {
+        let labels = vec![
+            ("action", action.to_owned()),
+            ("rule", rule.to_owned()),
+            ("dry_run", dry_run.to_string()),
+        ];
+        self.decisions.get_or_create(&labels).inc();
+    }
+
+    /// `status` is the HTTP status, or `"error"` when no response came back.
+    pub fn vcd_request(&self, op: &'static str, status: &str, seconds: f64) {
+        let labels = vec![("op", op.to_owned()), ("status", status.to_owned())];
+        self.vcd_requests.get_or_create(&labels).inc();
+        self.vcd_request_seconds.observe(seconds);
+    }
+
+    pub fn keepalive(&self, outcome: &'static str) {
+        self.keepalives.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
+    }
+
+    pub fn policy_reload(&self, outcome: &'static str) {
+        self.policy_reloads.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
+    }
+
+    pub fn reconcile_run(&self, outcome: &'static str) {
+        self.reconcile_runs.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
+    }
+
+    pub fn dead_lettered(&self, reason: &'static str) {
+        self.dead_lettered.get_or_create(&vec![("reason", reason.to_owned())]).inc();
+    }
+
+    /// The current value of `notifications_total{outcome}`, for tests and status lines.
+    pub fn notifications_with(&self, outcome: &str) -> u64 {
+        self.notifications.get_or_create(&vec![("outcome", outcome.to_owned())]).get()
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_with_prefix_and_labels() {
+        let metrics = Metrics::new();
+        metrics.notification("decided");
+        metrics.notification("decided");
+        metrics.dead_lettered("malformed");
+        metrics.vcd_request("get_task", "200", 0.02);
+        let text = metrics.render();
+        assert!(text.contains("vcd_blockd_notifications_total{outcome=\"decided\"} 2"), "{text}");
+        assert!(text.contains("vcd_blockd_dead_lettered_total{reason=\"malformed\"} 1"), "{text}");
+        assert!(text.contains("vcd_blockd_vcd_requests_total{op=\"get_task\",status=\"200\"} 1"), "{text}");
+        assert!(text.contains("vcd_blockd_vcd_request_seconds_count 1"), "{text}");
+        assert_eq!(metrics.notifications_with("decided"), 2);
+    }
+}

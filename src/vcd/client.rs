@@ -1,0 +1,412 @@
+//! [`VcdClient`]: the one client for vCD. It negotiates the API version, logs in (again on a
+//! 401, once per request), retries transient failures with backoff and turns answers into
+//! domain types. It only ever talks to the configured base URL and never follows redirects.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, StatusCode};
+use tokio::sync::{Mutex, RwLock};
+
+use super::auth::{self, LoginMethod, Session};
+use super::error::{ErrorClass, VcdError};
+use super::model;
+use super::retry::Backoff;
+use super::urls::Endpoints;
+use super::version::{ApiVersion, VersionInfo};
+use crate::config::{ApiVersionChoice, VcdAuth, VcdSettings};
+use crate::metrics::Metrics;
+use crate::policy::FinalAction;
+use crate::task::{BlockingTask, TaskId};
+
+/// The newest vCloud API version vcd-blockd knows how to speak (vCD 10.6).
+pub const NEWEST_SUPPORTED: (u32, u32) = (39, 0);
+
+/// A request that can be sent again on retry.
+struct Call {
+    op: &'static str,
+    method: Method,
+    url: String,
+    body: Option<(&'static str, String)>,
+}
+
+/// A successful answer.
+struct Answer {
+    status: StatusCode,
+    body: String,
+}
+
+/// Client for one vCD installation. Cheap to share behind an `Arc`.
+pub struct VcdClient {
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    auth: VcdAuth,
+    version_choice: ApiVersionChoice,
+    /// Set by [`VcdClient::connect`]; requests before that negotiate first.
+    version: RwLock<Option<ApiVersion>>,
+    session: RwLock<Option<Arc<Session>>>,
+    /// Serialises logins so that a burst of 401s leads to one new session.
+    login_lock: Mutex<()>,
+    generation: AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+impl VcdClient {
+    pub fn new(settings: &VcdSettings, metrics: Arc<Metrics>) -> Result<VcdClient, VcdError> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("vcd-blockd/", env!("CARGO_PKG_VERSION")))
+            .https_only(settings.url.scheme() == "https");
+        if let Some(path) = &settings.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                VcdError::Login(format!("cannot read vcd.ca_file {}: {e}", path.display()))
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                VcdError::Login(format!("vcd.ca_file {} is not PEM: {e}", path.display()))
+            })?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build().map_err(|e| VcdError::Login(format!("HTTP client: {e}")))?;
+        Ok(VcdClient {
+            http,
+            endpoints: Endpoints::new(&settings.url),
+            auth: settings.auth.clone(),
+            version_choice: settings.api_version.clone(),
+            version: RwLock::new(None),
+            session: RwLock::new(None),
+            login_lock: Mutex::new(()),
+            generation: AtomicU64::new(0),
+            metrics,
+        })
+    }
+
+    /// Negotiates the API version (once) and logs in. Returns the version in use.
+    pub async fn connect(&self) -> Result<ApiVersion, VcdError> {
+        let version = self.api_version().await?;
+        self.session_at_least(0).await?;
+        Ok(version)
+    }
+
+    /// True while a session is held (it may still turn out to be expired).
+    pub async fn has_session(&self) -> bool {
+        self.session.read().await.is_some()
+    }
+
+    /// Reads one blocking task. A 404 is retried briefly, because vCD can announce a task
+    /// before it is readable.
+    pub async fn blocking_task(&self, id: TaskId) -> Result<BlockingTask, VcdError> {
+        let started = Instant::now();
+        let backoff = Backoff::NOT_YET_VISIBLE;
+        let mut attempt = 0;
+        loop {
+            let call = Call {
+                op: "get_task",
+                method: Method::GET,
+                url: self.endpoints.blocking_task(id),
+                body: None,
+            };
+            match self.send(call).await {
+                Ok(answer) => return decode("get_task", model::parse_blocking_task(&answer.body)),
+                Err(error) if error.class() == ErrorClass::NotFound => {
+                    attempt += 1;
+                    if attempt >= backoff.max_attempts || started.elapsed() >= backoff.deadline {
+                        return Err(error);
+                    }
+                    tracing::debug!(task_id = %id, attempt, "blocking task not visible yet");
+                    tokio::time::sleep(backoff.delay(attempt)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The ids of every active blocking task, from vCD's list.
+    pub async fn active_tasks(&self) -> Result<Vec<TaskId>, VcdError> {
+        let call = Call {
+            op: "list_tasks",
+            method: Method::GET,
+            url: self.endpoints.blocking_tasks(),
+            body: None,
+        };
+        let answer = self.send(call).await?;
+        decode("list_tasks", model::parse_task_references(&answer.body))
+    }
+
+    /// POSTs `resume`, `abort` or `fail` with `message` (shown to the tenant).
+    pub async fn act(&self, id: TaskId, action: FinalAction, message: &str) -> Result<(), VcdError> {
+        let call = Call {
+            op: action.name(),
+            method: Method::POST,
+            url: self.endpoints.action(id, action),
+            body: Some((model::MEDIA_OPERATION_PARAMS, model::operation_params(message))),
+        };
+        self.send(call).await.map(drop)
+    }
+
+    /// POSTs `updateProgress`, pushing the task's timeout to now + `timeout`.
+    pub async fn update_progress(
+        &self,
+        id: TaskId,
+        message: &str,
+        timeout: Option<Duration>,
+    ) -> Result<BlockingTask, VcdError> {
+        let call = Call {
+            op: "update_progress",
+            method: Method::POST,
+            url: self.endpoints.update_progress(id),
+            body: Some((
+                model::MEDIA_UPDATE_PROGRESS_PARAMS,
+                model::update_progress_params(message, timeout),
+            )),
+        };
+        let answer = self.send(call).await?;
+        decode("update_progress", model::parse_blocking_task(&answer.body))
+    }
+
+    /// Ends the session, best effort (used at shutdown).
+    pub async fn logout(&self) {
+        let Some(session) = self.session.write().await.take() else {
+            return;
+        };
+        let url = match session.method {
+            LoginMethod::Legacy => self.endpoints.legacy_logout(),
+            LoginMethod::Provider | LoginMethod::ApiToken => self.endpoints.current_session(),
+        };
+        let version = self.version.read().await.clone();
+        let accept = version.map_or_else(String::new, |v| format!("application/*+xml;version={v}"));
+        let result = self
+            .http
+            .delete(url)
+            .header(session.header.clone(), session.value.clone())
+            .header(ACCEPT, accept)
+            .send()
+            .await;
+        if let Err(error) = result {
+            tracing::debug!(error = %describe_transport_error(&error), "logout failed");
+        }
+    }
+
+    /// Sends `call` with the session header, logging in again once on a 401 and retrying
+    /// transient failures within [`Backoff::TRANSIENT`].
+    async fn send(&self, call: Call) -> Result<Answer, VcdError> {
+        let version = self.api_version().await?;
+        let backoff = Backoff::TRANSIENT;
+        let started = Instant::now();
+        let mut session = self.session_at_least(0).await?;
+        let mut relogged = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.send_once(&call, &version, &session).await;
+            match result {
+                Err(error) if error.status() == Some(401) && !relogged => {
+                    relogged = true;
+                    session = self.session_at_least(session.generation + 1).await?;
+                }
+                Err(error) if error.class() == ErrorClass::Transient => {
+                    if attempt >= backoff.max_attempts || started.elapsed() >= backoff.deadline {
+                        return Err(VcdError::Exhausted {
+                            attempts: attempt,
+                            elapsed: started.elapsed(),
+                            last: Box::new(error),
+                        });
+                    }
+                    tracing::debug!(op = call.op, attempt, %error, "retrying vCD request");
+                    tokio::time::sleep(backoff.delay(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once(&self, call: &Call, version: &ApiVersion, session: &Session) -> Result<Answer, VcdError> {
+        let mut request = self
+            .http
+            .request(call.method.clone(), &call.url)
+            .header(ACCEPT, format!("application/*+xml;version={version}"))
+            .header(session.header.clone(), session.value.clone());
+        if let Some((media_type, body)) = &call.body {
+            request = request.header(CONTENT_TYPE, *media_type).body(body.clone());
+        }
+        let started = Instant::now();
+        let response = request.send().await;
+        let seconds = started.elapsed().as_secs_f64();
+        let response = match response {
+            Ok(response) => response,
+            Err(error) => {
+                self.metrics.vcd_request(call.op, "error", seconds);
+                return Err(VcdError::Transport {
+                    op: call.op,
+                    message: describe_transport_error(&error),
+                });
+            }
+        };
+        let status = response.status();
+        self.metrics.vcd_request(call.op, status.as_str(), seconds);
+        tracing::debug!(op = call.op, status = status.as_u16(), seconds, "vCD request");
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            return Err(VcdError::Redirect { op: call.op, location });
+        }
+        let body = response.text().await.map_err(|error| VcdError::Transport {
+            op: call.op,
+            message: describe_transport_error(&error),
+        })?;
+        if !status.is_success() {
+            return Err(VcdError::Status {
+                op: call.op,
+                status: status.as_u16(),
+                document: model::parse_error(&body),
+            });
+        }
+        Ok(Answer { status, body })
+    }
+
+    /// The current session if its generation is at least `generation`, else a new login.
+    async fn session_at_least(&self, generation: u64) -> Result<Arc<Session>, VcdError> {
+        if let Some(session) = self.session.read().await.as_ref()
+            && session.generation >= generation
+        {
+            return Ok(session.clone());
+        }
+        let _login = self.login_lock.lock().await;
+        if let Some(session) = self.session.read().await.as_ref()
+            && session.generation >= generation
+        {
+            return Ok(session.clone());
+        }
+        let version = self.api_version().await?;
+        let method = LoginMethod::choose(&self.auth, &version);
+        let next = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let started = Instant::now();
+        let result = auth::login(&self.http, &self.endpoints, &self.auth, &version, method, next).await;
+        let status = if result.is_ok() { "200" } else { "error" };
+        self.metrics.vcd_request("login", status, started.elapsed().as_secs_f64());
+        let session = Arc::new(result?);
+        tracing::info!(method = ?session.method, api_version = %version, "logged in to vCD");
+        *self.session.write().await = Some(session.clone());
+        Ok(session)
+    }
+
+    /// The API version in use, negotiated on first need.
+    async fn api_version(&self) -> Result<ApiVersion, VcdError> {
+        if let Some(version) = self.version.read().await.as_ref() {
+            return Ok(version.clone());
+        }
+        let mut slot = self.version.write().await;
+        if let Some(version) = slot.as_ref() {
+            return Ok(version.clone());
+        }
+        let offered = self.versions().await?;
+        let version = choose_version(&self.version_choice, &offered)?;
+        *slot = Some(version.clone());
+        Ok(version)
+    }
+
+    async fn versions(&self) -> Result<Vec<VersionInfo>, VcdError> {
+        let started = Instant::now();
+        let response = self
+            .http
+            .get(self.endpoints.versions())
+            .header(ACCEPT, "application/*+xml")
+            .send()
+            .await;
+        let seconds = started.elapsed().as_secs_f64();
+        let response = response.map_err(|error| {
+            self.metrics.vcd_request("versions", "error", seconds);
+            VcdError::Transport {
+                op: "versions",
+                message: describe_transport_error(&error),
+            }
+        })?;
+        let status = response.status();
+        self.metrics.vcd_request("versions", status.as_str(), seconds);
+        let body = response.text().await.map_err(|error| VcdError::Transport {
+            op: "versions",
+            message: describe_transport_error(&error),
+        })?;
+        if !status.is_success() {
+            return Err(VcdError::Status {
+                op: "versions",
+                status: status.as_u16(),
+                document: model::parse_error(&body),
+            });
+        }
+        decode("versions", model::parse_versions(&body))
+    }
+}
+
+/// Picks the API version: the pinned one if vCD offers it, else the highest offered version
+/// up to [`NEWEST_SUPPORTED`], preferring versions vCD does not mark deprecated.
+pub fn choose_version(choice: &ApiVersionChoice, offered: &[VersionInfo]) -> Result<ApiVersion, VcdError> {
+    let listing = || {
+        offered
+            .iter()
+            .map(|v| v.version.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match choice {
+        ApiVersionChoice::Fixed(version) => {
+            if offered.iter().any(|v| &v.version == version) {
+                Ok(version.clone())
+            } else {
+                Err(VcdError::Login(format!(
+                    "vcd.api_version {version} is not offered by vCD (it offers {})",
+                    listing()
+                )))
+            }
+        }
+        ApiVersionChoice::Auto => {
+            let (major, minor) = NEWEST_SUPPORTED;
+            let usable = offered.iter().filter(|v| {
+                !v.version.at_least(major, minor + 1) && !v.version.at_least(major + 1, 0)
+            });
+            usable
+                .max_by(|a, b| (!a.deprecated, &a.version).cmp(&(!b.deprecated, &b.version)))
+                .map(|v| v.version.clone())
+                .ok_or_else(|| {
+                    VcdError::Login(format!(
+                        "vCD offers no API version vcd-blockd supports (it offers {})",
+                        listing()
+                    ))
+                })
+        }
+    }
+}
+
+fn decode<T>(op: &'static str, result: Result<T, model::ModelError>) -> Result<T, VcdError> {
+    result.map_err(|source| VcdError::Decode { op, source })
+}
+
+/// A transport error without the URL (which is ours, but keeps messages short) and without
+/// anything that could carry a credential.
+pub fn describe_transport_error(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "broken response body"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(error);
+    let mut detail = String::new();
+    while let Some(inner) = source {
+        detail = inner.to_string();
+        source = inner.source();
+    }
+    if detail.is_empty() { kind.to_owned() } else { format!("{kind}: {detail}") }
+}

@@ -1,0 +1,91 @@
+//! Errors from talking to vCD, classified by what the caller must do about them.
+
+use std::time::Duration;
+
+use super::model::{ModelError, VcdError as ErrorDocument};
+
+/// Something went wrong talking to vCD.
+#[derive(Debug, thiserror::Error)]
+pub enum VcdError {
+    /// No usable response: connection refused, reset, TLS failure, timeout.
+    #[error("{op}: vCD did not answer: {message}")]
+    Transport { op: &'static str, message: String },
+    /// vCD answered with an error status.
+    #[error("{op}: vCD answered {status}{}", describe(.document))]
+    Status {
+        op: &'static str,
+        status: u16,
+        document: Option<ErrorDocument>,
+    },
+    /// Logging in failed: wrong credentials, or no login method this vCD accepts.
+    #[error("login to vCD failed: {0}")]
+    Login(String),
+    /// vCD answered with something we cannot read.
+    #[error("{op}: unreadable answer from vCD: {source}")]
+    Decode {
+        op: &'static str,
+        source: ModelError,
+    },
+    /// vCD redirected; redirects are never followed because they could carry credentials
+    /// to another host.
+    #[error("{op}: vCD answered with a redirect to {location:?}, which is not followed")]
+    Redirect { op: &'static str, location: String },
+    /// Retries ran out before vCD answered usefully.
+    #[error("{last} (gave up after {attempts} attempts in {elapsed:?})")]
+    Exhausted {
+        attempts: u32,
+        elapsed: Duration,
+        last: Box<VcdError>,
+    },
+}
+
+fn describe(document: &Option<ErrorDocument>) -> String {
+    match document {
+        Some(doc) if !doc.minor_code.is_empty() => format!(" ({}): {}", doc.minor_code, doc.message),
+        Some(doc) => format!(": {}", doc.message),
+        None => String::new(),
+    }
+}
+
+/// What a caller should do with a [`VcdError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Worth retrying later: vCD is down, slow or overloaded.
+    Transient,
+    /// The task is not there (unknown id, or no longer visible).
+    NotFound,
+    /// vCD refused this request (4xx): re-read the task before deciding what it means.
+    Refused,
+    /// Configuration or credentials are wrong; retrying will not help until that changes.
+    Fatal,
+}
+
+impl VcdError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            VcdError::Transport { .. } => ErrorClass::Transient,
+            VcdError::Status { status, .. } => classify_status(*status),
+            VcdError::Login(_) | VcdError::Redirect { .. } => ErrorClass::Fatal,
+            VcdError::Decode { .. } => ErrorClass::Transient,
+            VcdError::Exhausted { last, .. } => last.class(),
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            VcdError::Status { status, .. } => Some(*status),
+            VcdError::Exhausted { last, .. } => last.status(),
+            _ => None,
+        }
+    }
+}
+
+fn classify_status(status: u16) -> ErrorClass {
+    match status {
+        404 => ErrorClass::NotFound,
+        401 => ErrorClass::Fatal,
+        408 | 429 => ErrorClass::Transient,
+        400..=499 => ErrorClass::Refused,
+        _ => ErrorClass::Transient,
+    }
+}

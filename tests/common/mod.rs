@@ -1,0 +1,294 @@
+//! Shared harness for the integration tests: a real RabbitMQ on 127.0.0.1:5672, a `vcd-sim`
+//! and the daemon, both in-process, with exchange and queue names unique to each test so tests
+//! can run in parallel against one broker.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use uuid::Uuid;
+use vcd_blockd::config::Settings;
+use vcd_blockd::daemon::Daemon;
+use vcd_sim::{NewTask, Sim, SimConfig, TaskView};
+
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// How long a test waits for something that should happen within a second or two.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub fn example_policy() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml")).unwrap()
+}
+
+/// How to set up a test world.
+pub struct Options {
+    pub format: &'static str,
+    pub api_version: &'static str,
+    pub auth: &'static str,
+    pub policy: String,
+    pub mode: &'static str,
+    pub queue_type: &'static str,
+    pub task_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            format: "xml",
+            api_version: "37.2",
+            auth: "password",
+            policy: example_policy(),
+            mode: "enforce",
+            queue_type: "classic",
+            task_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+pub struct World {
+    pub sim: Sim,
+    pub daemon: Option<Daemon>,
+    pub settings: Settings,
+    pub queue: String,
+    pub xml_exchange: String,
+    pub json_exchange: String,
+    pub channel: Channel,
+    connection: Connection,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    /// Starts the sim and the daemon and waits until the daemon consumes.
+    pub async fn start(options: Options) -> World {
+        let world = World::without_daemon(options).await;
+        world.with_daemon().await
+    }
+
+    /// Starts the sim only; [`World::with_daemon`] adds the daemon.
+    pub async fn without_daemon(options: Options) -> World {
+        init_logging();
+        let tag = Uuid::new_v4().simple().to_string()[..10].to_owned();
+        let xml_exchange = format!("systemExchange-test-{tag}");
+        let json_prefix = format!("vcd-test-{tag}");
+        let json_exchange = format!("{json_prefix}.notifications20");
+        let sim = Sim::start(SimConfig {
+            amqp_url: AMQP_URL.into(),
+            xml_exchange: xml_exchange.clone(),
+            json_prefix,
+            api_version: options.api_version.into(),
+            task_timeout: options.task_timeout,
+            ..SimConfig::default()
+        })
+        .await
+        .expect("vcd-sim starts (is RabbitMQ running on 127.0.0.1:5672?)");
+        let dir = tempfile::tempdir().unwrap();
+        let queue = format!("vcd-blockd-test-{tag}");
+        let exchange = if options.format == "json" { &json_exchange } else { &xml_exchange };
+        let settings = write_config(&dir, &sim, &options, exchange, &queue);
+        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+        World { sim, daemon: None, settings, queue, xml_exchange, json_exchange, channel, connection, dir }
+    }
+
+    pub async fn with_daemon(mut self) -> World {
+        let daemon = Daemon::start(self.settings.clone()).await.expect("daemon starts");
+        wait_until("the daemon consumes", || daemon.health.amqp_consuming()).await;
+        self.daemon = Some(daemon);
+        self
+    }
+
+    pub fn daemon(&self) -> &Daemon {
+        self.daemon.as_ref().expect("daemon running")
+    }
+
+    pub async fn stop_daemon(&mut self) {
+        if let Some(daemon) = self.daemon.take() {
+            daemon.stop().await;
+        }
+    }
+
+    pub async fn create(&self, task: NewTask) -> Uuid {
+        self.sim.create_task(task).await.expect("sim creates the task")
+    }
+
+    /// Waits until the sim shows task `id` in `status`, and returns it.
+    pub async fn wait_for_status(&self, id: Uuid, status: &str) -> TaskView {
+        let mut last = None;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while tokio::time::Instant::now() < deadline {
+            let view = self.sim.task(id).expect("task exists in the sim");
+            if view.status == status {
+                return view;
+            }
+            last = Some(view);
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("task {id} never became {status:?}; last seen: {last:#?}");
+    }
+
+    /// The action calls (resume/abort/fail/updateProgress) the sim received for task `id`.
+    pub fn action_calls(&self, id: Uuid) -> Vec<vcd_sim::Call> {
+        let prefix = format!("/api/admin/extension/blockingTask/{id}/action/");
+        self.sim.calls().into_iter().filter(|c| c.path.starts_with(&prefix)).collect()
+    }
+
+    pub async fn publish(&self, exchange: &str, routing_key: &str, headers: FieldTable, body: &[u8]) {
+        let properties = BasicProperties::default().with_headers(headers).with_delivery_mode(2);
+        let confirm = self
+            .channel
+            .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, properties)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(!confirm.is_nack(), "broker refused the test message");
+    }
+
+    /// Takes every message currently in `<queue>.dead`.
+    pub async fn dead_letters(&self) -> Vec<lapin::message::BasicGetMessage> {
+        let dead = format!("{}.dead", self.queue);
+        let mut messages = Vec::new();
+        while let Some(message) = self
+            .channel
+            .basic_get(dead.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+        {
+            messages.push(message);
+        }
+        messages
+    }
+
+    /// Stops the daemon and the sim, and removes the test's queues and exchanges.
+    pub async fn finish(mut self) {
+        self.stop_daemon().await;
+        self.sim.shutdown().await;
+        for queue in [self.queue.clone(), format!("{}.dead", self.queue)] {
+            let _ = self.channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+        }
+        for exchange in [format!("{}.dlx", self.queue), self.xml_exchange.clone(), self.json_exchange.clone()] {
+            let _ = self.channel.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await;
+        }
+        let _ = self.connection.close(200, "done".into()).await;
+        drop(self.dir);
+    }
+}
+
+fn write_config(dir: &tempfile::TempDir, sim: &Sim, options: &Options, exchange: &str, queue: &str) -> Settings {
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("vcd-password"), "vmware\n").unwrap();
+    std::fs::write(path("vcd-api-token"), "sim-api-token\n").unwrap();
+    std::fs::write(path("amqp-url"), AMQP_URL).unwrap();
+    std::fs::write(path("policy.toml"), &options.policy).unwrap();
+    let secret = if options.auth == "api-token" { "api_token_file = \"vcd-api-token\"" } else { "password_file = \"vcd-password\"" };
+    let config = format!(
+        r#"
+[vcd]
+url = "{url}"
+auth = "{auth}"
+{secret}
+request_timeout = "5s"
+
+[amqp]
+url_file = "amqp-url"
+exchange = "{exchange}"
+format = "{format}"
+queue = "{queue}"
+queue_type = "{queue_type}"
+prefetch = 8
+
+[policy]
+path = "policy.toml"
+mode = "{mode}"
+
+[http]
+listen = "127.0.0.1:0"
+"#,
+        url = sim.base_url(),
+        auth = options.auth,
+        format = options.format,
+        queue_type = options.queue_type,
+        mode = options.mode,
+    );
+    std::fs::write(path("config.toml"), config).unwrap();
+    Settings::load_with_env(Some(&path("config.toml")), &Default::default()).expect("test config is valid")
+}
+
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A `blockingtask/create` notification as vCD would publish it for `task`, with the
+/// entity resolver pointing at `resolver` (normally the vCD base URL).
+pub struct Crafted {
+    pub routing_key: String,
+    pub headers: FieldTable,
+    pub body: String,
+}
+
+pub fn craft_create_notification(task: &TaskView, resolver: &str) -> Crafted {
+    let org = Uuid::new_v4();
+    let user = Uuid::new_v4();
+    let id = task.id;
+    let operation = &task.operation;
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<vmext:Notification xmlns:vmext="http://www.vmware.com/vcloud/extension/v1.5" type="com/vmware/vcloud/event/blockingtask/create" eventId="{event}">
+    <vmext:Link rel="entityResolver" href="{resolver}/api/entity/"/>
+    <vmext:EntityLink rel="entity" type="vcloud:blockingTask" name="{operation}" id="urn:vcloud:blockingTask:{id}"/>
+    <vmext:EntityLink rel="down" type="vcloud:user" name="{user_name}" id="urn:vcloud:user:{user}"/>
+    <vmext:EntityLink rel="up" type="vcloud:org" name="{org_name}" id="urn:vcloud:org:{org}"/>
+    <vmext:Timestamp>2026-11-20T09:14:03.512+01:00</vmext:Timestamp>
+    <vmext:OperationSuccess>true</vmext:OperationSuccess>
+</vmext:Notification>"#,
+        event = Uuid::new_v4(),
+        user_name = task.user,
+        org_name = task.org,
+    );
+    let mut headers = FieldTable::default();
+    let text = |v: String| AMQPValue::LongString(v.into());
+    headers.insert("notification.type".into(), text("com/vmware/vcloud/event/blockingtask/create".into()));
+    headers.insert("notification.entityType".into(), text("blockingTask".into()));
+    headers.insert("notification.entityUUID".into(), text(id.to_string()));
+    headers.insert("notification.orgUUID".into(), text(org.to_string()));
+    headers.insert("notification.userUUID".into(), text(user.to_string()));
+    headers.insert("notification.operationSuccess".into(), AMQPValue::Boolean(true));
+    Crafted {
+        routing_key: format!("true.{id}.{org}.{user}.com.vmware.vcloud.event.blockingtask.create.{operation}"),
+        headers,
+        body,
+    }
+}
+
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+/// Reads `<queue>` messages as a stream until none arrive for a moment (for inspection).
+pub async fn drain(channel: &Channel, queue: &str) -> usize {
+    let mut consumer = channel
+        .basic_consume(queue.into(), "drain".into(), Default::default(), FieldTable::default())
+        .await
+        .unwrap();
+    let mut count = 0;
+    while let Ok(Some(Ok(delivery))) = tokio::time::timeout(Duration::from_millis(300), consumer.next()).await {
+        delivery.acker.ack(Default::default()).await.unwrap();
+        count += 1;
+    }
+    channel.basic_cancel("drain".into(), Default::default()).await.unwrap();
+    count
+}
+
