@@ -4,3 +4,4 @@
 pub mod duration;
 pub mod task;
 pub mod timestamp;
+pub mod xml;
