@@ -4,4 +4,5 @@
 pub mod duration;
 pub mod task;
 pub mod timestamp;
+pub mod vcd;
 pub mod xml;

@@ -1,0 +1,3 @@
+//! The vCloud Director REST API: wire documents ([`model`]) and API versions ([`version`]).
+
+pub mod version;
