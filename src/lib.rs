@@ -2,6 +2,7 @@
 //! decides each task with an operator-written policy and acts on it through the vCloud API.
 
 pub mod duration;
+pub mod notification;
 pub mod task;
 pub mod timestamp;
 pub mod vcd;
