@@ -54,7 +54,7 @@ pub struct Notification {
     pub event_type: String,
     pub format: BodyFormat,
     pub event_id: Option<String>,
-    /// The entity URN as given (`urn:vcloud:blockingTask:<uuid>` for blocking tasks).
+    /// The entity URN as given, trimmed (`urn:vcloud:blockingTask:<uuid>` for blocking tasks).
     pub entity_urn: String,
     /// Some exactly when the entity is a blocking task.
     pub task_id: Option<TaskId>,
