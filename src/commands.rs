@@ -16,8 +16,12 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// `-c FILE`, else `$VCD_BLOCKD_CONFIG`, else the default path.
 pub fn config_path(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os("VCD_BLOCKD_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+    flag.or_else(|| {
+        std::env::var_os("VCD_BLOCKD_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+    .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
 }
 
 /// `vcd-blockd run`: the daemon, until SIGTERM or SIGINT. SIGHUP reloads the policy.
@@ -37,7 +41,10 @@ pub fn run(config: Option<PathBuf>) -> ExitCode {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("vcd-blockd: cannot start the async runtime: {error}");
@@ -55,7 +62,10 @@ async fn serve(settings: Settings) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("running")]);
+    let _ = sd_notify::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("running"),
+    ]);
     let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -75,7 +85,7 @@ async fn serve(settings: Settings) -> ExitCode {
         }
     }
     tracing::info!("shutting down");
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     daemon.stop().await;
     ExitCode::SUCCESS
 }

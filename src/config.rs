@@ -57,8 +57,13 @@ pub enum ApiVersionChoice {
 /// How vcd-blockd logs in to vCD. Secrets never appear in `Debug` output.
 #[derive(Debug, Clone)]
 pub enum VcdAuth {
-    Password { user: String, password: SecretString },
-    ApiToken { token: SecretString },
+    Password {
+        user: String,
+        password: SecretString,
+    },
+    ApiToken {
+        token: SecretString,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -200,25 +205,28 @@ impl Settings {
     /// [`Settings::load`] with the environment given explicitly.
     pub fn load_with_env(path: Option<&Path>, env: &EnvVars) -> Result<Settings, ConfigError> {
         let text = match path {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|source| {
-                ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                }
-            })?),
+            Some(path) => {
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })?,
+                )
+            }
             None => None,
         };
         let file = path.zip(text.as_deref());
         if let Some((path, text)) = file {
             raw::check_file(path, text)?;
         }
-        let raw = raw::load_layered(text.as_deref(), env).map_err(|message| ConfigError::Syntax {
-            location: match path {
-                Some(path) => format!("{} or environment {ENV_PREFIX}__*", path.display()),
-                None => format!("environment {ENV_PREFIX}__*"),
-            },
-            message,
-        })?;
+        let raw =
+            raw::load_layered(text.as_deref(), env).map_err(|message| ConfigError::Syntax {
+                location: match path {
+                    Some(path) => format!("{} or environment {ENV_PREFIX}__*", path.display()),
+                    None => format!("environment {ENV_PREFIX}__*"),
+                },
+                message,
+            })?;
         let base_dir = path.and_then(Path::parent).unwrap_or(Path::new("."));
         Validator {
             origin: Origin { file, env },
@@ -254,7 +262,9 @@ impl Validator<'_> {
             mode: match raw.policy.mode.as_str() {
                 "enforce" => PolicyMode::Enforce,
                 "dry-run" => PolicyMode::DryRun,
-                other => return Err(self.invalid("policy.mode", one_of(other, &["enforce", "dry-run"]))),
+                other => {
+                    return Err(self.invalid("policy.mode", one_of(other, &["enforce", "dry-run"])));
+                }
             },
         };
         let holds = HoldSettings {
@@ -290,7 +300,10 @@ impl Validator<'_> {
         let api_version = match raw.api_version.as_str() {
             "auto" => ApiVersionChoice::Auto,
             text => ApiVersionChoice::Fixed(text.parse().map_err(|message| {
-                self.invalid("vcd.api_version", format!("{message}; use \"auto\" or e.g. \"37.2\""))
+                self.invalid(
+                    "vcd.api_version",
+                    format!("{message}; use \"auto\" or e.g. \"37.2\""),
+                )
             })?),
         };
         let auth = match raw.auth.as_str() {
@@ -307,7 +320,9 @@ impl Validator<'_> {
             "api-token" => VcdAuth::ApiToken {
                 token: self.secret("vcd.api_token", raw.api_token, raw.api_token_file)?,
             },
-            other => return Err(self.invalid("vcd.auth", one_of(other, &["password", "api-token"]))),
+            other => {
+                return Err(self.invalid("vcd.auth", one_of(other, &["password", "api-token"])));
+            }
         };
         Ok(VcdSettings {
             url,
@@ -320,9 +335,13 @@ impl Validator<'_> {
 
     fn base_url(&mut self, text: &str) -> Result<Url, ConfigError> {
         if text.trim().is_empty() {
-            return Err(self.invalid("vcd.url", "required: the base URL of vCD, e.g. \"https://vcd.example.com\""));
+            return Err(self.invalid(
+                "vcd.url",
+                "required: the base URL of vCD, e.g. \"https://vcd.example.com\"",
+            ));
         }
-        let url = Url::parse(text.trim()).map_err(|e| self.invalid("vcd.url", format!("{e}: {text:?}")))?;
+        let url = Url::parse(text.trim())
+            .map_err(|e| self.invalid("vcd.url", format!("{e}: {text:?}")))?;
         match url.scheme() {
             "https" => {}
             "http" => self.warnings.push(format!(
@@ -361,7 +380,9 @@ impl Validator<'_> {
         let queue_type = match raw.queue_type.as_str() {
             "quorum" => QueueType::Quorum,
             "classic" => QueueType::Classic,
-            other => return Err(self.invalid("amqp.queue_type", one_of(other, &["quorum", "classic"]))),
+            other => {
+                return Err(self.invalid("amqp.queue_type", one_of(other, &["quorum", "classic"])));
+            }
         };
         for (key, value) in [("amqp.exchange", &raw.exchange), ("amqp.queue", &raw.queue)] {
             if value.trim().is_empty() || value.len() > 200 {
@@ -369,10 +390,16 @@ impl Validator<'_> {
             }
         }
         if raw.binding_keys.is_empty() || raw.binding_keys.iter().any(|k| k.trim().is_empty()) {
-            return Err(self.invalid("amqp.binding_keys", "needs at least one non-empty routing key pattern"));
+            return Err(self.invalid(
+                "amqp.binding_keys",
+                "needs at least one non-empty routing key pattern",
+            ));
         }
         if raw.prefetch == 0 {
-            return Err(self.invalid("amqp.prefetch", "must be at least 1 (0 would mean unlimited)"));
+            return Err(self.invalid(
+                "amqp.prefetch",
+                "must be at least 1 (0 would mean unlimited)",
+            ));
         }
         if raw.max_message_bytes < 1024 {
             return Err(self.invalid("amqp.max_message_bytes", "must be at least 1024"));
@@ -393,7 +420,13 @@ impl Validator<'_> {
 
     fn http(&mut self, raw: raw::RawHttp) -> Result<HttpSettings, ConfigError> {
         let listen: SocketAddr = raw.listen.parse().map_err(|_| {
-            self.invalid("http.listen", format!("{:?} is not an address:port such as \"127.0.0.1:9180\"", raw.listen))
+            self.invalid(
+                "http.listen",
+                format!(
+                    "{:?} is not an address:port such as \"127.0.0.1:9180\"",
+                    raw.listen
+                ),
+            )
         })?;
         let admin_token = match self.optional_path(&raw.admin_token_file) {
             None => None,
@@ -404,23 +437,39 @@ impl Validator<'_> {
                 "http.listen {listen} is not loopback: the admin API is reachable from the network"
             ));
         }
-        Ok(HttpSettings { listen, admin_token })
+        Ok(HttpSettings {
+            listen,
+            admin_token,
+        })
     }
 
     /// A secret given either inline (`key`, discouraged) or as `key_file`.
-    fn secret(&mut self, key: &str, inline: Option<String>, file: Option<String>) -> Result<SecretString, ConfigError> {
+    fn secret(
+        &mut self,
+        key: &str,
+        inline: Option<String>,
+        file: Option<String>,
+    ) -> Result<SecretString, ConfigError> {
         let file_key = format!("{key}_file");
-        match (inline.filter(|v| !v.is_empty()), file.filter(|v| !v.is_empty())) {
-            (Some(_), Some(_)) => Err(self.invalid(key, format!("give either {key} or {file_key}, not both"))),
+        match (
+            inline.filter(|v| !v.is_empty()),
+            file.filter(|v| !v.is_empty()),
+        ) {
+            (Some(_), Some(_)) => {
+                Err(self.invalid(key, format!("give either {key} or {file_key}, not both")))
+            }
             (Some(value), None) => {
-                self.warnings.push(format!("{key} is given in plain text; prefer {file_key}"));
+                self.warnings
+                    .push(format!("{key} is given in plain text; prefer {file_key}"));
                 Ok(SecretString::from(value))
             }
             (None, Some(path)) => {
                 let path = self.resolve(&path);
                 self.read_secret_file(&file_key, &path)
             }
-            (None, None) => Err(self.invalid(&file_key, format!("required (or {key}, discouraged)"))),
+            (None, None) => {
+                Err(self.invalid(&file_key, format!("required (or {key}, discouraged)")))
+            }
         }
     }
 
@@ -448,7 +497,11 @@ impl Validator<'_> {
 
     fn resolve(&self, text: &str) -> PathBuf {
         let path = Path::new(text);
-        if path.is_absolute() { path.to_owned() } else { self.base_dir.join(path) }
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.base_dir.join(path)
+        }
     }
 }
 

@@ -27,7 +27,10 @@ pub enum StartError {
     #[error("vCD client: {0}")]
     Vcd(#[from] VcdError),
     #[error("cannot listen on {address}: {source}")]
-    Http { address: SocketAddr, source: std::io::Error },
+    Http {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A started daemon. Dropping it does not stop it; call [`Daemon::stop`].
@@ -51,12 +54,25 @@ impl Daemon {
         health.set_policy_loaded(true);
         tracing::info!(path = %settings.policy.path.display(), rules = policy.rule_count(), mode = ?settings.policy.mode, "policy loaded");
         let vcd = Arc::new(VcdClient::new(&settings.vcd, metrics.clone())?);
-        let engine = Arc::new(Engine::new(vcd.clone(), policy, settings.policy.mode, metrics.clone()));
+        let engine = Arc::new(Engine::new(
+            vcd.clone(),
+            policy,
+            settings.policy.mode,
+            metrics.clone(),
+        ));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let (http_address, server) = crate::http::bind(settings.http.listen, health.clone(), metrics.clone(), shutdown.clone())
-            .await
-            .map_err(|source| StartError::Http { address: settings.http.listen, source })?;
+        let (http_address, server) = crate::http::bind(
+            settings.http.listen,
+            health.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|source| StartError::Http {
+            address: settings.http.listen,
+            source,
+        })?;
         tasks.spawn(async move {
             if let Err(error) = server.await {
                 tracing::error!(%error, "HTTP listener failed");
@@ -72,7 +88,16 @@ impl Daemon {
             handlers: TaskTracker::new(),
         };
         let consumer = tokio::spawn(consumer.run(shutdown.clone()));
-        Ok(Daemon { health, metrics, engine, http_address, settings, shutdown, tasks, consumer })
+        Ok(Daemon {
+            health,
+            metrics,
+            engine,
+            http_address,
+            settings,
+            shutdown,
+            tasks,
+            consumer,
+        })
     }
 
     /// A token that stops the daemon when cancelled.

@@ -17,7 +17,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!(
                 "invalid duration {text:?}: expected a number at {rest:?}"
@@ -106,7 +108,16 @@ mod tests {
 
     #[test]
     fn refuses_ambiguous_or_malformed_durations() {
-        for text in ["", "30", "5 minutes", "m", "1.5h", "-5s", "10x", "99999999999999h"] {
+        for text in [
+            "",
+            "30",
+            "5 minutes",
+            "m",
+            "1.5h",
+            "-5s",
+            "10x",
+            "99999999999999h",
+        ] {
             assert!(parse_duration(text).is_err(), "{text:?} was accepted");
         }
     }

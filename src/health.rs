@@ -39,6 +39,10 @@ impl Health {
         if !self.vcd_session.load(Ordering::Relaxed) {
             reasons.push("no valid vCD session");
         }
-        if reasons.is_empty() { Ok(()) } else { Err(reasons) }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons)
+        }
     }
 }

@@ -46,7 +46,11 @@ pub async fn bind(
 
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.health.readiness() {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"ready": true}))).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"ready": true})),
+        )
+            .into_response(),
         Err(reasons) => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({"ready": false, "reasons": reasons})),
@@ -57,7 +61,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()

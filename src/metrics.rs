@@ -39,7 +39,9 @@ impl Metrics {
         let notifications = Counters::default();
         let decisions = Counters::default();
         let vcd_requests = Counters::default();
-        let buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+        let buckets = [
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ];
         let vcd_request_seconds = Histogram::new(buckets);
         let holds_active = Gauge::default();
         let keepalives = Counters::default();
@@ -47,21 +49,56 @@ impl Metrics {
         let amqp_connected = Gauge::default();
         let reconcile_runs = Counters::default();
         let dead_lettered = Counters::default();
-        let registrations: [(&str, &str, Box<dyn prometheus_client::registry::Metric>); 10] = [
-            ("notifications", "Notifications received, by outcome", Box::new(notifications.clone())),
-            ("decisions", "Decisions taken, by action, rule and dry_run", Box::new(decisions.clone())),
-            ("vcd_requests", "Requests to vCD, by operation and HTTP status", Box::new(vcd_requests.clone())),
-            ("vcd_request_seconds", "Duration of requests to vCD", Box::new(vcd_request_seconds.clone())),
-            ("holds_active", "Tasks currently held for a human", Box::new(holds_active.clone())),
-            ("keepalives", "updateProgress keepalives, by outcome", Box::new(keepalives.clone())),
-            ("policy_reloads", "Policy reloads, by outcome", Box::new(policy_reloads.clone())),
-            ("amqp_connected", "1 while the AMQP consumer is connected", Box::new(amqp_connected.clone())),
-            ("reconcile_runs", "Reconciliation runs, by outcome", Box::new(reconcile_runs.clone())),
-            ("dead_lettered", "Messages rejected to the dead-letter queue, by reason", Box::new(dead_lettered.clone())),
-        ];
-        for (name, help, metric) in registrations {
-            registry.register(name, help, metric);
-        }
+        registry.register(
+            "notifications",
+            "Notifications received, by outcome",
+            notifications.clone(),
+        );
+        registry.register(
+            "decisions",
+            "Decisions taken, by action, rule and dry_run",
+            decisions.clone(),
+        );
+        registry.register(
+            "vcd_requests",
+            "Requests to vCD, by operation and HTTP status",
+            vcd_requests.clone(),
+        );
+        registry.register(
+            "vcd_request_seconds",
+            "Duration of requests to vCD",
+            vcd_request_seconds.clone(),
+        );
+        registry.register(
+            "holds_active",
+            "Tasks currently held for a human",
+            holds_active.clone(),
+        );
+        registry.register(
+            "keepalives",
+            "updateProgress keepalives, by outcome",
+            keepalives.clone(),
+        );
+        registry.register(
+            "policy_reloads",
+            "Policy reloads, by outcome",
+            policy_reloads.clone(),
+        );
+        registry.register(
+            "amqp_connected",
+            "1 while the AMQP consumer is connected",
+            amqp_connected.clone(),
+        );
+        registry.register(
+            "reconcile_runs",
+            "Reconciliation runs, by outcome",
+            reconcile_runs.clone(),
+        );
+        registry.register(
+            "dead_lettered",
+            "Messages rejected to the dead-letter queue, by reason",
+            dead_lettered.clone(),
+        );
         Metrics {
             registry,
             notifications,
@@ -78,7 +115,9 @@ impl Metrics {
     }
 
     pub fn notification(&self, outcome: &'static str) {
-        self.notifications.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
+        self.notifications
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
     }
 
     pub fn decision(&self, action: &'static str, rule: &str, dry_run: bool) {
@@ -98,24 +137,34 @@ impl Metrics {
     }
 
     pub fn keepalive(&self, outcome: &'static str) {
-        self.keepalives.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
+        self.keepalives
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
     }
 
     pub fn policy_reload(&self, outcome: &'static str) {
-        self.policy_reloads.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
+        self.policy_reloads
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
     }
 
     pub fn reconcile_run(&self, outcome: &'static str) {
-        self.reconcile_runs.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
+        self.reconcile_runs
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
     }
 
     pub fn dead_lettered(&self, reason: &'static str) {
-        self.dead_lettered.get_or_create(&vec![("reason", reason.to_owned())]).inc();
+        self.dead_lettered
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
     }
 
     /// The current value of `notifications_total{outcome}`, for tests and status lines.
     pub fn notifications_with(&self, outcome: &str) -> u64 {
-        self.notifications.get_or_create(&vec![("outcome", outcome.to_owned())]).get()
+        self.notifications
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .get()
     }
 
     /// Prometheus text exposition format.
@@ -139,10 +188,22 @@ mod tests {
         metrics.dead_lettered("malformed");
         metrics.vcd_request("get_task", "200", 0.02);
         let text = metrics.render();
-        assert!(text.contains("vcd_blockd_notifications_total{outcome=\"decided\"} 2"), "{text}");
-        assert!(text.contains("vcd_blockd_dead_lettered_total{reason=\"malformed\"} 1"), "{text}");
-        assert!(text.contains("vcd_blockd_vcd_requests_total{op=\"get_task\",status=\"200\"} 1"), "{text}");
-        assert!(text.contains("vcd_blockd_vcd_request_seconds_count 1"), "{text}");
+        assert!(
+            text.contains("vcd_blockd_notifications_total{outcome=\"decided\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vcd_blockd_dead_lettered_total{reason=\"malformed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vcd_blockd_vcd_requests_total{op=\"get_task\",status=\"200\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vcd_blockd_vcd_request_seconds_count 1"),
+            "{text}"
+        );
         assert_eq!(metrics.notifications_with("decided"), 2);
     }
 }

@@ -154,8 +154,8 @@ mod tests {
     #[test]
     fn task_id_accepts_bare_uuid_and_urn() {
         let bare = TaskId::parse("8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94").unwrap();
-        let urn = TaskId::parse("urn:vcloud:blockingTask:8C1D6E2A-4F3B-4A7D-9E21-5B0C3F7D1E94")
-            .unwrap();
+        let urn =
+            TaskId::parse("urn:vcloud:blockingTask:8C1D6E2A-4F3B-4A7D-9E21-5B0C3F7D1E94").unwrap();
         assert_eq!(bare, urn);
         assert_eq!(bare.to_string(), "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94");
         assert_eq!(

@@ -13,7 +13,12 @@ fn check_accepts_the_example_policy() {
     let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml");
     let output = vcd_blockd().args(["check", policy]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains("example.toml: ok"), "{stdout}");
 }
 
@@ -30,30 +35,64 @@ fn check_names_file_line_and_column_of_a_broken_policy() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     let expected = format!("{}:7:1: ", policy.display());
-    assert!(stderr.lines().any(|line| line.starts_with(&expected) && line.contains("acton")), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line.starts_with(&expected) && line.contains("acton")),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn check_with_a_config_validates_both() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pw"), "x").unwrap();
-    std::fs::write(dir.path().join("policy.toml"), "[defaults]\naction = \"resume\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[defaults]\naction = \"resume\"\n",
+    )
+    .unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
         "[vcd]\nurl = \"https://vcd.example.com\"\npassword_file = \"pw\"\n[amqp]\nurl = \"amqp://localhost\"\n[policy]\npath = \"policy.toml\"\n",
     )
     .unwrap();
-    let output = vcd_blockd().arg("check").arg("-c").arg(&config).output().unwrap();
+    let output = vcd_blockd()
+        .arg("check")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("config.toml: ok") && stdout.contains("policy.toml: ok"), "{stdout}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("config.toml: ok") && stdout.contains("policy.toml: ok"),
+        "{stdout}"
+    );
 
-    std::fs::write(&config, "[vcd]\nurl = \"https://vcd.example.com\"\npasword_file = \"pw\"\n").unwrap();
-    let output = vcd_blockd().arg("check").arg("-c").arg(&config).output().unwrap();
+    std::fs::write(
+        &config,
+        "[vcd]\nurl = \"https://vcd.example.com\"\npasword_file = \"pw\"\n",
+    )
+    .unwrap();
+    let output = vcd_blockd()
+        .arg("check")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.starts_with(&format!("{}:3:1: ", config.display())), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{}:3:1: ", config.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("pasword_file"), "{stderr}");
 }
 
@@ -62,18 +101,32 @@ fn run_with_a_bad_config_exits_2_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, "[vcd]\nurl = \"https://vcd.example.com\"\npassword = \"hunter2\"\n[amqp]\nurl = \"amqp://localhost\"\nqueue_type = \"stream\"\n").unwrap();
-    let output = vcd_blockd().arg("run").arg("-c").arg(&config).output().unwrap();
+    let output = vcd_blockd()
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(":6:14: amqp.queue_type: \"stream\" is not one of quorum, classic"), "{stderr}");
+    assert!(
+        stderr.contains(":6:14: amqp.queue_type: \"stream\" is not one of quorum, classic"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("hunter2"));
 }
 
 #[test]
 fn run_without_any_config_file_says_where_it_looked() {
-    let output = vcd_blockd().args(["run", "-c", "/nonexistent/vcd-blockd.toml"]).output().unwrap();
+    let output = vcd_blockd()
+        .args(["run", "-c", "/nonexistent/vcd-blockd.toml"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr.contains("/nonexistent/vcd-blockd.toml: cannot read the config file"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/vcd-blockd.toml: cannot read the config file"),
+        "{stderr}"
+    );
 }

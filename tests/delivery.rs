@@ -8,7 +8,11 @@ use lapin::types::{AMQPValue, FieldTable};
 use vcd_sim::NewTask;
 
 fn upload(owner_name: &str) -> NewTask {
-    NewTask { operation: "vdcUploadMedia".into(), owner_name: owner_name.into(), ..NewTask::default() }
+    NewTask {
+        operation: "vdcUploadMedia".into(),
+        owner_name: owner_name.into(),
+        ..NewTask::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,10 +33,21 @@ async fn notifications_of_other_types_change_nothing() {
         .unwrap();
     let id = world.create(upload("first.iso")).await;
     world.wait_for_status(id, "resumed").await;
-    wait_until("the resume notification is counted", || world.daemon().metrics.notifications_with("other_type") == 1)
-        .await;
-    let about_task: Vec<_> = world.sim.calls().into_iter().filter(|c| c.path.contains(&id.to_string())).collect();
-    assert_eq!(about_task.len(), 2, "one read and one resume, nothing for the resume event: {about_task:#?}");
+    wait_until("the resume notification is counted", || {
+        world.daemon().metrics.notifications_with("other_type") == 1
+    })
+    .await;
+    let about_task: Vec<_> = world
+        .sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.path.contains(&id.to_string()))
+        .collect();
+    assert_eq!(
+        about_task.len(),
+        2,
+        "one read and one resume, nothing for the resume event: {about_task:#?}"
+    );
     world.finish().await;
 }
 
@@ -42,30 +57,57 @@ async fn the_same_notification_twice_yields_one_action() {
     let id = world.create(upload("twice.iso")).await;
     let view = world.sim.task(id).unwrap();
     let crafted = craft_create_notification(&view, &world.sim.base_url());
-    world.publish(&world.xml_exchange, &crafted.routing_key, crafted.headers.clone(), crafted.body.as_bytes()).await;
-    world.publish(&world.xml_exchange, &crafted.routing_key, crafted.headers, crafted.body.as_bytes()).await;
+    world
+        .publish(
+            &world.xml_exchange,
+            &crafted.routing_key,
+            crafted.headers.clone(),
+            crafted.body.as_bytes(),
+        )
+        .await;
+    world
+        .publish(
+            &world.xml_exchange,
+            &crafted.routing_key,
+            crafted.headers,
+            crafted.body.as_bytes(),
+        )
+        .await;
     world.wait_for_status(id, "resumed").await;
     wait_until("all three deliveries are handled", || {
         let metrics = &world.daemon().metrics;
         metrics.notifications_with("decided") + metrics.notifications_with("already_decided") == 3
     })
     .await;
-    assert_eq!(world.action_calls(id).len(), 1, "one resume, however often the task is announced");
+    assert_eq!(
+        world.action_calls(id).len(),
+        1,
+        "one resume, however often the task is announced"
+    );
     world.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_already_decided_in_vcd_gets_no_action() {
     // Declare the queue, then stop consuming so the notification waits in the queue.
-    let mut world = World::without_daemon(Options::default()).await.with_daemon().await;
+    let mut world = World::without_daemon(Options::default())
+        .await
+        .with_daemon()
+        .await;
     world.stop_daemon().await;
     let id = world.create(upload("decided-elsewhere.iso")).await;
     decide_directly(&world, id).await;
     let world = world.with_daemon().await;
-    wait_until("the notification is handled", || world.daemon().metrics.notifications_with("already_decided") == 1)
-        .await;
+    wait_until("the notification is handled", || {
+        world.daemon().metrics.notifications_with("already_decided") == 1
+    })
+    .await;
     let actions = world.action_calls(id);
-    assert_eq!(actions.len(), 1, "only the administrator's abort: {actions:#?}");
+    assert_eq!(
+        actions.len(),
+        1,
+        "only the administrator's abort: {actions:#?}"
+    );
     assert_eq!(world.sim.task(id).unwrap().status, "aborted");
     world.finish().await;
 }
@@ -100,13 +142,21 @@ async fn malformed_messages_are_dead_lettered_and_the_next_one_is_handled() {
     let world = World::start(Options::default()).await;
     let key = "true.x.y.z.com.vmware.vcloud.event.blockingtask.create.vdcUploadMedia";
     let cases: [(&str, &[u8]); 4] = [
-        ("malformed", b"<vmext:Notification type=\"com/vmware/vcloud/event/blockingtask/create\"><broken"),
+        (
+            "malformed",
+            b"<vmext:Notification type=\"com/vmware/vcloud/event/blockingtask/create\"><broken",
+        ),
         ("unknown_format", b"\x00\x01binary"),
-        ("malformed", b"{\"type\": \"com/vmware/vcloud/event/blockingtask/create\""),
+        (
+            "malformed",
+            b"{\"type\": \"com/vmware/vcloud/event/blockingtask/create\"",
+        ),
         ("too_large", &vec![b'<'; 300_000]),
     ];
     for (_, body) in &cases {
-        world.publish(&world.xml_exchange, key, FieldTable::default(), body).await;
+        world
+            .publish(&world.xml_exchange, key, FieldTable::default(), body)
+            .await;
     }
     let good = world.create(upload("after-the-garbage.iso")).await;
     world.wait_for_status(good, "resumed").await;
@@ -121,7 +171,9 @@ async fn malformed_messages_are_dead_lettered_and_the_next_one_is_handled() {
         .map(|m| {
             let headers = m.delivery.properties.headers().clone().unwrap_or_default();
             match headers.inner().get("x-vcd-blockd-reason") {
-                Some(AMQPValue::LongString(reason)) => String::from_utf8_lossy(reason.as_bytes()).into_owned(),
+                Some(AMQPValue::LongString(reason)) => {
+                    String::from_utf8_lossy(reason.as_bytes()).into_owned()
+                }
                 other => panic!("dead letter without a reason header: {other:?}"),
             }
         })
@@ -140,14 +192,32 @@ async fn an_id_that_disagrees_with_its_header_is_dead_lettered() {
     let world = World::start(Options::default()).await;
     let id = world.create(upload("mismatch.iso")).await;
     world.wait_for_status(id, "resumed").await;
-    let other = world.create(NewTask { operation: "vdcDeleteVapp".into(), ..NewTask::default() }).await;
+    let other = world
+        .create(NewTask {
+            operation: "vdcDeleteVapp".into(),
+            ..NewTask::default()
+        })
+        .await;
     world.wait_for_status(other, "aborted").await;
     let calls_before = world.action_calls(other).len();
-    let mut crafted = craft_create_notification(&world.sim.task(id).unwrap(), &world.sim.base_url());
-    crafted.headers.insert("notification.entityUUID".into(), AMQPValue::LongString(other.to_string().into()));
-    world.publish(&world.xml_exchange, &crafted.routing_key, crafted.headers, crafted.body.as_bytes()).await;
-    wait_until("the message is dead-lettered", || world.daemon().metrics.notifications_with("dead_lettered") == 1)
+    let mut crafted =
+        craft_create_notification(&world.sim.task(id).unwrap(), &world.sim.base_url());
+    crafted.headers.insert(
+        "notification.entityUUID".into(),
+        AMQPValue::LongString(other.to_string().into()),
+    );
+    world
+        .publish(
+            &world.xml_exchange,
+            &crafted.routing_key,
+            crafted.headers,
+            crafted.body.as_bytes(),
+        )
         .await;
+    wait_until("the message is dead-lettered", || {
+        world.daemon().metrics.notifications_with("dead_lettered") == 1
+    })
+    .await;
     assert_eq!(world.action_calls(other).len(), calls_before);
     world.finish().await;
 }
@@ -164,17 +234,41 @@ async fn hrefs_naming_another_host_get_no_request() {
         }
     });
     // Declare the queue, then stop so the sim's own notification can be removed first.
-    let mut world = World::without_daemon(Options::default()).await.with_daemon().await;
+    let mut world = World::without_daemon(Options::default())
+        .await
+        .with_daemon()
+        .await;
     world.stop_daemon().await;
     let id = world.create(upload("lured.iso")).await;
-    assert_eq!(common::drain(&world.channel, &world.queue).await, 1, "the sim's own notification");
+    assert_eq!(
+        common::drain(&world.channel, &world.queue).await,
+        1,
+        "the sim's own notification"
+    );
     let crafted = craft_create_notification(&world.sim.task(id).unwrap(), &trap_url);
     assert!(crafted.body.contains(&trap_url));
-    world.publish(&world.xml_exchange, &crafted.routing_key, crafted.headers, crafted.body.as_bytes()).await;
+    world
+        .publish(
+            &world.xml_exchange,
+            &crafted.routing_key,
+            crafted.headers,
+            crafted.body.as_bytes(),
+        )
+        .await;
     let world = world.with_daemon().await;
     world.wait_for_status(id, "resumed").await;
-    assert_eq!(visits.load(std::sync::atomic::Ordering::SeqCst), 0, "the daemon connected to the host named in the message");
-    assert!(world.sim.calls().iter().all(|c| c.host == world.sim.base_url().trim_start_matches("http://")));
+    assert_eq!(
+        visits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the daemon connected to the host named in the message"
+    );
+    assert!(
+        world
+            .sim
+            .calls()
+            .iter()
+            .all(|c| c.host == world.sim.base_url().trim_start_matches("http://"))
+    );
     trap_task.abort();
     world.finish().await;
 }

@@ -41,32 +41,66 @@ fn task(operation: &str, user: &str, owner_name: &str) -> NewTask {
 }
 
 fn options(format: &'static str) -> Options {
-    Options { format, policy: POLICY.into(), ..Options::default() }
+    Options {
+        format,
+        policy: POLICY.into(),
+        ..Options::default()
+    }
 }
 
 /// The last action vCD accepted for a task, as (action, message).
 fn last_accepted(view: &vcd_sim::TaskView) -> (String, String) {
-    let record = view.actions.iter().rev().find(|a| a.accepted).expect("an accepted action");
+    let record = view
+        .actions
+        .iter()
+        .rev()
+        .find(|a| a.accepted)
+        .expect("an accepted action");
     (record.action.clone(), record.message.clone())
 }
 
 async fn decides_as_the_policy_says(format: &'static str) {
     let world = World::start(options(format)).await;
-    let upload = world.create(task("vdcUploadMedia", "alice", "installer.iso")).await;
-    let delete = world.create(task("vdcDeleteVapp", "intern-bob", "web-frontend")).await;
-    let deploy = world.create(task("vdcInstantiateVapp", "alice", "db")).await;
+    let upload = world
+        .create(task("vdcUploadMedia", "alice", "installer.iso"))
+        .await;
+    let delete = world
+        .create(task("vdcDeleteVapp", "intern-bob", "web-frontend"))
+        .await;
+    let deploy = world
+        .create(task("vdcInstantiateVapp", "alice", "db"))
+        .await;
 
     let view = world.wait_for_status(upload, "resumed").await;
     assert_eq!(
         last_accepted(&view),
-        ("resume".into(), "Upload of installer.iso approved by rule media uploads are fine".into())
+        (
+            "resume".into(),
+            "Upload of installer.iso approved by rule media uploads are fine".into()
+        )
     );
     let view = world.wait_for_status(delete, "failed").await;
-    assert_eq!(last_accepted(&view), ("fail".into(), "intern-bob may not delete web-frontend".into()));
+    assert_eq!(
+        last_accepted(&view),
+        (
+            "fail".into(),
+            "intern-bob may not delete web-frontend".into()
+        )
+    );
     let view = world.wait_for_status(deploy, "aborted").await;
-    assert_eq!(last_accepted(&view), ("abort".into(), "No rule allows vdcInstantiateVapp for acme".into()));
+    assert_eq!(
+        last_accepted(&view),
+        (
+            "abort".into(),
+            "No rule allows vdcInstantiateVapp for acme".into()
+        )
+    );
     for id in [upload, delete, deploy] {
-        assert_eq!(world.action_calls(id).len(), 1, "exactly one action for {id}");
+        assert_eq!(
+            world.action_calls(id).len(),
+            1,
+            "exactly one action for {id}"
+        );
     }
     world.finish().await;
 }
@@ -85,10 +119,15 @@ async fn json_notifications_are_decided_as_the_policy_says() {
 async fn ignore_leaves_the_task_to_vcd() {
     let world = World::start(options("xml")).await;
     let snapshot = world.create(task("vdcCreateSnapshot", "alice", "db")).await;
-    let marker = world.create(task("vdcUploadMedia", "alice", "after.iso")).await;
+    let marker = world
+        .create(task("vdcUploadMedia", "alice", "after.iso"))
+        .await;
     // Deliveries are handled concurrently; wait for the ignore to be counted too.
     world.wait_for_status(marker, "resumed").await;
-    wait_until("the ignored task is counted", || world.daemon().metrics.notifications_with("ignored") == 1).await;
+    wait_until("the ignored task is counted", || {
+        world.daemon().metrics.notifications_with("ignored") == 1
+    })
+    .await;
     assert_eq!(world.sim.task(snapshot).unwrap().status, "active");
     assert!(world.action_calls(snapshot).is_empty());
     world.finish().await;
@@ -96,10 +135,19 @@ async fn ignore_leaves_the_task_to_vcd() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_mode_decides_but_never_acts() {
-    let world = World::start(Options { mode: "dry-run", ..options("xml") }).await;
+    let world = World::start(Options {
+        mode: "dry-run",
+        ..options("xml")
+    })
+    .await;
     let upload = world.create(task("vdcUploadMedia", "alice", "a.iso")).await;
-    let delete = world.create(task("vdcDeleteVapp", "intern-bob", "web")).await;
-    wait_until("both decisions are logged", || world.daemon().metrics.notifications_with("dry_run") == 2).await;
+    let delete = world
+        .create(task("vdcDeleteVapp", "intern-bob", "web"))
+        .await;
+    wait_until("both decisions are logged", || {
+        world.daemon().metrics.notifications_with("dry_run") == 2
+    })
+    .await;
     for id in [upload, delete] {
         assert_eq!(world.sim.task(id).unwrap().status, "active");
         assert!(world.action_calls(id).is_empty());
@@ -110,8 +158,12 @@ async fn dry_run_mode_decides_but_never_acts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_policy_decides_the_demo_tasks() {
     let world = World::start(Options::default()).await;
-    let upload = world.create(task("vdcUploadMedia", "alice", "installer.iso")).await;
-    let delete = world.create(task("vdcDeleteVapp", "intern-carol", "web")).await;
+    let upload = world
+        .create(task("vdcUploadMedia", "alice", "installer.iso"))
+        .await;
+    let delete = world
+        .create(task("vdcDeleteVapp", "intern-carol", "web"))
+        .await;
     world.wait_for_status(upload, "resumed").await;
     world.wait_for_status(delete, "failed").await;
     world.finish().await;

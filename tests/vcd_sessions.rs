@@ -7,7 +7,11 @@ use common::{Options, World};
 use vcd_sim::{Faults, NewTask};
 
 fn upload(owner_name: &str) -> NewTask {
-    NewTask { operation: "vdcUploadMedia".into(), owner_name: owner_name.into(), ..NewTask::default() }
+    NewTask {
+        operation: "vdcUploadMedia".into(),
+        owner_name: owner_name.into(),
+        ..NewTask::default()
+    }
 }
 
 fn logins(world: &World) -> Vec<(String, u16)> {
@@ -15,7 +19,9 @@ fn logins(world: &World) -> Vec<(String, u16)> {
         .sim
         .calls()
         .into_iter()
-        .filter(|c| c.method == "POST" && (c.path.contains("sessions") || c.path.contains("/oauth/")))
+        .filter(|c| {
+            c.method == "POST" && (c.path.contains("sessions") || c.path.contains("/oauth/"))
+        })
         .map(|c| (c.path, c.status))
         .collect()
 }
@@ -26,7 +32,12 @@ async fn api_37_logs_in_through_the_legacy_sessions_endpoint() {
     let id = world.create(upload("a.iso")).await;
     world.wait_for_status(id, "resumed").await;
     assert_eq!(logins(&world), [("/api/sessions".to_owned(), 200)]);
-    let read = world.sim.calls().into_iter().find(|c| c.path.ends_with(&id.to_string())).unwrap();
+    let read = world
+        .sim
+        .calls()
+        .into_iter()
+        .find(|c| c.path.ends_with(&id.to_string()))
+        .unwrap();
     assert_eq!(read.accept, "application/*+xml;version=37.2");
     assert_eq!(read.auth, "legacy-token");
     world.finish().await;
@@ -34,11 +45,23 @@ async fn api_37_logs_in_through_the_legacy_sessions_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_38_logs_in_through_cloudapi_because_the_legacy_login_is_gone() {
-    let world = World::start(Options { api_version: "38.0", ..Options::default() }).await;
+    let world = World::start(Options {
+        api_version: "38.0",
+        ..Options::default()
+    })
+    .await;
     let id = world.create(upload("a.iso")).await;
     world.wait_for_status(id, "resumed").await;
-    assert_eq!(logins(&world), [("/cloudapi/1.0.0/sessions/provider".to_owned(), 200)]);
-    let read = world.sim.calls().into_iter().find(|c| c.path.ends_with(&id.to_string())).unwrap();
+    assert_eq!(
+        logins(&world),
+        [("/cloudapi/1.0.0/sessions/provider".to_owned(), 200)]
+    );
+    let read = world
+        .sim
+        .calls()
+        .into_iter()
+        .find(|c| c.path.ends_with(&id.to_string()))
+        .unwrap();
     assert_eq!(read.accept, "application/*+xml;version=38.0");
     assert_eq!(read.auth, "bearer");
     world.finish().await;
@@ -46,7 +69,12 @@ async fn api_38_logs_in_through_cloudapi_because_the_legacy_login_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_token_is_exchanged_for_an_access_token() {
-    let world = World::start(Options { auth: "api-token", api_version: "38.0", ..Options::default() }).await;
+    let world = World::start(Options {
+        auth: "api-token",
+        api_version: "38.0",
+        ..Options::default()
+    })
+    .await;
     let id = world.create(upload("a.iso")).await;
     world.wait_for_status(id, "resumed").await;
     assert_eq!(logins(&world), [("/oauth/provider/token".to_owned(), 200)]);
@@ -56,14 +84,26 @@ async fn an_api_token_is_exchanged_for_an_access_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_is_renewed_and_the_request_repeated() {
     for api_version in ["37.2", "38.0"] {
-        let world = World::start(Options { api_version, ..Options::default() }).await;
+        let world = World::start(Options {
+            api_version,
+            ..Options::default()
+        })
+        .await;
         let first = world.create(upload("first.iso")).await;
         world.wait_for_status(first, "resumed").await;
         world.sim.expire_sessions();
         let second = world.create(upload("second.iso")).await;
         world.wait_for_status(second, "resumed").await;
-        assert_eq!(logins(&world).len(), 2, "{api_version}: one login, one re-login: {:?}", logins(&world));
-        assert!(world.sim.calls().iter().any(|c| c.status == 401), "{api_version}: the sim refused the old session");
+        assert_eq!(
+            logins(&world).len(),
+            2,
+            "{api_version}: one login, one re-login: {:?}",
+            logins(&world)
+        );
+        assert!(
+            world.sim.calls().iter().any(|c| c.status == 401),
+            "{api_version}: the sim refused the old session"
+        );
         assert_eq!(world.action_calls(second).len(), 1);
         world.finish().await;
     }
@@ -72,7 +112,10 @@ async fn an_expired_session_is_renewed_and_the_request_repeated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_that_expire_every_few_requests_lose_nothing() {
     let world = World::start(Options::default()).await;
-    world.sim.set_faults(Faults { session_ttl_requests: Some(3), ..Faults::default() });
+    world.sim.set_faults(Faults {
+        session_ttl_requests: Some(3),
+        ..Faults::default()
+    });
     let mut ids = Vec::new();
     for n in 0..6 {
         ids.push(world.create(upload(&format!("{n}.iso"))).await);
@@ -87,7 +130,10 @@ async fn sessions_that_expire_every_few_requests_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_announced_before_it_is_readable_is_still_decided() {
     let world = World::start(Options::default()).await;
-    world.sim.set_faults(Faults { not_found_first_reads: 2, ..Faults::default() });
+    world.sim.set_faults(Faults {
+        not_found_first_reads: 2,
+        ..Faults::default()
+    });
     let id = world.create(upload("early.iso")).await;
     world.wait_for_status(id, "resumed").await;
     let reads: Vec<u16> = world
@@ -104,7 +150,10 @@ async fn a_task_announced_before_it_is_readable_is_still_decided() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_retried_until_every_task_is_decided() {
     let world = World::start(Options::default()).await;
-    world.sim.set_faults(Faults { error_rate_5xx: 0.4, ..Faults::default() });
+    world.sim.set_faults(Faults {
+        error_rate_5xx: 0.4,
+        ..Faults::default()
+    });
     let mut ids = Vec::new();
     for n in 0..8 {
         ids.push(world.create(upload(&format!("{n}.iso"))).await);
@@ -112,9 +161,19 @@ async fn server_errors_are_retried_until_every_task_is_decided() {
     for id in &ids {
         world.wait_for_status(*id, "resumed").await;
     }
-    assert!(world.sim.calls().iter().any(|c| c.status == 503), "the sim injected no error");
+    assert!(
+        world.sim.calls().iter().any(|c| c.status == 503),
+        "the sim injected no error"
+    );
     for id in ids {
-        let accepted = world.sim.task(id).unwrap().actions.iter().filter(|a| a.accepted).count();
+        let accepted = world
+            .sim
+            .task(id)
+            .unwrap()
+            .actions
+            .iter()
+            .filter(|a| a.accepted)
+            .count();
         assert_eq!(accepted, 1, "task {id} was resumed once");
     }
     world.finish().await;

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lapin::Channel;
 use lapin::message::Delivery as AmqpDelivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions, BasicRejectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::Channel;
 use tokio_util::sync::CancellationToken;
 
 use super::headers::{key, text};
@@ -65,7 +65,10 @@ impl Handler {
                     if started.elapsed() >= RETRY_WINDOW {
                         tracing::warn!(%error, "still failing; returning the message to the queue");
                         self.metrics.notification("requeued");
-                        let requeue = BasicNackOptions { requeue: true, ..BasicNackOptions::default() };
+                        let requeue = BasicNackOptions {
+                            requeue: true,
+                            ..BasicNackOptions::default()
+                        };
                         let _ = delivery.acker.nack(requeue).await;
                         return;
                     }
@@ -84,10 +87,17 @@ impl Handler {
     /// Publishes a copy with the reason to `<queue>.dlx` and acks the original once the broker
     /// confirmed the copy; if that fails, rejects it so the broker dead-letters it itself.
     async fn dead_letter(&self, delivery: &AmqpDelivery, reason: &str, detail: &str) {
-        let mut table = delivery.properties.headers().clone().unwrap_or_else(FieldTable::default);
+        let mut table = delivery
+            .properties
+            .headers()
+            .clone()
+            .unwrap_or_else(FieldTable::default);
         table.insert(key(REASON_HEADER), text(reason));
         table.insert(key(DETAIL_HEADER), text(&truncate(detail, 1024)));
-        table.insert(key("x-vcd-blockd-original-exchange"), AMQPValue::LongString(delivery.exchange.as_str().into()));
+        table.insert(
+            key("x-vcd-blockd-original-exchange"),
+            AMQPValue::LongString(delivery.exchange.as_str().into()),
+        );
         let properties = delivery.properties.clone().with_headers(table);
         let published = async {
             self.channel
@@ -105,7 +115,10 @@ impl Handler {
         match published {
             Ok(confirmation) if !confirmation.is_nack() => acknowledge(delivery).await,
             outcome => {
-                tracing::warn!(?outcome, "could not publish the dead letter; rejecting instead");
+                tracing::warn!(
+                    ?outcome,
+                    "could not publish the dead letter; rejecting instead"
+                );
                 let options = BasicRejectOptions { requeue: false };
                 if let Err(error) = delivery.acker.reject(options).await {
                     tracing::warn!(%error, "reject failed; the broker will redeliver the message");
@@ -124,7 +137,9 @@ async fn acknowledge(delivery: &AmqpDelivery) {
 
 fn retry_delay(attempt: u32) -> Duration {
     let exponent = attempt.saturating_sub(1).min(10);
-    let ceiling = Duration::from_secs(1).saturating_mul(1 << exponent).min(RETRY_CAP);
+    let ceiling = Duration::from_secs(1)
+        .saturating_mul(1 << exponent)
+        .min(RETRY_CAP);
     ceiling.mul_f64(0.5 + fastrand::f64() * 0.5)
 }
 

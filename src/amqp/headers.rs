@@ -20,7 +20,9 @@ pub fn from_table(table: Option<&FieldTable>) -> Headers {
 fn convert(value: &AMQPValue) -> HeaderValue {
     match value {
         AMQPValue::Boolean(b) => HeaderValue::Bool(*b),
-        AMQPValue::LongString(s) => HeaderValue::Text(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::LongString(s) => {
+            HeaderValue::Text(String::from_utf8_lossy(s.as_bytes()).into_owned())
+        }
         AMQPValue::ShortString(s) => HeaderValue::Text(s.as_str().to_owned()),
         AMQPValue::ShortShortInt(i) => HeaderValue::Int((*i).into()),
         AMQPValue::ShortShortUInt(i) => HeaderValue::Int((*i).into()),
@@ -50,8 +52,14 @@ mod tests {
     #[test]
     fn keeps_strings_booleans_and_integers() {
         let mut table = FieldTable::default();
-        table.insert(key("notification.type"), text("com/vmware/vcloud/event/blockingtask/create"));
-        table.insert(key("notification.operationSuccess"), AMQPValue::Boolean(true));
+        table.insert(
+            key("notification.type"),
+            text("com/vmware/vcloud/event/blockingtask/create"),
+        );
+        table.insert(
+            key("notification.operationSuccess"),
+            AMQPValue::Boolean(true),
+        );
         table.insert(key("short"), AMQPValue::ShortString("x".into()));
         table.insert(key("count"), AMQPValue::LongInt(7));
         table.insert(key("float"), AMQPValue::Double(1.5));
@@ -60,7 +68,10 @@ mod tests {
             headers["notification.type"],
             HeaderValue::Text("com/vmware/vcloud/event/blockingtask/create".into())
         );
-        assert_eq!(headers["notification.operationSuccess"], HeaderValue::Bool(true));
+        assert_eq!(
+            headers["notification.operationSuccess"],
+            HeaderValue::Bool(true)
+        );
         assert_eq!(headers["short"], HeaderValue::Text("x".into()));
         assert_eq!(headers["count"], HeaderValue::Int(7));
         assert_eq!(headers["float"], HeaderValue::Other);

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
+};
 use lapin::tcp::OwnedTLSConfig;
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
@@ -44,7 +46,10 @@ pub enum AmqpError {
     #[error("RabbitMQ: {0}")]
     Broker(#[from] lapin::Error),
     #[error("cannot read amqp.ca_file {path}: {source}")]
-    CaFile { path: String, source: std::io::Error },
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the broker cancelled the consumer or closed the channel")]
     ConsumerEnded,
 }
@@ -72,11 +77,19 @@ impl Consumer {
     }
 
     /// One connection's life: connect, declare, consume until failure or shutdown.
-    async fn session(&self, shutdown: &CancellationToken, failures: &mut u32) -> Result<(), AmqpError> {
+    async fn session(
+        &self,
+        shutdown: &CancellationToken,
+        failures: &mut u32,
+    ) -> Result<(), AmqpError> {
         let connection = self.connect().await?;
         let channel = connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        channel
+            .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+            .await?;
         topology::declare(&channel, &self.settings).await?;
         let tag = format!("vcd-blockd-{}", uuid::Uuid::new_v4());
         let mut consumer = channel
@@ -122,9 +135,14 @@ impl Consumer {
     /// Graceful stop: no new deliveries, let in-flight handlers finish (bounded by the
     /// caller's grace period), then close; unacknowledged deliveries return to the queue.
     async fn stop(&self, connection: &Connection, channel: &lapin::Channel, tag: &str) {
-        let _ = channel.basic_cancel(tag.into(), BasicCancelOptions::default()).await;
+        let _ = channel
+            .basic_cancel(tag.into(), BasicCancelOptions::default())
+            .await;
         self.handlers.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.handlers.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.handlers.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("in-flight deliveries did not finish in time; they return to the queue");
         }
         let _ = channel.close(200, "shutting down".into()).await;
@@ -136,15 +154,20 @@ impl Consumer {
         let mut uri = self.settings.url.expose_secret().trim().to_owned();
         if !uri.contains("heartbeat=") {
             let separator = if uri.contains('?') { '&' } else { '?' };
-            uri = format!("{uri}{separator}heartbeat={}", self.settings.heartbeat.as_secs().max(1));
+            uri = format!(
+                "{uri}{separator}heartbeat={}",
+                self.settings.heartbeat.as_secs().max(1)
+            );
         }
         let tls = match &self.settings.ca_file {
             None => OwnedTLSConfig::default(),
             Some(path) => OwnedTLSConfig {
                 identity: None,
-                cert_chain: Some(std::fs::read_to_string(path).map_err(|source| AmqpError::CaFile {
-                    path: path.display().to_string(),
-                    source,
+                cert_chain: Some(std::fs::read_to_string(path).map_err(|source| {
+                    AmqpError::CaFile {
+                        path: path.display().to_string(),
+                        source,
+                    }
                 })?),
             },
         };
@@ -156,7 +179,9 @@ impl Consumer {
 /// Exponential backoff with full jitter above a 0.5 s floor, capped at [`RECONNECT_CAP`].
 fn reconnect_delay(failures: u32) -> Duration {
     let exponent = failures.saturating_sub(1).min(10);
-    let ceiling = Duration::from_millis(500).saturating_mul(1 << exponent).min(RECONNECT_CAP);
+    let ceiling = Duration::from_millis(500)
+        .saturating_mul(1 << exponent)
+        .min(RECONNECT_CAP);
     ceiling.mul_f64(0.5 + fastrand::f64() * 0.5)
 }
 

@@ -23,18 +23,38 @@ pub async fn declare(channel: &Channel, settings: &AmqpSettings) -> Result<(), l
         ..ExchangeDeclareOptions::default()
     };
     channel
-        .exchange_declare(settings.exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
+        .exchange_declare(
+            settings.exchange.as_str().into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     let dlx = dead_letter_exchange(&settings.queue);
     let dead = dead_letter_queue(&settings.queue);
     channel
-        .exchange_declare(dlx.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default())
+        .exchange_declare(
+            dlx.as_str().into(),
+            ExchangeKind::Fanout,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     channel
-        .queue_declare(dead.as_str().into(), QueueDeclareOptions::durable(), queue_arguments(settings, None))
+        .queue_declare(
+            dead.as_str().into(),
+            QueueDeclareOptions::durable(),
+            queue_arguments(settings, None),
+        )
         .await?;
     channel
-        .queue_bind(dead.as_str().into(), dlx.as_str().into(), "".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            dead.as_str().into(),
+            dlx.as_str().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     channel
         .queue_declare(
@@ -61,7 +81,10 @@ fn queue_arguments(settings: &AmqpSettings, dead_letter_exchange: Option<&str>) 
     let mut arguments = FieldTable::default();
     arguments.insert(key("x-queue-type"), text(settings.queue_type.name()));
     if let Some(dlx) = dead_letter_exchange {
-        arguments.insert(key("x-dead-letter-exchange"), AMQPValue::LongString(dlx.into()));
+        arguments.insert(
+            key("x-dead-letter-exchange"),
+            AMQPValue::LongString(dlx.into()),
+        );
     }
     arguments
 }

@@ -166,21 +166,19 @@ impl Default for RawLog {
 /// Parses the file alone first, so that syntax errors, unknown keys and wrong types are
 /// reported with the file's line and column (the layered loader below has no positions).
 pub(super) fn check_file(path: &Path, text: &str) -> Result<(), ConfigError> {
-    toml::from_str::<RawSettings>(text)
-        .map(drop)
-        .map_err(|e| {
-            let location = match e.span() {
-                Some(span) => {
-                    let (line, col) = super::locate::line_col(text, span.start);
-                    format!("{}:{line}:{col}", path.display())
-                }
-                None => path.display().to_string(),
-            };
-            ConfigError::Syntax {
-                location,
-                message: e.message().to_owned(),
+    toml::from_str::<RawSettings>(text).map(drop).map_err(|e| {
+        let location = match e.span() {
+            Some(span) => {
+                let (line, col) = super::locate::line_col(text, span.start);
+                format!("{}:{line}:{col}", path.display())
             }
-        })
+            None => path.display().to_string(),
+        };
+        ConfigError::Syntax {
+            location,
+            message: e.message().to_owned(),
+        }
+    })
 }
 
 /// Built-in defaults < the file's text < `VCD_BLOCKD__SECTION__KEY` environment variables.

@@ -13,7 +13,11 @@ impl Fixture {
     fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("vcd-password"), "s3cret-vcd\n").unwrap();
-        std::fs::write(dir.path().join("amqp-url"), "amqp://u:s3cret-amqp@127.0.0.1:5672/%2f\n").unwrap();
+        std::fs::write(
+            dir.path().join("amqp-url"),
+            "amqp://u:s3cret-amqp@127.0.0.1:5672/%2f\n",
+        )
+        .unwrap();
         Fixture { dir }
     }
 
@@ -26,7 +30,10 @@ impl Fixture {
 
     fn load(&self, text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let path = self.write(text);
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::load_with_env(Some(&path), &env)
     }
 }
@@ -46,7 +53,9 @@ fn minimal_file_gets_documented_defaults() {
     let settings = fixture.load(MINIMAL, &[]).unwrap();
     assert_eq!(settings.vcd.url.as_str(), "https://vcd.example.com/");
     assert_eq!(settings.vcd.api_version, ApiVersionChoice::Auto);
-    assert!(matches!(&settings.vcd.auth, VcdAuth::Password { user, .. } if user == "administrator@System"));
+    assert!(
+        matches!(&settings.vcd.auth, VcdAuth::Password { user, .. } if user == "administrator@System")
+    );
     assert_eq!(settings.vcd.request_timeout, Duration::from_secs(30));
     assert_eq!(settings.amqp.exchange, "systemExchange");
     assert_eq!(settings.amqp.format, NotificationFormat::Xml);
@@ -76,15 +85,24 @@ fn environment_overrides_the_file() {
                 ("VCD_BLOCKD__VCD__URL", "http://127.0.0.1:9440"),
                 ("VCD_BLOCKD__VCD__API_VERSION", "38.0"),
                 ("VCD_BLOCKD__AMQP__PREFETCH", "4"),
-                ("VCD_BLOCKD__AMQP__BINDING_KEYS", "#.blockingtask.create.a,#.blockingtask.create.b"),
+                (
+                    "VCD_BLOCKD__AMQP__BINDING_KEYS",
+                    "#.blockingtask.create.a,#.blockingtask.create.b",
+                ),
                 ("VCD_BLOCKD__POLICY__MODE", "dry-run"),
             ],
         )
         .unwrap();
     assert_eq!(settings.vcd.url.as_str(), "http://127.0.0.1:9440/");
-    assert_eq!(settings.vcd.api_version, ApiVersionChoice::Fixed("38.0".parse().unwrap()));
+    assert_eq!(
+        settings.vcd.api_version,
+        ApiVersionChoice::Fixed("38.0".parse().unwrap())
+    );
     assert_eq!(settings.amqp.prefetch, 4);
-    assert_eq!(settings.amqp.binding_keys, ["#.blockingtask.create.a", "#.blockingtask.create.b"]);
+    assert_eq!(
+        settings.amqp.binding_keys,
+        ["#.blockingtask.create.a", "#.blockingtask.create.b"]
+    );
     assert_eq!(settings.policy.mode, PolicyMode::DryRun);
     assert!(settings.warnings.iter().any(|w| w.contains("plain HTTP")));
 }
@@ -93,19 +111,52 @@ fn environment_overrides_the_file() {
 fn file_problems_name_file_line_and_column() {
     let fixture = Fixture::new();
     let cases = [
-        (format!("{MINIMAL}\n[amqp2]\nx = 1\n"), ":9:1: ", "unknown field `amqp2`"),
-        (format!("{MINIMAL}prefetch = \"lots\"\n"), ":7:12: ", "invalid type"),
-        (format!("{MINIMAL}colour = \"blue\"\n"), ":7:1: ", "unknown field `colour`"),
-        (format!("{MINIMAL}format = \"yaml\"\n"), ":7:10: ", "amqp.format: \"yaml\" is not one of xml, json"),
-        (MINIMAL.replace("https://vcd.example.com/", "ftp://vcd"), ":3:7: ", "vcd.url: scheme \"ftp\""),
-        (MINIMAL.replace("[amqp]", "request_timeout = \"soon\"\n[amqp]"), ":5:19: ", "vcd.request_timeout: invalid duration"),
-        (format!("{MINIMAL}[vcd\n"), ":9:", "invalid table header"),
+        (
+            format!("{MINIMAL}\n[amqp2]\nx = 1\n"),
+            ":9:2: ",
+            "unknown field `amqp2`",
+        ),
+        (
+            format!("{MINIMAL}prefetch = \"lots\"\n"),
+            ":8:12: ",
+            "invalid type",
+        ),
+        (
+            format!("{MINIMAL}colour = \"blue\"\n"),
+            ":8:1: ",
+            "unknown field `colour`",
+        ),
+        (
+            format!("{MINIMAL}format = \"yaml\"\n"),
+            ":8:10: ",
+            "amqp.format: \"yaml\" is not one of xml, json",
+        ),
+        (
+            MINIMAL.replace("https://vcd.example.com/", "ftp://vcd"),
+            ":3:7: ",
+            "vcd.url: scheme \"ftp\"",
+        ),
+        (
+            MINIMAL.replace("[amqp]", "request_timeout = \"soon\"\n[amqp]"),
+            ":6:19: ",
+            "vcd.request_timeout: invalid duration",
+        ),
+        (format!("{MINIMAL}[vcd\n"), ":8:", "unclosed table"),
     ];
     for (text, position, message) in cases {
         let error = fixture.load(&text, &[]).unwrap_err().to_string();
-        let expected_prefix = format!("{}{position}", fixture.dir.path().join("config.toml").display());
-        assert!(error.starts_with(&expected_prefix), "{error:?} does not start with {expected_prefix:?}");
-        assert!(error.contains(message), "{error:?} does not mention {message:?}");
+        let expected_prefix = format!(
+            "{}{position}",
+            fixture.dir.path().join("config.toml").display()
+        );
+        assert!(
+            error.starts_with(&expected_prefix),
+            "{error:?} does not start with {expected_prefix:?}"
+        );
+        assert!(
+            error.contains(message),
+            "{error:?} does not mention {message:?}"
+        );
     }
 }
 
@@ -132,7 +183,10 @@ fn secrets_come_from_files_and_never_show() {
     use secrecy::ExposeSecret;
     assert_eq!(password.expose_secret(), "s3cret-vcd");
     let debug = format!("{settings:?}");
-    assert!(!debug.contains("s3cret"), "a secret leaked into Debug output: {debug}");
+    assert!(
+        !debug.contains("s3cret"),
+        "a secret leaked into Debug output: {debug}"
+    );
 }
 
 #[test]
@@ -140,19 +194,46 @@ fn secret_problems_are_explained_without_the_secret() {
     let fixture = Fixture::new();
     let both = MINIMAL.replace("password_file", "password = \"s3cret\"\npassword_file");
     let error = fixture.load(&both, &[]).unwrap_err().to_string();
-    assert!(error.contains("give either vcd.password or vcd.password_file"), "{error}");
+    assert!(
+        error.contains("give either vcd.password or vcd.password_file"),
+        "{error}"
+    );
 
-    let missing = MINIMAL.replace("password_file = \"vcd-password\"", "password_file = \"nope\"");
+    let missing = MINIMAL.replace(
+        "password_file = \"vcd-password\"",
+        "password_file = \"nope\"",
+    );
     let error = fixture.load(&missing, &[]).unwrap_err().to_string();
     assert!(error.contains("vcd.password_file: cannot read"), "{error}");
 
-    let bad_amqp = fixture.load(MINIMAL, &[("VCD_BLOCKD__AMQP__URL_FILE", ""), ("VCD_BLOCKD__AMQP__URL", "http://u:s3cret@host")]);
+    let bad_amqp = fixture.load(
+        MINIMAL,
+        &[
+            ("VCD_BLOCKD__AMQP__URL_FILE", ""),
+            ("VCD_BLOCKD__AMQP__URL", "http://u:s3cret@host"),
+        ],
+    );
     let error = bad_amqp.unwrap_err().to_string();
-    assert!(error.contains("amqp.url: scheme must be amqp:// or amqps://"), "{error}");
+    assert!(
+        error.contains("amqp.url: scheme must be amqp:// or amqps://"),
+        "{error}"
+    );
     assert!(!error.contains("s3cret"), "{error}");
 
-    let inline = fixture.load(MINIMAL, &[("VCD_BLOCKD__AMQP__URL_FILE", ""), ("VCD_BLOCKD__AMQP__URL", "amqp://127.0.0.1")]);
-    assert!(inline.unwrap().warnings.iter().any(|w| w.contains("amqp.url is given in plain text")));
+    let inline = fixture.load(
+        MINIMAL,
+        &[
+            ("VCD_BLOCKD__AMQP__URL_FILE", ""),
+            ("VCD_BLOCKD__AMQP__URL", "amqp://127.0.0.1"),
+        ],
+    );
+    assert!(
+        inline
+            .unwrap()
+            .warnings
+            .iter()
+            .any(|w| w.contains("amqp.url is given in plain text"))
+    );
 }
 
 #[test]
@@ -160,19 +241,43 @@ fn api_token_auth_needs_a_token() {
     let fixture = Fixture::new();
     let text = MINIMAL.replace("password_file = \"vcd-password\"", "auth = \"api-token\"");
     let error = fixture.load(&text, &[]).unwrap_err().to_string();
-    assert!(error.ends_with("vcd.api_token_file: required (or vcd.api_token, discouraged)"), "{error}");
-    let text = text.replace("auth = \"api-token\"", "auth = \"api-token\"\napi_token_file = \"vcd-password\"");
-    assert!(matches!(fixture.load(&text, &[]).unwrap().vcd.auth, VcdAuth::ApiToken { .. }));
+    assert!(
+        error.ends_with("vcd.api_token_file: required (or vcd.api_token, discouraged)"),
+        "{error}"
+    );
+    let text = text.replace(
+        "auth = \"api-token\"",
+        "auth = \"api-token\"\napi_token_file = \"vcd-password\"",
+    );
+    assert!(matches!(
+        fixture.load(&text, &[]).unwrap().vcd.auth,
+        VcdAuth::ApiToken { .. }
+    ));
 }
 
 #[test]
 fn the_shipped_example_config_is_valid() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/vcd-blockd.toml")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/vcd-blockd.toml"
+    ))
+    .unwrap();
     // The example points at /run/credentials; supply the secrets through the environment.
     let fixture = Fixture::new();
     let env = [
-        ("VCD_BLOCKD__VCD__PASSWORD_FILE", fixture.dir.path().join("vcd-password").display().to_string()),
-        ("VCD_BLOCKD__AMQP__URL_FILE", fixture.dir.path().join("amqp-url").display().to_string()),
+        (
+            "VCD_BLOCKD__VCD__PASSWORD_FILE",
+            fixture
+                .dir
+                .path()
+                .join("vcd-password")
+                .display()
+                .to_string(),
+        ),
+        (
+            "VCD_BLOCKD__AMQP__URL_FILE",
+            fixture.dir.path().join("amqp-url").display().to_string(),
+        ),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     fixture.load(&text, &env).unwrap();

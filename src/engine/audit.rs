@@ -33,7 +33,13 @@ impl Outcome {
     }
 }
 
-pub fn decision(facts: &TaskFacts, decision: &Decision, dry_run: bool, outcome: Outcome, latency: Duration) {
+pub fn decision(
+    facts: &TaskFacts,
+    decision: &Decision,
+    dry_run: bool,
+    outcome: Outcome,
+    latency: Duration,
+) {
     tracing::info!(
         target: "audit",
         task_id = %facts.task_id,

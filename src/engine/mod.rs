@@ -28,7 +28,10 @@ pub enum Disposition {
     /// `notifications_total{outcome}` value.
     Ack(&'static str),
     /// Reject to the dead-letter queue: the message can never be handled.
-    DeadLetter { reason: &'static str, detail: String },
+    DeadLetter {
+        reason: &'static str,
+        detail: String,
+    },
     /// Transient trouble (vCD unreachable, overloaded, login failing): try again later and
     /// keep the delivery meanwhile.
     Retry(VcdError),
@@ -45,7 +48,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(vcd: Arc<VcdClient>, policy: Policy, mode: PolicyMode, metrics: Arc<Metrics>) -> Engine {
+    pub fn new(
+        vcd: Arc<VcdClient>,
+        policy: Policy,
+        mode: PolicyMode,
+        metrics: Arc<Metrics>,
+    ) -> Engine {
         Engine {
             vcd,
             policy: RwLock::new(Arc::new(policy)),
@@ -56,11 +64,17 @@ impl Engine {
     }
 
     pub fn policy(&self) -> Arc<Policy> {
-        self.policy.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.policy
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     pub fn replace_policy(&self, policy: Policy) {
-        *self.policy.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(policy);
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(policy);
     }
 
     pub fn vcd(&self) -> &VcdClient {
@@ -108,12 +122,19 @@ impl Engine {
         let decision = policy::decide(&self.policy(), &facts, Utc::now());
         for shadow in &decision.shadow {
             audit::shadow(&facts, &shadow.rule, shadow.action.name(), &shadow.message);
-            self.metrics.decision(shadow.action.name(), &shadow.rule, true);
+            self.metrics
+                .decision(shadow.action.name(), &shadow.rule, true);
         }
         self.carry_out(&task, &facts, &decision, received).await
     }
 
-    async fn carry_out(&self, task: &BlockingTask, facts: &TaskFacts, decision: &Decision, received: Instant) -> Disposition {
+    async fn carry_out(
+        &self,
+        task: &BlockingTask,
+        facts: &TaskFacts,
+        decision: &Decision,
+        received: Instant,
+    ) -> Disposition {
         let dry_run = self.mode == PolicyMode::DryRun;
         let final_action = match decision.action {
             Action::Resume => FinalAction::Resume,
@@ -135,13 +156,23 @@ impl Engine {
                 self.record(facts, decision, false, Outcome::Done, received);
                 Disposition::Ack("decided")
             }
-            Err(error) => self.action_failed(task.id, facts, decision, error, received).await,
+            Err(error) => {
+                self.action_failed(task.id, facts, decision, error, received)
+                    .await
+            }
         }
     }
 
     /// vCD refused or lost track of the action: re-read the task to learn whether somebody
     /// else decided it first.
-    async fn action_failed(&self, id: TaskId, facts: &TaskFacts, decision: &Decision, error: VcdError, received: Instant) -> Disposition {
+    async fn action_failed(
+        &self,
+        id: TaskId,
+        facts: &TaskFacts,
+        decision: &Decision,
+        error: VcdError,
+        received: Instant,
+    ) -> Disposition {
         if !matches!(error.class(), ErrorClass::Refused | ErrorClass::NotFound) {
             return Disposition::Retry(error);
         }
@@ -157,7 +188,9 @@ impl Engine {
                     detail: error.to_string(),
                 }
             }
-            Err(reread) if reread.class() == ErrorClass::NotFound => Disposition::Ack("task_not_found"),
+            Err(reread) if reread.class() == ErrorClass::NotFound => {
+                Disposition::Ack("task_not_found")
+            }
             Err(reread) => Disposition::Retry(reread),
         }
     }
@@ -176,8 +209,16 @@ impl Engine {
         }
     }
 
-    fn record(&self, facts: &TaskFacts, decision: &Decision, dry_run: bool, outcome: Outcome, received: Instant) {
+    fn record(
+        &self,
+        facts: &TaskFacts,
+        decision: &Decision,
+        dry_run: bool,
+        outcome: Outcome,
+        received: Instant,
+    ) {
         audit::decision(facts, decision, dry_run, outcome, received.elapsed());
-        self.metrics.decision(decision.action.name(), &decision.rule, dry_run);
+        self.metrics
+            .decision(decision.action.name(), &decision.rule, dry_run);
     }
 }

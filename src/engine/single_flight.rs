@@ -25,7 +25,10 @@ pub struct FlightGuard<'a> {
 impl SingleFlight {
     pub async fn enter(&self, id: TaskId) -> FlightGuard<'_> {
         let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut locks = self
+                .locks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             locks.entry(id).or_default().clone()
         };
         let guard = lock.lock_owned().await;
@@ -38,7 +41,10 @@ impl SingleFlight {
 
     /// Number of tasks currently being handled or waited for.
     pub fn len(&self) -> usize {
-        self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+        self.locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -48,7 +54,11 @@ impl SingleFlight {
 
 impl Drop for FlightGuard<'_> {
     fn drop(&mut self) {
-        let mut locks = self.owner.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut locks = self
+            .owner
+            .locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.guard.take();
         // With our guard gone, the map holds one reference and each waiter another: the
         // entry can go only when nobody waits.

@@ -71,7 +71,9 @@ pub async fn login(
         }
         (LoginMethod::Legacy, VcdAuth::Password { user, password }) => {
             match legacy_login(http, endpoints, user, password, version).await {
-                Err(LoginFailure::Gone) => provider_login(http, endpoints, user, password, version).await,
+                Err(LoginFailure::Gone) => {
+                    provider_login(http, endpoints, user, password, version).await
+                }
                 other => other,
             }
         }
@@ -127,7 +129,11 @@ async fn legacy_login(
         _ => {}
     }
     let token = token_header(&response, LEGACY_TOKEN_HEADER)?;
-    Ok((HeaderName::from_static(LEGACY_TOKEN_HEADER), token, LoginMethod::Legacy))
+    Ok((
+        HeaderName::from_static(LEGACY_TOKEN_HEADER),
+        token,
+        LoginMethod::Legacy,
+    ))
 }
 
 async fn provider_login(
@@ -148,7 +154,11 @@ async fn provider_login(
         return Err(refused(user, response.status()));
     }
     let jwt = token_header(&response, ACCESS_TOKEN_HEADER)?;
-    Ok((AUTHORIZATION, bearer(jwt.as_bytes())?, LoginMethod::Provider))
+    Ok((
+        AUTHORIZATION,
+        bearer(jwt.as_bytes())?,
+        LoginMethod::Provider,
+    ))
 }
 
 async fn token_login(
@@ -179,14 +189,22 @@ async fn token_login(
         access_token: String,
     }
     let grant: Grant = response.json().await.map_err(|_| {
-        LoginFailure::Failed(VcdError::Login("the token answer has no access_token".into()))
+        LoginFailure::Failed(VcdError::Login(
+            "the token answer has no access_token".into(),
+        ))
     })?;
-    Ok((AUTHORIZATION, bearer(grant.access_token.as_bytes())?, LoginMethod::ApiToken))
+    Ok((
+        AUTHORIZATION,
+        bearer(grant.access_token.as_bytes())?,
+        LoginMethod::ApiToken,
+    ))
 }
 
 fn token_header(response: &reqwest::Response, name: &str) -> Result<HeaderValue, LoginFailure> {
     response.headers().get(name).cloned().ok_or_else(|| {
-        LoginFailure::Failed(VcdError::Login(format!("the login answer has no {name} header")))
+        LoginFailure::Failed(VcdError::Login(format!(
+            "the login answer has no {name} header"
+        )))
     })
 }
 
@@ -200,7 +218,11 @@ fn bearer(token: &[u8]) -> Result<HeaderValue, LoginFailure> {
 fn refused(user: &str, status: StatusCode) -> LoginFailure {
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         // vCD is in trouble, not the credentials: worth retrying.
-        return LoginFailure::Failed(VcdError::Status { op: "login", status: status.as_u16(), document: None });
+        return LoginFailure::Failed(VcdError::Status {
+            op: "login",
+            status: status.as_u16(),
+            document: None,
+        });
     }
     LoginFailure::Failed(VcdError::Login(format!(
         "vCD refused the credentials of {user} ({status})"

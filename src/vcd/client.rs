@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
-use reqwest::{Method, StatusCode};
 use tokio::sync::{Mutex, RwLock};
 
 use super::auth::{self, LoginMethod, Session};
@@ -30,12 +30,6 @@ struct Call {
     method: Method,
     url: String,
     body: Option<(&'static str, String)>,
-}
-
-/// A successful answer.
-struct Answer {
-    status: StatusCode,
-    body: String,
 }
 
 /// Client for one vCD installation. Cheap to share behind an `Arc`.
@@ -72,7 +66,9 @@ impl VcdClient {
                 builder = builder.add_root_certificate(certificate);
             }
         }
-        let http = builder.build().map_err(|e| VcdError::Login(format!("HTTP client: {e}")))?;
+        let http = builder
+            .build()
+            .map_err(|e| VcdError::Login(format!("HTTP client: {e}")))?;
         Ok(VcdClient {
             http,
             endpoints: Endpoints::new(&settings.url),
@@ -112,7 +108,7 @@ impl VcdClient {
                 body: None,
             };
             match self.send(call).await {
-                Ok(answer) => return decode("get_task", model::parse_blocking_task(&answer.body)),
+                Ok(answer) => return decode("get_task", model::parse_blocking_task(&answer)),
                 Err(error) if error.class() == ErrorClass::NotFound => {
                     attempt += 1;
                     if attempt >= backoff.max_attempts || started.elapsed() >= backoff.deadline {
@@ -135,16 +131,24 @@ impl VcdClient {
             body: None,
         };
         let answer = self.send(call).await?;
-        decode("list_tasks", model::parse_task_references(&answer.body))
+        decode("list_tasks", model::parse_task_references(&answer))
     }
 
     /// POSTs `resume`, `abort` or `fail` with `message` (shown to the tenant).
-    pub async fn act(&self, id: TaskId, action: FinalAction, message: &str) -> Result<(), VcdError> {
+    pub async fn act(
+        &self,
+        id: TaskId,
+        action: FinalAction,
+        message: &str,
+    ) -> Result<(), VcdError> {
         let call = Call {
             op: action.name(),
             method: Method::POST,
             url: self.endpoints.action(id, action),
-            body: Some((model::MEDIA_OPERATION_PARAMS, model::operation_params(message))),
+            body: Some((
+                model::MEDIA_OPERATION_PARAMS,
+                model::operation_params(message),
+            )),
         };
         self.send(call).await.map(drop)
     }
@@ -166,7 +170,7 @@ impl VcdClient {
             )),
         };
         let answer = self.send(call).await?;
-        decode("update_progress", model::parse_blocking_task(&answer.body))
+        decode("update_progress", model::parse_blocking_task(&answer))
     }
 
     /// Ends the session, best effort (used at shutdown).
@@ -194,7 +198,7 @@ impl VcdClient {
 
     /// Sends `call` with the session header, logging in again once on a 401 and retrying
     /// transient failures within [`Backoff::TRANSIENT`].
-    async fn send(&self, call: Call) -> Result<Answer, VcdError> {
+    async fn send(&self, call: Call) -> Result<String, VcdError> {
         let version = self.api_version().await?;
         let backoff = Backoff::TRANSIENT;
         let started = Instant::now();
@@ -225,7 +229,12 @@ impl VcdClient {
         }
     }
 
-    async fn send_once(&self, call: &Call, version: &ApiVersion, session: &Session) -> Result<Answer, VcdError> {
+    async fn send_once(
+        &self,
+        call: &Call,
+        version: &ApiVersion,
+        session: &Session,
+    ) -> Result<String, VcdError> {
         let mut request = self
             .http
             .request(call.method.clone(), &call.url)
@@ -249,7 +258,12 @@ impl VcdClient {
         };
         let status = response.status();
         self.metrics.vcd_request(call.op, status.as_str(), seconds);
-        tracing::debug!(op = call.op, status = status.as_u16(), seconds, "vCD request");
+        tracing::debug!(
+            op = call.op,
+            status = status.as_u16(),
+            seconds,
+            "vCD request"
+        );
         if status.is_redirection() {
             let location = response
                 .headers()
@@ -257,7 +271,10 @@ impl VcdClient {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();
-            return Err(VcdError::Redirect { op: call.op, location });
+            return Err(VcdError::Redirect {
+                op: call.op,
+                location,
+            });
         }
         let body = response.text().await.map_err(|error| VcdError::Transport {
             op: call.op,
@@ -270,7 +287,7 @@ impl VcdClient {
                 document: model::parse_error(&body),
             });
         }
-        Ok(Answer { status, body })
+        Ok(body)
     }
 
     /// The current session if its generation is at least `generation`, else a new login.
@@ -290,9 +307,18 @@ impl VcdClient {
         let method = LoginMethod::choose(&self.auth, &version);
         let next = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let started = Instant::now();
-        let result = auth::login(&self.http, &self.endpoints, &self.auth, &version, method, next).await;
+        let result = auth::login(
+            &self.http,
+            &self.endpoints,
+            &self.auth,
+            &version,
+            method,
+            next,
+        )
+        .await;
         let status = if result.is_ok() { "200" } else { "error" };
-        self.metrics.vcd_request("login", status, started.elapsed().as_secs_f64());
+        self.metrics
+            .vcd_request("login", status, started.elapsed().as_secs_f64());
         let session = Arc::new(result?);
         tracing::info!(method = ?session.method, api_version = %version, "logged in to vCD");
         *self.session.write().await = Some(session.clone());
@@ -331,7 +357,8 @@ impl VcdClient {
             }
         })?;
         let status = response.status();
-        self.metrics.vcd_request("versions", status.as_str(), seconds);
+        self.metrics
+            .vcd_request("versions", status.as_str(), seconds);
         let body = response.text().await.map_err(|error| VcdError::Transport {
             op: "versions",
             message: describe_transport_error(&error),
@@ -349,7 +376,10 @@ impl VcdClient {
 
 /// Picks the API version: the pinned one if vCD offers it, else the highest offered version
 /// up to [`NEWEST_SUPPORTED`], preferring versions vCD does not mark deprecated.
-pub fn choose_version(choice: &ApiVersionChoice, offered: &[VersionInfo]) -> Result<ApiVersion, VcdError> {
+pub fn choose_version(
+    choice: &ApiVersionChoice,
+    offered: &[VersionInfo],
+) -> Result<ApiVersion, VcdError> {
     let listing = || {
         offered
             .iter()
@@ -408,5 +438,9 @@ pub fn describe_transport_error(error: &reqwest::Error) -> String {
         detail = inner.to_string();
         source = inner.source();
     }
-    if detail.is_empty() { kind.to_owned() } else { format!("{kind}: {detail}") }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {detail}")
+    }
 }

@@ -41,7 +41,9 @@ pub enum VcdError {
 
 fn describe(document: &Option<ErrorDocument>) -> String {
     match document {
-        Some(doc) if !doc.minor_code.is_empty() => format!(" ({}): {}", doc.minor_code, doc.message),
+        Some(doc) if !doc.minor_code.is_empty() => {
+            format!(" ({}): {}", doc.minor_code, doc.message)
+        }
         Some(doc) => format!(": {}", doc.message),
         None => String::new(),
     }

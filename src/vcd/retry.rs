@@ -48,8 +48,14 @@ mod tests {
         for attempt in 1..40 {
             let delay = backoff.delay(attempt);
             assert!(delay <= backoff.cap, "attempt {attempt}: {delay:?}");
-            let full = backoff.first.saturating_mul(1 << (attempt - 1).min(16)).min(backoff.cap);
-            assert!(delay >= full / 2, "attempt {attempt}: {delay:?} below half of {full:?}");
+            let full = backoff
+                .first
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(backoff.cap);
+            assert!(
+                delay >= full / 2,
+                "attempt {attempt}: {delay:?} below half of {full:?}"
+            );
         }
     }
 }

@@ -77,15 +77,25 @@ mod tests {
     #[test]
     fn urls_stay_under_the_configured_base() {
         let id = TaskId::parse("8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94").unwrap();
-        for base in ["https://vcd.example.com", "https://vcd.example.com/", "https://vcd.example.com/"] {
+        for base in [
+            "https://vcd.example.com",
+            "https://vcd.example.com/",
+            "https://vcd.example.com/",
+        ] {
             let endpoints = Endpoints::new(&Url::parse(base).unwrap());
             assert_eq!(
                 endpoints.action(id, FinalAction::Resume),
                 "https://vcd.example.com/api/admin/extension/blockingTask/8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94/action/resume"
             );
-            assert_eq!(endpoints.blocking_tasks(), "https://vcd.example.com/api/admin/extension/blockingTasks/");
+            assert_eq!(
+                endpoints.blocking_tasks(),
+                "https://vcd.example.com/api/admin/extension/blockingTasks/"
+            );
         }
         let prefixed = Endpoints::new(&Url::parse("https://proxy.example.com/vcd").unwrap());
-        assert_eq!(prefixed.versions(), "https://proxy.example.com/vcd/api/versions");
+        assert_eq!(
+            prefixed.versions(),
+            "https://proxy.example.com/vcd/api/versions"
+        );
     }
 }

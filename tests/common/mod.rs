@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions,
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -22,7 +23,11 @@ pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 pub fn example_policy() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml")).unwrap()
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/example.toml"
+    ))
+    .unwrap()
 }
 
 /// How to set up a test world.
@@ -88,16 +93,37 @@ impl World {
         .expect("vcd-sim starts (is RabbitMQ running on 127.0.0.1:5672?)");
         let dir = tempfile::tempdir().unwrap();
         let queue = format!("vcd-blockd-test-{tag}");
-        let exchange = if options.format == "json" { &json_exchange } else { &xml_exchange };
+        let exchange = if options.format == "json" {
+            &json_exchange
+        } else {
+            &xml_exchange
+        };
         let settings = write_config(&dir, &sim, &options, exchange, &queue);
-        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.unwrap();
+        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
+            .await
+            .unwrap();
         let channel = connection.create_channel().await.unwrap();
-        channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
-        World { sim, daemon: None, settings, queue, xml_exchange, json_exchange, channel, connection, dir }
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        World {
+            sim,
+            daemon: None,
+            settings,
+            queue,
+            xml_exchange,
+            json_exchange,
+            channel,
+            connection,
+            dir,
+        }
     }
 
     pub async fn with_daemon(mut self) -> World {
-        let daemon = Daemon::start(self.settings.clone()).await.expect("daemon starts");
+        let daemon = Daemon::start(self.settings.clone())
+            .await
+            .expect("daemon starts");
         wait_until("the daemon consumes", || daemon.health.amqp_consuming()).await;
         self.daemon = Some(daemon);
         self
@@ -114,7 +140,10 @@ impl World {
     }
 
     pub async fn create(&self, task: NewTask) -> Uuid {
-        self.sim.create_task(task).await.expect("sim creates the task")
+        self.sim
+            .create_task(task)
+            .await
+            .expect("sim creates the task")
     }
 
     /// Waits until the sim shows task `id` in `status`, and returns it.
@@ -135,14 +164,32 @@ impl World {
     /// The action calls (resume/abort/fail/updateProgress) the sim received for task `id`.
     pub fn action_calls(&self, id: Uuid) -> Vec<vcd_sim::Call> {
         let prefix = format!("/api/admin/extension/blockingTask/{id}/action/");
-        self.sim.calls().into_iter().filter(|c| c.path.starts_with(&prefix)).collect()
+        self.sim
+            .calls()
+            .into_iter()
+            .filter(|c| c.path.starts_with(&prefix))
+            .collect()
     }
 
-    pub async fn publish(&self, exchange: &str, routing_key: &str, headers: FieldTable, body: &[u8]) {
-        let properties = BasicProperties::default().with_headers(headers).with_delivery_mode(2);
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        headers: FieldTable,
+        body: &[u8],
+    ) {
+        let properties = BasicProperties::default()
+            .with_headers(headers)
+            .with_delivery_mode(2);
         let confirm = self
             .channel
-            .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, properties)
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                body,
+                properties,
+            )
             .await
             .unwrap()
             .await
@@ -170,23 +217,43 @@ impl World {
         self.stop_daemon().await;
         self.sim.shutdown().await;
         for queue in [self.queue.clone(), format!("{}.dead", self.queue)] {
-            let _ = self.channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+            let _ = self
+                .channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
         }
-        for exchange in [format!("{}.dlx", self.queue), self.xml_exchange.clone(), self.json_exchange.clone()] {
-            let _ = self.channel.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await;
+        for exchange in [
+            format!("{}.dlx", self.queue),
+            self.xml_exchange.clone(),
+            self.json_exchange.clone(),
+        ] {
+            let _ = self
+                .channel
+                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
         }
         let _ = self.connection.close(200, "done".into()).await;
         drop(self.dir);
     }
 }
 
-fn write_config(dir: &tempfile::TempDir, sim: &Sim, options: &Options, exchange: &str, queue: &str) -> Settings {
+fn write_config(
+    dir: &tempfile::TempDir,
+    sim: &Sim,
+    options: &Options,
+    exchange: &str,
+    queue: &str,
+) -> Settings {
     let path = |name: &str| dir.path().join(name);
     std::fs::write(path("vcd-password"), "vmware\n").unwrap();
     std::fs::write(path("vcd-api-token"), "sim-api-token\n").unwrap();
     std::fs::write(path("amqp-url"), AMQP_URL).unwrap();
     std::fs::write(path("policy.toml"), &options.policy).unwrap();
-    let secret = if options.auth == "api-token" { "api_token_file = \"vcd-api-token\"" } else { "password_file = \"vcd-password\"" };
+    let secret = if options.auth == "api-token" {
+        "api_token_file = \"vcd-api-token\""
+    } else {
+        "password_file = \"vcd-password\""
+    };
     let config = format!(
         r#"
 [vcd]
@@ -217,13 +284,17 @@ listen = "127.0.0.1:0"
         mode = options.mode,
     );
     std::fs::write(path("config.toml"), config).unwrap();
-    Settings::load_with_env(Some(&path("config.toml")), &Default::default()).expect("test config is valid")
+    Settings::load_with_env(Some(&path("config.toml")), &Default::default())
+        .expect("test config is valid")
 }
 
 pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -257,14 +328,25 @@ pub fn craft_create_notification(task: &TaskView, resolver: &str) -> Crafted {
     );
     let mut headers = FieldTable::default();
     let text = |v: String| AMQPValue::LongString(v.into());
-    headers.insert("notification.type".into(), text("com/vmware/vcloud/event/blockingtask/create".into()));
-    headers.insert("notification.entityType".into(), text("blockingTask".into()));
+    headers.insert(
+        "notification.type".into(),
+        text("com/vmware/vcloud/event/blockingtask/create".into()),
+    );
+    headers.insert(
+        "notification.entityType".into(),
+        text("blockingTask".into()),
+    );
     headers.insert("notification.entityUUID".into(), text(id.to_string()));
     headers.insert("notification.orgUUID".into(), text(org.to_string()));
     headers.insert("notification.userUUID".into(), text(user.to_string()));
-    headers.insert("notification.operationSuccess".into(), AMQPValue::Boolean(true));
+    headers.insert(
+        "notification.operationSuccess".into(),
+        AMQPValue::Boolean(true),
+    );
     Crafted {
-        routing_key: format!("true.{id}.{org}.{user}.com.vmware.vcloud.event.blockingtask.create.{operation}"),
+        routing_key: format!(
+            "true.{id}.{org}.{user}.com.vmware.vcloud.event.blockingtask.create.{operation}"
+        ),
         headers,
         body,
     }
@@ -280,15 +362,24 @@ fn init_logging() {
 /// Reads `<queue>` messages as a stream until none arrive for a moment (for inspection).
 pub async fn drain(channel: &Channel, queue: &str) -> usize {
     let mut consumer = channel
-        .basic_consume(queue.into(), "drain".into(), Default::default(), FieldTable::default())
+        .basic_consume(
+            queue.into(),
+            "drain".into(),
+            Default::default(),
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     let mut count = 0;
-    while let Ok(Some(Ok(delivery))) = tokio::time::timeout(Duration::from_millis(300), consumer.next()).await {
+    while let Ok(Some(Ok(delivery))) =
+        tokio::time::timeout(Duration::from_millis(300), consumer.next()).await
+    {
         delivery.acker.ack(Default::default()).await.unwrap();
         count += 1;
     }
-    channel.basic_cancel("drain".into(), Default::default()).await.unwrap();
+    channel
+        .basic_cancel("drain".into(), Default::default())
+        .await
+        .unwrap();
     count
 }
-
