@@ -1,0 +1,23 @@
+//! `SimError`: what can go wrong when starting the sim or asking it to create a task.
+
+use crate::publish::PublishError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The `SimConfig` is unusable; the message names the field.
+    #[error("invalid sim configuration: {0}")]
+    Config(String),
+    /// The HTTP listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// The `NewTask` is unusable; the message names the field.
+    #[error("invalid task: {0}")]
+    InvalidTask(String),
+    /// The broker could not be reached or did not confirm a notification. For `create_task`
+    /// the task exists anyway, like a vCD whose notification got lost.
+    #[error("AMQP: {0}")]
+    Amqp(#[from] PublishError),
+}

@@ -1,0 +1,187 @@
+//! `vcd-sim`: runs the simulated vCD from the command line until SIGINT or SIGTERM. Parses the
+//! arguments into a `SimConfig` and hands over to the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use vcd_sim::{Sim, SimConfig};
+
+/// A stand-in for VMware Cloud Director's blocking-task API and AMQP notifications.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// HTTP listen address (plain HTTP)
+    #[arg(long, env = "VCD_SIM_LISTEN", default_value = "127.0.0.1:9440")]
+    listen: SocketAddr,
+    /// RabbitMQ URL notifications are published to
+    #[arg(
+        long,
+        env = "VCD_SIM_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp_url: String,
+    /// Exchange for XML notifications (vCD's AmqpExchange)
+    #[arg(long, default_value = "systemExchange")]
+    exchange: String,
+    /// vCD's AmqpPrefix: JSON notifications go to <PREFIX>.notifications20
+    #[arg(long, default_value = "vcd")]
+    prefix: String,
+    /// Highest API version served; 38.0 and later have no /api/sessions
+    #[arg(long, default_value = "37.2")]
+    api_version: String,
+    /// System administrator accepted by the logins
+    #[arg(long, default_value = "administrator@System")]
+    user: String,
+    /// File holding the administrator's password (trailing newline ignored)
+    #[arg(long, conflicts_with = "password")]
+    password_file: Option<PathBuf>,
+    /// The administrator's password
+    #[arg(long, default_value = "vmware")]
+    password: String,
+    /// Refresh token accepted by /oauth/provider/token
+    #[arg(long, default_value = "sim-api-token")]
+    api_token: String,
+    /// Cloud-wide blocking task timeout, e.g. 30s, 10m, 1h30m
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    task_timeout: Duration,
+    /// Action applied when a task times out
+    #[arg(long, default_value = "abort", value_parser = ["abort", "fail", "resume"])]
+    timeout_action: String,
+    /// Write JSON timestamps as "2012-10-08 16:23:08.842" (older vCD) instead of RFC 3339
+    #[arg(long)]
+    json_legacy_timestamps: bool,
+}
+
+impl Args {
+    fn into_config(self) -> Result<SimConfig, String> {
+        let password = match &self.password_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read --password-file {}: {e}", path.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+            None => self.password,
+        };
+        Ok(SimConfig {
+            listen: self.listen,
+            amqp_url: self.amqp_url,
+            xml_exchange: self.exchange,
+            json_prefix: self.prefix,
+            api_version: self.api_version,
+            user: self.user,
+            password,
+            api_token: self.api_token,
+            task_timeout: self.task_timeout,
+            timeout_action: self.timeout_action,
+            json_legacy_timestamps: self.json_legacy_timestamps,
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("vcd-sim: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let sim = match Sim::start(config).await {
+        Ok(sim) => sim,
+        Err(error) => {
+            eprintln!("vcd-sim: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("vcd-sim listening on {}", sim.base_url());
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    sim.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM; only SIGINT stops the sim");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// `<number><unit>` parts with units ms, s, m, h, d, as in the daemon's config (`"1h30m"`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("invalid duration {text:?}: write e.g. 30s, 10m or 1h30m");
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: u32 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            "d" => Duration::from_secs(86_400),
+            _ => return Err(invalid()),
+        };
+        rest = &rest[unit_len..];
+        let part = unit.checked_mul(number).ok_or_else(invalid)?;
+        total = total.checked_add(part).ok_or_else(invalid)?;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_the_daemon_config() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,126 @@
+//! `Shared`: the one value behind every `Sim` handle, HTTP handler and background job. It
+//! owns the settings, the state mutex, the publisher and the shutdown machinery, and carries
+//! the operations both the library API and the control endpoints offer.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::error::SimError;
+use crate::model::{Call, Faults, NewTask, TaskView};
+use crate::notification::{EventKind, Notification, Render};
+use crate::publish::{PublishError, Publisher};
+use crate::state::State;
+use crate::task::{Task, ValidTask};
+use crate::versions::Ladder;
+
+pub(crate) struct Shared {
+    pub settings: Settings,
+    pub ladder: Ladder,
+    /// `http://127.0.0.1:PORT`, no trailing slash; every emitted href starts with it.
+    pub base_url: String,
+    /// The system administrator's user id, stable for this sim.
+    pub admin_id: Uuid,
+    /// The System organization's id, stable for this sim.
+    pub system_org_id: Uuid,
+    state: Mutex<State>,
+    publisher: Publisher,
+    /// Cancelled once by `shutdown`; the server and the ticker stop on it.
+    pub cancel: CancellationToken,
+    /// The server, the ticker and in-flight notification publishes.
+    pub tracker: TaskTracker,
+}
+
+impl Shared {
+    pub(crate) fn new(settings: Settings, base_url: String, publisher: Publisher) -> Self {
+        Self {
+            ladder: Ladder::up_to(&settings.api_version),
+            settings,
+            base_url,
+            admin_id: Uuid::new_v4(),
+            system_org_id: Uuid::new_v4(),
+            state: Mutex::new(State::default()),
+            publisher,
+            cancel: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }
+    }
+
+    /// The state. A panic while it was held leaves it usable (every update is a single
+    /// assignment or push), so poisoning is ignored rather than spread.
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) async fn create_task(&self, new: NewTask) -> Result<Uuid, SimError> {
+        let valid = ValidTask::parse(new)?;
+        let now = Utc::now();
+        let task = self.state().create_task(
+            valid,
+            now,
+            self.settings.task_timeout,
+            self.settings.timeout_action,
+        );
+        tracing::info!(task_id = %task.id, operation = %task.operation, org = %task.org.name, user = %task.user.name, "blocking task created");
+        self.announce(EventKind::Create, &task).await?;
+        Ok(task.id)
+    }
+
+    /// Publishes the notification for `kind` and waits for the broker's confirms.
+    pub(crate) async fn announce(&self, kind: EventKind, task: &Task) -> Result<(), PublishError> {
+        let render = Render {
+            base_url: &self.base_url,
+            json_legacy_timestamps: self.settings.json_legacy_timestamps,
+        };
+        let notification = Notification::new(kind, task, Utc::now(), render);
+        self.publisher.publish(&notification).await
+    }
+
+    /// Publishes in the background, as vCD does after answering an action.
+    pub(crate) fn announce_later(self: &Arc<Self>, kind: EventKind, task: Task) {
+        let shared = Arc::clone(self);
+        self.tracker.spawn(async move {
+            if let Err(error) = shared.announce(kind, &task).await {
+                tracing::warn!(task_id = %task.id, %error, "notification lost");
+            }
+        });
+    }
+
+    pub(crate) fn task_view(&self, id: Uuid) -> Option<TaskView> {
+        self.state().task(id).map(Task::view)
+    }
+
+    pub(crate) fn task_views(&self) -> Vec<TaskView> {
+        self.state().tasks().map(Task::view).collect()
+    }
+
+    pub(crate) fn calls(&self) -> Vec<Call> {
+        self.state().calls().to_vec()
+    }
+
+    pub(crate) fn set_faults(&self, mut faults: Faults) {
+        if let Err(problem) = faults.check() {
+            tracing::warn!(%problem, "error_rate_5xx clamped into 0.0..=1.0");
+            let rate = faults.error_rate_5xx;
+            faults.error_rate_5xx = if rate.is_nan() {
+                0.0
+            } else {
+                rate.clamp(0.0, 1.0)
+            };
+        }
+        tracing::info!(?faults, "faults set");
+        self.state().faults = faults;
+    }
+
+    pub(crate) fn expire_sessions(&self) {
+        self.state().sessions.clear();
+    }
+
+    pub(crate) async fn close_broker(&self) {
+        self.publisher.close().await;
+    }
+}

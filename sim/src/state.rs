@@ -1,0 +1,184 @@
+//! Everything the simulated cloud remembers: blocking tasks (in creation order), the stable
+//! ids of organizations and users, sessions, recorded calls and the faults in force. It lives
+//! behind one mutex that is never held across an `.await`.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::model::{Call, Decision, Faults, TaskStatus};
+use crate::sessions::Sessions;
+use crate::task::{Named, Task, ValidTask};
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    tasks: HashMap<Uuid, Task>,
+    /// Task ids in creation order, so listings are stable.
+    order: Vec<Uuid>,
+    /// GETs served per task, for `Faults::not_found_first_reads`.
+    reads: HashMap<Uuid, u32>,
+    /// One id per organization name.
+    orgs: HashMap<String, Uuid>,
+    /// One id per (organization, user name).
+    users: HashMap<(String, String), Uuid>,
+    pub sessions: Sessions,
+    calls: Vec<Call>,
+    pub faults: Faults,
+}
+
+impl State {
+    /// Registers a new active task and returns a copy of it.
+    pub(crate) fn create_task(
+        &mut self,
+        new: ValidTask,
+        now: DateTime<Utc>,
+        timeout: Duration,
+        timeout_action: Decision,
+    ) -> Task {
+        let org_id = *self
+            .orgs
+            .entry(new.org.clone())
+            .or_insert_with(Uuid::new_v4);
+        let user_key = (new.org.clone(), new.user.clone());
+        let user_id = *self.users.entry(user_key).or_insert_with(Uuid::new_v4);
+        let task = Task {
+            id: Uuid::new_v4(),
+            operation: new.operation,
+            description: new.description,
+            org: Named {
+                name: new.org,
+                id: org_id,
+            },
+            user: Named {
+                name: new.user,
+                id: user_id,
+            },
+            owner_type: new.owner_type,
+            owner: Named {
+                name: new.owner_name,
+                id: Uuid::new_v4(),
+            },
+            parent_task: Uuid::new_v4(),
+            status: TaskStatus::Active,
+            created: now,
+            timeout_date: now + timeout,
+            timeout_action,
+            actions: Vec::new(),
+        };
+        self.order.push(task.id);
+        self.tasks.insert(task.id, task.clone());
+        task
+    }
+
+    pub(crate) fn task(&self, id: Uuid) -> Option<&Task> {
+        self.tasks.get(&id)
+    }
+
+    pub(crate) fn task_mut(&mut self, id: Uuid) -> Option<&mut Task> {
+        self.tasks.get_mut(&id)
+    }
+
+    /// A task as an API GET sees it: hidden for its first `not_found_first_reads` reads.
+    pub(crate) fn read_task(&mut self, id: Uuid) -> Option<Task> {
+        let task = self.tasks.get(&id)?;
+        let reads = self.reads.entry(id).or_default();
+        *reads += 1;
+        (*reads > self.faults.not_found_first_reads).then(|| task.clone())
+    }
+
+    /// All tasks in creation order.
+    pub(crate) fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.order.iter().filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Applies the timeout action to every active task whose timeout passed; returns copies
+    /// of the tasks it decided.
+    pub(crate) fn time_out_due(&mut self, now: DateTime<Utc>) -> Vec<Task> {
+        let mut decided = Vec::new();
+        for id in &self.order {
+            if let Some(task) = self.tasks.get_mut(id)
+                && task.time_out_if_due(now)
+            {
+                decided.push(task.clone());
+            }
+        }
+        decided
+    }
+
+    /// Records the start of a request; returns its index for `finish_call`.
+    pub(crate) fn begin_call(&mut self, call: Call) -> usize {
+        self.calls.push(call);
+        self.calls.len() - 1
+    }
+
+    pub(crate) fn finish_call(&mut self, index: usize, status: u16) {
+        if let Some(call) = self.calls.get_mut(index) {
+            call.status = status;
+        }
+    }
+
+    pub(crate) fn calls(&self) -> &[Call] {
+        &self.calls
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NewTask;
+
+    fn valid(org: &str, user: &str) -> ValidTask {
+        ValidTask::parse(NewTask {
+            org: org.into(),
+            user: user.into(),
+            ..NewTask::default()
+        })
+        .unwrap()
+    }
+
+    fn create(state: &mut State, org: &str, user: &str) -> Task {
+        state.create_task(
+            valid(org, user),
+            Utc::now(),
+            Duration::minutes(10),
+            Decision::Abort,
+        )
+    }
+
+    #[test]
+    fn org_and_user_ids_are_stable_per_name() {
+        let mut state = State::default();
+        let a = create(&mut state, "acme", "alice");
+        let b = create(&mut state, "acme", "alice");
+        let c = create(&mut state, "globex", "alice");
+        assert_eq!(a.org.id, b.org.id);
+        assert_eq!(a.user.id, b.user.id);
+        assert_ne!(a.org.id, c.org.id);
+        assert_ne!(
+            a.user.id, c.user.id,
+            "same name in another org is another user"
+        );
+        assert_ne!(a.parent_task, b.parent_task);
+    }
+
+    #[test]
+    fn first_reads_are_hidden_per_task() {
+        let mut state = State::default();
+        state.faults.not_found_first_reads = 2;
+        let a = create(&mut state, "acme", "alice");
+        let b = create(&mut state, "acme", "alice");
+        assert!(state.read_task(a.id).is_none());
+        assert!(state.read_task(a.id).is_none());
+        assert!(state.read_task(a.id).is_some());
+        assert!(state.read_task(b.id).is_none());
+    }
+
+    #[test]
+    fn tasks_list_in_creation_order() {
+        let mut state = State::default();
+        let ids: Vec<Uuid> = (0..5).map(|_| create(&mut state, "o", "u").id).collect();
+        let listed: Vec<Uuid> = state.tasks().map(|t| t.id).collect();
+        assert_eq!(ids, listed);
+    }
+}
