@@ -2,4 +2,5 @@
 //! decides each task with an operator-written policy and acts on it through the vCloud API.
 
 pub mod duration;
+pub mod policy;
 pub mod task;
