@@ -244,3 +244,82 @@ fn facts(task: RawTask) -> TaskFacts {
         description: task.description,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"[defaults]
+action = "abort"
+
+[[rule]]
+name = "media"
+operation = "vdc*Media"
+action = "resume"
+
+[[test]]
+name = "uploads resume"
+task = { operation = "vdcUploadMedia", org = "acme" }
+expect = "resume"
+rule = "media"
+
+[[test]]
+name = "deletes resume"
+task = { operation = "vdcDeleteVapp" }
+expect = "resume"
+
+[[test]]
+name = "deletes abort by default"
+task = { operation = "vdcDeleteVapp" }
+expect = "abort"
+rule = "defaults"
+"#;
+
+    #[test]
+    fn run_tests_reports_each_case_with_expected_and_got() {
+        let policy = Policy::from_sources(&[("p.toml".into(), POLICY.into())]).unwrap();
+        assert_eq!(policy.tests().len(), 3);
+        assert_eq!(policy.tests()[0].facts.org, "acme");
+        let outcomes = run_tests(&policy, DateTime::UNIX_EPOCH);
+        let report: Vec<(bool, String)> = outcomes
+            .iter()
+            .map(|outcome| (outcome.passed(), outcome.to_string()))
+            .collect();
+        assert_eq!(
+            report,
+            [
+                (
+                    true,
+                    "ok    uploads resume: resume by rule \"media\"".to_owned()
+                ),
+                (
+                    false,
+                    "FAIL  deletes resume (p.toml:15): expected resume, got abort by [defaults]"
+                        .to_owned()
+                ),
+                (
+                    true,
+                    "ok    deletes abort by default: abort by [defaults]".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_test_fails_when_another_rule_decides_with_the_expected_action() {
+        let policy = Policy::from_sources(&[(
+            "p.toml".into(),
+            "[[rule]]\nname = \"a\"\naction = \"resume\"\n\
+             [[rule]]\nname = \"b\"\naction = \"resume\"\n\
+             [[test]]\nname = \"t\"\nexpect = \"resume\"\nrule = \"b\"\n"
+                .into(),
+        )])
+        .unwrap();
+        let outcome = &run_tests(&policy, DateTime::UNIX_EPOCH)[0];
+        assert!(!outcome.passed());
+        assert_eq!(
+            outcome.to_string(),
+            "FAIL  t (p.toml:7): expected resume by rule \"b\", got resume by rule \"a\""
+        );
+    }
+}
