@@ -1,0 +1,426 @@
+//! Turns raw policy files into a [`Policy`]: checks actions, hold parameters, durations,
+//! regexes, templates and name uniqueness across all files, and reports every problem found
+//! with its position.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::Policy;
+use super::error::{Diagnostics, PolicyError, PolicyErrors, Source, did_you_mean};
+use super::matcher::{MatchKey, Matcher};
+use super::model::{ACTION_NAMES, Action, DEFAULTS_RULE, FinalAction, Hold, Location};
+use super::raw::{self, RawDefaults, RawHold, RawMatch, RawRule, RawTest};
+use super::rule::{Condition, Defaults, Rule};
+use super::selftest;
+use super::template::Template;
+use crate::duration::parse_duration;
+
+/// Shortest keepalive a hold may ask for: each one is a call to vCD.
+const MIN_KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// What the tests of a policy may refer to: every rule name seen (including rules that had
+/// other errors) and the action of `[defaults]`.
+#[derive(Debug)]
+pub(crate) struct RuleIndex {
+    pub rules: HashMap<String, KnownRule>,
+    /// `None` when `[defaults]` has an error.
+    pub defaults_action: Option<&'static str>,
+    /// False when some `[[rule]]` could not be read at all, so a name may be missing.
+    pub complete: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct KnownRule {
+    pub location: Location,
+    /// `None` when the rule's action has an error.
+    pub action: Option<&'static str>,
+    pub dry_run: bool,
+}
+
+/// One file being compiled.
+pub(crate) struct File<'a> {
+    pub source: Source<'a>,
+    pub name: Arc<str>,
+}
+
+impl File<'_> {
+    pub fn location(&self, offset: usize) -> Location {
+        Location {
+            file: self.name.clone(),
+            line: self.source.line_col(offset).0,
+        }
+    }
+}
+
+/// Compiles `(file name, text)` pairs, in order, into one policy.
+pub(crate) fn compile(sources: &[(String, String)]) -> Result<Policy, PolicyErrors> {
+    let mut compiler = Compiler {
+        diagnostics: Diagnostics::default(),
+        rules: Vec::new(),
+        defaults: None,
+        first_defaults: None,
+        index: RuleIndex {
+            rules: HashMap::new(),
+            defaults_action: Some(Action::Ignore.name()),
+            complete: true,
+        },
+    };
+    let mut raw_tests = Vec::new();
+    for (file_index, (name, text)) in sources.iter().enumerate() {
+        let file = File {
+            source: Source { name, text },
+            name: Arc::from(name.as_str()),
+        };
+        let tests = compiler.file(&file, file_index);
+        raw_tests.extend(tests.into_iter().map(|test| (file_index, test)));
+    }
+    let mut diagnostics = compiler.diagnostics;
+    let tests = selftest::compile_tests(sources, raw_tests, &compiler.index, &mut diagnostics);
+    if !diagnostics.is_empty() {
+        return Err(diagnostics.into_errors());
+    }
+    Ok(Policy {
+        rules: compiler.rules,
+        defaults: compiler.defaults.unwrap_or_default(),
+        tests,
+    })
+}
+
+/// What has been compiled so far.
+struct Compiler {
+    diagnostics: Diagnostics,
+    rules: Vec<Rule>,
+    defaults: Option<Defaults>,
+    /// Where `[defaults]` was first written, even if it had errors.
+    first_defaults: Option<Location>,
+    index: RuleIndex,
+}
+
+impl Compiler {
+    /// Compiles a file's `[defaults]` and rules; hands back its tests, which are compiled
+    /// once every rule name is known.
+    fn file(&mut self, file: &File<'_>, file_index: usize) -> Vec<Spanned<RawTest>> {
+        let (raw_file, mut errors) = raw::parse_file(&file.source);
+        self.index.complete &= raw_file.rules_complete;
+        if let Some(raw) = raw_file.defaults {
+            self.defaults(file, raw, &mut errors);
+        }
+        for raw in raw_file.rules {
+            if let Some(rule) = compile_rule(file, raw, &mut self.index, &mut errors) {
+                self.rules.push(rule);
+            }
+        }
+        for error in errors {
+            self.diagnostics.push(file_index, error);
+        }
+        raw_file.tests
+    }
+
+    fn defaults(
+        &mut self,
+        file: &File<'_>,
+        raw: Spanned<RawDefaults>,
+        errors: &mut Vec<PolicyError>,
+    ) {
+        if let Some(first) = &self.first_defaults {
+            let message = format!(
+                "[defaults] is already set at {first}; a policy has at most one [defaults]"
+            );
+            errors.push(file.source.error(raw.span(), message));
+            return;
+        }
+        self.first_defaults = Some(file.location(raw.span().start));
+        match compile_defaults(&file.source, raw) {
+            Ok(defaults) => {
+                self.index.defaults_action = Some(defaults.action.name());
+                self.defaults = Some(defaults);
+            }
+            Err(mut e) => {
+                self.index.defaults_action = None;
+                errors.append(&mut e);
+            }
+        }
+    }
+}
+
+fn compile_defaults(
+    source: &Source<'_>,
+    raw: Spanned<RawDefaults>,
+) -> Result<Defaults, Vec<PolicyError>> {
+    let header = raw.span();
+    let raw = raw.into_inner();
+    let mut errors = Vec::new();
+    let action = match &raw.action {
+        None => {
+            let message = "[defaults] has no `action`; add action = \"abort\" (or resume, fail, \
+                           ignore)";
+            errors.push(source.error(header, message));
+            None
+        }
+        Some(action) if action.get_ref() == "hold" => {
+            let message = "[defaults] cannot hold: a hold needs a rule; use resume, abort, fail \
+                           or ignore, and write a [[rule]] with action = \"hold\"";
+            errors.push(source.error(action.span(), message));
+            None
+        }
+        Some(action) => action_name(action, &["resume", "abort", "fail", "ignore"], source)
+            .map_err(|e| errors.push(e))
+            .ok(),
+    };
+    let message = match &raw.message {
+        Some(text) => template(text, source).map_err(|e| errors.push(e)).ok(),
+        None => Some(Template::default_for_defaults()),
+    };
+    match (action, message) {
+        (Some(name), Some(message)) if errors.is_empty() => Ok(Defaults {
+            action: simple_action(name),
+            message,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// Compiles one rule and records its name in `index`; problems go to `errors`.
+fn compile_rule(
+    file: &File<'_>,
+    raw: Spanned<RawRule>,
+    index: &mut RuleIndex,
+    errors: &mut Vec<PolicyError>,
+) -> Option<Rule> {
+    let source = &file.source;
+    let header = raw.span();
+    let location = file.location(header.start);
+    let raw = raw.into_inner();
+    let before = errors.len();
+    let action = rule_action(&raw, header.clone(), source, errors);
+    let name = rule_name(&raw, header, source, errors);
+    if let Some(name) = &name {
+        match index.rules.get(name.get_ref()) {
+            Some(first) => errors.push(source.error(
+                name.span(),
+                format!(
+                    "duplicate rule name {:?}: already used at {}; rule names must be unique",
+                    name.get_ref(),
+                    first.location
+                ),
+            )),
+            None => {
+                let known = KnownRule {
+                    location: location.clone(),
+                    action: action.map(|a| a.name()),
+                    dry_run: raw.dry_run,
+                };
+                index.rules.insert(name.get_ref().clone(), known);
+            }
+        }
+    }
+    let conditions = conditions(&raw, source, errors);
+    let message = match (&raw.message, action) {
+        (Some(text), _) => template(text, source).map_err(|e| errors.push(e)).ok(),
+        (None, Some(action)) => Some(Template::default_for_rule(action.name())),
+        (None, None) => None,
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(Rule {
+        name: Arc::from(name?.into_inner()),
+        location,
+        conditions,
+        action: action?,
+        message: message?,
+        dry_run: raw.dry_run,
+    })
+}
+
+fn rule_name(
+    raw: &RawRule,
+    header: std::ops::Range<usize>,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+) -> Option<Spanned<String>> {
+    let Some(name) = &raw.name else {
+        let message = "[[rule]] has no `name`; every rule needs a unique name (it appears in \
+                       logs, audit records and the message vCD shows)";
+        errors.push(source.error(header, message));
+        return None;
+    };
+    let problem = if name.get_ref().trim().is_empty() {
+        "rule name must not be empty"
+    } else if name.get_ref() == DEFAULTS_RULE {
+        "rule name \"defaults\" is reserved for decisions made by [defaults]; choose another"
+    } else {
+        return Some(name.clone());
+    };
+    errors.push(source.error(name.span(), problem));
+    None
+}
+
+fn conditions(raw: &RawRule, source: &Source<'_>, errors: &mut Vec<PolicyError>) -> Vec<Condition> {
+    let keys: [(MatchKey, &Option<Spanned<RawMatch>>); 9] = [
+        (MatchKey::Operation, &raw.operation),
+        (MatchKey::Org, &raw.org),
+        (MatchKey::OrgId, &raw.org_id),
+        (MatchKey::User, &raw.user),
+        (MatchKey::UserId, &raw.user_id),
+        (MatchKey::OwnerType, &raw.owner_type),
+        (MatchKey::OwnerName, &raw.owner_name),
+        (MatchKey::OwnerId, &raw.owner_id),
+        (MatchKey::Description, &raw.description),
+    ];
+    let mut conditions = Vec::new();
+    for (key, value) in keys {
+        let Some(value) = value else { continue };
+        match Matcher::compile(value, source) {
+            Ok(matcher) => conditions.push(Condition { key, matcher }),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    conditions
+}
+
+/// The rule's action, with its hold parameters when it holds.
+fn rule_action(
+    raw: &RawRule,
+    header: std::ops::Range<usize>,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+) -> Option<Action> {
+    let Some(action) = &raw.action else {
+        let message = "[[rule]] has no `action`; add action = \"resume\" (or abort, fail, hold, \
+                       ignore)";
+        errors.push(source.error(header, message));
+        return None;
+    };
+    let name = action_name(action, &ACTION_NAMES, source)
+        .map_err(|e| errors.push(e))
+        .ok()?;
+    match (name, &raw.hold) {
+        ("hold", Some(hold)) => compile_hold(hold, source, errors).map(Action::Hold),
+        ("hold", None) => {
+            let message = "action = \"hold\" needs hold = { max = \"48h\" } (fallback is \
+                           \"abort\" unless given; keepalive is optional)";
+            errors.push(source.error(action.span(), message));
+            None
+        }
+        (other, Some(hold)) => {
+            let message = format!(
+                "`hold` applies only to action = \"hold\", but this rule's action is \
+                 {other:?}; remove `hold` or change the action"
+            );
+            errors.push(source.error(hold.span(), message));
+            None
+        }
+        (other, None) => Some(simple_action(other)),
+    }
+}
+
+fn compile_hold(
+    hold: &Spanned<RawHold>,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+) -> Option<Hold> {
+    let raw = hold.get_ref();
+    let before = errors.len();
+    let max = match &raw.max {
+        None => {
+            let message = "`hold` has no `max`, the longest a task may wait for a human; \
+                           add e.g. max = \"48h\"";
+            errors.push(source.error(hold.span(), message));
+            None
+        }
+        Some(max) => duration(max, "hold.max", Duration::from_millis(1), source, errors),
+    };
+    let fallback = match &raw.fallback {
+        None => Some(FinalAction::Abort),
+        Some(fallback) => match FinalAction::parse(fallback.get_ref()) {
+            Some(action) => Some(action),
+            None => {
+                let message =
+                    unknown_action("fallback", fallback.get_ref(), &["resume", "abort", "fail"]);
+                errors.push(source.error(fallback.span(), message));
+                None
+            }
+        },
+    };
+    let keepalive = match &raw.keepalive {
+        None => Some(None),
+        Some(k) => duration(k, "hold.keepalive", MIN_KEEPALIVE, source, errors).map(Some),
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(Hold {
+        max: max?,
+        fallback: fallback?,
+        keepalive: keepalive?,
+    })
+}
+
+fn duration(
+    text: &Spanned<String>,
+    key: &str,
+    at_least: Duration,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+) -> Option<Duration> {
+    let problem = match parse_duration(text.get_ref()) {
+        Ok(value) if value >= at_least => return Some(value),
+        Ok(_) if at_least <= Duration::from_millis(1) => format!("`{key}` must be longer than 0"),
+        Ok(_) => format!(
+            "`{key}` must be at least {}: every keepalive is a call to vCD",
+            crate::duration::format_duration(at_least)
+        ),
+        Err(message) => format!("`{key}`: {message}"),
+    };
+    errors.push(source.error(text.span(), problem));
+    None
+}
+
+/// Checks an action name against `allowed`, returning its canonical `&'static str`.
+fn action_name(
+    action: &Spanned<String>,
+    allowed: &[&'static str],
+    source: &Source<'_>,
+) -> Result<&'static str, PolicyError> {
+    let written = action.get_ref();
+    allowed
+        .iter()
+        .find(|name| **name == written)
+        .copied()
+        .ok_or_else(|| source.error(action.span(), unknown_action("action", written, allowed)))
+}
+
+pub(crate) fn unknown_action(key: &str, written: &str, allowed: &[&str]) -> String {
+    let hint = did_you_mean(written, allowed.iter().copied())
+        .map(|name| format!(" (did you mean {name:?}?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown {key} {written:?}{hint}; valid: {}",
+        allowed.join(", ")
+    )
+}
+
+/// An action without parameters, from a name already checked against [`ACTION_NAMES`].
+fn simple_action(name: &str) -> Action {
+    match name {
+        "resume" => Action::Resume,
+        "abort" => Action::Abort,
+        "fail" => Action::Fail,
+        _ => Action::Ignore,
+    }
+}
+
+fn template(text: &Spanned<String>, source: &Source<'_>) -> Result<Template, PolicyError> {
+    Template::compile(text.get_ref()).map_err(|error| {
+        let offset = source.offset_in_string(&text.span(), text.get_ref(), error.offset);
+        source.error(offset..offset, error.message)
+    })
+}
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;

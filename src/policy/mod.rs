@@ -1,0 +1,60 @@
+//! The policy: an operator-written TOML language that says, for each blocking task, whether
+//! to resume, abort, fail, hold or ignore it. This module parses and checks policy files
+//! (errors as `file:line:col: message`), and decides tasks with a pure function.
+//!
+//! Flow: [`Policy::load`] reads the files, `raw` checks their shape, `compile` checks their
+//! meaning into rules; [`decide`] and [`explain`] evaluate them; [`run_tests`] runs the
+//! policy's own `[[test]]` cases.
+
+mod compile;
+mod error;
+mod eval;
+mod load;
+mod matcher;
+mod model;
+mod raw;
+mod rule;
+mod selftest;
+mod template;
+
+use std::path::Path;
+
+pub use error::{PolicyError, PolicyErrors};
+pub use eval::{Explanation, Mismatch, RuleTrace, Verdict, decide, explain};
+pub use model::{Action, DEFAULTS_RULE, Decision, FinalAction, Hold, Location, ShadowMatch};
+pub use selftest::{PolicyTest, TestOutcome, run_tests};
+
+use rule::{Defaults, Rule};
+
+/// A compiled, checked policy. Immutable; share it in an `Arc` and swap the `Arc` to reload.
+#[derive(Debug)]
+pub struct Policy {
+    /// In evaluation order: files in name order, rules in file order.
+    rules: Vec<Rule>,
+    /// `ignore` when no file has `[defaults]`.
+    defaults: Defaults,
+    tests: Vec<PolicyTest>,
+}
+
+impl Policy {
+    /// Loads a `.toml` file, or every `*.toml` file of a directory in file-name order. Every
+    /// problem found is reported, each naming its own file.
+    pub fn load(path: &Path) -> Result<Policy, PolicyErrors> {
+        let sources = load::read_sources(path)?;
+        Policy::from_sources(&sources)
+    }
+
+    /// Compiles `(file name as shown in errors, text)` pairs, concatenated in the given order.
+    pub fn from_sources(sources: &[(String, String)]) -> Result<Policy, PolicyErrors> {
+        compile::compile(sources)
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// The policy's `[[test]]` cases, in order.
+    pub fn tests(&self) -> &[PolicyTest] {
+        &self.tests
+    }
+}

@@ -1,0 +1,180 @@
+//! What a policy decides: the [`Action`] to take on a blocking task, the parameters of a
+//! [`Hold`], and the [`Decision`] that names the rule responsible and the rendered message.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::duration::format_duration;
+
+/// The rule name a decision carries when no rule matched and `[defaults]` applied.
+pub const DEFAULTS_RULE: &str = "defaults";
+
+/// What to do with a blocking task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Resume,
+    Abort,
+    Fail,
+    /// Take no action: the task stays blocked and vCD's own timeout applies.
+    Ignore,
+    /// Keep the task blocked until a human decides or the deadline passes.
+    Hold(Hold),
+}
+
+/// How long a task may be held and what happens when nobody decides in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    /// Deadline, measured from the task's creation time (so restarts do not extend it).
+    pub max: Duration,
+    /// Applied when `max` has passed without a human decision.
+    pub fallback: FinalAction,
+    /// Cadence of `updateProgress` calls; `None` = the daemon's configured default.
+    pub keepalive: Option<Duration>,
+}
+
+/// The three actions vCD itself knows for a blocking task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalAction {
+    Resume,
+    Abort,
+    Fail,
+}
+
+/// Every action name a rule may use, in the order error messages list them.
+pub(crate) const ACTION_NAMES: [&str; 5] = ["resume", "abort", "fail", "hold", "ignore"];
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Resume => "resume",
+            Action::Abort => "abort",
+            Action::Fail => "fail",
+            Action::Ignore => "ignore",
+            Action::Hold(_) => "hold",
+        }
+    }
+}
+
+impl From<FinalAction> for Action {
+    fn from(action: FinalAction) -> Action {
+        match action {
+            FinalAction::Resume => Action::Resume,
+            FinalAction::Abort => Action::Abort,
+            FinalAction::Fail => Action::Fail,
+        }
+    }
+}
+
+impl FinalAction {
+    pub fn name(&self) -> &'static str {
+        Action::from(*self).name()
+    }
+
+    /// Parses `resume`, `abort` or `fail`.
+    pub(crate) fn parse(name: &str) -> Option<FinalAction> {
+        match name {
+            "resume" => Some(FinalAction::Resume),
+            "abort" => Some(FinalAction::Abort),
+            "fail" => Some(FinalAction::Fail),
+            _ => None,
+        }
+    }
+}
+
+/// `hold (max 48h, fallback abort, keepalive 10m)`; other actions print their name.
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Hold(hold) => {
+                write!(
+                    f,
+                    "hold (max {}, fallback {}",
+                    format_duration(hold.max),
+                    hold.fallback.name()
+                )?;
+                if let Some(keepalive) = hold.keepalive {
+                    write!(f, ", keepalive {}", format_duration(keepalive))?;
+                }
+                write!(f, ")")
+            }
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl fmt::Display for FinalAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The outcome of [`decide`](super::decide) for one task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub action: Action,
+    /// The deciding rule's name, or [`DEFAULTS_RULE`] when no rule matched.
+    pub rule: Arc<str>,
+    /// The rendered message, sent to vCD with the action and shown to the tenant.
+    pub message: String,
+    /// Dry-run rules that matched before the deciding one, in policy order.
+    pub shadow: Vec<ShadowMatch>,
+}
+
+/// A `dry_run` rule that matched: what it would have done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowMatch {
+    pub rule: Arc<str>,
+    pub action: Action,
+    pub message: String,
+}
+
+/// Where something was written in the policy, for `explain` and `test` output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: Arc<str>,
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_print_their_name_and_hold_parameters() {
+        let hold = Hold {
+            max: Duration::from_secs(48 * 3600),
+            fallback: FinalAction::Abort,
+            keepalive: Some(Duration::from_secs(600)),
+        };
+        let cases = [
+            (Action::Resume, "resume", "resume"),
+            (Action::Fail, "fail", "fail"),
+            (Action::Ignore, "ignore", "ignore"),
+            (
+                Action::Hold(hold),
+                "hold",
+                "hold (max 2d, fallback abort, keepalive 10m)",
+            ),
+            (
+                Action::Hold(Hold {
+                    keepalive: None,
+                    ..hold
+                }),
+                "hold",
+                "hold (max 2d, fallback abort)",
+            ),
+        ];
+        for (action, name, shown) in cases {
+            assert_eq!(action.name(), name);
+            assert_eq!(action.to_string(), shown);
+        }
+        assert_eq!(FinalAction::Resume.name(), "resume");
+    }
+}

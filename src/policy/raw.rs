@@ -1,0 +1,377 @@
+//! The policy file as written: serde structs that check shape (known keys, value types) and
+//! keep every value's position. Meaning (actions, durations, regexes, uniqueness) is checked
+//! when these are compiled.
+//!
+//! Each `[defaults]`, `[[rule]]` and `[[test]]` table is deserialized on its own, so a mistake
+//! in one rule does not hide the mistakes in the next.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use super::error::{PolicyError, Source, did_you_mean};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDefaults {
+    pub action: Option<Spanned<String>>,
+    pub message: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRule {
+    pub name: Option<Spanned<String>>,
+    pub operation: Option<Spanned<RawMatch>>,
+    pub org: Option<Spanned<RawMatch>>,
+    pub org_id: Option<Spanned<RawMatch>>,
+    pub user: Option<Spanned<RawMatch>>,
+    pub user_id: Option<Spanned<RawMatch>>,
+    pub owner_type: Option<Spanned<RawMatch>>,
+    pub owner_name: Option<Spanned<RawMatch>>,
+    pub owner_id: Option<Spanned<RawMatch>>,
+    pub description: Option<Spanned<RawMatch>>,
+    pub action: Option<Spanned<String>>,
+    pub message: Option<Spanned<String>>,
+    pub hold: Option<Spanned<RawHold>>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHold {
+    pub max: Option<Spanned<String>>,
+    pub fallback: Option<Spanned<String>>,
+    pub keepalive: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTest {
+    pub name: Option<Spanned<String>>,
+    #[serde(default)]
+    pub task: RawTask,
+    pub expect: Option<Spanned<String>>,
+    pub rule: Option<Spanned<String>>,
+}
+
+/// The facts of a test task; keys left out are empty strings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawTask {
+    pub operation: String,
+    pub org: String,
+    pub org_id: String,
+    pub user: String,
+    pub user_id: String,
+    pub owner_type: String,
+    pub owner_name: String,
+    pub owner_id: String,
+    pub description: String,
+}
+
+/// A match value as written. The position of a glob is that of the enclosing `Spanned`.
+#[derive(Debug)]
+pub(crate) enum RawMatch {
+    Glob(String),
+    List(Vec<Spanned<String>>),
+    Regex(Spanned<String>),
+    Not(Box<Spanned<RawMatch>>),
+}
+
+/// One policy file's tables, each with the position of its header (or inline table).
+#[derive(Debug, Default)]
+pub(crate) struct RawFile {
+    pub defaults: Option<Spanned<RawDefaults>>,
+    pub rules: Vec<Spanned<RawRule>>,
+    pub tests: Vec<Spanned<RawTest>>,
+    /// Whether every `[[rule]]` in the file could be read. When not, checks that need the
+    /// full set of rule names (a test's expected rule) would report false errors.
+    pub rules_complete: bool,
+}
+
+/// Reads one file. A TOML syntax error ends the file; any other error skips only the table
+/// it is in.
+pub(crate) fn parse_file(source: &Source<'_>) -> (RawFile, Vec<PolicyError>) {
+    let mut file = RawFile {
+        rules_complete: true,
+        ..RawFile::default()
+    };
+    let document = match DeTable::parse(source.text) {
+        Ok(document) => document,
+        Err(error) => {
+            file.rules_complete = false;
+            return (file, vec![syntax_error(source, &error)]);
+        }
+    };
+    let mut errors = Vec::new();
+    for (key, value) in document.get_ref() {
+        match key.get_ref().as_ref() {
+            "defaults" if value.get_ref().is_table() => match table(source, value, "[defaults]") {
+                Ok(defaults) => file.defaults = Some(defaults),
+                Err(error) => errors.push(error),
+            },
+            "rule" => {
+                let before = errors.len();
+                file.rules = tables(source, value, "rule", &mut errors);
+                file.rules_complete = errors.len() == before;
+            }
+            "test" => file.tests = tables(source, value, "test", &mut errors),
+            "defaults" => errors.push(source.error(
+                value.span(),
+                "`defaults` must be a table: write [defaults] on its own line",
+            )),
+            other => errors.push(source.error(key.span(), unknown_top_level(other))),
+        }
+    }
+    (file, errors)
+}
+
+fn unknown_top_level(key: &str) -> String {
+    let known = ["defaults", "rule", "test"];
+    let hint = did_you_mean(key, known)
+        .map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown key `{key}` at the top level{hint}; a policy file holds only [defaults], \
+         [[rule]] and [[test]] tables"
+    )
+}
+
+/// Deserializes `[[name]]`, an array of tables, item by item.
+fn tables<T: for<'de> Deserialize<'de>>(
+    source: &Source<'_>,
+    value: &Spanned<DeValue<'_>>,
+    name: &str,
+    errors: &mut Vec<PolicyError>,
+) -> Vec<Spanned<T>> {
+    let context = format!("[[{name}]]");
+    let DeValue::Array(items) = value.get_ref() else {
+        errors.push(source.error(
+            value.span(),
+            format!("`{name}` must be an array of tables: write {context} before each one"),
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items.iter() {
+        if !item.get_ref().is_table() {
+            errors.push(source.error(item.span(), format!("each {context} must be a table")));
+            continue;
+        }
+        match table(source, item, &context) {
+            Ok(parsed) => out.push(parsed),
+            Err(error) => errors.push(error),
+        }
+    }
+    out
+}
+
+/// Deserializes one table, translating the first serde error into a policy error.
+fn table<T: for<'de> Deserialize<'de>>(
+    source: &Source<'_>,
+    value: &Spanned<DeValue<'_>>,
+    context: &str,
+) -> Result<Spanned<T>, PolicyError> {
+    T::deserialize(ValueDeserializer::from(value.clone()))
+        .map(|parsed| Spanned::new(value.span(), parsed))
+        .map_err(|error| {
+            let span = error.span().unwrap_or_else(|| value.span());
+            let path = path_to(value, span.start).unwrap_or_default();
+            source.error(span.clone(), describe(error.message(), context, &path))
+        })
+}
+
+fn syntax_error(source: &Source<'_>, error: &toml::de::Error) -> PolicyError {
+    let span = error.span().unwrap_or(0..0);
+    let mut message = error.message().to_owned();
+    if message == "duplicate key"
+        && let Some(key) = source.text.get(span.clone())
+    {
+        message = format!("duplicate key `{key}`: each key may appear only once per table");
+    }
+    source.error(span, format!("TOML syntax error: {message}"))
+}
+
+/// Rewrites serde's message into the policy's terms: "unknown field `x`, expected one of `a`,
+/// `b`" becomes "unknown key `x` in [[rule]]; allowed keys: a, b"; other messages get the key
+/// they are about in front.
+fn describe(message: &str, context: &str, path: &[String]) -> String {
+    let place = match path {
+        [] => context.to_owned(),
+        path => format!("`{}`", path.join(".")),
+    };
+    let Some(rest) = message.strip_prefix("unknown field ") else {
+        return format!("{place}: {message}");
+    };
+    // Serde quotes every name in backticks: the unknown key first, then the allowed ones.
+    let names: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let Some((key, allowed)) = names.split_first() else {
+        return format!("{place}: {message}");
+    };
+    let hint = did_you_mean(key, allowed.iter().copied())
+        .map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown key `{key}` in {place}{hint}; allowed keys: {}",
+        allowed.join(", ")
+    )
+}
+
+/// The keys leading from `value` to the innermost table entry at byte offset `offset`, or
+/// `None` when `offset` is not inside `value`. An offset on a key names the table holding it.
+fn path_to(value: &Spanned<DeValue<'_>>, offset: usize) -> Option<Vec<String>> {
+    let inside = value.span().contains(&offset);
+    match value.get_ref() {
+        DeValue::Table(table) => {
+            for (key, child) in table.iter() {
+                if key.span().contains(&offset) {
+                    return Some(Vec::new());
+                }
+                if let Some(mut path) = path_to(child, offset) {
+                    path.insert(0, key.get_ref().to_string());
+                    return Some(path);
+                }
+            }
+        }
+        DeValue::Array(items) => {
+            if let Some(path) = items.iter().find_map(|item| path_to(item, offset)) {
+                return Some(path);
+            }
+        }
+        _ => {}
+    }
+    inside.then(Vec::new)
+}
+
+impl<'de> Deserialize<'de> for RawMatch {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<RawMatch, D::Error> {
+        deserializer.deserialize_any(RawMatchVisitor)
+    }
+}
+
+struct RawMatchVisitor;
+
+impl<'de> Visitor<'de> for RawMatchVisitor {
+    type Value = RawMatch;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a glob string, a list of globs, { regex = \"…\" } or { not = <one of these> }")
+    }
+
+    fn visit_str<E: de::Error>(self, glob: &str) -> Result<RawMatch, E> {
+        Ok(RawMatch::Glob(glob.to_owned()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawMatch, A::Error> {
+        let mut globs = Vec::new();
+        while let Some(glob) = seq.next_element()? {
+            globs.push(glob);
+        }
+        Ok(RawMatch::List(globs))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMatch, A::Error> {
+        let Some(keyword) = map.next_key::<Keyword>()? else {
+            return Err(de::Error::custom(
+                "an empty table matches nothing; write { regex = \"…\" } or { not = … }",
+            ));
+        };
+        let raw = match keyword {
+            Keyword::Regex => RawMatch::Regex(map.next_value()?),
+            Keyword::Not => RawMatch::Not(Box::new(map.next_value()?)),
+        };
+        if map.next_key::<Keyword>()?.is_some() {
+            return Err(de::Error::custom(
+                "a match table holds exactly one of regex or not; to combine them, nest them: \
+                 { not = { regex = \"…\" } }",
+            ));
+        }
+        Ok(raw)
+    }
+}
+
+/// The keys of a match table. Deserialized as an identifier so that an unknown key is
+/// reported at its own position.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Keyword {
+    Regex,
+    Not,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (RawFile, Vec<String>) {
+        let source = Source {
+            name: "p.toml",
+            text,
+        };
+        let (file, errors) = parse_file(&source);
+        (file, errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn reads_every_table_kind_with_positions() {
+        let (file, errors) = parse(
+            "[defaults]\naction = \"abort\"\n\n[[rule]]\nname = \"r\"\n\
+             operation = [\"a\", \"b\"]\nuser = { not = { regex = \"^x\" } }\naction = \"resume\"\n\
+             [rule.hold]\nmax = \"1h\"\n\n[[test]]\nname = \"t\"\ntask = { org = \"o\" }\n",
+        );
+        assert_eq!(errors, Vec::<String>::new());
+        assert!(file.defaults.is_some() && file.rules_complete);
+        let rule = file.rules[0].get_ref();
+        assert!(
+            matches!(rule.operation.as_ref().unwrap().get_ref(), RawMatch::List(l) if l.len() == 2)
+        );
+        assert!(matches!(
+            rule.user.as_ref().unwrap().get_ref(),
+            RawMatch::Not(_)
+        ));
+        assert!(rule.hold.is_some());
+        assert_eq!(file.tests[0].get_ref().task.org, "o");
+    }
+
+    #[test]
+    fn one_bad_table_does_not_hide_the_next() {
+        let (file, errors) = parse(
+            "[[rule]]\nnmae = \"a\"\n[[rule]]\nname = \"b\"\norg = 5\n[[rule]]\nname = \"c\"\n",
+        );
+        assert_eq!(file.rules.len(), 1);
+        assert!(!file.rules_complete);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    #[test]
+    fn describes_the_key_an_error_is_about() {
+        let cases = [
+            (
+                "unknown field `nmae`, expected one of `name`, `org`",
+                "[[rule]]",
+                vec![],
+                "unknown key `nmae` in [[rule]] (did you mean `name`?); allowed keys: name, org",
+            ),
+            (
+                "unknown field `maxx`, expected `max`",
+                "[[rule]]",
+                vec!["hold".to_owned()],
+                "unknown key `maxx` in `hold` (did you mean `max`?); allowed keys: max",
+            ),
+            (
+                "invalid type: integer `5`, expected a string",
+                "[[rule]]",
+                vec!["name".to_owned()],
+                "`name`: invalid type: integer `5`, expected a string",
+            ),
+        ];
+        for (message, context, path, expected) in cases {
+            assert_eq!(describe(message, context, &path), expected);
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! A policy's own test cases (`[[test]]`): a task, the action expected for it and optionally
+//! the rule expected to decide. Checked at load for expectations that could never hold, and run
+//! by [`run_tests`] for `vcd-blockd test` and CI.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use toml::Spanned;
+
+use super::Policy;
+use super::compile::{RuleIndex, unknown_action};
+use super::error::{Diagnostics, PolicyError, Source, did_you_mean};
+use super::eval::decide;
+use super::model::{ACTION_NAMES, DEFAULTS_RULE, Decision, Location};
+use super::raw::{RawTask, RawTest};
+use crate::task::TaskFacts;
+
+/// One `[[test]]` case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyTest {
+    pub name: String,
+    pub location: Location,
+    /// The task; keys the test left out are empty, `task_id` always is.
+    pub facts: TaskFacts,
+    /// The expected action's name, one of `resume`, `abort`, `fail`, `hold`, `ignore`.
+    pub expect: &'static str,
+    /// The rule expected to decide, or `"defaults"`; `None` = any rule.
+    pub rule: Option<Arc<str>>,
+}
+
+/// The result of running one [`PolicyTest`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestOutcome {
+    pub name: String,
+    pub location: Location,
+    pub expect: &'static str,
+    pub expect_rule: Option<Arc<str>>,
+    /// What the policy decided (the action, the rule that decided, the message).
+    pub got: Decision,
+}
+
+impl TestOutcome {
+    pub fn passed(&self) -> bool {
+        self.got.action.name() == self.expect
+            && self
+                .expect_rule
+                .as_ref()
+                .is_none_or(|rule| *rule == self.got.rule)
+    }
+}
+
+/// `ok    name: resume by rule "r"` or `FAIL  name (file:line): expected …, got …`.
+impl fmt::Display for TestOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let got = format!("{} by {}", self.got.action, by(&self.got.rule));
+        if self.passed() {
+            return write!(f, "ok    {}: {got}", self.name);
+        }
+        write!(
+            f,
+            "FAIL  {} ({}): expected {}",
+            self.name, self.location, self.expect
+        )?;
+        if let Some(rule) = &self.expect_rule {
+            write!(f, " by {}", by(rule))?;
+        }
+        write!(f, ", got {got}")
+    }
+}
+
+fn by(rule: &str) -> String {
+    if rule == DEFAULTS_RULE {
+        "[defaults]".to_owned()
+    } else {
+        format!("rule {rule:?}")
+    }
+}
+
+/// Decides every test case's task with `policy`, in policy order.
+pub fn run_tests(policy: &Policy, now: DateTime<Utc>) -> Vec<TestOutcome> {
+    policy
+        .tests()
+        .iter()
+        .map(|test| TestOutcome {
+            name: test.name.clone(),
+            location: test.location.clone(),
+            expect: test.expect,
+            expect_rule: test.rule.clone(),
+            got: decide(policy, &test.facts, now),
+        })
+        .collect()
+}
+
+/// Compiles the tests of all files once every rule is known. `raw` holds each test with the
+/// index of its file in `sources`.
+pub(crate) fn compile_tests(
+    sources: &[(String, String)],
+    raw: Vec<(usize, Spanned<RawTest>)>,
+    index: &RuleIndex,
+    diagnostics: &mut Diagnostics,
+) -> Vec<PolicyTest> {
+    let mut tests = Vec::with_capacity(raw.len());
+    let mut names: HashMap<String, Location> = HashMap::new();
+    for (file_index, test) in raw {
+        let (name, text) = &sources[file_index];
+        let source = Source { name, text };
+        let mut errors = Vec::new();
+        if let Some(test) = compile_test(&source, test, index, &mut names, &mut errors) {
+            tests.push(test);
+        }
+        errors
+            .into_iter()
+            .for_each(|e| diagnostics.push(file_index, e));
+    }
+    tests
+}
+
+fn compile_test(
+    source: &Source<'_>,
+    raw: Spanned<RawTest>,
+    index: &RuleIndex,
+    names: &mut HashMap<String, Location>,
+    errors: &mut Vec<PolicyError>,
+) -> Option<PolicyTest> {
+    let header = raw.span();
+    let location = Location {
+        file: Arc::from(source.name),
+        line: source.line_col(header.start).0,
+    };
+    let raw = raw.into_inner();
+    let before = errors.len();
+    let name = match &raw.name {
+        None => {
+            errors.push(source.error(header.clone(), "[[test]] has no `name`"));
+            None
+        }
+        Some(name) => match names.get(name.get_ref()) {
+            Some(first) => {
+                let message = format!(
+                    "duplicate test name {:?}: already used at {first}",
+                    name.get_ref()
+                );
+                errors.push(source.error(name.span(), message));
+                None
+            }
+            None => {
+                names.insert(name.get_ref().clone(), location.clone());
+                Some(name.get_ref().clone())
+            }
+        },
+    };
+    let expect = expected_action(&raw, header, source, errors);
+    if let (Some(rule), Some(expect)) = (&raw.rule, expect)
+        && let Some(problem) = impossible_rule(rule.get_ref(), expect, index)
+    {
+        errors.push(source.error(rule.span(), problem));
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(PolicyTest {
+        name: name?,
+        location,
+        facts: facts(raw.task),
+        expect: expect?,
+        rule: raw.rule.map(|rule| Arc::from(rule.into_inner())),
+    })
+}
+
+fn expected_action(
+    raw: &RawTest,
+    header: std::ops::Range<usize>,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+) -> Option<&'static str> {
+    let Some(expect) = &raw.expect else {
+        let message = "[[test]] has no `expect`; add expect = \"resume\" (or abort, fail, hold, \
+                       ignore)";
+        errors.push(source.error(header, message));
+        return None;
+    };
+    let found = ACTION_NAMES.iter().find(|name| **name == expect.get_ref());
+    if found.is_none() {
+        let message = unknown_action("action", expect.get_ref(), &ACTION_NAMES);
+        errors.push(source.error(expect.span(), format!("`expect`: {message}")));
+    }
+    found.copied()
+}
+
+/// Why a test expecting `expect` by rule `rule` could never pass, if it could not.
+fn impossible_rule(rule: &str, expect: &str, index: &RuleIndex) -> Option<String> {
+    if rule == DEFAULTS_RULE {
+        let action = index.defaults_action?;
+        return (action != expect).then(|| {
+            format!("[defaults] decides {action:?}, so a test expecting {expect:?} from it can never pass")
+        });
+    }
+    let Some(known) = index.rules.get(rule) else {
+        if !index.complete {
+            return None;
+        }
+        let names = index
+            .rules
+            .keys()
+            .map(String::as_str)
+            .chain([DEFAULTS_RULE]);
+        let hint = did_you_mean(rule, names)
+            .map(|name| format!(" (did you mean {name:?}?)"))
+            .unwrap_or_default();
+        return Some(format!(
+            "no rule is named {rule:?}{hint}; `rule` names the rule expected to decide, or \
+             \"defaults\""
+        ));
+    };
+    if known.dry_run {
+        return Some(format!(
+            "rule {rule:?} ({}) is dry_run: it never decides, so it cannot be the expected rule",
+            known.location
+        ));
+    }
+    let action = known.action?;
+    (action != expect).then(|| {
+        format!(
+            "rule {rule:?} ({}) decides {action:?}, so a test expecting {expect:?} from it can \
+             never pass",
+            known.location
+        )
+    })
+}
+
+fn facts(task: RawTask) -> TaskFacts {
+    TaskFacts {
+        task_id: String::new(),
+        operation: task.operation,
+        org: task.org,
+        org_id: task.org_id,
+        user: task.user,
+        user_id: task.user_id,
+        owner_type: task.owner_type,
+        owner_name: task.owner_name,
+        owner_id: task.owner_id,
+        description: task.description,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"[defaults]
+action = "abort"
+
+[[rule]]
+name = "media"
+operation = "vdc*Media"
+action = "resume"
+
+[[test]]
+name = "uploads resume"
+task = { operation = "vdcUploadMedia", org = "acme" }
+expect = "resume"
+rule = "media"
+
+[[test]]
+name = "deletes resume"
+task = { operation = "vdcDeleteVapp" }
+expect = "resume"
+
+[[test]]
+name = "deletes abort by default"
+task = { operation = "vdcDeleteVapp" }
+expect = "abort"
+rule = "defaults"
+"#;
+
+    #[test]
+    fn run_tests_reports_each_case_with_expected_and_got() {
+        let policy = Policy::from_sources(&[("p.toml".into(), POLICY.into())]).unwrap();
+        assert_eq!(policy.tests().len(), 3);
+        assert_eq!(policy.tests()[0].facts.org, "acme");
+        let outcomes = run_tests(&policy, DateTime::UNIX_EPOCH);
+        let report: Vec<(bool, String)> = outcomes
+            .iter()
+            .map(|outcome| (outcome.passed(), outcome.to_string()))
+            .collect();
+        assert_eq!(
+            report,
+            [
+                (
+                    true,
+                    "ok    uploads resume: resume by rule \"media\"".to_owned()
+                ),
+                (
+                    false,
+                    "FAIL  deletes resume (p.toml:15): expected resume, got abort by [defaults]"
+                        .to_owned()
+                ),
+                (
+                    true,
+                    "ok    deletes abort by default: abort by [defaults]".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_test_fails_when_another_rule_decides_with_the_expected_action() {
+        let policy = Policy::from_sources(&[(
+            "p.toml".into(),
+            "[[rule]]\nname = \"a\"\naction = \"resume\"\n\
+             [[rule]]\nname = \"b\"\naction = \"resume\"\n\
+             [[test]]\nname = \"t\"\nexpect = \"resume\"\nrule = \"b\"\n"
+                .into(),
+        )])
+        .unwrap();
+        let outcome = &run_tests(&policy, DateTime::UNIX_EPOCH)[0];
+        assert!(!outcome.passed());
+        assert_eq!(
+            outcome.to_string(),
+            "FAIL  t (p.toml:7): expected resume by rule \"b\", got resume by rule \"a\""
+        );
+    }
+}
