@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use lapin::Channel;
 use lapin::message::Delivery as AmqpDelivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions, BasicRejectOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::AMQPValue;
 use tokio_util::sync::CancellationToken;
 
 use super::headers::{key, text};
@@ -91,7 +91,7 @@ impl Handler {
             .properties
             .headers()
             .clone()
-            .unwrap_or_else(FieldTable::default);
+            .unwrap_or_default();
         table.insert(key(REASON_HEADER), text(reason));
         table.insert(key(DETAIL_HEADER), text(&truncate(detail, 1024)));
         table.insert(
