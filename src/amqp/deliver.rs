@@ -87,11 +87,7 @@ impl Handler {
     /// Publishes a copy with the reason to `<queue>.dlx` and acks the original once the broker
     /// confirmed the copy; if that fails, rejects it so the broker dead-letters it itself.
     async fn dead_letter(&self, delivery: &AmqpDelivery, reason: &str, detail: &str) {
-        let mut table = delivery
-            .properties
-            .headers()
-            .clone()
-            .unwrap_or_default();
+        let mut table = delivery.properties.headers().clone().unwrap_or_default();
         table.insert(key(REASON_HEADER), text(reason));
         table.insert(key(DETAIL_HEADER), text(&truncate(detail, 1024)));
         table.insert(
