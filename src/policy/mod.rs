@@ -6,6 +6,7 @@
 //! meaning into rules; [`decide`] and [`explain`] evaluate them; [`run_tests`] runs the
 //! policy's own `[[test]]` cases.
 
+mod action;
 mod compile;
 mod error;
 mod eval;
