@@ -27,26 +27,40 @@ pub(crate) fn rule_action(
         errors.push(source.error(header, message));
         return None;
     };
-    let name = action_name(action, &ACTION_NAMES, source)
-        .map_err(|e| errors.push(e))
-        .ok()?;
-    match (name, &raw.hold) {
-        ("hold", Some(hold)) => compile_hold(hold, source, errors).map(Action::Hold),
-        ("hold", None) => {
-            let message = "action = \"hold\" needs hold = { max = \"48h\" } (fallback is \
-                           \"abort\" unless given; keepalive is optional)";
-            errors.push(source.error(action.span(), message));
-            None
-        }
-        (other, Some(hold)) => {
-            let message = format!(
-                "`hold` applies only to action = \"hold\", but this rule's action is \
-                 {other:?}; remove `hold` or change the action"
-            );
-            errors.push(source.error(hold.span(), message));
-            None
-        }
-        (other, None) => Some(simple_action(other)),
+    let problem = match (action.get_ref().as_str(), &raw.hold) {
+        ("hold", Some(hold)) => return compile_hold(hold, source, errors).map(Action::Hold),
+        ("hold", None) => source.error(
+            action.span(),
+            "action = \"hold\" needs hold = { max = \"48h\" } (fallback is \"abort\" unless \
+             given; keepalive is optional)",
+        ),
+        (written, hold) => match (simple_action(written), hold) {
+            (Some(simple), None) => return Some(simple),
+            (Some(_), Some(hold)) => source.error(
+                hold.span(),
+                format!(
+                    "`hold` applies only to action = \"hold\", but this rule's action is \
+                     {written:?}; remove `hold` or change the action"
+                ),
+            ),
+            (None, _) => {
+                let message = unknown_action("action", written, &ACTION_NAMES);
+                source.error(action.span(), message)
+            }
+        },
+    };
+    errors.push(problem);
+    None
+}
+
+/// An action without parameters: `resume`, `abort`, `fail` or `ignore`.
+pub(crate) fn simple_action(name: &str) -> Option<Action> {
+    match name {
+        "resume" => Some(Action::Resume),
+        "abort" => Some(Action::Abort),
+        "fail" => Some(Action::Fail),
+        "ignore" => Some(Action::Ignore),
+        _ => None,
     }
 }
 
@@ -64,23 +78,31 @@ fn compile_hold(
             errors.push(source.error(hold.span(), message));
             None
         }
-        Some(max) => duration(max, "hold.max", Duration::from_millis(1), source, errors),
+        Some(max) => duration(max, "hold.max", source, errors, |max| {
+            max.is_zero()
+                .then(|| "`hold.max` must be longer than 0".to_owned())
+        }),
     };
     let fallback = match &raw.fallback {
         None => Some(FinalAction::Abort),
-        Some(fallback) => match FinalAction::parse(fallback.get_ref()) {
-            Some(action) => Some(action),
-            None => {
-                let message =
-                    unknown_action("fallback", fallback.get_ref(), &["resume", "abort", "fail"]);
-                errors.push(source.error(fallback.span(), message));
-                None
-            }
-        },
+        Some(fallback) => FinalAction::parse(fallback.get_ref()).or_else(|| {
+            let message =
+                unknown_action("fallback", fallback.get_ref(), &["resume", "abort", "fail"]);
+            errors.push(source.error(fallback.span(), message));
+            None
+        }),
     };
     let keepalive = match &raw.keepalive {
         None => Some(None),
-        Some(k) => duration(k, "hold.keepalive", MIN_KEEPALIVE, source, errors).map(Some),
+        Some(keepalive) => duration(keepalive, "hold.keepalive", source, errors, |every| {
+            (every < MIN_KEEPALIVE).then(|| {
+                format!(
+                    "`hold.keepalive` must be at least {}: every keepalive is a call to vCD",
+                    format_duration(MIN_KEEPALIVE)
+                )
+            })
+        })
+        .map(Some),
     };
     if errors.len() > before {
         return None;
@@ -92,40 +114,26 @@ fn compile_hold(
     })
 }
 
+/// Parses a duration; `refuse` says why a well-formed value is still not acceptable.
 fn duration(
     text: &Spanned<String>,
     key: &str,
-    at_least: Duration,
     source: &Source<'_>,
     errors: &mut Vec<PolicyError>,
+    refuse: impl Fn(Duration) -> Option<String>,
 ) -> Option<Duration> {
     let problem = match parse_duration(text.get_ref()) {
-        Ok(value) if value >= at_least => return Some(value),
-        Ok(_) if at_least <= Duration::from_millis(1) => format!("`{key}` must be longer than 0"),
-        Ok(_) => format!(
-            "`{key}` must be at least {}: every keepalive is a call to vCD",
-            format_duration(at_least)
-        ),
+        Ok(value) => match refuse(value) {
+            None => return Some(value),
+            Some(problem) => problem,
+        },
         Err(message) => format!("`{key}`: {message}"),
     };
     errors.push(source.error(text.span(), problem));
     None
 }
 
-/// Checks an action name against `allowed`, returning its canonical `&'static str`.
-pub(crate) fn action_name(
-    action: &Spanned<String>,
-    allowed: &[&'static str],
-    source: &Source<'_>,
-) -> Result<&'static str, PolicyError> {
-    let written = action.get_ref();
-    allowed
-        .iter()
-        .find(|name| **name == written)
-        .copied()
-        .ok_or_else(|| source.error(action.span(), unknown_action("action", written, allowed)))
-}
-
+/// "unknown action "resum" (did you mean "resume"?); valid: resume, abort, …"
 pub(crate) fn unknown_action(key: &str, written: &str, allowed: &[&str]) -> String {
     let hint = did_you_mean(written, allowed.iter().copied())
         .map(|name| format!(" (did you mean {name:?}?)"))
@@ -134,14 +142,4 @@ pub(crate) fn unknown_action(key: &str, written: &str, allowed: &[&str]) -> Stri
         "unknown {key} {written:?}{hint}; valid: {}",
         allowed.join(", ")
     )
-}
-
-/// An action without parameters, from a name already checked against [`ACTION_NAMES`].
-pub(crate) fn simple_action(name: &str) -> Action {
-    match name {
-        "resume" => Action::Resume,
-        "abort" => Action::Abort,
-        "fail" => Action::Fail,
-        _ => Action::Ignore,
-    }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use toml::Spanned;
 
 use super::Policy;
-use super::action::{action_name, rule_action, simple_action};
+use super::action::{rule_action, simple_action, unknown_action};
 use super::error::{Diagnostics, PolicyError, PolicyErrors, Source};
 use super::matcher::{MatchKey, Matcher};
 use super::model::{Action, DEFAULTS_RULE, Location};
@@ -183,18 +183,19 @@ fn compile_defaults(
             errors.push(source.error(action.span(), message));
             None
         }
-        Some(action) => action_name(action, &["resume", "abort", "fail", "ignore"], source)
-            .map_err(|e| errors.push(e))
-            .ok(),
+        Some(action) => simple_action(action.get_ref()).or_else(|| {
+            let allowed = ["resume", "abort", "fail", "ignore"];
+            let message = unknown_action("action", action.get_ref(), &allowed);
+            errors.push(source.error(action.span(), message));
+            None
+        }),
     };
     let message = match &raw.message {
         Some(text) => template(text, source).map_err(|e| errors.push(e)).ok(),
         None => Some(Template::default_for_defaults()),
     };
     match (action, message) {
-        (Some(name), Some(message)) if errors.is_empty() => {
-            Ok(Defaults::new(simple_action(name), message))
-        }
+        (Some(action), Some(message)) if errors.is_empty() => Ok(Defaults::new(action, message)),
         _ => Err(errors),
     }
 }
