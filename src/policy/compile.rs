@@ -58,13 +58,13 @@ impl RuleIndex {
 }
 
 /// One file being compiled.
-pub(crate) struct File<'a> {
-    pub source: Source<'a>,
-    pub name: Arc<str>,
+struct File<'a> {
+    source: Source<'a>,
+    name: Arc<str>,
 }
 
 impl File<'_> {
-    pub fn location(&self, offset: usize) -> Location {
+    fn location(&self, offset: usize) -> Location {
         Location {
             file: self.name.clone(),
             line: self.source.line_col(offset).0,

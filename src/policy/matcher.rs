@@ -66,7 +66,7 @@ pub(crate) enum Matcher {
 }
 
 impl Matcher {
-    /// Compiles a raw value whose whole text is at `span`, reporting every problem in it.
+    /// Compiles a value as written, reporting every problem in it at its own position.
     pub fn compile(
         raw: &Spanned<RawMatch>,
         source: &Source<'_>,
