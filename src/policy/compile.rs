@@ -4,22 +4,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use toml::Spanned;
 
 use super::Policy;
-use super::error::{Diagnostics, PolicyError, PolicyErrors, Source, did_you_mean};
+use super::action::{rule_action, simple_action, unknown_action};
+use super::error::{Diagnostics, PolicyError, PolicyErrors, Source};
 use super::matcher::{MatchKey, Matcher};
-use super::model::{ACTION_NAMES, Action, DEFAULTS_RULE, FinalAction, Hold, Location};
-use super::raw::{self, RawDefaults, RawHold, RawMatch, RawRule, RawTest};
+use super::model::{Action, DEFAULTS_RULE, Location};
+use super::raw::{self, RawDefaults, RawMatch, RawRule, RawTest};
 use super::rule::{Condition, Defaults, Rule};
 use super::selftest;
 use super::template::Template;
-use crate::duration::parse_duration;
-
-/// Shortest keepalive a hold may ask for: each one is a call to vCD.
-const MIN_KEEPALIVE: Duration = Duration::from_secs(10);
 
 /// What the tests of a policy may refer to: every rule name seen (including rules that had
 /// other errors) and the action of `[defaults]`.
@@ -40,14 +36,35 @@ pub(crate) struct KnownRule {
     pub dry_run: bool,
 }
 
+impl RuleIndex {
+    /// Records a rule's name, refusing one that is already taken.
+    fn register(
+        &mut self,
+        name: &Spanned<String>,
+        rule: KnownRule,
+        source: &Source<'_>,
+    ) -> Result<(), PolicyError> {
+        if let Some(first) = self.rules.get(name.get_ref()) {
+            let message = format!(
+                "duplicate rule name {:?}: already used at {}; rule names must be unique",
+                name.get_ref(),
+                first.location
+            );
+            return Err(source.error(name.span(), message));
+        }
+        self.rules.insert(name.get_ref().clone(), rule);
+        Ok(())
+    }
+}
+
 /// One file being compiled.
-pub(crate) struct File<'a> {
-    pub source: Source<'a>,
-    pub name: Arc<str>,
+struct File<'a> {
+    source: Source<'a>,
+    name: Arc<str>,
 }
 
 impl File<'_> {
-    pub fn location(&self, offset: usize) -> Location {
+    fn location(&self, offset: usize) -> Location {
         Location {
             file: self.name.clone(),
             line: self.source.line_col(offset).0,
@@ -166,19 +183,19 @@ fn compile_defaults(
             errors.push(source.error(action.span(), message));
             None
         }
-        Some(action) => action_name(action, &["resume", "abort", "fail", "ignore"], source)
-            .map_err(|e| errors.push(e))
-            .ok(),
+        Some(action) => simple_action(action.get_ref()).or_else(|| {
+            let allowed = ["resume", "abort", "fail", "ignore"];
+            let message = unknown_action("action", action.get_ref(), &allowed);
+            errors.push(source.error(action.span(), message));
+            None
+        }),
     };
     let message = match &raw.message {
         Some(text) => template(text, source).map_err(|e| errors.push(e)).ok(),
         None => Some(Template::default_for_defaults()),
     };
     match (action, message) {
-        (Some(name), Some(message)) if errors.is_empty() => Ok(Defaults {
-            action: simple_action(name),
-            message,
-        }),
+        (Some(action), Some(message)) if errors.is_empty() => Ok(Defaults::new(action, message)),
         _ => Err(errors),
     }
 }
@@ -198,23 +215,13 @@ fn compile_rule(
     let action = rule_action(&raw, header.clone(), source, errors);
     let name = rule_name(&raw, header, source, errors);
     if let Some(name) = &name {
-        match index.rules.get(name.get_ref()) {
-            Some(first) => errors.push(source.error(
-                name.span(),
-                format!(
-                    "duplicate rule name {:?}: already used at {}; rule names must be unique",
-                    name.get_ref(),
-                    first.location
-                ),
-            )),
-            None => {
-                let known = KnownRule {
-                    location: location.clone(),
-                    action: action.map(|a| a.name()),
-                    dry_run: raw.dry_run,
-                };
-                index.rules.insert(name.get_ref().clone(), known);
-            }
+        let known = KnownRule {
+            location: location.clone(),
+            action: action.map(|a| a.name()),
+            dry_run: raw.dry_run,
+        };
+        if let Err(error) = index.register(name, known, source) {
+            errors.push(error);
         }
     }
     let conditions = conditions(&raw, source, errors);
@@ -280,138 +287,6 @@ fn conditions(raw: &RawRule, source: &Source<'_>, errors: &mut Vec<PolicyError>)
         }
     }
     conditions
-}
-
-/// The rule's action, with its hold parameters when it holds.
-fn rule_action(
-    raw: &RawRule,
-    header: std::ops::Range<usize>,
-    source: &Source<'_>,
-    errors: &mut Vec<PolicyError>,
-) -> Option<Action> {
-    let Some(action) = &raw.action else {
-        let message = "[[rule]] has no `action`; add action = \"resume\" (or abort, fail, hold, \
-                       ignore)";
-        errors.push(source.error(header, message));
-        return None;
-    };
-    let name = action_name(action, &ACTION_NAMES, source)
-        .map_err(|e| errors.push(e))
-        .ok()?;
-    match (name, &raw.hold) {
-        ("hold", Some(hold)) => compile_hold(hold, source, errors).map(Action::Hold),
-        ("hold", None) => {
-            let message = "action = \"hold\" needs hold = { max = \"48h\" } (fallback is \
-                           \"abort\" unless given; keepalive is optional)";
-            errors.push(source.error(action.span(), message));
-            None
-        }
-        (other, Some(hold)) => {
-            let message = format!(
-                "`hold` applies only to action = \"hold\", but this rule's action is \
-                 {other:?}; remove `hold` or change the action"
-            );
-            errors.push(source.error(hold.span(), message));
-            None
-        }
-        (other, None) => Some(simple_action(other)),
-    }
-}
-
-fn compile_hold(
-    hold: &Spanned<RawHold>,
-    source: &Source<'_>,
-    errors: &mut Vec<PolicyError>,
-) -> Option<Hold> {
-    let raw = hold.get_ref();
-    let before = errors.len();
-    let max = match &raw.max {
-        None => {
-            let message = "`hold` has no `max`, the longest a task may wait for a human; \
-                           add e.g. max = \"48h\"";
-            errors.push(source.error(hold.span(), message));
-            None
-        }
-        Some(max) => duration(max, "hold.max", Duration::from_millis(1), source, errors),
-    };
-    let fallback = match &raw.fallback {
-        None => Some(FinalAction::Abort),
-        Some(fallback) => match FinalAction::parse(fallback.get_ref()) {
-            Some(action) => Some(action),
-            None => {
-                let message =
-                    unknown_action("fallback", fallback.get_ref(), &["resume", "abort", "fail"]);
-                errors.push(source.error(fallback.span(), message));
-                None
-            }
-        },
-    };
-    let keepalive = match &raw.keepalive {
-        None => Some(None),
-        Some(k) => duration(k, "hold.keepalive", MIN_KEEPALIVE, source, errors).map(Some),
-    };
-    if errors.len() > before {
-        return None;
-    }
-    Some(Hold {
-        max: max?,
-        fallback: fallback?,
-        keepalive: keepalive?,
-    })
-}
-
-fn duration(
-    text: &Spanned<String>,
-    key: &str,
-    at_least: Duration,
-    source: &Source<'_>,
-    errors: &mut Vec<PolicyError>,
-) -> Option<Duration> {
-    let problem = match parse_duration(text.get_ref()) {
-        Ok(value) if value >= at_least => return Some(value),
-        Ok(_) if at_least <= Duration::from_millis(1) => format!("`{key}` must be longer than 0"),
-        Ok(_) => format!(
-            "`{key}` must be at least {}: every keepalive is a call to vCD",
-            crate::duration::format_duration(at_least)
-        ),
-        Err(message) => format!("`{key}`: {message}"),
-    };
-    errors.push(source.error(text.span(), problem));
-    None
-}
-
-/// Checks an action name against `allowed`, returning its canonical `&'static str`.
-fn action_name(
-    action: &Spanned<String>,
-    allowed: &[&'static str],
-    source: &Source<'_>,
-) -> Result<&'static str, PolicyError> {
-    let written = action.get_ref();
-    allowed
-        .iter()
-        .find(|name| **name == written)
-        .copied()
-        .ok_or_else(|| source.error(action.span(), unknown_action("action", written, allowed)))
-}
-
-pub(crate) fn unknown_action(key: &str, written: &str, allowed: &[&str]) -> String {
-    let hint = did_you_mean(written, allowed.iter().copied())
-        .map(|name| format!(" (did you mean {name:?}?)"))
-        .unwrap_or_default();
-    format!(
-        "unknown {key} {written:?}{hint}; valid: {}",
-        allowed.join(", ")
-    )
-}
-
-/// An action without parameters, from a name already checked against [`ACTION_NAMES`].
-fn simple_action(name: &str) -> Action {
-    match name {
-        "resume" => Action::Resume,
-        "abort" => Action::Abort,
-        "fail" => Action::Fail,
-        _ => Action::Ignore,
-    }
 }
 
 fn template(text: &Spanned<String>, source: &Source<'_>) -> Result<Template, PolicyError> {

@@ -101,7 +101,7 @@ impl Source<'_> {
         let written = self.text.get(span.clone()).unwrap_or("");
         let quoted = written.len() == value.len() + 2
             && (written.starts_with('"') || written.starts_with('\''))
-            && &written[1..written.len() - 1] == value;
+            && written.get(1..written.len() - 1) == Some(value);
         if quoted {
             span.start + 1 + index
         } else {

@@ -33,7 +33,7 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
     }
     Decision {
         action: policy.defaults.action,
-        rule: Arc::from(DEFAULTS_RULE),
+        rule: policy.defaults.name.clone(),
         message: policy.defaults.render(facts),
         shadow,
     }

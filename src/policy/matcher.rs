@@ -66,7 +66,7 @@ pub(crate) enum Matcher {
 }
 
 impl Matcher {
-    /// Compiles a raw value whose whole text is at `span`, reporting every problem in it.
+    /// Compiles a value as written, reporting every problem in it at its own position.
     pub fn compile(
         raw: &Spanned<RawMatch>,
         source: &Source<'_>,
@@ -80,21 +80,7 @@ impl Matcher {
                 "an empty list matches nothing; give at least one glob, or remove the key to \
                  match any value",
             )]),
-            RawMatch::List(items) => {
-                let mut globs = Vec::with_capacity(items.len());
-                let mut errors = Vec::new();
-                for item in items {
-                    match Glob::compile(item.get_ref()) {
-                        Ok(glob) => globs.push(glob),
-                        Err(message) => errors.push(source.error(item.span(), message)),
-                    }
-                }
-                if errors.is_empty() {
-                    Ok(Matcher::AnyOf(globs))
-                } else {
-                    Err(errors)
-                }
-            }
+            RawMatch::List(items) => compile_list(items, source).map(Matcher::AnyOf),
             RawMatch::Regex(pattern) => {
                 Regex::new(pattern.get_ref())
                     .map(Matcher::Regex)
@@ -120,6 +106,26 @@ impl Matcher {
             Matcher::Regex(regex) => regex.is_match(value),
             Matcher::Not(inner) => !inner.matches(value),
         }
+    }
+}
+
+/// Compiles every glob of a list, reporting each bad one at its own position.
+fn compile_list(
+    items: &[Spanned<String>],
+    source: &Source<'_>,
+) -> Result<Vec<Glob>, Vec<PolicyError>> {
+    let mut globs = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for item in items {
+        match Glob::compile(item.get_ref()) {
+            Ok(glob) => globs.push(glob),
+            Err(message) => errors.push(source.error(item.span(), message)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(globs)
+    } else {
+        Err(errors)
     }
 }
 

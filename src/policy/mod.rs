@@ -6,6 +6,7 @@
 //! meaning into rules; [`decide`] and [`explain`] evaluate them; [`run_tests`] runs the
 //! policy's own `[[test]]` cases.
 
+mod action;
 mod compile;
 mod error;
 mod eval;
@@ -56,5 +57,30 @@ impl Policy {
     /// The policy's `[[test]]` cases, in order.
     pub fn tests(&self) -> &[PolicyTest] {
         &self.tests
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_example_policy_loads_and_its_tests_pass() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/example.toml");
+        let policy = Policy::load(&path).unwrap_or_else(|errors| panic!("{errors}"));
+        assert_eq!(policy.rule_count(), 6);
+        let outcomes = run_tests(&policy, chrono::DateTime::UNIX_EPOCH);
+        assert!(outcomes.len() >= 5);
+        for outcome in outcomes {
+            assert!(outcome.passed(), "{outcome}");
+        }
+    }
+
+    #[test]
+    fn a_policy_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Policy>();
     }
 }

@@ -3,7 +3,7 @@
 //! when these are compiled.
 //!
 //! Each `[defaults]`, `[[rule]]` and `[[test]]` table is deserialized on its own, so a mistake
-//! in one rule does not hide the mistakes in the next.
+//! in one rule does not hide the mistakes in the next, nor in the same rule.
 
 use std::fmt;
 
@@ -113,7 +113,7 @@ pub(crate) fn parse_file(source: &Source<'_>) -> (RawFile, Vec<PolicyError>) {
         match key.get_ref().as_ref() {
             "defaults" if value.get_ref().is_table() => match table(source, value, "[defaults]") {
                 Ok(defaults) => file.defaults = Some(defaults),
-                Err(error) => errors.push(error),
+                Err(mut e) => errors.append(&mut e),
             },
             "rule" => {
                 let before = errors.len();
@@ -165,25 +165,50 @@ fn tables<T: for<'de> Deserialize<'de>>(
         }
         match table(source, item, &context) {
             Ok(parsed) => out.push(parsed),
-            Err(error) => errors.push(error),
+            Err(mut e) => errors.append(&mut e),
         }
     }
     out
 }
 
-/// Deserializes one table, translating the first serde error into a policy error.
+/// Deserializes one table. Serde stops at the first mistake, so the entry at fault is taken
+/// out and the table read again until it reads cleanly: every unknown key and wrong type in
+/// the table is reported at once, though the table itself is then left out.
 fn table<T: for<'de> Deserialize<'de>>(
     source: &Source<'_>,
     value: &Spanned<DeValue<'_>>,
     context: &str,
-) -> Result<Spanned<T>, PolicyError> {
-    T::deserialize(ValueDeserializer::from(value.clone()))
-        .map(|parsed| Spanned::new(value.span(), parsed))
-        .map_err(|error| {
-            let span = error.span().unwrap_or_else(|| value.span());
-            let path = path_to(value, span.start).unwrap_or_default();
-            source.error(span.clone(), describe(error.message(), context, &path))
-        })
+) -> Result<Spanned<T>, Vec<PolicyError>> {
+    let mut value = value.clone();
+    let mut errors = Vec::new();
+    loop {
+        let error = match T::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(parsed) if errors.is_empty() => return Ok(Spanned::new(value.span(), parsed)),
+            Ok(_) => break,
+            Err(error) => error,
+        };
+        let span = error.span().unwrap_or_else(|| value.span());
+        let path = path_to(&value, span.start).unwrap_or_default();
+        errors.push(source.error(span.clone(), describe(error.message(), context, &path)));
+        if !remove_entry_at(&mut value, span.start) {
+            break;
+        }
+    }
+    errors.sort_by_key(|e| (e.line, e.col));
+    Err(errors)
+}
+
+/// Removes the entry of a table whose key or value holds byte offset `offset`; false when
+/// there is none.
+fn remove_entry_at(value: &mut Spanned<DeValue<'_>>, offset: usize) -> bool {
+    let DeValue::Table(table) = value.get_mut() else {
+        return false;
+    };
+    let at_fault = table
+        .iter()
+        .find(|(key, child)| key.span().contains(&offset) || path_to(child, offset).is_some())
+        .map(|(key, _)| key.get_ref().to_string());
+    at_fault.is_some_and(|key| table.remove(key.as_str()).is_some())
 }
 
 fn syntax_error(source: &Source<'_>, error: &toml::de::Error) -> PolicyError {
@@ -346,6 +371,24 @@ mod tests {
         assert_eq!(file.rules.len(), 1);
         assert!(!file.rules_complete);
         assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    #[test]
+    fn every_shape_mistake_in_a_table_is_reported() {
+        let (file, errors) = parse(
+            "[[rule]]\nname = \"a\"\ncolour = \"red\"\noperation = 5\n\
+             hold = { maxx = \"1h\" }\nsize = 1\n",
+        );
+        assert!(file.rules.is_empty());
+        let places: Vec<&str> = errors
+            .iter()
+            .map(|e| e.split(": ").next().unwrap())
+            .collect();
+        assert_eq!(
+            places,
+            ["p.toml:3:1", "p.toml:4:13", "p.toml:5:10", "p.toml:6:1"],
+            "{errors:#?}"
+        );
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub(crate) struct Condition {
 /// What happens when no rule matches.
 #[derive(Debug, Clone)]
 pub(crate) struct Defaults {
+    /// Always [`DEFAULTS_RULE`], allocated once so that decisions share it.
+    pub name: Arc<str>,
     /// Never [`Action::Hold`]: a hold needs a rule.
     pub action: Action,
     pub message: Template,
@@ -62,6 +64,14 @@ impl Rule {
 }
 
 impl Defaults {
+    pub fn new(action: Action, message: Template) -> Defaults {
+        Defaults {
+            name: Arc::from(DEFAULTS_RULE),
+            action,
+            message,
+        }
+    }
+
     pub fn render(&self, facts: &TaskFacts) -> String {
         self.message.render(&Context {
             rule: DEFAULTS_RULE,
@@ -74,9 +84,6 @@ impl Defaults {
 /// Without `[defaults]`, tasks no rule matches are left alone and vCD's own timeout applies.
 impl Default for Defaults {
     fn default() -> Defaults {
-        Defaults {
-            action: Action::Ignore,
-            message: Template::default_for_defaults(),
-        }
+        Defaults::new(Action::Ignore, Template::default_for_defaults())
     }
 }

@@ -4,13 +4,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use toml::Spanned;
 
 use super::Policy;
-use super::compile::{RuleIndex, unknown_action};
+use super::action::unknown_action;
+use super::compile::RuleIndex;
 use super::error::{Diagnostics, PolicyError, Source, did_you_mean};
 use super::eval::decide;
 use super::model::{ACTION_NAMES, DEFAULTS_RULE, Decision, Location};
@@ -131,26 +133,7 @@ fn compile_test(
     };
     let raw = raw.into_inner();
     let before = errors.len();
-    let name = match &raw.name {
-        None => {
-            errors.push(source.error(header.clone(), "[[test]] has no `name`"));
-            None
-        }
-        Some(name) => match names.get(name.get_ref()) {
-            Some(first) => {
-                let message = format!(
-                    "duplicate test name {:?}: already used at {first}",
-                    name.get_ref()
-                );
-                errors.push(source.error(name.span(), message));
-                None
-            }
-            None => {
-                names.insert(name.get_ref().clone(), location.clone());
-                Some(name.get_ref().clone())
-            }
-        },
-    };
+    let name = test_name(&raw, header.clone(), &location, names, source, errors);
     let expect = expected_action(&raw, header, source, errors);
     if let (Some(rule), Some(expect)) = (&raw.rule, expect)
         && let Some(problem) = impossible_rule(rule.get_ref(), expect, index)
@@ -169,9 +152,34 @@ fn compile_test(
     })
 }
 
+/// The test's name, unless it is missing or taken; records it in `names`.
+fn test_name(
+    raw: &RawTest,
+    header: Range<usize>,
+    location: &Location,
+    names: &mut HashMap<String, Location>,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+) -> Option<String> {
+    let Some(name) = &raw.name else {
+        errors.push(source.error(header, "[[test]] has no `name`"));
+        return None;
+    };
+    if let Some(first) = names.get(name.get_ref()) {
+        let message = format!(
+            "duplicate test name {:?}: already used at {first}",
+            name.get_ref()
+        );
+        errors.push(source.error(name.span(), message));
+        return None;
+    }
+    names.insert(name.get_ref().clone(), location.clone());
+    Some(name.get_ref().clone())
+}
+
 fn expected_action(
     raw: &RawTest,
-    header: std::ops::Range<usize>,
+    header: Range<usize>,
     source: &Source<'_>,
     errors: &mut Vec<PolicyError>,
 ) -> Option<&'static str> {

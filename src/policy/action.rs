@@ -1,0 +1,145 @@
+//! Checks action names and hold parameters (`max`, `fallback`, `keepalive`) of rules and
+//! `[defaults]`, turning them into an [`Action`].
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::{PolicyError, Source, did_you_mean};
+use super::model::{ACTION_NAMES, Action, FinalAction, Hold};
+use super::raw::{RawHold, RawRule};
+use crate::duration::{format_duration, parse_duration};
+
+/// Shortest keepalive a hold may ask for: each one is a call to vCD.
+const MIN_KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// The rule's action, with its hold parameters when it holds.
+pub(crate) fn rule_action(
+    raw: &RawRule,
+    header: Range<usize>,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+) -> Option<Action> {
+    let Some(action) = &raw.action else {
+        let message = "[[rule]] has no `action`; add action = \"resume\" (or abort, fail, hold, \
+                       ignore)";
+        errors.push(source.error(header, message));
+        return None;
+    };
+    let problem = match (action.get_ref().as_str(), &raw.hold) {
+        ("hold", Some(hold)) => return compile_hold(hold, source, errors).map(Action::Hold),
+        ("hold", None) => source.error(
+            action.span(),
+            "action = \"hold\" needs hold = { max = \"48h\" } (fallback is \"abort\" unless \
+             given; keepalive is optional)",
+        ),
+        (written, hold) => match (simple_action(written), hold) {
+            (Some(simple), None) => return Some(simple),
+            (Some(_), Some(hold)) => source.error(
+                hold.span(),
+                format!(
+                    "`hold` applies only to action = \"hold\", but this rule's action is \
+                     {written:?}; remove `hold` or change the action"
+                ),
+            ),
+            (None, _) => {
+                let message = unknown_action("action", written, &ACTION_NAMES);
+                source.error(action.span(), message)
+            }
+        },
+    };
+    errors.push(problem);
+    None
+}
+
+/// An action without parameters: `resume`, `abort`, `fail` or `ignore`.
+pub(crate) fn simple_action(name: &str) -> Option<Action> {
+    match name {
+        "resume" => Some(Action::Resume),
+        "abort" => Some(Action::Abort),
+        "fail" => Some(Action::Fail),
+        "ignore" => Some(Action::Ignore),
+        _ => None,
+    }
+}
+
+fn compile_hold(
+    hold: &Spanned<RawHold>,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+) -> Option<Hold> {
+    let raw = hold.get_ref();
+    let before = errors.len();
+    let max = match &raw.max {
+        None => {
+            let message = "`hold` has no `max`, the longest a task may wait for a human; \
+                           add e.g. max = \"48h\"";
+            errors.push(source.error(hold.span(), message));
+            None
+        }
+        Some(max) => duration(max, "hold.max", source, errors, |max| {
+            max.is_zero()
+                .then(|| "`hold.max` must be longer than 0".to_owned())
+        }),
+    };
+    let fallback = match &raw.fallback {
+        None => Some(FinalAction::Abort),
+        Some(fallback) => FinalAction::parse(fallback.get_ref()).or_else(|| {
+            let message =
+                unknown_action("fallback", fallback.get_ref(), &["resume", "abort", "fail"]);
+            errors.push(source.error(fallback.span(), message));
+            None
+        }),
+    };
+    let keepalive = match &raw.keepalive {
+        None => Some(None),
+        Some(keepalive) => duration(keepalive, "hold.keepalive", source, errors, |every| {
+            (every < MIN_KEEPALIVE).then(|| {
+                format!(
+                    "`hold.keepalive` must be at least {}: every keepalive is a call to vCD",
+                    format_duration(MIN_KEEPALIVE)
+                )
+            })
+        })
+        .map(Some),
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(Hold {
+        max: max?,
+        fallback: fallback?,
+        keepalive: keepalive?,
+    })
+}
+
+/// Parses a duration; `refuse` says why a well-formed value is still not acceptable.
+fn duration(
+    text: &Spanned<String>,
+    key: &str,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+    refuse: impl Fn(Duration) -> Option<String>,
+) -> Option<Duration> {
+    let problem = match parse_duration(text.get_ref()) {
+        Ok(value) => match refuse(value) {
+            None => return Some(value),
+            Some(problem) => problem,
+        },
+        Err(message) => format!("`{key}`: {message}"),
+    };
+    errors.push(source.error(text.span(), problem));
+    None
+}
+
+/// "unknown action "resum" (did you mean "resume"?); valid: resume, abort, …"
+pub(crate) fn unknown_action(key: &str, written: &str, allowed: &[&str]) -> String {
+    let hint = did_you_mean(written, allowed.iter().copied())
+        .map(|name| format!(" (did you mean {name:?}?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown {key} {written:?}{hint}; valid: {}",
+        allowed.join(", ")
+    )
+}
