@@ -50,7 +50,7 @@ pub fn decision(
         action = decision.action.name(),
         dry_run,
         outcome = outcome.name(),
-        latency_ms = latency.as_secs_f64() * 1000.0,
+        latency_ms = %format_args!("{:.3}", latency.as_secs_f64() * 1000.0),
         message = %decision.message,
         "decision"
     );
