@@ -80,7 +80,7 @@ async fn serve(settings: Settings) -> ExitCode {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
-                let _ = daemon.reload_policy();
+                let _ = daemon.reload_policy().await;
             }
         }
     }

@@ -58,6 +58,7 @@ impl Daemon {
             vcd.clone(),
             policy,
             settings.policy.mode,
+            settings.holds.clone(),
             metrics.clone(),
         ));
         let shutdown = CancellationToken::new();
@@ -80,6 +81,12 @@ impl Daemon {
         });
         tracing::info!(address = %http_address, "HTTP listener up");
         tasks.spawn(keep_vcd_session(vcd, health.clone(), shutdown.clone()));
+        tasks.spawn(engine.clone().run_scheduler(shutdown.clone()));
+        tasks.spawn(
+            engine
+                .clone()
+                .run_reconciler(settings.reconcile.interval, shutdown.clone()),
+        );
         let consumer = Consumer {
             settings: settings.amqp.clone(),
             engine: engine.clone(),
@@ -105,13 +112,15 @@ impl Daemon {
         self.shutdown.clone()
     }
 
-    /// Loads the policy again and swaps it in whole; on error the current one stays.
-    pub fn reload_policy(&self) -> Result<(), StartError> {
+    /// Loads the policy again and swaps it in whole, then decides the held tasks again; on
+    /// error the current policy stays.
+    pub async fn reload_policy(&self) -> Result<(), StartError> {
         match load_policy(&self.settings) {
             Ok(policy) => {
                 tracing::info!(rules = policy.rule_count(), "policy reloaded");
                 self.engine.replace_policy(policy);
                 self.metrics.policy_reload("ok");
+                self.engine.redecide_holds().await;
                 Ok(())
             }
             Err(error) => {

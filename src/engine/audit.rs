@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::holds::HeldTask;
 use crate::policy::Decision;
 use crate::task::TaskFacts;
 
@@ -19,6 +20,10 @@ pub enum Outcome {
     AlreadyDecided,
     /// vCD refused the action on a task that is still active.
     Refused,
+    /// Taken into the hold registry.
+    Held,
+    /// Decided `hold` again (duplicate notification, reconciliation, policy reload).
+    StillHeld,
 }
 
 impl Outcome {
@@ -29,6 +34,8 @@ impl Outcome {
             Outcome::Left => "left_to_vcd",
             Outcome::AlreadyDecided => "already_decided",
             Outcome::Refused => "refused",
+            Outcome::Held => "held",
+            Outcome::StillHeld => "still_held",
         }
     }
 }
@@ -70,5 +77,25 @@ pub fn shadow(facts: &TaskFacts, rule: &str, action: &'static str, message: &str
         outcome = Outcome::DryRun.name(),
         message,
         "decision"
+    );
+}
+
+/// Something happened to a held task: a keepalive, an approval or rejection, the fallback at
+/// the deadline, or the hold ending because vCD no longer waits for it.
+pub fn hold_event(hold: &HeldTask, event: &'static str, action: &str, outcome: &str, message: &str) {
+    tracing::info!(
+        target: "audit",
+        task_id = %hold.id,
+        operation = %hold.operation,
+        org = %hold.org,
+        user = %hold.user,
+        rule = %hold.rule,
+        event,
+        action,
+        dry_run = false,
+        outcome,
+        deadline = %hold.deadline.to_rfc3339(),
+        message,
+        "hold"
     );
 }

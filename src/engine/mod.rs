@@ -2,15 +2,20 @@
 //! It reads the task from vCD (the source of truth), decides with the current policy and acts,
 //! and tells the caller what to do with the triggering delivery ([`Disposition`]).
 
+mod approve;
 mod audit;
+pub mod holds;
+mod reconcile;
+mod scheduler;
 mod single_flight;
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use crate::config::PolicyMode;
+use crate::config::{HoldSettings, PolicyMode};
 use crate::metrics::Metrics;
 use crate::notification::{self, Delivery};
 use crate::policy::{self, Action, Decision, FinalAction, Policy};
@@ -18,7 +23,10 @@ use crate::task::{BlockingTask, TaskFacts, TaskId};
 use crate::vcd::client::VcdClient;
 use crate::vcd::error::{ErrorClass, VcdError};
 
+pub use approve::HoldError;
 pub use audit::Outcome;
+pub use holds::{HeldTask, HoldRegistry};
+pub use reconcile::ReconcileReport;
 pub use single_flight::SingleFlight;
 
 /// What to do with the delivery that triggered the handling.
@@ -43,8 +51,13 @@ pub struct Engine {
     /// The current policy; replaced whole on reload.
     policy: RwLock<Arc<Policy>>,
     mode: PolicyMode,
+    hold_settings: HoldSettings,
     metrics: Arc<Metrics>,
     flights: SingleFlight,
+    pub holds: HoldRegistry,
+    /// Active tasks decided `ignore` (or decided in dry-run mode): left alone by
+    /// reconciliation until the policy changes or vCD stops listing them.
+    settled: Mutex<HashSet<TaskId>>,
 }
 
 impl Engine {
@@ -52,14 +65,18 @@ impl Engine {
         vcd: Arc<VcdClient>,
         policy: Policy,
         mode: PolicyMode,
+        hold_settings: HoldSettings,
         metrics: Arc<Metrics>,
     ) -> Engine {
         Engine {
             vcd,
             policy: RwLock::new(Arc::new(policy)),
             mode,
+            hold_settings,
             metrics,
             flights: SingleFlight::default(),
+            holds: HoldRegistry::default(),
+            settled: Mutex::new(HashSet::new()),
         }
     }
 
@@ -70,11 +87,29 @@ impl Engine {
             .clone()
     }
 
+    /// Swaps in a new policy. Tasks left alone under the old one are decided again by the
+    /// next reconciliation; held tasks are decided again by [`Engine::redecide_holds`].
     pub fn replace_policy(&self, policy: Policy) {
         *self
             .policy
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(policy);
+        self.settled_set().clear();
+    }
+
+    /// Decides every held task again, with the current policy.
+    pub async fn redecide_holds(&self) {
+        for hold in self.holds.list() {
+            if let Disposition::Retry(error) = self.handle_task(hold.id, Instant::now()).await {
+                tracing::warn!(task_id = %hold.id, %error, "could not decide the held task again; it stays held");
+            }
+        }
+    }
+
+    fn settled_set(&self) -> std::sync::MutexGuard<'_, HashSet<TaskId>> {
+        self.settled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn vcd(&self) -> &VcdClient {
@@ -115,6 +150,7 @@ impl Engine {
             Err(error) => return self.read_failed(id, error),
         };
         if !task.status.is_active() {
+            self.forget(id);
             tracing::info!(task_id = %id, status = ?task.status, "task already decided in vCD");
             return Disposition::Ack("already_decided");
         }
@@ -128,39 +164,74 @@ impl Engine {
         self.carry_out(&task, &facts, &decision, received).await
     }
 
-    async fn carry_out(
-        &self,
-        task: &BlockingTask,
-        facts: &TaskFacts,
-        decision: &Decision,
-        received: Instant,
-    ) -> Disposition {
+    async fn carry_out(&self, task: &BlockingTask, facts: &TaskFacts, decision: &Decision, received: Instant) -> Disposition {
         let dry_run = self.mode == PolicyMode::DryRun;
         let final_action = match decision.action {
             Action::Resume => FinalAction::Resume,
             Action::Abort => FinalAction::Abort,
             Action::Fail => FinalAction::Fail,
-            Action::Ignore | Action::Hold(_) => {
-                // Holds are taken into the hold registry by the holds module; until then a
-                // held task is left to vCD's own timeout like an ignored one.
-                self.record(facts, decision, dry_run, Outcome::Left, received);
-                return Disposition::Ack("ignored");
+            Action::Hold(hold) if !dry_run => {
+                let outcome = self.hold(task, decision, hold, Utc::now());
+                self.record(facts, decision, false, outcome, received);
+                return Disposition::Ack("held");
+            }
+            Action::Hold(_) | Action::Ignore => {
+                self.holds.remove(task.id);
+                self.settled_set().insert(task.id);
+                let outcome = if dry_run { Outcome::DryRun } else { Outcome::Left };
+                self.record(facts, decision, dry_run, outcome, received);
+                return Disposition::Ack(if dry_run { "dry_run" } else { "ignored" });
             }
         };
         if dry_run {
+            self.settled_set().insert(task.id);
             self.record(facts, decision, true, Outcome::DryRun, received);
             return Disposition::Ack("dry_run");
         }
         match self.vcd.act(task.id, final_action, &decision.message).await {
             Ok(()) => {
+                self.forget(task.id);
                 self.record(facts, decision, false, Outcome::Done, received);
                 Disposition::Ack("decided")
             }
-            Err(error) => {
-                self.action_failed(task.id, facts, decision, error, received)
-                    .await
-            }
+            Err(error) => self.action_failed(task.id, facts, decision, error, received).await,
         }
+    }
+
+    /// Takes the task into the hold registry, due for its first keepalive now. A task already
+    /// held keeps its schedule; only what the policy says about it is refreshed.
+    fn hold(&self, task: &BlockingTask, decision: &Decision, hold: policy::Hold, now: DateTime<Utc>) -> Outcome {
+        let since = task.created.unwrap_or(now);
+        let deadline = since + hold.max;
+        let existing = self.holds.get(task.id);
+        let held = HeldTask {
+            id: task.id,
+            operation: task.operation.as_str().into(),
+            org: task.org.name.as_str().into(),
+            user: task.user.name.as_str().into(),
+            owner_name: task.owner.name.as_str().into(),
+            rule: decision.rule.clone(),
+            since,
+            deadline,
+            fallback: hold.fallback,
+            keepalive: hold.keepalive.unwrap_or(self.hold_settings.keepalive),
+            message: decision.message.as_str().into(),
+            vcd_timeout: task.timeout_date,
+            next_check: existing.as_ref().map_or(now, |h| h.next_check.min(deadline)),
+            failures: existing.as_ref().map_or(0, |h| h.failures),
+        };
+        self.holds.insert(held);
+        self.settled_set().remove(&task.id);
+        self.metrics.holds_active.set(self.holds.len() as i64);
+        if existing.is_some() { Outcome::StillHeld } else { Outcome::Held }
+    }
+
+    /// The task is decided: it is neither held nor settled any more.
+    fn forget(&self, id: TaskId) {
+        if self.holds.remove(id).is_some() {
+            self.metrics.holds_active.set(self.holds.len() as i64);
+        }
+        self.settled_set().remove(&id);
     }
 
     /// vCD refused or lost track of the action: re-read the task to learn whether somebody
@@ -178,6 +249,7 @@ impl Engine {
         }
         match self.vcd.blocking_task(id).await {
             Ok(task) if !task.status.is_active() => {
+                self.forget(id);
                 self.record(facts, decision, false, Outcome::AlreadyDecided, received);
                 Disposition::Ack("already_decided")
             }
@@ -198,6 +270,7 @@ impl Engine {
     fn read_failed(&self, id: TaskId, error: VcdError) -> Disposition {
         match error.class() {
             ErrorClass::NotFound => {
+                self.forget(id);
                 tracing::warn!(task_id = %id, %error, "blocking task not found in vCD; reconciliation will pick it up if it appears");
                 Disposition::Ack("task_not_found")
             }

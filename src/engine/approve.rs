@@ -1,0 +1,88 @@
+//! Approvals: a human resumes, aborts or fails a held task through the admin API. The answer
+//! comes only after vCD accepted the action.
+
+use chrono::Utc;
+
+use super::{Engine, audit};
+use crate::policy::FinalAction;
+use crate::task::TaskId;
+use crate::vcd::error::{ErrorClass, VcdError};
+
+/// Why an approval or rejection did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    /// vCD has no such blocking task.
+    #[error("no blocking task {0} in vCD")]
+    Unknown(TaskId),
+    /// The task exists but is not held: already decided, or decided without a hold.
+    #[error("task {id} is not held ({why})")]
+    NotHeld { id: TaskId, why: &'static str },
+    /// `reject` takes abort or fail.
+    #[error("a rejection aborts or fails the task; {0} is not a rejection")]
+    NotARejection(&'static str),
+    /// vCD could not be asked, or refused.
+    #[error(transparent)]
+    Vcd(#[from] VcdError),
+}
+
+impl Engine {
+    /// Resumes a held task.
+    pub async fn approve(&self, id: TaskId, message: Option<String>) -> Result<(), HoldError> {
+        self.release_held(id, FinalAction::Resume, "approve", message).await
+    }
+
+    /// Aborts or fails a held task.
+    pub async fn reject(&self, id: TaskId, action: FinalAction, message: Option<String>) -> Result<(), HoldError> {
+        if action == FinalAction::Resume {
+            return Err(HoldError::NotARejection(action.name()));
+        }
+        self.release_held(id, action, "reject", message).await
+    }
+
+    async fn release_held(
+        &self,
+        id: TaskId,
+        action: FinalAction,
+        event: &'static str,
+        message: Option<String>,
+    ) -> Result<(), HoldError> {
+        let _flight = self.flights.enter(id).await;
+        let Some(hold) = self.holds.get(id) else {
+            return Err(self.why_not_held(id).await);
+        };
+        let verb = if event == "approve" { "Approved" } else { "Rejected" };
+        let message = message
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or_else(|| format!("{verb} by an administrator (vcd-blockd rule \"{}\")", hold.rule));
+        let started = Utc::now();
+        match self.vcd.act(id, action, &message).await {
+            Ok(()) => {
+                self.forget(id);
+                self.metrics.decision(action.name(), &hold.rule, false);
+                audit::hold_event(&hold, event, action.name(), "done", &message);
+                tracing::debug!(task_id = %id, took_ms = (Utc::now() - started).num_milliseconds(), "hold released");
+                Ok(())
+            }
+            Err(error) if matches!(error.class(), ErrorClass::Refused | ErrorClass::NotFound) => {
+                let reason = self.why_not_held(id).await;
+                if matches!(reason, HoldError::NotHeld { .. } | HoldError::Unknown(_)) {
+                    self.forget(id);
+                    audit::hold_event(&hold, event, action.name(), "already_decided", &message);
+                    return Err(reason);
+                }
+                Err(HoldError::Vcd(error))
+            }
+            Err(error) => Err(HoldError::Vcd(error)),
+        }
+    }
+
+    /// Asks vCD about a task the registry does not hold, to tell "unknown" from "decided".
+    async fn why_not_held(&self, id: TaskId) -> HoldError {
+        match self.vcd.blocking_task(id).await {
+            Ok(task) if task.status.is_active() => HoldError::NotHeld { id, why: "vCD still waits for it, but no rule holds it" },
+            Ok(_) => HoldError::NotHeld { id, why: "already decided" },
+            Err(error) if error.class() == ErrorClass::NotFound => HoldError::Unknown(id),
+            Err(error) => HoldError::Vcd(error),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The hold registry: tasks held for a human, each with the moment it next needs attention (a
+//! keepalive before vCD's timeout comes near, or the rule's deadline). It is a delay queue: a
+//! map of holds plus a set ordered by due time, served by one scheduler task, so 100,000 holds
+//! cost memory but no timers. Nothing here does I/O; times are passed in.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use crate::policy::FinalAction;
+use crate::task::{TaskFacts, TaskId};
+
+/// A task held for a human.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldTask {
+    pub id: TaskId,
+    pub operation: Box<str>,
+    pub org: Box<str>,
+    pub user: Box<str>,
+    pub owner_name: Box<str>,
+    /// The rule that holds it (shared with the policy's other decisions).
+    pub rule: Arc<str>,
+    /// The task's `createdTime`: deadlines count from here, so restarts never extend them.
+    pub since: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub fallback: FinalAction,
+    /// How often to send `updateProgress` while vCD's timeout is still far.
+    pub keepalive: Duration,
+    /// Sent with every keepalive; the tenant sees it in vCD.
+    pub message: Box<str>,
+    /// vCD's `timeoutDate` as last seen.
+    pub vcd_timeout: Option<DateTime<Utc>>,
+    /// When the scheduler looks at this hold next.
+    pub next_check: DateTime<Utc>,
+    /// Keepalive or fallback attempts that failed in a row.
+    pub failures: u32,
+}
+
+impl HeldTask {
+    pub fn facts(&self) -> TaskFacts {
+        TaskFacts {
+            task_id: self.id.to_string(),
+            operation: self.operation.to_string(),
+            org: self.org.to_string(),
+            user: self.user.to_string(),
+            owner_name: self.owner_name.to_string(),
+            ..TaskFacts::default()
+        }
+    }
+
+    /// The deadline has passed: apply the fallback instead of keeping the task alive.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        now >= self.deadline
+    }
+}
+
+/// When a hold needs its next keepalive: at its cadence, but early enough before vCD's timeout
+/// (a third of `extend_by` ahead, between 1 s and 2 min), and never after its deadline.
+pub fn next_keepalive(hold: &HeldTask, now: DateTime<Utc>, extend_by: Duration) -> DateTime<Utc> {
+    let margin = (extend_by / 3).clamp(Duration::from_secs(1), Duration::from_secs(120));
+    let by_cadence = now + hold.keepalive;
+    let by_vcd = hold.vcd_timeout.map_or(by_cadence, |timeout| timeout - margin);
+    by_cadence.min(by_vcd).min(hold.deadline).max(now)
+}
+
+/// When to try again after `failures` failed attempts: quickly at first, at most a minute
+/// apart, and before vCD's timeout if it is known.
+pub fn next_retry(hold: &HeldTask, now: DateTime<Utc>) -> DateTime<Utc> {
+    let exponent = hold.failures.saturating_sub(1).min(6);
+    let wait = Duration::from_secs(1 << exponent).min(Duration::from_secs(60));
+    let retry = now + wait;
+    let before_timeout = hold.vcd_timeout.map_or(retry, |t| t - Duration::from_millis(500));
+    retry.min(before_timeout.max(now + Duration::from_millis(200))).min(hold.deadline.max(now))
+}
+
+/// Held tasks, ordered by when each needs attention. Shared by the engine, the scheduler and
+/// the admin API.
+#[derive(Debug, Default)]
+pub struct HoldRegistry {
+    inner: Mutex<Inner>,
+    /// Wakes the scheduler when a hold becomes due earlier than it planned.
+    changed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    holds: HashMap<TaskId, HeldTask>,
+    /// `(next_check, id)` of every hold not currently being worked on.
+    due: BTreeSet<(DateTime<Utc>, TaskId)>,
+}
+
+impl HoldRegistry {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a hold, or replaces the one with the same id, and schedules it.
+    pub fn insert(&self, hold: HeldTask) {
+        let mut inner = self.lock();
+        if let Some(old) = inner.holds.remove(&hold.id) {
+            inner.due.remove(&(old.next_check, old.id));
+        }
+        inner.due.insert((hold.next_check, hold.id));
+        inner.holds.insert(hold.id, hold);
+        drop(inner);
+        self.changed.notify_one();
+    }
+
+    pub fn remove(&self, id: TaskId) -> Option<HeldTask> {
+        let mut inner = self.lock();
+        let hold = inner.holds.remove(&id)?;
+        inner.due.remove(&(hold.next_check, id));
+        Some(hold)
+    }
+
+    pub fn get(&self, id: TaskId) -> Option<HeldTask> {
+        self.lock().holds.get(&id).cloned()
+    }
+
+    pub fn contains(&self, id: TaskId) -> bool {
+        self.lock().holds.contains_key(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().holds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every hold, oldest first.
+    pub fn list(&self) -> Vec<HeldTask> {
+        let mut holds: Vec<HeldTask> = self.lock().holds.values().cloned().collect();
+        holds.sort_by_key(|h| (h.since, h.id));
+        holds
+    }
+
+    /// Updates a hold and schedules its next check at `at`. Returns false if it is gone.
+    pub fn reschedule(&self, id: TaskId, at: DateTime<Utc>, update: impl FnOnce(&mut HeldTask)) -> bool {
+        let mut inner = self.lock();
+        let Some(hold) = inner.holds.get_mut(&id) else {
+            return false;
+        };
+        let old = (hold.next_check, id);
+        update(hold);
+        hold.next_check = at;
+        inner.due.remove(&old);
+        inner.due.insert((at, id));
+        drop(inner);
+        self.changed.notify_one();
+        true
+    }
+
+    /// The earliest scheduled check.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.lock().due.first().map(|(at, _)| *at)
+    }
+
+    /// Takes up to `max` holds due at `now` out of the schedule; the caller works on them and
+    /// then calls [`HoldRegistry::reschedule`] or [`HoldRegistry::remove`] for each.
+    pub fn take_due(&self, now: DateTime<Utc>, max: usize) -> Vec<TaskId> {
+        let mut inner = self.lock();
+        let mut taken = Vec::new();
+        while taken.len() < max {
+            match inner.due.first() {
+                Some(&(at, id)) if at <= now => {
+                    inner.due.pop_first();
+                    taken.push(id);
+                }
+                _ => break,
+            }
+        }
+        taken
+    }
+
+    /// Drops every hold for which `keep` is false; returns the dropped ids.
+    pub fn retain(&self, keep: impl Fn(TaskId) -> bool) -> Vec<TaskId> {
+        let mut inner = self.lock();
+        let dropped: Vec<TaskId> = inner.holds.keys().copied().filter(|id| !keep(*id)).collect();
+        for id in &dropped {
+            if let Some(hold) = inner.holds.remove(id) {
+                inner.due.remove(&(hold.next_check, *id));
+            }
+        }
+        dropped
+    }
+
+    /// Resolves when a hold was added or rescheduled since the last call.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    fn hold(n: u128, next_check: i64) -> HeldTask {
+        HeldTask {
+            id: TaskId::from_uuid(uuid::Uuid::from_u128(n)),
+            operation: "vdcInstantiateVapp".into(),
+            org: "prod-eu".into(),
+            user: "dave".into(),
+            owner_name: "billing".into(),
+            rule: Arc::from("production deployments need an approver"),
+            since: at(0),
+            deadline: at(3600),
+            fallback: FinalAction::Abort,
+            keepalive: Duration::from_secs(300),
+            message: "Waiting for approval".into(),
+            vcd_timeout: Some(at(900)),
+            next_check: at(next_check),
+            failures: 0,
+        }
+    }
+
+    #[test]
+    fn due_holds_come_out_in_time_order_and_only_when_due() {
+        let registry = HoldRegistry::default();
+        registry.insert(hold(1, 30));
+        registry.insert(hold(2, 10));
+        registry.insert(hold(3, 20));
+        assert_eq!(registry.next_due(), Some(at(10)));
+        assert!(registry.take_due(at(9), 10).is_empty());
+        let due = registry.take_due(at(25), 10);
+        assert_eq!(due, [hold(2, 0).id, hold(3, 0).id]);
+        // Taken holds stay registered but leave the schedule until rescheduled.
+        assert_eq!(registry.len(), 3);
+        assert_eq!(registry.next_due(), Some(at(30)));
+        assert!(registry.reschedule(hold(2, 0).id, at(40), |h| h.failures = 1));
+        assert_eq!(registry.get(hold(2, 0).id).unwrap().failures, 1);
+        assert_eq!(registry.take_due(at(100), 1), [hold(1, 0).id]);
+    }
+
+    #[test]
+    fn replacing_and_removing_keep_the_schedule_consistent() {
+        let registry = HoldRegistry::default();
+        registry.insert(hold(1, 10));
+        registry.insert(hold(1, 50));
+        assert_eq!(registry.len(), 1);
+        assert_eq!(registry.next_due(), Some(at(50)));
+        assert!(registry.remove(hold(1, 0).id).is_some());
+        assert_eq!(registry.next_due(), None);
+        assert!(!registry.reschedule(hold(1, 0).id, at(60), |_| {}));
+        registry.insert(hold(2, 10));
+        registry.insert(hold(3, 10));
+        assert_eq!(registry.retain(|id| id == hold(3, 0).id), [hold(2, 0).id]);
+        assert_eq!(registry.take_due(at(10), 10), [hold(3, 0).id]);
+    }
+
+    #[test]
+    fn keepalives_come_before_vcd_times_the_task_out() {
+        let extend_by = Duration::from_secs(900);
+        let mut held = hold(1, 0);
+        // vCD's timeout is far: the cadence decides.
+        held.vcd_timeout = Some(at(900));
+        assert_eq!(next_keepalive(&held, at(0), extend_by), at(300));
+        // vCD's timeout is near: a margin of a third of extend_by (capped at 2 min) before it.
+        held.vcd_timeout = Some(at(200));
+        assert_eq!(next_keepalive(&held, at(0), extend_by), at(80));
+        // Short timeouts (tests, small clouds): a third of extend_by, at least a second.
+        held.vcd_timeout = Some(at(3));
+        assert_eq!(next_keepalive(&held, at(0), Duration::from_secs(3)), at(2));
+        // Never past the deadline, never in the past.
+        held.vcd_timeout = None;
+        held.deadline = at(100);
+        assert_eq!(next_keepalive(&held, at(0), extend_by), at(100));
+        held.vcd_timeout = Some(at(-50));
+        assert_eq!(next_keepalive(&held, at(0), extend_by), at(0));
+    }
+
+    #[test]
+    fn retries_back_off_but_stay_ahead_of_the_timeout() {
+        let mut held = hold(1, 0);
+        held.vcd_timeout = Some(at(3600));
+        held.deadline = at(7200);
+        let waits: Vec<i64> = (1..=8)
+            .map(|failures| {
+                held.failures = failures;
+                (next_retry(&held, at(0)) - at(0)).num_seconds()
+            })
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        held.failures = 8;
+        held.vcd_timeout = Some(at(10));
+        assert_eq!(next_retry(&held, at(0)), at(10) - Duration::from_millis(500));
+    }
+}
