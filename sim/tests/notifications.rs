@@ -225,3 +225,24 @@ async fn start_fails_clearly_without_a_broker() {
         .expect("no broker on port 1");
     assert!(matches!(error, vcd_sim::SimError::Amqp(_)), "{error}");
 }
+
+#[tokio::test]
+async fn nothing_is_published_after_shutdown() {
+    let config = config();
+    let sim = start(config.clone()).await;
+    sim.shutdown().await;
+    let error = sim
+        .create_task(NewTask::default())
+        .await
+        .err()
+        .expect("publisher closed");
+    assert!(
+        matches!(
+            error,
+            vcd_sim::SimError::Amqp(vcd_sim::PublishError::Closed)
+        ),
+        "{error}"
+    );
+    sim.shutdown().await;
+    finish(sim, &config).await;
+}
