@@ -234,8 +234,7 @@ async fn nothing_is_published_after_shutdown() {
     let error = sim
         .create_task(NewTask::default())
         .await
-        .err()
-        .expect("publisher closed");
+        .expect_err("publisher closed");
     assert!(
         matches!(
             error,
