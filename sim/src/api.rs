@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -18,7 +18,7 @@ use crate::auth::{self, XmlApi};
 use crate::model::Decision;
 use crate::params;
 use crate::record::record;
-use crate::reply::{ApiError, typed};
+use crate::reply::{ApiError, Format, typed};
 use crate::shared::Shared;
 use crate::task::Verdict;
 use crate::versions::ApiVersion;
@@ -61,8 +61,9 @@ async fn versions(State(shared): State<Arc<Shared>>) -> Response {
     typed(StatusCode::OK, xml::VERSIONS_TYPE, None, body)
 }
 
-async fn unknown() -> ApiError {
+async fn unknown(uri: Uri) -> ApiError {
     ApiError::not_found("The requested resource does not exist.")
+        .format(Format::for_path(uri.path()))
 }
 
 async fn get_task(

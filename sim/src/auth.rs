@@ -89,14 +89,8 @@ pub(crate) fn negotiate(
     headers: &HeaderMap,
     flavor: Flavor,
 ) -> Result<ApiVersion, ApiError> {
-    let format = match flavor {
-        Flavor::Xml => Format::Xml,
-        Flavor::Json => Format::Json,
-    };
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let format = Format::from(flavor);
+    let accept = accept_header(headers);
     let example = match flavor {
         Flavor::Xml => "application/*+xml;version=",
         Flavor::Json => "application/json;version=",
@@ -144,11 +138,7 @@ impl FromRequestParts<Arc<Shared>> for JsonApi {
 
 fn authorize(shared: &Shared, headers: &HeaderMap, flavor: Flavor) -> Result<Authorized, ApiError> {
     let version = negotiate(shared, headers, flavor)?;
-    let format = if flavor == Flavor::Json {
-        Format::Json
-    } else {
-        Format::Xml
-    };
+    let format = Format::from(flavor);
     let refuse = |message: &str| {
         ApiError::unauthorized(message)
             .format(format)
@@ -184,11 +174,8 @@ pub(crate) async fn legacy_login(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let asks_38 = requested_version(accept, Flavor::Xml).is_some_and(|v| v.lacks_legacy_login());
+    let asks_38 = requested_version(accept_header(&headers), Flavor::Xml)
+        .is_some_and(|v| v.lacks_legacy_login());
     if shared.ladder.top().lacks_legacy_login() || asks_38 {
         return Err(ApiError::not_found(
             "/api/sessions was removed in API version 38.0; log in with POST /cloudapi/1.0.0/sessions/provider.",
@@ -282,6 +269,13 @@ pub(crate) async fn cloudapi_logout(
 ) -> StatusCode {
     shared.state().sessions.close(&auth.token);
     StatusCode::NO_CONTENT
+}
+
+fn accept_header(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 fn insert_header(response: &mut Response, name: &'static str, value: &str) {

@@ -13,6 +13,8 @@ use crate::notification::Notification;
 
 /// How long one broker confirm may take before the publish counts as failed.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting, opening the channel and declaring the exchanges may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// AMQP delivery mode 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
 
@@ -36,12 +38,32 @@ pub enum PublishError {
     Nacked { exchange: String },
     #[error("the broker did not confirm the message to exchange {exchange:?} in time")]
     Unconfirmed { exchange: String },
+    #[error("the broker did not answer within {0:?} while connecting")]
+    ConnectTimeout(Duration),
+    #[error("the sim is shut down")]
+    Closed,
 }
 
-/// The connection in use; `None` until the first connect and after a failure.
+/// An open connection and its confirm-mode channel.
 struct Link {
     connection: Connection,
     channel: Channel,
+}
+
+impl Link {
+    /// Closes the connection; errors are moot, as the link is being given up.
+    async fn close(self, reason: &str) {
+        let _ = self.connection.close(200, reason.into()).await;
+    }
+}
+
+/// The publisher's connection state.
+#[derive(Default)]
+struct Slot {
+    /// `None` before the first connect and after a failure.
+    link: Option<Link>,
+    /// Set by `close`: no reconnects after shutdown.
+    closed: bool,
 }
 
 pub(crate) struct Publisher {
@@ -49,7 +71,7 @@ pub(crate) struct Publisher {
     xml_exchange: String,
     json_exchange: String,
     /// Held for a whole publish, so both bodies of one event go out back to back.
-    link: Mutex<Option<Link>>,
+    slot: Mutex<Slot>,
 }
 
 impl Publisher {
@@ -63,40 +85,45 @@ impl Publisher {
             url,
             xml_exchange,
             json_exchange,
-            link: Mutex::new(None),
+            slot: Mutex::new(Slot::default()),
         };
         let link = publisher.open().await?;
-        *publisher.link.lock().await = Some(link);
+        publisher.slot.lock().await.link = Some(link);
         Ok(publisher)
     }
 
     /// Publishes the XML body and then the JSON body, each confirmed by the broker. If the
     /// connection turns out broken, reconnects once and publishes again.
     pub(crate) async fn publish(&self, notification: &Notification) -> Result<(), PublishError> {
-        let mut guard = self.link.lock().await;
+        let mut slot = self.slot.lock().await;
+        if slot.closed {
+            return Err(PublishError::Closed);
+        }
         let mut last_error = None;
         for _attempt in 0..2 {
-            let link = match guard.take() {
+            let link = match slot.link.take() {
                 Some(link) if link.channel.status().connected() => link,
-                _ => match self.open().await {
-                    Ok(link) => link,
-                    Err(error) => {
-                        last_error = Some(error);
-                        continue;
+                stale => {
+                    if let Some(stale) = stale {
+                        stale.close("vcd-sim reconnects").await;
                     }
-                },
+                    match self.open().await {
+                        Ok(link) => link,
+                        Err(error) => {
+                            last_error = Some(error);
+                            continue;
+                        }
+                    }
+                }
             };
             match self.send(&link.channel, notification).await {
                 Ok(()) => {
-                    *guard = Some(link);
+                    slot.link = Some(link);
                     return Ok(());
                 }
                 Err(error) => {
                     tracing::warn!(%error, "publish failed; dropping the broker connection");
-                    let _ = link
-                        .connection
-                        .close(320, "vcd-sim reconnects".into())
-                        .await;
+                    link.close("vcd-sim reconnects").await;
                     last_error = Some(error);
                 }
             }
@@ -106,16 +133,22 @@ impl Publisher {
         }))
     }
 
+    /// Closes the connection; later publishes fail with `Closed`.
     pub(crate) async fn close(&self) {
-        if let Some(link) = self.link.lock().await.take() {
-            let _ = link
-                .connection
-                .close(200, "vcd-sim shutting down".into())
-                .await;
+        let mut slot = self.slot.lock().await;
+        slot.closed = true;
+        if let Some(link) = slot.link.take() {
+            link.close("vcd-sim shutting down").await;
         }
     }
 
     async fn open(&self) -> Result<Link, PublishError> {
+        tokio::time::timeout(CONNECT_TIMEOUT, self.open_now())
+            .await
+            .map_err(|_| PublishError::ConnectTimeout(CONNECT_TIMEOUT))?
+    }
+
+    async fn open_now(&self) -> Result<Link, PublishError> {
         let properties = ConnectionProperties::default().with_connection_name("vcd-sim".into());
         let connection = Connection::connect(&self.url, properties)
             .await

@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::versions::ApiVersion;
+use crate::versions::{ApiVersion, Flavor};
 use crate::xml;
 
 /// Which error body an endpoint family uses.
@@ -22,6 +22,15 @@ impl Format {
             Self::Json
         } else {
             Self::Xml
+        }
+    }
+}
+
+impl From<Flavor> for Format {
+    fn from(flavor: Flavor) -> Self {
+        match flavor {
+            Flavor::Xml => Self::Xml,
+            Flavor::Json => Self::Json,
         }
     }
 }
