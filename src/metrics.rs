@@ -21,6 +21,7 @@ pub struct Metrics {
     vcd_request_seconds: Histogram,
     pub holds_active: Gauge,
     keepalives: Counters,
+    hold_lateness_seconds: Histogram,
     policy_reloads: Counters,
     pub amqp_connected: Gauge,
     reconcile_runs: Counters,
@@ -45,6 +46,8 @@ impl Metrics {
         let vcd_request_seconds = Histogram::new(buckets);
         let holds_active = Gauge::default();
         let keepalives = Counters::default();
+        let hold_lateness_seconds =
+            Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         let policy_reloads = Counters::default();
         let amqp_connected = Gauge::default();
         let reconcile_runs = Counters::default();
@@ -107,6 +110,7 @@ impl Metrics {
             vcd_request_seconds,
             holds_active,
             keepalives,
+            hold_lateness_seconds,
             policy_reloads,
             amqp_connected,
             reconcile_runs,
@@ -140,6 +144,10 @@ impl Metrics {
         self.keepalives
             .get_or_create(&vec![("outcome", outcome.to_owned())])
             .inc();
+    }
+
+    pub fn hold_lateness(&self, seconds: f64) {
+        self.hold_lateness_seconds.observe(seconds.max(0.0));
     }
 
     pub fn policy_reload(&self, outcome: &'static str) {

@@ -28,11 +28,17 @@ pub enum HoldError {
 impl Engine {
     /// Resumes a held task.
     pub async fn approve(&self, id: TaskId, message: Option<String>) -> Result<(), HoldError> {
-        self.release_held(id, FinalAction::Resume, "approve", message).await
+        self.release_held(id, FinalAction::Resume, "approve", message)
+            .await
     }
 
     /// Aborts or fails a held task.
-    pub async fn reject(&self, id: TaskId, action: FinalAction, message: Option<String>) -> Result<(), HoldError> {
+    pub async fn reject(
+        &self,
+        id: TaskId,
+        action: FinalAction,
+        message: Option<String>,
+    ) -> Result<(), HoldError> {
         if action == FinalAction::Resume {
             return Err(HoldError::NotARejection(action.name()));
         }
@@ -50,10 +56,17 @@ impl Engine {
         let Some(hold) = self.holds.get(id) else {
             return Err(self.why_not_held(id).await);
         };
-        let verb = if event == "approve" { "Approved" } else { "Rejected" };
-        let message = message
-            .filter(|m| !m.trim().is_empty())
-            .unwrap_or_else(|| format!("{verb} by an administrator (vcd-blockd rule \"{}\")", hold.rule));
+        let verb = if event == "approve" {
+            "Approved"
+        } else {
+            "Rejected"
+        };
+        let message = message.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| {
+            format!(
+                "{verb} by an administrator (vcd-blockd rule \"{}\")",
+                hold.rule
+            )
+        });
         let started = Utc::now();
         match self.vcd.act(id, action, &message).await {
             Ok(()) => {
@@ -79,8 +92,14 @@ impl Engine {
     /// Asks vCD about a task the registry does not hold, to tell "unknown" from "decided".
     async fn why_not_held(&self, id: TaskId) -> HoldError {
         match self.vcd.blocking_task(id).await {
-            Ok(task) if task.status.is_active() => HoldError::NotHeld { id, why: "vCD still waits for it, but no rule holds it" },
-            Ok(_) => HoldError::NotHeld { id, why: "already decided" },
+            Ok(task) if task.status.is_active() => HoldError::NotHeld {
+                id,
+                why: "vCD still waits for it, but no rule holds it",
+            },
+            Ok(_) => HoldError::NotHeld {
+                id,
+                why: "already decided",
+            },
             Err(error) if error.class() == ErrorClass::NotFound => HoldError::Unknown(id),
             Err(error) => HoldError::Vcd(error),
         }

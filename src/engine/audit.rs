@@ -82,7 +82,13 @@ pub fn shadow(facts: &TaskFacts, rule: &str, action: &'static str, message: &str
 
 /// Something happened to a held task: a keepalive, an approval or rejection, the fallback at
 /// the deadline, or the hold ending because vCD no longer waits for it.
-pub fn hold_event(hold: &HeldTask, event: &'static str, action: &str, outcome: &str, message: &str) {
+pub fn hold_event(
+    hold: &HeldTask,
+    event: &'static str,
+    action: &str,
+    outcome: &str,
+    message: &str,
+) {
     tracing::info!(
         target: "audit",
         task_id = %hold.id,

@@ -62,7 +62,9 @@ impl HeldTask {
 pub fn next_keepalive(hold: &HeldTask, now: DateTime<Utc>, extend_by: Duration) -> DateTime<Utc> {
     let margin = (extend_by / 3).clamp(Duration::from_secs(1), Duration::from_secs(120));
     let by_cadence = now + hold.keepalive;
-    let by_vcd = hold.vcd_timeout.map_or(by_cadence, |timeout| timeout - margin);
+    let by_vcd = hold
+        .vcd_timeout
+        .map_or(by_cadence, |timeout| timeout - margin);
     by_cadence.min(by_vcd).min(hold.deadline).max(now)
 }
 
@@ -72,8 +74,12 @@ pub fn next_retry(hold: &HeldTask, now: DateTime<Utc>) -> DateTime<Utc> {
     let exponent = hold.failures.saturating_sub(1).min(6);
     let wait = Duration::from_secs(1 << exponent).min(Duration::from_secs(60));
     let retry = now + wait;
-    let before_timeout = hold.vcd_timeout.map_or(retry, |t| t - Duration::from_millis(500));
-    retry.min(before_timeout.max(now + Duration::from_millis(200))).min(hold.deadline.max(now))
+    let before_timeout = hold
+        .vcd_timeout
+        .map_or(retry, |t| t - Duration::from_millis(500));
+    retry
+        .min(before_timeout.max(now + Duration::from_millis(200)))
+        .min(hold.deadline.max(now))
 }
 
 /// Held tasks, ordered by when each needs attention. Shared by the engine, the scheduler and
@@ -94,7 +100,9 @@ struct Inner {
 
 impl HoldRegistry {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Adds a hold, or replaces the one with the same id, and schedules it.
@@ -140,7 +148,12 @@ impl HoldRegistry {
     }
 
     /// Updates a hold and schedules its next check at `at`. Returns false if it is gone.
-    pub fn reschedule(&self, id: TaskId, at: DateTime<Utc>, update: impl FnOnce(&mut HeldTask)) -> bool {
+    pub fn reschedule(
+        &self,
+        id: TaskId,
+        at: DateTime<Utc>,
+        update: impl FnOnce(&mut HeldTask),
+    ) -> bool {
         let mut inner = self.lock();
         let Some(hold) = inner.holds.get_mut(&id) else {
             return false;
@@ -180,7 +193,12 @@ impl HoldRegistry {
     /// Drops every hold for which `keep` is false; returns the dropped ids.
     pub fn retain(&self, keep: impl Fn(TaskId) -> bool) -> Vec<TaskId> {
         let mut inner = self.lock();
-        let dropped: Vec<TaskId> = inner.holds.keys().copied().filter(|id| !keep(*id)).collect();
+        let dropped: Vec<TaskId> = inner
+            .holds
+            .keys()
+            .copied()
+            .filter(|id| !keep(*id))
+            .collect();
         for id in &dropped {
             if let Some(hold) = inner.holds.remove(id) {
                 inner.due.remove(&(hold.next_check, *id));
@@ -293,6 +311,9 @@ mod tests {
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
         held.failures = 8;
         held.vcd_timeout = Some(at(10));
-        assert_eq!(next_retry(&held, at(0)), at(10) - Duration::from_millis(500));
+        assert_eq!(
+            next_retry(&held, at(0)),
+            at(10) - Duration::from_millis(500)
+        );
     }
 }

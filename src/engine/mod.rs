@@ -164,7 +164,13 @@ impl Engine {
         self.carry_out(&task, &facts, &decision, received).await
     }
 
-    async fn carry_out(&self, task: &BlockingTask, facts: &TaskFacts, decision: &Decision, received: Instant) -> Disposition {
+    async fn carry_out(
+        &self,
+        task: &BlockingTask,
+        facts: &TaskFacts,
+        decision: &Decision,
+        received: Instant,
+    ) -> Disposition {
         let dry_run = self.mode == PolicyMode::DryRun;
         let final_action = match decision.action {
             Action::Resume => FinalAction::Resume,
@@ -178,7 +184,11 @@ impl Engine {
             Action::Hold(_) | Action::Ignore => {
                 self.holds.remove(task.id);
                 self.settled_set().insert(task.id);
-                let outcome = if dry_run { Outcome::DryRun } else { Outcome::Left };
+                let outcome = if dry_run {
+                    Outcome::DryRun
+                } else {
+                    Outcome::Left
+                };
                 self.record(facts, decision, dry_run, outcome, received);
                 return Disposition::Ack(if dry_run { "dry_run" } else { "ignored" });
             }
@@ -194,13 +204,22 @@ impl Engine {
                 self.record(facts, decision, false, Outcome::Done, received);
                 Disposition::Ack("decided")
             }
-            Err(error) => self.action_failed(task.id, facts, decision, error, received).await,
+            Err(error) => {
+                self.action_failed(task.id, facts, decision, error, received)
+                    .await
+            }
         }
     }
 
     /// Takes the task into the hold registry, due for its first keepalive now. A task already
     /// held keeps its schedule; only what the policy says about it is refreshed.
-    fn hold(&self, task: &BlockingTask, decision: &Decision, hold: policy::Hold, now: DateTime<Utc>) -> Outcome {
+    fn hold(
+        &self,
+        task: &BlockingTask,
+        decision: &Decision,
+        hold: policy::Hold,
+        now: DateTime<Utc>,
+    ) -> Outcome {
         let since = task.created.unwrap_or(now);
         let deadline = since + hold.max;
         let existing = self.holds.get(task.id);
@@ -217,13 +236,19 @@ impl Engine {
             keepalive: hold.keepalive.unwrap_or(self.hold_settings.keepalive),
             message: decision.message.as_str().into(),
             vcd_timeout: task.timeout_date,
-            next_check: existing.as_ref().map_or(now, |h| h.next_check.min(deadline)),
+            next_check: existing
+                .as_ref()
+                .map_or(now, |h| h.next_check.min(deadline)),
             failures: existing.as_ref().map_or(0, |h| h.failures),
         };
         self.holds.insert(held);
         self.settled_set().remove(&task.id);
         self.metrics.holds_active.set(self.holds.len() as i64);
-        if existing.is_some() { Outcome::StillHeld } else { Outcome::Held }
+        if existing.is_some() {
+            Outcome::StillHeld
+        } else {
+            Outcome::Held
+        }
     }
 
     /// The task is decided: it is neither held nor settled any more.

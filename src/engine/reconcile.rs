@@ -46,7 +46,11 @@ impl Engine {
                 .filter(|id| !self.holds.contains(*id) && !settled.contains(id))
                 .collect()
         };
-        let mut report = ReconcileReport { active: active.len(), dropped: dropped.len(), ..Default::default() };
+        let mut report = ReconcileReport {
+            active: active.len(),
+            dropped: dropped.len(),
+            ..Default::default()
+        };
         let mut pending = unknown.into_iter();
         let mut running = JoinSet::new();
         loop {
@@ -55,7 +59,9 @@ impl Engine {
                 let engine = self.clone();
                 running.spawn(async move { engine.handle_task(id, Instant::now()).await });
             }
-            let Some(done) = running.join_next().await else { break };
+            let Some(done) = running.join_next().await else {
+                break;
+            };
             match done {
                 Ok(Disposition::Retry(error)) => {
                     report.failed += 1;
@@ -79,7 +85,13 @@ impl Engine {
             let wait = match self.reconcile().await {
                 Ok(report) => {
                     self.metrics.reconcile_run("ok");
-                    tracing::info!(active = report.active, decided = report.decided, dropped = report.dropped, failed = report.failed, "reconciled with vCD");
+                    tracing::info!(
+                        active = report.active,
+                        decided = report.decided,
+                        dropped = report.dropped,
+                        failed = report.failed,
+                        "reconciled with vCD"
+                    );
                     retry = Duration::from_secs(2);
                     interval
                 }

@@ -40,7 +40,9 @@ impl Engine {
                 }
                 continue;
             }
-            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
             let due = self.holds.take_due(Utc::now(), 1);
             let Some(&id) = due.first() else { continue };
             let engine = self.clone();
@@ -56,8 +58,13 @@ impl Engine {
     /// Handles one due hold: fallback past the deadline, else a keepalive.
     async fn attend(&self, id: crate::task::TaskId) {
         let _flight = self.flights.enter(id).await;
-        let Some(hold) = self.holds.get(id) else { return };
-        if hold.expired(Utc::now()) {
+        let Some(hold) = self.holds.get(id) else {
+            return;
+        };
+        let now = Utc::now();
+        let lateness = (now - hold.next_check).num_microseconds().unwrap_or(0) as f64 / 1e6;
+        self.metrics.hold_lateness(lateness);
+        if hold.expired(now) {
             self.fall_back(hold).await;
         } else {
             self.keep_alive(hold).await;
@@ -66,7 +73,11 @@ impl Engine {
 
     async fn keep_alive(&self, hold: HeldTask) {
         let extend_by = self.hold_settings.extend_by;
-        match self.vcd.update_progress(hold.id, &hold.message, Some(extend_by)).await {
+        match self
+            .vcd
+            .update_progress(hold.id, &hold.message, Some(extend_by))
+            .await
+        {
             Ok(task) if task.status.is_active() => {
                 self.metrics.keepalive("ok");
                 let now = Utc::now();
@@ -95,7 +106,8 @@ impl Engine {
         match self.vcd.act(hold.id, hold.fallback, &message).await {
             Ok(()) => {
                 self.forget(hold.id);
-                self.metrics.decision(hold.fallback.name(), &hold.rule, false);
+                self.metrics
+                    .decision(hold.fallback.name(), &hold.rule, false);
                 audit::hold_event(&hold, "fallback", hold.fallback.name(), "done", &message);
             }
             Err(error) => self.hold_failed(hold, "fallback", error).await,
@@ -108,7 +120,9 @@ impl Engine {
         if matches!(error.class(), ErrorClass::Refused | ErrorClass::NotFound) {
             match self.vcd.blocking_task(hold.id).await {
                 Ok(task) if !task.status.is_active() => return self.release(&hold, event),
-                Err(reread) if reread.class() == ErrorClass::NotFound => return self.release(&hold, event),
+                Err(reread) if reread.class() == ErrorClass::NotFound => {
+                    return self.release(&hold, event);
+                }
                 _ => {}
             }
         }
@@ -119,7 +133,8 @@ impl Engine {
         failed.failures += 1;
         let at = next_retry(&failed, Utc::now());
         tracing::warn!(task_id = %hold.id, event, %error, retry_at = %at, "hold attention failed; will retry");
-        self.holds.reschedule(hold.id, at, |h| h.failures = failed.failures);
+        self.holds
+            .reschedule(hold.id, at, |h| h.failures = failed.failures);
     }
 
     /// vCD no longer waits for the task (someone decided it, or its timeout did).
