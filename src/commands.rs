@@ -1,6 +1,10 @@
-//! The `vcd-blockd` commands behind the command line: `run` (the daemon) and `check`
-//! (validate config and policy). Each returns the process exit code: 0 ok, 1 check failures,
-//! 2 usage or configuration errors.
+//! The `vcd-blockd` commands behind the command line: `run` (the daemon), `check` (validate
+//! config and policy) and `holds` (operate on held tasks through the running daemon). Each
+//! returns the process exit code: 0 ok, 1 check failures, 2 usage or configuration errors.
+
+mod holds;
+
+pub use holds::{HoldsRequest, holds};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -63,17 +63,19 @@ impl Daemon {
         ));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let (http_address, server) = crate::http::bind(
-            settings.http.listen,
-            health.clone(),
-            metrics.clone(),
-            shutdown.clone(),
-        )
-        .await
-        .map_err(|source| StartError::Http {
-            address: settings.http.listen,
-            source,
-        })?;
+        let state = crate::http::HttpState {
+            health: health.clone(),
+            metrics: metrics.clone(),
+            engine: engine.clone(),
+            admin_token: settings.http.admin_token.clone(),
+        };
+        let (http_address, server) =
+            crate::http::bind(settings.http.listen, state, shutdown.clone())
+                .await
+                .map_err(|source| StartError::Http {
+                    address: settings.http.listen,
+                    source,
+                })?;
         tasks.spawn(async move {
             if let Err(error) = server.await {
                 tracing::error!(%error, "HTTP listener failed");

@@ -1,5 +1,8 @@
-//! The HTTP listener: `/livez`, `/readyz` and `/metrics` (DESIGN §5). Handlers are thin: they
-//! read shared state and format it.
+//! The HTTP listener (DESIGN §5): `/livez`, `/readyz`, `/metrics`, and, when an admin token is
+//! configured, the admin API for held tasks under `/v1/holds`. Handlers are thin: they read
+//! shared state or call the engine, and format the answer.
+
+pub mod admin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,33 +12,41 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::Engine;
 use crate::health::Health;
 use crate::metrics::Metrics;
 
+/// What the handlers share.
 #[derive(Clone)]
-struct AppState {
-    health: Arc<Health>,
-    metrics: Arc<Metrics>,
+pub struct HttpState {
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    pub engine: Arc<Engine>,
+    /// `None` turns the admin API off.
+    pub admin_token: Option<SecretString>,
 }
 
 /// Binds `listen` (port 0 picks a free port) and returns the bound address with the server
 /// future, which runs until `shutdown`.
 pub async fn bind(
     listen: SocketAddr,
-    health: Arc<Health>,
-    metrics: Arc<Metrics>,
+    state: HttpState,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
     let listener = TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .with_state(AppState { health, metrics });
+        .route("/metrics", get(metrics_text));
+    if state.admin_token.is_some() {
+        app = app.merge(admin::routes(state.clone()));
+    }
+    let app = app.with_state(state);
     let server = async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
@@ -44,7 +55,7 @@ pub async fn bind(
     Ok((address, server))
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
+async fn readyz(State(state): State<HttpState>) -> Response {
     match state.health.readiness() {
         Ok(()) => (
             StatusCode::OK,
@@ -59,7 +70,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
+async fn metrics_text(State(state): State<HttpState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,

@@ -30,6 +30,59 @@ enum Command {
         /// A policy file or directory (default: the one the config names).
         policy: Option<PathBuf>,
     },
+    /// List, approve or reject held tasks through the running daemon's admin API.
+    Holds {
+        /// Config file: gives the admin API's address and token.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Admin API base URL (default: http:// plus the config's [http] listen).
+        #[arg(long)]
+        url: Option<String>,
+        #[command(subcommand)]
+        request: HoldsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HoldsCommand {
+    /// Show held tasks, oldest first.
+    List,
+    /// Resume a held task.
+    Approve {
+        id: String,
+        /// Shown to the tenant in vCD.
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Abort or fail a held task.
+    Reject {
+        id: String,
+        #[arg(long, value_parser = ["abort", "fail"], default_value = "abort")]
+        action: String,
+        /// Shown to the tenant in vCD.
+        #[arg(long)]
+        message: Option<String>,
+    },
+}
+
+impl From<HoldsCommand> for commands::HoldsRequest {
+    fn from(command: HoldsCommand) -> Self {
+        match command {
+            HoldsCommand::List => commands::HoldsRequest::List,
+            HoldsCommand::Approve { id, message } => {
+                commands::HoldsRequest::Approve { id, message }
+            }
+            HoldsCommand::Reject {
+                id,
+                action,
+                message,
+            } => commands::HoldsRequest::Reject {
+                id,
+                action,
+                message,
+            },
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -47,5 +100,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => commands::run(config),
         Command::Check { config, policy } => commands::check(config, policy),
+        Command::Holds {
+            config,
+            url,
+            request,
+        } => commands::holds(config, url, request.into()),
     }
 }

@@ -96,7 +96,7 @@ async fn a_task_already_decided_in_vcd_gets_no_action() {
         .await;
     world.stop_daemon().await;
     let id = world.create(upload("decided-elsewhere.iso")).await;
-    decide_directly(&world, id).await;
+    common::abort_directly(&world, id).await;
     let world = world.with_daemon().await;
     wait_until("the notification is handled", || {
         world.daemon().metrics.notifications_with("already_decided") == 1
@@ -110,31 +110,6 @@ async fn a_task_already_decided_in_vcd_gets_no_action() {
     );
     assert_eq!(world.sim.task(id).unwrap().status, "aborted");
     world.finish().await;
-}
-
-/// An administrator aborts the task through the API, as in the vCD UI.
-async fn decide_directly(world: &World, id: uuid::Uuid) {
-    let http = reqwest::Client::new();
-    let base = world.sim.base_url();
-    let login = http
-        .post(format!("{base}/api/sessions"))
-        .basic_auth("administrator@System", Some("vmware"))
-        .header("Accept", "application/*+xml;version=37.2")
-        .send()
-        .await
-        .unwrap();
-    assert!(login.status().is_success(), "{}", login.status());
-    let token = login.headers()["x-vcloud-authorization"].clone();
-    let abort = http
-        .post(format!("{base}/api/admin/extension/blockingTask/{id}/action/abort"))
-        .header("x-vcloud-authorization", token)
-        .header("Accept", "application/*+xml;version=37.2")
-        .header("Content-Type", "application/vnd.vmware.admin.blockingTaskOperationParams+xml")
-        .body(r#"<BlockingTaskOperationParams xmlns="http://www.vmware.com/vcloud/extension/v1.5"><Message>done by hand</Message></BlockingTaskOperationParams>"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(abort.status(), 204);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,7 +91,7 @@ impl Engine {
 
     /// Asks vCD about a task the registry does not hold, to tell "unknown" from "decided".
     async fn why_not_held(&self, id: TaskId) -> HoldError {
-        match self.vcd.blocking_task(id).await {
+        match self.vcd.blocking_task_now(id).await {
             Ok(task) if task.status.is_active() => HoldError::NotHeld {
                 id,
                 why: "vCD still waits for it, but no rule holds it",

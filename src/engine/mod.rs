@@ -272,7 +272,7 @@ impl Engine {
         if !matches!(error.class(), ErrorClass::Refused | ErrorClass::NotFound) {
             return Disposition::Retry(error);
         }
-        match self.vcd.blocking_task(id).await {
+        match self.vcd.blocking_task_now(id).await {
             Ok(task) if !task.status.is_active() => {
                 self.forget(id);
                 self.record(facts, decision, false, Outcome::AlreadyDecided, received);

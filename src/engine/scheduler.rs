@@ -118,7 +118,7 @@ impl Engine {
     /// otherwise try again soon, ahead of vCD's timeout.
     async fn hold_failed(&self, hold: HeldTask, event: &'static str, error: VcdError) {
         if matches!(error.class(), ErrorClass::Refused | ErrorClass::NotFound) {
-            match self.vcd.blocking_task(hold.id).await {
+            match self.vcd.blocking_task_now(hold.id).await {
                 Ok(task) if !task.status.is_active() => return self.release(&hold, event),
                 Err(reread) if reread.class() == ErrorClass::NotFound => {
                     return self.release(&hold, event);

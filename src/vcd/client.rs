@@ -101,14 +101,8 @@ impl VcdClient {
         let backoff = Backoff::NOT_YET_VISIBLE;
         let mut attempt = 0;
         loop {
-            let call = Call {
-                op: "get_task",
-                method: Method::GET,
-                url: self.endpoints.blocking_task(id),
-                body: None,
-            };
-            match self.send(call).await {
-                Ok(answer) => return decode("get_task", model::parse_blocking_task(&answer)),
+            match self.blocking_task_now(id).await {
+                Ok(task) => return Ok(task),
                 Err(error) if error.class() == ErrorClass::NotFound => {
                     attempt += 1;
                     if attempt >= backoff.max_attempts || started.elapsed() >= backoff.deadline {
@@ -120,6 +114,18 @@ impl VcdClient {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Reads one blocking task once, for a task known to exist: a 404 means it is gone.
+    pub async fn blocking_task_now(&self, id: TaskId) -> Result<BlockingTask, VcdError> {
+        let call = Call {
+            op: "get_task",
+            method: Method::GET,
+            url: self.endpoints.blocking_task(id),
+            body: None,
+        };
+        let answer = self.send(call).await?;
+        decode("get_task", model::parse_blocking_task(&answer))
     }
 
     /// The ids of every active blocking task, from vCD's list.

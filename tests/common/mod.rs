@@ -19,6 +19,8 @@ use vcd_blockd::daemon::Daemon;
 use vcd_sim::{NewTask, Sim, SimConfig, TaskView};
 
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The admin API token every test daemon is configured with.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// How long a test waits for something that should happen within a second or two.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -38,7 +40,11 @@ pub struct Options {
     pub policy: String,
     pub mode: &'static str,
     pub queue_type: &'static str,
+    /// The sim's cloud-wide blocking task timeout.
     pub task_timeout: Duration,
+    /// `[holds] extend_by`: the timeout each keepalive asks for.
+    pub extend_by: &'static str,
+    pub reconcile_interval: &'static str,
 }
 
 impl Default for Options {
@@ -51,6 +57,8 @@ impl Default for Options {
             mode: "enforce",
             queue_type: "classic",
             task_timeout: Duration::from_secs(600),
+            extend_by: "15m",
+            reconcile_interval: "5m",
         }
     }
 }
@@ -131,6 +139,38 @@ impl World {
 
     pub fn daemon(&self) -> &Daemon {
         self.daemon.as_ref().expect("daemon running")
+    }
+
+    /// The in-process daemon's admin API base URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.daemon().http_address)
+    }
+
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    /// Starts the daemon as its own process (`vcd-blockd run`) listening on `port`, and waits
+    /// until it is ready.
+    pub async fn spawn_daemon_process(&self, port: u16) -> DaemonProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))
+            .arg("run")
+            .arg("-c")
+            .arg(self.config_path())
+            .env("VCD_BLOCKD__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("vcd-blockd starts");
+        let process = DaemonProcess(child);
+        let readyz = format!("http://127.0.0.1:{port}/readyz");
+        eventually("the daemon process is ready", || async {
+            let response = reqwest::get(&readyz).await.ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await;
+        process
     }
 
     pub async fn stop_daemon(&mut self) {
@@ -249,6 +289,7 @@ fn write_config(
     std::fs::write(path("vcd-api-token"), "sim-api-token\n").unwrap();
     std::fs::write(path("amqp-url"), AMQP_URL).unwrap();
     std::fs::write(path("policy.toml"), &options.policy).unwrap();
+    std::fs::write(path("admin-token"), ADMIN_TOKEN).unwrap();
     let secret = if options.auth == "api-token" {
         "api_token_file = \"vcd-api-token\""
     } else {
@@ -274,18 +315,119 @@ prefetch = 8
 path = "policy.toml"
 mode = "{mode}"
 
+[holds]
+extend_by = "{extend_by}"
+
+[reconcile]
+interval = "{reconcile_interval}"
+
 [http]
 listen = "127.0.0.1:0"
+admin_token_file = "admin-token"
 "#,
         url = sim.base_url(),
         auth = options.auth,
         format = options.format,
         queue_type = options.queue_type,
         mode = options.mode,
+        extend_by = options.extend_by,
+        reconcile_interval = options.reconcile_interval,
     );
     std::fs::write(path("config.toml"), config).unwrap();
     Settings::load_with_env(Some(&path("config.toml")), &Default::default())
         .expect("test config is valid")
+}
+
+/// A daemon running as its own process; killed (SIGKILL) when dropped, so a failing test
+/// leaves nothing behind.
+pub struct DaemonProcess(std::process::Child);
+
+impl DaemonProcess {
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A client for the admin API, with the test token.
+pub struct Admin {
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Admin {
+    pub fn new(base: String) -> Admin {
+        Admin {
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// GET /v1/holds, or `None` while the daemon does not answer.
+    pub async fn holds(&self) -> Option<Vec<serde_json::Value>> {
+        let response = self
+            .http
+            .get(format!("{}/v1/holds", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?;
+        response.json().await.ok()
+    }
+
+    /// POST /v1/holds/{id}/{verb}: the status and the JSON answer.
+    pub async fn decide(
+        &self,
+        id: &str,
+        verb: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .post(format!("{}/v1/holds/{id}/{verb}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+}
+
+/// Polls `probe` until it returns `Some`.
+pub async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
@@ -382,4 +524,28 @@ pub async fn drain(channel: &Channel, queue: &str) -> usize {
         .await
         .unwrap();
     count
+}
+
+/// An administrator aborts task `id` in vCD directly, as through the vCD UI.
+pub async fn abort_directly(world: &World, id: uuid::Uuid) {
+    let http = reqwest::Client::new();
+    let base = world.sim.base_url();
+    let login = http
+        .post(format!("{base}/api/sessions"))
+        .basic_auth("administrator@System", Some("vmware"))
+        .header("Accept", "application/*+xml;version=37.2")
+        .send()
+        .await
+        .unwrap();
+    let token = login.headers()["x-vcloud-authorization"].clone();
+    let abort = http
+        .post(format!("{base}/api/admin/extension/blockingTask/{id}/action/abort"))
+        .header("x-vcloud-authorization", token)
+        .header("Accept", "application/*+xml;version=37.2")
+        .header("Content-Type", "application/vnd.vmware.admin.blockingTaskOperationParams+xml")
+        .body(r#"<BlockingTaskOperationParams xmlns="http://www.vmware.com/vcloud/extension/v1.5"><Message>by hand</Message></BlockingTaskOperationParams>"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(abort.status(), 204);
 }

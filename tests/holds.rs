@@ -1,0 +1,389 @@
+//! Holds through a real RabbitMQ and vcd-sim: keepalives outlive vCD's timeout, approvals
+//! and rejections reach vCD, deadlines apply the fallback, and a restart loses nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Admin, Options, World, abort_directly, eventually, free_port, wait_until};
+use serde_json::json;
+use vcd_sim::NewTask;
+
+const POLICY: &str = r#"
+[defaults]
+action = "abort"
+
+[[rule]]
+name = "deployments need an approver"
+operation = "vdcInstantiateVapp"
+action = "hold"
+hold = { max = "1h", fallback = "abort" }
+message = "Waiting for approval: {operation} by {user}"
+
+[[rule]]
+name = "imports wait only briefly"
+operation = "vdcImportVapp"
+action = "hold"
+hold = { max = "2s", fallback = "fail" }
+
+[[rule]]
+name = "snapshots are left to vCD"
+operation = "vdcCreateSnapshot"
+action = "ignore"
+"#;
+
+fn task(operation: &str, owner_name: &str) -> NewTask {
+    NewTask {
+        operation: operation.into(),
+        owner_name: owner_name.into(),
+        ..NewTask::default()
+    }
+}
+
+fn options() -> Options {
+    Options {
+        policy: POLICY.into(),
+        ..Options::default()
+    }
+}
+
+async fn held(admin: &Admin, count: usize) -> Vec<serde_json::Value> {
+    eventually(&format!("{count} tasks are held"), || async {
+        admin.holds().await.filter(|holds| holds.len() == count)
+    })
+    .await
+}
+
+fn accepted(view: &vcd_sim::TaskView, action: &str) -> usize {
+    view.actions
+        .iter()
+        .filter(|a| a.accepted && a.action == action)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalives_keep_a_held_task_alive_past_many_vcd_timeouts() {
+    // vCD times tasks out after 2 s; each keepalive asks for 3 s more.
+    let world = World::start(Options {
+        task_timeout: Duration::from_secs(2),
+        extend_by: "3s",
+        ..options()
+    })
+    .await;
+    let held_task = world.create(task("vdcInstantiateVapp", "billing")).await;
+    let left_alone = world.create(task("vdcCreateSnapshot", "billing")).await;
+    // Without keepalives vCD applies its timeout action...
+    let view = world.wait_for_status(left_alone, "aborted").await;
+    assert_eq!(view.actions.last().unwrap().action, "timeout");
+    // ...while the held task, created at the same moment with the same timeout, lives on.
+    let view = eventually("the held task outlives four timeouts", || async {
+        let view = world.sim.task(held_task).unwrap();
+        (accepted(&view, "updateProgress") >= 4).then_some(view)
+    })
+    .await;
+    assert_eq!(view.status, "active", "{view:#?}");
+    assert!(
+        view.actions.iter().all(|a| a.action != "timeout"),
+        "{view:#?}"
+    );
+    assert!(
+        view.created + chrono::TimeDelta::seconds(6) < view.timeout_date.max(chrono::Utc::now())
+    );
+    let keepalive = view
+        .actions
+        .iter()
+        .find(|a| a.action == "updateProgress")
+        .unwrap();
+    assert_eq!(
+        keepalive.message,
+        "Waiting for approval: vdcInstantiateVapp by alice"
+    );
+    assert_eq!(keepalive.timeout_ms, Some(3000));
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_resumes_and_reject_aborts_or_fails_with_the_given_message() {
+    let world = World::start(options()).await;
+    let admin = Admin::new(world.admin_url());
+    let approve = world.create(task("vdcInstantiateVapp", "a")).await;
+    let abort = world.create(task("vdcInstantiateVapp", "b")).await;
+    let fail = world.create(task("vdcInstantiateVapp", "c")).await;
+    let holds = held(&admin, 3).await;
+    let listed = holds
+        .iter()
+        .find(|h| h["id"] == approve.to_string())
+        .expect("listed");
+    assert_eq!(listed["rule"], "deployments need an approver");
+    assert_eq!(listed["operation"], "vdcInstantiateVapp");
+    assert_eq!(listed["fallback"], "abort");
+
+    let (status, _) = admin
+        .decide(
+            &approve.to_string(),
+            "approve",
+            json!({"message": "ok by Mia"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The answer came after vCD accepted: no waiting needed.
+    let view = world.sim.task(approve).unwrap();
+    assert_eq!(
+        (
+            view.status.as_str(),
+            view.actions.last().unwrap().message.as_str()
+        ),
+        ("resumed", "ok by Mia")
+    );
+
+    let (status, _) = admin.decide(&abort.to_string(), "reject", json!({})).await;
+    assert_eq!(status, 200);
+    let view = world.sim.task(abort).unwrap();
+    assert_eq!(view.status, "aborted");
+    assert!(
+        view.actions
+            .last()
+            .unwrap()
+            .message
+            .contains("Rejected by an administrator"),
+        "{view:#?}"
+    );
+
+    let (status, _) = admin
+        .decide(
+            &fail.to_string(),
+            "reject",
+            json!({"action": "fail", "message": "not now"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let view = world.sim.task(fail).unwrap();
+    assert_eq!(
+        (
+            view.status.as_str(),
+            view.actions.last().unwrap().message.as_str()
+        ),
+        ("failed", "not now")
+    );
+    assert!(admin.holds().await.unwrap().is_empty());
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approving_what_is_not_held_is_a_clear_error() {
+    let world = World::start(options()).await;
+    let admin = Admin::new(world.admin_url());
+    let (status, answer) = admin
+        .decide("8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94", "approve", json!({}))
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("no blocking task"),
+        "{answer}"
+    );
+
+    let decided = world.create(task("vdcUploadMedia", "x.iso")).await;
+    world.wait_for_status(decided, "aborted").await;
+    let (status, answer) = admin
+        .decide(&decided.to_string(), "approve", json!({}))
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("already decided"),
+        "{answer}"
+    );
+
+    for hostile in ["..%2F..%2Fetc", "not-a-task"] {
+        let (status, answer) = admin.decide(hostile, "approve", json!({})).await;
+        assert_eq!(status, 400, "{hostile}: {answer}");
+    }
+    let (status, _) = admin
+        .decide(&decided.to_string(), "reject", json!({"action": "resume"}))
+        .await;
+    assert_eq!(status, 400);
+
+    let unauthenticated = reqwest::Client::new()
+        .get(format!("{}/v1/holds", admin.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let wrong = reqwest::Client::new()
+        .get(format!("{}/v1/holds", admin.base))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_decided_in_vcd_while_held_leaves_the_holds() {
+    let world = World::start(Options {
+        task_timeout: Duration::from_secs(2),
+        extend_by: "3s",
+        ..options()
+    })
+    .await;
+    let admin = Admin::new(world.admin_url());
+    let id = world.create(task("vdcInstantiateVapp", "a")).await;
+    held(&admin, 1).await;
+    abort_directly(&world, id).await;
+    // The next keepalive finds the task no longer active.
+    held(&admin, 0).await;
+    wait_until("the ended hold is counted", || {
+        world
+            .daemon()
+            .metrics
+            .render()
+            .contains("vcd_blockd_keepalives_total{outcome=\"gone\"} 1")
+    })
+    .await;
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_applies_the_fallback() {
+    let world = World::start(options()).await;
+    let id = world.create(task("vdcImportVapp", "import")).await;
+    let view = world.wait_for_status(id, "failed").await;
+    let last = view.actions.last().unwrap();
+    assert_eq!(last.action, "fail");
+    assert_eq!(
+        last.message,
+        "No approval within 2s (vcd-blockd rule \"imports wait only briefly\"): fail"
+    );
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holds_command_lists_and_approves() {
+    let world = World::start(options()).await;
+    let id = world.create(task("vdcInstantiateVapp", "cli")).await;
+    held(&Admin::new(world.admin_url()), 1).await;
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))
+            .arg("holds")
+            .arg("-c")
+            .arg(world.config_path())
+            .arg("--url")
+            .arg(world.admin_url())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let list = tokio::task::block_in_place(|| cli(&["list"]));
+    let stdout = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert!(stdout.starts_with("TASK"), "{stdout}");
+    assert!(
+        stdout.contains(&id.to_string()) && stdout.contains("deployments need an approver"),
+        "{stdout}"
+    );
+
+    let approve =
+        tokio::task::block_in_place(|| cli(&["approve", &id.to_string(), "--message", "go"]));
+    assert!(
+        approve.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approve.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&approve.stdout),
+        format!("{id} resumed\n")
+    );
+    assert_eq!(world.sim.task(id).unwrap().status, "resumed");
+
+    let again = tokio::task::block_in_place(|| cli(&["approve", &id.to_string()]));
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("409"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_daemon_finds_every_held_task_again_with_the_same_deadlines() {
+    let world = World::without_daemon(options()).await;
+    let port = free_port();
+    let admin = Admin::new(format!("http://127.0.0.1:{port}"));
+    let daemon = world.spawn_daemon_process(port).await;
+    let mut before = Vec::new();
+    for n in 0..200 {
+        before.push(
+            world
+                .create(task("vdcInstantiateVapp", &format!("vapp-{n}")))
+                .await,
+        );
+    }
+    let holds = held(&admin, 200).await;
+    daemon.kill(); // SIGKILL: no graceful anything
+
+    let mut during = Vec::new();
+    for n in 0..50 {
+        during.push(
+            world
+                .create(task("vdcInstantiateVapp", &format!("late-{n}")))
+                .await,
+        );
+    }
+    // Those notifications are lost too: only reconciliation can find the 50.
+    purge(&world).await;
+
+    let daemon = world.spawn_daemon_process(port).await;
+    let after = held(&admin, 250).await;
+    daemon.kill();
+
+    let deadline_of = |holds: &[serde_json::Value], id: &uuid::Uuid| {
+        holds
+            .iter()
+            .find(|h| h["id"] == id.to_string())
+            .map(|h| h["deadline"].clone())
+    };
+    for id in &before {
+        let old = deadline_of(&holds, id).expect("held before");
+        assert_eq!(
+            deadline_of(&after, id),
+            Some(old),
+            "deadline of {id} changed across the restart"
+        );
+    }
+    for id in &during {
+        let view = world.sim.task(*id).unwrap();
+        let deadline = deadline_of(&after, id).expect("the task created while down is held");
+        let deadline: chrono::DateTime<chrono::Utc> = serde_json::from_value(deadline).unwrap();
+        // vCD states createdTime to the millisecond.
+        let expected = view.created + chrono::TimeDelta::hours(1);
+        assert_eq!(
+            deadline.timestamp_millis(),
+            expected.timestamp_millis(),
+            "counted from createdTime"
+        );
+        assert!(
+            accepted(&view, "updateProgress") >= 1,
+            "kept alive: {view:#?}"
+        );
+    }
+    world.finish().await;
+}
+
+async fn purge(world: &World) {
+    world
+        .channel
+        .queue_purge(world.queue.as_str().into(), Default::default())
+        .await
+        .unwrap();
+}
