@@ -59,6 +59,15 @@ pub fn run(config: Option<PathBuf>) -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> ExitCode {
+    // Installed before anything listens, so a started daemon always stops cleanly.
+    let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        eprintln!("vcd-blockd: cannot install signal handlers");
+        return ExitCode::from(EXIT_USAGE);
+    };
     let daemon = match Daemon::start(settings).await {
         Ok(daemon) => daemon,
         Err(error) => {
@@ -70,15 +79,6 @@ async fn serve(settings: Settings) -> ExitCode {
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status("running"),
     ]);
-    let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        eprintln!("vcd-blockd: cannot install signal handlers");
-        daemon.stop().await;
-        return ExitCode::from(EXIT_USAGE);
-    };
     loop {
         tokio::select! {
             _ = terminate.recv() => break,

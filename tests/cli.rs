@@ -130,3 +130,50 @@ fn run_without_any_config_file_says_where_it_looked() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sigterm_stops_the_daemon_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "x").unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[defaults]\naction = \"resume\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("config.toml");
+    // vCD is unreachable: the daemon keeps trying, and must still stop at once when told.
+    std::fs::write(
+        &config,
+        "[vcd]\nurl = \"http://127.0.0.1:9\"\npassword_file = \"pw\"\n[amqp]\nurl = \"amqp://guest:guest@127.0.0.1:5672/%2f\"\nqueue = \"vcd-blockd-sigterm-test\"\nqueue_type = \"classic\"\n[policy]\npath = \"policy.toml\"\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut daemon = vcd_blockd()
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .env("VCD_BLOCKD__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the daemon never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = daemon.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

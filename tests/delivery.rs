@@ -242,3 +242,27 @@ async fn hrefs_naming_another_host_get_no_request() {
     trap_task.abort();
     world.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_recovers_when_the_broker_cancels_it() {
+    let world = World::start(Options::default()).await;
+    let first = world.create(upload("before.iso")).await;
+    world.wait_for_status(first, "resumed").await;
+    // Deleting the queue makes the broker cancel the daemon's consumer.
+    world
+        .channel
+        .queue_delete(world.queue.as_str().into(), Default::default())
+        .await
+        .unwrap();
+    wait_until("the daemon notices", || {
+        !world.daemon().health.amqp_consuming()
+    })
+    .await;
+    wait_until("the daemon consumes again", || {
+        world.daemon().health.amqp_consuming()
+    })
+    .await;
+    let second = world.create(upload("after.iso")).await;
+    world.wait_for_status(second, "resumed").await;
+    world.finish().await;
+}
