@@ -228,13 +228,16 @@ pub fn table(holds: &[HoldView], now: DateTime<Utc>) -> String {
     out
 }
 
+/// A span for people: seconds only under an hour.
 fn span(delta: chrono::TimeDelta) -> String {
-    match delta.to_std() {
-        Ok(duration) => {
-            crate::duration::format_duration(std::time::Duration::from_secs(duration.as_secs()))
-        }
-        Err(_) => "passed".to_owned(),
+    let Ok(duration) = delta.to_std() else {
+        return "passed".to_owned();
+    };
+    let mut seconds = duration.as_secs();
+    if seconds >= 3600 {
+        seconds -= seconds % 60;
     }
+    crate::duration::format_duration(std::time::Duration::from_secs(seconds))
 }
 
 fn usage(message: &str) -> ExitCode {
