@@ -5,6 +5,7 @@
 //! task through [`vcd`], asks [`policy`] for a decision and carries it out → [`amqp`] acks.
 
 pub mod amqp;
+pub mod backoff;
 pub mod commands;
 pub mod config;
 pub mod daemon;

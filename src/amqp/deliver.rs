@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::headers::{key, text};
 use super::topology::dead_letter_exchange;
+use crate::backoff::Backoff;
 use crate::engine::{Disposition, Engine};
 use crate::metrics::Metrics;
 use crate::notification::Delivery;
@@ -24,7 +25,6 @@ pub const DETAIL_HEADER: &str = "x-vcd-blockd-detail";
 /// After retrying this long, a delivery goes back to the queue instead (the broker would
 /// otherwise close the channel at its consumer timeout).
 const RETRY_WINDOW: Duration = Duration::from_secs(20 * 60);
-const RETRY_CAP: Duration = Duration::from_secs(60);
 
 pub struct Handler {
     pub engine: Arc<Engine>,
@@ -72,7 +72,7 @@ impl Handler {
                         let _ = delivery.acker.nack(requeue).await;
                         return;
                     }
-                    let wait = retry_delay(attempt);
+                    let wait = Backoff::DELIVERY.delay(attempt);
                     tracing::warn!(%error, attempt, retry_in = ?wait, "vCD trouble; will retry");
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
@@ -129,14 +129,6 @@ async fn acknowledge(delivery: &AmqpDelivery) {
         // The channel is gone; the broker redelivers, and the task is then found decided.
         tracing::warn!(%error, "ack failed; the broker will redeliver the message");
     }
-}
-
-fn retry_delay(attempt: u32) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(10);
-    let ceiling = Duration::from_secs(1)
-        .saturating_mul(1 << exponent)
-        .min(RETRY_CAP);
-    ceiling.mul_f64(0.5 + fastrand::f64() * 0.5)
 }
 
 fn truncate(text: &str, max: usize) -> String {

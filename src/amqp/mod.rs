@@ -21,13 +21,12 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backoff::Backoff;
 use crate::config::AmqpSettings;
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::metrics::Metrics;
 
-/// Longest wait between reconnection attempts.
-const RECONNECT_CAP: Duration = Duration::from_secs(60);
 /// How long a graceful stop waits for in-flight deliveries before closing the channel.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
@@ -65,7 +64,7 @@ impl Consumer {
                     self.health.set_amqp_consuming(false);
                     self.metrics.amqp_connected.set(0);
                     failures = failures.saturating_add(1);
-                    let wait = reconnect_delay(failures);
+                    let wait = Backoff::RECONNECT.delay(failures);
                     tracing::warn!(%error, retry_in = ?wait, "AMQP session ended; reconnecting");
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
@@ -173,28 +172,5 @@ impl Consumer {
         };
         let runtime = lapin::runtime::default_runtime()?;
         Ok(Connection::connect_with_config(&uri, properties, tls, runtime).await?)
-    }
-}
-
-/// Exponential backoff with full jitter above a 0.5 s floor, capped at [`RECONNECT_CAP`].
-fn reconnect_delay(failures: u32) -> Duration {
-    let exponent = failures.saturating_sub(1).min(10);
-    let ceiling = Duration::from_millis(500)
-        .saturating_mul(1 << exponent)
-        .min(RECONNECT_CAP);
-    ceiling.mul_f64(0.5 + fastrand::f64() * 0.5)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reconnect_delay_is_capped_at_a_minute() {
-        for failures in 1..100 {
-            assert!(reconnect_delay(failures) <= RECONNECT_CAP);
-        }
-        assert!(reconnect_delay(1) <= Duration::from_millis(500));
-        assert!(reconnect_delay(30) >= RECONNECT_CAP / 2);
     }
 }

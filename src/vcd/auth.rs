@@ -70,15 +70,40 @@ pub async fn login(
             token_login(http, endpoints, token).await
         }
         (LoginMethod::Legacy, VcdAuth::Password { user, password }) => {
-            match legacy_login(http, endpoints, user, password, version).await {
+            match basic_login(
+                http,
+                endpoints,
+                user,
+                password,
+                version,
+                LoginMethod::Legacy,
+            )
+            .await
+            {
                 Err(LoginFailure::Gone) => {
-                    provider_login(http, endpoints, user, password, version).await
+                    basic_login(
+                        http,
+                        endpoints,
+                        user,
+                        password,
+                        version,
+                        LoginMethod::Provider,
+                    )
+                    .await
                 }
                 other => other,
             }
         }
         (_, VcdAuth::Password { user, password }) => {
-            provider_login(http, endpoints, user, password, version).await
+            basic_login(
+                http,
+                endpoints,
+                user,
+                password,
+                version,
+                LoginMethod::Provider,
+            )
+            .await
         }
         (_, VcdAuth::ApiToken { token }) => token_login(http, endpoints, token).await,
     };
@@ -109,56 +134,56 @@ impl LoginFailure {
 
 type LoginResult = Result<(HeaderName, HeaderValue, LoginMethod), LoginFailure>;
 
-async fn legacy_login(
+/// The two Basic-auth logins: legacy `/api/sessions` (XML, token in `x-vcloud-authorization`)
+/// and provider `/cloudapi/1.0.0/sessions/provider` (JSON, JWT sent back as Bearer).
+async fn basic_login(
     http: &reqwest::Client,
     endpoints: &Endpoints,
     user: &str,
     password: &SecretString,
     version: &ApiVersion,
+    method: LoginMethod,
 ) -> LoginResult {
+    let (url, accept, token_name) = match method {
+        LoginMethod::Legacy => (
+            endpoints.legacy_sessions(),
+            "application/*+xml",
+            LEGACY_TOKEN_HEADER,
+        ),
+        _ => (
+            endpoints.provider_sessions(),
+            "application/json",
+            ACCESS_TOKEN_HEADER,
+        ),
+    };
     let response = http
-        .post(endpoints.legacy_sessions())
+        .post(url)
         .basic_auth(user, Some(password.expose_secret()))
-        .header(ACCEPT, format!("application/*+xml;version={version}"))
+        .header(ACCEPT, format!("{accept};version={version}"))
         .send()
         .await
         .map_err(|e| transport("login", e))?;
-    match response.status() {
-        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => return Err(LoginFailure::Gone),
-        status if !status.is_success() => return Err(refused(user, status)),
-        _ => {}
+    let status = response.status();
+    if method == LoginMethod::Legacy
+        && matches!(
+            status,
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+        )
+    {
+        return Err(LoginFailure::Gone);
     }
-    let token = token_header(&response, LEGACY_TOKEN_HEADER)?;
-    Ok((
-        HeaderName::from_static(LEGACY_TOKEN_HEADER),
-        token,
-        LoginMethod::Legacy,
-    ))
-}
-
-async fn provider_login(
-    http: &reqwest::Client,
-    endpoints: &Endpoints,
-    user: &str,
-    password: &SecretString,
-    version: &ApiVersion,
-) -> LoginResult {
-    let response = http
-        .post(endpoints.provider_sessions())
-        .basic_auth(user, Some(password.expose_secret()))
-        .header(ACCEPT, format!("application/json;version={version}"))
-        .send()
-        .await
-        .map_err(|e| transport("login", e))?;
-    if !response.status().is_success() {
-        return Err(refused(user, response.status()));
+    if !status.is_success() {
+        return Err(refused(user, status));
     }
-    let jwt = token_header(&response, ACCESS_TOKEN_HEADER)?;
-    Ok((
-        AUTHORIZATION,
-        bearer(jwt.as_bytes())?,
-        LoginMethod::Provider,
-    ))
+    let token = token_header(&response, token_name)?;
+    match method {
+        LoginMethod::Legacy => Ok((HeaderName::from_static(LEGACY_TOKEN_HEADER), token, method)),
+        _ => Ok((
+            AUTHORIZATION,
+            bearer(token.as_bytes())?,
+            LoginMethod::Provider,
+        )),
+    }
 }
 
 async fn token_login(

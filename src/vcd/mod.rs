@@ -5,6 +5,5 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod model;
-pub mod retry;
 pub mod urls;
 pub mod version;

@@ -1,5 +1,5 @@
-//! Backoff schedules for requests to vCD: exponential with jitter, capped per wait and bounded
-//! by a total deadline, so a caller always knows how long the worst case takes.
+//! Backoff schedules: exponential with jitter, capped per wait and, for request retries,
+//! bounded by a total deadline, so a caller always knows how long the worst case takes.
 
 use std::time::Duration;
 
@@ -28,6 +28,22 @@ impl Backoff {
         cap: Duration::from_secs(2),
         deadline: Duration::from_secs(8),
         max_attempts: 6,
+    };
+
+    /// Between attempts to rebuild the AMQP session (DESIGN: jitter, at most 60 s).
+    pub const RECONNECT: Backoff = Backoff {
+        first: Duration::from_millis(500),
+        cap: Duration::from_secs(60),
+        deadline: Duration::MAX,
+        max_attempts: u32::MAX,
+    };
+
+    /// Between attempts to handle a delivery while vCD is in trouble.
+    pub const DELIVERY: Backoff = Backoff {
+        first: Duration::from_secs(1),
+        cap: Duration::from_secs(60),
+        deadline: Duration::MAX,
+        max_attempts: u32::MAX,
     };
 
     /// The wait before attempt `attempt` (1 = the first retry), jittered to 50–100 %.
