@@ -53,7 +53,11 @@ impl Daemon {
         let policy = load_policy(&settings)?;
         health.set_policy_loaded(true);
         tracing::info!(path = %settings.policy.path.display(), rules = policy.rule_count(), mode = ?settings.policy.mode, "policy loaded");
-        let vcd = Arc::new(VcdClient::new(&settings.vcd, metrics.clone())?);
+        let vcd = Arc::new(VcdClient::new(
+            &settings.vcd,
+            metrics.clone(),
+            health.clone(),
+        )?);
         let engine = Arc::new(Engine::new(
             vcd.clone(),
             policy,
@@ -82,7 +86,7 @@ impl Daemon {
             }
         });
         tracing::info!(address = %http_address, "HTTP listener up");
-        tasks.spawn(keep_vcd_session(vcd, health.clone(), shutdown.clone()));
+        tasks.spawn(keep_vcd_session(vcd, shutdown.clone()));
         tasks.spawn(engine.clone().run_scheduler(shutdown.clone()));
         tasks.spawn(
             engine
@@ -160,20 +164,17 @@ fn load_policy(settings: &Settings) -> Result<Policy, StartError> {
     })
 }
 
-/// Logs in at start and keeps trying, with backoff, until vCD accepts; readiness follows.
-async fn keep_vcd_session(vcd: Arc<VcdClient>, health: Arc<Health>, shutdown: CancellationToken) {
+/// Logs in at start and keeps trying, with backoff, until vCD accepts. After that, requests
+/// log in again as needed, and the client keeps readiness up to date.
+async fn keep_vcd_session(vcd: Arc<VcdClient>, shutdown: CancellationToken) {
     let mut wait = Duration::from_secs(1);
     loop {
         match vcd.connect().await {
             Ok(version) => {
                 tracing::info!(api_version = %version, "vCD session ready");
-                health.set_vcd_session(true);
                 return;
             }
-            Err(error) => {
-                health.set_vcd_session(false);
-                tracing::warn!(%error, retry_in = ?wait, "cannot reach vCD yet");
-            }
+            Err(error) => tracing::warn!(%error, retry_in = ?wait, "cannot reach vCD yet"),
         }
         tokio::select! {
             () = tokio::time::sleep(wait) => {}

@@ -188,3 +188,38 @@ async fn server_errors_are_retried_until_every_task_is_decided() {
     }
     world.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_a_refused_login() {
+    let world = World::start(Options::default()).await;
+    let readyz = format!("{}/readyz", world.admin_url());
+    let ready = common::eventually("the daemon is ready", || async {
+        let response = reqwest::get(&readyz).await.ok()?;
+        (response.status() == 200).then_some(response.json::<serde_json::Value>().await.ok()?)
+    })
+    .await;
+    assert_eq!(ready["ready"], true);
+    world.finish().await;
+
+    let mut world = World::without_daemon(Options::default()).await;
+    world.settings.vcd.auth = vcd_blockd::config::VcdAuth::Password {
+        user: "administrator@System".into(),
+        password: "wrong".to_owned().into(),
+    };
+    let world = world.with_daemon().await;
+    common::wait_until("a login was refused", || {
+        world
+            .daemon()
+            .metrics
+            .render()
+            .contains("op=\"login\",status=\"error\"")
+    })
+    .await;
+    let response = reqwest::get(format!("{}/readyz", world.admin_url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["reasons"], serde_json::json!(["no valid vCD session"]));
+    world.finish().await;
+}

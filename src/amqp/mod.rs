@@ -102,6 +102,9 @@ impl Consumer {
         self.health.set_amqp_consuming(true);
         self.metrics.amqp_connected.set(1);
         *failures = 0;
+        // Handlers of this session stop retrying when it ends: the broker redelivers their
+        // messages to the next session, and acks on a dead channel cannot succeed anyway.
+        let session = shutdown.child_token();
         tracing::info!(queue = %self.settings.queue, exchange = %self.settings.exchange, "consuming");
         let ended = loop {
             tokio::select! {
@@ -114,7 +117,7 @@ impl Consumer {
                             channel: channel.clone(),
                             queue: self.settings.queue.clone(),
                             max_bytes: self.settings.max_message_bytes,
-                            shutdown: shutdown.clone(),
+                            shutdown: session.clone(),
                         };
                         self.handlers.spawn(handler.handle(delivery));
                     }
@@ -127,6 +130,9 @@ impl Consumer {
         self.metrics.amqp_connected.set(0);
         if ended.is_ok() {
             self.stop(&connection, &channel, &tag).await;
+        } else {
+            session.cancel();
+            let _ = connection.close(200, "reconnecting".into()).await;
         }
         ended
     }

@@ -17,6 +17,7 @@ use super::urls::Endpoints;
 use super::version::{ApiVersion, VersionInfo};
 use crate::backoff::Backoff;
 use crate::config::{ApiVersionChoice, VcdAuth, VcdSettings};
+use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::policy::FinalAction;
 use crate::task::{BlockingTask, TaskId};
@@ -45,10 +46,16 @@ pub struct VcdClient {
     login_lock: Mutex<()>,
     generation: AtomicU64,
     metrics: Arc<Metrics>,
+    /// Told whether the last login succeeded, for `/readyz`.
+    health: Arc<Health>,
 }
 
 impl VcdClient {
-    pub fn new(settings: &VcdSettings, metrics: Arc<Metrics>) -> Result<VcdClient, VcdError> {
+    pub fn new(
+        settings: &VcdSettings,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Result<VcdClient, VcdError> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.request_timeout)
@@ -79,6 +86,7 @@ impl VcdClient {
             login_lock: Mutex::new(()),
             generation: AtomicU64::new(0),
             metrics,
+            health,
         })
     }
 
@@ -325,6 +333,7 @@ impl VcdClient {
         let status = if result.is_ok() { "200" } else { "error" };
         self.metrics
             .vcd_request("login", status, started.elapsed().as_secs_f64());
+        self.health.set_vcd_session(result.is_ok());
         let session = Arc::new(result?);
         tracing::info!(method = ?session.method, api_version = %version, "logged in to vCD");
         *self.session.write().await = Some(session.clone());
