@@ -1,10 +1,13 @@
 //! The `vcd-blockd` commands behind the command line: `run` (the daemon), `check` (validate
-//! config and policy) and `holds` (operate on held tasks through the running daemon). Each
-//! returns the process exit code: 0 ok, 1 check failures, 2 usage or configuration errors.
+//! config and policy), `test` and `explain` (work with a policy alone) and `holds` (operate on
+//! held tasks through the running daemon). Each returns the process exit code: 0 ok, 1 check
+//! or test failures, 2 usage or configuration errors.
 
 mod holds;
+mod policy_tools;
 
 pub use holds::{HoldsRequest, holds};
+pub use policy_tools::{explain, test};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -30,6 +30,28 @@ enum Command {
         /// A policy file or directory (default: the one the config names).
         policy: Option<PathBuf>,
     },
+    /// Run the policy's [[test]] cases; exit 1 if any fails.
+    Test {
+        /// Config file, to find the policy when POLICY is not given.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// A policy file or directory.
+        policy: Option<PathBuf>,
+    },
+    /// Show how the policy decides one task, rule by rule.
+    Explain {
+        /// Config file, to find the policy when POLICY is not given.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// A policy file or directory.
+        policy: Option<PathBuf>,
+        /// A BlockingTask XML document or a notification (XML or JSON).
+        #[arg(long, value_name = "FILE")]
+        task: Option<PathBuf>,
+        /// A fact as key=value (operation, org, user, owner_type, …); overrides --task.
+        #[arg(long = "fact", value_name = "KEY=VALUE")]
+        facts: Vec<String>,
+    },
     /// List, approve or reject held tasks through the running daemon's admin API.
     Holds {
         /// Config file: gives the admin API's address and token.
@@ -100,6 +122,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => commands::run(config),
         Command::Check { config, policy } => commands::check(config, policy),
+        Command::Test { config, policy } => commands::test(config, policy),
+        Command::Explain {
+            config,
+            policy,
+            task,
+            facts,
+        } => commands::explain(config, policy, task, &facts),
         Command::Holds {
             config,
             url,

@@ -177,3 +177,78 @@ fn sigterm_stops_the_daemon_cleanly() {
     let status = daemon.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn test_runs_the_policy_cases_and_fails_on_a_wrong_expectation() {
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml");
+    let output = vcd_blockd().args(["test", policy]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("ok ")), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        "[defaults]\naction = \"abort\"\n\n[[rule]]\nname = \"uploads\"\noperation = \"vdcUploadMedia\"\naction = \"resume\"\n\n[[test]]\nname = \"deploys resume\"\ntask = { operation = \"vdcInstantiateVapp\" }\nexpect = \"resume\"\n",
+    )
+    .unwrap();
+    let output = vcd_blockd().arg("test").arg(&wrong).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL") && stdout.contains("deploys resume"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
+}
+
+#[test]
+fn explain_shows_the_deciding_rule_and_why_others_did_not_match() {
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml");
+    let task = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/protocol/blocking-task.xml"
+    );
+    let output = vcd_blockd()
+        .args(["explain", policy, "--task", task, "--fact", "org=prod-eu"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("decision: hold"), "{stdout}");
+    assert!(
+        stdout.contains("\"production deployments need an approver\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("org \"prod-eu\" does not match \"staging-*\""),
+        "{stdout}"
+    );
+
+    let notification = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/protocol/notification-blockingtask-create.xml"
+    );
+    let output = vcd_blockd()
+        .args(["explain", policy, "--task", notification])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("decision: resume"),
+        "acme is not production: {stdout}"
+    );
+
+    let output = vcd_blockd()
+        .args(["explain", policy, "--fact", "colour=blue"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown key"));
+}
