@@ -16,6 +16,7 @@ use crate::engine::Engine;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::policy::{Policy, PolicyErrors};
+use crate::reload::Reloader;
 use crate::vcd::client::VcdClient;
 use crate::vcd::error::VcdError;
 
@@ -40,7 +41,7 @@ pub struct Daemon {
     pub engine: Arc<Engine>,
     /// Where `/livez`, `/readyz` and `/metrics` answer.
     pub http_address: SocketAddr,
-    settings: Settings,
+    reloader: Arc<Reloader>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     consumer: JoinHandle<()>,
@@ -50,6 +51,7 @@ impl Daemon {
     pub async fn start(settings: Settings) -> Result<Daemon, StartError> {
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::default());
+        let fingerprint = Policy::fingerprint(&settings.policy.path);
         let policy = load_policy(&settings)?;
         health.set_policy_loaded(true);
         tracing::info!(path = %settings.policy.path.display(), rules = policy.rule_count(), mode = ?settings.policy.mode, "policy loaded");
@@ -93,6 +95,13 @@ impl Daemon {
                 .clone()
                 .run_reconciler(settings.reconcile.interval, shutdown.clone()),
         );
+        let reloader = Arc::new(Reloader::new(
+            engine.clone(),
+            metrics.clone(),
+            settings.policy.path.clone(),
+            fingerprint,
+        ));
+        tasks.spawn(reloader.clone().watch(shutdown.clone()));
         let consumer = Consumer {
             settings: settings.amqp.clone(),
             engine: engine.clone(),
@@ -106,7 +115,7 @@ impl Daemon {
             metrics,
             engine,
             http_address,
-            settings,
+            reloader,
             shutdown,
             tasks,
             consumer,
@@ -120,21 +129,8 @@ impl Daemon {
 
     /// Loads the policy again and swaps it in whole, then decides the held tasks again; on
     /// error the current policy stays.
-    pub async fn reload_policy(&self) -> Result<(), StartError> {
-        match load_policy(&self.settings) {
-            Ok(policy) => {
-                tracing::info!(rules = policy.rule_count(), "policy reloaded");
-                self.engine.replace_policy(policy);
-                self.metrics.policy_reload("ok");
-                self.engine.redecide_holds().await;
-                Ok(())
-            }
-            Err(error) => {
-                tracing::error!(%error, "policy reload failed; keeping the last good policy");
-                self.metrics.policy_reload("error");
-                Err(error)
-            }
-        }
+    pub async fn reload_policy(&self) -> Result<(), PolicyErrors> {
+        self.reloader.reload().await
     }
 
     /// Stops consuming, lets in-flight work finish within the grace period, logs out.

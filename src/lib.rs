@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notification;
 pub mod policy;
+pub mod reload;
 pub mod task;
 pub mod timestamp;
 pub mod vcd;

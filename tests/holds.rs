@@ -389,26 +389,27 @@ async fn purge(world: &World) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reload_decides_held_tasks_again_and_a_broken_edit_changes_nothing() {
+async fn an_edited_policy_is_picked_up_and_a_broken_edit_changes_nothing() {
     let world = World::start(options()).await;
     let admin = Admin::new(world.admin_url());
     let id = world.create(task("vdcInstantiateVapp", "reloaded")).await;
     held(&admin, 1).await;
     let policy_file = world.config_path().with_file_name("policy.toml");
 
+    // A typo: the daemon notices the change, refuses it and keeps the last good policy.
     std::fs::write(
         &policy_file,
         "[defaults]\naction = \"resume\"\n[[rule]]\nname = \"oops\"\nactoin = \"abort\"\n",
     )
     .unwrap();
-    assert!(world.daemon().reload_policy().await.is_err());
-    assert!(
+    wait_until("the broken edit is refused", || {
         world
             .daemon()
             .metrics
             .render()
             .contains("vcd_blockd_policy_reloads_total{outcome=\"error\"} 1")
-    );
+    })
+    .await;
     assert_eq!(
         admin.holds().await.unwrap().len(),
         1,
@@ -416,18 +417,24 @@ async fn a_reload_decides_held_tasks_again_and_a_broken_edit_changes_nothing() {
     );
     assert_eq!(world.sim.task(id).unwrap().status, "active");
 
+    // The fix: swapped in, and the held task is decided again under it.
     std::fs::write(
         &policy_file,
         "[defaults]\naction = \"resume\"\nmessage = \"Deployments no longer need approval\"\n",
     )
     .unwrap();
-    world.daemon().reload_policy().await.unwrap();
-    let view = world.sim.task(id).unwrap();
-    assert_eq!(view.status, "resumed");
+    let view = world.wait_for_status(id, "resumed").await;
     assert_eq!(
         view.actions.last().unwrap().message,
         "Deployments no longer need approval"
     );
     assert!(admin.holds().await.unwrap().is_empty());
+    assert!(
+        world
+            .daemon()
+            .metrics
+            .render()
+            .contains("vcd_blockd_policy_reloads_total{outcome=\"ok\"} 1")
+    );
     world.finish().await;
 }

@@ -54,6 +54,17 @@ impl Policy {
         self.rules.len()
     }
 
+    /// A fingerprint of the policy text at `path` (every file's name and content), or `None`
+    /// when it cannot be read. Equal fingerprints mean nothing changed, whatever the files'
+    /// timestamps or the symlinks that lead to them (a ConfigMap's `..data` swap).
+    pub fn fingerprint(path: &Path) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let sources = load::read_sources(path).ok()?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        sources.hash(&mut hasher);
+        Some(hasher.finish())
+    }
+
     /// The policy's `[[test]]` cases, in order.
     pub fn tests(&self) -> &[PolicyTest] {
         &self.tests
@@ -65,6 +76,23 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+
+    #[test]
+    fn the_fingerprint_follows_the_text_not_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.toml");
+        std::fs::write(&file, "[defaults]\naction = \"resume\"\n").unwrap();
+        let first = Policy::fingerprint(dir.path()).unwrap();
+        std::fs::write(&file, "[defaults]\naction = \"resume\"\n").unwrap();
+        assert_eq!(
+            Policy::fingerprint(dir.path()),
+            Some(first),
+            "rewritten, same text"
+        );
+        std::fs::write(&file, "[defaults]\naction = \"abort\"\n").unwrap();
+        assert_ne!(Policy::fingerprint(dir.path()), Some(first));
+        assert_eq!(Policy::fingerprint(&dir.path().join("missing")), None);
+    }
 
     #[test]
     fn the_example_policy_loads_and_its_tests_pass() {

@@ -1,0 +1,79 @@
+//! Policy reloads: on SIGHUP, and whenever the policy text changes on disk (checked every few
+//! seconds by content, so editors' rename dance and Kubernetes' `..data` symlink swap are seen
+//! alike). The new policy is checked whole and swapped in atomically; held tasks are then
+//! decided again. A broken edit keeps the last good policy, logged and counted.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::policy::{Policy, PolicyErrors};
+
+/// How often the policy files are compared with what is loaded.
+pub const CHECK_EVERY: Duration = Duration::from_secs(2);
+
+pub struct Reloader {
+    engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+    path: PathBuf,
+    /// The fingerprint of the text last tried (good or bad), so that a broken edit is
+    /// reported once, not every few seconds. Also serialises reloads.
+    last: Mutex<Option<u64>>,
+}
+
+impl Reloader {
+    /// `loaded` is the fingerprint of the policy the engine started with.
+    pub fn new(
+        engine: Arc<Engine>,
+        metrics: Arc<Metrics>,
+        path: PathBuf,
+        loaded: Option<u64>,
+    ) -> Reloader {
+        Reloader {
+            engine,
+            metrics,
+            path,
+            last: Mutex::new(loaded),
+        }
+    }
+
+    /// Loads the policy again and swaps it in whole, then decides held tasks again.
+    pub async fn reload(&self) -> Result<(), PolicyErrors> {
+        let mut last = self.last.lock().await;
+        *last = Policy::fingerprint(&self.path);
+        match Policy::load(&self.path) {
+            Ok(policy) => {
+                tracing::info!(path = %self.path.display(), rules = policy.rule_count(), "policy reloaded");
+                self.engine.replace_policy(policy);
+                self.metrics.policy_reload("ok");
+                self.engine.redecide_holds().await;
+                Ok(())
+            }
+            Err(errors) => {
+                tracing::error!(path = %self.path.display(), errors = %errors, "policy reload failed; keeping the last good policy");
+                self.metrics.policy_reload("error");
+                Err(errors)
+            }
+        }
+    }
+
+    /// Reloads whenever the policy text changes, until `shutdown`.
+    pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(CHECK_EVERY) => {}
+                () = shutdown.cancelled() => return,
+            }
+            let current = Policy::fingerprint(&self.path);
+            let changed = current.is_some() && current != *self.last.lock().await;
+            if changed {
+                let _ = self.reload().await;
+            }
+        }
+    }
+}
