@@ -1,0 +1,294 @@
+//! Validation: turns the raw layered values into [`Settings`], resolving `*_file` secrets and
+//! relative paths, and reports the first problem with where its value came from.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use super::raw::{self, RawSettings};
+use super::*;
+use crate::duration::parse_duration;
+
+/// Turns the raw layered values into [`Settings`], reporting the first problem with its origin.
+pub(super) struct Validator<'a> {
+    origin: Origin<'a>,
+    /// Relative `*_file` and `path` values are resolved against the config file's directory.
+    base_dir: &'a Path,
+    warnings: Vec<String>,
+}
+
+impl<'a> Validator<'a> {
+    pub(super) fn new(origin: Origin<'a>, base_dir: &'a Path) -> Validator<'a> {
+        Validator {
+            origin,
+            base_dir,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn invalid(&self, key: &str, message: impl fmt::Display) -> ConfigError {
+        ConfigError::Invalid {
+            location: self.origin.describe(key),
+            key: key.to_owned(),
+            message: message.to_string(),
+        }
+    }
+
+    pub(super) fn validate(mut self, raw: RawSettings) -> Result<Settings, ConfigError> {
+        let vcd = self.vcd(raw.vcd)?;
+        let amqp = self.amqp(raw.amqp)?;
+        let policy = PolicySettings {
+            path: self.resolve(&raw.policy.path),
+            mode: match raw.policy.mode.as_str() {
+                "enforce" => PolicyMode::Enforce,
+                "dry-run" => PolicyMode::DryRun,
+                other => {
+                    return Err(self.invalid("policy.mode", one_of(other, &["enforce", "dry-run"])));
+                }
+            },
+        };
+        let holds = HoldSettings {
+            keepalive: self.positive_duration("holds.keepalive", &raw.holds.keepalive)?,
+            extend_by: self.positive_duration("holds.extend_by", &raw.holds.extend_by)?,
+        };
+        let reconcile = ReconcileSettings {
+            interval: self.positive_duration("reconcile.interval", &raw.reconcile.interval)?,
+        };
+        let http = self.http(raw.http)?;
+        let log = LogSettings {
+            format: match raw.log.format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => return Err(self.invalid("log.format", one_of(other, &["text", "json"]))),
+            },
+            filter: raw.log.filter,
+        };
+        Ok(Settings {
+            vcd,
+            amqp,
+            policy,
+            holds,
+            reconcile,
+            http,
+            log,
+            warnings: self.warnings,
+        })
+    }
+
+    fn vcd(&mut self, raw: raw::RawVcd) -> Result<VcdSettings, ConfigError> {
+        let url = self.base_url(&raw.url)?;
+        let api_version = match raw.api_version.as_str() {
+            "auto" => ApiVersionChoice::Auto,
+            text => ApiVersionChoice::Fixed(text.parse().map_err(|message| {
+                self.invalid(
+                    "vcd.api_version",
+                    format!("{message}; use \"auto\" or e.g. \"37.2\""),
+                )
+            })?),
+        };
+        let auth = match raw.auth.as_str() {
+            "password" => {
+                if raw.user.trim().is_empty() {
+                    return Err(self.invalid("vcd.user", "required with auth = \"password\""));
+                }
+                let password = self.secret("vcd.password", raw.password, raw.password_file)?;
+                VcdAuth::Password {
+                    user: raw.user,
+                    password,
+                }
+            }
+            "api-token" => VcdAuth::ApiToken {
+                token: self.secret("vcd.api_token", raw.api_token, raw.api_token_file)?,
+            },
+            other => {
+                return Err(self.invalid("vcd.auth", one_of(other, &["password", "api-token"])));
+            }
+        };
+        Ok(VcdSettings {
+            url,
+            api_version,
+            auth,
+            ca_file: self.optional_path(&raw.ca_file),
+            request_timeout: self.positive_duration("vcd.request_timeout", &raw.request_timeout)?,
+        })
+    }
+
+    fn base_url(&mut self, text: &str) -> Result<Url, ConfigError> {
+        if text.trim().is_empty() {
+            return Err(self.invalid(
+                "vcd.url",
+                "required: the base URL of vCD, e.g. \"https://vcd.example.com\"",
+            ));
+        }
+        let url = Url::parse(text.trim())
+            .map_err(|e| self.invalid("vcd.url", format!("{e}: {text:?}")))?;
+        match url.scheme() {
+            "https" => {}
+            "http" => self.warnings.push(format!(
+                "vcd.url {url} is plain HTTP: credentials travel unencrypted (meant for local stand-ins only)"
+            )),
+            other => return Err(self.invalid("vcd.url", format!("scheme {other:?} is not http or https"))),
+        }
+        if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
+            return Err(self.invalid("vcd.url", "needs a host and no user or password in it"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(self.invalid("vcd.url", "must not have a query or fragment"));
+        }
+        let mut url = url;
+        let trimmed = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&trimmed);
+        Ok(url)
+    }
+
+    fn amqp(&mut self, raw: raw::RawAmqp) -> Result<AmqpSettings, ConfigError> {
+        let url = self.secret("amqp.url", raw.url, raw.url_file)?;
+        {
+            use secrecy::ExposeSecret;
+            let parsed = Url::parse(url.expose_secret().trim())
+                // The parse error never quotes the URL, which may carry a password.
+                .map_err(|e| self.invalid("amqp.url", format!("not a URL ({e})")))?;
+            if !matches!(parsed.scheme(), "amqp" | "amqps") {
+                return Err(self.invalid("amqp.url", "scheme must be amqp:// or amqps://"));
+            }
+        }
+        let format = match raw.format.as_str() {
+            "xml" => NotificationFormat::Xml,
+            "json" => NotificationFormat::Json,
+            other => return Err(self.invalid("amqp.format", one_of(other, &["xml", "json"]))),
+        };
+        let queue_type = match raw.queue_type.as_str() {
+            "quorum" => QueueType::Quorum,
+            "classic" => QueueType::Classic,
+            other => {
+                return Err(self.invalid("amqp.queue_type", one_of(other, &["quorum", "classic"])));
+            }
+        };
+        for (key, value) in [("amqp.exchange", &raw.exchange), ("amqp.queue", &raw.queue)] {
+            if value.trim().is_empty() || value.len() > 200 {
+                return Err(self.invalid(key, "must be a name of 1 to 200 characters"));
+            }
+        }
+        if raw.binding_keys.is_empty() || raw.binding_keys.iter().any(|k| k.trim().is_empty()) {
+            return Err(self.invalid(
+                "amqp.binding_keys",
+                "needs at least one non-empty routing key pattern",
+            ));
+        }
+        if raw.prefetch == 0 {
+            return Err(self.invalid(
+                "amqp.prefetch",
+                "must be at least 1 (0 would mean unlimited)",
+            ));
+        }
+        if raw.max_message_bytes < 1024 {
+            return Err(self.invalid("amqp.max_message_bytes", "must be at least 1024"));
+        }
+        Ok(AmqpSettings {
+            url,
+            ca_file: self.optional_path(&raw.ca_file),
+            exchange: raw.exchange,
+            format,
+            queue: raw.queue,
+            binding_keys: raw.binding_keys,
+            queue_type,
+            prefetch: raw.prefetch,
+            heartbeat: self.positive_duration("amqp.heartbeat", &raw.heartbeat)?,
+            max_message_bytes: raw.max_message_bytes,
+        })
+    }
+
+    fn http(&mut self, raw: raw::RawHttp) -> Result<HttpSettings, ConfigError> {
+        let listen: SocketAddr = raw.listen.parse().map_err(|_| {
+            self.invalid(
+                "http.listen",
+                format!(
+                    "{:?} is not an address:port such as \"127.0.0.1:9180\"",
+                    raw.listen
+                ),
+            )
+        })?;
+        let admin_token = match self.optional_path(&raw.admin_token_file) {
+            None => None,
+            Some(path) => Some(self.read_secret_file("http.admin_token_file", &path)?),
+        };
+        if admin_token.is_some() && !listen.ip().is_loopback() {
+            self.warnings.push(format!(
+                "http.listen {listen} is not loopback: the admin API is reachable from the network"
+            ));
+        }
+        Ok(HttpSettings {
+            listen,
+            admin_token,
+        })
+    }
+
+    /// A secret given either inline (`key`, discouraged) or as `key_file`.
+    fn secret(
+        &mut self,
+        key: &str,
+        inline: Option<String>,
+        file: Option<String>,
+    ) -> Result<SecretString, ConfigError> {
+        let file_key = format!("{key}_file");
+        match (
+            inline.filter(|v| !v.is_empty()),
+            file.filter(|v| !v.is_empty()),
+        ) {
+            (Some(_), Some(_)) => {
+                Err(self.invalid(key, format!("give either {key} or {file_key}, not both")))
+            }
+            (Some(value), None) => {
+                self.warnings
+                    .push(format!("{key} is given in plain text; prefer {file_key}"));
+                Ok(SecretString::from(value))
+            }
+            (None, Some(path)) => {
+                let path = self.resolve(&path);
+                self.read_secret_file(&file_key, &path)
+            }
+            (None, None) => {
+                Err(self.invalid(&file_key, format!("required (or {key}, discouraged)")))
+            }
+        }
+    }
+
+    fn read_secret_file(&self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| self.invalid(key, format!("cannot read {}: {e}", path.display())))?;
+        let value = text.trim_end_matches(['\n', '\r']);
+        if value.is_empty() {
+            return Err(self.invalid(key, format!("{} is empty", path.display())));
+        }
+        Ok(SecretString::from(value.to_owned()))
+    }
+
+    fn positive_duration(&self, key: &str, text: &str) -> Result<Duration, ConfigError> {
+        match parse_duration(text) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => Err(self.invalid(key, "must be greater than zero")),
+            Err(message) => Err(self.invalid(key, message)),
+        }
+    }
+
+    fn optional_path(&self, text: &str) -> Option<PathBuf> {
+        (!text.trim().is_empty()).then(|| self.resolve(text.trim()))
+    }
+
+    fn resolve(&self, text: &str) -> PathBuf {
+        let path = Path::new(text);
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+}
+
+fn one_of(value: &str, allowed: &[&str]) -> String {
+    format!("{value:?} is not one of {}", allowed.join(", "))
+}
