@@ -13,6 +13,7 @@ use tokio::sync::{Mutex, RwLock};
 use super::auth::{self, LoginMethod, Session};
 use super::error::{ErrorClass, VcdError};
 use super::model;
+use super::negotiate::choose_version;
 use super::urls::Endpoints;
 use super::version::{ApiVersion, VersionInfo};
 use crate::backoff::Backoff;
@@ -21,9 +22,6 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::policy::FinalAction;
 use crate::task::{BlockingTask, TaskId};
-
-/// The newest vCloud API version vcd-blockd knows how to speak (vCD 10.6).
-pub const NEWEST_SUPPORTED: (u32, u32) = (39, 0);
 
 /// A request that can be sent again on retry.
 struct Call {
@@ -386,48 +384,6 @@ impl VcdClient {
             });
         }
         decode("versions", model::parse_versions(&body))
-    }
-}
-
-/// Picks the API version: the pinned one if vCD offers it, else the highest offered version
-/// up to [`NEWEST_SUPPORTED`], preferring versions vCD does not mark deprecated.
-pub fn choose_version(
-    choice: &ApiVersionChoice,
-    offered: &[VersionInfo],
-) -> Result<ApiVersion, VcdError> {
-    let listing = || {
-        offered
-            .iter()
-            .map(|v| v.version.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match choice {
-        ApiVersionChoice::Fixed(version) => {
-            if offered.iter().any(|v| &v.version == version) {
-                Ok(version.clone())
-            } else {
-                Err(VcdError::Login(format!(
-                    "vcd.api_version {version} is not offered by vCD (it offers {})",
-                    listing()
-                )))
-            }
-        }
-        ApiVersionChoice::Auto => {
-            let (major, minor) = NEWEST_SUPPORTED;
-            let usable = offered.iter().filter(|v| {
-                !v.version.at_least(major, minor + 1) && !v.version.at_least(major + 1, 0)
-            });
-            usable
-                .max_by(|a, b| (!a.deprecated, &a.version).cmp(&(!b.deprecated, &b.version)))
-                .map(|v| v.version.clone())
-                .ok_or_else(|| {
-                    VcdError::Login(format!(
-                        "vCD offers no API version vcd-blockd supports (it offers {})",
-                        listing()
-                    ))
-                })
-        }
     }
 }
 

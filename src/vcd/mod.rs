@@ -5,5 +5,6 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod model;
+pub mod negotiate;
 pub mod urls;
 pub mod version;
