@@ -1,13 +1,14 @@
 //! Holds benchmark: the real daemon, as a separate process, holding 100,000 tasks of vcd-sim.
 //! The tasks are created in the sim without notifications, so the daemon's start-up
 //! reconciliation finds them all and its policy holds every one. Measured: resident memory per
-//! held task, CPU while nothing is due, and how late a scheduled round of keepalives is.
+//! held task, CPU while nothing is due, how late a scheduled round of keepalives is, and how
+//! long a policy reload takes with every task held.
 //!
 //! Run with `cargo bench --bench holds` (RabbitMQ on 127.0.0.1:5672). Parameters, from the
 //! environment: `HOLDS` (100000), `KEEPALIVE` (the rule's cadence, "4m"), `IDLE_SECS` (60),
 //! `EXTEND_BY` ("15m"), `RECONCILE` (the daemon's reconcile interval, "1h": no periodic run
-//! during the benchmark), `LOG_FILTER` (the daemon's, "info"), `KEEP_DIR=1` (keep the config
-//! and the daemon's log). See BENCHMARKS.md.
+//! during the benchmark), `LOG_FILTER` (the daemon's, "info"), `RELOAD=0` (skip the final
+//! policy reload), `KEEP_DIR=1` (keep the config and the daemon's log). See BENCHMARKS.md.
 
 mod process;
 mod prom;
@@ -24,6 +25,7 @@ use world::{Setup, World};
 const LATENESS: &str = "vcd_blockd_hold_lateness_seconds";
 const HOLDS_ACTIVE: &str = "vcd_blockd_holds_active";
 const KEEPALIVES: &str = "vcd_blockd_keepalives_total";
+const DECISIONS: &str = "vcd_blockd_decisions_total";
 /// How long the first round (reconciliation plus a keepalive per hold) may take at most.
 const ROUND_PATIENCE: Duration = Duration::from_secs(900);
 /// How often `/metrics` is read while a round runs (never during the idle window).
@@ -37,6 +39,7 @@ struct Params {
     extend_by: String,
     reconcile: String,
     log_filter: String,
+    reload: bool,
     keep_dir: bool,
 }
 
@@ -57,6 +60,7 @@ impl Params {
             extend_by: text("EXTEND_BY", "15m"),
             reconcile: text("RECONCILE", "1h"),
             log_filter: text("LOG_FILTER", "info"),
+            reload: text("RELOAD", "1") != "0",
             keep_dir: std::env::var("KEEP_DIR").is_ok_and(|v| v == "1"),
         }
     }
@@ -106,6 +110,12 @@ async fn run(params: &Params) -> Result<(), String> {
         params.idle,
         params.log_filter
     ));
+    say(&format!(
+        "load average before the run: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    ));
     let outcome = measure(&world, params, keepalive).await;
     if let Some(kept) = world.finish(params.keep_dir).await {
         say(&format!(
@@ -133,6 +143,7 @@ struct Report {
     round_two: Duration,
     round_two_cpu: Duration,
     keepalive_errors: f64,
+    reload: Option<Reload>,
     stopped: (String, Duration),
     log: DaemonLog,
 }
@@ -193,6 +204,11 @@ async fn measure(world: &World, params: &Params, keepalive: Duration) -> Result<
     let keepalive_errors = after_two.value(KEEPALIVES, "outcome=\"error\"")
         + after_two.value(KEEPALIVES, "outcome=\"gone\"");
     let held_later = daemon.memory()?;
+    let reload = if params.reload {
+        Some(reload_round(&daemon, params.holds).await?)
+    } else {
+        None
+    };
 
     let stopped = daemon.stop(Duration::from_secs(30)).await?;
     say(&format!(
@@ -216,6 +232,7 @@ async fn measure(world: &World, params: &Params, keepalive: Duration) -> Result<
         round_two: second.duration,
         round_two_cpu: second.cpu,
         keepalive_errors,
+        reload,
         stopped,
         log: DaemonLog::read(&world.path("daemon.log")),
     })
@@ -414,6 +431,32 @@ async fn second_round(
     }
 }
 
+/// A policy reload (SIGHUP) with every task held: the daemon reads and decides each held
+/// task again before it handles another signal.
+struct Reload {
+    duration: Duration,
+    cpu: Duration,
+}
+
+async fn reload_round(daemon: &DaemonProcess, holds: usize) -> Result<Reload, String> {
+    let decided = |scrape: &Scrape| scrape.value(DECISIONS, "action=\"hold\"");
+    let before = decided(&Scrape::parse(&daemon.scrape().await?));
+    let (started, cpu) = (Instant::now(), daemon.cpu()?);
+    daemon.reload()?;
+    say("policy reload (SIGHUP): every held task is decided again");
+    let target = before + holds as f64;
+    wait_for(daemon, ROUND_PATIENCE, |scrape| decided(scrape) >= target).await?;
+    let reload = Reload {
+        duration: started.elapsed(),
+        cpu: daemon.cpu()?.saturating_sub(cpu),
+    };
+    say(&format!(
+        "reload done after {:.1?} ({:.1?} CPU)",
+        reload.duration, reload.cpu
+    ));
+    Ok(reload)
+}
+
 /// Polls `/metrics` until `done` holds.
 async fn wait_for(
     daemon: &DaemonProcess,
@@ -508,6 +551,15 @@ impl Report {
             first.mean(),
             first.count
         );
+        if let Some(reload) = &self.reload {
+            println!(
+                "policy reload (SIGHUP) with {} holds: all decided again after {:.1?}, {:.1?} daemon CPU ({:.0} µs per hold)",
+                self.holds,
+                reload.duration,
+                reload.cpu,
+                reload.cpu.as_secs_f64() * 1e6 / holds
+            );
+        }
         println!(
             "shutdown: {} after {:.1?}; daemon log {} MiB with {} WARN/ERROR lines; bench process (vcd-sim) RSS {} KiB",
             self.stopped.0,

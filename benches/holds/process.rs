@@ -105,18 +105,16 @@ impl DaemonProcess {
         cpu_time(&format!("/proc/{}/stat", self.pid()))
     }
 
+    /// Sends SIGHUP: the daemon reloads its policy and decides every held task again.
+    pub fn reload(&self) -> Result<(), String> {
+        signal(self.pid(), "-HUP")
+    }
+
     /// Sends SIGTERM and waits for the exit; kills the process if it takes longer than
     /// `grace`. Returns how the process ended and how long that took.
     pub async fn stop(mut self, grace: Duration) -> Result<(String, Duration), String> {
         let started = Instant::now();
-        let sent = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status()
-            .map_err(|e| format!("kill -TERM: {e}"))?;
-        if !sent.success() {
-            return Err(format!("kill -TERM {} failed", self.pid()));
-        }
+        signal(self.pid(), "-TERM")?;
         while started.elapsed() < grace {
             if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
                 return Ok((status.to_string(), started.elapsed()));
@@ -135,6 +133,20 @@ impl Drop for DaemonProcess {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// `kill -<signal> <pid>`, for the one process this benchmark started.
+fn signal(pid: u32, signal: &str) -> Result<(), String> {
+    let sent = Command::new("kill")
+        .arg(signal)
+        .arg(pid.to_string())
+        .status()
+        .map_err(|e| format!("kill {signal}: {e}"))?;
+    if sent.success() {
+        Ok(())
+    } else {
+        Err(format!("kill {signal} {pid} failed"))
     }
 }
 
