@@ -12,6 +12,7 @@
 
 mod process;
 mod prom;
+mod registry;
 mod world;
 
 use std::process::ExitCode;
@@ -94,6 +95,8 @@ fn main() -> ExitCode {
 
 async fn run(params: &Params) -> Result<(), String> {
     let keepalive = params.keepalive()?;
+    // First, while this process is still small and quiet.
+    let registry = registry::cost(params.holds);
     let setup = Setup {
         keepalive: &params.keepalive,
         extend_by: &params.extend_by,
@@ -123,7 +126,7 @@ async fn run(params: &Params) -> Result<(), String> {
             kept.display()
         ));
     }
-    outcome.map(|report| report.print(params))
+    outcome.map(|report| report.print(params, registry))
 }
 
 /// Everything measured, printed at the end.
@@ -482,7 +485,8 @@ fn say(line: &str) {
 }
 
 impl Report {
-    fn print(&self, params: &Params) {
+    /// `registry`: bytes per hold of the registry alone and the size of a `HeldTask`.
+    fn print(&self, params: &Params, registry: (f64, usize)) {
         let holds = self.holds as f64;
         let grown = self.held.rss_kib.saturating_sub(self.baseline.rss_kib);
         let per_hold = grown as f64 * 1024.0 / holds;
@@ -513,6 +517,10 @@ impl Report {
             per_hold,
             verdict(per_hold <= 2048.0),
             self.held_later.rss_kib
+        );
+        println!(
+            "memory, registry alone (in the bench process): {:.0} bytes per hold; a HeldTask value is {} bytes",
+            registry.0, registry.1
         );
         println!(
             "idle: {} ms CPU in {:.0?} = {:.3} % of one core (clock tick {} ms), {} keepalives meanwhile [target < 2 %: {}]; vcd-sim in the bench process used {:.1} %",
