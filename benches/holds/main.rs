@@ -8,11 +8,12 @@
 //! environment: `HOLDS` (100000), `KEEPALIVE` (the rule's cadence, "4m"), `IDLE_SECS` (60),
 //! `EXTEND_BY` ("15m"), `RECONCILE` (the daemon's reconcile interval, "1h": no periodic run
 //! during the benchmark), `LOG_FILTER` (the daemon's, "info"), `RELOAD=0` (skip the final
-//! policy reload), `KEEP_DIR=1` (keep the config and the daemon's log). See BENCHMARKS.md.
+//! policy reload), `VCD_LATENCY_MS` (0: latency vcd-sim adds to every API call once the
+//! baseline is taken), `KEEP_DIR=1` (keep the config and the daemon's log). See BENCHMARKS.md.
 
+mod inprocess;
 mod process;
 mod prom;
-mod registry;
 mod world;
 
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ struct Params {
     reconcile: String,
     log_filter: String,
     reload: bool,
+    /// Added by vcd-sim to every API call after the baseline, like a real vCD's round trip.
+    vcd_latency_ms: u64,
     keep_dir: bool,
 }
 
@@ -62,6 +65,7 @@ impl Params {
             reconcile: text("RECONCILE", "1h"),
             log_filter: text("LOG_FILTER", "info"),
             reload: text("RELOAD", "1") != "0",
+            vcd_latency_ms: number("VCD_LATENCY_MS", 0),
             keep_dir: std::env::var("KEEP_DIR").is_ok_and(|v| v == "1"),
         }
     }
@@ -95,8 +99,10 @@ fn main() -> ExitCode {
 
 async fn run(params: &Params) -> Result<(), String> {
     let keepalive = params.keepalive()?;
-    // First, while this process is still small and quiet.
-    let registry = registry::cost(params.holds);
+    // First, while this process is still small and quiet; the list's peak before anything
+    // else raises the high-water mark.
+    let list = inprocess::list_parse_peak(params.holds);
+    let registry = inprocess::registry_cost(params.holds);
     let setup = Setup {
         keepalive: &params.keepalive,
         extend_by: &params.extend_by,
@@ -105,13 +111,14 @@ async fn run(params: &Params) -> Result<(), String> {
     };
     let world = World::start(&setup).await?;
     say(&format!(
-        "{} holds, keepalive {}, extend_by {}, reconcile every {}, idle window {:?}, daemon log filter {:?}",
+        "{} holds, keepalive {}, extend_by {}, reconcile every {}, idle window {:?}, daemon log filter {:?}, vCD latency {} ms",
         params.holds,
         params.keepalive,
         params.extend_by,
         params.reconcile,
         params.idle,
-        params.log_filter
+        params.log_filter,
+        params.vcd_latency_ms
     ));
     say(&format!(
         "load average before the run: {}",
@@ -126,7 +133,15 @@ async fn run(params: &Params) -> Result<(), String> {
             kept.display()
         ));
     }
-    outcome.map(|report| report.print(params, registry))
+    outcome.map(|report| report.print(params, InProcess { registry, list }))
+}
+
+/// Memory measured in the benchmark's own process (see `inprocess`).
+struct InProcess {
+    /// Bytes per hold of the registry alone, and the size of a `HeldTask`.
+    registry: (f64, usize),
+    /// KiB of a task list and KiB its parse raised the peak beyond it.
+    list: (u64, u64),
 }
 
 /// Everything measured, printed at the end.
@@ -179,6 +194,12 @@ async fn measure(world: &World, params: &Params, keepalive: Duration) -> Result<
         baseline.rss_kib, baseline.threads
     ));
     let create_time = create_tasks(world, params.holds)?;
+    if params.vcd_latency_ms > 0 {
+        world.sim.set_faults(vcd_sim::Faults {
+            latency_ms: params.vcd_latency_ms,
+            ..vcd_sim::Faults::default()
+        });
+    }
 
     let mut daemon =
         DaemonProcess::start(&world.config, &world.path("daemon.log"), world.http_port)?;
@@ -485,8 +506,7 @@ fn say(line: &str) {
 }
 
 impl Report {
-    /// `registry`: bytes per hold of the registry alone and the size of a `HeldTask`.
-    fn print(&self, params: &Params, registry: (f64, usize)) {
+    fn print(&self, params: &Params, inprocess: InProcess) {
         let holds = self.holds as f64;
         let grown = self.held.rss_kib.saturating_sub(self.baseline.rss_kib);
         let per_hold = grown as f64 * 1024.0 / holds;
@@ -519,8 +539,12 @@ impl Report {
             self.held_later.rss_kib
         );
         println!(
-            "memory, registry alone (in the bench process): {:.0} bytes per hold; a HeldTask value is {} bytes",
-            registry.0, registry.1
+            "memory, in the bench process: the registry alone {:.0} bytes per hold (a HeldTask value is {} bytes); parsing a list of {} tasks ({} KiB) peaks {} KiB above it",
+            inprocess.registry.0,
+            inprocess.registry.1,
+            self.holds,
+            inprocess.list.0,
+            inprocess.list.1
         );
         println!(
             "idle: {} ms CPU in {:.0?} = {:.3} % of one core (clock tick {} ms), {} keepalives meanwhile [target < 2 %: {}]; vcd-sim in the bench process used {:.1} %",

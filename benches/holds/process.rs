@@ -157,10 +157,19 @@ pub fn own_cpu() -> Result<Duration, String> {
 
 /// `VmRSS` of this benchmark process, in KiB.
 pub fn own_rss_kib() -> Option<u64> {
+    own_status_kib("VmRSS:")
+}
+
+/// `VmHWM` (peak resident memory) of this benchmark process, in KiB.
+pub fn own_peak_kib() -> Option<u64> {
+    own_status_kib("VmHWM:")
+}
+
+fn own_status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
 }
