@@ -83,6 +83,11 @@ impl Metrics {
             keepalives.clone(),
         );
         registry.register(
+            "hold_lateness_seconds",
+            "How late held tasks were attended (keepalive or fallback) against their schedule",
+            hold_lateness_seconds.clone(),
+        );
+        registry.register(
             "policy_reloads",
             "Policy reloads, by outcome",
             policy_reloads.clone(),
@@ -195,6 +200,7 @@ mod tests {
         metrics.notification("decided");
         metrics.dead_lettered("malformed");
         metrics.vcd_request("get_task", "200", 0.02);
+        metrics.hold_lateness(0.3);
         let text = metrics.render();
         assert!(
             text.contains("vcd_blockd_notifications_total{outcome=\"decided\"} 2"),
@@ -210,6 +216,10 @@ mod tests {
         );
         assert!(
             text.contains("vcd_blockd_vcd_request_seconds_count 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vcd_blockd_hold_lateness_seconds_bucket{le=\"0.5\"} 1"),
             "{text}"
         );
         assert_eq!(metrics.notifications_with("decided"), 2);

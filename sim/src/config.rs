@@ -31,6 +31,9 @@ pub struct SimConfig {
     pub timeout_action: String,
     /// Write JSON `timestamp`s as `2012-10-08 16:23:08.842` (no zone) instead of RFC 3339.
     pub json_legacy_timestamps: bool,
+    /// Keep only the first this many API calls in the call log (`calls`); `None` keeps every
+    /// call. Long benchmarks set a limit so the log does not grow without bound.
+    pub call_log_limit: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -47,6 +50,7 @@ impl Default for SimConfig {
             task_timeout: Duration::from_secs(600),
             timeout_action: "abort".into(),
             json_legacy_timestamps: false,
+            call_log_limit: None,
         }
     }
 }
@@ -64,6 +68,7 @@ pub(crate) struct Settings {
     pub task_timeout: chrono::Duration,
     pub timeout_action: Decision,
     pub json_legacy_timestamps: bool,
+    pub call_log_limit: Option<usize>,
 }
 
 impl Settings {
@@ -105,6 +110,7 @@ impl Settings {
             task_timeout,
             timeout_action,
             json_legacy_timestamps: config.json_legacy_timestamps,
+            call_log_limit: config.call_log_limit,
         })
     }
 }

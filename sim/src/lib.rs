@@ -94,6 +94,13 @@ impl Sim {
         self.shared.create_task(task).await
     }
 
+    /// Registers `count` active blocking tasks like `task` and publishes nothing, as if their
+    /// notifications had been lost or sent before any consumer existed. Returns their ids in
+    /// creation order. Only reconciliation (listing the active tasks) finds them.
+    pub fn create_tasks_quietly(&self, count: usize, task: NewTask) -> Result<Vec<Uuid>, SimError> {
+        self.shared.create_tasks_quietly(count, task)
+    }
+
     pub fn task(&self, id: Uuid) -> Option<TaskView> {
         self.shared.task_view(id)
     }
@@ -103,7 +110,8 @@ impl Sim {
         self.shared.task_views()
     }
 
-    /// Every vCD API request received, in arrival order.
+    /// Every vCD API request received, in arrival order (only the first
+    /// [`SimConfig::call_log_limit`] when that is set).
     pub fn calls(&self) -> Vec<Call> {
         self.shared.calls()
     }

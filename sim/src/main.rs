@@ -54,6 +54,9 @@ struct Args {
     /// Write JSON timestamps as "2012-10-08 16:23:08.842" (older vCD) instead of RFC 3339
     #[arg(long)]
     json_legacy_timestamps: bool,
+    /// Keep only the first N API calls in the call log (`GET /sim/calls`); default: all.
+    #[arg(long, value_name = "N")]
+    call_log_limit: Option<usize>,
 }
 
 impl Args {
@@ -77,6 +80,7 @@ impl Args {
             task_timeout: self.task_timeout,
             timeout_action: self.timeout_action,
             json_legacy_timestamps: self.json_legacy_timestamps,
+            call_log_limit: self.call_log_limit,
         })
     }
 }

@@ -18,6 +18,10 @@ use crate::state::State;
 use crate::task::{Task, ValidTask};
 use crate::versions::Ladder;
 
+/// Tasks created per turn of the state lock by `create_tasks_quietly`, so API requests are
+/// served in between.
+const QUIET_CHUNK: usize = 1024;
+
 pub(crate) struct Shared {
     pub settings: Settings,
     pub ladder: Ladder,
@@ -39,11 +43,11 @@ impl Shared {
     pub(crate) fn new(settings: Settings, base_url: String, publisher: Publisher) -> Self {
         Self {
             ladder: Ladder::up_to(&settings.api_version),
+            state: Mutex::new(State::with_call_log_limit(settings.call_log_limit)),
             settings,
             base_url,
             admin_id: Uuid::new_v4(),
             system_org_id: Uuid::new_v4(),
-            state: Mutex::new(State::default()),
             publisher,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -68,6 +72,36 @@ impl Shared {
         tracing::info!(task_id = %task.id, operation = %task.operation, org = %task.org.name, user = %task.user.name, "blocking task created");
         self.announce(EventKind::Create, &task).await?;
         Ok(task.id)
+    }
+
+    /// Registers `count` active tasks like `new` without announcing any of them: for a cloud
+    /// that already has many tasks waiting when a consumer starts (benchmarks, reconciliation
+    /// tests). All share one `createdTime`; each gets its own ids.
+    pub(crate) fn create_tasks_quietly(
+        &self,
+        count: usize,
+        new: NewTask,
+    ) -> Result<Vec<Uuid>, SimError> {
+        let valid = ValidTask::parse(new)?;
+        let now = Utc::now();
+        let mut ids = Vec::with_capacity(count);
+        while ids.len() < count {
+            let mut state = self.state();
+            for _ in 0..(count - ids.len()).min(QUIET_CHUNK) {
+                let task = state.create_task(
+                    valid.clone(),
+                    now,
+                    self.settings.task_timeout,
+                    self.settings.timeout_action,
+                );
+                ids.push(task.id);
+            }
+        }
+        tracing::info!(
+            count,
+            "blocking tasks created quietly, without notifications"
+        );
+        Ok(ids)
     }
 
     /// Publishes the notification for `kind` and waits for the broker's confirms.

@@ -24,10 +24,19 @@ pub(crate) struct State {
     users: HashMap<(String, String), Uuid>,
     pub sessions: Sessions,
     calls: Vec<Call>,
+    /// The call log keeps the first this many calls; `None` keeps all.
+    call_log_limit: Option<usize>,
     pub faults: Faults,
 }
 
 impl State {
+    pub(crate) fn with_call_log_limit(call_log_limit: Option<usize>) -> State {
+        State {
+            call_log_limit,
+            ..State::default()
+        }
+    }
+
     /// Registers a new active task and returns a copy of it.
     pub(crate) fn create_task(
         &mut self,
@@ -106,14 +115,21 @@ impl State {
         decided
     }
 
-    /// Records the start of a request; returns its index for `finish_call`.
-    pub(crate) fn begin_call(&mut self, call: Call) -> usize {
+    /// Records the start of a request; returns its index for `finish_call`, or `None` once
+    /// the call log is full.
+    pub(crate) fn begin_call(&mut self, call: Call) -> Option<usize> {
+        if self
+            .call_log_limit
+            .is_some_and(|limit| self.calls.len() >= limit)
+        {
+            return None;
+        }
         self.calls.push(call);
-        self.calls.len() - 1
+        Some(self.calls.len() - 1)
     }
 
-    pub(crate) fn finish_call(&mut self, index: usize, status: u16) {
-        if let Some(call) = self.calls.get_mut(index) {
+    pub(crate) fn finish_call(&mut self, index: Option<usize>, status: u16) {
+        if let Some(call) = index.and_then(|index| self.calls.get_mut(index)) {
             call.status = status;
         }
     }
@@ -172,6 +188,39 @@ mod tests {
         assert!(state.read_task(a.id).is_none());
         assert!(state.read_task(a.id).is_some());
         assert!(state.read_task(b.id).is_none());
+    }
+
+    fn call(path: &str) -> Call {
+        Call {
+            method: "GET".into(),
+            path: path.into(),
+            status: 0,
+            auth: "none".into(),
+            accept: String::new(),
+            content_type: String::new(),
+            host: String::new(),
+            body: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_full_call_log_keeps_the_first_calls() {
+        let mut state = State::with_call_log_limit(Some(2));
+        let first = state.begin_call(call("/1"));
+        let second = state.begin_call(call("/2"));
+        let third = state.begin_call(call("/3"));
+        assert_eq!((first, second, third), (Some(0), Some(1), None));
+        state.finish_call(third, 500);
+        state.finish_call(first, 200);
+        let kept: Vec<(&str, u16)> = state
+            .calls()
+            .iter()
+            .map(|c| (c.path.as_str(), c.status))
+            .collect();
+        assert_eq!(kept, [("/1", 200), ("/2", 0)]);
+        let mut silent = State::with_call_log_limit(Some(0));
+        assert_eq!(silent.begin_call(call("/1")), None);
+        assert!(silent.calls().is_empty());
     }
 
     #[test]

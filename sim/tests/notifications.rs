@@ -245,3 +245,57 @@ async fn nothing_is_published_after_shutdown() {
     sim.shutdown().await;
     finish(sim, &config).await;
 }
+
+#[tokio::test]
+async fn tasks_created_quietly_are_listed_but_never_announced() {
+    let config = config();
+    let sim = start(config.clone()).await;
+    let listener = Listener::bind(&config).await;
+    let upload = NewTask {
+        operation: "vdcUploadMedia".into(),
+        owner_type: "media".into(),
+        ..NewTask::default()
+    };
+    let ids = sim.create_tasks_quietly(1500, upload).unwrap();
+    assert_eq!(ids.len(), 1500);
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 1500, "every task has its own id");
+
+    let token = legacy_login(&sim).await;
+    let listing = get(&sim, &token, "/api/admin/extension/blockingTasks/")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let listed: Vec<String> = shape(&listing)
+        .into_iter()
+        .filter(|e| e.local == "Reference")
+        .filter_map(|e| e.attributes.into_iter().find(|(k, _)| k == "href"))
+        .map(|(_, href)| href.rsplit('/').next().unwrap().to_owned())
+        .collect();
+    let created: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    assert_eq!(listed, created, "listed in creation order");
+    let view = sim.task(ids[0]).unwrap();
+    assert_eq!(
+        (view.operation.as_str(), view.status.as_str()),
+        ("vdcUploadMedia", "active")
+    );
+    assert!(
+        listener
+            .try_next(Duration::from_millis(500))
+            .await
+            .is_none(),
+        "quiet tasks publish no notification"
+    );
+    assert!(
+        sim.create_tasks_quietly(
+            1,
+            NewTask {
+                operation: "vdc.Upload".into(),
+                ..NewTask::default()
+            }
+        )
+        .is_err()
+    );
+    finish(sim, &config).await;
+}

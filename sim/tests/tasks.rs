@@ -378,3 +378,27 @@ async fn calls_are_recorded_with_headers_and_bodies() {
     assert!(action.body.contains("<Message>resume by test</Message>"));
     finish(sim, &config).await;
 }
+
+#[tokio::test]
+async fn a_call_log_limit_keeps_the_first_calls_and_serves_the_rest() {
+    let config = vcd_sim::SimConfig {
+        call_log_limit: Some(2),
+        ..config()
+    };
+    let sim = start(config.clone()).await;
+    let token = legacy_login(&sim).await;
+    let ids = sim.create_tasks_quietly(3, NewTask::default()).unwrap();
+    for id in &ids {
+        let path = format!("/api/admin/extension/blockingTask/{id}");
+        assert_eq!(get(&sim, &token, &path).await.status(), 200);
+    }
+    let paths: Vec<String> = sim.calls().into_iter().map(|c| c.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/sessions".to_owned(),
+            format!("/api/admin/extension/blockingTask/{}", ids[0])
+        ]
+    );
+    finish(sim, &config).await;
+}

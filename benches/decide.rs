@@ -1,0 +1,342 @@
+//! Micro-benchmarks of the CPU work on the per-task path: parsing a notification (XML and
+//! JSON), parsing the BlockingTask read from vCD, and `policy::decide` with the example policy
+//! and with a generated 200-rule policy, for a task the first rule decides and one that only a
+//! late rule (or `[defaults]`) decides. Also the reconciliation list at 100,000 tasks.
+//!
+//! Run with `cargo bench --bench decide`. Each case runs batches of calls for `BENCH_MILLIS`
+//! (default 400) and prints the median, p99 and minimum of the per-call time of the batches;
+//! `BENCH_FILTER=text` runs only the cases whose name contains `text`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use vcd_blockd::notification::{self, BLOCKING_TASK_CREATE, Delivery, HeaderValue, Headers};
+use vcd_blockd::policy::{self, Action, Policy};
+use vcd_blockd::task::TaskFacts;
+use vcd_blockd::vcd::model;
+
+/// A batch lasts at least this long, so the clock's own cost (~25 ns a reading) stays small.
+const BATCH_TARGET: Duration = Duration::from_micros(20);
+
+const TASK: &str = "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94";
+const ORG: &str = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
+const USER: &str = "0d9e8f7a-6b5c-4d3e-a2f1-0e9d8c7b6a54";
+
+fn main() {
+    let bench = Bench::from_env();
+    println!(
+        "{:<44} {:>11} {:>11} {:>11} {:>7} {:>8}",
+        "case", "median", "p99", "min", "batch", "batches"
+    );
+    parse_cases(&bench);
+    example_policy_cases(&bench);
+    generated_policy_cases(&bench);
+    pipeline_case(&bench);
+    reconcile_list_case(&bench);
+}
+
+/// How long to run each case and which cases to run.
+struct Bench {
+    budget: Duration,
+    filter: Option<String>,
+}
+
+impl Bench {
+    fn from_env() -> Bench {
+        let millis = std::env::var("BENCH_MILLIS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(400);
+        Bench {
+            budget: Duration::from_millis(millis),
+            filter: std::env::var("BENCH_FILTER").ok(),
+        }
+    }
+
+    /// Times `f` in batches and prints the per-call figures.
+    fn run<R>(&self, name: &str, mut f: impl FnMut() -> R) {
+        if self
+            .filter
+            .as_ref()
+            .is_some_and(|text| !name.contains(text))
+        {
+            return;
+        }
+        let batch = calibrate(&mut f);
+        let mut per_call = Vec::new();
+        let started = Instant::now();
+        while started.elapsed() < self.budget || per_call.len() < 20 {
+            let t = Instant::now();
+            for _ in 0..batch {
+                black_box(f());
+            }
+            per_call.push(t.elapsed().as_secs_f64() / batch as f64);
+        }
+        per_call.sort_by(f64::total_cmp);
+        println!(
+            "{name:<44} {:>11} {:>11} {:>11} {batch:>7} {:>8}",
+            show(quantile(&per_call, 0.5)),
+            show(quantile(&per_call, 0.99)),
+            show(per_call[0]),
+            per_call.len()
+        );
+    }
+}
+
+/// How many calls make a batch of at least [`BATCH_TARGET`] (after a short warm-up).
+fn calibrate<R>(f: &mut impl FnMut() -> R) -> u32 {
+    let mut batch = 1u32;
+    loop {
+        let t = Instant::now();
+        for _ in 0..batch {
+            black_box(f());
+        }
+        if t.elapsed() >= BATCH_TARGET || batch >= 1 << 20 {
+            return batch;
+        }
+        batch *= 2;
+    }
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index]
+}
+
+fn show(seconds: f64) -> String {
+    match seconds {
+        s if s < 1e-6 => format!("{:.0} ns", s * 1e9),
+        s if s < 1e-3 => format!("{:.2} µs", s * 1e6),
+        s => format!("{:.2} ms", s * 1e3),
+    }
+}
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/protocol/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The headers vCD sets on the fixture notification (`amqp-properties.txt`).
+fn vcd_headers() -> Headers {
+    let text = |value: &str| HeaderValue::Text(value.to_owned());
+    Headers::from([
+        ("notification.type".to_owned(), text(BLOCKING_TASK_CREATE)),
+        ("notification.entityType".to_owned(), text("blockingTask")),
+        ("notification.entityUUID".to_owned(), text(TASK)),
+        ("notification.orgUUID".to_owned(), text(ORG)),
+        ("notification.userUUID".to_owned(), text(USER)),
+        (
+            "notification.operationSuccess".to_owned(),
+            HeaderValue::Bool(true),
+        ),
+    ])
+}
+
+fn routing_key() -> String {
+    format!(
+        "true.{TASK}.{ORG}.{USER}.com.vmware.vcloud.event.blockingtask.create.vdcInstantiateVapp"
+    )
+}
+
+fn parse_cases(bench: &Bench) {
+    let headers = vcd_headers();
+    let key = routing_key();
+    for (name, body) in [
+        (
+            "parse notification (XML)",
+            fixture("notification-blockingtask-create.xml"),
+        ),
+        (
+            "parse notification (JSON)",
+            fixture("notification-blockingtask-create.json"),
+        ),
+    ] {
+        let delivery = Delivery {
+            body: body.as_bytes(),
+            routing_key: &key,
+            headers: &headers,
+        };
+        assert!(notification::parse(&delivery, 1 << 18).is_ok(), "{name}");
+        bench.run(name, || notification::parse(black_box(&delivery), 1 << 18));
+    }
+    let task = fixture("blocking-task.xml");
+    assert!(model::parse_blocking_task(&task).is_ok());
+    bench.run("parse BlockingTask", || {
+        model::parse_blocking_task(black_box(&task))
+    });
+}
+
+fn facts(operation: &str, org: &str, user: &str, owner_name: &str) -> TaskFacts {
+    TaskFacts {
+        task_id: TASK.into(),
+        operation: operation.into(),
+        org: org.into(),
+        org_id: ORG.into(),
+        user: user.into(),
+        user_id: USER.into(),
+        owner_type: "vApp".into(),
+        owner_name: owner_name.into(),
+        owner_id: "vapp-b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e".into(),
+        description: "Instantiate vApp from template".into(),
+    }
+}
+
+/// Decides `facts` once, checks the rule, then times the decision.
+fn decide_case(bench: &Bench, name: &str, policy: &Policy, facts: &TaskFacts, rule: &str) {
+    let now = Utc::now();
+    let decision = policy::decide(policy, facts, now);
+    assert_eq!(&*decision.rule, rule, "{name}");
+    bench.run(name, || policy::decide(policy, black_box(facts), now));
+}
+
+fn example_policy_cases(bench: &Bench) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml");
+    let policy = Policy::load(path.as_ref()).unwrap_or_else(|errors| panic!("{errors}"));
+    let early = facts("vdcUploadMedia", "acme", "alice", "iso-library");
+    let held = facts("vdcInstantiateVapp", "prod-eu", "alice", "billing");
+    let late = facts("vdcDeleteVapp", "prod-eu", "alice", "billing");
+    decide_case(
+        bench,
+        "decide example: rule 1 resumes",
+        &policy,
+        &early,
+        "media uploads and copies are fine",
+    );
+    decide_case(
+        bench,
+        "decide example: rule 3 holds",
+        &policy,
+        &held,
+        "production deployments need an approver",
+    );
+    decide_case(
+        bench,
+        "decide example: all 6 rules, defaults",
+        &policy,
+        &late,
+        "defaults",
+    );
+}
+
+/// Tasks of the generated policy: `first` matches rule 1, `last` only rule 200, `none` none.
+fn generated_policy_cases(bench: &Bench) {
+    let policy = Policy::from_sources(&[("generated.toml".into(), generated_policy(200))])
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    assert_eq!(policy.rule_count(), 200);
+    let first = facts("vdcInstantiateVapp", "acme-prod", "alice", "early-web");
+    let last = facts("vdcInstantiateVapp", "acme-prod", "alice", "late-web");
+    let none = facts("vdcInstantiateVapp", "acme-prod", "alice", "web");
+    decide_case(
+        bench,
+        "decide 200 rules: rule 1",
+        &policy,
+        &first,
+        "rule-000",
+    );
+    decide_case(
+        bench,
+        "decide 200 rules: rule 200",
+        &policy,
+        &last,
+        "rule-199",
+    );
+    decide_case(
+        bench,
+        "decide 200 rules: defaults",
+        &policy,
+        &none,
+        "defaults",
+    );
+}
+
+/// A policy of `n` rules. The first and last match on `owner_name` (`early-*`, `late-*`); the
+/// rules between cycle through globs, lists, regexes and negations that the benchmark's tasks
+/// (org `acme-prod`, user `alice`) pass on `operation` and fail only on their last key, so
+/// every rule costs a full evaluation.
+fn generated_policy(n: usize) -> String {
+    let mut text = String::from("[defaults]\naction = \"abort\"\n");
+    for i in 0..n {
+        let name = format!("rule-{i:03}");
+        let keys = match i {
+            0 => "operation = \"vdc*\"\nowner_name = \"early-*\"".to_owned(),
+            i if i == n - 1 => "operation = \"vdc*\"\nowner_name = \"late-*\"".to_owned(),
+            i => match i % 4 {
+                0 => format!("operation = \"vdc*\"\norg = \"tenant-{i}-*\""),
+                1 => format!(
+                    "operation = [\"vdcDeleteVapp\", \"vdcUploadMedia\", \"vdcInstantiate*\"]\n\
+                     owner_type = [\"vApp\", \"vm\"]\norg = [\"a{i}-*\", \"b{i}-*\", \"c{i}\"]"
+                ),
+                2 => format!("operation = \"vdc*\"\nuser = {{ regex = \"^svc-{i}-[a-z0-9]+$\" }}"),
+                _ => format!(
+                    "operation = {{ not = \"vdcUploadMedia\" }}\n\
+                     org = {{ not = [\"acme*\", \"globex-{i}*\"] }}"
+                ),
+            },
+        };
+        let action = if i % 2 == 0 {
+            "action = \"resume\"".to_owned()
+        } else {
+            "action = \"hold\"\nhold = { max = \"48h\", fallback = \"abort\", keepalive = \"10m\" }\n\
+             message = \"Waiting for approval: {operation} by {user}@{org}\""
+                .to_owned()
+        };
+        text.push_str(&format!(
+            "\n[[rule]]\nname = \"{name}\"\n{keys}\n{action}\n"
+        ));
+    }
+    text
+}
+
+/// Everything the daemon computes for one new task apart from I/O: parse the notification,
+/// parse the task read from vCD, extract the facts and decide (example policy, hold).
+fn pipeline_case(bench: &Bench) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml");
+    let policy = Policy::load(path.as_ref()).unwrap_or_else(|errors| panic!("{errors}"));
+    let body = fixture("notification-blockingtask-create.xml");
+    let task = fixture("blocking-task.xml").replace("name=\"acme\"", "name=\"prod-eu\"");
+    let headers = vcd_headers();
+    let key = routing_key();
+    let now = Utc::now();
+    let once = || {
+        let delivery = Delivery {
+            body: body.as_bytes(),
+            routing_key: &key,
+            headers: &headers,
+        };
+        let parsed = notification::parse(&delivery, 1 << 18).ok()?;
+        let task = model::parse_blocking_task(black_box(&task)).ok()?;
+        (parsed.task_id == Some(task.id)).then_some(())?;
+        Some(policy::decide(&policy, &TaskFacts::from(&task), now))
+    };
+    let decision = once().map(|d| d.action);
+    assert!(matches!(decision, Some(Action::Hold(_))), "{decision:?}");
+    bench.run("per task: parse both + facts + decide", once);
+}
+
+/// What each reconciliation parses: vCD's list of active tasks, here 100,000 of them.
+fn reconcile_list_case(bench: &Bench) {
+    let n = 100_000;
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vmext:BlockingTaskReferences \
+         xmlns:vmext=\"http://www.vmware.com/vcloud/extension/v1.5\" \
+         xmlns:vcloud=\"http://www.vmware.com/vcloud/v1.5\" \
+         type=\"application/vnd.vmware.admin.blockingTaskList+xml\">\n",
+    );
+    for i in 0..n {
+        let id = uuid::Uuid::from_u128(0x8c1d_6e2a_4f3b_4a7d_9e21_0000_0000_0000 + i as u128);
+        xml.push_str(&format!(
+            "    <vcloud:Reference type=\"application/vnd.vmware.admin.blockingTask+xml\" \
+             name=\"vdcInstantiateVapp\" \
+             href=\"https://vcd.example.com/api/admin/extension/blockingTask/{id}\"/>\n"
+        ));
+    }
+    xml.push_str("</vmext:BlockingTaskReferences>\n");
+    let parsed = model::parse_task_references(&xml).map(|ids| ids.len());
+    assert_eq!(parsed.ok(), Some(n));
+    let name = format!("parse task list ({n} refs, {} MB)", xml.len() >> 20);
+    bench.run(&name, || model::parse_task_references(black_box(&xml)));
+}

@@ -1,0 +1,182 @@
+//! The benchmark's world: vcd-sim in this process, a directory with the daemon's config, secret
+//! files and a policy that holds every task, and exchange and queue names of its own on the
+//! shared RabbitMQ, removed again at the end.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::{Connection, ConnectionProperties};
+use vcd_sim::{Sim, SimConfig};
+
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// What the daemon is configured with; see `Params` in `main.rs`.
+pub struct Setup<'a> {
+    pub keepalive: &'a str,
+    pub extend_by: &'a str,
+    pub reconcile: &'a str,
+    pub log_filter: &'a str,
+}
+
+pub struct World {
+    pub sim: Sim,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub http_port: u16,
+    queue: String,
+    xml_exchange: String,
+    json_exchange: String,
+}
+
+impl World {
+    pub async fn start(setup: &Setup<'_>) -> Result<World, String> {
+        let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+        let xml_exchange = format!("systemExchange-bench-{tag}");
+        let json_prefix = format!("vcd-bench-{tag}");
+        let sim = Sim::start(SimConfig {
+            amqp_url: AMQP_URL.into(),
+            xml_exchange: xml_exchange.clone(),
+            json_prefix: json_prefix.clone(),
+            // Far beyond the run: only the daemon's keepalives should keep tasks alive, and
+            // the sim must never decide a task on its own during the benchmark.
+            task_timeout: Duration::from_secs(6 * 3600),
+            // Every request would otherwise stay in memory: 300,000+ calls at 100,000 holds.
+            call_log_limit: Some(1000),
+            ..SimConfig::default()
+        })
+        .await
+        .map_err(|e| format!("vcd-sim does not start (is RabbitMQ on 127.0.0.1:5672?): {e}"))?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let http_port = free_port()?;
+        let queue = format!("vcd-blockd-bench-{tag}");
+        let world = World {
+            config: dir.path().join("config.toml"),
+            sim,
+            dir,
+            http_port,
+            queue,
+            xml_exchange,
+            json_exchange: format!("{json_prefix}.notifications20"),
+        };
+        world.write_files(setup)?;
+        Ok(world)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write_files(&self, setup: &Setup<'_>) -> Result<(), String> {
+        let write = |name: &str, text: &str| {
+            std::fs::write(self.path(name), text).map_err(|e| format!("{name}: {e}"))
+        };
+        write("vcd-password", "vmware\n")?;
+        write("amqp-url", AMQP_URL)?;
+        write("policy.toml", &hold_everything_policy(setup.keepalive))?;
+        write("config.toml", &self.daemon_config(setup))
+    }
+
+    fn daemon_config(&self, setup: &Setup<'_>) -> String {
+        format!(
+            r#"[vcd]
+url = "{url}"
+auth = "password"
+password_file = "vcd-password"
+request_timeout = "30s"
+
+[amqp]
+url_file = "amqp-url"
+exchange = "{exchange}"
+format = "xml"
+queue = "{queue}"
+queue_type = "classic"
+
+[policy]
+path = "policy.toml"
+
+[holds]
+keepalive = "{keepalive}"
+extend_by = "{extend_by}"
+
+[reconcile]
+interval = "{reconcile}"
+
+[http]
+listen = "127.0.0.1:{port}"
+
+[log]
+format = "text"
+filter = "{filter}"
+"#,
+            url = self.sim.base_url(),
+            exchange = self.xml_exchange,
+            queue = self.queue,
+            keepalive = setup.keepalive,
+            extend_by = setup.extend_by,
+            reconcile = setup.reconcile,
+            port = self.http_port,
+            filter = setup.log_filter,
+        )
+    }
+
+    /// Stops the sim and removes the queues and exchanges this run created, and the
+    /// directory unless `keep_dir`; returns the directory when kept.
+    pub async fn finish(self, keep_dir: bool) -> Option<PathBuf> {
+        self.sim.shutdown().await;
+        self.remove_broker_objects().await;
+        keep_dir.then(|| self.dir.keep())
+    }
+
+    async fn remove_broker_objects(&self) {
+        let Ok(connection) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await
+        else {
+            eprintln!(
+                "cannot reach RabbitMQ to remove {} and its exchanges",
+                self.queue
+            );
+            return;
+        };
+        if let Ok(channel) = connection.create_channel().await {
+            for queue in [self.queue.clone(), format!("{}.dead", self.queue)] {
+                let _ = channel
+                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            }
+            for exchange in [
+                format!("{}.dlx", self.queue),
+                self.xml_exchange.clone(),
+                self.json_exchange.clone(),
+            ] {
+                let _ = channel
+                    .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                    .await;
+            }
+        }
+        let _ = connection.close(200, "benchmark done".into()).await;
+    }
+}
+
+/// One rule without match keys: it matches, and holds, every task.
+fn hold_everything_policy(keepalive: &str) -> String {
+    format!(
+        r#"[defaults]
+action = "abort"
+
+[[rule]]
+name = "benchmark: hold every task"
+action = "hold"
+hold = {{ max = "48h", fallback = "abort", keepalive = "{keepalive}" }}
+message = "Waiting for approval: {{operation}} by {{user}}@{{org}}"
+"#
+    )
+}
+
+/// A port that was free a moment ago, for the daemon's HTTP listener.
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    listener
+        .local_addr()
+        .map(|address| address.port())
+        .map_err(|e| e.to_string())
+}
