@@ -100,6 +100,7 @@ impl Daemon {
             metrics.clone(),
             settings.policy.path.clone(),
             fingerprint,
+            shutdown.clone(),
         ));
         tasks.spawn(reloader.clone().watch(shutdown.clone()));
         let consumer = Consumer {

@@ -21,6 +21,8 @@ pub struct Reloader {
     engine: Arc<Engine>,
     metrics: Arc<Metrics>,
     path: PathBuf,
+    /// Stops a re-decision of held tasks that is still running at shutdown.
+    shutdown: CancellationToken,
     /// The fingerprint of the text last tried (good or bad), so that a broken edit is
     /// reported once, not every few seconds. Also serialises reloads.
     last: Mutex<Option<u64>>,
@@ -33,16 +35,19 @@ impl Reloader {
         metrics: Arc<Metrics>,
         path: PathBuf,
         loaded: Option<u64>,
+        shutdown: CancellationToken,
     ) -> Reloader {
         Reloader {
             engine,
             metrics,
             path,
+            shutdown,
             last: Mutex::new(loaded),
         }
     }
 
-    /// Loads the policy again and swaps it in whole, then decides held tasks again.
+    /// Loads the policy again and swaps it in whole; held tasks are then decided again in the
+    /// background, so a reload never delays a shutdown.
     pub async fn reload(&self) -> Result<(), PolicyErrors> {
         let mut last = self.last.lock().await;
         *last = Policy::fingerprint(&self.path);
@@ -51,7 +56,7 @@ impl Reloader {
                 tracing::info!(path = %self.path.display(), rules = policy.rule_count(), "policy reloaded");
                 self.engine.replace_policy(policy);
                 self.metrics.policy_reload("ok");
-                self.engine.redecide_holds().await;
+                tokio::spawn(self.engine.clone().redecide_holds(self.shutdown.clone()));
                 Ok(())
             }
             Err(errors) => {

@@ -88,22 +88,13 @@ impl Engine {
     }
 
     /// Swaps in a new policy. Tasks left alone under the old one are decided again by the
-    /// next reconciliation; held tasks are decided again by [`Engine::redecide_holds`].
+    /// next reconciliation; held tasks by [`Engine::redecide_holds`].
     pub fn replace_policy(&self, policy: Policy) {
         *self
             .policy
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(policy);
         self.settled_set().clear();
-    }
-
-    /// Decides every held task again, with the current policy.
-    pub async fn redecide_holds(&self) {
-        for hold in self.holds.list() {
-            if let Disposition::Retry(error) = self.handle_task(hold.id, Instant::now()).await {
-                tracing::warn!(task_id = %hold.id, %error, "could not decide the held task again; it stays held");
-            }
-        }
     }
 
     fn settled_set(&self) -> std::sync::MutexGuard<'_, HashSet<TaskId>> {

@@ -51,30 +51,59 @@ impl Engine {
             dropped: dropped.len(),
             ..Default::default()
         };
-        let mut pending = unknown.into_iter();
+        let (decided, failed) = self.decide_all(unknown, None).await;
+        report.decided = decided;
+        report.failed = failed;
+        Ok(report)
+    }
+
+    /// Decides every held task again with the current policy (after a reload), in the
+    /// background with bounded concurrency, until done or `shutdown`.
+    pub async fn redecide_holds(self: Arc<Self>, shutdown: CancellationToken) {
+        let ids: Vec<TaskId> = self.holds.list().iter().map(|hold| hold.id).collect();
+        let count = ids.len();
+        let (decided, failed) = self.decide_all(ids, Some(&shutdown)).await;
+        tracing::info!(
+            held = count,
+            decided,
+            failed,
+            "held tasks decided again with the new policy"
+        );
+    }
+
+    /// Handles `ids` as if each had just been announced, [`CONCURRENCY`] at a time; stops
+    /// starting new ones once `stop` is cancelled. Returns (decided, failed).
+    async fn decide_all(
+        self: &Arc<Self>,
+        ids: Vec<TaskId>,
+        stop: Option<&CancellationToken>,
+    ) -> (usize, usize) {
+        let (mut decided, mut failed) = (0, 0);
+        let mut pending = ids.into_iter();
         let mut running = JoinSet::new();
         loop {
-            while running.len() < CONCURRENCY {
+            while running.len() < CONCURRENCY && !stop.is_some_and(CancellationToken::is_cancelled)
+            {
                 let Some(id) = pending.next() else { break };
                 let engine = self.clone();
-                running.spawn(async move { engine.handle_task(id, Instant::now()).await });
+                running.spawn(async move { (id, engine.handle_task(id, Instant::now()).await) });
             }
             let Some(done) = running.join_next().await else {
                 break;
             };
             match done {
-                Ok(Disposition::Retry(error)) => {
-                    report.failed += 1;
-                    tracing::warn!(%error, "reconciliation could not decide a task; next run retries");
+                Ok((id, Disposition::Retry(error))) => {
+                    failed += 1;
+                    tracing::warn!(task_id = %id, %error, "could not decide the task now; it is tried again later");
                 }
-                Ok(_) => report.decided += 1,
+                Ok(_) => decided += 1,
                 Err(error) => {
-                    report.failed += 1;
-                    tracing::error!(%error, "reconciliation worker failed");
+                    failed += 1;
+                    tracing::error!(%error, "a decision worker failed");
                 }
             }
         }
-        Ok(report)
+        (decided, failed)
     }
 
     /// Reconciles at start and every `interval` until `shutdown`; a failed run is retried
