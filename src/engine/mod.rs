@@ -173,7 +173,7 @@ impl Engine {
                 return Disposition::Ack("held");
             }
             Action::Hold(_) | Action::Ignore => {
-                self.holds.remove(task.id);
+                self.forget(task.id);
                 self.settled_set().insert(task.id);
                 let outcome = if dry_run {
                     Outcome::DryRun
