@@ -121,59 +121,145 @@ pub fn trim_preamble(text: &str) -> &str {
 /// Parses a complete document and returns its root element. Refuses DOCTYPEs, unknown entities,
 /// mismatched or missing end tags, a second root and text outside the root.
 pub fn parse_document(text: &str) -> Result<Element, XmlError> {
+    let mut tree = TreeSink::default();
+    read(text, &mut tree)?;
+    tree.root
+        .ok_or_else(|| XmlError::Syntax("no root element".to_owned()))
+}
+
+/// Reads a document element by element without building a tree, for documents that can be
+/// large (vCD's list of every active task): `visit(depth, element)` sees each element's name
+/// and attributes as it starts (no text, no children); the root has depth 0. The same checks
+/// as [`parse_document`] apply.
+pub fn scan_document(
+    text: &str,
+    visit: impl FnMut(usize, &Element) -> Result<(), XmlError>,
+) -> Result<(), XmlError> {
+    read(text, &mut ScanSink { depth: 0, visit })
+}
+
+/// Where [`read`] hands a document's structure.
+trait Sink {
+    /// An element starts; its text and children follow until [`Sink::close`].
+    fn open(&mut self, element: Element) -> Result<(), XmlError>;
+    /// The innermost open element ends.
+    fn close(&mut self);
+    /// Text directly inside the innermost open element.
+    fn text(&mut self, text: &str);
+}
+
+/// The one event loop, with every check: DOCTYPE, entities, depth, attributes, end tags, a
+/// single root, no text outside it.
+fn read(text: &str, sink: &mut impl Sink) -> Result<(), XmlError> {
     let mut reader = Reader::from_str(trim_preamble(text));
-    let mut open: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
+    // Names of the open elements, for "document ends inside <x>"; at most MAX_DEPTH of them.
+    let mut open: Vec<String> = Vec::new();
+    let mut seen_root = false;
     loop {
         let event = reader.read_event().map_err(|e| syntax(&reader, e))?;
         match event {
-            Event::Start(start) | Event::Empty(start) if root.is_some() => {
+            Event::Start(start) | Event::Empty(start) if open.is_empty() && seen_root => {
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
                 return Err(XmlError::Syntax(format!("second root element <{name}>")));
             }
             Event::Start(_) if open.len() >= MAX_DEPTH => return Err(XmlError::TooDeep),
-            Event::Start(start) => open.push(Element::open(&start, &reader)?),
-            Event::Empty(start) => close(Element::open(&start, &reader)?, &mut open, &mut root),
+            Event::Start(start) => {
+                let element = Element::open(&start, &reader)?;
+                open.push(element.name.clone());
+                seen_root = true;
+                sink.open(element)?;
+            }
+            Event::Empty(start) => {
+                seen_root = true;
+                sink.open(Element::open(&start, &reader)?)?;
+                sink.close();
+            }
             Event::End(_) => match open.pop() {
-                Some(element) => close(element, &mut open, &mut root),
+                Some(_) => sink.close(),
                 None => return Err(XmlError::Syntax("unmatched end tag".to_owned())),
             },
-            Event::Text(text) => append_text(
-                &mut open,
-                &text.xml10_content().map_err(|e| syntax(&reader, e))?,
-            )?,
-            Event::CData(data) => {
-                append_text(&mut open, &data.decode().map_err(|e| syntax(&reader, e))?)?
+            Event::Text(text) => {
+                let text = text.xml10_content().map_err(|e| syntax(&reader, e))?;
+                append_text(sink, open.is_empty(), &text)?;
             }
-            Event::GeneralRef(reference) => append_text(&mut open, &resolve(&reference)?)?,
+            Event::CData(data) => {
+                let text = data.decode().map_err(|e| syntax(&reader, e))?;
+                append_text(sink, open.is_empty(), &text)?;
+            }
+            Event::GeneralRef(reference) => {
+                append_text(sink, open.is_empty(), &resolve(&reference)?)?
+            }
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }
     }
-    if let Some(unclosed) = open.last() {
-        return Err(XmlError::Syntax(format!(
-            "document ends inside <{}>",
-            unclosed.name
-        )));
-    }
-    root.ok_or_else(|| XmlError::Syntax("no root element".to_owned()))
-}
-
-fn close(element: Element, open: &mut [Element], root: &mut Option<Element>) {
-    match open.last_mut() {
-        Some(parent) => parent.children.push(element),
-        None => *root = Some(element),
+    match open.last() {
+        Some(unclosed) => Err(XmlError::Syntax(format!(
+            "document ends inside <{unclosed}>"
+        ))),
+        None if !seen_root => Err(XmlError::Syntax("no root element".to_owned())),
+        None => Ok(()),
     }
 }
 
-fn append_text(open: &mut [Element], text: &str) -> Result<(), XmlError> {
-    match open.last_mut() {
-        Some(element) => element.text.push_str(text),
-        None if text.trim().is_empty() => {}
-        None => return Err(XmlError::Syntax("text outside the root element".to_owned())),
+fn append_text(sink: &mut impl Sink, outside_root: bool, text: &str) -> Result<(), XmlError> {
+    match outside_root {
+        false => sink.text(text),
+        true if text.trim().is_empty() => {}
+        true => return Err(XmlError::Syntax("text outside the root element".to_owned())),
     }
     Ok(())
+}
+
+/// Builds the tree [`parse_document`] returns.
+#[derive(Default)]
+struct TreeSink {
+    open: Vec<Element>,
+    root: Option<Element>,
+}
+
+impl Sink for TreeSink {
+    fn open(&mut self, element: Element) -> Result<(), XmlError> {
+        self.open.push(element);
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        let Some(element) = self.open.pop() else {
+            return;
+        };
+        match self.open.last_mut() {
+            Some(parent) => parent.children.push(element),
+            None => self.root = Some(element),
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        if let Some(element) = self.open.last_mut() {
+            element.text.push_str(text);
+        }
+    }
+}
+
+/// Hands each element to a visitor and forgets it: memory stays proportional to the depth.
+struct ScanSink<F> {
+    depth: usize,
+    visit: F,
+}
+
+impl<F: FnMut(usize, &Element) -> Result<(), XmlError>> Sink for ScanSink<F> {
+    fn open(&mut self, element: Element) -> Result<(), XmlError> {
+        (self.visit)(self.depth, &element)?;
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    fn text(&mut self, _text: &str) {}
 }
 
 /// Character references and the five predefined entities; there is no DTD to define others.
@@ -326,6 +412,50 @@ mod tests {
         let expected = "a<b>&c \"d\" 'e'\u{fffd}\tf</Message><Evil/>";
         assert_eq!((root.text(), root.attr("a")), (expected, Some(expected)));
         assert!(root.children.is_empty());
+    }
+
+    #[test]
+    fn scanning_refuses_what_parsing_refuses_and_sees_every_element() {
+        let refused = [
+            "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">]><R>&lol;</R>",
+            "<R/><S/>",
+            "<R><A></R>",
+            "<R>",
+            "text<R/>",
+            "<R>&unknown;</R>",
+            "",
+        ];
+        for text in refused {
+            assert!(parse_document(text).is_err(), "parse accepted {text:?}");
+            assert!(
+                scan_document(text, |_, _| Ok(())).is_err(),
+                "scan accepted {text:?}"
+            );
+        }
+        let mut seen = Vec::new();
+        scan_document(
+            "<a:R x=\"1\"><B y=\"2\"><C/></B><B/></a:R>",
+            |depth, element| {
+                seen.push((
+                    depth,
+                    element.name.clone(),
+                    element.attr("y").map(str::to_owned),
+                ));
+                Ok(())
+            },
+        )
+        .unwrap();
+        let expected = [
+            (0, "R", None),
+            (1, "B", Some("2")),
+            (2, "C", None),
+            (1, "B", None),
+        ];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(d, n, y)| (*d, n.to_string(), y.map(str::to_owned)))
+            .collect();
+        assert_eq!(seen, expected);
     }
 }
 

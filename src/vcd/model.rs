@@ -92,15 +92,32 @@ pub fn parse_blocking_task(xml: &str) -> Result<BlockingTask, ModelError> {
 
 /// `GET /api/admin/extension/blockingTasks/`: the ids of all active blocking tasks.
 pub fn parse_task_references(xml: &str) -> Result<Vec<TaskId>, ModelError> {
-    let root = document(xml, "BlockingTaskReferences")?;
-    root.children_named("Reference")
-        .map(|reference| {
-            let href = reference
-                .attr("href")
-                .ok_or(ModelError::Missing("Reference href"))?;
-            TaskId::parse(last_path_segment(href)).map_err(|_| invalid("Reference href", href))
-        })
-        .collect()
+    // Streamed, not parsed into a tree: the list names every active task in the cloud.
+    let mut ids = Vec::new();
+    let mut problem = None;
+    xml::scan_document(xml, |depth, element| {
+        match depth {
+            0 if element.name != "BlockingTaskReferences" => {
+                problem = Some(ModelError::UnexpectedRoot {
+                    expected: "BlockingTaskReferences",
+                    found: element.name.clone(),
+                });
+            }
+            1 if element.name == "Reference" && problem.is_none() => match element.attr("href") {
+                None => problem = Some(ModelError::Missing("Reference href")),
+                Some(href) => match TaskId::parse(last_path_segment(href)) {
+                    Ok(id) => ids.push(id),
+                    Err(_) => problem = Some(invalid("Reference href", href)),
+                },
+            },
+            _ => {}
+        }
+        Ok(())
+    })?;
+    match problem {
+        Some(problem) => Err(problem),
+        None => Ok(ids),
+    }
 }
 
 /// `GET /api/versions`, in document order (vCD lists oldest first). Entries whose version
