@@ -297,5 +297,4 @@ fn template(text: &Spanned<String>, source: &Source<'_>) -> Result<Template, Pol
 }
 
 #[cfg(test)]
-#[path = "compile_tests.rs"]
 mod tests;
