@@ -8,6 +8,19 @@ fn vcd_blockd() -> Command {
     command
 }
 
+/// A directory with a password file and a one-line policy, and the path its config goes to.
+fn config_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "x").unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[defaults]\naction = \"resume\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("config.toml");
+    (dir, config)
+}
+
 #[test]
 fn check_accepts_the_example_policy() {
     let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml");
@@ -45,14 +58,7 @@ fn check_names_file_line_and_column_of_a_broken_policy() {
 
 #[test]
 fn check_with_a_config_validates_both() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "x").unwrap();
-    std::fs::write(
-        dir.path().join("policy.toml"),
-        "[defaults]\naction = \"resume\"\n",
-    )
-    .unwrap();
-    let config = dir.path().join("config.toml");
+    let (_dir, config) = config_dir();
     std::fs::write(
         &config,
         "[vcd]\nurl = \"https://vcd.example.com\"\npassword_file = \"pw\"\n[amqp]\nurl = \"amqp://localhost\"\n[policy]\npath = \"policy.toml\"\n",
@@ -133,14 +139,7 @@ fn run_without_any_config_file_says_where_it_looked() {
 
 #[test]
 fn sigterm_stops_the_daemon_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "x").unwrap();
-    std::fs::write(
-        dir.path().join("policy.toml"),
-        "[defaults]\naction = \"resume\"\n",
-    )
-    .unwrap();
-    let config = dir.path().join("config.toml");
+    let (_dir, config) = config_dir();
     // vCD is unreachable: the daemon keeps trying, and must still stop at once when told.
     std::fs::write(
         &config,

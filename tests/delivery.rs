@@ -57,22 +57,8 @@ async fn the_same_notification_twice_yields_one_action() {
     let id = world.create(upload("twice.iso")).await;
     let view = world.sim.task(id).unwrap();
     let crafted = craft_create_notification(&view, &world.sim.base_url());
-    world
-        .publish(
-            &world.xml_exchange,
-            &crafted.routing_key,
-            crafted.headers.clone(),
-            crafted.body.as_bytes(),
-        )
-        .await;
-    world
-        .publish(
-            &world.xml_exchange,
-            &crafted.routing_key,
-            crafted.headers,
-            crafted.body.as_bytes(),
-        )
-        .await;
+    world.publish_crafted(&crafted).await;
+    world.publish_crafted(&crafted).await;
     world.wait_for_status(id, "resumed").await;
     wait_until("all three deliveries are handled", || {
         let metrics = &world.daemon().metrics;
@@ -176,14 +162,7 @@ async fn an_id_that_disagrees_with_its_header_is_dead_lettered() {
         "notification.entityUUID".into(),
         AMQPValue::LongString(other.to_string().into()),
     );
-    world
-        .publish(
-            &world.xml_exchange,
-            &crafted.routing_key,
-            crafted.headers,
-            crafted.body.as_bytes(),
-        )
-        .await;
+    world.publish_crafted(&crafted).await;
     wait_until("the message is dead-lettered", || {
         world.daemon().metrics.notifications_with("dead_lettered") == 1
     })
@@ -217,14 +196,7 @@ async fn hrefs_naming_another_host_get_no_request() {
     );
     let crafted = craft_create_notification(&world.sim.task(id).unwrap(), &trap_url);
     assert!(crafted.body.contains(&trap_url));
-    world
-        .publish(
-            &world.xml_exchange,
-            &crafted.routing_key,
-            crafted.headers,
-            crafted.body.as_bytes(),
-        )
-        .await;
+    world.publish_crafted(&crafted).await;
     let world = world.with_daemon().await;
     world.wait_for_status(id, "resumed").await;
     assert_eq!(

@@ -32,12 +32,7 @@ async fn api_37_logs_in_through_the_legacy_sessions_endpoint() {
     let id = world.create(upload("a.iso")).await;
     world.wait_for_status(id, "resumed").await;
     assert_eq!(logins(&world), [("/api/sessions".to_owned(), 200)]);
-    let read = world
-        .sim
-        .calls()
-        .into_iter()
-        .find(|c| c.path.ends_with(&id.to_string()))
-        .unwrap();
+    let read = world.first_read(id);
     assert_eq!(read.accept, "application/*+xml;version=37.2");
     assert_eq!(read.auth, "legacy-token");
     world.finish().await;
@@ -56,12 +51,7 @@ async fn api_38_logs_in_through_cloudapi_because_the_legacy_login_is_gone() {
         logins(&world),
         [("/cloudapi/1.0.0/sessions/provider".to_owned(), 200)]
     );
-    let read = world
-        .sim
-        .calls()
-        .into_iter()
-        .find(|c| c.path.ends_with(&id.to_string()))
-        .unwrap();
+    let read = world.first_read(id);
     assert_eq!(read.accept, "application/*+xml;version=38.0");
     assert_eq!(read.auth, "bearer");
     world.finish().await;

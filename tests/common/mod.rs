@@ -237,6 +237,26 @@ impl World {
         assert!(!confirm.is_nack(), "broker refused the test message");
     }
 
+    /// Publishes a crafted notification to the XML exchange, as vCD would.
+    pub async fn publish_crafted(&self, crafted: &Crafted) {
+        self.publish(
+            &self.xml_exchange,
+            &crafted.routing_key,
+            crafted.headers.clone(),
+            crafted.body.as_bytes(),
+        )
+        .await;
+    }
+
+    /// The first request the sim received for task `id` (the daemon's read of it).
+    pub fn first_read(&self, id: Uuid) -> vcd_sim::Call {
+        self.sim
+            .calls()
+            .into_iter()
+            .find(|c| c.path.ends_with(&id.to_string()))
+            .expect("the daemon read the task")
+    }
+
     /// Takes every message currently in `<queue>.dead`.
     pub async fn dead_letters(&self) -> Vec<lapin::message::BasicGetMessage> {
         let dead = format!("{}.dead", self.queue);
