@@ -10,13 +10,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::amqp::Consumer;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::policy::{Policy, PolicyErrors};
 use crate::reload::Reloader;
+use crate::source::amqp::Consumer;
 use crate::vcd::client::VcdClient;
 use crate::vcd::error::VcdError;
 
@@ -90,11 +90,12 @@ impl Daemon {
         tracing::info!(address = %http_address, "HTTP listener up");
         tasks.spawn(keep_vcd_session(vcd, shutdown.clone()));
         tasks.spawn(engine.clone().run_scheduler(shutdown.clone()));
-        tasks.spawn(
-            engine
-                .clone()
-                .run_reconciler(settings.reconcile.interval, shutdown.clone()),
-        );
+        tasks.spawn(crate::source::reconcile::run(
+            engine.clone(),
+            metrics.clone(),
+            settings.reconcile.interval,
+            shutdown.clone(),
+        ));
         let reloader = Arc::new(Reloader::new(
             engine.clone(),
             metrics.clone(),

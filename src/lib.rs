@@ -4,7 +4,6 @@
 //! Flow: [`amqp`] receives a delivery → [`notification`] parses it → [`engine`] reads the
 //! task through [`vcd`], asks [`policy`] for a decision and carries it out → [`amqp`] acks.
 
-pub mod amqp;
 pub mod backoff;
 pub mod commands;
 pub mod config;
@@ -16,8 +15,10 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notification;
+pub mod outcome;
 pub mod policy;
 pub mod reload;
+pub mod source;
 pub mod task;
 pub mod timestamp;
 pub mod vcd;

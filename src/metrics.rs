@@ -8,6 +8,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::outcome::{DeadLetterReason, KeepaliveOutcome, NotificationOutcome, RunOutcome};
+
 type Labels = Vec<(&'static str, String)>;
 type Counters = Family<Labels, Counter>;
 
@@ -123,9 +125,9 @@ impl Metrics {
         }
     }
 
-    pub fn notification(&self, outcome: &'static str) {
+    pub fn notification(&self, outcome: NotificationOutcome) {
         self.notifications
-            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .get_or_create(&vec![("outcome", outcome.label().to_owned())])
             .inc();
     }
 
@@ -145,9 +147,9 @@ impl Metrics {
         self.vcd_request_seconds.observe(seconds);
     }
 
-    pub fn keepalive(&self, outcome: &'static str) {
+    pub fn keepalive(&self, outcome: KeepaliveOutcome) {
         self.keepalives
-            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .get_or_create(&vec![("outcome", outcome.label().to_owned())])
             .inc();
     }
 
@@ -155,21 +157,21 @@ impl Metrics {
         self.hold_lateness_seconds.observe(seconds.max(0.0));
     }
 
-    pub fn policy_reload(&self, outcome: &'static str) {
+    pub fn policy_reload(&self, outcome: RunOutcome) {
         self.policy_reloads
-            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .get_or_create(&vec![("outcome", outcome.label().to_owned())])
             .inc();
     }
 
-    pub fn reconcile_run(&self, outcome: &'static str) {
+    pub fn reconcile_run(&self, outcome: RunOutcome) {
         self.reconcile_runs
-            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .get_or_create(&vec![("outcome", outcome.label().to_owned())])
             .inc();
     }
 
-    pub fn dead_lettered(&self, reason: &'static str) {
+    pub fn dead_lettered(&self, reason: DeadLetterReason) {
         self.dead_lettered
-            .get_or_create(&vec![("reason", reason.to_owned())])
+            .get_or_create(&vec![("reason", reason.label().to_owned())])
             .inc();
     }
 
@@ -196,9 +198,10 @@ mod tests {
     #[test]
     fn renders_counters_with_prefix_and_labels() {
         let metrics = Metrics::new();
-        metrics.notification("decided");
-        metrics.notification("decided");
-        metrics.dead_lettered("malformed");
+        let decided = NotificationOutcome::Task(crate::outcome::TaskOutcome::Decided);
+        metrics.notification(decided);
+        metrics.notification(decided);
+        metrics.dead_lettered(DeadLetterReason::Malformed);
         metrics.vcd_request("get_task", "200", 0.02);
         metrics.hold_lateness(0.3);
         let text = metrics.render();

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::outcome::DeadLetterReason;
 use crate::task::{BLOCKING_TASK_URN_PREFIX, EntityRef, TaskId};
 use crate::timestamp::parse_timestamp;
 use crate::xml::{self, Element};
@@ -101,16 +102,16 @@ pub enum NotificationError {
 }
 
 impl NotificationError {
-    /// Short label for the dead-letter reason header and metrics.
-    pub fn reason(&self) -> &'static str {
+    /// Why the message is dead-lettered.
+    pub fn reason(&self) -> DeadLetterReason {
         match self {
-            NotificationError::TooLarge { .. } => "too_large",
-            NotificationError::NotUtf8 => "not_utf8",
-            NotificationError::UnknownFormat => "unknown_format",
-            NotificationError::Malformed(_) => "malformed",
-            NotificationError::MissingField(_) => "missing_field",
-            NotificationError::InvalidId(_) => "invalid_id",
-            NotificationError::IdMismatch { .. } => "id_mismatch",
+            NotificationError::TooLarge { .. } => DeadLetterReason::TooLarge,
+            NotificationError::NotUtf8 => DeadLetterReason::NotUtf8,
+            NotificationError::UnknownFormat => DeadLetterReason::UnknownFormat,
+            NotificationError::Malformed(_) => DeadLetterReason::Malformed,
+            NotificationError::MissingField(_) => DeadLetterReason::MissingField,
+            NotificationError::InvalidId(_) => DeadLetterReason::InvalidId,
+            NotificationError::IdMismatch { .. } => DeadLetterReason::IdMismatch,
         }
     }
 }

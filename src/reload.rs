@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::metrics::Metrics;
+use crate::outcome::RunOutcome;
 use crate::policy::{Policy, PolicyErrors};
 
 /// How often the policy files are compared with what is loaded.
@@ -55,13 +56,13 @@ impl Reloader {
             Ok(policy) => {
                 tracing::info!(path = %self.path.display(), rules = policy.rule_count(), "policy reloaded");
                 self.engine.replace_policy(policy);
-                self.metrics.policy_reload("ok");
+                self.metrics.policy_reload(RunOutcome::Ok);
                 tokio::spawn(self.engine.clone().redecide_holds(self.shutdown.clone()));
                 Ok(())
             }
             Err(errors) => {
                 tracing::error!(path = %self.path.display(), errors = %errors, "policy reload failed; keeping the last good policy");
-                self.metrics.policy_reload("error");
+                self.metrics.policy_reload(RunOutcome::Error);
                 Err(errors)
             }
         }

@@ -3,7 +3,9 @@
 
 use chrono::Utc;
 
+use super::audit::Outcome;
 use super::{Engine, audit};
+use crate::outcome::HoldEvent;
 use crate::policy::FinalAction;
 use crate::task::TaskId;
 use crate::vcd::error::{ErrorClass, VcdError};
@@ -28,7 +30,7 @@ pub enum HoldError {
 impl Engine {
     /// Resumes a held task.
     pub async fn approve(&self, id: TaskId, message: Option<String>) -> Result<(), HoldError> {
-        self.release_held(id, FinalAction::Resume, "approve", message)
+        self.release_held(id, FinalAction::Resume, HoldEvent::Approve, message)
             .await
     }
 
@@ -42,21 +44,22 @@ impl Engine {
         if action == FinalAction::Resume {
             return Err(HoldError::NotARejection(action.name()));
         }
-        self.release_held(id, action, "reject", message).await
+        self.release_held(id, action, HoldEvent::Reject, message)
+            .await
     }
 
     async fn release_held(
         &self,
         id: TaskId,
         action: FinalAction,
-        event: &'static str,
+        event: HoldEvent,
         message: Option<String>,
     ) -> Result<(), HoldError> {
         let _flight = self.flights.enter(id).await;
         let Some(hold) = self.holds.get(id) else {
             return Err(self.why_not_held(id).await);
         };
-        let verb = if event == "approve" {
+        let verb = if event == HoldEvent::Approve {
             "Approved"
         } else {
             "Rejected"
@@ -72,7 +75,7 @@ impl Engine {
             Ok(()) => {
                 self.forget(id);
                 self.metrics.decision(action.name(), &hold.rule, false);
-                audit::hold_event(&hold, event, action.name(), "done", &message);
+                audit::hold_event(&hold, event, action.name(), Outcome::Done, &message);
                 tracing::debug!(task_id = %id, took_ms = (Utc::now() - started).num_milliseconds(), "hold released");
                 Ok(())
             }
@@ -80,7 +83,13 @@ impl Engine {
                 let reason = self.why_not_held(id).await;
                 if matches!(reason, HoldError::NotHeld { .. } | HoldError::Unknown(_)) {
                     self.forget(id);
-                    audit::hold_event(&hold, event, action.name(), "already_decided", &message);
+                    audit::hold_event(
+                        &hold,
+                        event,
+                        action.name(),
+                        Outcome::AlreadyDecided,
+                        &message,
+                    );
                     return Err(reason);
                 }
                 Err(HoldError::Vcd(error))

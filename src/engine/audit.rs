@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::holds::HeldTask;
+use crate::outcome::HoldEvent;
 use crate::policy::Decision;
 use crate::task::TaskFacts;
 
@@ -84,9 +85,9 @@ pub fn shadow(facts: &TaskFacts, rule: &str, action: &'static str, message: &str
 /// the deadline, or the hold ending because vCD no longer waits for it.
 pub fn hold_event(
     hold: &HeldTask,
-    event: &'static str,
+    event: HoldEvent,
     action: &str,
-    outcome: &str,
+    outcome: Outcome,
     message: &str,
 ) {
     tracing::info!(
@@ -96,10 +97,10 @@ pub fn hold_event(
         org = %hold.org,
         user = %hold.user,
         rule = %hold.rule,
-        event,
+        event = event.label(),
         action,
         dry_run = false,
-        outcome,
+        outcome = outcome.name(),
         deadline = %hold.deadline.to_rfc3339(),
         message,
         "hold"

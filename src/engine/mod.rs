@@ -1,11 +1,11 @@
-//! The engine: what happens to one blocking task, from notification to decision to action.
-//! It reads the task from vCD (the source of truth), decides with the current policy and acts,
-//! and tells the caller what to do with the triggering delivery ([`Disposition`]).
+//! The engine: what happens to one blocking task, given its id by a source (the AMQP
+//! consumer, reconciliation). It reads the task from vCD (the source of truth), decides with the
+//! current policy and acts, and tells the source what became of it ([`Disposition`]).
 
 mod approve;
 mod audit;
+mod batch;
 pub mod holds;
-mod reconcile;
 mod scheduler;
 mod single_flight;
 
@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{HoldSettings, PolicyMode};
 use crate::metrics::Metrics;
-use crate::notification::{self, Delivery};
+use crate::outcome::{DeadLetterReason, TaskOutcome};
 use crate::policy::{self, Action, Decision, FinalAction, Policy};
 use crate::task::{BlockingTask, TaskFacts, TaskId};
 use crate::vcd::client::VcdClient;
@@ -25,19 +25,19 @@ use crate::vcd::error::{ErrorClass, VcdError};
 
 pub use approve::HoldError;
 pub use audit::Outcome;
+pub use batch::ActiveSync;
 pub use holds::{HeldTask, HoldRegistry};
-pub use reconcile::ReconcileReport;
 pub use single_flight::SingleFlight;
 
-/// What to do with the delivery that triggered the handling.
+/// What became of a task, and so what its source does with whatever announced it.
 #[derive(Debug)]
 pub enum Disposition {
-    /// Acknowledge: the task was acted on, found decided, or needs nothing. The label is the
-    /// `notifications_total{outcome}` value.
-    Ack(&'static str),
-    /// Reject to the dead-letter queue: the message can never be handled.
+    /// Done with: the task was acted on, found decided, held, or needs nothing.
+    Ack(TaskOutcome),
+    /// The task can never be handled this way (vCD refuses): an AMQP delivery goes to the
+    /// dead-letter queue with this reason.
     DeadLetter {
-        reason: &'static str,
+        reason: DeadLetterReason,
         detail: String,
     },
     /// Transient trouble (vCD unreachable, overloaded, login failing): try again later and
@@ -107,31 +107,6 @@ impl Engine {
         &self.vcd
     }
 
-    /// Parses one AMQP delivery and handles the task it announces.
-    pub async fn handle_delivery(&self, delivery: &Delivery<'_>, max_bytes: usize) -> Disposition {
-        let received = Instant::now();
-        let notification = match notification::parse(delivery, max_bytes) {
-            Ok(notification) => notification,
-            Err(error) => {
-                return Disposition::DeadLetter {
-                    reason: error.reason(),
-                    detail: error.to_string(),
-                };
-            }
-        };
-        if !notification.is_blocking_task_create() {
-            tracing::debug!(event_type = %notification.event_type, "not a new blocking task; nothing to do");
-            return Disposition::Ack("other_type");
-        }
-        let Some(id) = notification.task_id else {
-            return Disposition::DeadLetter {
-                reason: "missing_field",
-                detail: "blockingtask/create without a blocking task id".into(),
-            };
-        };
-        self.handle_task(id, received).await
-    }
-
     /// Reads task `id` from vCD, decides it and acts. Safe to call for the same task from
     /// several places at once: they take turns, and later turns find the task decided.
     pub async fn handle_task(&self, id: TaskId, received: Instant) -> Disposition {
@@ -143,7 +118,7 @@ impl Engine {
         if !task.status.is_active() {
             self.forget(id);
             tracing::info!(task_id = %id, status = ?task.status, "task already decided in vCD");
-            return Disposition::Ack("already_decided");
+            return Disposition::Ack(TaskOutcome::AlreadyDecided);
         }
         let facts = TaskFacts::from(&task);
         let decision = policy::decide(&self.policy(), &facts, Utc::now());
@@ -170,7 +145,7 @@ impl Engine {
             Action::Hold(hold) if !dry_run => {
                 let outcome = self.hold(task, decision, hold, Utc::now());
                 self.record(facts, decision, false, outcome, received);
-                return Disposition::Ack("held");
+                return Disposition::Ack(TaskOutcome::Held);
             }
             Action::Hold(_) | Action::Ignore => {
                 self.forget(task.id);
@@ -181,19 +156,23 @@ impl Engine {
                     Outcome::Left
                 };
                 self.record(facts, decision, dry_run, outcome, received);
-                return Disposition::Ack(if dry_run { "dry_run" } else { "ignored" });
+                return Disposition::Ack(if dry_run {
+                    TaskOutcome::DryRun
+                } else {
+                    TaskOutcome::Ignored
+                });
             }
         };
         if dry_run {
             self.settled_set().insert(task.id);
             self.record(facts, decision, true, Outcome::DryRun, received);
-            return Disposition::Ack("dry_run");
+            return Disposition::Ack(TaskOutcome::DryRun);
         }
         match self.vcd.act(task.id, final_action, &decision.message).await {
             Ok(()) => {
                 self.forget(task.id);
                 self.record(facts, decision, false, Outcome::Done, received);
-                Disposition::Ack("decided")
+                Disposition::Ack(TaskOutcome::Decided)
             }
             Err(error) => {
                 self.action_failed(task.id, facts, decision, error, received)
@@ -267,17 +246,17 @@ impl Engine {
             Ok(task) if !task.status.is_active() => {
                 self.forget(id);
                 self.record(facts, decision, false, Outcome::AlreadyDecided, received);
-                Disposition::Ack("already_decided")
+                Disposition::Ack(TaskOutcome::AlreadyDecided)
             }
             Ok(_) => {
                 self.record(facts, decision, false, Outcome::Refused, received);
                 Disposition::DeadLetter {
-                    reason: "action_refused",
+                    reason: DeadLetterReason::ActionRefused,
                     detail: error.to_string(),
                 }
             }
             Err(reread) if reread.class() == ErrorClass::NotFound => {
-                Disposition::Ack("task_not_found")
+                Disposition::Ack(TaskOutcome::TaskNotFound)
             }
             Err(reread) => Disposition::Retry(reread),
         }
@@ -288,10 +267,10 @@ impl Engine {
             ErrorClass::NotFound => {
                 self.forget(id);
                 tracing::warn!(task_id = %id, %error, "blocking task not found in vCD; reconciliation will pick it up if it appears");
-                Disposition::Ack("task_not_found")
+                Disposition::Ack(TaskOutcome::TaskNotFound)
             }
             ErrorClass::Refused => Disposition::DeadLetter {
-                reason: "vcd_refused",
+                reason: DeadLetterReason::VcdRefused,
                 detail: error.to_string(),
             },
             ErrorClass::Transient | ErrorClass::Fatal => Disposition::Retry(error),

@@ -10,9 +10,11 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::audit::Outcome;
 use super::holds::{HeldTask, next_keepalive, next_retry};
 use super::{Engine, audit};
 use crate::duration::format_duration;
+use crate::outcome::{HoldEvent, KeepaliveOutcome};
 use crate::vcd::error::{ErrorClass, VcdError};
 
 /// At most this many keepalives or fallbacks in flight at once.
@@ -79,7 +81,7 @@ impl Engine {
             .await
         {
             Ok(task) if task.status.is_active() => {
-                self.metrics.keepalive("ok");
+                self.metrics.keepalive(KeepaliveOutcome::Ok);
                 let now = Utc::now();
                 let mut refreshed = hold.clone();
                 refreshed.vcd_timeout = task.timeout_date;
@@ -89,10 +91,16 @@ impl Engine {
                     h.failures = 0;
                 });
                 tracing::debug!(task_id = %hold.id, next = %at, "kept alive");
-                audit::hold_event(&hold, "keepalive", "updateProgress", "done", &hold.message);
+                audit::hold_event(
+                    &hold,
+                    HoldEvent::Keepalive,
+                    "updateProgress",
+                    Outcome::Done,
+                    &hold.message,
+                );
             }
-            Ok(_) => self.release(&hold, "keepalive"),
-            Err(error) => self.hold_failed(hold, "keepalive", error).await,
+            Ok(_) => self.release(&hold, HoldEvent::Keepalive),
+            Err(error) => self.hold_failed(hold, HoldEvent::Keepalive, error).await,
         }
     }
 
@@ -108,15 +116,21 @@ impl Engine {
                 self.forget(hold.id);
                 self.metrics
                     .decision(hold.fallback.name(), &hold.rule, false);
-                audit::hold_event(&hold, "fallback", hold.fallback.name(), "done", &message);
+                audit::hold_event(
+                    &hold,
+                    HoldEvent::Fallback,
+                    hold.fallback.name(),
+                    Outcome::Done,
+                    &message,
+                );
             }
-            Err(error) => self.hold_failed(hold, "fallback", error).await,
+            Err(error) => self.hold_failed(hold, HoldEvent::Fallback, error).await,
         }
     }
 
     /// A keepalive or fallback failed: if vCD no longer waits for the task, the hold ends;
     /// otherwise try again soon, ahead of vCD's timeout.
-    async fn hold_failed(&self, hold: HeldTask, event: &'static str, error: VcdError) {
+    async fn hold_failed(&self, hold: HeldTask, event: HoldEvent, error: VcdError) {
         if matches!(error.class(), ErrorClass::Refused | ErrorClass::NotFound) {
             match self.vcd.blocking_task_now(hold.id).await {
                 Ok(task) if !task.status.is_active() => return self.release(&hold, event),
@@ -126,23 +140,23 @@ impl Engine {
                 _ => {}
             }
         }
-        if event == "keepalive" {
-            self.metrics.keepalive("error");
+        if event == HoldEvent::Keepalive {
+            self.metrics.keepalive(KeepaliveOutcome::Error);
         }
         let mut failed = hold.clone();
         failed.failures += 1;
         let at = next_retry(&failed, Utc::now());
-        tracing::warn!(task_id = %hold.id, event, %error, retry_at = %at, "hold attention failed; will retry");
+        tracing::warn!(task_id = %hold.id, event = event.label(), %error, retry_at = %at, "hold attention failed; will retry");
         self.holds
             .reschedule(hold.id, at, |h| h.failures = failed.failures);
     }
 
     /// vCD no longer waits for the task (someone decided it, or its timeout did).
-    fn release(&self, hold: &HeldTask, event: &'static str) {
+    fn release(&self, hold: &HeldTask, event: HoldEvent) {
         self.forget(hold.id);
-        if event == "keepalive" {
-            self.metrics.keepalive("gone");
+        if event == HoldEvent::Keepalive {
+            self.metrics.keepalive(KeepaliveOutcome::Gone);
         }
-        audit::hold_event(hold, event, "none", "already_decided", "");
+        audit::hold_event(hold, event, "none", Outcome::AlreadyDecided, "");
     }
 }

@@ -236,7 +236,7 @@ fn assert_refused(
         headers,
     };
     let error = parse(&delivery, LIMIT).unwrap_err();
-    assert_eq!(error.reason(), reason, "{name}: {error}");
+    assert_eq!(error.reason().label(), reason, "{name}: {error}");
     assert!(error.to_string().contains(fragment), "{name}: {error}");
 }
 
@@ -345,8 +345,10 @@ fn size_is_checked_before_anything_else() {
         assert!(
             matches!(error, NotificationError::TooLarge { size, limit } if (size, limit) == expected)
         );
-        assert_eq!(error.reason(), "too_large");
-        let at_limit = parse(&delivery, body.len()).err().map(|e| e.reason());
+        assert_eq!(error.reason().label(), "too_large");
+        let at_limit = parse(&delivery, body.len())
+            .err()
+            .map(|e| e.reason().label());
         assert_ne!(at_limit, Some("too_large"));
     }
 }

@@ -1,6 +1,6 @@
-//! One delivery's life: hand it to the engine, then ack, dead-letter, or retry transient
-//! trouble with backoff while keeping it unacknowledged, well inside RabbitMQ's 30-minute
-//! consumer timeout.
+//! One delivery's life: decode it into a task id, hand that to the engine, then ack,
+//! dead-letter, or retry transient trouble with backoff while keeping it unacknowledged, well
+//! inside RabbitMQ's 30-minute consumer timeout.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,9 @@ use super::topology::dead_letter_exchange;
 use crate::backoff::Backoff;
 use crate::engine::{Disposition, Engine};
 use crate::metrics::Metrics;
-use crate::notification::Delivery;
+use crate::notification::{self, Delivery};
+use crate::outcome::{DeadLetterReason, NotificationOutcome};
+use crate::task::TaskId;
 
 /// Header naming why vcd-blockd dead-lettered a message.
 pub const REASON_HEADER: &str = "x-vcd-blockd-reason";
@@ -38,33 +40,33 @@ pub struct Handler {
 
 impl Handler {
     pub async fn handle(self, delivery: AmqpDelivery) {
-        let headers = super::headers::from_table(delivery.properties.headers().as_ref());
-        let view = Delivery {
-            body: &delivery.data,
-            routing_key: delivery.routing_key.as_str(),
-            headers: &headers,
+        let received = Instant::now();
+        let id = match self.decode(&delivery) {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                self.metrics.notification(NotificationOutcome::OtherType);
+                acknowledge(&delivery).await;
+                return;
+            }
+            Err((reason, detail)) => return self.reject(&delivery, reason, &detail).await,
         };
-        let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
-            match self.engine.handle_delivery(&view, self.max_bytes).await {
+            match self.engine.handle_task(id, received).await {
                 Disposition::Ack(outcome) => {
-                    self.metrics.notification(outcome);
+                    self.metrics
+                        .notification(NotificationOutcome::Task(outcome));
                     acknowledge(&delivery).await;
                     return;
                 }
                 Disposition::DeadLetter { reason, detail } => {
-                    tracing::warn!(reason, detail = %detail, routing_key = %delivery.routing_key, "dead-lettering message");
-                    self.metrics.notification("dead_lettered");
-                    self.metrics.dead_lettered(reason);
-                    self.dead_letter(&delivery, reason, &detail).await;
-                    return;
+                    return self.reject(&delivery, reason, &detail).await;
                 }
                 Disposition::Retry(error) => {
                     attempt += 1;
-                    if started.elapsed() >= RETRY_WINDOW {
+                    if received.elapsed() >= RETRY_WINDOW {
                         tracing::warn!(%error, "still failing; returning the message to the queue");
-                        self.metrics.notification("requeued");
+                        self.metrics.notification(NotificationOutcome::Requeued);
                         let requeue = BasicNackOptions {
                             requeue: true,
                             ..BasicNackOptions::default()
@@ -82,6 +84,37 @@ impl Handler {
                 }
             }
         }
+    }
+
+    /// The blocking task a delivery announces; `None` for any other notification type (vCD's
+    /// own resume and abort events among them); a dead-letter reason for a message that can
+    /// never be handled.
+    fn decode(
+        &self,
+        delivery: &AmqpDelivery,
+    ) -> Result<Option<TaskId>, (DeadLetterReason, String)> {
+        let headers = super::headers::from_table(delivery.properties.headers().as_ref());
+        let view = Delivery {
+            body: &delivery.data,
+            routing_key: delivery.routing_key.as_str(),
+            headers: &headers,
+        };
+        let notification = notification::parse(&view, self.max_bytes)
+            .map_err(|error| (error.reason(), error.to_string()))?;
+        match notification.task_id {
+            Some(id) if notification.is_blocking_task_create() => Ok(Some(id)),
+            _ => {
+                tracing::debug!(event_type = %notification.event_type, "not a new blocking task; nothing to do");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn reject(&self, delivery: &AmqpDelivery, reason: DeadLetterReason, detail: &str) {
+        tracing::warn!(reason = reason.label(), detail, routing_key = %delivery.routing_key, "dead-lettering message");
+        self.metrics.notification(NotificationOutcome::DeadLettered);
+        self.metrics.dead_lettered(reason);
+        self.dead_letter(delivery, reason.label(), detail).await;
     }
 
     /// Publishes a copy with the reason to `<queue>.dlx` and acks the original once the broker

@@ -1,0 +1,80 @@
+//! Reconciliation, the second source of task ids: vCD's list of active blocking tasks is the
+//! source of truth. Tasks the daemon does not know are decided as if their notification had
+//! arrived (it was lost, or sent while the daemon was down); holds vCD no longer lists are
+//! dropped.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::outcome::RunOutcome;
+use crate::task::TaskId;
+use crate::vcd::error::VcdError;
+
+/// What one reconciliation found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Active tasks vCD lists.
+    pub active: usize,
+    /// Of those, tasks the daemon did not know and decided now.
+    pub decided: usize,
+    /// Holds dropped because vCD no longer lists them.
+    pub dropped: usize,
+    /// Unknown tasks that could not be decided now (vCD trouble); the next run tries again.
+    pub failed: usize,
+}
+
+/// Lists vCD's active blocking tasks once and hands the engine those it does not know.
+pub async fn reconcile(engine: &Arc<Engine>) -> Result<ReconcileReport, VcdError> {
+    let active: HashSet<TaskId> = engine.vcd().active_tasks().await?.into_iter().collect();
+    let sync = engine.sync_active(&active);
+    let (decided, failed) = engine.handle_all(sync.unknown, None).await;
+    Ok(ReconcileReport {
+        active: active.len(),
+        decided,
+        dropped: sync.dropped,
+        failed,
+    })
+}
+
+/// Reconciles at start and every `interval` until `shutdown`; a failed run is retried
+/// sooner, with backoff.
+pub async fn run(
+    engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut retry = Duration::from_secs(2);
+    loop {
+        let wait = match reconcile(&engine).await {
+            Ok(report) => {
+                metrics.reconcile_run(RunOutcome::Ok);
+                tracing::info!(
+                    active = report.active,
+                    decided = report.decided,
+                    dropped = report.dropped,
+                    failed = report.failed,
+                    "reconciled with vCD"
+                );
+                retry = Duration::from_secs(2);
+                interval
+            }
+            Err(error) => {
+                metrics.reconcile_run(RunOutcome::Error);
+                tracing::warn!(%error, retry_in = ?retry, "reconciliation failed");
+                let wait = retry.min(interval);
+                retry = (retry * 2).min(Duration::from_secs(60));
+                wait
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
