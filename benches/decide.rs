@@ -11,9 +11,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use vcd_blockd::facts::TaskFacts;
 use vcd_blockd::notification::{self, BLOCKING_TASK_CREATE, Delivery, HeaderValue, Headers};
 use vcd_blockd::policy::{self, Action, Policy};
-use vcd_blockd::task::TaskFacts;
 use vcd_blockd::vcd::model;
 
 /// A batch lasts at least this long, so the clock's own cost (~25 ns a reading) stays small.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod duration;
 pub mod engine;
+pub mod facts;
 pub mod health;
 pub mod http;
 pub mod logging;

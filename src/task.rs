@@ -1,5 +1,5 @@
-//! Domain types for a blocking task: its validated identifier ([`TaskId`]), the task as vCD
-//! reports it ([`BlockingTask`]) and the flat [`TaskFacts`] a policy matches on.
+//! Domain types for a blocking task: its validated identifier ([`TaskId`]) and the task as vCD
+//! reports it ([`BlockingTask`]).
 
 use std::fmt;
 
@@ -113,38 +113,6 @@ pub struct BlockingTask {
     pub org: EntityRef,
     pub user: EntityRef,
     pub owner: EntityRef,
-}
-
-/// The facts a policy rule matches on, one string per match key of the policy language.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TaskFacts {
-    pub task_id: String,
-    pub operation: String,
-    pub org: String,
-    pub org_id: String,
-    pub user: String,
-    pub user_id: String,
-    pub owner_type: String,
-    pub owner_name: String,
-    pub owner_id: String,
-    pub description: String,
-}
-
-impl From<&BlockingTask> for TaskFacts {
-    fn from(task: &BlockingTask) -> TaskFacts {
-        TaskFacts {
-            task_id: task.id.to_string(),
-            operation: task.operation.clone(),
-            org: task.org.name.clone(),
-            org_id: task.org.id.clone(),
-            user: task.user.name.clone(),
-            user_id: task.user.id.clone(),
-            owner_type: task.owner.kind.clone(),
-            owner_name: task.owner.name.clone(),
-            owner_id: task.owner.id.clone(),
-            description: task.description.clone(),
-        }
-    }
 }
 
 #[cfg(test)]

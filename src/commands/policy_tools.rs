@@ -9,9 +9,9 @@ use chrono::Utc;
 
 use super::{EXIT_FAILED, EXIT_USAGE, config_path};
 use crate::config::Settings;
+use crate::facts::{MatchKey, TaskFacts};
 use crate::notification::{self, Delivery, Headers};
 use crate::policy::{self, Policy};
-use crate::task::TaskFacts;
 use crate::vcd::model;
 
 /// `vcd-blockd test [POLICY]`: exit 0 when every case passes, 1 otherwise.
@@ -127,21 +127,17 @@ fn set_fact(facts: &mut TaskFacts, assignment: &str) -> Result<(), String> {
         return Err(format!("--fact {assignment:?}: write key=value"));
     };
     let slot = match key.trim() {
-        "operation" => &mut facts.operation,
-        "org" => &mut facts.org,
-        "org_id" => &mut facts.org_id,
-        "user" => &mut facts.user,
-        "user_id" => &mut facts.user_id,
-        "owner_type" => &mut facts.owner_type,
-        "owner_name" => &mut facts.owner_name,
-        "owner_id" => &mut facts.owner_id,
-        "description" => &mut facts.description,
         "task_id" => &mut facts.task_id,
-        other => {
-            return Err(format!(
-                "--fact {other:?}: unknown key; use operation, org, org_id, user, user_id, owner_type, owner_name, owner_id, description or task_id"
-            ));
-        }
+        name => match MatchKey::parse(name) {
+            Some(key) => facts.get_mut(key),
+            None => {
+                let known: Vec<&str> = MatchKey::names().chain(["task_id"]).collect();
+                return Err(format!(
+                    "--fact {name:?}: unknown key; use {}",
+                    known.join(", ")
+                ));
+            }
+        },
     };
     *slot = value.to_owned();
     Ok(())

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::holds::HeldTask;
+use crate::facts::TaskFacts;
 use crate::outcome::HoldEvent;
 use crate::policy::Decision;
-use crate::task::TaskFacts;
 
 /// What happened when a decision was carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use crate::policy::FinalAction;
-use crate::task::{TaskFacts, TaskId};
+use crate::task::TaskId;
 
 /// A task held for a human.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,17 +40,6 @@ pub struct HeldTask {
 }
 
 impl HeldTask {
-    pub fn facts(&self) -> TaskFacts {
-        TaskFacts {
-            task_id: self.id.to_string(),
-            operation: self.operation.to_string(),
-            org: self.org.to_string(),
-            user: self.user.to_string(),
-            owner_name: self.owner_name.to_string(),
-            ..TaskFacts::default()
-        }
-    }
-
     /// The deadline has passed: apply the fallback instead of keeping the task alive.
     pub fn expired(&self, now: DateTime<Utc>) -> bool {
         now >= self.deadline

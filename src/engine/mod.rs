@@ -16,10 +16,11 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use crate::config::{HoldSettings, PolicyMode};
+use crate::facts::TaskFacts;
 use crate::metrics::Metrics;
 use crate::outcome::{DeadLetterReason, TaskOutcome};
 use crate::policy::{self, Action, Decision, FinalAction, Policy};
-use crate::task::{BlockingTask, TaskFacts, TaskId};
+use crate::task::{BlockingTask, TaskId};
 use crate::vcd::client::VcdClient;
 use crate::vcd::error::{ErrorClass, VcdError};
 

@@ -10,9 +10,9 @@ use toml::Spanned;
 use super::Policy;
 use super::action::{rule_action, simple_action, unknown_action};
 use super::error::{Diagnostics, PolicyError, PolicyErrors, Source};
-use super::matcher::{MatchKey, Matcher};
+use super::matcher::Matcher;
 use super::model::{Action, DEFAULTS_RULE, Location};
-use super::raw::{self, RawDefaults, RawMatch, RawRule, RawTest};
+use super::raw::{self, RawDefaults, RawRule, RawTest};
 use super::rule::{Condition, Defaults, Rule};
 use super::selftest;
 use super::template::Template;
@@ -267,20 +267,8 @@ fn rule_name(
 }
 
 fn conditions(raw: &RawRule, source: &Source<'_>, errors: &mut Vec<PolicyError>) -> Vec<Condition> {
-    let keys: [(MatchKey, &Option<Spanned<RawMatch>>); 9] = [
-        (MatchKey::Operation, &raw.operation),
-        (MatchKey::Org, &raw.org),
-        (MatchKey::OrgId, &raw.org_id),
-        (MatchKey::User, &raw.user),
-        (MatchKey::UserId, &raw.user_id),
-        (MatchKey::OwnerType, &raw.owner_type),
-        (MatchKey::OwnerName, &raw.owner_name),
-        (MatchKey::OwnerId, &raw.owner_id),
-        (MatchKey::Description, &raw.description),
-    ];
     let mut conditions = Vec::new();
-    for (key, value) in keys {
-        let Some(value) = value else { continue };
+    for (&key, value) in &raw.matches {
         match Matcher::compile(value, source) {
             Ok(matcher) => conditions.push(Condition { key, matcher }),
             Err(mut e) => errors.append(&mut e),

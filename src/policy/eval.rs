@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::Policy;
 use super::model::{Action, DEFAULTS_RULE, Decision, Location};
-use crate::task::TaskFacts;
+use crate::facts::TaskFacts;
 
 /// Decides what to do with a task. Pure: no I/O, no clock; allocates only the message and
 /// the shadow list.
@@ -91,7 +91,7 @@ pub fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Explan
                 Some(condition) => Verdict::NoMatch(Mismatch {
                     key: condition.key.name(),
                     pattern: condition.matcher.to_string(),
-                    value: condition.key.value(facts).to_owned(),
+                    value: facts.get(condition.key).to_owned(),
                 }),
                 None if decided => Verdict::Unreached,
                 None if rule.dry_run => Verdict::Shadow,

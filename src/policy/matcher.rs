@@ -9,52 +9,6 @@ use toml::Spanned;
 
 use super::error::{PolicyError, Source};
 use super::raw::RawMatch;
-use crate::task::TaskFacts;
-
-/// A fact of a blocking task that a rule can match on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MatchKey {
-    Operation,
-    Org,
-    OrgId,
-    User,
-    UserId,
-    OwnerType,
-    OwnerName,
-    OwnerId,
-    Description,
-}
-
-impl MatchKey {
-    /// The key as written in a policy.
-    pub fn name(self) -> &'static str {
-        match self {
-            MatchKey::Operation => "operation",
-            MatchKey::Org => "org",
-            MatchKey::OrgId => "org_id",
-            MatchKey::User => "user",
-            MatchKey::UserId => "user_id",
-            MatchKey::OwnerType => "owner_type",
-            MatchKey::OwnerName => "owner_name",
-            MatchKey::OwnerId => "owner_id",
-            MatchKey::Description => "description",
-        }
-    }
-
-    pub fn value(self, facts: &TaskFacts) -> &str {
-        match self {
-            MatchKey::Operation => &facts.operation,
-            MatchKey::Org => &facts.org,
-            MatchKey::OrgId => &facts.org_id,
-            MatchKey::User => &facts.user,
-            MatchKey::UserId => &facts.user_id,
-            MatchKey::OwnerType => &facts.owner_type,
-            MatchKey::OwnerName => &facts.owner_name,
-            MatchKey::OwnerId => &facts.owner_id,
-            MatchKey::Description => &facts.description,
-        }
-    }
-}
 
 /// A compiled match value.
 #[derive(Debug, Clone)]

@@ -5,7 +5,9 @@
 //! Each `[defaults]`, `[[rule]]` and `[[test]]` table is deserialized on its own, so a mistake
 //! in one rule does not hide the mistakes in the next, nor in the same rule.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::LazyLock;
 
 use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
@@ -13,6 +15,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::{PolicyError, Source, did_you_mean};
+use crate::facts::MatchKey;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,23 +24,16 @@ pub(crate) struct RawDefaults {
     pub message: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A `[[rule]]` table. Its match keys are read through [`MatchKey`], so the policy language
+/// gains a key when the facts do.
+#[derive(Debug, Default)]
 pub(crate) struct RawRule {
     pub name: Option<Spanned<String>>,
-    pub operation: Option<Spanned<RawMatch>>,
-    pub org: Option<Spanned<RawMatch>>,
-    pub org_id: Option<Spanned<RawMatch>>,
-    pub user: Option<Spanned<RawMatch>>,
-    pub user_id: Option<Spanned<RawMatch>>,
-    pub owner_type: Option<Spanned<RawMatch>>,
-    pub owner_name: Option<Spanned<RawMatch>>,
-    pub owner_id: Option<Spanned<RawMatch>>,
-    pub description: Option<Spanned<RawMatch>>,
+    /// The match keys given, in [`MatchKey`] order.
+    pub matches: BTreeMap<MatchKey, Spanned<RawMatch>>,
     pub action: Option<Spanned<String>>,
     pub message: Option<Spanned<String>>,
     pub hold: Option<Spanned<RawHold>>,
-    #[serde(default)]
     pub dry_run: bool,
 }
 
@@ -59,20 +55,9 @@ pub(crate) struct RawTest {
     pub rule: Option<Spanned<String>>,
 }
 
-/// The facts of a test task; keys left out are empty strings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct RawTask {
-    pub operation: String,
-    pub org: String,
-    pub org_id: String,
-    pub user: String,
-    pub user_id: String,
-    pub owner_type: String,
-    pub owner_name: String,
-    pub owner_id: String,
-    pub description: String,
-}
+/// The facts of a test task, in [`MatchKey`] order; keys left out are empty strings.
+#[derive(Debug, Default)]
+pub(crate) struct RawTask(pub BTreeMap<MatchKey, String>);
 
 /// A match value as written. The position of a glob is that of the enclosing `Spanned`.
 #[derive(Debug)]
@@ -320,6 +305,125 @@ impl<'de> Visitor<'de> for RawMatchVisitor {
     }
 }
 
+/// The keys of a `[[rule]]` table, as serde lists them in "unknown key" messages.
+static RULE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let head = ["name"].into_iter();
+    let tail = ["action", "message", "hold", "dry_run"];
+    head.chain(MatchKey::names()).chain(tail).collect()
+});
+
+/// The keys of a test task.
+static TASK_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| MatchKey::names().collect());
+
+/// One key of a `[[rule]]` table. Deserialized as an identifier so that an unknown key is
+/// reported at its own position, with the allowed keys.
+enum RuleKey {
+    Name,
+    Match(MatchKey),
+    Action,
+    Message,
+    Hold,
+    DryRun,
+}
+
+impl RuleKey {
+    fn parse(key: &str) -> Option<RuleKey> {
+        match key {
+            "name" => Some(RuleKey::Name),
+            "action" => Some(RuleKey::Action),
+            "message" => Some(RuleKey::Message),
+            "hold" => Some(RuleKey::Hold),
+            "dry_run" => Some(RuleKey::DryRun),
+            other => MatchKey::parse(other).map(RuleKey::Match),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleKey {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<RuleKey, D::Error> {
+        deserializer.deserialize_identifier(KeyVisitor(RuleKey::parse, &RULE_KEYS))
+    }
+}
+
+/// One key of a test task: a match key.
+struct TaskKey(MatchKey);
+
+impl<'de> Deserialize<'de> for TaskKey {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<TaskKey, D::Error> {
+        let parse = |key: &str| MatchKey::parse(key).map(TaskKey);
+        deserializer.deserialize_identifier(KeyVisitor(parse, &TASK_KEYS))
+    }
+}
+
+/// Reads a table key with its parser, refusing others with serde's "unknown field" error,
+/// which [`describe`] rewrites in the policy's terms.
+struct KeyVisitor<K>(fn(&str) -> Option<K>, &'static [&'static str]);
+
+impl<'de, K> Visitor<'de> for KeyVisitor<K> {
+    type Value = K;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<K, E> {
+        (self.0)(key).ok_or_else(|| E::unknown_field(key, self.1))
+    }
+}
+
+impl<'de> Deserialize<'de> for RawRule {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<RawRule, D::Error> {
+        struct RuleVisitor;
+        impl<'de> Visitor<'de> for RuleVisitor {
+            type Value = RawRule;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a [[rule]] table")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawRule, A::Error> {
+                let mut rule = RawRule::default();
+                while let Some(key) = map.next_key::<RuleKey>()? {
+                    match key {
+                        RuleKey::Name => rule.name = Some(map.next_value()?),
+                        RuleKey::Match(key) => {
+                            rule.matches.insert(key, map.next_value()?);
+                        }
+                        RuleKey::Action => rule.action = Some(map.next_value()?),
+                        RuleKey::Message => rule.message = Some(map.next_value()?),
+                        RuleKey::Hold => rule.hold = Some(map.next_value()?),
+                        RuleKey::DryRun => rule.dry_run = map.next_value()?,
+                    }
+                }
+                Ok(rule)
+            }
+        }
+        deserializer.deserialize_map(RuleVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawTask {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<RawTask, D::Error> {
+        struct TaskVisitor;
+        impl<'de> Visitor<'de> for TaskVisitor {
+            type Value = RawTask;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of task facts, e.g. { operation = \"vdcUploadMedia\" }")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawTask, A::Error> {
+                let mut task = BTreeMap::new();
+                while let Some(TaskKey(key)) = map.next_key()? {
+                    task.insert(key, map.next_value()?);
+                }
+                Ok(RawTask(task))
+            }
+        }
+        deserializer.deserialize_map(TaskVisitor)
+    }
+}
+
 /// The keys of a match table. Deserialized as an identifier so that an unknown key is
 /// reported at its own position.
 #[derive(Deserialize)]
@@ -353,14 +457,18 @@ mod tests {
         assert!(file.defaults.is_some() && file.rules_complete);
         let rule = file.rules[0].get_ref();
         assert!(
-            matches!(rule.operation.as_ref().unwrap().get_ref(), RawMatch::List(l) if l.len() == 2)
+            matches!(rule.matches[&MatchKey::Operation].get_ref(), RawMatch::List(l) if l.len() == 2)
         );
         assert!(matches!(
-            rule.user.as_ref().unwrap().get_ref(),
+            rule.matches[&MatchKey::User].get_ref(),
             RawMatch::Not(_)
         ));
         assert!(rule.hold.is_some());
-        assert_eq!(file.tests[0].get_ref().task.org, "o");
+        let task = &file.tests[0].get_ref().task.0;
+        assert_eq!(
+            task.iter().collect::<Vec<_>>(),
+            [(&MatchKey::Org, &"o".to_owned())]
+        );
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use super::matcher::{MatchKey, Matcher};
+use super::matcher::Matcher;
 use super::model::{Action, DEFAULTS_RULE, Location, ShadowMatch};
 use super::template::{Context, Template};
-use crate::task::TaskFacts;
+use crate::facts::{MatchKey, TaskFacts};
 
 /// One `[[rule]]`.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ impl Rule {
     pub fn first_mismatch(&self, facts: &TaskFacts) -> Option<&Condition> {
         self.conditions
             .iter()
-            .find(|condition| !condition.matcher.matches(condition.key.value(facts)))
+            .find(|condition| !condition.matcher.matches(facts.get(condition.key)))
     }
 
     pub fn render(&self, facts: &TaskFacts) -> String {

@@ -17,7 +17,7 @@ use super::error::{Diagnostics, PolicyError, Source, did_you_mean};
 use super::eval::decide;
 use super::model::{ACTION_NAMES, DEFAULTS_RULE, Decision, Location};
 use super::raw::{RawTask, RawTest};
-use crate::task::TaskFacts;
+use crate::facts::TaskFacts;
 
 /// One `[[test]]` case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,18 +239,11 @@ fn impossible_rule(rule: &str, expect: &str, index: &RuleIndex) -> Option<String
 }
 
 fn facts(task: RawTask) -> TaskFacts {
-    TaskFacts {
-        task_id: String::new(),
-        operation: task.operation,
-        org: task.org,
-        org_id: task.org_id,
-        user: task.user,
-        user_id: task.user_id,
-        owner_type: task.owner_type,
-        owner_name: task.owner_name,
-        owner_id: task.owner_id,
-        description: task.description,
+    let mut facts = TaskFacts::default();
+    for (key, value) in task.0 {
+        *facts.get_mut(key) = value;
     }
+    facts
 }
 
 #[cfg(test)]

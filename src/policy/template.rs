@@ -1,7 +1,7 @@
 //! Message templates: text with placeholders such as `{operation}` and `{{`/`}}` for literal
 //! braces, compiled once into parts and rendered for each decision.
 
-use crate::task::TaskFacts;
+use crate::facts::TaskFacts;
 
 /// A value a template can insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
