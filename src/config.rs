@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
-use url::Url;
 
-use crate::vcd::version::ApiVersion;
+pub use crate::vcd::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 
 mod locate;
 mod raw;
@@ -32,35 +31,6 @@ pub struct Settings {
     pub log: LogSettings,
     /// Things worth a warning at start-up (plain-text secrets, plain-HTTP vCD).
     pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct VcdSettings {
-    /// Base URL without a trailing slash; the only origin that ever receives credentials.
-    pub url: Url,
-    pub api_version: ApiVersionChoice,
-    pub auth: VcdAuth,
-    pub ca_file: Option<PathBuf>,
-    pub request_timeout: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiVersionChoice {
-    /// The highest version both vCD (per `/api/versions`) and vcd-blockd support.
-    Auto,
-    Fixed(ApiVersion),
-}
-
-/// How vcd-blockd logs in to vCD. Secrets never appear in `Debug` output.
-#[derive(Debug, Clone)]
-pub enum VcdAuth {
-    Password {
-        user: String,
-        password: SecretString,
-    },
-    ApiToken {
-        token: SecretString,
-    },
 }
 
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
-//! Domain types for a blocking task: its validated identifier ([`TaskId`]) and the task as vCD
-//! reports it ([`BlockingTask`]).
+//! Domain types for a blocking task: its validated identifier ([`TaskId`]), the task as vCD
+//! reports it ([`BlockingTask`]) and the three decisions vCD knows ([`FinalAction`]).
 
 use std::fmt;
 
@@ -113,6 +113,42 @@ pub struct BlockingTask {
     pub org: EntityRef,
     pub user: EntityRef,
     pub owner: EntityRef,
+}
+
+/// The three actions vCD itself knows for a blocking task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalAction {
+    Resume,
+    Abort,
+    Fail,
+}
+
+impl FinalAction {
+    /// `resume`, `abort` or `fail`: the action's name in the policy language, in metrics and
+    /// in vCD's action paths.
+    pub fn name(self) -> &'static str {
+        match self {
+            FinalAction::Resume => "resume",
+            FinalAction::Abort => "abort",
+            FinalAction::Fail => "fail",
+        }
+    }
+
+    /// Parses `resume`, `abort` or `fail`.
+    pub fn parse(name: &str) -> Option<FinalAction> {
+        match name {
+            "resume" => Some(FinalAction::Resume),
+            "abort" => Some(FinalAction::Abort),
+            "fail" => Some(FinalAction::Fail),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FinalAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use vcd_blockd::engine::{HeldTask, HoldRegistry};
-use vcd_blockd::policy::FinalAction;
+use vcd_blockd::task::FinalAction;
 use vcd_blockd::task::TaskId;
 
 /// Bytes of resident memory per hold of a registry filled with `n` holds, and the size of

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 
 use super::{EXIT_FAILED, EXIT_USAGE, config_path};
 use crate::config::Settings;
-use crate::http::admin::{HoldView, Verdict};
+use crate::http::admin::{DecisionRequest, HoldView};
 
 /// What to do with held tasks.
 #[derive(Debug, Clone)]
@@ -61,15 +61,15 @@ pub fn holds(config: Option<PathBuf>, url: Option<String>, request: HoldsRequest
         let result = match request {
             HoldsRequest::List => list(&client, &base, &bearer).await,
             HoldsRequest::Approve { id, message } => {
-                let verdict = Verdict {
+                let request = DecisionRequest {
                     message,
                     action: None,
                 };
-                decide(
+                post_decision(
                     &client,
                     &format!("{base}/v1/holds/{id}/approve"),
                     &bearer,
-                    &verdict,
+                    &request,
                 )
                 .await
             }
@@ -78,15 +78,15 @@ pub fn holds(config: Option<PathBuf>, url: Option<String>, request: HoldsRequest
                 action,
                 message,
             } => {
-                let verdict = Verdict {
+                let request = DecisionRequest {
                     message,
                     action: Some(action),
                 };
-                decide(
+                post_decision(
                     &client,
                     &format!("{base}/v1/holds/{id}/reject"),
                     &bearer,
-                    &verdict,
+                    &request,
                 )
                 .await
             }
@@ -125,17 +125,17 @@ async fn list(client: &reqwest::Client, base: &str, bearer: &str) -> Result<(), 
     Ok(())
 }
 
-async fn decide(
+async fn post_decision(
     client: &reqwest::Client,
     url: &str,
     bearer: &str,
-    verdict: &Verdict,
+    request: &DecisionRequest,
 ) -> Result<(), String> {
     let response = send(
         client
             .post(url)
             .header("Authorization", bearer)
-            .json(verdict),
+            .json(request),
     )
     .await?;
     let answer: serde_json::Value = response

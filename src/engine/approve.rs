@@ -6,7 +6,7 @@ use chrono::Utc;
 use super::audit::Outcome;
 use super::{Engine, audit};
 use crate::outcome::HoldEvent;
-use crate::policy::FinalAction;
+use crate::task::FinalAction;
 use crate::task::TaskId;
 use crate::vcd::error::{ErrorClass, VcdError};
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use crate::policy::FinalAction;
+use crate::task::FinalAction;
 use crate::task::TaskId;
 
 /// A task held for a human.

@@ -19,8 +19,8 @@ use crate::config::{HoldSettings, PolicyMode};
 use crate::facts::TaskFacts;
 use crate::metrics::Metrics;
 use crate::outcome::{DeadLetterReason, TaskOutcome};
-use crate::policy::{self, Action, Decision, FinalAction, Policy};
-use crate::task::{BlockingTask, TaskId};
+use crate::policy::{self, Action, Decision, Policy};
+use crate::task::{BlockingTask, FinalAction, TaskId};
 use crate::vcd::client::VcdClient;
 use crate::vcd::error::{ErrorClass, VcdError};
 
@@ -274,7 +274,7 @@ impl Engine {
                 reason: DeadLetterReason::VcdRefused,
                 detail: error.to_string(),
             },
-            ErrorClass::Transient | ErrorClass::Fatal => Disposition::Retry(error),
+            ErrorClass::Transient | ErrorClass::Misconfigured => Disposition::Retry(error),
         }
     }
 

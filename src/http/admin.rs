@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::HttpState;
 use crate::engine::{HeldTask, HoldError};
-use crate::policy::FinalAction;
+use crate::task::FinalAction;
 use crate::task::TaskId;
 
 pub fn routes(state: HttpState) -> Router<HttpState> {
@@ -60,7 +60,7 @@ impl From<&HeldTask> for HoldView {
 /// Body of approve and reject; every field optional.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Verdict {
+pub struct DecisionRequest {
     pub message: Option<String>,
     /// `abort` (default) or `fail`; reject only.
     pub action: Option<String>,
@@ -130,10 +130,10 @@ async fn reject(State(state): State<HttpState>, Path(id): Path<String>, body: By
 }
 
 /// The task id from the path and the optional JSON body; the error is the 400 message.
-fn parse(id: &str, body: &[u8]) -> Result<(TaskId, Verdict), String> {
+fn parse(id: &str, body: &[u8]) -> Result<(TaskId, DecisionRequest), String> {
     let id = TaskId::parse(id).map_err(|e| e.to_string())?;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok((id, Verdict::default()));
+        return Ok((id, DecisionRequest::default()));
     }
     let verdict = serde_json::from_slice(body).map_err(|e| format!("body: {e}"))?;
     Ok((id, verdict))

@@ -7,9 +7,10 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{PolicyError, Source, did_you_mean};
-use super::model::{ACTION_NAMES, Action, FinalAction, Hold};
+use super::model::{ACTION_NAMES, Action, Hold};
 use super::raw::{RawHold, RawRule};
 use crate::duration::{format_duration, parse_duration};
+use crate::task::FinalAction;
 
 /// Shortest keepalive a hold may ask for: each one is a call to vCD.
 const MIN_KEEPALIVE: Duration = Duration::from_secs(10);

@@ -10,52 +10,13 @@ use toml::Spanned;
 use super::Policy;
 use super::action::{rule_action, simple_action, unknown_action};
 use super::error::{Diagnostics, PolicyError, PolicyErrors, Source};
+use super::index::{KnownRule, RuleIndex};
 use super::matcher::Matcher;
 use super::model::{Action, DEFAULTS_RULE, Location};
 use super::raw::{self, RawDefaults, RawRule, RawTest};
 use super::rule::{Condition, Defaults, Rule};
 use super::selftest;
 use super::template::Template;
-
-/// What the tests of a policy may refer to: every rule name seen (including rules that had
-/// other errors) and the action of `[defaults]`.
-#[derive(Debug)]
-pub(crate) struct RuleIndex {
-    pub rules: HashMap<String, KnownRule>,
-    /// `None` when `[defaults]` has an error.
-    pub defaults_action: Option<&'static str>,
-    /// False when some `[[rule]]` could not be read at all, so a name may be missing.
-    pub complete: bool,
-}
-
-#[derive(Debug)]
-pub(crate) struct KnownRule {
-    pub location: Location,
-    /// `None` when the rule's action has an error.
-    pub action: Option<&'static str>,
-    pub dry_run: bool,
-}
-
-impl RuleIndex {
-    /// Records a rule's name, refusing one that is already taken.
-    fn register(
-        &mut self,
-        name: &Spanned<String>,
-        rule: KnownRule,
-        source: &Source<'_>,
-    ) -> Result<(), PolicyError> {
-        if let Some(first) = self.rules.get(name.get_ref()) {
-            let message = format!(
-                "duplicate rule name {:?}: already used at {}; rule names must be unique",
-                name.get_ref(),
-                first.location
-            );
-            return Err(source.error(name.span(), message));
-        }
-        self.rules.insert(name.get_ref().clone(), rule);
-        Ok(())
-    }
-}
 
 /// One file being compiled.
 struct File<'a> {

@@ -54,11 +54,11 @@ pub struct RuleTrace {
     pub location: Location,
     pub action: Action,
     pub dry_run: bool,
-    pub verdict: Verdict,
+    pub result: RuleResult,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum RuleResult {
     /// Matched, and its action is the decision.
     Decided,
     /// A dry-run rule that matched before the decision: recorded in `shadow`.
@@ -87,17 +87,17 @@ pub fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Explan
         .rules
         .iter()
         .map(|rule| {
-            let verdict = match rule.first_mismatch(facts) {
-                Some(condition) => Verdict::NoMatch(Mismatch {
+            let result = match rule.first_mismatch(facts) {
+                Some(condition) => RuleResult::NoMatch(Mismatch {
                     key: condition.key.name(),
                     pattern: condition.matcher.to_string(),
                     value: facts.get(condition.key).to_owned(),
                 }),
-                None if decided => Verdict::Unreached,
-                None if rule.dry_run => Verdict::Shadow,
+                None if decided => RuleResult::Unreached,
+                None if rule.dry_run => RuleResult::Shadow,
                 None => {
                     decided = true;
-                    Verdict::Decided
+                    RuleResult::Decided
                 }
             };
             RuleTrace {
@@ -105,7 +105,7 @@ pub fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Explan
                 location: rule.location.clone(),
                 action: rule.action,
                 dry_run: rule.dry_run,
-                verdict,
+                result,
             }
         })
         .collect();
@@ -140,21 +140,21 @@ impl fmt::Display for Explanation {
 /// `decided  name (file:line): hold (…)` or `no match name (file:line): org "x" does not match …`
 impl fmt::Display for RuleTrace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let label = match &self.verdict {
-            Verdict::Decided => "decided  ",
-            Verdict::Shadow => "dry run  ",
-            Verdict::NoMatch(_) => "no match ",
-            Verdict::Unreached => "unreached",
+        let label = match &self.result {
+            RuleResult::Decided => "decided  ",
+            RuleResult::Shadow => "dry run  ",
+            RuleResult::NoMatch(_) => "no match ",
+            RuleResult::Unreached => "unreached",
         };
         write!(f, "{label} {:?} ({}): ", self.rule, self.location)?;
         let dry_run = if self.dry_run { " (dry run)" } else { "" };
-        match &self.verdict {
-            Verdict::Decided => write!(f, "matched; {}", self.action),
-            Verdict::Shadow => write!(f, "matched; would {}, evaluation went on", self.action),
-            Verdict::NoMatch(m) => {
+        match &self.result {
+            RuleResult::Decided => write!(f, "matched; {}", self.action),
+            RuleResult::Shadow => write!(f, "matched; would {}, evaluation went on", self.action),
+            RuleResult::NoMatch(m) => {
                 write!(f, "{} {:?} does not match {}", m.key, m.value, m.pattern)
             }
-            Verdict::Unreached => write!(
+            RuleResult::Unreached => write!(
                 f,
                 "would match{dry_run} ({}), but an earlier rule decided",
                 self.action
@@ -168,7 +168,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::policy::{FinalAction, Hold};
+    use crate::policy::Hold;
+    use crate::task::FinalAction;
 
     const POLICY: &str = r#"
 [defaults]
@@ -319,22 +320,22 @@ action = "resume"
         let policy = policy(POLICY);
         let facts = facts("vdcDeleteVapp", "dev", "intern-bob", "");
         let explanation = explain(&policy, &facts, now());
-        let verdicts: Vec<(&str, &Verdict)> = explanation
+        let results: Vec<(&str, &RuleResult)> = explanation
             .rules
             .iter()
-            .map(|t| (&*t.rule, &t.verdict))
+            .map(|t| (&*t.rule, &t.result))
             .collect();
         let no_match = |key: &'static str, pattern: &str, value: &str| {
-            Verdict::NoMatch(Mismatch {
+            RuleResult::NoMatch(Mismatch {
                 key,
                 pattern: pattern.into(),
                 value: value.into(),
             })
         };
         assert_eq!(
-            verdicts,
+            results,
             [
-                ("shadow: interns deleting", &Verdict::Shadow),
+                ("shadow: interns deleting", &RuleResult::Shadow),
                 (
                     "media",
                     &no_match(
@@ -356,7 +357,7 @@ action = "resume"
                     "system org",
                     &no_match("org", r#"{ not = { not = "System" } }"#, "dev")
                 ),
-                ("deletes outside prod", &Verdict::Decided),
+                ("deletes outside prod", &RuleResult::Decided),
             ]
         );
         let text = explanation.to_string();
@@ -381,7 +382,7 @@ action = "resume"
             &facts("vdcInstantiateVapp", "prod-1", "a", ""),
             now(),
         );
-        assert_eq!(explanation.rules[2].verdict, Verdict::Decided);
-        assert_eq!(explanation.rules[3].verdict, Verdict::Unreached);
+        assert_eq!(explanation.rules[2].result, RuleResult::Decided);
+        assert_eq!(explanation.rules[3].result, RuleResult::Unreached);
     }
 }

@@ -10,6 +10,7 @@ mod action;
 mod compile;
 mod error;
 mod eval;
+mod index;
 mod load;
 mod matcher;
 mod model;
@@ -21,8 +22,8 @@ mod template;
 use std::path::Path;
 
 pub use error::{PolicyError, PolicyErrors};
-pub use eval::{Explanation, Mismatch, RuleTrace, Verdict, decide, explain};
-pub use model::{Action, DEFAULTS_RULE, Decision, FinalAction, Hold, Location, ShadowMatch};
+pub use eval::{Explanation, Mismatch, RuleResult, RuleTrace, decide, explain};
+pub use model::{Action, DEFAULTS_RULE, Decision, Hold, Location, ShadowMatch};
 pub use selftest::{PolicyTest, TestOutcome, run_tests};
 
 use rule::{Defaults, Rule};

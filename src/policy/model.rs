@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::duration::format_duration;
+use crate::task::FinalAction;
 
 /// The rule name a decision carries when no rule matched and `[defaults]` applied.
 pub const DEFAULTS_RULE: &str = "defaults";
@@ -33,14 +34,6 @@ pub struct Hold {
     pub keepalive: Option<Duration>,
 }
 
-/// The three actions vCD itself knows for a blocking task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FinalAction {
-    Resume,
-    Abort,
-    Fail,
-}
-
 /// Every action name a rule may use, in the order error messages list them.
 pub(crate) const ACTION_NAMES: [&str; 5] = ["resume", "abort", "fail", "hold", "ignore"];
 
@@ -66,22 +59,6 @@ impl From<FinalAction> for Action {
     }
 }
 
-impl FinalAction {
-    pub fn name(&self) -> &'static str {
-        Action::from(*self).name()
-    }
-
-    /// Parses `resume`, `abort` or `fail`.
-    pub(crate) fn parse(name: &str) -> Option<FinalAction> {
-        match name {
-            "resume" => Some(FinalAction::Resume),
-            "abort" => Some(FinalAction::Abort),
-            "fail" => Some(FinalAction::Fail),
-            _ => None,
-        }
-    }
-}
-
 /// `hold (max 48h, fallback abort, keepalive 10m)`; other actions print their name.
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -100,12 +77,6 @@ impl fmt::Display for Action {
             }
             other => f.write_str(other.name()),
         }
-    }
-}
-
-impl fmt::Display for FinalAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -12,9 +12,9 @@ use toml::Spanned;
 
 use super::Policy;
 use super::action::unknown_action;
-use super::compile::RuleIndex;
 use super::error::{Diagnostics, PolicyError, Source, did_you_mean};
 use super::eval::decide;
+use super::index::RuleIndex;
 use super::model::{ACTION_NAMES, DEFAULTS_RULE, Decision, Location};
 use super::raw::{RawTask, RawTest};
 use crate::facts::TaskFacts;

@@ -9,9 +9,9 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderVal
 use secrecy::{ExposeSecret, SecretString};
 
 use super::error::VcdError;
+use super::settings::VcdAuth;
 use super::urls::Endpoints;
 use super::version::ApiVersion;
-use crate::config::VcdAuth;
 
 /// The header that carries a legacy session token.
 pub const LEGACY_TOKEN_HEADER: &str = "x-vcloud-authorization";
@@ -257,6 +257,6 @@ fn refused(user: &str, status: StatusCode) -> LoginFailure {
 fn transport(op: &'static str, error: reqwest::Error) -> LoginFailure {
     LoginFailure::Failed(VcdError::Transport {
         op,
-        message: super::client::describe_transport_error(&error),
+        message: super::error::describe_transport_error(&error),
     })
 }

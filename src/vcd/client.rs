@@ -11,16 +11,16 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use tokio::sync::{Mutex, RwLock};
 
 use super::auth::{self, LoginMethod, Session};
-use super::error::{ErrorClass, VcdError};
+use super::error::{ErrorClass, VcdError, describe_transport_error};
 use super::model;
 use super::negotiate::choose_version;
+use super::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 use super::urls::Endpoints;
 use super::version::{ApiVersion, VersionInfo};
 use crate::backoff::Backoff;
-use crate::config::{ApiVersionChoice, VcdAuth, VcdSettings};
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::policy::FinalAction;
+use crate::task::FinalAction;
 use crate::task::{BlockingTask, TaskId};
 
 /// A request that can be sent again on retry.
@@ -389,29 +389,4 @@ impl VcdClient {
 
 fn decode<T>(op: &'static str, result: Result<T, model::ModelError>) -> Result<T, VcdError> {
     result.map_err(|source| VcdError::Decode { op, source })
-}
-
-/// A transport error without the URL (which is ours, but keeps messages short) and without
-/// anything that could carry a credential.
-pub fn describe_transport_error(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else if error.is_body() || error.is_decode() {
-        "broken response body"
-    } else {
-        "request failed"
-    };
-    let mut source = std::error::Error::source(error);
-    let mut detail = String::new();
-    while let Some(inner) = source {
-        detail = inner.to_string();
-        source = inner.source();
-    }
-    if detail.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {detail}")
-    }
 }

@@ -58,8 +58,10 @@ pub enum ErrorClass {
     NotFound,
     /// vCD refused this request (4xx): re-read the task before deciding what it means.
     Refused,
-    /// Configuration or credentials are wrong; retrying will not help until that changes.
-    Fatal,
+    /// The login, credentials or vCD's answer to them are wrong (failed login, redirect, 401
+    /// after a fresh login): only a fix by the operator (password, URL, vCD's own setup) ends
+    /// it. Callers keep retrying with backoff so that such a fix is picked up without a restart.
+    Misconfigured,
 }
 
 impl VcdError {
@@ -67,7 +69,7 @@ impl VcdError {
         match self {
             VcdError::Transport { .. } => ErrorClass::Transient,
             VcdError::Status { status, .. } => classify_status(*status),
-            VcdError::Login(_) | VcdError::Redirect { .. } => ErrorClass::Fatal,
+            VcdError::Login(_) | VcdError::Redirect { .. } => ErrorClass::Misconfigured,
             VcdError::Decode { .. } => ErrorClass::Transient,
             VcdError::Exhausted { last, .. } => last.class(),
         }
@@ -82,10 +84,35 @@ impl VcdError {
     }
 }
 
+/// A transport error without the URL (which is ours, but keeps messages short) and without
+/// anything that could carry a credential.
+pub fn describe_transport_error(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "broken response body"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(error);
+    let mut detail = String::new();
+    while let Some(inner) = source {
+        detail = inner.to_string();
+        source = inner.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
 fn classify_status(status: u16) -> ErrorClass {
     match status {
         404 => ErrorClass::NotFound,
-        401 => ErrorClass::Fatal,
+        401 => ErrorClass::Misconfigured,
         408 | 429 => ErrorClass::Transient,
         400..=499 => ErrorClass::Refused,
         _ => ErrorClass::Transient,

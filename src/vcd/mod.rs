@@ -6,5 +6,6 @@ pub mod client;
 pub mod error;
 pub mod model;
 pub mod negotiate;
+pub mod settings;
 pub mod urls;
 pub mod version;

@@ -2,8 +2,8 @@
 //! `GET /api/versions` and what the config asks for.
 
 use super::error::VcdError;
+use super::settings::ApiVersionChoice;
 use super::version::{ApiVersion, VersionInfo};
-use crate::config::ApiVersionChoice;
 
 /// The newest vCloud API version vcd-blockd knows how to speak (vCD 10.6).
 pub const NEWEST_SUPPORTED: (u32, u32) = (39, 0);

@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use crate::policy::FinalAction;
+use crate::task::FinalAction;
 use crate::task::TaskId;
 
 /// The vCD endpoints, rooted at the configured base URL.
