@@ -1,20 +1,29 @@
-//! Backoff schedules: exponential with jitter, capped per wait and, for request retries,
-//! bounded by a total deadline, so a caller always knows how long the worst case takes.
+//! The one retry facility: exponential backoff with jitter, capped per wait and bounded by a
+//! total deadline and a number of attempts, so a caller always knows how long the worst case
+//! takes. A [`Backoff`] is the policy (one constant per kind of trouble); a [`Schedule`] is one
+//! run of it, with its own random source (injectable, for tests) and clock (tokio's, so tests
+//! can pause it).
 
 use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// When and how often to try again.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
+    /// The first wait, before jitter.
     pub first: Duration,
+    /// No single wait is longer.
     pub cap: Duration,
-    /// No new attempt starts after this much time since the first one.
+    /// No new attempt starts after this much time since the schedule began.
     pub deadline: Duration,
+    /// At most this many attempts, the first one included.
     pub max_attempts: u32,
 }
 
 impl Backoff {
-    /// For 5xx answers and connection errors.
+    /// For 5xx answers and connection errors from vCD.
     pub const TRANSIENT: Backoff = Backoff {
         first: Duration::from_millis(200),
         cap: Duration::from_secs(5),
@@ -31,26 +40,124 @@ impl Backoff {
     };
 
     /// Between attempts to rebuild the AMQP session (DESIGN: jitter, at most 60 s).
-    pub const RECONNECT: Backoff = Backoff {
-        first: Duration::from_millis(500),
-        cap: Duration::from_secs(60),
-        deadline: Duration::MAX,
-        max_attempts: u32::MAX,
-    };
+    pub const RECONNECT: Backoff = Backoff::forever(Duration::from_millis(500));
 
-    /// Between attempts to handle a delivery while vCD is in trouble.
+    /// Between attempts to handle a delivery while vCD is in trouble. The deadline stays well
+    /// inside RabbitMQ's 30-minute consumer timeout; past it the delivery is requeued.
     pub const DELIVERY: Backoff = Backoff {
         first: Duration::from_secs(1),
         cap: Duration::from_secs(60),
-        deadline: Duration::MAX,
+        deadline: Duration::from_secs(20 * 60),
         max_attempts: u32::MAX,
     };
 
-    /// The wait before attempt `attempt` (1 = the first retry), jittered to 50–100 %.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let exponent = attempt.saturating_sub(1).min(16);
-        let full = self.first.saturating_mul(1 << exponent).min(self.cap);
-        full.mul_f64(0.5 + fastrand::f64() * 0.5)
+    /// Between attempts to log in to vCD at start-up.
+    pub const SESSION: Backoff = Backoff::forever(Duration::from_secs(1));
+
+    /// Between reconciliations that failed (the next regular one comes sooner if it is due).
+    pub const RECONCILE: Backoff = Backoff::forever(Duration::from_secs(2));
+
+    /// Between attempts to keep a held task alive after a failed `updateProgress`; the hold
+    /// scheduler also keeps each retry ahead of vCD's timeout.
+    pub const KEEPALIVE: Backoff = Backoff::forever(Duration::from_secs(1));
+
+    /// Starts at `first`, waits at most a minute, never gives up.
+    const fn forever(first: Duration) -> Backoff {
+        Backoff {
+            first,
+            cap: Duration::from_secs(60),
+            deadline: Duration::MAX,
+            max_attempts: u32::MAX,
+        }
+    }
+
+    /// One run of this policy, starting now, with a randomly seeded jitter.
+    pub fn schedule(self) -> Schedule {
+        self.schedule_with(fastrand::Rng::new())
+    }
+
+    /// One run of this policy with the given random source (seed it for repeatable tests).
+    pub fn schedule_with(self, rng: fastrand::Rng) -> Schedule {
+        Schedule {
+            backoff: self,
+            rng,
+            started: Instant::now(),
+            attempts: 1,
+        }
+    }
+
+    /// The longest wait before retry number `retry` (1 = the first): `first` doubled for each
+    /// retry before it, capped.
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let exponent = retry.saturating_sub(1).min(16);
+        self.first.saturating_mul(1 << exponent).min(self.cap)
+    }
+
+    /// The wait before retry number `retry`, jittered to 50–100 % of [`Backoff::ceiling`].
+    fn delay(&self, retry: u32, rng: &mut fastrand::Rng) -> Duration {
+        self.ceiling(retry).mul_f64(0.5 + rng.f64() * 0.5)
+    }
+}
+
+/// One run of a [`Backoff`]: the first attempt is under way when it is made.
+#[derive(Debug)]
+pub struct Schedule {
+    backoff: Backoff,
+    rng: fastrand::Rng,
+    started: Instant,
+    /// Attempts started so far, the current one included.
+    attempts: u32,
+}
+
+impl Schedule {
+    /// The wait before the next attempt, counting that attempt as started; `None` when the
+    /// attempts or the deadline are used up.
+    pub fn next_delay(&mut self) -> Option<Duration> {
+        if self.attempts >= self.backoff.max_attempts || self.elapsed() >= self.backoff.deadline {
+            return None;
+        }
+        let delay = self.backoff.delay(self.attempts, &mut self.rng);
+        self.attempts += 1;
+        Some(delay)
+    }
+
+    /// Sleeps until the next attempt. False when the schedule is used up or `stop` was
+    /// cancelled first: the caller gives up.
+    pub async fn wait(&mut self, stop: &CancellationToken) -> bool {
+        let Some(delay) = self.next_delay() else {
+            return false;
+        };
+        tokio::select! {
+            () = tokio::time::sleep(delay) => true,
+            () = stop.cancelled() => false,
+        }
+    }
+
+    /// Sleeps until the next attempt, uncancellable; false when the schedule is used up.
+    pub async fn sleep(&mut self) -> bool {
+        match self.next_delay() {
+            Some(delay) => {
+                tokio::time::sleep(delay).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Starts over after a success: the next trouble begins again with the first, short wait.
+    pub fn reset(&mut self) {
+        self.started = Instant::now();
+        self.attempts = 1;
+    }
+
+    /// Attempts started so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Time since the schedule began.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 }
 
@@ -60,18 +167,68 @@ mod tests {
 
     #[test]
     fn delays_grow_and_stay_capped() {
-        let backoff = Backoff::TRANSIENT;
+        let backoff = Backoff::RECONNECT;
+        let mut rng = fastrand::Rng::with_seed(7);
         for attempt in 1..40 {
-            let delay = backoff.delay(attempt);
+            let delay = backoff.delay(attempt, &mut rng);
             assert!(delay <= backoff.cap, "attempt {attempt}: {delay:?}");
             let full = backoff
                 .first
                 .saturating_mul(1 << (attempt - 1).min(16))
                 .min(backoff.cap);
+            assert_eq!(backoff.ceiling(attempt), full);
             assert!(
                 delay >= full / 2,
                 "attempt {attempt}: {delay:?} below half of {full:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_waits() {
+        let waits = |seed| {
+            let mut schedule = Backoff::TRANSIENT.schedule_with(fastrand::Rng::with_seed(seed));
+            std::iter::from_fn(|| schedule.next_delay()).collect::<Vec<_>>()
+        };
+        assert_eq!(waits(1), waits(1));
+        assert_ne!(waits(1), waits(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_schedule_ends_at_its_attempts_or_its_deadline() {
+        let mut by_count = Backoff::TRANSIENT.schedule();
+        let retries = std::iter::from_fn(|| by_count.next_delay()).count() as u32;
+        assert_eq!(retries + 1, Backoff::TRANSIENT.max_attempts);
+
+        let mut by_time = Backoff::DELIVERY.schedule();
+        let stop = CancellationToken::new();
+        let mut waited = 0;
+        while by_time.wait(&stop).await {
+            waited += 1;
+        }
+        assert!(by_time.elapsed() >= Backoff::DELIVERY.deadline);
+        assert!(
+            by_time.elapsed() < Backoff::DELIVERY.deadline + Backoff::DELIVERY.cap,
+            "{:?}",
+            by_time.elapsed()
+        );
+        assert!(waited > 10, "{waited}");
+
+        by_time.reset();
+        assert!(
+            by_time
+                .next_delay()
+                .is_some_and(|d| d <= Backoff::DELIVERY.first)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_wait_gives_up_at_once() {
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let mut schedule = Backoff::RECONNECT.schedule();
+        let before = Instant::now();
+        assert!(!schedule.wait(&stop).await);
+        assert_eq!(before.elapsed(), Duration::ZERO);
     }
 }

@@ -4,12 +4,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backoff::Backoff;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::health::Health;
@@ -165,19 +165,19 @@ fn load_policy(settings: &Settings) -> Result<Policy, StartError> {
 /// Logs in at start and keeps trying, with backoff, until vCD accepts. After that, requests
 /// log in again as needed, and the client keeps readiness up to date.
 async fn keep_vcd_session(vcd: Arc<VcdClient>, shutdown: CancellationToken) {
-    let mut wait = Duration::from_secs(1);
+    let mut schedule = Backoff::SESSION.schedule();
     loop {
         match vcd.connect().await {
             Ok(version) => {
                 tracing::info!(api_version = %version, "vCD session ready");
                 return;
             }
-            Err(error) => tracing::warn!(%error, retry_in = ?wait, "cannot reach vCD yet"),
+            Err(error) => {
+                tracing::warn!(%error, attempt = schedule.attempts(), "cannot reach vCD yet");
+            }
         }
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = shutdown.cancelled() => return,
+        if !schedule.wait(&shutdown).await {
+            return;
         }
-        wait = (wait * 2).min(Duration::from_secs(60));
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
+use crate::backoff::Backoff;
 use crate::task::FinalAction;
 use crate::task::TaskId;
 
@@ -60,9 +61,7 @@ pub fn next_keepalive(hold: &HeldTask, now: DateTime<Utc>, extend_by: Duration) 
 /// When to try again after `failures` failed attempts: quickly at first, at most a minute
 /// apart, and before vCD's timeout if it is known.
 pub fn next_retry(hold: &HeldTask, now: DateTime<Utc>) -> DateTime<Utc> {
-    let exponent = hold.failures.saturating_sub(1).min(6);
-    let wait = Duration::from_secs(1 << exponent).min(Duration::from_secs(60));
-    let retry = now + wait;
+    let retry = now + Backoff::KEEPALIVE.ceiling(hold.failures);
     let before_timeout = hold
         .vcd_timeout
         .map_or(retry, |t| t - Duration::from_millis(500));

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::outcome::RunOutcome;
@@ -49,7 +50,7 @@ pub async fn run(
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut retry = Duration::from_secs(2);
+    let mut retry = Backoff::RECONCILE.schedule();
     loop {
         let wait = match reconcile(&engine).await {
             Ok(report) => {
@@ -61,14 +62,13 @@ pub async fn run(
                     failed = report.failed,
                     "reconciled with vCD"
                 );
-                retry = Duration::from_secs(2);
+                retry.reset();
                 interval
             }
             Err(error) => {
                 metrics.reconcile_run(RunOutcome::Error);
-                tracing::warn!(%error, retry_in = ?retry, "reconciliation failed");
-                let wait = retry.min(interval);
-                retry = (retry * 2).min(Duration::from_secs(60));
+                let wait = retry.next_delay().unwrap_or(interval).min(interval);
+                tracing::warn!(%error, retry_in = ?wait, "reconciliation failed");
                 wait
             }
         };

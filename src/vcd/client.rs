@@ -103,21 +103,16 @@ impl VcdClient {
     /// Reads one blocking task. A 404 is retried briefly, because vCD can announce a task
     /// before it is readable.
     pub async fn blocking_task(&self, id: TaskId) -> Result<BlockingTask, VcdError> {
-        let started = Instant::now();
-        let backoff = Backoff::NOT_YET_VISIBLE;
-        let mut attempt = 0;
+        let mut schedule = Backoff::NOT_YET_VISIBLE.schedule();
         loop {
             match self.blocking_task_now(id).await {
-                Ok(task) => return Ok(task),
                 Err(error) if error.class() == ErrorClass::NotFound => {
-                    attempt += 1;
-                    if attempt >= backoff.max_attempts || started.elapsed() >= backoff.deadline {
+                    tracing::debug!(task_id = %id, attempt = schedule.attempts(), "blocking task not visible yet");
+                    if !schedule.sleep().await {
                         return Err(error);
                     }
-                    tracing::debug!(task_id = %id, attempt, "blocking task not visible yet");
-                    tokio::time::sleep(backoff.delay(attempt)).await;
                 }
-                Err(error) => return Err(error),
+                other => return other,
             }
         }
     }
@@ -212,13 +207,10 @@ impl VcdClient {
     /// transient failures within [`Backoff::TRANSIENT`].
     async fn send(&self, call: Call) -> Result<String, VcdError> {
         let version = self.api_version().await?;
-        let backoff = Backoff::TRANSIENT;
-        let started = Instant::now();
+        let mut schedule = Backoff::TRANSIENT.schedule();
         let mut session = self.session_at_least(0).await?;
         let mut relogged = false;
-        let mut attempt = 0;
         loop {
-            attempt += 1;
             let result = self.send_once(&call, &version, &session).await;
             match result {
                 Err(error) if error.status() == Some(401) && !relogged => {
@@ -226,15 +218,15 @@ impl VcdClient {
                     session = self.session_at_least(session.generation + 1).await?;
                 }
                 Err(error) if error.class() == ErrorClass::Transient => {
-                    if attempt >= backoff.max_attempts || started.elapsed() >= backoff.deadline {
+                    let attempts = schedule.attempts();
+                    tracing::debug!(op = call.op, attempt = attempts, %error, "retrying vCD request");
+                    if !schedule.sleep().await {
                         return Err(VcdError::Exhausted {
-                            attempts: attempt,
-                            elapsed: started.elapsed(),
+                            attempts,
+                            elapsed: schedule.elapsed(),
                             last: Box::new(error),
                         });
                     }
-                    tracing::debug!(op = call.op, attempt, %error, "retrying vCD request");
-                    tokio::time::sleep(backoff.delay(attempt)).await;
                 }
                 other => return other,
             }

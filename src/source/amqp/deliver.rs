@@ -3,7 +3,7 @@
 //! inside RabbitMQ's 30-minute consumer timeout.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lapin::Channel;
 use lapin::message::Delivery as AmqpDelivery;
@@ -24,9 +24,6 @@ use crate::task::TaskId;
 pub const REASON_HEADER: &str = "x-vcd-blockd-reason";
 /// Header with the human-readable detail of the reason.
 pub const DETAIL_HEADER: &str = "x-vcd-blockd-detail";
-/// After retrying this long, a delivery goes back to the queue instead (the broker would
-/// otherwise close the channel at its consumer timeout).
-const RETRY_WINDOW: Duration = Duration::from_secs(20 * 60);
 
 pub struct Handler {
     pub engine: Arc<Engine>,
@@ -50,7 +47,7 @@ impl Handler {
             }
             Err((reason, detail)) => return self.reject(&delivery, reason, &detail).await,
         };
-        let mut attempt: u32 = 0;
+        let mut schedule = Backoff::DELIVERY.schedule();
         loop {
             match self.engine.handle_task(id, received).await {
                 Disposition::Ack(outcome) => {
@@ -63,8 +60,12 @@ impl Handler {
                     return self.reject(&delivery, reason, &detail).await;
                 }
                 Disposition::Retry(error) => {
-                    attempt += 1;
-                    if received.elapsed() >= RETRY_WINDOW {
+                    tracing::warn!(%error, attempt = schedule.attempts(), "vCD trouble; will retry");
+                    if schedule.wait(&self.shutdown).await {
+                        continue;
+                    }
+                    // Stopping: left unacknowledged, it returns to the queue with the channel.
+                    if !self.shutdown.is_cancelled() {
                         tracing::warn!(%error, "still failing; returning the message to the queue");
                         self.metrics.notification(NotificationOutcome::Requeued);
                         let requeue = BasicNackOptions {
@@ -72,15 +73,8 @@ impl Handler {
                             ..BasicNackOptions::default()
                         };
                         let _ = delivery.acker.nack(requeue).await;
-                        return;
                     }
-                    let wait = Backoff::DELIVERY.delay(attempt);
-                    tracing::warn!(%error, attempt, retry_in = ?wait, "vCD trouble; will retry");
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
-                        // Left unacknowledged: closing the channel returns it to the queue.
-                        () = self.shutdown.cancelled() => return,
-                    }
+                    return;
                 }
             }
         }

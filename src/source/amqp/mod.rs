@@ -21,7 +21,7 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, Schedule};
 use crate::config::AmqpSettings;
 use crate::engine::Engine;
 use crate::health::Health;
@@ -56,19 +56,16 @@ pub enum AmqpError {
 impl Consumer {
     /// Consumes until `shutdown`, reconnecting with jittered backoff after every failure.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut failures: u32 = 0;
+        let mut reconnect = Backoff::RECONNECT.schedule();
         while !shutdown.is_cancelled() {
-            match self.session(&shutdown, &mut failures).await {
+            match self.session(&shutdown, &mut reconnect).await {
                 Ok(()) => break,
                 Err(error) => {
                     self.health.set_amqp_consuming(false);
                     self.metrics.amqp_connected.set(0);
-                    failures = failures.saturating_add(1);
-                    let wait = Backoff::RECONNECT.delay(failures);
-                    tracing::warn!(%error, retry_in = ?wait, "AMQP session ended; reconnecting");
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
-                        () = shutdown.cancelled() => break,
+                    tracing::warn!(%error, attempt = reconnect.attempts(), "AMQP session ended; reconnecting");
+                    if !reconnect.wait(&shutdown).await {
+                        break;
                     }
                 }
             }
@@ -79,7 +76,7 @@ impl Consumer {
     async fn session(
         &self,
         shutdown: &CancellationToken,
-        failures: &mut u32,
+        reconnect: &mut Schedule,
     ) -> Result<(), AmqpError> {
         let connection = self.connect().await?;
         let channel = connection.create_channel().await?;
@@ -101,7 +98,7 @@ impl Consumer {
             .await?;
         self.health.set_amqp_consuming(true);
         self.metrics.amqp_connected.set(1);
-        *failures = 0;
+        reconnect.reset();
         // Handlers of this session stop retrying when it ends: the broker redelivers their
         // messages to the next session, and acks on a dead channel cannot succeed anyway.
         let session = shutdown.child_token();
