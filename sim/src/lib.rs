@@ -36,6 +36,7 @@ pub use config::SimConfig;
 pub use error::SimError;
 pub use model::{ActionRecord, Call, Faults, NewTask, TaskView};
 pub use publish::PublishError;
+pub use task::InvalidTask;
 
 use config::Settings;
 use publish::Publisher;

@@ -4,8 +4,12 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use crate::error::SimError;
 use crate::model::{ActionRecord, Decision, NewTask, OwnerType, TaskStatus, TaskView};
+
+/// Why a `NewTask` was refused; the message names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidTask(String);
 
 /// A `NewTask` whose fields were checked.
 #[derive(Clone, Debug)]
@@ -19,8 +23,8 @@ pub(crate) struct ValidTask {
 }
 
 impl ValidTask {
-    pub(crate) fn parse(new: NewTask) -> Result<Self, SimError> {
-        let invalid = |msg: String| Err(SimError::InvalidTask(msg));
+    pub(crate) fn parse(new: NewTask) -> Result<Self, InvalidTask> {
+        let invalid = |msg: String| Err(InvalidTask(msg));
         // The operation ends the routing key, so it must be one topic word.
         let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
         if new.operation.is_empty() || !new.operation.chars().all(word) {
