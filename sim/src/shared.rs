@@ -12,9 +12,9 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::error::SimError;
 use crate::model::{Call, Faults, NewTask, TaskView};
-use crate::notification::{EventKind, Notification, Render};
+use crate::notification::{EventKind, Notification, RenderOptions};
 use crate::publish::{PublishError, Publisher};
-use crate::state::State;
+use crate::state::CloudState;
 use crate::task::{Task, ValidTask};
 use crate::versions::Ladder;
 
@@ -31,7 +31,7 @@ pub(crate) struct Shared {
     pub admin_id: Uuid,
     /// The System organization's id, stable for this sim.
     pub system_org_id: Uuid,
-    state: Mutex<State>,
+    state: Mutex<CloudState>,
     publisher: Publisher,
     /// Cancelled once by `shutdown`; the server and the ticker stop on it.
     pub cancel: CancellationToken,
@@ -43,7 +43,7 @@ impl Shared {
     pub(crate) fn new(settings: Settings, base_url: String, publisher: Publisher) -> Self {
         Self {
             ladder: Ladder::up_to(&settings.api_version),
-            state: Mutex::new(State::with_call_log_limit(settings.call_log_limit)),
+            state: Mutex::new(CloudState::with_call_log_limit(settings.call_log_limit)),
             settings,
             base_url,
             admin_id: Uuid::new_v4(),
@@ -56,7 +56,7 @@ impl Shared {
 
     /// The state. A panic while it was held leaves it usable (every update is a single
     /// assignment or push), so poisoning is ignored rather than spread.
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, CloudState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -106,7 +106,7 @@ impl Shared {
 
     /// Publishes the notification for `kind` and waits for the broker's confirms.
     pub(crate) async fn announce(&self, kind: EventKind, task: &Task) -> Result<(), PublishError> {
-        let render = Render {
+        let render = RenderOptions {
             base_url: &self.base_url,
             json_legacy_timestamps: self.settings.json_legacy_timestamps,
         };

@@ -111,7 +111,7 @@ impl Task {
         } else {
             Verdict::NotActive
         };
-        self.record(
+        self.record_action(
             decision.as_str(),
             message,
             None,
@@ -133,7 +133,7 @@ impl Task {
         if accepted {
             self.timeout_date = now + extend;
         }
-        self.record("updateProgress", message, timeout_ms, now, accepted);
+        self.record_action("updateProgress", message, timeout_ms, now, accepted);
         accepted
     }
 
@@ -147,24 +147,24 @@ impl Task {
             "Timed out; timeout action {} applied",
             self.timeout_action.as_str()
         );
-        self.record("timeout", &message, None, now, true);
+        self.record_action("timeout", &message, None, now, true);
         true
     }
 
-    fn record(
+    fn record_action(
         &mut self,
         action: &str,
         message: &str,
-        ms: Option<u64>,
+        timeout_ms: Option<u64>,
         at: DateTime<Utc>,
-        ok: bool,
+        accepted: bool,
     ) {
         self.actions.push(ActionRecord {
             action: action.to_owned(),
             message: message.to_owned(),
-            timeout_ms: ms,
+            timeout_ms,
             at,
-            accepted: ok,
+            accepted,
         });
     }
 
