@@ -18,13 +18,10 @@ struct Args {
     /// HTTP listen address (plain HTTP)
     #[arg(long, env = "VCD_SIM_LISTEN", default_value = "127.0.0.1:9440")]
     listen: SocketAddr,
-    /// RabbitMQ URL notifications are published to
-    #[arg(
-        long,
-        env = "VCD_SIM_AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    amqp_url: String,
+    /// RabbitMQ URL notifications are published to, e.g. amqp://guest:guest@127.0.0.1:5672/%2f;
+    /// without it the sim serves the API only and publishes no notifications
+    #[arg(long, env = "VCD_SIM_AMQP_URL")]
+    amqp_url: Option<String>,
     /// Exchange for XML notifications (vCD's AmqpExchange)
     #[arg(long, default_value = "systemExchange")]
     exchange: String,

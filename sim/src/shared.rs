@@ -32,7 +32,8 @@ pub(crate) struct Shared {
     /// The System organization's id, stable for this sim.
     pub system_org_id: Uuid,
     state: Mutex<CloudState>,
-    publisher: Publisher,
+    /// `None` when the sim runs without a broker: nothing is published.
+    publisher: Option<Publisher>,
     /// Cancelled once by `shutdown`; the server and the ticker stop on it.
     pub cancel: CancellationToken,
     /// The server, the ticker and in-flight notification publishes.
@@ -40,7 +41,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(settings: Settings, base_url: String, publisher: Publisher) -> Self {
+    pub(crate) fn new(settings: Settings, base_url: String, publisher: Option<Publisher>) -> Self {
         Self {
             ladder: Ladder::up_to(&settings.api_version),
             state: Mutex::new(CloudState::with_call_log_limit(settings.call_log_limit)),
@@ -104,14 +105,18 @@ impl Shared {
         Ok(ids)
     }
 
-    /// Publishes the notification for `kind` and waits for the broker's confirms.
+    /// Publishes the notification for `kind` and waits for the broker's confirms. Without a
+    /// broker there is nobody to tell, and this does nothing.
     pub(crate) async fn announce(&self, kind: EventKind, task: &Task) -> Result<(), PublishError> {
+        let Some(publisher) = &self.publisher else {
+            return Ok(());
+        };
         let render = RenderOptions {
             base_url: &self.base_url,
             json_legacy_timestamps: self.settings.json_legacy_timestamps,
         };
         let notification = Notification::new(kind, task, Utc::now(), render);
-        self.publisher.publish(&notification).await
+        publisher.publish(&notification).await
     }
 
     /// Publishes in the background, as vCD does after answering an action.
@@ -155,6 +160,8 @@ impl Shared {
     }
 
     pub(crate) async fn close_broker(&self) {
-        self.publisher.close().await;
+        if let Some(publisher) = &self.publisher {
+            publisher.close().await;
+        }
     }
 }

@@ -90,7 +90,7 @@ impl World {
         let json_prefix = format!("vcd-test-{tag}");
         let json_exchange = format!("{json_prefix}.notifications20");
         let sim = Sim::start(SimConfig {
-            amqp_url: AMQP_URL.into(),
+            amqp_url: Some(AMQP_URL.into()),
             xml_exchange: xml_exchange.clone(),
             json_prefix,
             api_version: options.api_version.into(),
