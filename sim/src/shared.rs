@@ -1,6 +1,6 @@
 //! `Shared`: the one value behind every `Sim` handle, HTTP handler and background job. It
-//! owns the settings, the state mutex, the publisher and the shutdown machinery, and carries
-//! the operations both the library API and the control endpoints offer.
+//! owns the settings, the state mutex, the publisher (none without a broker) and the shutdown
+//! machinery, and carries the operations both the library API and the control endpoints offer.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
