@@ -1,5 +1,6 @@
 //! Talking to vCD across versions and trouble: the three logins, expired sessions, tasks not
-//! yet visible, and a flaky API. In each case the tasks still end decided.
+//! yet visible, and a flaky API. In each case the tasks still end decided. What the vCD client
+//! sends in each case is tested without a broker in `vcd_client.rs`.
 
 mod common;
 

@@ -35,7 +35,7 @@ impl World {
         let xml_exchange = format!("systemExchange-bench-{tag}");
         let json_prefix = format!("vcd-bench-{tag}");
         let sim = Sim::start(SimConfig {
-            amqp_url: AMQP_URL.into(),
+            amqp_url: Some(AMQP_URL.into()),
             xml_exchange: xml_exchange.clone(),
             json_prefix: json_prefix.clone(),
             // Far beyond the run: only the daemon's keepalives should keep tasks alive, and

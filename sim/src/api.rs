@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::auth::{self, XmlApi};
 use crate::model::Decision;
 use crate::params;
-use crate::record::record;
+use crate::record::record_and_inject_faults;
 use crate::reply::{ApiError, Format, typed};
 use crate::shared::Shared;
 use crate::task::Verdict;
@@ -52,7 +52,10 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
         )
         .route("/api/entity/{urn}", get(resolve_entity))
         .fallback(unknown)
-        .layer(from_fn_with_state(Arc::clone(&shared), record));
+        .layer(from_fn_with_state(
+            Arc::clone(&shared),
+            record_and_inject_faults,
+        ));
     vcd.merge(control::routes()).with_state(shared)
 }
 

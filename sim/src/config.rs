@@ -13,7 +13,9 @@ use crate::versions::ApiVersion;
 pub struct SimConfig {
     /// HTTP listen address; port 0 picks a free port.
     pub listen: SocketAddr,
-    pub amqp_url: String,
+    /// The RabbitMQ notifications are published to (the default is the local broker). `None`
+    /// runs the sim without a broker: it serves the API and publishes nothing.
+    pub amqp_url: Option<String>,
     /// vCD's `AmqpExchange`: receives the XML notifications.
     pub xml_exchange: String,
     /// vCD's `AmqpPrefix`: JSON notifications go to `<prefix>.notifications20`.
@@ -40,7 +42,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            amqp_url: Some("amqp://guest:guest@127.0.0.1:5672/%2f".into()),
             xml_exchange: "systemExchange".into(),
             json_prefix: "vcd".into(),
             api_version: "37.2".into(),
@@ -58,7 +60,8 @@ impl Default for SimConfig {
 /// A validated `SimConfig`.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
-    pub amqp_url: String,
+    /// `None`: notifications are off.
+    pub amqp_url: Option<String>,
     pub xml_exchange: String,
     pub json_exchange: String,
     pub api_version: ApiVersion,
@@ -91,6 +94,11 @@ impl Settings {
         if config.xml_exchange.is_empty() || config.json_prefix.is_empty() {
             return Err(invalid(
                 "xml_exchange and json_prefix must not be empty".into(),
+            ));
+        }
+        if config.amqp_url.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid(
+                "amqp_url is empty; leave it out to run without a broker".into(),
             ));
         }
         if config.user.is_empty() || config.user.contains(':') {
@@ -138,5 +146,19 @@ mod tests {
             ..SimConfig::default()
         };
         assert!(Settings::validate(&bad_version).is_err());
+    }
+
+    #[test]
+    fn an_amqp_url_is_optional_but_never_empty() {
+        let without = SimConfig {
+            amqp_url: None,
+            ..SimConfig::default()
+        };
+        assert_eq!(Settings::validate(&without).unwrap().amqp_url, None);
+        let empty = SimConfig {
+            amqp_url: Some(String::new()),
+            ..SimConfig::default()
+        };
+        assert!(Settings::validate(&empty).is_err());
     }
 }

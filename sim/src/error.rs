@@ -1,6 +1,8 @@
-//! `SimError`: what can go wrong when starting the sim or asking it to create a task.
+//! `SimError`: what can go wrong when starting the sim or asking it to create a task. It
+//! gathers the errors of the modules that raise them (`task`, `publish`) and sits above them.
 
 use crate::publish::PublishError;
+use crate::task::InvalidTask;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -15,7 +17,7 @@ pub enum SimError {
     },
     /// The `NewTask` is unusable; the message names the field.
     #[error("invalid task: {0}")]
-    InvalidTask(String),
+    InvalidTask(#[from] InvalidTask),
     /// The broker could not be reached or did not confirm a notification. For `create_task`
     /// the task exists anyway, like a vCD whose notification got lost.
     #[error("AMQP: {0}")]

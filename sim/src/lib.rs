@@ -36,6 +36,7 @@ pub use config::SimConfig;
 pub use error::SimError;
 pub use model::{ActionRecord, Call, Faults, NewTask, TaskView};
 pub use publish::PublishError;
+pub use task::InvalidTask;
 
 use config::Settings;
 use publish::Publisher;
@@ -51,8 +52,10 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// Binds the HTTP listener, connects to the broker (publisher confirms on), declares both
-    /// exchanges topic+durable, and starts serving and the timeout ticker.
+    /// Binds the HTTP listener, connects to the broker (publisher confirms on) and declares
+    /// both exchanges topic+durable, and starts serving and the timeout ticker. Without an
+    /// `amqp_url` there is no broker: the sim serves the API and publishes nothing, neither on
+    /// creation nor after actions or timeouts.
     pub async fn start(config: SimConfig) -> Result<Sim, SimError> {
         let settings = Settings::validate(&config)?;
         let bind_error = |source| SimError::Bind {
@@ -61,12 +64,20 @@ impl Sim {
         };
         let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
         let base_url = base_url(listener.local_addr().map_err(bind_error)?);
-        let publisher = Publisher::connect(
-            settings.amqp_url.clone(),
-            settings.xml_exchange.clone(),
-            settings.json_exchange.clone(),
-        )
-        .await?;
+        let publisher = match &settings.amqp_url {
+            Some(url) => Some(
+                Publisher::connect(
+                    url.clone(),
+                    settings.xml_exchange.clone(),
+                    settings.json_exchange.clone(),
+                )
+                .await?,
+            ),
+            None => {
+                tracing::info!("no AMQP URL: notifications are off, serving the API only");
+                None
+            }
+        };
         let shared = Arc::new(Shared::new(settings, base_url, publisher));
         let app = api::app(Arc::clone(&shared));
         let cancel = shared.cancel.clone();
@@ -89,7 +100,8 @@ impl Sim {
 
     /// Registers an active blocking task and publishes its `blockingtask/create`
     /// notification (XML and JSON), returning once the broker confirmed both. If publishing
-    /// fails the task still exists, as after a lost notification.
+    /// fails the task still exists, as after a lost notification. A sim without a broker
+    /// (no `amqp_url`) only registers the task.
     pub async fn create_task(&self, task: NewTask) -> Result<Uuid, SimError> {
         self.shared.create_task(task).await
     }
@@ -127,7 +139,7 @@ impl Sim {
     }
 
     /// Stops the HTTP server and the ticker, waits (briefly) for in-flight work, and closes
-    /// the broker connection. Calling it again does nothing.
+    /// the broker connection, if any. Calling it again does nothing.
     pub async fn shutdown(&self) {
         self.shared.cancel.cancel();
         self.shared.tracker.close();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use vcd_duration::parse_duration;
 use vcd_sim::{Sim, SimConfig};
 
 /// A stand-in for VMware Cloud Director's blocking-task API and AMQP notifications.
@@ -17,13 +18,10 @@ struct Args {
     /// HTTP listen address (plain HTTP)
     #[arg(long, env = "VCD_SIM_LISTEN", default_value = "127.0.0.1:9440")]
     listen: SocketAddr,
-    /// RabbitMQ URL notifications are published to
-    #[arg(
-        long,
-        env = "VCD_SIM_AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    amqp_url: String,
+    /// RabbitMQ URL notifications are published to, e.g. amqp://guest:guest@127.0.0.1:5672/%2f;
+    /// without it the sim serves the API only and publishes no notifications
+    #[arg(long, env = "VCD_SIM_AMQP_URL")]
+    amqp_url: Option<String>,
     /// Exchange for XML notifications (vCD's AmqpExchange)
     #[arg(long, default_value = "systemExchange")]
     exchange: String,
@@ -137,50 +135,21 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-/// `<number><unit>` parts with units ms, s, m, h, d, as in the daemon's config (`"1h30m"`).
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("invalid duration {text:?}: write e.g. 30s, 10m or 1h30m");
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let number: u32 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            "d" => Duration::from_secs(86_400),
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-        let part = unit.checked_mul(number).ok_or_else(invalid)?;
-        total = total.checked_add(part).ok_or_else(invalid)?;
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations_parse_like_the_daemon_config() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("5 minutes").is_err());
-        assert!(parse_duration("").is_err());
+    fn task_timeout_takes_durations_like_the_daemon_config() {
+        let timeout = |text: &str| {
+            Args::try_parse_from(["vcd-sim", "--task-timeout", text]).map(|args| args.task_timeout)
+        };
+        assert_eq!(timeout("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(timeout("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(timeout("250ms").unwrap(), Duration::from_millis(250));
+        assert!(timeout("10").is_err());
+        assert!(timeout("5 minutes").is_err());
+        assert!(timeout("").is_err());
     }
 
     #[test]

@@ -56,13 +56,18 @@ pub(crate) struct Notification {
 
 /// How to render: the base URL for the entity resolver and the JSON timestamp style.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Render<'a> {
+pub(crate) struct RenderOptions<'a> {
     pub base_url: &'a str,
     pub json_legacy_timestamps: bool,
 }
 
 impl Notification {
-    pub(crate) fn new(kind: EventKind, task: &Task, at: DateTime<Utc>, render: Render<'_>) -> Self {
+    pub(crate) fn new(
+        kind: EventKind,
+        task: &Task,
+        at: DateTime<Utc>,
+        render: RenderOptions<'_>,
+    ) -> Self {
         let event_id = Uuid::new_v4();
         Self {
             routing_key: routing_key(kind, task),
@@ -162,7 +167,7 @@ fn json_body(
 mod tests {
     use super::*;
     use crate::model::{Decision, NewTask};
-    use crate::state::State;
+    use crate::state::CloudState;
     use crate::task::ValidTask;
 
     fn task() -> Task {
@@ -172,7 +177,7 @@ mod tests {
             ..NewTask::default()
         })
         .unwrap();
-        State::default().create_task(
+        CloudState::default().create_task(
             new,
             Utc::now(),
             chrono::Duration::minutes(1),
@@ -180,7 +185,7 @@ mod tests {
         )
     }
 
-    const RENDER: Render<'static> = Render {
+    const RENDER: RenderOptions<'static> = RenderOptions {
         base_url: "http://127.0.0.1:1",
         json_legacy_timestamps: false,
     };
@@ -224,7 +229,7 @@ mod tests {
             modern["taskOwner"],
             format!("urn:vcloud:media:{}", t.owner.id)
         );
-        let legacy_render = Render {
+        let legacy_render = RenderOptions {
             json_legacy_timestamps: true,
             ..RENDER
         };

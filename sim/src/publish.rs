@@ -44,14 +44,14 @@ pub enum PublishError {
     Closed,
 }
 
-/// An open connection and its confirm-mode channel.
-struct Link {
+/// An open broker connection and its confirm-mode channel.
+struct BrokerConnection {
     connection: Connection,
     channel: Channel,
 }
 
-impl Link {
-    /// Closes the connection; errors are moot, as the link is being given up.
+impl BrokerConnection {
+    /// Closes the connection; errors are moot, as the connection is being given up.
     async fn close(self, reason: &str) {
         let _ = self.connection.close(200, reason.into()).await;
     }
@@ -59,9 +59,9 @@ impl Link {
 
 /// The publisher's connection state.
 #[derive(Default)]
-struct Slot {
+struct ConnectionState {
     /// `None` before the first connect and after a failure.
-    link: Option<Link>,
+    current: Option<BrokerConnection>,
     /// Set by `close`: no reconnects after shutdown.
     closed: bool,
 }
@@ -71,7 +71,7 @@ pub(crate) struct Publisher {
     xml_exchange: String,
     json_exchange: String,
     /// Held for a whole publish, so both bodies of one event go out back to back.
-    slot: Mutex<Slot>,
+    state: Mutex<ConnectionState>,
 }
 
 impl Publisher {
@@ -85,30 +85,30 @@ impl Publisher {
             url,
             xml_exchange,
             json_exchange,
-            slot: Mutex::new(Slot::default()),
+            state: Mutex::new(ConnectionState::default()),
         };
-        let link = publisher.open().await?;
-        publisher.slot.lock().await.link = Some(link);
+        let broker = publisher.open().await?;
+        publisher.state.lock().await.current = Some(broker);
         Ok(publisher)
     }
 
     /// Publishes the XML body and then the JSON body, each confirmed by the broker. If the
     /// connection turns out broken, reconnects once and publishes again.
     pub(crate) async fn publish(&self, notification: &Notification) -> Result<(), PublishError> {
-        let mut slot = self.slot.lock().await;
-        if slot.closed {
+        let mut state = self.state.lock().await;
+        if state.closed {
             return Err(PublishError::Closed);
         }
         let mut last_error = None;
         for _attempt in 0..2 {
-            let link = match slot.link.take() {
-                Some(link) if link.channel.status().connected() => link,
+            let broker = match state.current.take() {
+                Some(broker) if broker.channel.status().connected() => broker,
                 stale => {
                     if let Some(stale) = stale {
                         stale.close("vcd-sim reconnects").await;
                     }
                     match self.open().await {
-                        Ok(link) => link,
+                        Ok(broker) => broker,
                         Err(error) => {
                             last_error = Some(error);
                             continue;
@@ -116,14 +116,14 @@ impl Publisher {
                     }
                 }
             };
-            match self.send(&link.channel, notification).await {
+            match self.send(&broker.channel, notification).await {
                 Ok(()) => {
-                    slot.link = Some(link);
+                    state.current = Some(broker);
                     return Ok(());
                 }
                 Err(error) => {
                     tracing::warn!(%error, "publish failed; dropping the broker connection");
-                    link.close("vcd-sim reconnects").await;
+                    broker.close("vcd-sim reconnects").await;
                     last_error = Some(error);
                 }
             }
@@ -135,20 +135,20 @@ impl Publisher {
 
     /// Closes the connection; later publishes fail with `Closed`.
     pub(crate) async fn close(&self) {
-        let mut slot = self.slot.lock().await;
-        slot.closed = true;
-        if let Some(link) = slot.link.take() {
-            link.close("vcd-sim shutting down").await;
+        let mut state = self.state.lock().await;
+        state.closed = true;
+        if let Some(broker) = state.current.take() {
+            broker.close("vcd-sim shutting down").await;
         }
     }
 
-    async fn open(&self) -> Result<Link, PublishError> {
+    async fn open(&self) -> Result<BrokerConnection, PublishError> {
         tokio::time::timeout(CONNECT_TIMEOUT, self.open_now())
             .await
             .map_err(|_| PublishError::ConnectTimeout(CONNECT_TIMEOUT))?
     }
 
-    async fn open_now(&self) -> Result<Link, PublishError> {
+    async fn open_now(&self) -> Result<BrokerConnection, PublishError> {
         let properties = ConnectionProperties::default().with_connection_name("vcd-sim".into());
         let connection = Connection::connect(&self.url, properties)
             .await
@@ -165,7 +165,7 @@ impl Publisher {
             declare(&channel, exchange).await?;
         }
         tracing::info!(xml_exchange = %self.xml_exchange, json_exchange = %self.json_exchange, "connected to the broker");
-        Ok(Link {
+        Ok(BrokerConnection {
             connection,
             channel,
         })

@@ -20,7 +20,7 @@ const MAX_BODY: usize = 1 << 20;
 /// Form fields whose values never reach the call log.
 const SECRET_FIELDS: &[&str] = &["refresh_token", "password", "client_secret"];
 
-pub(crate) async fn record(
+pub(crate) async fn record_and_inject_faults(
     State(shared): State<Arc<Shared>>,
     request: Request,
     next: Next,

@@ -1,6 +1,6 @@
 //! `Shared`: the one value behind every `Sim` handle, HTTP handler and background job. It
-//! owns the settings, the state mutex, the publisher and the shutdown machinery, and carries
-//! the operations both the library API and the control endpoints offer.
+//! owns the settings, the state mutex, the publisher (none without a broker) and the shutdown
+//! machinery, and carries the operations both the library API and the control endpoints offer.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -12,9 +12,9 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::error::SimError;
 use crate::model::{Call, Faults, NewTask, TaskView};
-use crate::notification::{EventKind, Notification, Render};
+use crate::notification::{EventKind, Notification, RenderOptions};
 use crate::publish::{PublishError, Publisher};
-use crate::state::State;
+use crate::state::CloudState;
 use crate::task::{Task, ValidTask};
 use crate::versions::Ladder;
 
@@ -31,8 +31,9 @@ pub(crate) struct Shared {
     pub admin_id: Uuid,
     /// The System organization's id, stable for this sim.
     pub system_org_id: Uuid,
-    state: Mutex<State>,
-    publisher: Publisher,
+    state: Mutex<CloudState>,
+    /// `None` when the sim runs without a broker: nothing is published.
+    publisher: Option<Publisher>,
     /// Cancelled once by `shutdown`; the server and the ticker stop on it.
     pub cancel: CancellationToken,
     /// The server, the ticker and in-flight notification publishes.
@@ -40,10 +41,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(settings: Settings, base_url: String, publisher: Publisher) -> Self {
+    pub(crate) fn new(settings: Settings, base_url: String, publisher: Option<Publisher>) -> Self {
         Self {
             ladder: Ladder::up_to(&settings.api_version),
-            state: Mutex::new(State::with_call_log_limit(settings.call_log_limit)),
+            state: Mutex::new(CloudState::with_call_log_limit(settings.call_log_limit)),
             settings,
             base_url,
             admin_id: Uuid::new_v4(),
@@ -56,7 +57,7 @@ impl Shared {
 
     /// The state. A panic while it was held leaves it usable (every update is a single
     /// assignment or push), so poisoning is ignored rather than spread.
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, CloudState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -104,14 +105,18 @@ impl Shared {
         Ok(ids)
     }
 
-    /// Publishes the notification for `kind` and waits for the broker's confirms.
+    /// Publishes the notification for `kind` and waits for the broker's confirms. Without a
+    /// broker there is nobody to tell, and this does nothing.
     pub(crate) async fn announce(&self, kind: EventKind, task: &Task) -> Result<(), PublishError> {
-        let render = Render {
+        let Some(publisher) = &self.publisher else {
+            return Ok(());
+        };
+        let render = RenderOptions {
             base_url: &self.base_url,
             json_legacy_timestamps: self.settings.json_legacy_timestamps,
         };
         let notification = Notification::new(kind, task, Utc::now(), render);
-        self.publisher.publish(&notification).await
+        publisher.publish(&notification).await
     }
 
     /// Publishes in the background, as vCD does after answering an action.
@@ -155,6 +160,8 @@ impl Shared {
     }
 
     pub(crate) async fn close_broker(&self) {
-        self.publisher.close().await;
+        if let Some(publisher) = &self.publisher {
+            publisher.close().await;
+        }
     }
 }

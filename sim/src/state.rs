@@ -12,7 +12,7 @@ use crate::sessions::Sessions;
 use crate::task::{Named, Task, ValidTask};
 
 #[derive(Debug, Default)]
-pub(crate) struct State {
+pub(crate) struct CloudState {
     tasks: HashMap<Uuid, Task>,
     /// Task ids in creation order, so listings are stable.
     order: Vec<Uuid>,
@@ -29,11 +29,11 @@ pub(crate) struct State {
     pub faults: Faults,
 }
 
-impl State {
-    pub(crate) fn with_call_log_limit(call_log_limit: Option<usize>) -> State {
-        State {
+impl CloudState {
+    pub(crate) fn with_call_log_limit(call_log_limit: Option<usize>) -> CloudState {
+        CloudState {
             call_log_limit,
-            ..State::default()
+            ..CloudState::default()
         }
     }
 
@@ -153,7 +153,7 @@ mod tests {
         .unwrap()
     }
 
-    fn create(state: &mut State, org: &str, user: &str) -> Task {
+    fn create(state: &mut CloudState, org: &str, user: &str) -> Task {
         state.create_task(
             valid(org, user),
             Utc::now(),
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn org_and_user_ids_are_stable_per_name() {
-        let mut state = State::default();
+        let mut state = CloudState::default();
         let a = create(&mut state, "acme", "alice");
         let b = create(&mut state, "acme", "alice");
         let c = create(&mut state, "globex", "alice");
@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn first_reads_are_hidden_per_task() {
-        let mut state = State::default();
+        let mut state = CloudState::default();
         state.faults.not_found_first_reads = 2;
         let a = create(&mut state, "acme", "alice");
         let b = create(&mut state, "acme", "alice");
@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn a_full_call_log_keeps_the_first_calls() {
-        let mut state = State::with_call_log_limit(Some(2));
+        let mut state = CloudState::with_call_log_limit(Some(2));
         let first = state.begin_call(call("/1"));
         let second = state.begin_call(call("/2"));
         let third = state.begin_call(call("/3"));
@@ -218,14 +218,14 @@ mod tests {
             .map(|c| (c.path.as_str(), c.status))
             .collect();
         assert_eq!(kept, [("/1", 200), ("/2", 0)]);
-        let mut silent = State::with_call_log_limit(Some(0));
+        let mut silent = CloudState::with_call_log_limit(Some(0));
         assert_eq!(silent.begin_call(call("/1")), None);
         assert!(silent.calls().is_empty());
     }
 
     #[test]
     fn tasks_list_in_creation_order() {
-        let mut state = State::default();
+        let mut state = CloudState::default();
         let ids: Vec<Uuid> = (0..5).map(|_| create(&mut state, "o", "u").id).collect();
         let listed: Vec<Uuid> = state.tasks().map(|t| t.id).collect();
         assert_eq!(ids, listed);

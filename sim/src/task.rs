@@ -4,8 +4,12 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use crate::error::SimError;
 use crate::model::{ActionRecord, Decision, NewTask, OwnerType, TaskStatus, TaskView};
+
+/// Why a `NewTask` was refused; the message names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidTask(String);
 
 /// A `NewTask` whose fields were checked.
 #[derive(Clone, Debug)]
@@ -19,8 +23,8 @@ pub(crate) struct ValidTask {
 }
 
 impl ValidTask {
-    pub(crate) fn parse(new: NewTask) -> Result<Self, SimError> {
-        let invalid = |msg: String| Err(SimError::InvalidTask(msg));
+    pub(crate) fn parse(new: NewTask) -> Result<Self, InvalidTask> {
+        let invalid = |msg: String| Err(InvalidTask(msg));
         // The operation ends the routing key, so it must be one topic word.
         let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
         if new.operation.is_empty() || !new.operation.chars().all(word) {
@@ -107,7 +111,7 @@ impl Task {
         } else {
             Verdict::NotActive
         };
-        self.record(
+        self.record_action(
             decision.as_str(),
             message,
             None,
@@ -129,7 +133,7 @@ impl Task {
         if accepted {
             self.timeout_date = now + extend;
         }
-        self.record("updateProgress", message, timeout_ms, now, accepted);
+        self.record_action("updateProgress", message, timeout_ms, now, accepted);
         accepted
     }
 
@@ -143,24 +147,24 @@ impl Task {
             "Timed out; timeout action {} applied",
             self.timeout_action.as_str()
         );
-        self.record("timeout", &message, None, now, true);
+        self.record_action("timeout", &message, None, now, true);
         true
     }
 
-    fn record(
+    fn record_action(
         &mut self,
         action: &str,
         message: &str,
-        ms: Option<u64>,
+        timeout_ms: Option<u64>,
         at: DateTime<Utc>,
-        ok: bool,
+        accepted: bool,
     ) {
         self.actions.push(ActionRecord {
             action: action.to_owned(),
             message: message.to_owned(),
-            timeout_ms: ms,
+            timeout_ms,
             at,
-            accepted: ok,
+            accepted,
         });
     }
 

@@ -216,7 +216,7 @@ async fn publishing_recovers_after_the_broker_closes_the_channel() {
 #[tokio::test]
 async fn start_fails_clearly_without_a_broker() {
     let config = SimConfig {
-        amqp_url: "amqp://guest:guest@127.0.0.1:1/%2f".into(),
+        amqp_url: Some("amqp://guest:guest@127.0.0.1:1/%2f".into()),
         ..config()
     };
     let error = vcd_sim::Sim::start(config)

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::SubsecRound;
 use helpers::*;
-use vcd_sim::{Faults, NewTask};
+use vcd_sim::{Faults, NewTask, SimConfig};
 
 #[tokio::test]
 async fn task_reads_look_like_vcd_by_id_and_by_entity_urn() {
@@ -401,4 +401,55 @@ async fn a_call_log_limit_keeps_the_first_calls_and_serves_the_rest() {
         ]
     );
     finish(sim, &config).await;
+}
+
+/// A sim without a broker, for tests of the API alone.
+fn without_broker() -> SimConfig {
+    SimConfig {
+        amqp_url: None,
+        ..SimConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn without_a_broker_the_sim_serves_and_decides_tasks() {
+    let sim = start(without_broker()).await;
+    let token = legacy_login(&sim).await;
+    let created = sim.create_task(NewTask::default()).await.unwrap();
+    let over_http = http()
+        .post(format!("{}/sim/tasks", sim.base_url()))
+        .json(&NewTask::default())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over_http.status(), 201);
+    let listing = get(&sim, &token, "/api/admin/extension/blockingTasks/").await;
+    assert_eq!(listing.status(), 200);
+    let references = shape(&listing.text().await.unwrap())
+        .into_iter()
+        .filter(|e| e.local == "Reference")
+        .count();
+    assert_eq!(references, 2);
+    let path = format!("/api/admin/extension/blockingTask/{created}");
+    assert_eq!(get(&sim, &token, &path).await.status(), 200);
+    assert_eq!(act(&sim, &token, created, "resume").await.status(), 204);
+    assert_eq!(sim.task(created).unwrap().status, "resumed");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_broker_timeouts_still_apply() {
+    let sim = start(SimConfig {
+        task_timeout: Duration::from_millis(300),
+        ..without_broker()
+    })
+    .await;
+    let id = sim.create_task(NewTask::default()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.task(id).unwrap().status == "active" {
+        assert!(Instant::now() < deadline, "the task never timed out");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.task(id).unwrap().status, "aborted");
+    sim.shutdown().await;
 }

@@ -1,9 +1,11 @@
 //! Shared harness for the integration tests: a real RabbitMQ on 127.0.0.1:5672, a `vcd-sim`
 //! and the daemon, both in-process, with exchange and queue names unique to each test so tests
-//! can run in parallel against one broker.
+//! can run in parallel against one broker. Tests of the vCD client alone use a sim without a
+//! broker and the client as the daemon builds it.
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
@@ -14,8 +16,11 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use uuid::Uuid;
-use vcd_blockd::config::Settings;
+use vcd_blockd::config::{ApiVersionChoice, Settings, VcdAuth, VcdSettings};
 use vcd_blockd::daemon::Daemon;
+use vcd_blockd::health::Health;
+use vcd_blockd::metrics::Metrics;
+use vcd_blockd::vcd::client::VcdClient;
 use vcd_sim::{NewTask, Sim, SimConfig, TaskView};
 
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -90,7 +95,7 @@ impl World {
         let json_prefix = format!("vcd-test-{tag}");
         let json_exchange = format!("{json_prefix}.notifications20");
         let sim = Sim::start(SimConfig {
-            amqp_url: AMQP_URL.into(),
+            amqp_url: Some(AMQP_URL.into()),
             xml_exchange: xml_exchange.clone(),
             json_prefix,
             api_version: options.api_version.into(),
@@ -375,6 +380,42 @@ impl Drop for DaemonProcess {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A vcd-sim serving up to API `api_version` with no broker behind it: it publishes nothing,
+/// for tests that only talk to its API.
+pub async fn sim_without_broker(api_version: &str) -> Sim {
+    init_logging();
+    Sim::start(SimConfig {
+        amqp_url: None,
+        api_version: api_version.into(),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("vcd-sim starts without a broker")
+}
+
+/// The daemon's `[vcd]` settings for `sim`: its administrator and password, the API version
+/// negotiated automatically.
+pub fn vcd_settings(sim: &Sim) -> VcdSettings {
+    VcdSettings {
+        url: url::Url::parse(&sim.base_url()).expect("the sim's base URL parses"),
+        api_version: ApiVersionChoice::Auto,
+        auth: VcdAuth::Password {
+            user: "administrator@System".into(),
+            password: "vmware".to_owned().into(),
+        },
+        ca_file: None,
+        request_timeout: Duration::from_secs(5),
+    }
+}
+
+/// The vCD client as the daemon builds it from `settings`, and the health it reports to.
+pub fn vcd_client(settings: &VcdSettings) -> (VcdClient, Arc<Health>) {
+    let health = Arc::new(Health::default());
+    let client = VcdClient::new(settings, Arc::new(Metrics::new()), Arc::clone(&health))
+        .expect("the vCD client builds");
+    (client, health)
 }
 
 /// A port nobody listens on right now.
