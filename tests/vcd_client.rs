@@ -167,7 +167,7 @@ async fn an_api_token_is_exchanged_at_the_oauth_endpoint_for_a_bearer_token() {
 }
 
 #[tokio::test]
-async fn a_refused_login_is_a_fatal_error_and_is_not_retried() {
+async fn a_refused_login_is_a_configuration_error_and_is_not_retried() {
     for (api_version, auth, login_path, refused_with) in [
         ("37.2", wrong_password(), "/api/sessions", 401),
         (
@@ -189,7 +189,11 @@ async fn a_refused_login_is_a_fatal_error_and_is_not_retried() {
         let (client, health) = vcd_client(&settings);
 
         let error = client.connect().await.expect_err("the login is refused");
-        assert_eq!(error.class(), ErrorClass::Fatal, "{login_path}: {error}");
+        assert_eq!(
+            error.class(),
+            ErrorClass::Misconfigured,
+            "{login_path}: {error}"
+        );
         assert!(
             error.to_string().contains("refused"),
             "{login_path}: {error}"
