@@ -22,5 +22,6 @@ pub mod reload;
 pub mod source;
 pub mod task;
 pub mod timestamp;
+pub mod tls;
 pub mod vcd;
 pub mod xml;

@@ -210,13 +210,13 @@ async fn approving_what_is_not_held_is_a_clear_error() {
         .await;
     assert_eq!(status, 400);
 
-    let unauthenticated = reqwest::Client::new()
+    let unauthenticated = common::http_client()
         .get(format!("{}/v1/holds", admin.base))
         .send()
         .await
         .unwrap();
     assert_eq!(unauthenticated.status(), 401);
-    let wrong = reqwest::Client::new()
+    let wrong = common::http_client()
         .get(format!("{}/v1/holds", admin.base))
         .bearer_auth("guess")
         .send()

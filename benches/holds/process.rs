@@ -45,7 +45,10 @@ impl DaemonProcess {
             child,
             metrics_url: format!("{base}/metrics"),
             ready_url: format!("{base}/readyz"),
-            http: reqwest::Client::new(),
+            http: {
+                vcd_blockd::tls::install_crypto_provider();
+                reqwest::Client::new()
+            },
         })
     }
 

@@ -49,6 +49,7 @@ pub fn holds(config: Option<PathBuf>, url: Option<String>, request: HoldsRequest
         Ok(runtime) => runtime,
         Err(error) => return usage(&error.to_string()),
     };
+    crate::tls::install_crypto_provider();
     let client = match reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

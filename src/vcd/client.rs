@@ -54,6 +54,7 @@ impl VcdClient {
         metrics: Arc<Metrics>,
         health: Arc<Health>,
     ) -> Result<VcdClient, VcdError> {
+        crate::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.request_timeout)

@@ -437,7 +437,7 @@ impl Admin {
     pub fn new(base: String) -> Admin {
         Admin {
             base,
-            http: reqwest::Client::new(),
+            http: http_client(),
         }
     }
 
@@ -589,7 +589,7 @@ pub async fn drain(channel: &Channel, queue: &str) -> usize {
 
 /// An administrator aborts task `id` in vCD directly, as through the vCD UI.
 pub async fn abort_directly(world: &World, id: uuid::Uuid) {
-    let http = reqwest::Client::new();
+    let http = http_client();
     let base = world.sim.base_url();
     let login = http
         .post(format!("{base}/api/sessions"))
@@ -609,4 +609,11 @@ pub async fn abort_directly(world: &World, id: uuid::Uuid) {
         .await
         .unwrap();
     assert_eq!(abort.status(), 204);
+}
+
+/// A plain HTTP client for talking to the daemon and the sim. reqwest is built without a
+/// crypto provider (the daemon installs ring's), so one is installed first.
+pub fn http_client() -> reqwest::Client {
+    vcd_blockd::tls::install_crypto_provider();
+    reqwest::Client::new()
 }

@@ -62,6 +62,9 @@ pub async fn connect() -> Connection {
 }
 
 pub fn http() -> reqwest::Client {
+    // In a workspace build reqwest has the daemon's TLS features, which need a crypto provider
+    // installed before any client is built (an Err means one already is).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
 
