@@ -1,11 +1,9 @@
 //! Reading, listing and deciding blocking tasks through the API, and the faults that disturb it.
 
-mod helpers;
-
 use std::time::{Duration, Instant};
 
+use crate::helpers::*;
 use chrono::SubsecRound;
-use helpers::*;
 use vcd_sim::{Faults, NewTask, SimConfig};
 
 #[tokio::test]

@@ -3,11 +3,9 @@
 //! through expired sessions, tasks not yet visible and server errors. `vcd_sessions.rs` shows
 //! the whole daemon deciding tasks through the same paths.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{sim_without_broker, vcd_client, vcd_settings, wait_until};
+use crate::helpers::{sim_without_broker, vcd_client, vcd_settings, wait_until};
 use secrecy::SecretString;
 use uuid::Uuid;
 use vcd_blockd::config::{ApiVersionChoice, VcdAuth};

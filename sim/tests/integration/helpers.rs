@@ -2,8 +2,6 @@
 //! an HTTP client that logs in the ways the daemon does, a queue bound to both exchanges, and
 //! an XML shape comparison against the protocol fixtures.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::time::Duration;
 
 use lapin::options::{

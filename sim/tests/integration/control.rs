@@ -1,8 +1,6 @@
 //! The JSON control endpoints under `/sim/`, as the demo and the binary's users drive them.
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use serde_json::{Value, json};
 
 #[tokio::test]

@@ -1,11 +1,9 @@
 //! The notifications the sim publishes to RabbitMQ: on create, after actions and at timeouts,
 //! checked as a consumer bound to the exchanges sees them.
 
-mod helpers;
-
 use std::time::Duration;
 
-use helpers::*;
+use crate::helpers::*;
 use lapin::types::{AMQPValue, FieldTable};
 use vcd_sim::{NewTask, SimConfig};
 

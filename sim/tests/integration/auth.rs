@@ -1,8 +1,6 @@
 //! Logging in the three ways vCD offers, version negotiation, and session expiry.
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use vcd_sim::{Faults, NewTask, SimConfig};
 
 #[tokio::test]

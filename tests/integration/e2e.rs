@@ -1,9 +1,7 @@
 //! End to end through a real RabbitMQ and vcd-sim: notifications become resume, abort or fail
 //! in vCD exactly as the policy says, with the rendered message reaching vCD.
 
-mod common;
-
-use common::{Options, World, wait_until};
+use crate::helpers::{Options, World, wait_until};
 use vcd_sim::NewTask;
 
 const POLICY: &str = r#"

@@ -2,9 +2,7 @@
 //! yet visible, and a flaky API. In each case the tasks still end decided. What the vCD client
 //! sends in each case is tested without a broker in `vcd_client.rs`.
 
-mod common;
-
-use common::{Options, World};
+use crate::helpers::{Options, World};
 use vcd_sim::{Faults, NewTask};
 
 fn upload(owner_name: &str) -> NewTask {
@@ -184,7 +182,7 @@ async fn server_errors_are_retried_until_every_task_is_decided() {
 async fn readiness_reports_a_refused_login() {
     let world = World::start(Options::default()).await;
     let readyz = format!("{}/readyz", world.admin_url());
-    let ready = common::eventually("the daemon is ready", || async {
+    let ready = crate::helpers::eventually("the daemon is ready", || async {
         let response = reqwest::get(&readyz).await.ok()?;
         (response.status() == 200).then_some(response.json::<serde_json::Value>().await.ok()?)
     })
@@ -198,7 +196,7 @@ async fn readiness_reports_a_refused_login() {
         password: "wrong".to_owned().into(),
     };
     let world = world.with_daemon().await;
-    common::wait_until("a login was refused", || {
+    crate::helpers::wait_until("a login was refused", || {
         world
             .daemon()
             .metrics

@@ -3,8 +3,6 @@
 //! can run in parallel against one broker. Tests of the vCD client alone use a sim without a
 //! broker and the client as the daemon builds it.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 use std::time::Duration;
 

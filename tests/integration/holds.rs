@@ -1,11 +1,9 @@
 //! Holds through a real RabbitMQ and vcd-sim: keepalives outlive vCD's timeout, approvals
 //! and rejections reach vCD, deadlines apply the fallback, and a restart loses nothing.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Admin, Options, World, abort_directly, eventually, free_port, wait_until};
+use crate::helpers::{Admin, Options, World, abort_directly, eventually, free_port, wait_until};
 use serde_json::json;
 use vcd_sim::NewTask;
 
@@ -210,13 +208,13 @@ async fn approving_what_is_not_held_is_a_clear_error() {
         .await;
     assert_eq!(status, 400);
 
-    let unauthenticated = common::http_client()
+    let unauthenticated = crate::helpers::http_client()
         .get(format!("{}/v1/holds", admin.base))
         .send()
         .await
         .unwrap();
     assert_eq!(unauthenticated.status(), 401);
-    let wrong = common::http_client()
+    let wrong = crate::helpers::http_client()
         .get(format!("{}/v1/holds", admin.base))
         .bearer_auth("guess")
         .send()

@@ -1,9 +1,7 @@
 //! What the daemon does with deliveries that are not simply new tasks: other notification
 //! types, duplicates, tasks already decided, malformed messages and hostile hrefs.
 
-mod common;
-
-use common::{Options, World, craft_create_notification, wait_until};
+use crate::helpers::{Options, World, craft_create_notification, wait_until};
 use lapin::types::{AMQPValue, FieldTable};
 use vcd_sim::NewTask;
 
@@ -82,7 +80,7 @@ async fn a_task_already_decided_in_vcd_gets_no_action() {
         .await;
     world.stop_daemon().await;
     let id = world.create(upload("decided-elsewhere.iso")).await;
-    common::abort_directly(&world, id).await;
+    crate::helpers::abort_directly(&world, id).await;
     let world = world.with_daemon().await;
     wait_until("the notification is handled", || {
         world.daemon().metrics.notifications_with("already_decided") == 1
@@ -190,7 +188,7 @@ async fn hrefs_naming_another_host_get_no_request() {
     world.stop_daemon().await;
     let id = world.create(upload("lured.iso")).await;
     assert_eq!(
-        common::drain(&world.channel, &world.queue).await,
+        crate::helpers::drain(&world.channel, &world.queue).await,
         1,
         "the sim's own notification"
     );

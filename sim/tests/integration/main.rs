@@ -1,0 +1,10 @@
+//! vcd-sim's integration tests, one test binary: each module drives a running sim over HTTP
+//! (and, for notifications, reads what it published to RabbitMQ on 127.0.0.1:5672) through the
+//! shared [`helpers`].
+
+mod helpers;
+
+mod auth;
+mod control;
+mod notifications;
+mod tasks;

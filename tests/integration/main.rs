@@ -1,0 +1,12 @@
+//! The daemon's integration tests, one test binary: each module tests one capability against a
+//! real RabbitMQ on 127.0.0.1:5672 and an in-process vcd-sim, through the shared [`helpers`].
+//! Exchange and queue names are unique to each test, so tests run in parallel on one broker.
+
+mod helpers;
+
+mod cli;
+mod delivery;
+mod e2e;
+mod holds;
+mod vcd_client;
+mod vcd_sessions;
