@@ -5,16 +5,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::audit::Outcome;
-use super::holds::{HeldTask, next_keepalive, next_retry};
+use super::holds::{HeldTask, HoldRegistry, next_keepalive, next_retry};
 use super::{Engine, audit};
 use crate::duration::format_duration;
 use crate::outcome::{HoldEvent, KeepaliveOutcome};
+use crate::task::TaskId;
 use crate::vcd::error::{ErrorClass, VcdError};
 
 /// At most this many keepalives or fallbacks in flight at once.
@@ -25,40 +28,16 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 impl Engine {
     /// Serves the hold registry until `shutdown`.
     pub async fn run_scheduler(self: Arc<Self>, shutdown: CancellationToken) {
-        let permits = Arc::new(Semaphore::new(CONCURRENCY));
-        let workers = TaskTracker::new();
-        loop {
-            let now = Utc::now();
-            let sleep = match self.holds.next_due() {
-                Some(at) if at <= now => Duration::ZERO,
-                Some(at) => (at - now).to_std().unwrap_or(Duration::ZERO).min(MAX_SLEEP),
-                None => MAX_SLEEP,
-            };
-            if !sleep.is_zero() {
-                tokio::select! {
-                    () = tokio::time::sleep(sleep) => {}
-                    () = self.holds.changed() => {}
-                    () = shutdown.cancelled() => break,
-                }
-                continue;
-            }
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            let due = self.holds.take_due(Utc::now(), 1);
-            let Some(&id) = due.first() else { continue };
-            let engine = self.clone();
-            workers.spawn(async move {
-                engine.attend(id).await;
-                drop(permit);
-            });
-        }
-        workers.close();
-        workers.wait().await;
+        let engine = self.clone();
+        serve_due(&self.holds, Utc::now, shutdown, move |id| {
+            let engine = engine.clone();
+            async move { engine.attend(id).await }
+        })
+        .await;
     }
 
     /// Handles one due hold: fallback past the deadline, else a keepalive.
-    async fn attend(&self, id: crate::task::TaskId) {
+    async fn attend(&self, id: TaskId) {
         let _flight = self.flights.enter(id).await;
         let Some(hold) = self.holds.get(id) else {
             return;
@@ -158,5 +137,171 @@ impl Engine {
             self.metrics.keepalive(KeepaliveOutcome::Gone);
         }
         audit::hold_event(hold, event, "none", Outcome::AlreadyDecided, "");
+    }
+}
+
+/// The scheduling loop: sleeps until the earliest hold is due (waking early when the registry
+/// changes), then hands each due hold to `attend`, at most [`CONCURRENCY`] at once, until
+/// `shutdown`; then waits for the attendances under way. `now` is the wall clock (vCD's times
+/// are wall-clock times); tests pass one that follows tokio's paused clock.
+async fn serve_due<A, F>(
+    holds: &HoldRegistry,
+    now: impl Fn() -> DateTime<Utc>,
+    shutdown: CancellationToken,
+    attend: A,
+) where
+    A: Fn(TaskId) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let workers = TaskTracker::new();
+    loop {
+        let sleep = match holds.next_due() {
+            Some(at) => (at - now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(MAX_SLEEP),
+            None => MAX_SLEEP,
+        };
+        if !sleep.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = holds.changed() => {}
+                () = shutdown.cancelled() => break,
+            }
+            continue;
+        }
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let due = holds.take_due(now(), 1);
+        let Some(&id) = due.first() else { continue };
+        let attendance = attend(id);
+        workers.spawn(async move {
+            attendance.await;
+            drop(permit);
+        });
+    }
+    workers.close();
+    workers.wait().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::task::FinalAction;
+
+    const EXTEND_BY: Duration = Duration::from_secs(900);
+
+    /// A wall clock that follows tokio's paused clock from a fixed start.
+    fn paused_clock() -> impl Fn() -> DateTime<Utc> + Send + 'static {
+        let start = Instant::now();
+        let origin = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        move || origin + (Instant::now() - start)
+    }
+
+    fn held(n: u128, keepalive_secs: u64, due: DateTime<Utc>, deadline: DateTime<Utc>) -> HeldTask {
+        HeldTask {
+            id: TaskId::from_uuid(uuid::Uuid::from_u128(n)),
+            operation: "vdcInstantiateVapp".into(),
+            org: "prod".into(),
+            user: "dave".into(),
+            owner_name: "billing".into(),
+            rule: Arc::from("hold"),
+            since: due,
+            deadline,
+            fallback: FinalAction::Abort,
+            keepalive: Duration::from_secs(keepalive_secs),
+            message: "Waiting".into(),
+            vcd_timeout: None,
+            next_check: due,
+            failures: 0,
+        }
+    }
+
+    /// Serves `holds` on the paused clock as the engine would with a vCD that accepts every
+    /// keepalive and fallback; returns each attendance as (id, seconds since the start).
+    async fn serve_for(
+        holds: Arc<HoldRegistry>,
+        run_for: Duration,
+        meanwhile: impl Future<Output = ()>,
+    ) -> Vec<(u128, i64)> {
+        let clock = Arc::new(paused_clock());
+        let start = clock();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let shutdown = CancellationToken::new();
+        let serving = {
+            let (holds, seen, clock, shutdown) =
+                (holds.clone(), seen.clone(), clock.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                let now = {
+                    let clock = clock.clone();
+                    move || clock()
+                };
+                serve_due(&holds.clone(), now, shutdown, move |id| {
+                    let (holds, seen, clock) = (holds.clone(), seen.clone(), clock.clone());
+                    async move {
+                        let now = clock();
+                        let at = (now - start).num_seconds();
+                        seen.lock().unwrap().push((id.uuid().as_u128(), at));
+                        let Some(hold) = holds.get(id) else { return };
+                        if hold.expired(now) {
+                            holds.remove(id);
+                        } else {
+                            holds.reschedule(id, next_keepalive(&hold, now, EXTEND_BY), |_| {});
+                        }
+                    }
+                })
+                .await;
+            })
+        };
+        meanwhile.await;
+        tokio::time::sleep(run_for).await;
+        shutdown.cancel();
+        serving.await.unwrap();
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_by_key(|&(id, at)| (at, id));
+        seen
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keepalives_come_at_their_cadence_and_the_last_attendance_at_the_deadline() {
+        let start = paused_clock()();
+        let hour = start + Duration::from_secs(3600);
+        let holds = Arc::new(HoldRegistry::default());
+        holds.insert(held(1, 300, start, hour));
+        holds.insert(held(2, 600, start + Duration::from_secs(90), hour));
+        let seen = serve_for(holds.clone(), Duration::from_secs(2 * 3600), async {}).await;
+
+        let times = |id| -> Vec<i64> {
+            seen.iter()
+                .filter(|(seen_id, _)| *seen_id == id)
+                .map(|&(_, at)| at)
+                .collect()
+        };
+        assert_eq!(times(1), (0..=3600).step_by(300).collect::<Vec<_>>());
+        assert_eq!(times(2), [90, 690, 1290, 1890, 2490, 3090, 3600]);
+        assert!(holds.is_empty(), "both holds ended at their deadline");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_added_while_the_scheduler_sleeps_is_attended_on_time() {
+        let start = paused_clock()();
+        let hour = start + Duration::from_secs(3600);
+        let holds = Arc::new(HoldRegistry::default());
+        holds.insert(held(1, 300, start, hour));
+        let late_arrival = {
+            let holds = holds.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                holds.insert(held(2, 300, start + Duration::from_secs(10), hour));
+            }
+        };
+        let seen = serve_for(holds, Duration::from_secs(20), late_arrival).await;
+        assert_eq!(seen, [(1, 0), (2, 10)]);
     }
 }
