@@ -11,10 +11,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use vcd_blockd::facts::TaskFacts;
-use vcd_blockd::notification::{self, BLOCKING_TASK_CREATE, Delivery, HeaderValue, Headers};
-use vcd_blockd::policy::{self, Action, Policy};
-use vcd_blockd::vcd::model;
+use vcd_blockd::TaskFacts;
+use vcd_blockd::wire;
+use vcd_blockd::wire::{BLOCKING_TASK_CREATE, Delivery, HeaderValue, Headers, parse_notification};
+use vcd_blockd::{Action, Policy, decide};
 
 /// A batch lasts at least this long, so the clock's own cost (~25 ns a reading) stays small.
 const BATCH_TARGET: Duration = Duration::from_micros(20);
@@ -160,13 +160,13 @@ fn parse_cases(bench: &Bench) {
             routing_key: &key,
             headers: &headers,
         };
-        assert!(notification::parse(&delivery, 1 << 18).is_ok(), "{name}");
-        bench.run(name, || notification::parse(black_box(&delivery), 1 << 18));
+        assert!(parse_notification(&delivery, 1 << 18).is_ok(), "{name}");
+        bench.run(name, || parse_notification(black_box(&delivery), 1 << 18));
     }
     let task = fixture("blocking-task.xml");
-    assert!(model::parse_blocking_task(&task).is_ok());
+    assert!(wire::parse_blocking_task(&task).is_ok());
     bench.run("parse BlockingTask", || {
-        model::parse_blocking_task(black_box(&task))
+        wire::parse_blocking_task(black_box(&task))
     });
 }
 
@@ -188,9 +188,9 @@ fn facts(operation: &str, org: &str, user: &str, owner_name: &str) -> TaskFacts 
 /// Decides `facts` once, checks the rule, then times the decision.
 fn decide_case(bench: &Bench, name: &str, policy: &Policy, facts: &TaskFacts, rule: &str) {
     let now = Utc::now();
-    let decision = policy::decide(policy, facts, now);
+    let decision = decide(policy, facts, now);
     assert_eq!(&*decision.rule, rule, "{name}");
-    bench.run(name, || policy::decide(policy, black_box(facts), now));
+    bench.run(name, || decide(policy, black_box(facts), now));
 }
 
 fn example_policy_cases(bench: &Bench) {
@@ -307,10 +307,10 @@ fn pipeline_case(bench: &Bench) {
             routing_key: &key,
             headers: &headers,
         };
-        let parsed = notification::parse(&delivery, 1 << 18).ok()?;
-        let task = model::parse_blocking_task(black_box(&task)).ok()?;
+        let parsed = parse_notification(&delivery, 1 << 18).ok()?;
+        let task = wire::parse_blocking_task(black_box(&task)).ok()?;
         (parsed.task_id == Some(task.id)).then_some(())?;
-        Some(policy::decide(&policy, &TaskFacts::from(&task), now))
+        Some(decide(&policy, &TaskFacts::from(&task), now))
     };
     let decision = once().map(|d| d.action);
     assert!(matches!(decision, Some(Action::Hold(_))), "{decision:?}");
@@ -335,8 +335,8 @@ fn reconcile_list_case(bench: &Bench) {
         ));
     }
     xml.push_str("</vmext:BlockingTaskReferences>\n");
-    let parsed = model::parse_task_references(&xml).map(|ids| ids.len());
+    let parsed = wire::parse_task_references(&xml).map(|ids| ids.len());
     assert_eq!(parsed.ok(), Some(n));
     let name = format!("parse task list ({n} refs, {} MB)", xml.len() >> 20);
-    bench.run(&name, || model::parse_task_references(black_box(&xml)));
+    bench.run(&name, || wire::parse_task_references(black_box(&xml)));
 }

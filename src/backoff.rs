@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 /// When and how often to try again.
 #[derive(Debug, Clone, Copy)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// The first wait, before jitter.
     pub first: Duration,
     /// No single wait is longer.
@@ -24,7 +24,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// For 5xx answers and connection errors from vCD.
-    pub const TRANSIENT: Backoff = Backoff {
+    pub(crate) const TRANSIENT: Backoff = Backoff {
         first: Duration::from_millis(200),
         cap: Duration::from_secs(5),
         deadline: Duration::from_secs(30),
@@ -32,7 +32,7 @@ impl Backoff {
     };
 
     /// For a task that vCD announced but does not show yet.
-    pub const NOT_YET_VISIBLE: Backoff = Backoff {
+    pub(crate) const NOT_YET_VISIBLE: Backoff = Backoff {
         first: Duration::from_millis(250),
         cap: Duration::from_secs(2),
         deadline: Duration::from_secs(8),
@@ -40,11 +40,11 @@ impl Backoff {
     };
 
     /// Between attempts to rebuild the AMQP session (DESIGN: jitter, at most 60 s).
-    pub const RECONNECT: Backoff = Backoff::forever(Duration::from_millis(500));
+    pub(crate) const RECONNECT: Backoff = Backoff::forever(Duration::from_millis(500));
 
     /// Between attempts to handle a delivery while vCD is in trouble. The deadline stays well
     /// inside RabbitMQ's 30-minute consumer timeout; past it the delivery is requeued.
-    pub const DELIVERY: Backoff = Backoff {
+    pub(crate) const DELIVERY: Backoff = Backoff {
         first: Duration::from_secs(1),
         cap: Duration::from_secs(60),
         deadline: Duration::from_secs(20 * 60),
@@ -52,14 +52,14 @@ impl Backoff {
     };
 
     /// Between attempts to log in to vCD at start-up.
-    pub const SESSION: Backoff = Backoff::forever(Duration::from_secs(1));
+    pub(crate) const SESSION: Backoff = Backoff::forever(Duration::from_secs(1));
 
     /// Between reconciliations that failed (the next regular one comes sooner if it is due).
-    pub const RECONCILE: Backoff = Backoff::forever(Duration::from_secs(2));
+    pub(crate) const RECONCILE: Backoff = Backoff::forever(Duration::from_secs(2));
 
     /// Between attempts to keep a held task alive after a failed `updateProgress`; the hold
     /// scheduler also keeps each retry ahead of vCD's timeout.
-    pub const KEEPALIVE: Backoff = Backoff::forever(Duration::from_secs(1));
+    pub(crate) const KEEPALIVE: Backoff = Backoff::forever(Duration::from_secs(1));
 
     /// Starts at `first`, waits at most a minute, never gives up.
     const fn forever(first: Duration) -> Backoff {
@@ -72,12 +72,12 @@ impl Backoff {
     }
 
     /// One run of this policy, starting now, with a randomly seeded jitter.
-    pub fn schedule(self) -> Schedule {
+    pub(crate) fn schedule(self) -> Schedule {
         self.schedule_with(fastrand::Rng::new())
     }
 
     /// One run of this policy with the given random source (seed it for repeatable tests).
-    pub fn schedule_with(self, rng: fastrand::Rng) -> Schedule {
+    pub(crate) fn schedule_with(self, rng: fastrand::Rng) -> Schedule {
         Schedule {
             backoff: self,
             rng,
@@ -88,7 +88,7 @@ impl Backoff {
 
     /// The longest wait before retry number `retry` (1 = the first): `first` doubled for each
     /// retry before it, capped.
-    pub fn ceiling(&self, retry: u32) -> Duration {
+    pub(crate) fn ceiling(&self, retry: u32) -> Duration {
         let exponent = retry.saturating_sub(1).min(16);
         self.first.saturating_mul(1 << exponent).min(self.cap)
     }
@@ -101,7 +101,7 @@ impl Backoff {
 
 /// One run of a [`Backoff`]: the first attempt is under way when it is made.
 #[derive(Debug)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     backoff: Backoff,
     rng: fastrand::Rng,
     started: Instant,
@@ -112,7 +112,7 @@ pub struct Schedule {
 impl Schedule {
     /// The wait before the next attempt, counting that attempt as started; `None` when the
     /// attempts or the deadline are used up.
-    pub fn next_delay(&mut self) -> Option<Duration> {
+    pub(crate) fn next_delay(&mut self) -> Option<Duration> {
         if self.attempts >= self.backoff.max_attempts || self.elapsed() >= self.backoff.deadline {
             return None;
         }
@@ -123,7 +123,7 @@ impl Schedule {
 
     /// Sleeps until the next attempt. False when the schedule is used up or `stop` was
     /// cancelled first: the caller gives up.
-    pub async fn wait(&mut self, stop: &CancellationToken) -> bool {
+    pub(crate) async fn wait(&mut self, stop: &CancellationToken) -> bool {
         let Some(delay) = self.next_delay() else {
             return false;
         };
@@ -134,7 +134,7 @@ impl Schedule {
     }
 
     /// Sleeps until the next attempt, uncancellable; false when the schedule is used up.
-    pub async fn sleep(&mut self) -> bool {
+    pub(crate) async fn sleep(&mut self) -> bool {
         match self.next_delay() {
             Some(delay) => {
                 tokio::time::sleep(delay).await;
@@ -145,18 +145,18 @@ impl Schedule {
     }
 
     /// Starts over after a success: the next trouble begins again with the first, short wait.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.started = Instant::now();
         self.attempts = 1;
     }
 
     /// Attempts started so far.
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         self.attempts
     }
 
     /// Time since the schedule began.
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 }

@@ -15,9 +15,9 @@ mod raw;
 mod validate;
 
 /// Where the daemon looks for its config file when neither `-c` nor `$VCD_BLOCKD_CONFIG` names one.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/vcd-blockd/config.toml";
+pub(crate) const DEFAULT_CONFIG_PATH: &str = "/etc/vcd-blockd/config.toml";
 /// Prefix of environment overrides; sections and keys are separated by `__`.
-pub const ENV_PREFIX: &str = "VCD_BLOCKD";
+pub(crate) const ENV_PREFIX: &str = "VCD_BLOCKD";
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -52,6 +52,18 @@ pub struct AmqpSettings {
 pub enum NotificationFormat {
     Xml,
     Json,
+}
+
+impl NotificationFormat {
+    /// The exchange vCD publishes this format to when the operator kept vCD's defaults
+    /// (`AmqpExchange` "systemExchange" for XML, `<AmqpPrefix>.notifications20` with prefix
+    /// "vcd" for JSON; protocol notes §1): `amqp.exchange` when it is not set.
+    pub fn usual_exchange(self) -> &'static str {
+        match self {
+            NotificationFormat::Xml => "systemExchange",
+            NotificationFormat::Json => "vcd.notifications20",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +143,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables as the loader sees them (the process environment, or a test's).
-pub type EnvVars = std::collections::HashMap<String, String>;
+pub(crate) type EnvVars = std::collections::HashMap<String, String>;
 
 /// Where a key's value came from, for error messages.
 struct Origin<'a> {
@@ -156,7 +168,7 @@ impl Origin<'_> {
 }
 
 /// `vcd.url` → `VCD_BLOCKD__VCD__URL`
-pub fn env_var_name(key: &str) -> String {
+pub(crate) fn env_var_name(key: &str) -> String {
     format!(
         "{ENV_PREFIX}__{}",
         key.replace('.', "__").to_ascii_uppercase()

@@ -17,8 +17,8 @@ use crate::metrics::Metrics;
 use crate::policy::{Policy, PolicyErrors};
 use crate::reload::Reloader;
 use crate::source::amqp::Consumer;
-use crate::vcd::client::VcdClient;
-use crate::vcd::error::VcdError;
+use crate::vcd::VcdClient;
+use crate::vcd::VcdError;
 
 /// Why the daemon could not start. Everything else is retried while running.
 #[derive(Debug, thiserror::Error)]

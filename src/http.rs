@@ -2,7 +2,7 @@
 //! configured, the admin API for held tasks under `/v1/holds`. Handlers are thin: they read
 //! shared state or call the engine, and format the answer.
 
-pub mod admin;
+pub(crate) mod admin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 
 /// What the handlers share.
 #[derive(Clone)]
-pub struct HttpState {
+pub(crate) struct HttpState {
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub engine: Arc<Engine>,
@@ -32,7 +32,7 @@ pub struct HttpState {
 
 /// Binds `listen` (port 0 picks a free port) and returns the bound address with the server
 /// future, which runs until `shutdown`.
-pub async fn bind(
+pub(crate) async fn bind(
     listen: SocketAddr,
     state: HttpState,
     shutdown: CancellationToken,

@@ -1,27 +1,60 @@
-//! vcd-blockd: consumes VMware Cloud Director blocking-task notifications from RabbitMQ,
-//! decides each task with an operator-written policy and acts on it through the vCloud API.
+//! vcd-blockd: decides VMware Cloud Director blocking tasks. Sources (vCD's notifications on
+//! RabbitMQ, reconciliation against vCD's list of active tasks) hand task ids to the engine,
+//! which reads each task through the vCloud API, asks the operator's policy for a decision and
+//! carries it out, holding tasks that wait for a person. `ARCHITECTURE.md` maps the layers.
 //!
-//! Flow: [`amqp`] receives a delivery → [`notification`] parses it → [`engine`] reads the
-//! task through [`vcd`], asks [`policy`] for a decision and carries it out → [`amqp`] acks.
+//! # Layout
+//!
+//! - `source/`: where task ids come from (`amqp/`, `reconcile`); decode at the edge.
+//! - `engine/`: one task's life (read, decide, act, hold), holds and their scheduler.
+//! - `policy/`: the policy language, parsed, checked and evaluated by the pure `decide`.
+//! - `vcd/`: the only code that talks to vCD; wire types stay in `vcd/model`.
+//! - `http`, `metrics`, `health`, `engine/audit`: what operators see.
+//! - `task`, `facts`, `outcome`: the shared words at the bottom.
+//! - `commands/`: what `main.rs` runs, one function per command.
+//!
+//! Everything is private; what the binary, the tests and the benchmarks use is re-exported
+//! here.
 
-pub mod backoff;
+mod backoff;
 pub mod commands;
-pub mod config;
-pub mod daemon;
-pub mod duration;
-pub mod engine;
-pub mod facts;
-pub mod health;
-pub mod http;
-pub mod logging;
-pub mod metrics;
-pub mod notification;
-pub mod outcome;
-pub mod policy;
-pub mod reload;
-pub mod source;
-pub mod task;
-pub mod timestamp;
-pub mod tls;
-pub mod vcd;
-pub mod xml;
+mod config;
+mod daemon;
+mod duration;
+mod engine;
+mod facts;
+mod health;
+mod http;
+mod logging;
+mod metrics;
+mod notification;
+mod outcome;
+mod policy;
+mod reload;
+mod source;
+mod task;
+mod timestamp;
+mod tls;
+mod vcd;
+mod xml;
+
+pub use config::{ApiVersionChoice, Settings, VcdAuth, VcdSettings};
+pub use daemon::Daemon;
+pub use engine::{HeldTask, HoldRegistry};
+pub use facts::{MatchKey, TaskFacts};
+pub use health::Health;
+pub use metrics::Metrics;
+pub use policy::{Action, Decision, Policy, PolicyErrors, decide};
+pub use task::{FinalAction, TaskId};
+pub use tls::install_crypto_provider;
+pub use vcd::{ApiVersion, ErrorClass, VcdClient, VcdError};
+
+/// vCD's wire formats, for benchmarks and fuzzing: the notification, BlockingTask and task-list
+/// parsers the daemon runs on everything vCD and the broker send it.
+pub mod wire {
+    pub use crate::notification::{
+        BLOCKING_TASK_CREATE, Delivery, HeaderValue, Headers, Notification, NotificationError,
+        parse as parse_notification,
+    };
+    pub use crate::vcd::model::{parse_blocking_task, parse_task_references};
+}

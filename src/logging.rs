@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
 
-pub fn init(settings: &LogSettings) -> Result<(), String> {
+pub(crate) fn init(settings: &LogSettings) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(text) if !text.is_empty() => text,
         _ => settings.filter.clone(),

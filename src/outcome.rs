@@ -138,7 +138,7 @@ impl RunOutcome {
 
 /// What happened to a held task, in its audit events (`event`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HoldEvent {
+pub(crate) enum HoldEvent {
     /// An `updateProgress` that keeps vCD waiting.
     Keepalive,
     /// A person resumed it.
@@ -150,7 +150,7 @@ pub enum HoldEvent {
 }
 
 impl HoldEvent {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             HoldEvent::Keepalive => "keepalive",
             HoldEvent::Approve => "approve",

@@ -16,9 +16,9 @@ use crate::outcome::RunOutcome;
 use crate::policy::{Policy, PolicyErrors};
 
 /// How often the policy files are compared with what is loaded.
-pub const CHECK_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(2);
 
-pub struct Reloader {
+pub(crate) struct Reloader {
     engine: Arc<Engine>,
     metrics: Arc<Metrics>,
     path: PathBuf,
@@ -31,7 +31,7 @@ pub struct Reloader {
 
 impl Reloader {
     /// `loaded` is the fingerprint of the policy the engine started with.
-    pub fn new(
+    pub(crate) fn new(
         engine: Arc<Engine>,
         metrics: Arc<Metrics>,
         path: PathBuf,
@@ -49,7 +49,7 @@ impl Reloader {
 
     /// Loads the policy again and swaps it in whole; held tasks are then decided again in the
     /// background, so a reload never delays a shutdown.
-    pub async fn reload(&self) -> Result<(), PolicyErrors> {
+    pub(crate) async fn reload(&self) -> Result<(), PolicyErrors> {
         let mut last = self.last.lock().await;
         *last = Policy::fingerprint(&self.path);
         match Policy::load(&self.path) {
@@ -69,7 +69,7 @@ impl Reloader {
     }
 
     /// Reloads whenever the policy text changes, until `shutdown`.
-    pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
+    pub(crate) async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
             tokio::select! {
                 () = tokio::time::sleep(CHECK_EVERY) => {}

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// The URN prefix vCD gives blocking tasks (`urn:vcloud:blockingTask:<uuid>`).
-pub const BLOCKING_TASK_URN_PREFIX: &str = "urn:vcloud:blockingTask:";
+pub(crate) const BLOCKING_TASK_URN_PREFIX: &str = "urn:vcloud:blockingTask:";
 
 /// A blocking task's UUID, validated. It is the only piece of a notification that ever
 /// becomes part of a URL, so it can hold nothing but a UUID.

@@ -11,7 +11,7 @@ const COMPACT_OFFSET_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f%z";
 
 /// Parses `2011-06-18T14:33:27.787+03:00`, `…Z`, `2012-10-08 16:23:08.842` or
 /// `2012-10-08T16:23:08.842` (no zone: taken as UTC). The fraction is optional.
-pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));

@@ -10,11 +10,11 @@ use quick_xml::reader::Reader;
 
 /// Deeper nesting than this is refused. vCD documents nest a handful of levels; the limit keeps
 /// a hostile document from building (and recursively dropping) a degenerate tree.
-pub const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// More attributes on one element than this are refused. vCD's elements carry about a dozen;
 /// quick-xml's duplicate check is quadratic in the count, so the cap also bounds parse time.
-pub const MAX_ATTRIBUTES: usize = 64;
+pub(crate) const MAX_ATTRIBUTES: usize = 64;
 
 /// Why a document was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,7 +34,7 @@ pub enum XmlError {
 
 /// One element: its local name, attributes, own text and child elements.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Element {
+pub(crate) struct Element {
     /// Local name, without prefix.
     pub name: String,
     attributes: Vec<Attribute>,
@@ -53,7 +53,7 @@ struct Attribute {
 impl Element {
     /// The attribute with this local name. When a name appears both with and without a prefix
     /// (`type` next to `xsi:type`), the unprefixed one is the element's own and wins.
-    pub fn attr(&self, local_name: &str) -> Option<&str> {
+    pub(crate) fn attr(&self, local_name: &str) -> Option<&str> {
         let mut matching = self
             .attributes
             .iter()
@@ -67,17 +67,20 @@ impl Element {
     }
 
     /// The element's own text, trimmed.
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         self.text.trim()
     }
 
     /// Child elements with this local name, in document order.
-    pub fn children_named<'a>(&'a self, local_name: &'a str) -> impl Iterator<Item = &'a Element> {
+    pub(crate) fn children_named<'a>(
+        &'a self,
+        local_name: &'a str,
+    ) -> impl Iterator<Item = &'a Element> {
         self.children.iter().filter(move |c| c.name == local_name)
     }
 
     /// The child with this local name, if any; two of them are an error rather than a guess.
-    pub fn single_child(&self, local_name: &str) -> Result<Option<&Element>, XmlError> {
+    pub(crate) fn single_child(&self, local_name: &str) -> Result<Option<&Element>, XmlError> {
         let mut matching = self.children.iter().filter(|c| c.name == local_name);
         match (matching.next(), matching.next()) {
             (first, None) => Ok(first),
@@ -114,13 +117,13 @@ impl Element {
 
 /// Drops a UTF-8 byte-order mark and leading whitespace, which some producers put before the
 /// XML declaration (where XML itself forbids it).
-pub fn trim_preamble(text: &str) -> &str {
+pub(crate) fn trim_preamble(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text).trim_start()
 }
 
 /// Parses a complete document and returns its root element. Refuses DOCTYPEs, unknown entities,
 /// mismatched or missing end tags, a second root and text outside the root.
-pub fn parse_document(text: &str) -> Result<Element, XmlError> {
+pub(crate) fn parse_document(text: &str) -> Result<Element, XmlError> {
     let mut tree = TreeSink::default();
     read(text, &mut tree)?;
     tree.root
@@ -131,7 +134,7 @@ pub fn parse_document(text: &str) -> Result<Element, XmlError> {
 /// large (vCD's list of every active task): `visit(depth, element)` sees each element's name
 /// and attributes as it starts (no text, no children); the root has depth 0. The same checks
 /// as [`parse_document`] apply.
-pub fn scan_document(
+pub(crate) fn scan_document(
     text: &str,
     visit: impl FnMut(usize, &Element) -> Result<(), XmlError>,
 ) -> Result<(), XmlError> {
@@ -293,7 +296,7 @@ fn utf8(bytes: &[u8]) -> Result<String, XmlError> {
 /// Escapes text for element content or attribute values (`&`, `<`, `>`, both quotes) and
 /// replaces characters XML 1.0 cannot carry at all with U+FFFD, so a stray control character
 /// in a message cannot make vCD reject the request.
-pub fn escape_text(text: &str) -> String {
+pub(crate) fn escape_text(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {

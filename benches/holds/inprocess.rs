@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use vcd_blockd::engine::{HeldTask, HoldRegistry};
-use vcd_blockd::task::FinalAction;
-use vcd_blockd::task::TaskId;
+use vcd_blockd::FinalAction;
+use vcd_blockd::TaskId;
+use vcd_blockd::{HeldTask, HoldRegistry};
 
 /// Bytes of resident memory per hold of a registry filled with `n` holds, and the size of
 /// one `HeldTask` value.
-pub fn registry_cost(n: usize) -> (f64, usize) {
+pub(crate) fn registry_cost(n: usize) -> (f64, usize) {
     let before = super::process::own_rss_kib().unwrap_or(0);
     let registry = HoldRegistry::default();
     let rule: Arc<str> = Arc::from("benchmark: hold every task");
@@ -48,7 +48,7 @@ pub fn registry_cost(n: usize) -> (f64, usize) {
 /// Parses a list of `n` active tasks as vcd-sim renders it; returns the document's size and
 /// how far the parse raised this process's peak resident memory (`VmHWM`) above the
 /// document, both in KiB. Run it first: a later peak would hide this one.
-pub fn list_parse_peak(n: usize) -> (u64, u64) {
+pub(crate) fn list_parse_peak(n: usize) -> (u64, u64) {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vmext:BlockingTaskReferences \
          xmlns:vmext=\"http://www.vmware.com/vcloud/extension/v1.5\" \
@@ -65,7 +65,7 @@ pub fn list_parse_peak(n: usize) -> (u64, u64) {
     }
     xml.push_str("</vmext:BlockingTaskReferences>\n");
     let before = super::process::own_peak_kib().unwrap_or(0);
-    let parsed = vcd_blockd::vcd::model::parse_task_references(&xml).map_or(0, |ids| ids.len());
+    let parsed = vcd_blockd::wire::parse_task_references(&xml).map_or(0, |ids| ids.len());
     let after = super::process::own_peak_kib().unwrap_or(0);
     assert_eq!(parsed, n, "the generated list parses");
     ((xml.len() >> 10) as u64, after.saturating_sub(before))

@@ -71,7 +71,7 @@ impl Params {
     }
 
     fn keepalive(&self) -> Result<Duration, String> {
-        vcd_blockd::duration::parse_duration(&self.keepalive)
+        vcd_duration::parse_duration(&self.keepalive)
             .map_err(|e| format!("KEEPALIVE={:?}: {e}", self.keepalive))
     }
 }

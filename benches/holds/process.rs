@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `vcd-blockd run`. Dropping it kills the process if it is still running.
-pub struct DaemonProcess {
+pub(crate) struct DaemonProcess {
     child: Child,
     pub metrics_url: String,
     ready_url: String,
@@ -17,7 +17,7 @@ pub struct DaemonProcess {
 
 /// Memory figures from `/proc/<pid>/status`, in KiB.
 #[derive(Debug, Clone, Copy)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// `VmRSS`: resident now.
     pub rss_kib: u64,
     /// `VmHWM`: the most that was ever resident.
@@ -27,7 +27,11 @@ pub struct Memory {
 
 impl DaemonProcess {
     /// Starts `vcd-blockd run -c <config>` with stdout and stderr going to `log`.
-    pub fn start(config: &Path, log: &Path, http_port: u16) -> Result<DaemonProcess, String> {
+    pub(crate) fn start(
+        config: &Path,
+        log: &Path,
+        http_port: u16,
+    ) -> Result<DaemonProcess, String> {
         let log = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let err = log.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))
@@ -46,18 +50,18 @@ impl DaemonProcess {
             metrics_url: format!("{base}/metrics"),
             ready_url: format!("{base}/readyz"),
             http: {
-                vcd_blockd::tls::install_crypto_provider();
+                vcd_blockd::install_crypto_provider();
                 reqwest::Client::new()
             },
         })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Waits until `/readyz` answers 200 (policy loaded, AMQP consuming, vCD session).
-    pub async fn wait_ready(&mut self, patience: Duration) -> Result<(), String> {
+    pub(crate) async fn wait_ready(&mut self, patience: Duration) -> Result<(), String> {
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -75,7 +79,7 @@ impl DaemonProcess {
     }
 
     /// The Prometheus text of `/metrics`.
-    pub async fn scrape(&self) -> Result<String, String> {
+    pub(crate) async fn scrape(&self) -> Result<String, String> {
         let response = self
             .http
             .get(&self.metrics_url)
@@ -85,7 +89,7 @@ impl DaemonProcess {
         response.text().await.map_err(|e| e.to_string())
     }
 
-    pub fn memory(&self) -> Result<Memory, String> {
+    pub(crate) fn memory(&self) -> Result<Memory, String> {
         let path = format!("/proc/{}/status", self.pid());
         let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
         let field = |name: &str| {
@@ -104,18 +108,18 @@ impl DaemonProcess {
     }
 
     /// User plus system CPU time used so far.
-    pub fn cpu(&self) -> Result<Duration, String> {
+    pub(crate) fn cpu(&self) -> Result<Duration, String> {
         cpu_time(&format!("/proc/{}/stat", self.pid()))
     }
 
     /// Sends SIGHUP: the daemon reloads its policy and decides every held task again.
-    pub fn reload(&self) -> Result<(), String> {
+    pub(crate) fn reload(&self) -> Result<(), String> {
         signal(self.pid(), "-HUP")
     }
 
     /// Sends SIGTERM and waits for the exit; kills the process if it takes longer than
     /// `grace`. Returns how the process ended and how long that took.
-    pub async fn stop(mut self, grace: Duration) -> Result<(String, Duration), String> {
+    pub(crate) async fn stop(mut self, grace: Duration) -> Result<(String, Duration), String> {
         let started = Instant::now();
         signal(self.pid(), "-TERM")?;
         while started.elapsed() < grace {
@@ -154,17 +158,17 @@ fn signal(pid: u32, signal: &str) -> Result<(), String> {
 }
 
 /// CPU time of this benchmark process (the sim and the measuring code).
-pub fn own_cpu() -> Result<Duration, String> {
+pub(crate) fn own_cpu() -> Result<Duration, String> {
     cpu_time("/proc/self/stat")
 }
 
 /// `VmRSS` of this benchmark process, in KiB.
-pub fn own_rss_kib() -> Option<u64> {
+pub(crate) fn own_rss_kib() -> Option<u64> {
     own_status_kib("VmRSS:")
 }
 
 /// `VmHWM` (peak resident memory) of this benchmark process, in KiB.
-pub fn own_peak_kib() -> Option<u64> {
+pub(crate) fn own_peak_kib() -> Option<u64> {
     own_status_kib("VmHWM:")
 }
 
@@ -200,7 +204,7 @@ fn cpu_time(path: &str) -> Result<Duration, String> {
 }
 
 /// The resolution of the CPU times read from `/proc`.
-pub fn clock_tick() -> Duration {
+pub(crate) fn clock_tick() -> Duration {
     Duration::from_secs_f64(1.0 / clock_ticks_per_second())
 }
 

@@ -3,12 +3,12 @@
 //! bucket-resolution quantiles.
 
 /// One scrape of `/metrics`.
-pub struct Scrape {
+pub(crate) struct Scrape {
     samples: Vec<(String, String, f64)>,
 }
 
 impl Scrape {
-    pub fn parse(text: &str) -> Scrape {
+    pub(crate) fn parse(text: &str) -> Scrape {
         let samples = text
             .lines()
             .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
@@ -26,14 +26,14 @@ impl Scrape {
     }
 
     /// The sample `name` whose labels include `label` (e.g. `outcome="ok"`), or 0.
-    pub fn value(&self, name: &str, label: &str) -> f64 {
+    pub(crate) fn value(&self, name: &str, label: &str) -> f64 {
         self.samples
             .iter()
             .find(|(n, labels, _)| n == name && labels.contains(label))
             .map_or(0.0, |(_, _, value)| *value)
     }
 
-    pub fn histogram(&self, name: &str) -> Histogram {
+    pub(crate) fn histogram(&self, name: &str) -> Histogram {
         let bucket_name = format!("{name}_bucket");
         let mut buckets: Vec<(f64, f64)> = self
             .samples
@@ -60,7 +60,7 @@ impl Scrape {
 
 /// A histogram: `(upper bound, cumulative count)` per bucket, ascending, `+Inf` last.
 #[derive(Debug, Clone, Default)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     buckets: Vec<(f64, f64)>,
     pub count: f64,
     pub sum: f64,
@@ -68,7 +68,7 @@ pub struct Histogram {
 
 impl Histogram {
     /// The observations made after `earlier` was scraped.
-    pub fn since(&self, earlier: &Histogram) -> Histogram {
+    pub(crate) fn since(&self, earlier: &Histogram) -> Histogram {
         let buckets = self
             .buckets
             .iter()
@@ -89,7 +89,7 @@ impl Histogram {
     }
 
     /// The upper bound of the bucket holding quantile `q` (1.0: the largest observation).
-    pub fn quantile_bound(&self, q: f64) -> f64 {
+    pub(crate) fn quantile_bound(&self, q: f64) -> f64 {
         let rank = (q * self.count).ceil().max(1.0);
         self.buckets
             .iter()
@@ -98,7 +98,7 @@ impl Histogram {
     }
 
     /// Fraction of observations at most `bound` (which should be a bucket bound).
-    pub fn fraction_within(&self, bound: f64) -> f64 {
+    pub(crate) fn fraction_within(&self, bound: f64) -> f64 {
         if self.count == 0.0 {
             return 1.0;
         }
@@ -111,7 +111,7 @@ impl Histogram {
         within / self.count
     }
 
-    pub fn mean(&self) -> f64 {
+    pub(crate) fn mean(&self) -> f64 {
         if self.count == 0.0 {
             0.0
         } else {
@@ -120,7 +120,7 @@ impl Histogram {
     }
 
     /// `≤ 0.01 s` or `> 30 s` for the bucket of quantile `q`.
-    pub fn show_quantile(&self, q: f64) -> String {
+    pub(crate) fn show_quantile(&self, q: f64) -> String {
         let bound = self.quantile_bound(q);
         if bound.is_finite() {
             format!("≤ {bound} s")

@@ -9,17 +9,17 @@ use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
 use vcd_sim::{Sim, SimConfig};
 
-pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub(crate) const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// What the daemon is configured with; see `Params` in `main.rs`.
-pub struct Setup<'a> {
+pub(crate) struct Setup<'a> {
     pub keepalive: &'a str,
     pub extend_by: &'a str,
     pub reconcile: &'a str,
     pub log_filter: &'a str,
 }
 
-pub struct World {
+pub(crate) struct World {
     pub sim: Sim,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
@@ -30,7 +30,7 @@ pub struct World {
 }
 
 impl World {
-    pub async fn start(setup: &Setup<'_>) -> Result<World, String> {
+    pub(crate) async fn start(setup: &Setup<'_>) -> Result<World, String> {
         let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
         let xml_exchange = format!("systemExchange-bench-{tag}");
         let json_prefix = format!("vcd-bench-{tag}");
@@ -63,7 +63,7 @@ impl World {
         Ok(world)
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
@@ -122,7 +122,7 @@ filter = "{filter}"
 
     /// Stops the sim and removes the queues and exchanges this run created, and the
     /// directory unless `keep_dir`; returns the directory when kept.
-    pub async fn finish(self, keep_dir: bool) -> Option<PathBuf> {
+    pub(crate) async fn finish(self, keep_dir: bool) -> Option<PathBuf> {
         self.sim.shutdown().await;
         self.remove_broker_objects().await;
         keep_dir.then(|| self.dir.keep())

@@ -177,7 +177,7 @@ fn past_tense(action: &str) -> &'static str {
 }
 
 /// The holds as an aligned table, oldest first, with times relative to `now`.
-pub fn table(holds: &[HoldView], now: DateTime<Utc>) -> String {
+pub(super) fn table(holds: &[HoldView], now: DateTime<Utc>) -> String {
     if holds.is_empty() {
         return "no held tasks\n".to_owned();
     }

@@ -8,7 +8,7 @@ use toml::Spanned;
 type SpannedDoc = BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<toml::Value>>>;
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -16,7 +16,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Position of the value of `section.key` in `text`, if the file sets it.
-pub fn key_position(text: &str, dotted_key: &str) -> Option<(usize, usize)> {
+pub(super) fn key_position(text: &str, dotted_key: &str) -> Option<(usize, usize)> {
     let (section, key) = dotted_key.split_once('.')?;
     let doc: SpannedDoc = toml::from_str(text).ok()?;
     let (_, table) = doc.iter().find(|(name, _)| name.get_ref() == section)?;

@@ -57,7 +57,8 @@ pub(super) struct RawAmqp {
     pub url: Option<String>,
     pub url_file: Option<String>,
     pub ca_file: String,
-    pub exchange: String,
+    /// Unset: vCD's usual exchange for `format`.
+    pub exchange: Option<String>,
     pub format: String,
     pub queue: String,
     pub binding_keys: Vec<String>,
@@ -73,7 +74,7 @@ impl Default for RawAmqp {
             url: None,
             url_file: None,
             ca_file: String::new(),
-            exchange: "systemExchange".into(),
+            exchange: None,
             format: "xml".into(),
             queue: "vcd-blockd".into(),
             binding_keys: vec!["#.blockingtask.create.#".into()],

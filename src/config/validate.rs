@@ -168,7 +168,10 @@ impl<'a> Validator<'a> {
                 return Err(self.invalid("amqp.queue_type", one_of(other, &["quorum", "classic"])));
             }
         };
-        for (key, value) in [("amqp.exchange", &raw.exchange), ("amqp.queue", &raw.queue)] {
+        let exchange = raw
+            .exchange
+            .unwrap_or_else(|| format.usual_exchange().to_owned());
+        for (key, value) in [("amqp.exchange", &exchange), ("amqp.queue", &raw.queue)] {
             if value.trim().is_empty() || value.len() > 200 {
                 return Err(self.invalid(key, "must be a name of 1 to 200 characters"));
             }
@@ -191,7 +194,7 @@ impl<'a> Validator<'a> {
         Ok(AmqpSettings {
             url,
             ca_file: self.optional_path(&raw.ca_file),
-            exchange: raw.exchange,
+            exchange,
             format,
             queue: raw.queue,
             binding_keys: raw.binding_keys,

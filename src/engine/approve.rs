@@ -8,7 +8,7 @@ use super::{Engine, audit};
 use crate::outcome::HoldEvent;
 use crate::task::FinalAction;
 use crate::task::TaskId;
-use crate::vcd::error::{ErrorClass, VcdError};
+use crate::vcd::{ErrorClass, VcdError};
 
 /// Why an approval or rejection did not happen.
 #[derive(Debug, thiserror::Error)]

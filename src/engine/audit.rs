@@ -10,7 +10,7 @@ use crate::policy::Decision;
 
 /// What happened when a decision was carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// vCD accepted the action.
     Done,
     /// Decided but not acted on: `mode = "dry-run"` or a rule with `dry_run = true`.
@@ -28,7 +28,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Outcome::Done => "done",
             Outcome::DryRun => "dry_run",
@@ -41,7 +41,7 @@ impl Outcome {
     }
 }
 
-pub fn decision(
+pub(super) fn decision(
     facts: &TaskFacts,
     decision: &Decision,
     dry_run: bool,
@@ -65,7 +65,7 @@ pub fn decision(
 }
 
 /// A `dry_run = true` rule that matched before the deciding rule: logged, never acted on.
-pub fn shadow(facts: &TaskFacts, rule: &str, action: &'static str, message: &str) {
+pub(super) fn shadow(facts: &TaskFacts, rule: &str, action: &'static str, message: &str) {
     tracing::info!(
         target: "audit",
         task_id = %facts.task_id,
@@ -83,7 +83,7 @@ pub fn shadow(facts: &TaskFacts, rule: &str, action: &'static str, message: &str
 
 /// Something happened to a held task: a keepalive, an approval or rejection, the fallback at
 /// the deadline, or the hold ending because vCD no longer waits for it.
-pub fn hold_event(
+pub(super) fn hold_event(
     hold: &HeldTask,
     event: HoldEvent,
     action: &str,

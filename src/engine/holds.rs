@@ -49,7 +49,11 @@ impl HeldTask {
 
 /// When a hold needs its next keepalive: at its cadence, but early enough before vCD's timeout
 /// (a third of `extend_by` ahead, between 1 s and 2 min), and never after its deadline.
-pub fn next_keepalive(hold: &HeldTask, now: DateTime<Utc>, extend_by: Duration) -> DateTime<Utc> {
+pub(crate) fn next_keepalive(
+    hold: &HeldTask,
+    now: DateTime<Utc>,
+    extend_by: Duration,
+) -> DateTime<Utc> {
     let margin = (extend_by / 3).clamp(Duration::from_secs(1), Duration::from_secs(120));
     let by_cadence = now + hold.keepalive;
     let by_vcd = hold
@@ -60,7 +64,7 @@ pub fn next_keepalive(hold: &HeldTask, now: DateTime<Utc>, extend_by: Duration) 
 
 /// When to try again after `failures` failed attempts: quickly at first, at most a minute
 /// apart, and before vCD's timeout if it is known.
-pub fn next_retry(hold: &HeldTask, now: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn next_retry(hold: &HeldTask, now: DateTime<Utc>) -> DateTime<Utc> {
     let retry = now + Backoff::KEEPALIVE.ceiling(hold.failures);
     let before_timeout = hold
         .vcd_timeout

@@ -5,7 +5,7 @@
 mod approve;
 mod audit;
 mod batch;
-pub mod holds;
+pub(crate) mod holds;
 mod scheduler;
 mod single_flight;
 
@@ -21,14 +21,13 @@ use crate::metrics::Metrics;
 use crate::outcome::{DeadLetterReason, TaskOutcome};
 use crate::policy::{self, Action, Decision, Policy};
 use crate::task::{BlockingTask, FinalAction, TaskId};
-use crate::vcd::client::VcdClient;
-use crate::vcd::error::{ErrorClass, VcdError};
+use crate::vcd::VcdClient;
+use crate::vcd::{ErrorClass, VcdError};
 
-pub use approve::HoldError;
-pub use audit::Outcome;
-pub use batch::ActiveSync;
+pub(crate) use approve::HoldError;
+pub(crate) use audit::Outcome;
 pub use holds::{HeldTask, HoldRegistry};
-pub use single_flight::SingleFlight;
+pub(crate) use single_flight::SingleFlight;
 
 /// What became of a task, and so what its source does with whatever announced it.
 #[derive(Debug)]

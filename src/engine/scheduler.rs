@@ -18,7 +18,7 @@ use super::{Engine, audit};
 use crate::duration::format_duration;
 use crate::outcome::{HoldEvent, KeepaliveOutcome};
 use crate::task::TaskId;
-use crate::vcd::error::{ErrorClass, VcdError};
+use crate::vcd::{ErrorClass, VcdError};
 
 /// At most this many keepalives or fallbacks in flight at once.
 const CONCURRENCY: usize = 32;

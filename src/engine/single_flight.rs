@@ -11,19 +11,19 @@ use crate::task::TaskId;
 
 /// Locks keyed by task id, removed again when nobody holds or waits for them.
 #[derive(Debug, Default)]
-pub struct SingleFlight {
+pub(crate) struct SingleFlight {
     locks: Mutex<HashMap<TaskId, Arc<AsyncMutex<()>>>>,
 }
 
 /// Held while a task is being handled; releasing it lets the next waiter in.
-pub struct FlightGuard<'a> {
+pub(crate) struct FlightGuard<'a> {
     owner: &'a SingleFlight,
     id: TaskId,
     guard: Option<OwnedMutexGuard<()>>,
 }
 
 impl SingleFlight {
-    pub async fn enter(&self, id: TaskId) -> FlightGuard<'_> {
+    pub(crate) async fn enter(&self, id: TaskId) -> FlightGuard<'_> {
         let lock = {
             let mut locks = self
                 .locks
@@ -40,14 +40,16 @@ impl SingleFlight {
     }
 
     /// Number of tasks currently being handled or waited for.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.locks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

@@ -17,7 +17,7 @@ use crate::engine::{HeldTask, HoldError};
 use crate::task::FinalAction;
 use crate::task::TaskId;
 
-pub fn routes(state: HttpState) -> Router<HttpState> {
+pub(crate) fn routes(state: HttpState) -> Router<HttpState> {
     Router::new()
         .route("/v1/holds", get(list))
         .route("/v1/holds/{id}/approve", post(approve))
@@ -27,7 +27,7 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
 
 /// A held task as the API shows it.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct HoldView {
+pub(crate) struct HoldView {
     pub id: String,
     pub operation: String,
     pub org: String,
@@ -60,7 +60,7 @@ impl From<&HeldTask> for HoldView {
 /// Body of approve and reject; every field optional.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct DecisionRequest {
+pub(crate) struct DecisionRequest {
     pub message: Option<String>,
     /// `abort` (default) or `fail`; reject only.
     pub action: Option<String>,

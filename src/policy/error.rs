@@ -72,7 +72,7 @@ pub(crate) struct Source<'a> {
 
 impl Source<'_> {
     /// An error at the start of `span`.
-    pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
+    pub(super) fn error(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
         let (line, col) = self.line_col(span.start);
         PolicyError {
             file: self.name.to_owned(),
@@ -83,7 +83,7 @@ impl Source<'_> {
     }
 
     /// 1-based line and character column of a byte offset (clamped into the text).
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+    pub(super) fn line_col(&self, offset: usize) -> (usize, usize) {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
@@ -97,7 +97,7 @@ impl Source<'_> {
     /// The byte offset of `index` (a byte offset into the parsed `value`) in the file, when
     /// `span` holds `value` written as a plain one-line string without escapes; otherwise the
     /// start of the string, which is the best position we can give.
-    pub fn offset_in_string(&self, span: &Range<usize>, value: &str, index: usize) -> usize {
+    pub(super) fn offset_in_string(&self, span: &Range<usize>, value: &str, index: usize) -> usize {
         let written = self.text.get(span.clone()).unwrap_or("");
         let quoted = written.len() == value.len() + 2
             && (written.starts_with('"') || written.starts_with('\''))
@@ -118,15 +118,15 @@ pub(crate) struct Diagnostics {
 }
 
 impl Diagnostics {
-    pub fn push(&mut self, file_index: usize, error: PolicyError) {
+    pub(super) fn push(&mut self, file_index: usize, error: PolicyError) {
         self.errors.push((file_index, error));
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }
 
-    pub fn into_errors(mut self) -> PolicyErrors {
+    pub(super) fn into_errors(mut self) -> PolicyErrors {
         self.errors
             .sort_by_key(|(file, error)| (*file, error.line, error.col));
         PolicyErrors(self.errors.into_iter().map(|(_, error)| error).collect())

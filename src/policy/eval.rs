@@ -41,7 +41,7 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
 
 /// A decision and, rule by rule, how it came about.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Explanation {
+pub(crate) struct Explanation {
     pub decision: Decision,
     /// Every rule of the policy, in order.
     pub rules: Vec<RuleTrace>,
@@ -49,7 +49,7 @@ pub struct Explanation {
 
 /// How one rule fared against the task.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RuleTrace {
+pub(crate) struct RuleTrace {
     pub rule: Arc<str>,
     pub location: Location,
     pub action: Action,
@@ -58,7 +58,7 @@ pub struct RuleTrace {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RuleResult {
+pub(crate) enum RuleResult {
     /// Matched, and its action is the decision.
     Decided,
     /// A dry-run rule that matched before the decision: recorded in `shadow`.
@@ -71,7 +71,7 @@ pub enum RuleResult {
 
 /// The first match key of a rule that the task did not meet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mismatch {
+pub(crate) struct Mismatch {
     pub key: &'static str,
     /// The match value as written in the policy.
     pub pattern: String,
@@ -80,7 +80,7 @@ pub struct Mismatch {
 }
 
 /// Decides like [`decide`] and says, for every rule, whether it matched and why not.
-pub fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Explanation {
+pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Explanation {
     let decision = decide(policy, facts, now);
     let mut decided = false;
     let rules = policy

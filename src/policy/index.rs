@@ -30,7 +30,7 @@ pub(crate) struct KnownRule {
 
 impl RuleIndex {
     /// Records a rule's name, refusing one that is already taken.
-    pub fn register(
+    pub(super) fn register(
         &mut self,
         name: &Spanned<String>,
         rule: KnownRule,

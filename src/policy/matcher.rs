@@ -21,7 +21,7 @@ pub(crate) enum Matcher {
 
 impl Matcher {
     /// Compiles a value as written, reporting every problem in it at its own position.
-    pub fn compile(
+    pub(super) fn compile(
         raw: &Spanned<RawMatch>,
         source: &Source<'_>,
     ) -> Result<Matcher, Vec<PolicyError>> {
@@ -53,7 +53,7 @@ impl Matcher {
         }
     }
 
-    pub fn matches(&self, value: &str) -> bool {
+    pub(super) fn matches(&self, value: &str) -> bool {
         match self {
             Matcher::Glob(glob) => glob.matches(value),
             Matcher::AnyOf(globs) => globs.iter().any(|glob| glob.matches(value)),
@@ -132,7 +132,7 @@ enum Token {
 impl Glob {
     /// Fails for `[`, `]`, `{` and `}`: in shell globs they mean character classes and
     /// alternatives, and a policy glob that silently took them literally would never match.
-    pub fn compile(text: &str) -> Result<Glob, String> {
+    pub(super) fn compile(text: &str) -> Result<Glob, String> {
         if let Some(special) = text.chars().find(|c| matches!(c, '[' | ']' | '{' | '}')) {
             return Err(format!(
                 "glob {text:?} contains '{special}': globs know only * and ?; for \
@@ -158,7 +158,7 @@ impl Glob {
 
     /// Classic wildcard matching: walk both strings, remember the last `*` and, on a
     /// mismatch, let that `*` swallow one more character. Worst case O(pattern × value).
-    pub fn matches(&self, value: &str) -> bool {
+    pub(super) fn matches(&self, value: &str) -> bool {
         let tokens = &self.tokens;
         let (mut t, mut v) = (0, 0);
         // (token index after the last `*`, value index that `*` has swallowed up to)

@@ -21,10 +21,12 @@ mod template;
 
 use std::path::Path;
 
-pub use error::{PolicyError, PolicyErrors};
-pub use eval::{Explanation, Mismatch, RuleResult, RuleTrace, decide, explain};
-pub use model::{Action, DEFAULTS_RULE, Decision, Hold, Location, ShadowMatch};
-pub use selftest::{PolicyTest, TestOutcome, run_tests};
+pub use error::PolicyErrors;
+pub use eval::decide;
+pub(crate) use eval::explain;
+pub(crate) use model::Hold;
+pub use model::{Action, Decision};
+pub(crate) use selftest::{PolicyTest, run_tests};
 
 use rule::{Defaults, Rule};
 

@@ -9,7 +9,7 @@ use crate::duration::format_duration;
 use crate::task::FinalAction;
 
 /// The rule name a decision carries when no rule matched and `[defaults]` applied.
-pub const DEFAULTS_RULE: &str = "defaults";
+pub(crate) const DEFAULTS_RULE: &str = "defaults";
 
 /// What to do with a blocking task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,13 +40,13 @@ pub(crate) struct Defaults {
 
 impl Rule {
     /// The first condition the task does not meet, or `None` when the rule matches.
-    pub fn first_mismatch(&self, facts: &TaskFacts) -> Option<&Condition> {
+    pub(super) fn first_mismatch(&self, facts: &TaskFacts) -> Option<&Condition> {
         self.conditions
             .iter()
             .find(|condition| !condition.matcher.matches(facts.get(condition.key)))
     }
 
-    pub fn render(&self, facts: &TaskFacts) -> String {
+    pub(super) fn render(&self, facts: &TaskFacts) -> String {
         self.message.render(&Context {
             rule: &self.name,
             action: self.action.name(),
@@ -54,7 +54,7 @@ impl Rule {
         })
     }
 
-    pub fn shadow(&self, facts: &TaskFacts) -> ShadowMatch {
+    pub(super) fn shadow(&self, facts: &TaskFacts) -> ShadowMatch {
         ShadowMatch {
             rule: self.name.clone(),
             action: self.action,
@@ -64,7 +64,7 @@ impl Rule {
 }
 
 impl Defaults {
-    pub fn new(action: Action, message: Template) -> Defaults {
+    pub(super) fn new(action: Action, message: Template) -> Defaults {
         Defaults {
             name: Arc::from(DEFAULTS_RULE),
             action,
@@ -72,7 +72,7 @@ impl Defaults {
         }
     }
 
-    pub fn render(&self, facts: &TaskFacts) -> String {
+    pub(super) fn render(&self, facts: &TaskFacts) -> String {
         self.message.render(&Context {
             rule: DEFAULTS_RULE,
             action: self.action.name(),

@@ -34,7 +34,7 @@ pub struct PolicyTest {
 
 /// The result of running one [`PolicyTest`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct TestOutcome {
+pub(crate) struct TestOutcome {
     pub name: String,
     pub location: Location,
     pub expect: &'static str,
@@ -44,7 +44,7 @@ pub struct TestOutcome {
 }
 
 impl TestOutcome {
-    pub fn passed(&self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         self.got.action.name() == self.expect
             && self
                 .expect_rule
@@ -81,7 +81,7 @@ fn by(rule: &str) -> String {
 }
 
 /// Decides every test case's task with `policy`, in policy order.
-pub fn run_tests(policy: &Policy, now: DateTime<Utc>) -> Vec<TestOutcome> {
+pub(crate) fn run_tests(policy: &Policy, now: DateTime<Utc>) -> Vec<TestOutcome> {
     policy
         .tests()
         .iter()

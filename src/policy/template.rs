@@ -53,7 +53,7 @@ pub(crate) struct Context<'a> {
 }
 
 impl Template {
-    pub fn compile(text: &str) -> Result<Template, TemplateError> {
+    pub(super) fn compile(text: &str) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut rest = text.char_indices().peekable();
@@ -89,7 +89,7 @@ impl Template {
     }
 
     /// The message of a rule written without one, by its action's name.
-    pub fn default_for_rule(action: &str) -> Template {
+    pub(super) fn default_for_rule(action: &str) -> Template {
         builtin(match action {
             "resume" => "Approved by vcd-blockd rule \"{rule}\"",
             "hold" => "Waiting for approval (vcd-blockd rule \"{rule}\")",
@@ -99,11 +99,11 @@ impl Template {
     }
 
     /// The message of `[defaults]` written without one.
-    pub fn default_for_defaults() -> Template {
+    pub(super) fn default_for_defaults() -> Template {
         builtin("No vcd-blockd rule matched {operation} by {user}@{org}")
     }
 
-    pub fn render(&self, context: &Context<'_>) -> String {
+    pub(super) fn render(&self, context: &Context<'_>) -> String {
         let mut out = String::with_capacity(128);
         for part in &self.parts {
             out.push_str(match part {
@@ -115,8 +115,12 @@ impl Template {
     }
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "cannot fail: the built-in templates are constants, compiled by a test below"
+)]
 fn builtin(text: &str) -> Template {
-    Template::compile(text).expect("built-in template is valid") // cannot fail: tested below
+    Template::compile(text).expect("built-in template is valid")
 }
 
 fn lookup(name: &str) -> Option<Placeholder> {

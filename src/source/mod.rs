@@ -6,5 +6,5 @@
 //! - [`reconcile`]: the safety net, vCD's list of active blocking tasks, at start and every
 //!   `reconcile.interval`.
 
-pub mod amqp;
-pub mod reconcile;
+pub(crate) mod amqp;
+pub(crate) mod reconcile;

@@ -14,11 +14,11 @@ use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::outcome::RunOutcome;
 use crate::task::TaskId;
-use crate::vcd::error::VcdError;
+use crate::vcd::VcdError;
 
 /// What one reconciliation found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ReconcileReport {
+pub(crate) struct ReconcileReport {
     /// Active tasks vCD lists.
     pub active: usize,
     /// Of those, tasks the daemon did not know and decided now.
@@ -30,7 +30,7 @@ pub struct ReconcileReport {
 }
 
 /// Lists vCD's active blocking tasks once and hands the engine those it does not know.
-pub async fn reconcile(engine: &Arc<Engine>) -> Result<ReconcileReport, VcdError> {
+pub(crate) async fn reconcile(engine: &Arc<Engine>) -> Result<ReconcileReport, VcdError> {
     let active: HashSet<TaskId> = engine.vcd().active_tasks().await?.into_iter().collect();
     let sync = engine.sync_active(&active);
     let (decided, failed) = engine.handle_all(sync.unknown, None).await;
@@ -44,7 +44,7 @@ pub async fn reconcile(engine: &Arc<Engine>) -> Result<ReconcileReport, VcdError
 
 /// Reconciles at start and every `interval` until `shutdown`; a failed run is retried
 /// sooner, with backoff.
-pub async fn run(
+pub(crate) async fn run(
     engine: Arc<Engine>,
     metrics: Arc<Metrics>,
     interval: Duration,

@@ -14,20 +14,20 @@ use super::urls::Endpoints;
 use super::version::ApiVersion;
 
 /// The header that carries a legacy session token.
-pub const LEGACY_TOKEN_HEADER: &str = "x-vcloud-authorization";
+pub(super) const LEGACY_TOKEN_HEADER: &str = "x-vcloud-authorization";
 /// The header a provider login returns its JWT in.
-pub const ACCESS_TOKEN_HEADER: &str = "x-vmware-vcloud-access-token";
+pub(super) const ACCESS_TOKEN_HEADER: &str = "x-vmware-vcloud-access-token";
 
 /// How to log in, chosen from the auth mode and the API version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginMethod {
+pub(super) enum LoginMethod {
     Legacy,
     Provider,
     ApiToken,
 }
 
 impl LoginMethod {
-    pub fn choose(auth: &VcdAuth, version: &ApiVersion) -> LoginMethod {
+    pub(super) fn choose(auth: &VcdAuth, version: &ApiVersion) -> LoginMethod {
         match auth {
             VcdAuth::ApiToken { .. } => LoginMethod::ApiToken,
             VcdAuth::Password { .. } if version.at_least(38, 0) => LoginMethod::Provider,
@@ -37,7 +37,7 @@ impl LoginMethod {
 }
 
 /// A logged-in session: the header every later request carries.
-pub struct Session {
+pub(super) struct Session {
     pub header: HeaderName,
     /// Marked sensitive so that HTTP-level logging never prints it.
     pub value: HeaderValue,
@@ -57,7 +57,7 @@ impl fmt::Debug for Session {
 
 /// Logs in with `method`; falls back from a legacy login that vCD no longer offers (404/405)
 /// to the provider login.
-pub async fn login(
+pub(super) async fn login(
     http: &reqwest::Client,
     endpoints: &Endpoints,
     auth: &VcdAuth,

@@ -1,11 +1,16 @@
-//! Talking to vCD: the [`client::VcdClient`] (auth, retries), wire documents ([`model`]), API
-//! versions ([`version`]) and the only URLs the daemon ever calls ([`urls`]).
+//! Talking to vCD: the [`VcdClient`] (auth, retries), wire documents (`model`), API versions
+//! (`version`), the only URLs the daemon ever calls (`urls`) and errors classified by what the
+//! caller must do (`error`).
 
-pub mod auth;
-pub mod client;
-pub mod error;
-pub mod model;
-pub mod negotiate;
-pub mod settings;
-pub mod urls;
-pub mod version;
+mod auth;
+mod client;
+mod error;
+pub(crate) mod model;
+mod negotiate;
+pub(crate) mod settings;
+mod urls;
+pub(crate) mod version;
+
+pub use client::VcdClient;
+pub use error::{ErrorClass, VcdError};
+pub use version::ApiVersion;

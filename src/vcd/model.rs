@@ -15,12 +15,11 @@ use crate::task::{BlockingTask, EntityRef, TaskId, TaskStatus};
 use crate::timestamp::parse_timestamp;
 use crate::xml::{self, Element, XmlError};
 
-pub const MEDIA_BLOCKING_TASK: &str = "application/vnd.vmware.admin.blockingTask+xml";
-pub const MEDIA_OPERATION_PARAMS: &str =
+pub(crate) const MEDIA_OPERATION_PARAMS: &str =
     "application/vnd.vmware.admin.blockingTaskOperationParams+xml";
 /// Note the media type says `…UpdateProgressOperationParams` while the element is
 /// `BlockingTaskUpdateProgressParams`.
-pub const MEDIA_UPDATE_PROGRESS_PARAMS: &str =
+pub(crate) const MEDIA_UPDATE_PROGRESS_PARAMS: &str =
     "application/vnd.vmware.admin.blockingTaskUpdateProgressOperationParams+xml";
 
 const EXTENSION_NAMESPACE: &str = "http://www.vmware.com/vcloud/extension/v1.5";
@@ -122,7 +121,7 @@ pub fn parse_task_references(xml: &str) -> Result<Vec<TaskId>, ModelError> {
 
 /// `GET /api/versions`, in document order (vCD lists oldest first). Entries whose version
 /// cannot be parsed are skipped: one odd entry must not hide the versions we can use.
-pub fn parse_versions(xml: &str) -> Result<Vec<VersionInfo>, ModelError> {
+pub(crate) fn parse_versions(xml: &str) -> Result<Vec<VersionInfo>, ModelError> {
     let root = document(xml, "SupportedVersions")?;
     let versions = root
         .children_named("VersionInfo")
@@ -144,7 +143,7 @@ pub fn parse_versions(xml: &str) -> Result<Vec<VersionInfo>, ModelError> {
 }
 
 /// The error a vCD response body describes, or `None` when the body is not a vCD `Error`.
-pub fn parse_error(xml: &str) -> Option<VcdError> {
+pub(crate) fn parse_error(xml: &str) -> Option<VcdError> {
     let root = xml::parse_document(xml).ok()?;
     if root.name != "Error" {
         return None;
@@ -159,7 +158,7 @@ pub fn parse_error(xml: &str) -> Option<VcdError> {
 }
 
 /// The body of `resume`, `abort` and `fail` ([`MEDIA_OPERATION_PARAMS`]).
-pub fn operation_params(message: &str) -> String {
+pub(crate) fn operation_params(message: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <BlockingTaskOperationParams xmlns=\"{EXTENSION_NAMESPACE}\">\n    \
@@ -171,7 +170,7 @@ pub fn operation_params(message: &str) -> String {
 
 /// The body of `updateProgress` ([`MEDIA_UPDATE_PROGRESS_PARAMS`]); `timeout` resets the task's
 /// deadline to now + timeout (whole milliseconds, capped at `xs:long`).
-pub fn update_progress_params(message: &str, timeout: Option<Duration>) -> String {
+pub(crate) fn update_progress_params(message: &str, timeout: Option<Duration>) -> String {
     let timeout = timeout
         .map(|t| {
             let millis = i64::try_from(t.as_millis()).unwrap_or(i64::MAX);

@@ -6,11 +6,11 @@ use super::settings::ApiVersionChoice;
 use super::version::{ApiVersion, VersionInfo};
 
 /// The newest vCloud API version vcd-blockd knows how to speak (vCD 10.6).
-pub const NEWEST_SUPPORTED: (u32, u32) = (39, 0);
+pub(super) const NEWEST_SUPPORTED: (u32, u32) = (39, 0);
 
 /// Picks the API version: the pinned one if vCD offers it, else the highest offered version
 /// up to [`NEWEST_SUPPORTED`], preferring versions vCD does not mark deprecated.
-pub fn choose_version(
+pub(super) fn choose_version(
     choice: &ApiVersionChoice,
     offered: &[VersionInfo],
 ) -> Result<ApiVersion, VcdError> {

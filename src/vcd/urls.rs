@@ -8,13 +8,13 @@ use crate::task::TaskId;
 
 /// The vCD endpoints, rooted at the configured base URL.
 #[derive(Debug, Clone)]
-pub struct Endpoints {
+pub(super) struct Endpoints {
     /// Base URL as text without a trailing slash, e.g. `https://vcd.example.com`.
     base: String,
 }
 
 impl Endpoints {
-    pub fn new(base: &Url) -> Endpoints {
+    pub(super) fn new(base: &Url) -> Endpoints {
         Endpoints {
             base: base.as_str().trim_end_matches('/').to_owned(),
         }
@@ -24,46 +24,46 @@ impl Endpoints {
         format!("{}{path}", self.base)
     }
 
-    pub fn versions(&self) -> String {
+    pub(super) fn versions(&self) -> String {
         self.at("/api/versions")
     }
 
-    pub fn legacy_sessions(&self) -> String {
+    pub(super) fn legacy_sessions(&self) -> String {
         self.at("/api/sessions")
     }
 
-    pub fn legacy_logout(&self) -> String {
+    pub(super) fn legacy_logout(&self) -> String {
         self.at("/api/session")
     }
 
-    pub fn provider_sessions(&self) -> String {
+    pub(super) fn provider_sessions(&self) -> String {
         self.at("/cloudapi/1.0.0/sessions/provider")
     }
 
-    pub fn current_session(&self) -> String {
+    pub(super) fn current_session(&self) -> String {
         self.at("/cloudapi/1.0.0/sessions/current")
     }
 
-    pub fn provider_token(&self) -> String {
+    pub(super) fn provider_token(&self) -> String {
         self.at("/oauth/provider/token")
     }
 
-    pub fn blocking_task(&self, id: TaskId) -> String {
+    pub(super) fn blocking_task(&self, id: TaskId) -> String {
         self.at(&format!("/api/admin/extension/blockingTask/{id}"))
     }
 
-    pub fn blocking_tasks(&self) -> String {
+    pub(super) fn blocking_tasks(&self) -> String {
         self.at("/api/admin/extension/blockingTasks/")
     }
 
-    pub fn action(&self, id: TaskId, action: FinalAction) -> String {
+    pub(super) fn action(&self, id: TaskId, action: FinalAction) -> String {
         self.at(&format!(
             "/api/admin/extension/blockingTask/{id}/action/{}",
             action.name()
         ))
     }
 
-    pub fn update_progress(&self, id: TaskId) -> String {
+    pub(super) fn update_progress(&self, id: TaskId) -> String {
         self.at(&format!(
             "/api/admin/extension/blockingTask/{id}/action/updateProgress"
         ))

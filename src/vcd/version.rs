@@ -110,7 +110,7 @@ impl Hash for ApiVersion {
 
 /// One `VersionInfo` of `GET /api/versions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionInfo {
+pub(crate) struct VersionInfo {
     pub version: ApiVersion,
     pub deprecated: bool,
     /// As listed; informational only (which login to use is decided by version).

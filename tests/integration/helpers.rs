@@ -14,20 +14,20 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use uuid::Uuid;
-use vcd_blockd::config::{ApiVersionChoice, Settings, VcdAuth, VcdSettings};
-use vcd_blockd::daemon::Daemon;
-use vcd_blockd::health::Health;
-use vcd_blockd::metrics::Metrics;
-use vcd_blockd::vcd::client::VcdClient;
+use vcd_blockd::Daemon;
+use vcd_blockd::Health;
+use vcd_blockd::Metrics;
+use vcd_blockd::VcdClient;
+use vcd_blockd::{ApiVersionChoice, Settings, VcdAuth, VcdSettings};
 use vcd_sim::{NewTask, Sim, SimConfig, TaskView};
 
-pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub(crate) const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// The admin API token every test daemon is configured with.
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token";
 /// How long a test waits for something that should happen within a second or two.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
-pub fn example_policy() -> String {
+pub(crate) fn example_policy() -> String {
     std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/policies/example.toml"
@@ -36,7 +36,7 @@ pub fn example_policy() -> String {
 }
 
 /// How to set up a test world.
-pub struct Options {
+pub(crate) struct Options {
     pub format: &'static str,
     pub api_version: &'static str,
     pub auth: &'static str,
@@ -66,7 +66,7 @@ impl Default for Options {
     }
 }
 
-pub struct World {
+pub(crate) struct World {
     pub sim: Sim,
     pub daemon: Option<Daemon>,
     pub settings: Settings,
@@ -80,13 +80,13 @@ pub struct World {
 
 impl World {
     /// Starts the sim and the daemon and waits until the daemon consumes.
-    pub async fn start(options: Options) -> World {
+    pub(crate) async fn start(options: Options) -> World {
         let world = World::without_daemon(options).await;
         world.with_daemon().await
     }
 
     /// Starts the sim only; [`World::with_daemon`] adds the daemon.
-    pub async fn without_daemon(options: Options) -> World {
+    pub(crate) async fn without_daemon(options: Options) -> World {
         init_logging();
         let tag = Uuid::new_v4().simple().to_string()[..10].to_owned();
         let xml_exchange = format!("systemExchange-test-{tag}");
@@ -131,7 +131,7 @@ impl World {
         }
     }
 
-    pub async fn with_daemon(mut self) -> World {
+    pub(crate) async fn with_daemon(mut self) -> World {
         let daemon = Daemon::start(self.settings.clone())
             .await
             .expect("daemon starts");
@@ -140,22 +140,22 @@ impl World {
         self
     }
 
-    pub fn daemon(&self) -> &Daemon {
+    pub(crate) fn daemon(&self) -> &Daemon {
         self.daemon.as_ref().expect("daemon running")
     }
 
     /// The in-process daemon's admin API base URL.
-    pub fn admin_url(&self) -> String {
+    pub(crate) fn admin_url(&self) -> String {
         format!("http://{}", self.daemon().http_address)
     }
 
-    pub fn config_path(&self) -> std::path::PathBuf {
+    pub(crate) fn config_path(&self) -> std::path::PathBuf {
         self.dir.path().join("config.toml")
     }
 
     /// Starts the daemon as its own process (`vcd-blockd run`) listening on `port`, and waits
     /// until it is ready.
-    pub async fn spawn_daemon_process(&self, port: u16) -> DaemonProcess {
+    pub(crate) async fn spawn_daemon_process(&self, port: u16) -> DaemonProcess {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))
             .arg("run")
             .arg("-c")
@@ -176,13 +176,13 @@ impl World {
         process
     }
 
-    pub async fn stop_daemon(&mut self) {
+    pub(crate) async fn stop_daemon(&mut self) {
         if let Some(daemon) = self.daemon.take() {
             daemon.stop().await;
         }
     }
 
-    pub async fn create(&self, task: NewTask) -> Uuid {
+    pub(crate) async fn create(&self, task: NewTask) -> Uuid {
         self.sim
             .create_task(task)
             .await
@@ -190,7 +190,7 @@ impl World {
     }
 
     /// Waits until the sim shows task `id` in `status`, and returns it.
-    pub async fn wait_for_status(&self, id: Uuid, status: &str) -> TaskView {
+    pub(crate) async fn wait_for_status(&self, id: Uuid, status: &str) -> TaskView {
         let mut last = None;
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while tokio::time::Instant::now() < deadline {
@@ -205,7 +205,7 @@ impl World {
     }
 
     /// The action calls (resume/abort/fail/updateProgress) the sim received for task `id`.
-    pub fn action_calls(&self, id: Uuid) -> Vec<vcd_sim::Call> {
+    pub(crate) fn action_calls(&self, id: Uuid) -> Vec<vcd_sim::Call> {
         let prefix = format!("/api/admin/extension/blockingTask/{id}/action/");
         self.sim
             .calls()
@@ -214,7 +214,7 @@ impl World {
             .collect()
     }
 
-    pub async fn publish(
+    pub(crate) async fn publish(
         &self,
         exchange: &str,
         routing_key: &str,
@@ -241,7 +241,7 @@ impl World {
     }
 
     /// Publishes a crafted notification to the XML exchange, as vCD would.
-    pub async fn publish_crafted(&self, crafted: &Crafted) {
+    pub(crate) async fn publish_crafted(&self, crafted: &Crafted) {
         self.publish(
             &self.xml_exchange,
             &crafted.routing_key,
@@ -252,7 +252,7 @@ impl World {
     }
 
     /// The first request the sim received for task `id` (the daemon's read of it).
-    pub fn first_read(&self, id: Uuid) -> vcd_sim::Call {
+    pub(crate) fn first_read(&self, id: Uuid) -> vcd_sim::Call {
         self.sim
             .calls()
             .into_iter()
@@ -261,7 +261,7 @@ impl World {
     }
 
     /// Takes every message currently in `<queue>.dead`.
-    pub async fn dead_letters(&self) -> Vec<lapin::message::BasicGetMessage> {
+    pub(crate) async fn dead_letters(&self) -> Vec<lapin::message::BasicGetMessage> {
         let dead = format!("{}.dead", self.queue);
         let mut messages = Vec::new();
         while let Some(message) = self
@@ -276,7 +276,7 @@ impl World {
     }
 
     /// Stops the daemon and the sim, and removes the test's queues and exchanges.
-    pub async fn finish(mut self) {
+    pub(crate) async fn finish(mut self) {
         self.stop_daemon().await;
         self.sim.shutdown().await;
         for queue in [self.queue.clone(), format!("{}.dead", self.queue)] {
@@ -363,11 +363,11 @@ admin_token_file = "admin-token"
 
 /// A daemon running as its own process; killed (SIGKILL) when dropped, so a failing test
 /// leaves nothing behind.
-pub struct DaemonProcess(std::process::Child);
+pub(crate) struct DaemonProcess(std::process::Child);
 
 impl DaemonProcess {
     /// SIGKILL, and wait for the process to be gone.
-    pub fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -382,7 +382,7 @@ impl Drop for DaemonProcess {
 
 /// A vcd-sim serving up to API `api_version` with no broker behind it: it publishes nothing,
 /// for tests that only talk to its API.
-pub async fn sim_without_broker(api_version: &str) -> Sim {
+pub(crate) async fn sim_without_broker(api_version: &str) -> Sim {
     init_logging();
     Sim::start(SimConfig {
         amqp_url: None,
@@ -395,7 +395,7 @@ pub async fn sim_without_broker(api_version: &str) -> Sim {
 
 /// The daemon's `[vcd]` settings for `sim`: its administrator and password, the API version
 /// negotiated automatically.
-pub fn vcd_settings(sim: &Sim) -> VcdSettings {
+pub(crate) fn vcd_settings(sim: &Sim) -> VcdSettings {
     VcdSettings {
         url: url::Url::parse(&sim.base_url()).expect("the sim's base URL parses"),
         api_version: ApiVersionChoice::Auto,
@@ -409,7 +409,7 @@ pub fn vcd_settings(sim: &Sim) -> VcdSettings {
 }
 
 /// The vCD client as the daemon builds it from `settings`, and the health it reports to.
-pub fn vcd_client(settings: &VcdSettings) -> (VcdClient, Arc<Health>) {
+pub(crate) fn vcd_client(settings: &VcdSettings) -> (VcdClient, Arc<Health>) {
     let health = Arc::new(Health::default());
     let client = VcdClient::new(settings, Arc::new(Metrics::new()), Arc::clone(&health))
         .expect("the vCD client builds");
@@ -417,7 +417,7 @@ pub fn vcd_client(settings: &VcdSettings) -> (VcdClient, Arc<Health>) {
 }
 
 /// A port nobody listens on right now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -426,13 +426,13 @@ pub fn free_port() -> u16 {
 }
 
 /// A client for the admin API, with the test token.
-pub struct Admin {
+pub(crate) struct Admin {
     pub base: String,
     http: reqwest::Client,
 }
 
 impl Admin {
-    pub fn new(base: String) -> Admin {
+    pub(crate) fn new(base: String) -> Admin {
         Admin {
             base,
             http: http_client(),
@@ -440,7 +440,7 @@ impl Admin {
     }
 
     /// GET /v1/holds, or `None` while the daemon does not answer.
-    pub async fn holds(&self) -> Option<Vec<serde_json::Value>> {
+    pub(crate) async fn holds(&self) -> Option<Vec<serde_json::Value>> {
         let response = self
             .http
             .get(format!("{}/v1/holds", self.base))
@@ -452,7 +452,7 @@ impl Admin {
     }
 
     /// POST /v1/holds/{id}/{verb}: the status and the JSON answer.
-    pub async fn decide(
+    pub(crate) async fn decide(
         &self,
         id: &str,
         verb: &str,
@@ -472,7 +472,7 @@ impl Admin {
 }
 
 /// Polls `probe` until it returns `Some`.
-pub async fn eventually<T, F: Future<Output = Option<T>>>(
+pub(crate) async fn eventually<T, F: Future<Output = Option<T>>>(
     what: &str,
     mut probe: impl FnMut() -> F,
 ) -> T {
@@ -489,7 +489,7 @@ pub async fn eventually<T, F: Future<Output = Option<T>>>(
     }
 }
 
-pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !condition() {
         assert!(
@@ -502,13 +502,13 @@ pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
 
 /// A `blockingtask/create` notification as vCD would publish it for `task`, with the
 /// entity resolver pointing at `resolver` (normally the vCD base URL).
-pub struct Crafted {
+pub(crate) struct Crafted {
     pub routing_key: String,
     pub headers: FieldTable,
     pub body: String,
 }
 
-pub fn craft_create_notification(task: &TaskView, resolver: &str) -> Crafted {
+pub(crate) fn craft_create_notification(task: &TaskView, resolver: &str) -> Crafted {
     let org = Uuid::new_v4();
     let user = Uuid::new_v4();
     let id = task.id;
@@ -561,7 +561,7 @@ fn init_logging() {
 }
 
 /// Reads `<queue>` messages as a stream until none arrive for a moment (for inspection).
-pub async fn drain(channel: &Channel, queue: &str) -> usize {
+pub(crate) async fn drain(channel: &Channel, queue: &str) -> usize {
     let mut consumer = channel
         .basic_consume(
             queue.into(),
@@ -586,7 +586,7 @@ pub async fn drain(channel: &Channel, queue: &str) -> usize {
 }
 
 /// An administrator aborts task `id` in vCD directly, as through the vCD UI.
-pub async fn abort_directly(world: &World, id: uuid::Uuid) {
+pub(crate) async fn abort_directly(world: &World, id: uuid::Uuid) {
     let http = http_client();
     let base = world.sim.base_url();
     let login = http
@@ -611,7 +611,7 @@ pub async fn abort_directly(world: &World, id: uuid::Uuid) {
 
 /// A plain HTTP client for talking to the daemon and the sim. reqwest is built without a
 /// crypto provider (the daemon installs ring's), so one is installed first.
-pub fn http_client() -> reqwest::Client {
-    vcd_blockd::tls::install_crypto_provider();
+pub(crate) fn http_client() -> reqwest::Client {
+    vcd_blockd::install_crypto_provider();
     reqwest::Client::new()
 }

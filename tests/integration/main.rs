@@ -2,6 +2,12 @@
 //! real RabbitMQ on 127.0.0.1:5672 and an in-process vcd-sim, through the shared [`helpers`].
 //! Exchange and queue names are unique to each test, so tests run in parallel on one broker.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking; helpers panic with the broken expectation"
+)]
+
 mod helpers;
 
 mod cli;

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use crate::helpers::{sim_without_broker, vcd_client, vcd_settings, wait_until};
 use secrecy::SecretString;
 use uuid::Uuid;
-use vcd_blockd::config::{ApiVersionChoice, VcdAuth};
-use vcd_blockd::task::TaskId;
-use vcd_blockd::vcd::error::ErrorClass;
-use vcd_blockd::vcd::version::ApiVersion;
+use vcd_blockd::ApiVersion;
+use vcd_blockd::ErrorClass;
+use vcd_blockd::TaskId;
+use vcd_blockd::{ApiVersionChoice, VcdAuth};
 use vcd_sim::{Call, Faults, NewTask, Sim};
 
 async fn upload(sim: &Sim) -> Uuid {

@@ -191,7 +191,7 @@ async fn readiness_reports_a_refused_login() {
     world.finish().await;
 
     let mut world = World::without_daemon(Options::default()).await;
-    world.settings.vcd.auth = vcd_blockd::config::VcdAuth::Password {
+    world.settings.vcd.auth = vcd_blockd::VcdAuth::Password {
         user: "administrator@System".into(),
         password: "wrong".to_owned().into(),
     };

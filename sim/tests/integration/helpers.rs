@@ -13,15 +13,16 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 use vcd_sim::{Sim, SimConfig};
 
-pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-pub const ACCEPT_XML: &str = "application/*+xml;version=37.2";
-pub const ACCEPT_JSON: &str = "application/json;version=37.2";
-pub const OPERATION_PARAMS: &str = "application/vnd.vmware.admin.blockingTaskOperationParams+xml";
-pub const PROGRESS_PARAMS: &str =
+pub(crate) const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub(crate) const ACCEPT_XML: &str = "application/*+xml;version=37.2";
+pub(crate) const ACCEPT_JSON: &str = "application/json;version=37.2";
+pub(crate) const OPERATION_PARAMS: &str =
+    "application/vnd.vmware.admin.blockingTaskOperationParams+xml";
+pub(crate) const PROGRESS_PARAMS: &str =
     "application/vnd.vmware.admin.blockingTaskUpdateProgressOperationParams+xml";
 
 /// A config whose exchanges no other test uses.
-pub fn config() -> SimConfig {
+pub(crate) fn config() -> SimConfig {
     let tag = uuid::Uuid::new_v4().simple().to_string();
     SimConfig {
         xml_exchange: format!("sim-test-{tag}"),
@@ -30,14 +31,14 @@ pub fn config() -> SimConfig {
     }
 }
 
-pub async fn start(config: SimConfig) -> Sim {
+pub(crate) async fn start(config: SimConfig) -> Sim {
     Sim::start(config)
         .await
         .expect("sim starts (is RabbitMQ on 127.0.0.1:5672?)")
 }
 
 /// Shuts the sim down and removes its exchanges from the shared broker.
-pub async fn finish(sim: Sim, config: &SimConfig) {
+pub(crate) async fn finish(sim: Sim, config: &SimConfig) {
     sim.shutdown().await;
     let connection = connect().await;
     let channel = connection.create_channel().await.unwrap();
@@ -53,13 +54,13 @@ pub async fn finish(sim: Sim, config: &SimConfig) {
     connection.close(200, "done".into()).await.unwrap();
 }
 
-pub async fn connect() -> Connection {
+pub(crate) async fn connect() -> Connection {
     Connection::connect(AMQP_URL, ConnectionProperties::default())
         .await
         .expect("RabbitMQ on 127.0.0.1:5672")
 }
 
-pub fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     // In a workspace build reqwest has the daemon's TLS features, which need a crypto provider
     // installed before any client is built (an Err means one already is).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -67,7 +68,7 @@ pub fn http() -> reqwest::Client {
 }
 
 /// `POST /api/sessions` with the default credentials; returns the token.
-pub async fn legacy_login(sim: &Sim) -> String {
+pub(crate) async fn legacy_login(sim: &Sim) -> String {
     let response = http()
         .post(format!("{}/api/sessions", sim.base_url()))
         .basic_auth("administrator@System", Some("vmware"))
@@ -80,7 +81,7 @@ pub async fn legacy_login(sim: &Sim) -> String {
 }
 
 /// `POST /cloudapi/1.0.0/sessions/provider` at `version`; returns the JWT.
-pub async fn cloudapi_login(sim: &Sim, version: &str) -> String {
+pub(crate) async fn cloudapi_login(sim: &Sim, version: &str) -> String {
     let response = http()
         .post(format!(
             "{}/cloudapi/1.0.0/sessions/provider",
@@ -95,7 +96,7 @@ pub async fn cloudapi_login(sim: &Sim, version: &str) -> String {
     header(&response, "x-vmware-vcloud-access-token")
 }
 
-pub fn header(response: &reqwest::Response, name: &str) -> String {
+pub(crate) fn header(response: &reqwest::Response, name: &str) -> String {
     response
         .headers()
         .get(name)
@@ -106,7 +107,7 @@ pub fn header(response: &reqwest::Response, name: &str) -> String {
 }
 
 /// A GET with a bearer token and the XML Accept header.
-pub async fn get(sim: &Sim, token: &str, path: &str) -> reqwest::Response {
+pub(crate) async fn get(sim: &Sim, token: &str, path: &str) -> reqwest::Response {
     http()
         .get(format!("{}{path}", sim.base_url()))
         .bearer_auth(token)
@@ -117,7 +118,7 @@ pub async fn get(sim: &Sim, token: &str, path: &str) -> reqwest::Response {
 }
 
 /// POSTs an action (`resume`, `abort`, `fail`) with a well-formed body.
-pub async fn act(sim: &Sim, token: &str, id: uuid::Uuid, action: &str) -> reqwest::Response {
+pub(crate) async fn act(sim: &Sim, token: &str, id: uuid::Uuid, action: &str) -> reqwest::Response {
     let body = format!(
         r#"<BlockingTaskOperationParams xmlns="http://www.vmware.com/vcloud/extension/v1.5"><Message>{action} by test</Message></BlockingTaskOperationParams>"#
     );
@@ -136,7 +137,7 @@ pub async fn act(sim: &Sim, token: &str, id: uuid::Uuid, action: &str) -> reqwes
 }
 
 /// The value of attribute `name` on the first element with local name `element`.
-pub fn attribute(xml: &str, element: &str, name: &str) -> Option<String> {
+pub(crate) fn attribute(xml: &str, element: &str, name: &str) -> Option<String> {
     shape(xml)
         .into_iter()
         .find(|el| el.local == element)
@@ -145,7 +146,7 @@ pub fn attribute(xml: &str, element: &str, name: &str) -> Option<String> {
 }
 
 /// The href of the first element with `rel="<rel>"`.
-pub fn link_href(xml: &str, rel: &str) -> Option<String> {
+pub(crate) fn link_href(xml: &str, rel: &str) -> Option<String> {
     shape(xml)
         .into_iter()
         .find(|el| el.attributes.iter().any(|(k, v)| k == "rel" && v == rel))
@@ -155,14 +156,14 @@ pub fn link_href(xml: &str, rel: &str) -> Option<String> {
 
 /// One element of a document: qualified name, local name, attributes (unescaped).
 #[derive(Debug)]
-pub struct Element {
+pub(crate) struct Element {
     pub qname: String,
     pub local: String,
     pub attributes: Vec<(String, String)>,
 }
 
 /// Every element of `xml` in document order.
-pub fn shape(xml: &str) -> Vec<Element> {
+pub(crate) fn shape(xml: &str) -> Vec<Element> {
     let mut reader = Reader::from_str(xml);
     let mut elements = Vec::new();
     loop {
@@ -187,7 +188,7 @@ pub fn shape(xml: &str) -> Vec<Element> {
 
 /// Asserts `actual` has the fixture's elements in the fixture's order, each with at least the
 /// fixture's attributes.
-pub fn assert_shaped_like_fixture(actual: &str, fixture_name: &str) {
+pub(crate) fn assert_shaped_like_fixture(actual: &str, fixture_name: &str) {
     let path = format!(
         "{}/../tests/fixtures/protocol/{fixture_name}",
         env!("CARGO_MANIFEST_DIR")
@@ -213,14 +214,14 @@ pub fn assert_shaped_like_fixture(actual: &str, fixture_name: &str) {
 }
 
 /// An exclusive queue bound with `#` to both of a sim's exchanges.
-pub struct Listener {
+pub(crate) struct Listener {
     _connection: Connection,
     channel: Channel,
     queue: String,
 }
 
 /// A message as received: exchange, routing key, properties, body.
-pub struct Received {
+pub(crate) struct Received {
     pub exchange: String,
     pub routing_key: String,
     pub properties: BasicProperties,
@@ -228,7 +229,7 @@ pub struct Received {
 }
 
 impl Listener {
-    pub async fn bind(config: &SimConfig) -> Self {
+    pub(crate) async fn bind(config: &SimConfig) -> Self {
         let connection = connect().await;
         let channel = connection.create_channel().await.unwrap();
         let options = QueueDeclareOptions {
@@ -264,14 +265,14 @@ impl Listener {
     }
 
     /// The next message, waiting up to five seconds.
-    pub async fn next(&self) -> Received {
+    pub(crate) async fn next(&self) -> Received {
         self.try_next(Duration::from_secs(5))
             .await
             .expect("a notification within 5 s")
     }
 
     /// The next message, or `None` if none arrives within `wait`.
-    pub async fn try_next(&self, wait: Duration) -> Option<Received> {
+    pub(crate) async fn try_next(&self, wait: Duration) -> Option<Received> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let got = self

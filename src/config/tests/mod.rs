@@ -48,6 +48,22 @@ url_file = "amqp-url"
 "#;
 
 #[test]
+fn the_format_names_the_usual_exchange_unless_one_is_given() {
+    let fixture = Fixture::new();
+    let json = fixture
+        .load(&format!("{MINIMAL}format = \"json\"\n"), &[])
+        .unwrap();
+    assert_eq!(json.amqp.exchange, "vcd.notifications20");
+    let named = fixture
+        .load(
+            &format!("{MINIMAL}format = \"json\"\nexchange = \"cloud.notifications20\"\n"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(named.amqp.exchange, "cloud.notifications20");
+}
+
+#[test]
 fn minimal_file_gets_documented_defaults() {
     let fixture = Fixture::new();
     let settings = fixture.load(MINIMAL, &[]).unwrap();

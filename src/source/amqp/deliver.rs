@@ -21,11 +21,11 @@ use crate::outcome::{DeadLetterReason, NotificationOutcome};
 use crate::task::TaskId;
 
 /// Header naming why vcd-blockd dead-lettered a message.
-pub const REASON_HEADER: &str = "x-vcd-blockd-reason";
+pub(super) const REASON_HEADER: &str = "x-vcd-blockd-reason";
 /// Header with the human-readable detail of the reason.
-pub const DETAIL_HEADER: &str = "x-vcd-blockd-detail";
+pub(super) const DETAIL_HEADER: &str = "x-vcd-blockd-detail";
 
-pub struct Handler {
+pub(super) struct Handler {
     pub engine: Arc<Engine>,
     pub metrics: Arc<Metrics>,
     /// The channel the delivery came on: acks must go back on it, never on a newer one.
@@ -36,7 +36,7 @@ pub struct Handler {
 }
 
 impl Handler {
-    pub async fn handle(self, delivery: AmqpDelivery) {
+    pub(super) async fn handle(self, delivery: AmqpDelivery) {
         let received = Instant::now();
         let id = match self.decode(&delivery) {
             Ok(Some(id)) => id,

@@ -6,7 +6,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 
 use crate::notification::{HeaderValue, Headers};
 
-pub fn from_table(table: Option<&FieldTable>) -> Headers {
+pub(crate) fn from_table(table: Option<&FieldTable>) -> Headers {
     let Some(table) = table else {
         return Headers::new();
     };
@@ -36,12 +36,12 @@ fn convert(value: &AMQPValue) -> HeaderValue {
 }
 
 /// A long-string header value.
-pub fn text(value: &str) -> AMQPValue {
+pub(crate) fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value))
 }
 
 /// A short-string table key.
-pub fn key(name: &str) -> ShortString {
+pub(crate) fn key(name: &str) -> ShortString {
     ShortString::from(name)
 }
 

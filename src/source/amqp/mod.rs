@@ -4,8 +4,8 @@
 //! reason. On any connection or channel failure the whole session is rebuilt with backoff.
 
 mod deliver;
-pub mod headers;
-pub mod topology;
+pub(crate) mod headers;
+pub(crate) mod topology;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +31,7 @@ use crate::metrics::Metrics;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Keeps one consuming session alive until shutdown.
-pub struct Consumer {
+pub(crate) struct Consumer {
     pub settings: AmqpSettings,
     pub engine: Arc<Engine>,
     pub metrics: Arc<Metrics>,
@@ -41,7 +41,7 @@ pub struct Consumer {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum AmqpError {
+pub(crate) enum AmqpError {
     #[error("RabbitMQ: {0}")]
     Broker(#[from] lapin::Error),
     #[error("cannot read amqp.ca_file {path}: {source}")]
@@ -55,7 +55,7 @@ pub enum AmqpError {
 
 impl Consumer {
     /// Consumes until `shutdown`, reconnecting with jittered backoff after every failure.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         let mut reconnect = Backoff::RECONNECT.schedule();
         while !shutdown.is_cancelled() {
             match self.session(&shutdown, &mut reconnect).await {

@@ -9,15 +9,18 @@ use lapin::{Channel, ExchangeKind};
 use super::headers::{key, text};
 use crate::config::AmqpSettings;
 
-pub fn dead_letter_exchange(queue: &str) -> String {
+pub(crate) fn dead_letter_exchange(queue: &str) -> String {
     format!("{queue}.dlx")
 }
 
-pub fn dead_letter_queue(queue: &str) -> String {
+pub(crate) fn dead_letter_queue(queue: &str) -> String {
     format!("{queue}.dead")
 }
 
-pub async fn declare(channel: &Channel, settings: &AmqpSettings) -> Result<(), lapin::Error> {
+pub(crate) async fn declare(
+    channel: &Channel,
+    settings: &AmqpSettings,
+) -> Result<(), lapin::Error> {
     let durable = ExchangeDeclareOptions {
         durable: true,
         ..ExchangeDeclareOptions::default()
