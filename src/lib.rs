@@ -22,3 +22,6 @@ pub mod task;
 pub mod timestamp;
 pub mod vcd;
 pub mod xml;
+
+#[cfg(test)]
+mod tests;
