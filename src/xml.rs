@@ -5,6 +5,7 @@
 //! Prefixes and namespaces are dropped on purpose: vCD's documents use `vmext:`, `vcloud:`, a
 //! default namespace or none, and the schema pages disagree with the wire about namespace URIs.
 
+use quick_xml::XmlVersion;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::reader::Reader;
 
@@ -13,7 +14,7 @@ use quick_xml::reader::Reader;
 pub const MAX_DEPTH: usize = 32;
 
 /// More attributes on one element than this are refused. vCD's elements carry about a dozen;
-/// quick-xml's duplicate check is quadratic in the count, so the cap also bounds parse time.
+/// the cap bounds the work one start tag can cause.
 pub const MAX_ATTRIBUTES: usize = 64;
 
 /// Why a document was refused.
@@ -96,16 +97,16 @@ impl Element {
                 continue;
             }
             let value = attribute
-                .decode_and_unescape_value(reader.decoder())
+                .normalized_value(XmlVersion::Implicit1_0)
                 .map_err(|e| syntax(reader, e))?;
             attributes.push(Attribute {
-                local_name: utf8(attribute.key.local_name().as_ref())?,
+                local_name: attribute.key.local_name().as_ref().to_owned(),
                 prefixed: attribute.key.prefix().is_some(),
                 value: value.into_owned(),
             });
         }
         Ok(Element {
-            name: utf8(start.local_name().as_ref())?,
+            name: start.local_name().as_ref().to_owned(),
             attributes,
             ..Element::default()
         })
@@ -159,7 +160,7 @@ fn read(text: &str, sink: &mut impl Sink) -> Result<(), XmlError> {
         let event = reader.read_event().map_err(|e| syntax(&reader, e))?;
         match event {
             Event::Start(start) | Event::Empty(start) if open.is_empty() && seen_root => {
-                let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+                let name = start.local_name().as_ref().to_owned();
                 return Err(XmlError::Syntax(format!("second root element <{name}>")));
             }
             Event::Start(_) if open.len() >= MAX_DEPTH => return Err(XmlError::TooDeep),
@@ -179,11 +180,11 @@ fn read(text: &str, sink: &mut impl Sink) -> Result<(), XmlError> {
                 None => return Err(XmlError::Syntax("unmatched end tag".to_owned())),
             },
             Event::Text(text) => {
-                let text = text.xml10_content().map_err(|e| syntax(&reader, e))?;
+                let text = text.xml10_content();
                 append_text(sink, open.is_empty(), &text)?;
             }
             Event::CData(data) => {
-                let text = data.decode().map_err(|e| syntax(&reader, e))?;
+                let text = data.xml10_content();
                 append_text(sink, open.is_empty(), &text)?;
             }
             Event::GeneralRef(reference) => {
@@ -268,8 +269,7 @@ fn resolve(reference: &BytesRef<'_>) -> Result<String, XmlError> {
     if let Some(ch) = reference.resolve_char_ref().map_err(|e| invalid(&e))? {
         return Ok(ch.to_string());
     }
-    let name = reference.decode().map_err(|e| invalid(&e))?;
-    let text = match name.as_ref() {
+    let text = match reference.as_ref() {
         "lt" => "<",
         "gt" => ">",
         "amp" => "&",
@@ -284,15 +284,11 @@ fn syntax(reader: &Reader<&[u8]>, error: impl std::fmt::Display) -> XmlError {
     XmlError::Syntax(format!("{error} (near byte {})", reader.error_position()))
 }
 
-fn utf8(bytes: &[u8]) -> Result<String, XmlError> {
-    std::str::from_utf8(bytes)
-        .map(str::to_owned)
-        .map_err(|_| XmlError::Syntax("name is not UTF-8".to_owned()))
-}
-
 /// Escapes text for element content or attribute values (`&`, `<`, `>`, both quotes) and
 /// replaces characters XML 1.0 cannot carry at all with U+FFFD, so a stray control character
-/// in a message cannot make vCD reject the request.
+/// in a message cannot make vCD reject the request. Tabs and line ends become character
+/// references: a parser turns them into spaces in attribute values and `\r` into `\n` in
+/// text, but keeps what a reference names.
 pub fn escape_text(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for ch in text.chars() {
@@ -302,7 +298,9 @@ pub fn escape_text(text: &str) -> String {
             '>' => escaped.push_str("&gt;"),
             '"' => escaped.push_str("&quot;"),
             '\'' => escaped.push_str("&apos;"),
-            '\t' | '\n' | '\r' => escaped.push(ch),
+            '\t' => escaped.push_str("&#9;"),
+            '\n' => escaped.push_str("&#10;"),
+            '\r' => escaped.push_str("&#13;"),
             '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => escaped.push('\u{fffd}'),
             _ => escaped.push(ch),
         }
