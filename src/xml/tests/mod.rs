@@ -293,3 +293,19 @@ fn a_visitor_error_stops_the_scan() {
     .unwrap_err();
     assert_eq!(error, XmlError::Syntax("stop at A".to_owned()));
 }
+
+#[test]
+fn damaged_documents_with_shadowed_attributes_give_errors_not_panics() {
+    let document = r#"<?xml version="1.0"?><a:R xmlns:a="urn:a" a:kind='x "y"' kind="k"><a:Child a:name="p" name="c">t &amp; u</a:Child></a:R>"#;
+    let root: Root = read(document).unwrap();
+    assert_eq!(root.kind.as_deref(), Some("k"));
+    assert_eq!(root.child.and_then(|c| c.name).as_deref(), Some("c"));
+    for at in 0..document.len() {
+        for replacement in ["", "<", "&", "\"", "'", ":", " a:kind=\"z\""] {
+            let damaged = format!("{}{replacement}{}", &document[..at], &document[at + 1..]);
+            if let Ok(checked) = check(&damaged) {
+                let _ = checked.deserialize::<Root>();
+            }
+        }
+    }
+}
