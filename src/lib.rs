@@ -58,3 +58,6 @@ pub mod wire {
     };
     pub use crate::vcd::model::{parse_blocking_task, parse_task_references};
 }
+
+#[cfg(test)]
+mod tests;

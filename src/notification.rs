@@ -6,12 +6,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
+use self::wire::{JsonBool, JsonNotification, XmlNotification};
 use crate::outcome::DeadLetterReason;
 use crate::task::{BLOCKING_TASK_URN_PREFIX, EntityRef, TaskId};
 use crate::timestamp::parse_timestamp;
-use crate::xml::{self, Element};
+use crate::xml;
+
+mod wire;
 
 /// The one notification type the daemon acts on.
 pub const BLOCKING_TASK_CREATE: &str = "com/vmware/vcloud/event/blockingtask/create";
@@ -155,96 +157,86 @@ struct RawLink {
 }
 
 fn read_xml(text: &str) -> Result<RawNotification, NotificationError> {
-    let root = xml::parse_document(text).map_err(malformed)?;
-    if root.name != "Notification" {
+    let document = xml::check(text).map_err(malformed)?;
+    if document.root() != "Notification" {
         return Err(malformed(format!(
             "root element is <{}>, not <Notification>",
-            root.name
+            document.root()
         )));
     }
-    let owned = |element: &Element, name| element.attr(name).map(str::to_owned);
-    let mut raw = RawNotification {
-        event_type: owned(&root, "type"),
-        event_id: owned(&root, "eventId"),
-        ..RawNotification::default()
-    };
-    // `Link rel="entityResolver"` is deliberately not read: hrefs from the broker never
-    // become URLs we call.
-    for link in root.children_named("EntityLink") {
-        let slot = match link.attr("rel") {
-            Some("entity") => &mut raw.entity,
-            Some("up") => &mut raw.org,
-            Some("down") => &mut raw.user,
-            _ => continue,
-        };
-        if slot.is_some() {
-            let rel = link.attr("rel").unwrap_or_default();
-            return Err(malformed(format!("more than one EntityLink rel={rel:?}")));
-        }
-        *slot = Some(RawLink {
-            name: owned(link, "name"),
-            urn: owned(link, "id"),
-        });
-    }
-    let child_text = |name| {
-        let child = root.single_child(name).map_err(malformed)?;
-        Ok::<_, NotificationError>(child.map(|c| c.text().to_owned()))
-    };
-    raw.timestamp = child_text("Timestamp")?;
-    raw.operation_success = child_text("OperationSuccess")?
-        .map(|text| {
-            parse_bool(&text).ok_or_else(|| malformed(format!("OperationSuccess {text:?}")))
-        })
-        .transpose()?;
-    Ok(raw)
-}
-
-/// The flat JSON object of the `notifications20` exchange. Unknown fields are ignored (unlike
-/// our config files): vCD adds fields between releases and we read only a few.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JsonNotification {
-    #[serde(rename = "type")]
-    event_type: Option<String>,
-    event_id: Option<String>,
-    entity: Option<String>,
-    org: Option<String>,
-    user: Option<String>,
-    timestamp: Option<String>,
-    operation_success: Option<JsonBool>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum JsonBool {
-    Bool(bool),
-    Text(String),
+    let notification: XmlNotification = document.deserialize().map_err(malformed)?;
+    notification.try_into()
 }
 
 fn read_json(text: &str) -> Result<RawNotification, NotificationError> {
-    let json: JsonNotification = serde_json::from_str(text).map_err(malformed)?;
-    let link = |urn: Option<String>| {
-        urn.map(|urn| RawLink {
-            name: None,
-            urn: Some(urn),
-        })
-    };
-    let operation_success = match json.operation_success {
-        None => None,
-        Some(JsonBool::Bool(value)) => Some(value),
-        Some(JsonBool::Text(text)) => {
-            Some(parse_bool(&text).ok_or_else(|| malformed(format!("operationSuccess {text:?}")))?)
+    let notification: JsonNotification = serde_json::from_str(text).map_err(malformed)?;
+    notification.try_into()
+}
+
+impl TryFrom<XmlNotification> for RawNotification {
+    type Error = NotificationError;
+
+    fn try_from(xml: XmlNotification) -> Result<RawNotification, NotificationError> {
+        let mut raw = RawNotification {
+            event_type: xml.event_type,
+            event_id: xml.event_id,
+            timestamp: xml.timestamp.map(|text| text.trim().to_owned()),
+            ..RawNotification::default()
+        };
+        for link in xml.entity_links {
+            let slot = match link.rel.as_deref() {
+                Some("entity") => &mut raw.entity,
+                Some("up") => &mut raw.org,
+                Some("down") => &mut raw.user,
+                _ => continue,
+            };
+            if slot.is_some() {
+                let rel = link.rel.unwrap_or_default();
+                return Err(malformed(format!("more than one EntityLink rel={rel:?}")));
+            }
+            *slot = Some(RawLink {
+                name: link.name,
+                urn: link.id,
+            });
         }
-    };
-    Ok(RawNotification {
-        event_type: json.event_type,
-        event_id: json.event_id,
-        entity: link(json.entity),
-        org: link(json.org),
-        user: link(json.user),
-        timestamp: json.timestamp,
-        operation_success,
-    })
+        raw.operation_success = xml
+            .operation_success
+            .map(|text| {
+                let text = text.trim();
+                parse_bool(text).ok_or_else(|| malformed(format!("OperationSuccess {text:?}")))
+            })
+            .transpose()?;
+        Ok(raw)
+    }
+}
+
+impl TryFrom<JsonNotification> for RawNotification {
+    type Error = NotificationError;
+
+    fn try_from(json: JsonNotification) -> Result<RawNotification, NotificationError> {
+        let link = |urn: Option<String>| {
+            urn.map(|urn| RawLink {
+                name: None,
+                urn: Some(urn),
+            })
+        };
+        let operation_success = match json.operation_success {
+            None => None,
+            Some(JsonBool::Bool(value)) => Some(value),
+            Some(JsonBool::Text(text)) => Some(
+                parse_bool(&text).ok_or_else(|| malformed(format!("operationSuccess {text:?}")))?,
+            ),
+        };
+        Ok(RawNotification {
+            event_type: json.event_type,
+            event_id: json.event_id,
+            entity: link(json.entity),
+            org: link(json.org),
+            user: link(json.user),
+            timestamp: json.timestamp,
+            operation_success,
+        })
+    }
 }
 
 /// Turns what the body says into a [`Notification`], checking it against headers and key.

@@ -1,19 +1,29 @@
-//! Small XML helpers shared by the notification and vCloud API parsers: [`parse_document`]
-//! reads a whole (small) document into a tree of [`Element`]s named by their *local* name,
-//! and [`escape_text`] prepares text for request bodies.
+//! The XML edge shared by the notification and vCloud API parsers. [`check`] reads a document
+//! once with quick-xml's pull reader and refuses what no vCD document contains (a DOCTYPE,
+//! unknown entities, deep nesting, crowds of attributes, a second root); the [`Checked`]
+//! document it returns is then deserialized into a wire type by quick-xml's serde support.
+//! [`scan`] is the same pass showing each start [`Tag`] as it goes, for documents too large to
+//! deserialize whole. [`escape_text`] prepares text for request bodies.
 //!
-//! Prefixes and namespaces are dropped on purpose: vCD's documents use `vmext:`, `vcloud:`, a
+//! Everything matches by *local* name, on purpose: vCD's documents use `vmext:`, `vcloud:`, a
 //! default namespace or none, and the schema pages disagree with the wire about namespace URIs.
+//! quick-xml's deserializer does the same (`@type` is the attribute `type` under any prefix).
 
+use std::borrow::Cow;
+
+use quick_xml::XmlVersion;
+use quick_xml::de::DeError;
+use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::reader::Reader;
+use serde::de::DeserializeOwned;
 
 /// Deeper nesting than this is refused. vCD documents nest a handful of levels; the limit keeps
-/// a hostile document from building (and recursively dropping) a degenerate tree.
+/// a hostile document from sending the deserializer down a degenerate path.
 pub(crate) const MAX_DEPTH: usize = 32;
 
 /// More attributes on one element than this are refused. vCD's elements carry about a dozen;
-/// quick-xml's duplicate check is quadratic in the count, so the cap also bounds parse time.
+/// the cap bounds the work one start tag can cause.
 pub(crate) const MAX_ATTRIBUTES: usize = 64;
 
 /// Why a document was refused.
@@ -32,87 +42,275 @@ pub enum XmlError {
     Syntax(String),
 }
 
-/// One element: its local name, attributes, own text and child elements.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Element {
-    /// Local name, without prefix.
-    pub name: String,
-    attributes: Vec<Attribute>,
-    /// Text directly inside this element (not its children's), entities resolved.
-    text: String,
-    pub children: Vec<Element>,
+/// A document that passed [`check`] or [`scan`], ready to be deserialized.
+#[derive(Debug)]
+pub(crate) struct Checked<'a> {
+    /// The document without its preamble (see [`trim_preamble`]).
+    text: &'a str,
+    /// The root element's local name.
+    root: String,
+    /// Whether some element carries a prefixed attribute that another of its attributes
+    /// shadows (see [`Tag::attr`]).
+    shadowed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Attribute {
-    local_name: String,
-    prefixed: bool,
-    value: String,
+impl Checked<'_> {
+    /// The root element's local name, which the deserializer does not look at.
+    pub(crate) fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// Deserializes the document into a wire type whose fields name child elements and
+    /// `@`attributes by local name. A child that appears twice where the type has room for one
+    /// is [`XmlError::Duplicate`], not a guess; a `Vec` field collects its children wherever
+    /// they stand among their siblings. Of attributes that share a local name the deserializer
+    /// sees only the element's own one, as [`Tag::attr`] chooses it.
+    pub(crate) fn deserialize<T: DeserializeOwned>(&self) -> Result<T, XmlError> {
+        let result = match self.shadowed {
+            false => quick_xml::de::from_str(self.text),
+            true => quick_xml::de::from_str(&without_shadowed_attributes(self.text)?),
+        };
+        result.map_err(from_de)
+    }
 }
 
-impl Element {
-    /// The attribute with this local name. When a name appears both with and without a prefix
-    /// (`type` next to `xsi:type`), the unprefixed one is the element's own and wins.
-    pub(crate) fn attr(&self, local_name: &str) -> Option<&str> {
-        let mut matching = self
-            .attributes
-            .iter()
-            .filter(|a| a.local_name == local_name);
-        let first = matching.next()?;
-        let own = std::iter::once(first)
-            .chain(matching)
-            .find(|a| !a.prefixed)
-            .unwrap_or(first);
-        Some(&own.value)
-    }
+/// Checks a complete document: refuses DOCTYPEs, unknown entities, nesting deeper than
+/// [`MAX_DEPTH`], more than [`MAX_ATTRIBUTES`] on an element, mismatched or missing end tags,
+/// a second root and text outside the root.
+pub(crate) fn check(text: &str) -> Result<Checked<'_>, XmlError> {
+    scan(text, |_, _| Ok(()))
+}
 
-    /// The element's own text, trimmed.
-    pub(crate) fn text(&self) -> &str {
-        self.text.trim()
-    }
-
-    /// Child elements with this local name, in document order.
-    pub(crate) fn children_named<'a>(
-        &'a self,
-        local_name: &'a str,
-    ) -> impl Iterator<Item = &'a Element> {
-        self.children.iter().filter(move |c| c.name == local_name)
-    }
-
-    /// The child with this local name, if any; two of them are an error rather than a guess.
-    pub(crate) fn single_child(&self, local_name: &str) -> Result<Option<&Element>, XmlError> {
-        let mut matching = self.children.iter().filter(|c| c.name == local_name);
-        match (matching.next(), matching.next()) {
-            (first, None) => Ok(first),
-            (Some(_), Some(_)) | (None, Some(_)) => Err(XmlError::Duplicate(local_name.to_owned())),
+/// Checks a document as [`check`] does while showing `visit(depth, tag)` each start tag as it
+/// is read (the root has depth 0). Nothing is kept: memory stays proportional to the depth,
+/// however long the document.
+pub(crate) fn scan<'a>(
+    text: &'a str,
+    mut visit: impl FnMut(usize, &Tag<'_>) -> Result<(), XmlError>,
+) -> Result<Checked<'a>, XmlError> {
+    let text = trim_preamble(text);
+    let mut reader = Reader::from_str(text);
+    // Names of the open elements, for "document ends inside <x>"; at most MAX_DEPTH of them.
+    let mut open: Vec<String> = Vec::new();
+    let mut root: Option<String> = None;
+    let mut shadowed = false;
+    loop {
+        let event = reader.read_event().map_err(|e| syntax(&reader, e))?;
+        let opens = matches!(event, Event::Start(_));
+        match event {
+            Event::Start(start) | Event::Empty(start) => {
+                if open.is_empty() && root.is_some() {
+                    let name = start.local_name().as_ref().to_owned();
+                    return Err(XmlError::Syntax(format!("second root element <{name}>")));
+                }
+                if opens && open.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep);
+                }
+                let tag = Tag::read(start, &reader)?;
+                visit(open.len(), &tag)?;
+                shadowed |= tag.shadowed;
+                root.get_or_insert_with(|| tag.name().to_owned());
+                if opens {
+                    open.push(tag.name().to_owned());
+                }
+            }
+            Event::End(_) => {
+                if open.pop().is_none() {
+                    return Err(XmlError::Syntax("unmatched end tag".to_owned()));
+                }
+            }
+            Event::Text(text) => outside_root(open.is_empty(), &text)?,
+            Event::CData(data) => outside_root(open.is_empty(), &data)?,
+            Event::GeneralRef(reference) => {
+                check_reference(&reference)?;
+                outside_root(open.is_empty(), &reference)?;
+            }
+            Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Eof => break,
         }
     }
+    if let Some(unclosed) = open.last() {
+        return Err(XmlError::Syntax(format!(
+            "document ends inside <{unclosed}>"
+        )));
+    }
+    let root = root.ok_or_else(|| XmlError::Syntax("no root element".to_owned()))?;
+    Ok(Checked {
+        text,
+        root,
+        shadowed,
+    })
+}
 
-    fn open(start: &BytesStart<'_>, reader: &Reader<&[u8]>) -> Result<Element, XmlError> {
-        let mut attributes = Vec::new();
+/// A start tag as [`scan`] shows it. Its attributes have been checked: at most
+/// [`MAX_ATTRIBUTES`], well-formed, no two alike, no unknown entities.
+pub(crate) struct Tag<'a> {
+    start: BytesStart<'a>,
+    /// A prefixed attribute shares its local name with another attribute of this tag.
+    shadowed: bool,
+}
+
+impl<'a> Tag<'a> {
+    fn read(start: BytesStart<'a>, reader: &Reader<&[u8]>) -> Result<Tag<'a>, XmlError> {
+        let mut prefixed = false;
         for (count, attribute) in start.attributes().enumerate() {
             if count == MAX_ATTRIBUTES {
                 return Err(XmlError::TooManyAttributes);
             }
             let attribute = attribute.map_err(|e| syntax(reader, e))?;
-            if attribute.key.as_namespace_binding().is_some() {
+            // Refuses unknown entities in every attribute, whether or not anyone reads it.
+            if attribute.value.contains('&') {
+                value(&attribute).map_err(|e| syntax(reader, e))?;
+            }
+            prefixed |= is_prefixed(&attribute);
+        }
+        // Only a prefixed attribute can be shadowed; most tags have none.
+        let shadowed = prefixed && shadowing(&start).iter().any(|(_, shadowed)| *shadowed);
+        Ok(Tag { start, shadowed })
+    }
+
+    /// The element's local name.
+    pub(crate) fn name(&self) -> &str {
+        self.start.local_name().into_inner()
+    }
+
+    /// The attribute with this local name, entities resolved and blanks normalized as XML
+    /// requires. When the name appears both with and without a prefix (`type` next to
+    /// `xsi:type`) the unprefixed one is the element's own and wins; otherwise the first does.
+    /// Namespace declarations (`xmlns:id`) are not attributes.
+    pub(crate) fn attr(&self, local_name: &str) -> Result<Option<Cow<'_, str>>, XmlError> {
+        let mut first_prefixed = None;
+        for attribute in self.start.attributes().flatten() {
+            if attribute.key.as_namespace_binding().is_some()
+                || attribute.key.local_name().as_ref() != local_name
+            {
                 continue;
             }
-            let value = attribute
-                .decode_and_unescape_value(reader.decoder())
-                .map_err(|e| syntax(reader, e))?;
-            attributes.push(Attribute {
-                local_name: utf8(attribute.key.local_name().as_ref())?,
-                prefixed: attribute.key.prefix().is_some(),
-                value: value.into_owned(),
-            });
+            if !is_prefixed(&attribute) {
+                return value(&attribute).map(Some);
+            }
+            first_prefixed.get_or_insert(attribute);
         }
-        Ok(Element {
-            name: utf8(start.local_name().as_ref())?,
-            attributes,
-            ..Element::default()
-        })
+        first_prefixed.as_ref().map(value).transpose()
     }
+}
+
+/// The value as the deserializer sees it: entities resolved, blanks normalized.
+fn value<'a>(attribute: &Attribute<'a>) -> Result<Cow<'a, str>, XmlError> {
+    attribute
+        .normalized_value(XmlVersion::Implicit1_0)
+        .map_err(|e| XmlError::Syntax(e.to_string()))
+}
+
+fn is_prefixed(attribute: &Attribute<'_>) -> bool {
+    attribute.key.prefix().is_some() && attribute.key.as_namespace_binding().is_none()
+}
+
+/// The document with the attributes [`Tag::attr`] passes over left out, so that the
+/// deserializer, which knows attributes by local name alone, sees one per name. Only documents
+/// with colliding prefixed attributes (`xsi:type` next to `type`) come here; everything but
+/// the tags that carry them is copied as it is.
+fn without_shadowed_attributes(text: &str) -> Result<String, XmlError> {
+    let mut reader = Reader::from_str(text);
+    let mut rewritten = String::with_capacity(text.len());
+    let mut copied = 0;
+    loop {
+        let before = position(&reader);
+        let (start, close) = match reader.read_event().map_err(|e| syntax(&reader, e))? {
+            Event::Start(start) => (start, ">"),
+            Event::Empty(start) => (start, "/>"),
+            Event::Eof => break,
+            _ => continue,
+        };
+        let attributes = shadowing(&start);
+        if !attributes.iter().any(|(_, shadowed)| *shadowed) {
+            continue;
+        }
+        rewritten.push_str(slice(text, copied, before)?);
+        rewritten.push('<');
+        rewritten.push_str(start.name().as_ref());
+        for (attribute, _) in attributes.iter().filter(|(_, shadowed)| !shadowed) {
+            // The raw value, still escaped; it may have stood in single quotes.
+            let raw = attribute.value.replace('"', "&quot;");
+            rewritten.push_str(&format!(" {}=\"{raw}\"", attribute.key.as_ref()));
+        }
+        rewritten.push_str(close);
+        copied = position(&reader);
+    }
+    rewritten.push_str(slice(text, copied, text.len())?);
+    Ok(rewritten)
+}
+
+/// The tag's attributes, each with whether [`Tag::attr`] passes it over: a prefixed attribute
+/// is shadowed by an unprefixed one of the same local name or, when there is none, by an
+/// earlier prefixed one.
+fn shadowing<'a>(start: &'a BytesStart<'_>) -> Vec<(Attribute<'a>, bool)> {
+    let attributes: Vec<Attribute<'a>> = start.attributes().flatten().collect();
+    let shadowed = |i: usize, attribute: &Attribute<'_>| {
+        let name = attribute.key.local_name();
+        is_prefixed(attribute)
+            && attributes.iter().enumerate().any(|(j, other)| {
+                j != i
+                    && other.key.as_namespace_binding().is_none()
+                    && other.key.local_name() == name
+                    && (!is_prefixed(other) || j < i)
+            })
+    };
+    let flags: Vec<bool> = attributes
+        .iter()
+        .enumerate()
+        .map(|(i, attribute)| shadowed(i, attribute))
+        .collect();
+    attributes.into_iter().zip(flags).collect()
+}
+
+fn position(reader: &Reader<&[u8]>) -> usize {
+    usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX)
+}
+
+fn slice(text: &str, from: usize, to: usize) -> Result<&str, XmlError> {
+    text.get(from..to)
+        .ok_or_else(|| XmlError::Syntax(format!("no text at bytes {from}..{to}")))
+}
+
+/// serde reports a field given twice as "duplicate field `name`"; for a child element where
+/// the wire type has room for one, that is what [`XmlError::Duplicate`] says.
+fn from_de(error: DeError) -> XmlError {
+    if let DeError::Custom(message) = &error {
+        let name = message
+            .strip_prefix("duplicate field `")
+            .and_then(|rest| rest.strip_suffix('`'));
+        if let Some(name) = name {
+            return XmlError::Duplicate(name.to_owned());
+        }
+    }
+    XmlError::Syntax(error.to_string())
+}
+
+/// Text outside the root element may only be blank.
+fn outside_root(outside: bool, text: &str) -> Result<(), XmlError> {
+    match outside && !text.trim().is_empty() {
+        true => Err(XmlError::Syntax("text outside the root element".to_owned())),
+        false => Ok(()),
+    }
+}
+
+/// Character references and the five predefined entities; there is no DTD to define others.
+fn check_reference(reference: &BytesRef<'_>) -> Result<(), XmlError> {
+    let is_char = reference
+        .resolve_char_ref()
+        .map_err(|e| XmlError::Syntax(format!("bad reference: {e}")))?
+        .is_some();
+    match reference.as_ref() {
+        _ if is_char => Ok(()),
+        "lt" | "gt" | "amp" | "apos" | "quot" => Ok(()),
+        other => Err(XmlError::Syntax(format!("unknown entity &{other};"))),
+    }
+}
+
+fn syntax(reader: &Reader<&[u8]>, error: impl std::fmt::Display) -> XmlError {
+    XmlError::Syntax(format!("{error} (near byte {})", reader.error_position()))
 }
 
 /// Drops a UTF-8 byte-order mark and leading whitespace, which some producers put before the
@@ -121,181 +319,11 @@ pub(crate) fn trim_preamble(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text).trim_start()
 }
 
-/// Parses a complete document and returns its root element. Refuses DOCTYPEs, unknown entities,
-/// mismatched or missing end tags, a second root and text outside the root.
-pub(crate) fn parse_document(text: &str) -> Result<Element, XmlError> {
-    let mut tree = TreeSink::default();
-    read(text, &mut tree)?;
-    tree.root
-        .ok_or_else(|| XmlError::Syntax("no root element".to_owned()))
-}
-
-/// Reads a document element by element without building a tree, for documents that can be
-/// large (vCD's list of every active task): `visit(depth, element)` sees each element's name
-/// and attributes as it starts (no text, no children); the root has depth 0. The same checks
-/// as [`parse_document`] apply.
-pub(crate) fn scan_document(
-    text: &str,
-    visit: impl FnMut(usize, &Element) -> Result<(), XmlError>,
-) -> Result<(), XmlError> {
-    read(text, &mut ScanSink { depth: 0, visit })
-}
-
-/// Where [`read`] hands a document's structure.
-trait Sink {
-    /// An element starts; its text and children follow until [`Sink::close`].
-    fn open(&mut self, element: Element) -> Result<(), XmlError>;
-    /// The innermost open element ends.
-    fn close(&mut self);
-    /// Text directly inside the innermost open element.
-    fn text(&mut self, text: &str);
-}
-
-/// The one event loop, with every check: DOCTYPE, entities, depth, attributes, end tags, a
-/// single root, no text outside it.
-fn read(text: &str, sink: &mut impl Sink) -> Result<(), XmlError> {
-    let mut reader = Reader::from_str(trim_preamble(text));
-    // Names of the open elements, for "document ends inside <x>"; at most MAX_DEPTH of them.
-    let mut open: Vec<String> = Vec::new();
-    let mut seen_root = false;
-    loop {
-        let event = reader.read_event().map_err(|e| syntax(&reader, e))?;
-        match event {
-            Event::Start(start) | Event::Empty(start) if open.is_empty() && seen_root => {
-                let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                return Err(XmlError::Syntax(format!("second root element <{name}>")));
-            }
-            Event::Start(_) if open.len() >= MAX_DEPTH => return Err(XmlError::TooDeep),
-            Event::Start(start) => {
-                let element = Element::open(&start, &reader)?;
-                open.push(element.name.clone());
-                seen_root = true;
-                sink.open(element)?;
-            }
-            Event::Empty(start) => {
-                seen_root = true;
-                sink.open(Element::open(&start, &reader)?)?;
-                sink.close();
-            }
-            Event::End(_) => match open.pop() {
-                Some(_) => sink.close(),
-                None => return Err(XmlError::Syntax("unmatched end tag".to_owned())),
-            },
-            Event::Text(text) => {
-                let text = text.xml10_content().map_err(|e| syntax(&reader, e))?;
-                append_text(sink, open.is_empty(), &text)?;
-            }
-            Event::CData(data) => {
-                let text = data.decode().map_err(|e| syntax(&reader, e))?;
-                append_text(sink, open.is_empty(), &text)?;
-            }
-            Event::GeneralRef(reference) => {
-                append_text(sink, open.is_empty(), &resolve(&reference)?)?
-            }
-            Event::DocType(_) => return Err(XmlError::Doctype),
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Eof => break,
-        }
-    }
-    match open.last() {
-        Some(unclosed) => Err(XmlError::Syntax(format!(
-            "document ends inside <{unclosed}>"
-        ))),
-        None if !seen_root => Err(XmlError::Syntax("no root element".to_owned())),
-        None => Ok(()),
-    }
-}
-
-fn append_text(sink: &mut impl Sink, outside_root: bool, text: &str) -> Result<(), XmlError> {
-    match outside_root {
-        false => sink.text(text),
-        true if text.trim().is_empty() => {}
-        true => return Err(XmlError::Syntax("text outside the root element".to_owned())),
-    }
-    Ok(())
-}
-
-/// Builds the tree [`parse_document`] returns.
-#[derive(Default)]
-struct TreeSink {
-    open: Vec<Element>,
-    root: Option<Element>,
-}
-
-impl Sink for TreeSink {
-    fn open(&mut self, element: Element) -> Result<(), XmlError> {
-        self.open.push(element);
-        Ok(())
-    }
-
-    fn close(&mut self) {
-        let Some(element) = self.open.pop() else {
-            return;
-        };
-        match self.open.last_mut() {
-            Some(parent) => parent.children.push(element),
-            None => self.root = Some(element),
-        }
-    }
-
-    fn text(&mut self, text: &str) {
-        if let Some(element) = self.open.last_mut() {
-            element.text.push_str(text);
-        }
-    }
-}
-
-/// Hands each element to a visitor and forgets it: memory stays proportional to the depth.
-struct ScanSink<F> {
-    depth: usize,
-    visit: F,
-}
-
-impl<F: FnMut(usize, &Element) -> Result<(), XmlError>> Sink for ScanSink<F> {
-    fn open(&mut self, element: Element) -> Result<(), XmlError> {
-        (self.visit)(self.depth, &element)?;
-        self.depth += 1;
-        Ok(())
-    }
-
-    fn close(&mut self) {
-        self.depth = self.depth.saturating_sub(1);
-    }
-
-    fn text(&mut self, _text: &str) {}
-}
-
-/// Character references and the five predefined entities; there is no DTD to define others.
-fn resolve(reference: &BytesRef<'_>) -> Result<String, XmlError> {
-    let invalid = |e: &dyn std::fmt::Display| XmlError::Syntax(format!("bad reference: {e}"));
-    if let Some(ch) = reference.resolve_char_ref().map_err(|e| invalid(&e))? {
-        return Ok(ch.to_string());
-    }
-    let name = reference.decode().map_err(|e| invalid(&e))?;
-    let text = match name.as_ref() {
-        "lt" => "<",
-        "gt" => ">",
-        "amp" => "&",
-        "apos" => "'",
-        "quot" => "\"",
-        other => return Err(XmlError::Syntax(format!("unknown entity &{other};"))),
-    };
-    Ok(text.to_owned())
-}
-
-fn syntax(reader: &Reader<&[u8]>, error: impl std::fmt::Display) -> XmlError {
-    XmlError::Syntax(format!("{error} (near byte {})", reader.error_position()))
-}
-
-fn utf8(bytes: &[u8]) -> Result<String, XmlError> {
-    std::str::from_utf8(bytes)
-        .map(str::to_owned)
-        .map_err(|_| XmlError::Syntax("name is not UTF-8".to_owned()))
-}
-
 /// Escapes text for element content or attribute values (`&`, `<`, `>`, both quotes) and
 /// replaces characters XML 1.0 cannot carry at all with U+FFFD, so a stray control character
-/// in a message cannot make vCD reject the request.
+/// in a message cannot make vCD reject the request. Tabs and line ends become character
+/// references: a parser turns them into spaces in attribute values and `\r` into `\n` in
+/// text, but keeps what a reference names.
 pub(crate) fn escape_text(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for ch in text.chars() {
@@ -305,7 +333,9 @@ pub(crate) fn escape_text(text: &str) -> String {
             '>' => escaped.push_str("&gt;"),
             '"' => escaped.push_str("&quot;"),
             '\'' => escaped.push_str("&apos;"),
-            '\t' | '\n' | '\r' => escaped.push(ch),
+            '\t' => escaped.push_str("&#9;"),
+            '\n' => escaped.push_str("&#10;"),
+            '\r' => escaped.push_str("&#13;"),
             '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => escaped.push('\u{fffd}'),
             _ => escaped.push(ch),
         }
@@ -314,153 +344,7 @@ pub(crate) fn escape_text(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn matches_by_local_name_whatever_the_prefix() {
-        let documents = [
-            r#"<ns0:Root xmlns:ns0="urn:x" ns0:kind="a"><ns0:Child name="c">text</ns0:Child></ns0:Root>"#,
-            r#"<Root xmlns="urn:y" kind="a"><Child name="c">text</Child></Root>"#,
-            r#"<Root kind="a"><Child name="c">text</Child></Root>"#,
-            "\u{feff}\n  <?xml version=\"1.0\"?>\n<a:Root xmlns:a=\"urn:z\" kind=\"a\"><b:Child xmlns:b=\"urn:w\" name=\"c\"> text </b:Child></a:Root>",
-        ];
-        for document in documents {
-            let root = parse_document(document).unwrap();
-            assert_eq!(root.name, "Root", "{document}");
-            assert_eq!(root.attr("kind"), Some("a"), "{document}");
-            let child = root.single_child("Child").unwrap().unwrap();
-            assert_eq!(
-                (child.attr("name"), child.text()),
-                (Some("c"), "text"),
-                "{document}"
-            );
-        }
-    }
-
-    #[test]
-    fn namespace_declarations_are_not_attributes_and_own_attributes_win() {
-        let root = parse_document(
-            r#"<Root xmlns:type="urn:t" xsi:type="prefixed" type="own" xmlns:xsi="urn:xsi"/>"#,
-        )
-        .unwrap();
-        assert_eq!(root.attr("type"), Some("own"));
-        let root = parse_document(r#"<Root xmlns:id="urn:evil"/>"#).unwrap();
-        assert_eq!(root.attr("id"), None);
-    }
-
-    #[test]
-    fn resolves_predefined_entities_character_references_and_cdata() {
-        let root = parse_document(
-            r#"<R a="&lt;&amp;&quot;&#65;">x &lt;&gt;&amp;&apos;&quot;&#x42;<![CDATA[<&]]></R>"#,
-        )
-        .unwrap();
-        assert_eq!(root.attr("a"), Some("<&\"A"));
-        assert_eq!(root.text(), "x <>&'\"B<&");
-    }
-
-    #[test]
-    fn refuses_hostile_and_broken_documents() {
-        let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
-        let crowded = format!(
-            "<R{}/>",
-            (0..=MAX_ATTRIBUTES)
-                .map(|i| format!(" a{i}=\"\""))
-                .collect::<String>()
-        );
-        let cases: [(&str, &str); 13] = [
-            ("", "no root"),
-            ("   \n", "no root"),
-            (
-                "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">]><R>&lol;</R>",
-                "DOCTYPE",
-            ),
-            ("<R>&lol;</R>", "unknown entity"),
-            ("<R><C></R>", "C"),
-            ("<R><C/>", "ends inside <R>"),
-            ("<R a=\"1\" a=\"2\"/>", "uplicate"),
-            ("<R/><S/>", "second root"),
-            ("text<R/>", "outside"),
-            ("<R/>tail", "outside"),
-            ("<R a=\"x/>", "near byte"),
-            (&deep, "deeper"),
-            (&crowded, "more than 64 attributes"),
-        ];
-        for (document, expected) in cases {
-            let error = parse_document(document).unwrap_err().to_string();
-            assert!(error.contains(expected), "{document:?}: {error}");
-        }
-    }
-
-    #[test]
-    fn single_child_refuses_to_guess_between_two() {
-        let root = parse_document("<R><C>1</C><C>2</C></R>").unwrap();
-        assert_eq!(
-            root.single_child("C"),
-            Err(XmlError::Duplicate("C".to_owned()))
-        );
-        assert_eq!(root.single_child("D"), Ok(None));
-        assert_eq!(root.children_named("C").count(), 2);
-    }
-
-    #[test]
-    fn escape_text_round_trips_through_the_parser() {
-        let hostile = "a<b>&c \"d\" 'e'\u{1}\tf</Message><Evil/>";
-        let escaped = escape_text(hostile);
-        assert!(
-            !escaped.contains('<') && !escaped.contains('"'),
-            "{escaped}"
-        );
-        let root = parse_document(&format!("<M a=\"{escaped}\">{escaped}</M>")).unwrap();
-        let expected = "a<b>&c \"d\" 'e'\u{fffd}\tf</Message><Evil/>";
-        assert_eq!((root.text(), root.attr("a")), (expected, Some(expected)));
-        assert!(root.children.is_empty());
-    }
-
-    #[test]
-    fn scanning_refuses_what_parsing_refuses_and_sees_every_element() {
-        let refused = [
-            "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">]><R>&lol;</R>",
-            "<R/><S/>",
-            "<R><A></R>",
-            "<R>",
-            "text<R/>",
-            "<R>&unknown;</R>",
-            "",
-        ];
-        for text in refused {
-            assert!(parse_document(text).is_err(), "parse accepted {text:?}");
-            assert!(
-                scan_document(text, |_, _| Ok(())).is_err(),
-                "scan accepted {text:?}"
-            );
-        }
-        let mut seen = Vec::new();
-        scan_document(
-            "<a:R x=\"1\"><B y=\"2\"><C/></B><B/></a:R>",
-            |depth, element| {
-                seen.push((
-                    depth,
-                    element.name.clone(),
-                    element.attr("y").map(str::to_owned),
-                ));
-                Ok(())
-            },
-        )
-        .unwrap();
-        let expected = [
-            (0, "R", None),
-            (1, "B", Some("2")),
-            (2, "C", None),
-            (1, "B", None),
-        ];
-        let expected: Vec<_> = expected
-            .iter()
-            .map(|(d, n, y)| (*d, n.to_string(), y.map(str::to_owned)))
-            .collect();
-        assert_eq!(seen, expected);
-    }
-}
+mod tests;
 
 /// Rewrites a fixture the ways other vCD versions, proxies and hand-written tests spell the
 /// same document, for table tests of every parser built on this module.
@@ -534,7 +418,7 @@ pub(crate) mod testing {
         assert_eq!(all[3].1, r#"<R x="1" y="2"><C/></R>"#);
         assert_eq!(all[4].1, r#"<a:R y="2" x="1" xmlns:a="urn:a"><a:C/></a:R>"#);
         for (name, document) in all {
-            assert!(super::parse_document(&document).is_ok(), "{name}");
+            assert!(super::check(&document).is_ok(), "{name}");
         }
         let default = variants(r#"<R xmlns="urn:a" x="1"><C/></R>"#, &[]);
         assert_eq!(

@@ -83,15 +83,12 @@ fn read_fields(
             Event::Start(el) | Event::Empty(el) => {
                 let name = el.local_name();
                 if depth == 0 {
-                    if name.as_ref() != root.as_bytes() {
+                    if name.as_ref() != root {
                         return Err(ParamsError::WrongRoot { expected: root });
                     }
                     seen_root = true;
                 } else if depth == 1 {
-                    current = wanted
-                        .iter()
-                        .find(|w| name.as_ref() == w.as_bytes())
-                        .copied();
+                    current = wanted.iter().find(|w| name.as_ref() == **w).copied();
                     if let Some(field) = current {
                         fields.entry(field).or_default();
                     }
@@ -129,13 +126,13 @@ fn read_fields(
 /// The character data an event stands for: text, CDATA, or a resolved entity reference.
 fn text_of(event: &Event<'_>) -> Result<Option<String>, ParamsError> {
     Ok(Some(match event {
-        Event::Text(text) => text.decode().map_err(malformed)?.into_owned(),
-        Event::CData(data) => data.decode().map_err(malformed)?.into_owned(),
+        Event::Text(text) => text.xml10_content().into_owned(),
+        Event::CData(data) => data.xml10_content().into_owned(),
         Event::GeneralRef(reference) => match reference.resolve_char_ref().map_err(malformed)? {
             Some(ch) => ch.to_string(),
             None => {
-                let name = reference.decode().map_err(malformed)?;
-                resolve_predefined_entity(&name)
+                let name: &str = reference.as_ref();
+                resolve_predefined_entity(name)
                     .ok_or_else(|| ParamsError::Malformed(format!("unknown entity &{name};")))?
                     .to_owned()
             }

@@ -2,18 +2,24 @@
 //! [`VersionInfo`], [`VcdError`]) and the XML bodies of the blocking-task actions.
 //!
 //! Everything here reads responses from a remote server: a document that is not what it should
-//! be gives a [`ModelError`], never a panic. Elements and attributes match by local name.
+//! be gives a [`ModelError`], never a panic. Each document passes [`xml::check`], is
+//! deserialized into its wire type ([`wire`]) and converted once into its domain type; the
+//! task list, which can name every task in the cloud, is read tag by tag instead.
 
 use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use self::wire::{BlockingTaskXml, ErrorXml, ReferenceXml, SupportedVersionsXml, VersionInfoXml};
 use super::version::{ApiVersion, VersionInfo};
 use crate::task::{BlockingTask, EntityRef, TaskId, TaskStatus};
 use crate::timestamp::parse_timestamp;
-use crate::xml::{self, Element, XmlError};
+use crate::xml::{self, XmlError};
+
+mod wire;
 
 pub(crate) const MEDIA_OPERATION_PARAMS: &str =
     "application/vnd.vmware.admin.blockingTaskOperationParams+xml";
@@ -70,43 +76,28 @@ impl fmt::Display for VcdError {
 
 /// `GET /api/admin/extension/blockingTask/<uuid>`.
 pub fn parse_blocking_task(xml: &str) -> Result<BlockingTask, ModelError> {
-    let root = document(xml, "BlockingTask")?;
-    let id = required(&root, "id")?;
-    Ok(BlockingTask {
-        id: TaskId::parse(id).map_err(|_| invalid("id", id))?,
-        operation: required(&root, "name")?.to_owned(),
-        status: TaskStatus::parse(required(&root, "status")?),
-        created: optional_time(&root, "createdTime")?,
-        timeout_date: optional_time(&root, "timeoutDate")?,
-        timeout_action: root.attr("timeoutAction").unwrap_or_default().to_owned(),
-        description: root
-            .single_child("Description")?
-            .map(|d| d.text().to_owned())
-            .unwrap_or_default(),
-        org: entity_ref(root.single_child("Organization")?, Some("org")),
-        user: entity_ref(root.single_child("User")?, Some("user")),
-        owner: entity_ref(root.single_child("TaskOwner")?, None),
-    })
+    document::<BlockingTaskXml>(xml, "BlockingTask")?.try_into()
 }
 
 /// `GET /api/admin/extension/blockingTasks/`: the ids of all active blocking tasks.
 pub fn parse_task_references(xml: &str) -> Result<Vec<TaskId>, ModelError> {
-    // Streamed, not parsed into a tree: the list names every active task in the cloud.
+    // Read tag by tag, not deserialized: the list names every active task in the cloud, and
+    // only the ids are kept. A problem with the list is reported once the XML checks passed.
     let mut ids = Vec::new();
     let mut problem = None;
-    xml::scan_document(xml, |depth, element| {
+    xml::scan(xml, |depth, tag| {
         match depth {
-            0 if element.name != "BlockingTaskReferences" => {
+            0 if tag.name() != "BlockingTaskReferences" => {
                 problem = Some(ModelError::UnexpectedRoot {
                     expected: "BlockingTaskReferences",
-                    found: element.name.clone(),
+                    found: tag.name().to_owned(),
                 });
             }
-            1 if element.name == "Reference" && problem.is_none() => match element.attr("href") {
+            1 if tag.name() == "Reference" && problem.is_none() => match tag.attr("href")? {
                 None => problem = Some(ModelError::Missing("Reference href")),
-                Some(href) => match TaskId::parse(last_path_segment(href)) {
+                Some(href) => match TaskId::parse(last_path_segment(&href)) {
                     Ok(id) => ids.push(id),
-                    Err(_) => problem = Some(invalid("Reference href", href)),
+                    Err(_) => problem = Some(invalid("Reference href", &href)),
                 },
             },
             _ => {}
@@ -122,39 +113,19 @@ pub fn parse_task_references(xml: &str) -> Result<Vec<TaskId>, ModelError> {
 /// `GET /api/versions`, in document order (vCD lists oldest first). Entries whose version
 /// cannot be parsed are skipped: one odd entry must not hide the versions we can use.
 pub(crate) fn parse_versions(xml: &str) -> Result<Vec<VersionInfo>, ModelError> {
-    let root = document(xml, "SupportedVersions")?;
-    let versions = root
-        .children_named("VersionInfo")
-        .filter_map(|info| {
-            let version = ApiVersion::parse(info.children_named("Version").next()?.text()).ok()?;
-            let login_url = info
-                .children_named("LoginUrl")
-                .next()
-                .map(|url| url.text().to_owned())
-                .filter(|url| !url.is_empty());
-            Some(VersionInfo {
-                version,
-                deprecated: info.attr("deprecated").is_some_and(parse_xs_bool),
-                login_url,
-            })
-        })
+    let versions: SupportedVersionsXml = document(xml, "SupportedVersions")?;
+    let versions = versions
+        .versions
+        .into_iter()
+        .filter_map(|info| VersionInfo::try_from(info).ok())
         .collect();
     Ok(versions)
 }
 
 /// The error a vCD response body describes, or `None` when the body is not a vCD `Error`.
 pub(crate) fn parse_error(xml: &str) -> Option<VcdError> {
-    let root = xml::parse_document(xml).ok()?;
-    if root.name != "Error" {
-        return None;
-    }
-    Some(VcdError {
-        message: root.attr("message").unwrap_or_default().to_owned(),
-        major_code: root
-            .attr("majorErrorCode")
-            .and_then(|c| c.trim().parse().ok()),
-        minor_code: root.attr("minorErrorCode").unwrap_or_default().to_owned(),
-    })
+    let error: ErrorXml = document(xml, "Error").ok()?;
+    Some(error.into())
 }
 
 /// The body of `resume`, `abort` and `fail` ([`MEDIA_OPERATION_PARAMS`]).
@@ -187,30 +158,76 @@ pub(crate) fn update_progress_params(message: &str, timeout: Option<Duration>) -
     )
 }
 
-fn document(xml: &str, expected: &'static str) -> Result<Element, ModelError> {
-    let root = xml::parse_document(xml)?;
-    if root.name != expected {
+/// The document deserialized into its wire type, when its root is `expected`.
+fn document<T: DeserializeOwned>(xml: &str, expected: &'static str) -> Result<T, ModelError> {
+    let document = xml::check(xml)?;
+    if document.root() != expected {
         return Err(ModelError::UnexpectedRoot {
             expected,
-            found: root.name,
+            found: document.root().to_owned(),
         });
     }
-    Ok(root)
+    Ok(document.deserialize()?)
 }
 
-fn required<'a>(element: &'a Element, attribute: &'static str) -> Result<&'a str, ModelError> {
-    element
-        .attr(attribute)
-        .ok_or(ModelError::Missing(attribute))
+impl TryFrom<BlockingTaskXml> for BlockingTask {
+    type Error = ModelError;
+
+    fn try_from(xml: BlockingTaskXml) -> Result<BlockingTask, ModelError> {
+        let id = xml.id.ok_or(ModelError::Missing("id"))?;
+        Ok(BlockingTask {
+            id: TaskId::parse(&id).map_err(|_| invalid("id", &id))?,
+            operation: xml.name.ok_or(ModelError::Missing("name"))?,
+            status: TaskStatus::parse(&xml.status.ok_or(ModelError::Missing("status"))?),
+            created: optional_time("createdTime", xml.created_time)?,
+            timeout_date: optional_time("timeoutDate", xml.timeout_date)?,
+            timeout_action: xml.timeout_action.unwrap_or_default(),
+            description: xml
+                .description
+                .map(|text| text.trim().to_owned())
+                .unwrap_or_default(),
+            org: entity_ref(xml.organization, Some("org")),
+            user: entity_ref(xml.user, Some("user")),
+            owner: entity_ref(xml.task_owner, None),
+        })
+    }
+}
+
+impl TryFrom<VersionInfoXml> for VersionInfo {
+    type Error = ModelError;
+
+    fn try_from(xml: VersionInfoXml) -> Result<VersionInfo, ModelError> {
+        let version = xml.version.first().ok_or(ModelError::Missing("Version"))?;
+        Ok(VersionInfo {
+            version: ApiVersion::parse(version).map_err(|_| invalid("Version", version))?,
+            deprecated: xml.deprecated.as_deref().is_some_and(parse_xs_bool),
+            login_url: xml
+                .login_url
+                .into_iter()
+                .next()
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty()),
+        })
+    }
+}
+
+impl From<ErrorXml> for VcdError {
+    fn from(xml: ErrorXml) -> VcdError {
+        VcdError {
+            message: xml.message.unwrap_or_default(),
+            major_code: xml
+                .major_error_code
+                .and_then(|code| code.trim().parse().ok()),
+            minor_code: xml.minor_error_code.unwrap_or_default(),
+        }
+    }
 }
 
 fn optional_time(
-    element: &Element,
     attribute: &'static str,
+    text: Option<String>,
 ) -> Result<Option<DateTime<Utc>>, ModelError> {
-    element
-        .attr(attribute)
-        .map(|text| parse_timestamp(text).map_err(|_| invalid(attribute, text)))
+    text.map(|text| parse_timestamp(&text).map_err(|_| invalid(attribute, &text)))
         .transpose()
 }
 
@@ -228,17 +245,23 @@ fn parse_xs_bool(text: &str) -> bool {
 
 /// `Organization`, `User` or `TaskOwner`: name, id from the href, kind fixed or from the
 /// media type. An absent element gives an empty reference.
-fn entity_ref(element: Option<&Element>, kind: Option<&str>) -> EntityRef {
-    let Some(element) = element else {
+fn entity_ref(reference: Option<ReferenceXml>, kind: Option<&str>) -> EntityRef {
+    let Some(reference) = reference else {
         return EntityRef::default();
     };
     let kind = match kind {
         Some(kind) => kind.to_owned(),
-        None => kind_from_media_type(element.attr("type").unwrap_or_default()).to_owned(),
+        None => {
+            kind_from_media_type(reference.media_type.as_deref().unwrap_or_default()).to_owned()
+        }
     };
     EntityRef {
-        name: element.attr("name").unwrap_or_default().to_owned(),
-        id: element.attr("href").map(id_from_href).unwrap_or_default(),
+        name: reference.name.unwrap_or_default(),
+        id: reference
+            .href
+            .as_deref()
+            .map(id_from_href)
+            .unwrap_or_default(),
         kind,
     }
 }

@@ -9,8 +9,8 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use quick_xml::Reader;
 use quick_xml::events::Event;
+use quick_xml::{Reader, XmlVersion};
 use vcd_sim::{Sim, SimConfig};
 
 pub(crate) const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -169,14 +169,15 @@ pub(crate) fn shape(xml: &str) -> Vec<Element> {
     loop {
         match reader.read_event().expect("well-formed XML") {
             Event::Start(el) | Event::Empty(el) => elements.push(Element {
-                qname: String::from_utf8(el.name().as_ref().to_vec()).unwrap(),
-                local: String::from_utf8(el.local_name().as_ref().to_vec()).unwrap(),
+                qname: el.name().as_ref().to_owned(),
+                local: el.local_name().as_ref().to_owned(),
                 attributes: el
                     .attributes()
                     .map(|a| {
                         let a = a.unwrap();
-                        let key = String::from_utf8(a.key.as_ref().to_vec()).unwrap();
-                        (key, a.unescape_value().unwrap().into_owned())
+                        let key = a.key.as_ref().to_owned();
+                        let value = a.normalized_value(XmlVersion::Implicit1_0).unwrap();
+                        (key, value.into_owned())
                     })
                     .collect(),
             }),

@@ -222,6 +222,38 @@ fn hrefs_in_a_message_go_nowhere() {
     assert!(!format!("{notification:?}").contains("evil"));
 }
 
+#[test]
+fn entity_links_wherever_they_stand_among_other_elements() {
+    let timestamp = XML
+        .lines()
+        .find(|l| l.contains("<vmext:Timestamp>"))
+        .unwrap()
+        .to_owned()
+        + "\n";
+    let entity_link = XML
+        .lines()
+        .find(|l| l.contains("rel=\"entity\""))
+        .unwrap()
+        .to_owned()
+        + "\n";
+    let body = XML
+        .replace(&timestamp, "")
+        .replace(&entity_link, &format!("{entity_link}{timestamp}"));
+    assert_ne!(body, XML);
+    let notification = parse_with(&body, &key(TASK), &vcd_headers()).unwrap();
+    assert_eq!(notification, expected(BodyFormat::Xml));
+}
+
+#[test]
+fn own_attributes_win_over_prefixed_ones_of_the_same_name() {
+    let body = XML.replace(
+        "<vmext:EntityLink rel=\"entity\"",
+        "<vmext:EntityLink vmext:rel=\"up\" rel=\"entity\" xsi:id=\"urn:vcloud:vapp:x\"",
+    );
+    let notification = parse_with(&body, &key(TASK), &vcd_headers()).unwrap();
+    assert_eq!(notification, expected(BodyFormat::Xml));
+}
+
 fn assert_refused(
     name: &str,
     body: &[u8],
@@ -258,7 +290,7 @@ fn refused_bodies() {
                   <!ENTITY lol2 \"&lol;&lol;\">]><Notification type=\"&lol2;\"/>";
     let vapp = "urn:vcloud:vapp:b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e";
     #[rustfmt::skip]
-    let cases: [(&str, Vec<u8>, &str, &str); 22] = [
+    let cases: [(&str, Vec<u8>, &str, &str); 23] = [
         ("empty body", vec![], "unknown_format", "neither"),
         ("blank body", b" \r\n\t ".to_vec(), "unknown_format", "neither"),
         ("binary garbage", vec![0xff, 0x00, 0x3c, 0x9f, 0x80], "not_utf8", "UTF-8"),
@@ -271,6 +303,7 @@ fn refused_bodies() {
         ("wrong root", XML.replace("vmext:Notification", "vmext:Event").into(), "malformed", "<Event>"),
         ("DOCTYPE", laughs.into(), "malformed", "DOCTYPE"),
         ("two entity links", XML.replace(&entity_link, &entity_link.repeat(2)).into(), "malformed", "more than one EntityLink"),
+        ("two timestamps", XML.replace("</vmext:OperationSuccess>", "</vmext:OperationSuccess><vmext:Timestamp/>").into(), "malformed", "<Timestamp> appears more than once"),
         ("bad timestamp", JSON.replace("2026-11-20T09:14:03.512+01:00", "soon").into(), "malformed", "soon"),
         ("entity not a string", JSON.replace(&format!("\"{urn}\""), "5").into(), "malformed", "invalid type"),
         ("entity given twice", JSON.replace(&entity_line, &entity_line.repeat(2)).into(), "malformed", "duplicate field"),

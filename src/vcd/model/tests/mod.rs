@@ -93,6 +93,70 @@ fn blocking_task_refusals_name_the_problem() {
 }
 
 #[test]
+fn a_single_child_given_twice_is_an_error_wherever_it_stands() {
+    let fixture = fixture!("blocking-task.xml");
+    let organization = fixture
+        .lines()
+        .find(|l| l.contains("<vcloud:Organization"))
+        .unwrap();
+    let user = fixture
+        .lines()
+        .find(|l| l.contains("<vcloud:User"))
+        .unwrap();
+    let cases = [
+        (
+            fixture.replace(organization, &organization.repeat(2)),
+            "element <Organization> appears more than once",
+        ),
+        (
+            fixture.replace(user, &format!("{user}{organization}")),
+            "element <Organization> appears more than once",
+        ),
+        (
+            fixture.replace(user, &format!("{user}\n{user}")),
+            "element <User> appears more than once",
+        ),
+    ];
+    for (document, expected) in cases {
+        let error = parse_blocking_task(&document).unwrap_err();
+        assert!(matches!(error, ModelError::Xml(_)), "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!("response is not well-formed XML: {expected}")
+        );
+    }
+}
+
+#[test]
+fn own_attributes_win_over_prefixed_ones_of_the_same_name() {
+    let fixture = fixture!("blocking-task.xml");
+    let documents = [
+        fixture.replace(
+            "<vcloud:TaskOwner type=",
+            "<vcloud:TaskOwner xsi:type=\"vcloud:ReferenceType\" type=",
+        ),
+        fixture.replace(
+            "name=\"web-frontend\"",
+            "name=\"web-frontend\" vcloud:type=\"application/vnd.vmware.vcloud.vm+xml\"",
+        ),
+        fixture.replace(
+            " status=\"active\"",
+            " xsi:status=\"resumed\" status=\"active\"",
+        ),
+    ];
+    for document in documents {
+        assert_eq!(
+            parse_blocking_task(&document).unwrap(),
+            fixture_task(),
+            "{document}"
+        );
+    }
+    // A prefixed attribute alone stands for the element's own.
+    let prefixed = fixture.replace(" status=\"active\"", " xsi:status=\"active\"");
+    assert_eq!(parse_blocking_task(&prefixed).unwrap(), fixture_task());
+}
+
+#[test]
 fn blocking_task_tolerates_missing_optional_parts() {
     let minimal =
         format!(r#"<BlockingTask id="{TASK_UUID}" name="vdcUploadMedia" status="resumed"/>"#);
@@ -217,6 +281,27 @@ fn versions_fixture_in_document_order() {
 }
 
 #[test]
+fn versions_wherever_they_stand_among_other_elements() {
+    let document = r#"<SupportedVersions>
+        <VersionInfo deprecated="false"><Version>37.2</Version></VersionInfo>
+        <SchemaRoot>https://v/api/v1.5/schema/</SchemaRoot>
+        <VersionInfo deprecated="false"><LoginUrl>https://v/cloudapi/1.0.0/sessions</LoginUrl><MediaTypeMapping/><Version>38.0</Version></VersionInfo>
+    </SupportedVersions>"#;
+    let versions: Vec<String> = parse_versions(document)
+        .unwrap()
+        .iter()
+        .map(|info| format!("{} {:?}", info.version, info.login_url))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            "37.2 None",
+            "38.0 Some(\"https://v/cloudapi/1.0.0/sessions\")"
+        ]
+    );
+}
+
+#[test]
 fn versions_skip_entries_they_cannot_read() {
     let document = r#"<SupportedVersions>
         <VersionInfo deprecated="false"><Version>38.0-beta</Version></VersionInfo>
@@ -288,11 +373,25 @@ fn request_bodies_match_the_fixtures_and_escape_markup() {
         operation_params(hostile),
         update_progress_params(hostile, None),
     ] {
-        let root = crate::xml::parse_document(&body).unwrap();
-        let messages: Vec<&str> = root.children_named("Message").map(Element::text).collect();
+        let document = xml::check(&body).unwrap();
+        let params: ParamsXml = document.deserialize().unwrap();
+        let messages: Vec<&str> = params.messages.iter().map(|m| m.trim()).collect();
         assert_eq!(messages, [hostile], "{body}");
-        assert_eq!(root.children.len(), 1, "{body}");
+        let mut children = 0;
+        xml::scan(&body, |depth, _| {
+            children += usize::from(depth == 1);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(children, 1, "{body}");
     }
+}
+
+/// The request bodies as vCD reads them.
+#[derive(serde::Deserialize)]
+struct ParamsXml {
+    #[serde(rename = "Message", default)]
+    messages: Vec<String>,
 }
 
 #[test]
