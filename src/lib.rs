@@ -27,7 +27,6 @@ mod health;
 mod http;
 mod logging;
 mod metrics;
-mod notification;
 mod outcome;
 mod policy;
 mod reload;
@@ -52,7 +51,7 @@ pub use vcd::{ApiVersion, ErrorClass, VcdClient, VcdError};
 /// vCD's wire formats, for benchmarks and fuzzing: the notification, BlockingTask and task-list
 /// parsers the daemon runs on everything vCD and the broker send it.
 pub mod wire {
-    pub use crate::notification::{
+    pub use crate::source::amqp::notification::{
         BLOCKING_TASK_CREATE, Delivery, HeaderValue, Headers, Notification, NotificationError,
         parse as parse_notification,
     };

@@ -10,8 +10,8 @@ use chrono::Utc;
 use super::{EXIT_FAILED, EXIT_USAGE, config_path};
 use crate::config::Settings;
 use crate::facts::{MatchKey, TaskFacts};
-use crate::notification::{self, Delivery, Headers};
 use crate::policy::{self, Policy};
+use crate::source::amqp::notification::{self, Delivery, Headers};
 use crate::vcd::model;
 
 /// `vcd-blockd test [POLICY]`: exit 0 when every case passes, 1 otherwise.

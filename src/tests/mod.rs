@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::notification::{self, BodyFormat, Delivery, HeaderValue, Headers, Notification};
+use crate::source::amqp::notification::{
+    self, BodyFormat, Delivery, HeaderValue, Headers, Notification,
+};
 use crate::task::{BlockingTask, EntityRef, TaskId, TaskStatus};
-use crate::vcd::model::{self, ModelError, VcdError};
+use crate::vcd::model::{self, ErrorDocument, ModelError};
 use crate::vcd::version::VersionInfo;
 use crate::xml::testing::variants;
 
@@ -379,7 +381,7 @@ fn protocol_versions() {
 
 #[test]
 fn protocol_error() {
-    let expected = VcdError {
+    let expected = ErrorDocument {
         message:
             "The requested operation could not be executed since the blocking task is not active."
                 .to_owned(),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::model::{ModelError, VcdError as ErrorDocument};
+use super::model::{ErrorDocument, ModelError};
 
 /// Something went wrong talking to vCD.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
 //! vCloud API documents converted into domain types ([`BlockingTask`], task references,
-//! [`VersionInfo`], [`VcdError`]) and the XML bodies of the blocking-task actions.
+//! [`VersionInfo`], [`ErrorDocument`]) and the XML bodies of the blocking-task actions.
 //!
 //! Everything here reads responses from a remote server: a document that is not what it should
 //! be gives a [`ModelError`], never a panic. Each document passes [`xml::check`], is
@@ -56,7 +56,7 @@ impl From<XmlError> for ModelError {
 
 /// The body of a vCD error response (`application/vnd.vmware.vcloud.error+xml`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VcdError {
+pub struct ErrorDocument {
     pub message: String,
     /// The HTTP status vCD meant, when it gave a number.
     pub major_code: Option<u16>,
@@ -64,7 +64,7 @@ pub struct VcdError {
     pub minor_code: String,
 }
 
-impl fmt::Display for VcdError {
+impl fmt::Display for ErrorDocument {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({}", self.message, self.minor_code)?;
         if let Some(code) = self.major_code {
@@ -123,7 +123,7 @@ pub(crate) fn parse_versions(xml: &str) -> Result<Vec<VersionInfo>, ModelError> 
 }
 
 /// The error a vCD response body describes, or `None` when the body is not a vCD `Error`.
-pub(crate) fn parse_error(xml: &str) -> Option<VcdError> {
+pub(crate) fn parse_error(xml: &str) -> Option<ErrorDocument> {
     let error: ErrorXml = document(xml, "Error").ok()?;
     Some(error.into())
 }
@@ -211,9 +211,9 @@ impl TryFrom<VersionInfoXml> for VersionInfo {
     }
 }
 
-impl From<ErrorXml> for VcdError {
-    fn from(xml: ErrorXml) -> VcdError {
-        VcdError {
+impl From<ErrorXml> for ErrorDocument {
+    fn from(xml: ErrorXml) -> ErrorDocument {
+        ErrorDocument {
             message: xml.message.unwrap_or_default(),
             major_code: xml
                 .major_error_code

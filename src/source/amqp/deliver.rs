@@ -12,11 +12,11 @@ use lapin::types::AMQPValue;
 use tokio_util::sync::CancellationToken;
 
 use super::headers::{key, text};
+use super::notification::{self, Delivery};
 use super::topology::dead_letter_exchange;
 use crate::backoff::Backoff;
 use crate::engine::{Disposition, Engine};
 use crate::metrics::Metrics;
-use crate::notification::{self, Delivery};
 use crate::outcome::{DeadLetterReason, NotificationOutcome};
 use crate::task::TaskId;
 

@@ -4,7 +4,7 @@
 
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 
-use crate::notification::{HeaderValue, Headers};
+use super::notification::{HeaderValue, Headers};
 
 pub(crate) fn from_table(table: Option<&FieldTable>) -> Headers {
     let Some(table) = table else {

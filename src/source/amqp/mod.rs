@@ -5,6 +5,7 @@
 
 mod deliver;
 pub(crate) mod headers;
+pub(crate) mod notification;
 pub(crate) mod topology;
 
 use std::sync::Arc;

@@ -324,7 +324,7 @@ fn versions_skip_entries_they_cannot_read() {
 
 #[test]
 fn error_fixture_and_bodies_that_are_not_errors() {
-    let expected = VcdError {
+    let expected = ErrorDocument {
         message:
             "The requested operation could not be executed since the blocking task is not active."
                 .to_owned(),
