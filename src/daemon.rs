@@ -124,11 +124,6 @@ impl Daemon {
         })
     }
 
-    /// A token that stops the daemon when cancelled.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
-    }
-
     /// Loads the policy again and swaps it in whole, then decides the held tasks again; on
     /// error the current policy stays.
     pub async fn reload_policy(&self) -> Result<(), PolicyErrors> {

@@ -20,7 +20,7 @@ use crate::params;
 use crate::record::record_and_inject_faults;
 use crate::reply::{ApiError, Format, typed};
 use crate::shared::Shared;
-use crate::task::Verdict;
+use crate::task::ActionOutcome;
 use crate::versions::ApiVersion;
 use crate::{control, xml};
 
@@ -144,20 +144,20 @@ fn decide(
     require_content_type(headers, xml::OPERATION_PARAMS_TYPE)?;
     let params =
         params::operation_params(utf8(body)?).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (verdict, task) = {
+    let (outcome, task) = {
         let mut state = shared.state();
         let task = state.task_mut(id).ok_or_else(|| not_found(id))?;
-        let verdict = task.decide(decision, &params.message, Utc::now());
-        (verdict, task.clone())
+        let outcome = task.decide(decision, &params.message, Utc::now());
+        (outcome, task.clone())
     };
-    tracing::info!(task_id = %id, action = decision.as_str(), ?verdict, "blocking task action");
-    match verdict {
-        Verdict::Applied => {
+    tracing::info!(task_id = %id, action = decision.as_str(), ?outcome, "blocking task action");
+    match outcome {
+        ActionOutcome::Applied => {
             shared.announce_later(decision.into(), task);
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        Verdict::Repeated => Ok(StatusCode::NO_CONTENT.into_response()),
-        Verdict::NotActive => Err(ApiError::bad_request(NOT_ACTIVE)),
+        ActionOutcome::Repeated => Ok(StatusCode::NO_CONTENT.into_response()),
+        ActionOutcome::NotActive => Err(ApiError::bad_request(NOT_ACTIVE)),
     }
 }
 

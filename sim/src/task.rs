@@ -82,7 +82,7 @@ pub(crate) struct Task {
 
 /// What an action did to a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub(crate) enum ActionOutcome {
     /// The task was active and is now decided.
     Applied,
     /// An abort of an already aborted task: vCD answers success and changes nothing.
@@ -102,23 +102,23 @@ impl Task {
         decision: Decision,
         message: &str,
         now: DateTime<Utc>,
-    ) -> Verdict {
-        let verdict = if self.is_active() {
+    ) -> ActionOutcome {
+        let outcome = if self.is_active() {
             self.status = decision.status();
-            Verdict::Applied
+            ActionOutcome::Applied
         } else if decision == Decision::Abort && self.status == TaskStatus::Aborted {
-            Verdict::Repeated
+            ActionOutcome::Repeated
         } else {
-            Verdict::NotActive
+            ActionOutcome::NotActive
         };
         self.record_action(
             decision.as_str(),
             message,
             None,
             now,
-            verdict != Verdict::NotActive,
+            outcome != ActionOutcome::NotActive,
         );
-        verdict
+        outcome
     }
 
     /// Moves the timeout to `now + extend` if the task is active; records the attempt.
@@ -213,9 +213,15 @@ mod tests {
     fn first_decision_wins_and_later_ones_are_refused() {
         let now = Utc::now();
         let mut t = task(now);
-        assert_eq!(t.decide(Decision::Resume, "ok", now), Verdict::Applied);
+        assert_eq!(
+            t.decide(Decision::Resume, "ok", now),
+            ActionOutcome::Applied
+        );
         assert_eq!(t.status, TaskStatus::Resumed);
-        assert_eq!(t.decide(Decision::Fail, "no", now), Verdict::NotActive);
+        assert_eq!(
+            t.decide(Decision::Fail, "no", now),
+            ActionOutcome::NotActive
+        );
         assert_eq!(t.status, TaskStatus::Resumed);
         let accepted: Vec<bool> = t.actions.iter().map(|a| a.accepted).collect();
         assert_eq!(accepted, [true, false]);
@@ -225,9 +231,12 @@ mod tests {
     fn repeated_abort_succeeds_without_change() {
         let now = Utc::now();
         let mut t = task(now);
-        assert_eq!(t.decide(Decision::Abort, "a", now), Verdict::Applied);
-        assert_eq!(t.decide(Decision::Abort, "b", now), Verdict::Repeated);
-        assert_eq!(t.decide(Decision::Resume, "c", now), Verdict::NotActive);
+        assert_eq!(t.decide(Decision::Abort, "a", now), ActionOutcome::Applied);
+        assert_eq!(t.decide(Decision::Abort, "b", now), ActionOutcome::Repeated);
+        assert_eq!(
+            t.decide(Decision::Resume, "c", now),
+            ActionOutcome::NotActive
+        );
     }
 
     #[test]

@@ -102,20 +102,20 @@ async fn list(State(state): State<HttpState>) -> Json<Vec<HoldView>> {
 }
 
 async fn approve(State(state): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
-    let (id, verdict) = match parse(&id, &body) {
+    let (id, request) = match parse(&id, &body) {
         Ok(parsed) => parsed,
         Err(message) => return problem(StatusCode::BAD_REQUEST, &message),
     };
-    let result = state.engine.approve(id, verdict.message).await;
+    let result = state.engine.approve(id, request.message).await;
     answer(id, FinalAction::Resume, result)
 }
 
 async fn reject(State(state): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
-    let (id, verdict) = match parse(&id, &body) {
+    let (id, request) = match parse(&id, &body) {
         Ok(parsed) => parsed,
         Err(message) => return problem(StatusCode::BAD_REQUEST, &message),
     };
-    let action = match verdict.action.as_deref().unwrap_or("abort") {
+    let action = match request.action.as_deref().unwrap_or("abort") {
         "abort" => FinalAction::Abort,
         "fail" => FinalAction::Fail,
         other => {
@@ -125,7 +125,7 @@ async fn reject(State(state): State<HttpState>, Path(id): Path<String>, body: By
             );
         }
     };
-    let result = state.engine.reject(id, action, verdict.message).await;
+    let result = state.engine.reject(id, action, request.message).await;
     answer(id, action, result)
 }
 
@@ -135,8 +135,8 @@ fn parse(id: &str, body: &[u8]) -> Result<(TaskId, DecisionRequest), String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok((id, DecisionRequest::default()));
     }
-    let verdict = serde_json::from_slice(body).map_err(|e| format!("body: {e}"))?;
-    Ok((id, verdict))
+    let request = serde_json::from_slice(body).map_err(|e| format!("body: {e}"))?;
+    Ok((id, request))
 }
 
 fn answer(id: TaskId, action: FinalAction, result: Result<(), HoldError>) -> Response {
