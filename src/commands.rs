@@ -6,7 +6,7 @@
 mod holds;
 mod policy_tools;
 
-pub use holds::{HoldsRequest, holds};
+pub use holds::{HoldsOptions, HoldsRequest, holds};
 pub use policy_tools::{explain, test};
 
 use std::path::{Path, PathBuf};

@@ -107,9 +107,38 @@ pub struct ReconcileSettings {
 
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
+    /// Probes and metrics; the admin API too unless `admin_listen` is set.
     pub listen: SocketAddr,
+    /// A separate address for the admin API, e.g. reachable from the network with TLS.
+    pub admin_listen: Option<SocketAddr>,
+    /// HTTPS on the admin listener (only there: probes and metrics stay plain on `listen`).
+    pub tls: Option<TlsFiles>,
     /// Bearer token for `/v1/holds*`; `None` turns the admin API off.
     pub admin_token: Option<SecretString>,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl HttpSettings {
+    /// How the admin API is reached from this machine: `https://` with TLS, and loopback for a
+    /// wildcard address.
+    pub fn admin_url(&self) -> String {
+        let mut address = self.admin_listen.unwrap_or(self.listen);
+        if address.ip().is_unspecified() {
+            let loopback: std::net::IpAddr = match address {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            };
+            address.set_ip(loopback);
+        }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{address}")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -183,32 +212,52 @@ impl Settings {
 
     /// [`Settings::load`] with the environment given explicitly.
     pub fn load_with_env(path: Option<&Path>, env: &EnvVars) -> Result<Settings, ConfigError> {
-        let text = match path {
-            Some(path) => {
-                Some(
-                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                        path: path.to_owned(),
-                        source,
-                    })?,
-                )
-            }
-            None => None,
-        };
-        let file = path.zip(text.as_deref());
-        if let Some((path, text)) = file {
-            raw::check_file(path, text)?;
-        }
-        let raw =
-            raw::load_layered(text.as_deref(), env).map_err(|message| ConfigError::Syntax {
-                location: match path {
-                    Some(path) => format!("{} or environment {ENV_PREFIX}__*", path.display()),
-                    None => format!("environment {ENV_PREFIX}__*"),
-                },
-                message,
-            })?;
-        let base_dir = path.and_then(Path::parent).unwrap_or(Path::new("."));
-        validate::Validator::new(Origin { file, env }, base_dir).validate(raw)
+        layered(path, env, |validator, raw| validator.validate(raw))
     }
+
+    /// Only the `[http]` settings of the file at `path` (plus environment), for commands that
+    /// talk to a running daemon: no vCD or AMQP setting is read or checked, so no secret of the
+    /// daemon's is needed.
+    pub fn load_http(path: &Path) -> Result<HttpSettings, ConfigError> {
+        let env = std::env::vars().collect();
+        layered(Some(path), &env, |validator, raw| {
+            validator.http_only(raw.http)
+        })
+    }
+}
+
+/// Reads the file at `path`, checks its shape with positions, layers it between the built-in
+/// defaults and the environment, and hands the result to `finish` to validate.
+fn layered<T>(
+    path: Option<&Path>,
+    env: &EnvVars,
+    finish: impl FnOnce(validate::Validator<'_>, raw::RawSettings) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    let text = match path {
+        Some(path) => Some(
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    let file = path.zip(text.as_deref());
+    if let Some((path, text)) = file {
+        raw::check_file(path, text)?;
+    }
+    let raw = raw::load_layered(text.as_deref(), env).map_err(|message| ConfigError::Syntax {
+        location: match path {
+            Some(path) => format!("{} or environment {ENV_PREFIX}__*", path.display()),
+            None => format!("environment {ENV_PREFIX}__*"),
+        },
+        message,
+    })?;
+    let base_dir = path.and_then(Path::parent).unwrap_or(Path::new("."));
+    finish(
+        validate::Validator::new(Origin { file, env }, base_dir),
+        raw,
+    )
 }
 
 #[cfg(test)]

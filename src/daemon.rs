@@ -41,6 +41,8 @@ pub struct Daemon {
     pub engine: Arc<Engine>,
     /// Where `/livez`, `/readyz` and `/metrics` answer.
     pub http_address: SocketAddr,
+    /// Where the admin API answers (`http_address` unless `[http] admin_listen` is set).
+    pub admin_address: SocketAddr,
     reloader: Arc<Reloader>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -75,19 +77,21 @@ impl Daemon {
             engine: engine.clone(),
             admin_token: settings.http.admin_token.clone(),
         };
-        let (http_address, server) =
-            crate::http::bind(settings.http.listen, state, shutdown.clone())
-                .await
-                .map_err(|source| StartError::Http {
-                    address: settings.http.listen,
-                    source,
-                })?;
-        tasks.spawn(async move {
-            if let Err(error) = server.await {
-                tracing::error!(%error, "HTTP listener failed");
-            }
-        });
-        tracing::info!(address = %http_address, "HTTP listener up");
+        let listeners = crate::http::bind(&settings.http, state, shutdown.clone())
+            .await
+            .map_err(|error| StartError::Http {
+                address: error.address,
+                source: error.source,
+            })?;
+        for server in listeners.servers {
+            tasks.spawn(async move {
+                if let Err(error) = server.await {
+                    tracing::error!(%error, "HTTP listener failed");
+                }
+            });
+        }
+        let (http_address, admin_address) = (listeners.address, listeners.admin_address);
+        tracing::info!(address = %http_address, admin_address = %admin_address, "HTTP listeners up");
         tasks.spawn(keep_vcd_session(vcd, shutdown.clone()));
         tasks.spawn(engine.clone().run_scheduler(shutdown.clone()));
         tasks.spawn(crate::source::reconcile::run(
@@ -117,6 +121,7 @@ impl Daemon {
             metrics,
             engine,
             http_address,
+            admin_address,
             reloader,
             shutdown,
             tasks,

@@ -5,17 +5,21 @@
 pub(crate) mod admin;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum_server::tls_rustls::RustlsConfig;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{HttpSettings, TlsFiles};
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -30,29 +34,122 @@ pub(crate) struct HttpState {
     pub admin_token: Option<SecretString>,
 }
 
-/// Binds `listen` (port 0 picks a free port) and returns the bound address with the server
-/// future, which runs until `shutdown`.
+/// The bound listeners: their addresses, and the servers, which run until the shutdown token
+/// given to [`bind`] is cancelled.
+pub(crate) struct Listeners {
+    /// `/livez`, `/readyz`, `/metrics` (and the admin API without `admin_listen`).
+    pub address: SocketAddr,
+    /// Where the admin API answers: `address` unless `admin_listen` is set.
+    pub admin_address: SocketAddr,
+    pub servers: Vec<Server>,
+}
+
+/// A listener that could not be set up.
+#[derive(Debug)]
+pub(crate) struct BindError {
+    pub address: SocketAddr,
+    pub source: std::io::Error,
+}
+
+/// How long in-flight admin requests may take to finish once the daemon stops.
+const ADMIN_GRACE: Duration = Duration::from_secs(5);
+
+/// Binds `settings.listen` and, when set, `settings.admin_listen` (HTTPS with `settings.tls`);
+/// port 0 picks a free port.
 pub(crate) async fn bind(
-    listen: SocketAddr,
+    settings: &HttpSettings,
     state: HttpState,
     shutdown: CancellationToken,
-) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
-    let listener = TcpListener::bind(listen).await?;
-    let address = listener.local_addr()?;
-    let mut app = Router::new()
+) -> Result<Listeners, BindError> {
+    let probes = Router::new()
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text));
-    if state.admin_token.is_some() {
-        app = app.merge(admin::routes(state.clone()));
+    let admin = state
+        .admin_token
+        .is_some()
+        .then(|| admin::routes(state.clone()));
+    let (main, separate_admin) = match (settings.admin_listen, admin) {
+        (None, Some(admin)) => (probes.merge(admin), None),
+        (None, None) => (probes, None),
+        (Some(address), admin) => (probes, Some((address, admin.unwrap_or_default()))),
+    };
+    let (address, main) = serve_plain(
+        settings.listen,
+        main.with_state(state.clone()),
+        shutdown.clone(),
+    )
+    .await?;
+    let mut servers = vec![main];
+    let mut admin_address = address;
+    if let Some((listen, routes)) = separate_admin {
+        let app = routes.with_state(state);
+        let (bound, server) = match &settings.tls {
+            None => serve_plain(listen, app, shutdown).await?,
+            Some(tls) => serve_tls(listen, tls, app, shutdown).await?,
+        };
+        admin_address = bound;
+        servers.push(server);
     }
-    let app = app.with_state(state);
+    Ok(Listeners {
+        address,
+        admin_address,
+        servers,
+    })
+}
+
+type Server = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
+async fn serve_plain(
+    listen: SocketAddr,
+    app: Router,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, Server), BindError> {
+    let error = |source| BindError {
+        address: listen,
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(error)?;
+    let address = listener.local_addr().map_err(error)?;
     let server = async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
     };
-    Ok((address, server))
+    Ok((address, Box::pin(server)))
+}
+
+/// HTTPS with rustls (ring), the certificate chain and key read from PEM files.
+async fn serve_tls(
+    listen: SocketAddr,
+    tls: &TlsFiles,
+    app: Router,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, Server), BindError> {
+    let error = |source| BindError {
+        address: listen,
+        source,
+    };
+    crate::tls::install_crypto_provider();
+    let config = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .map_err(error)?;
+    let listener = std::net::TcpListener::bind(listen).map_err(error)?;
+    let address = listener.local_addr().map_err(error)?;
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, config)
+        .map_err(error)?
+        .handle(handle.clone())
+        .serve(app.into_make_service());
+    let stop = async move {
+        shutdown.cancelled().await;
+        handle.graceful_shutdown(Some(ADMIN_GRACE));
+    };
+    let server = async move {
+        let (served, ()) = tokio::join!(server, stop);
+        served
+    };
+    Ok((address, Box::pin(server)))
 }
 
 async fn readyz(State(state): State<HttpState>) -> Response {

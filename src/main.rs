@@ -52,14 +52,26 @@ enum Command {
         #[arg(long = "fact", value_name = "KEY=VALUE")]
         facts: Vec<String>,
     },
-    /// List, approve or reject held tasks through the running daemon's admin API.
+    /// List, approve or reject held tasks through a running daemon's admin API. Needs no
+    /// daemon config: the flags may go before or after the subcommand.
     Holds {
-        /// Config file: gives the admin API's address and token.
-        #[arg(short, long, value_name = "FILE")]
+        /// A config whose [http] section gives the admin API's address and admin token (no
+        /// other part of it is read).
+        #[arg(short, long, value_name = "FILE", global = true)]
         config: Option<PathBuf>,
-        /// Admin API base URL (default: http:// plus the config's [http] listen).
-        #[arg(long)]
+        /// Admin API base URL (default: from -c, else http://127.0.0.1:9180).
+        #[arg(long, global = true)]
         url: Option<String>,
+        /// File holding the bearer token (default: $VCD_BLOCKD_TOKEN, else -c's
+        /// admin_token_file).
+        #[arg(long, value_name = "FILE", global = true)]
+        token_file: Option<PathBuf>,
+        /// CA certificates (PEM) for an admin API served over HTTPS with a private CA.
+        #[arg(long, value_name = "PEM", global = true)]
+        ca_file: Option<PathBuf>,
+        /// How to print answers.
+        #[arg(long, value_parser = ["table", "json"], default_value = "table", global = true)]
+        output: String,
         #[command(subcommand)]
         request: HoldsCommand,
     },
@@ -132,7 +144,19 @@ fn main() -> ExitCode {
         Command::Holds {
             config,
             url,
+            token_file,
+            ca_file,
+            output,
             request,
-        } => commands::holds(config, url, request.into()),
+        } => {
+            let options = commands::HoldsOptions {
+                config,
+                url,
+                token_file,
+                ca_file,
+                json: output == "json",
+            };
+            commands::holds(options, request.into())
+        }
     }
 }

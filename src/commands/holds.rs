@@ -1,15 +1,21 @@
-//! `vcd-blockd holds list | approve ID | reject ID`: talks to the running daemon's admin API
-//! (address and token from the config) and prints what happened.
+//! `vcd-blockd holds list | approve ID | reject ID`: talks to a running daemon's admin API and
+//! prints what happened. It needs only the API's address and a token (flags, the environment,
+//! or the `[http]` section of a config), never the daemon's vCD or AMQP secrets.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
-use super::{EXIT_FAILED, EXIT_USAGE, config_path};
+use super::{EXIT_FAILED, EXIT_USAGE};
 use crate::config::Settings;
 use crate::http::admin::{DecisionRequest, HoldView};
+
+/// Where the admin API is when neither `--url` nor a config says.
+const DEFAULT_URL: &str = "http://127.0.0.1:9180";
+/// The environment variable holding a token, when `--token-file` is not given.
+const TOKEN_VARIABLE: &str = "VCD_BLOCKD_TOKEN";
 
 /// What to do with held tasks.
 #[derive(Debug, Clone)]
@@ -26,22 +32,48 @@ pub enum HoldsRequest {
     },
 }
 
-pub fn holds(config: Option<PathBuf>, url: Option<String>, request: HoldsRequest) -> ExitCode {
-    let path = config_path(config);
-    let settings = match Settings::load(Some(&path)) {
-        Ok(settings) => settings,
+/// How to reach the admin API, and how to print answers.
+#[derive(Debug, Clone, Default)]
+pub struct HoldsOptions {
+    /// A config file whose `[http]` section gives the address and the admin token.
+    pub config: Option<PathBuf>,
+    /// The admin API's base URL; wins over the config.
+    pub url: Option<String>,
+    /// A file holding the bearer token (whitespace around it is ignored).
+    pub token_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM) for an admin API served over HTTPS with a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// Print the API's JSON instead of a table or a sentence.
+    pub json: bool,
+}
+
+/// Runs one request against the admin API: exit 0 when it was done, 1 when the daemon or the
+/// connection refused it, 2 for usage errors (no token, an unreadable config or file).
+pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
+    let http = match options
+        .config
+        .as_deref()
+        .map(Settings::load_http)
+        .transpose()
+    {
+        Ok(http) => http,
         Err(error) => return usage(&error.to_string()),
     };
-    let Some(token) = settings.http.admin_token.clone() else {
-        return usage(&format!(
-            "the admin API is off in {}: set [http] admin_token_file",
-            path.display()
-        ));
-    };
-    let base = url
-        .unwrap_or_else(|| admin_url(&settings))
+    let base = options
+        .url
+        .clone()
+        .or_else(|| http.as_ref().map(|http| http.admin_url()))
+        .unwrap_or_else(|| DEFAULT_URL.to_owned())
         .trim_end_matches('/')
         .to_owned();
+    let token = match token(&options, http.and_then(|http| http.admin_token)) {
+        Ok(token) => token,
+        Err(message) => return usage(&message),
+    };
+    let client = match client(options.ca_file.as_deref()) {
+        Ok(client) => client,
+        Err(message) => return usage(&message),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -49,30 +81,21 @@ pub fn holds(config: Option<PathBuf>, url: Option<String>, request: HoldsRequest
         Ok(runtime) => runtime,
         Err(error) => return usage(&error.to_string()),
     };
-    crate::tls::install_crypto_provider();
-    let client = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
-        Ok(client) => client,
-        Err(error) => return usage(&error.to_string()),
+    let api = Api {
+        client,
+        base,
+        bearer: format!("Bearer {}", token.expose_secret()),
+        json: options.json,
     };
-    let bearer = format!("Bearer {}", token.expose_secret());
-    runtime.block_on(async {
-        let result = match request {
-            HoldsRequest::List => list(&client, &base, &bearer).await,
+    let result = runtime.block_on(async {
+        match request {
+            HoldsRequest::List => api.list().await,
             HoldsRequest::Approve { id, message } => {
                 let request = DecisionRequest {
                     message,
                     action: None,
                 };
-                post_decision(
-                    &client,
-                    &format!("{base}/v1/holds/{id}/approve"),
-                    &bearer,
-                    &request,
-                )
-                .await
+                api.post_decision(&id, "approve", &request).await
             }
             HoldsRequest::Reject {
                 id,
@@ -83,88 +106,157 @@ pub fn holds(config: Option<PathBuf>, url: Option<String>, request: HoldsRequest
                     message,
                     action: Some(action),
                 };
-                post_decision(
-                    &client,
-                    &format!("{base}/v1/holds/{id}/reject"),
-                    &bearer,
-                    &request,
-                )
-                .await
-            }
-        };
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("vcd-blockd: {message}");
-                ExitCode::from(EXIT_FAILED)
+                api.post_decision(&id, "reject", &request).await
             }
         }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("vcd-blockd: {message}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// `--token-file`, else `$VCD_BLOCKD_TOKEN`, else the config's `admin_token_file`.
+fn token(
+    options: &HoldsOptions,
+    from_config: Option<SecretString>,
+) -> Result<SecretString, String> {
+    if let Some(path) = &options.token_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
+        return match text.trim() {
+            "" => Err(format!("--token-file {} is empty", path.display())),
+            token => Ok(SecretString::from(token.to_owned())),
+        };
+    }
+    let from_environment = std::env::var(TOKEN_VARIABLE)
+        .ok()
+        .map(|token| token.trim().to_owned())
+        .filter(|token| !token.is_empty());
+    if let Some(token) = from_environment {
+        return Ok(SecretString::from(token));
+    }
+    from_config.ok_or_else(|| {
+        format!(
+            "no token: give --token-file FILE, set {TOKEN_VARIABLE}, or -c a config with \
+             [http] admin_token_file"
+        )
     })
 }
 
-/// The daemon's listen address, with a wildcard address replaced by loopback.
-fn admin_url(settings: &Settings) -> String {
-    let mut address = settings.http.listen;
-    if address.ip().is_unspecified() {
-        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
+    crate::tls::install_crypto_provider();
+    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("--ca-file {} is not PEM: {e}", path.display()))?;
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
     }
-    format!("http://{address}")
+    builder.build().map_err(|e| e.to_string())
 }
 
-async fn list(client: &reqwest::Client, base: &str, bearer: &str) -> Result<(), String> {
-    let response = send(
-        client
-            .get(format!("{base}/v1/holds"))
-            .header("Authorization", bearer),
-    )
-    .await?;
-    let holds: Vec<HoldView> = response
-        .json()
-        .await
-        .map_err(|e| format!("unreadable answer: {e}"))?;
-    print!("{}", table(&holds, Utc::now()));
-    Ok(())
+/// The admin API of one daemon.
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    bearer: String,
+    json: bool,
 }
 
-async fn post_decision(
-    client: &reqwest::Client,
-    url: &str,
-    bearer: &str,
-    request: &DecisionRequest,
-) -> Result<(), String> {
-    let response = send(
-        client
-            .post(url)
-            .header("Authorization", bearer)
-            .json(request),
-    )
-    .await?;
-    let answer: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| format!("unreadable answer: {e}"))?;
-    println!(
-        "{} {}",
-        answer["id"].as_str().unwrap_or("?"),
-        past_tense(answer["action"].as_str().unwrap_or("?"))
-    );
-    Ok(())
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the daemon's admin API: {e}"))?;
-    if response.status().is_success() {
-        return Ok(response);
+impl Api {
+    async fn list(&self) -> Result<(), String> {
+        let url = format!("{}/v1/holds", self.base);
+        let response = self.send(self.client.get(&url)).await?;
+        let holds: Vec<HoldView> = response
+            .json()
+            .await
+            .map_err(|e| format!("unreadable answer from {url}: {e}"))?;
+        if self.json {
+            println!("{}", to_json(&holds)?);
+        } else {
+            print!("{}", table(&holds, Utc::now()));
+        }
+        Ok(())
     }
-    let status = response.status();
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
-    Err(format!(
-        "{status}: {}",
-        body["error"].as_str().unwrap_or("no explanation")
-    ))
+
+    async fn post_decision(
+        &self,
+        id: &str,
+        verb: &str,
+        request: &DecisionRequest,
+    ) -> Result<(), String> {
+        let url = format!("{}/v1/holds/{id}/{verb}", self.base);
+        let response = self.send(self.client.post(&url).json(request)).await?;
+        let answer: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| format!("unreadable answer from {url}: {e}"))?;
+        if self.json {
+            println!("{}", to_json(&answer)?);
+        } else {
+            println!(
+                "{} {}",
+                answer["id"].as_str().unwrap_or("?"),
+                past_tense(answer["action"].as_str().unwrap_or("?"))
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends with the token; an error says what failed (refused, TLS, 401, …) and where.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
+        let response = request
+            .header("Authorization", &self.bearer)
+            .send()
+            .await
+            .map_err(|error| describe_failure(&self.base, &error))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(format!(
+                "{}: the daemon refused the token (401); check --token-file or {TOKEN_VARIABLE}",
+                self.base
+            ));
+        }
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        Err(format!(
+            "{status}: {}",
+            body["error"].as_str().unwrap_or("no explanation")
+        ))
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
+    serde_json::to_string_pretty(value).map_err(|e| e.to_string())
+}
+
+/// Why the admin API at `base` could not be reached, in words that say what to check.
+fn describe_failure(base: &str, error: &reqwest::Error) -> String {
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(inner) = source {
+        chain.push(inner.to_string());
+        source = inner.source();
+    }
+    let detail = chain.last().cloned().unwrap_or_default();
+    let text = chain.join(" ").to_lowercase();
+    if text.contains("connection refused") {
+        format!("{base}: connection refused; is the daemon running, and is this its admin address?")
+    } else if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+        format!("{base}: TLS failed ({detail}); for a private CA give --ca-file PEM")
+    } else if error.is_timeout() {
+        format!("{base}: no answer in time")
+    } else {
+        format!("{base}: cannot reach the admin API ({detail})")
+    }
 }
 
 fn past_tense(action: &str) -> &'static str {

@@ -136,6 +136,9 @@ impl Default for RawReconcile {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawHttp {
     pub listen: String,
+    pub admin_listen: String,
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
     pub admin_token_file: String,
 }
 
@@ -143,6 +146,9 @@ impl Default for RawHttp {
     fn default() -> Self {
         RawHttp {
             listen: "127.0.0.1:9180".into(),
+            admin_listen: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
             admin_token_file: String::new(),
         }
     }

@@ -205,29 +205,96 @@ impl<'a> Validator<'a> {
         })
     }
 
+    /// Validates `[http]` alone (for `vcd-blockd holds`).
+    pub(super) fn http_only(mut self, raw: raw::RawHttp) -> Result<HttpSettings, ConfigError> {
+        self.http(raw)
+    }
+
     fn http(&mut self, raw: raw::RawHttp) -> Result<HttpSettings, ConfigError> {
-        let listen: SocketAddr = raw.listen.parse().map_err(|_| {
-            self.invalid(
-                "http.listen",
-                format!(
-                    "{:?} is not an address:port such as \"127.0.0.1:9180\"",
-                    raw.listen
-                ),
-            )
-        })?;
+        let listen = self.address("http.listen", &raw.listen)?;
+        let admin_listen = match raw.admin_listen.trim() {
+            "" => None,
+            text => Some(self.address("http.admin_listen", text)?),
+        };
+        let tls = self.tls(&raw, admin_listen.is_some())?;
         let admin_token = match self.optional_path(&raw.admin_token_file) {
             None => None,
             Some(path) => Some(self.read_secret_file("http.admin_token_file", &path)?),
         };
-        if admin_token.is_some() && !listen.ip().is_loopback() {
+        let admin = admin_listen.unwrap_or(listen);
+        if admin_token.is_some() && !admin.ip().is_loopback() && tls.is_none() {
+            let key = if admin_listen.is_some() {
+                "http.admin_listen"
+            } else {
+                "http.listen"
+            };
             self.warnings.push(format!(
-                "http.listen {listen} is not loopback: the admin API is reachable from the network"
+                "{key} {admin} is not loopback and has no TLS: the admin API is reachable from \
+                 the network in plain HTTP (set http.tls_cert_file and http.tls_key_file)"
             ));
         }
         Ok(HttpSettings {
             listen,
+            admin_listen,
+            tls,
             admin_token,
         })
+    }
+
+    fn address(&self, key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+        text.trim().parse().map_err(|_| {
+            self.invalid(
+                key,
+                format!("{text:?} is not an address:port such as \"127.0.0.1:9180\""),
+            )
+        })
+    }
+
+    /// Both TLS files or neither, only with `admin_listen`, and each readable as PEM.
+    fn tls(
+        &self,
+        raw: &raw::RawHttp,
+        has_admin_listen: bool,
+    ) -> Result<Option<TlsFiles>, ConfigError> {
+        let cert = self.optional_path(&raw.tls_cert_file);
+        let key = self.optional_path(&raw.tls_key_file);
+        let (cert, key) = match (cert, key) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => (cert, key),
+            (Some(_), None) => {
+                return Err(self.invalid("http.tls_key_file", "required with http.tls_cert_file"));
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid("http.tls_cert_file", "required with http.tls_key_file"));
+            }
+        };
+        if !has_admin_listen {
+            return Err(self.invalid(
+                "http.tls_cert_file",
+                "TLS is served on the admin listener only: set http.admin_listen too (probes and \
+                 metrics stay in plain HTTP on http.listen)",
+            ));
+        }
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain: Result<Vec<_>, _> = CertificateDer::pem_file_iter(&cert)
+            .map_err(|e| self.invalid("http.tls_cert_file", format!("{}: {e}", cert.display())))?
+            .collect();
+        match chain {
+            Ok(chain) if !chain.is_empty() => {}
+            Ok(_) => {
+                return Err(self.invalid(
+                    "http.tls_cert_file",
+                    format!("{}: no PEM certificate in it", cert.display()),
+                ));
+            }
+            Err(e) => {
+                return Err(self.invalid("http.tls_cert_file", format!("{}: {e}", cert.display())));
+            }
+        }
+        PrivateKeyDer::from_pem_file(&key)
+            .map_err(|e| self.invalid("http.tls_key_file", format!("{}: {e}", key.display())))?;
+        Ok(Some(TlsFiles { cert, key }))
     }
 
     /// A secret given either inline (`key`, discouraged) or as `key_file`.

@@ -48,6 +48,8 @@ pub(crate) struct Options {
     /// `[holds] extend_by`: the timeout each keepalive asks for.
     pub extend_by: &'static str,
     pub reconcile_interval: &'static str,
+    /// More lines for the `[http]` section (e.g. `admin_listen`, TLS files).
+    pub http_extra: String,
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             task_timeout: Duration::from_secs(600),
             extend_by: "15m",
             reconcile_interval: "5m",
+            http_extra: String::new(),
         }
     }
 }
@@ -146,7 +149,7 @@ impl World {
 
     /// The in-process daemon's admin API base URL.
     pub(crate) fn admin_url(&self) -> String {
-        format!("http://{}", self.daemon().http_address)
+        format!("http://{}", self.daemon().admin_address)
     }
 
     pub(crate) fn config_path(&self) -> std::path::PathBuf {
@@ -347,6 +350,7 @@ interval = "{reconcile_interval}"
 [http]
 listen = "127.0.0.1:0"
 admin_token_file = "admin-token"
+{http_extra}
 "#,
         url = sim.base_url(),
         auth = options.auth,
@@ -355,6 +359,7 @@ admin_token_file = "admin-token"
         mode = options.mode,
         extend_by = options.extend_by,
         reconcile_interval = options.reconcile_interval,
+        http_extra = options.http_extra,
     );
     std::fs::write(path("config.toml"), config).unwrap();
     Settings::load_with_env(Some(&path("config.toml")), &Default::default())

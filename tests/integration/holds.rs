@@ -315,6 +315,239 @@ async fn the_holds_command_lists_and_approves() {
     world.finish().await;
 }
 
+/// Runs `vcd-blockd holds ARGS` in an empty directory (no config file anywhere), with
+/// `env` set and `VCD_BLOCKD_TOKEN` / `VCD_BLOCKD_CONFIG` cleared unless given.
+fn holds_cli(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let empty = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_vcd-blockd"));
+    command
+        .current_dir(empty.path())
+        .env_remove("VCD_BLOCKD_TOKEN")
+        .env_remove("VCD_BLOCKD_CONFIG")
+        .arg("holds")
+        .args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = tokio::task::block_in_place(|| command.output().unwrap());
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holds_command_needs_no_config_only_an_address_and_a_token() {
+    let world = World::start(options()).await;
+    let first = world
+        .create(task("vdcInstantiateVapp", "no-config-1"))
+        .await;
+    let second = world
+        .create(task("vdcInstantiateVapp", "no-config-2"))
+        .await;
+    held(&Admin::new(world.admin_url()), 2).await;
+    let token_dir = tempfile::tempdir().unwrap();
+    let token_file = token_dir.path().join("token");
+    std::fs::write(&token_file, format!("  {}\n", crate::helpers::ADMIN_TOKEN)).unwrap();
+    let token_file = token_file.to_str().unwrap();
+    let url = world.admin_url();
+
+    // Flags after the subcommand, token from a file (whitespace around it ignored), JSON out.
+    let (code, stdout, stderr) = holds_cli(
+        &[
+            "list",
+            "--url",
+            &url,
+            "--token-file",
+            token_file,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    let mut ids: Vec<&str> = listed.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    let mut expected = [first.to_string(), second.to_string()];
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+
+    // Flags before the subcommand, token from the environment.
+    let (code, stdout, stderr) = holds_cli(
+        &[
+            "--url",
+            &url,
+            "approve",
+            &first.to_string(),
+            "--message",
+            "ok",
+        ],
+        &[("VCD_BLOCKD_TOKEN", crate::helpers::ADMIN_TOKEN)],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, format!("{first} resumed\n"));
+    assert_eq!(world.sim.task(first).unwrap().status, "resumed");
+
+    let (code, _, stderr) = holds_cli(
+        &[
+            "reject",
+            &second.to_string(),
+            "--action",
+            "fail",
+            "--url",
+            &url,
+            "--token-file",
+            token_file,
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(world.sim.task(second).unwrap().status, "failed");
+
+    // What failed is said: a wrong token, nobody listening, no token at all.
+    let (code, _, stderr) = holds_cli(
+        &["list", "--url", &url],
+        &[("VCD_BLOCKD_TOKEN", "not-the-token")],
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("refused the token (401)"), "{stderr}");
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let (code, _, stderr) = holds_cli(&["list", "--url", &nobody, "--token-file", token_file], &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("connection refused"), "{stderr}");
+    let (code, _, stderr) = holds_cli(&["list", "--url", &url], &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("no token"), "{stderr}");
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holds_command_reads_only_the_http_section_of_a_config() {
+    let world = World::start(options()).await;
+    let id = world.create(task("vdcInstantiateVapp", "http-only")).await;
+    held(&Admin::new(world.admin_url()), 1).await;
+    // A config an approver may have: the daemon's [http] section, none of its secrets.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), crate::helpers::ADMIN_TOKEN).unwrap();
+    let address = world.admin_url().trim_start_matches("http://").to_owned();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[vcd]\nurl = \"https://vcd.example.com\"\npassword_file = \"missing\"\n\
+             [amqp]\nurl_file = \"missing-too\"\n\
+             [http]\nlisten = \"{address}\"\nadmin_token_file = \"token\"\n"
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = holds_cli(&["-c", config.to_str().unwrap(), "list"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(&id.to_string()), "{stdout}");
+    world.finish().await;
+}
+
+/// A CA and a certificate it signed for 127.0.0.1, as PEM files in `dir`: (ca, cert, key).
+fn private_ca(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    (
+        write("ca.pem", ca.pem()),
+        write("cert.pem", cert.pem()),
+        write("key.pem", key.serialize_pem()),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_can_have_its_own_listener_with_tls_while_probes_stay_plain() {
+    let pki = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(pki.path());
+    let world = World::start(Options {
+        http_extra: format!(
+            "admin_listen = \"127.0.0.1:0\"\ntls_cert_file = {cert:?}\ntls_key_file = {key:?}\n"
+        ),
+        ..options()
+    })
+    .await;
+    let id = world.create(task("vdcInstantiateVapp", "over-tls")).await;
+    let daemon = world.daemon();
+    assert_ne!(daemon.admin_address, daemon.http_address);
+    let https = format!("https://{}", daemon.admin_address);
+    let plain = format!("http://{}", daemon.http_address);
+
+    // Probes and metrics on `listen`; the admin API is not there.
+    let http = crate::helpers::http_client();
+    let livez = http.get(format!("{plain}/livez")).send().await.unwrap();
+    assert_eq!(livez.status(), 200);
+    let holds_on_plain = http
+        .get(format!("{plain}/v1/holds"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(holds_on_plain.status(), 404);
+
+    // The holds command reaches it over HTTPS with the private CA, and says so without it.
+    let token = pki.path().join("token");
+    std::fs::write(&token, crate::helpers::ADMIN_TOKEN).unwrap();
+    let (ca, token) = (ca.to_str().unwrap(), token.to_str().unwrap());
+    let listed = eventually("the task is held", || {
+        let https = https.clone();
+        async move {
+            let (code, stdout, _) = holds_cli(
+                &[
+                    "list",
+                    "--url",
+                    &https,
+                    "--token-file",
+                    token,
+                    "--ca-file",
+                    ca,
+                ],
+                &[],
+            );
+            (code == Some(0) && stdout.contains(&id.to_string())).then_some(stdout)
+        }
+    })
+    .await;
+    assert!(listed.starts_with("TASK"), "{listed}");
+    let (code, _, stderr) = holds_cli(&["list", "--url", &https, "--token-file", token], &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("TLS failed"), "{stderr}");
+    let (code, stdout, stderr) = holds_cli(
+        &[
+            "approve",
+            &id.to_string(),
+            "--url",
+            &https,
+            "--token-file",
+            token,
+            "--ca-file",
+            ca,
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, format!("{id} resumed\n"));
+    world.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_daemon_finds_every_held_task_again_with_the_same_deadlines() {
     let world = World::without_daemon(options()).await;

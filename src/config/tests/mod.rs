@@ -298,3 +298,47 @@ fn the_shipped_example_config_is_valid() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     fixture.load(&text, &env).unwrap();
 }
+
+#[test]
+fn tls_needs_both_files_the_admin_listener_and_pem() {
+    let fixture = Fixture::new();
+    let with_http = |lines: &str| format!("{MINIMAL}\n[http]\n{lines}");
+    let cases = [
+        (
+            "tls_cert_file = \"cert.pem\"\n",
+            "http.tls_key_file: required with http.tls_cert_file",
+        ),
+        (
+            "tls_key_file = \"key.pem\"\n",
+            "http.tls_cert_file: required with http.tls_key_file",
+        ),
+        (
+            "tls_cert_file = \"cert.pem\"\ntls_key_file = \"key.pem\"\n",
+            "set http.admin_listen too",
+        ),
+        (
+            "admin_listen = \"0.0.0.0:9443\"\ntls_cert_file = \"cert.pem\"\ntls_key_file = \"key.pem\"\n",
+            "cert.pem",
+        ),
+        (
+            "admin_listen = \"everywhere\"\n",
+            "http.admin_listen: \"everywhere\" is not an address:port",
+        ),
+    ];
+    for (lines, expected) in cases {
+        let error = fixture
+            .load(&with_http(lines), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(expected), "{lines}: {error}");
+    }
+    let separate = fixture
+        .load(&with_http("admin_listen = \"0.0.0.0:9443\"\n"), &[])
+        .unwrap();
+    assert_eq!(separate.http.admin_url(), "http://127.0.0.1:9443");
+    assert_eq!(
+        separate.http.listen.to_string(),
+        "127.0.0.1:9180",
+        "probes stay where they were"
+    );
+}
