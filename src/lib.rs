@@ -23,6 +23,7 @@ mod daemon;
 mod duration;
 mod engine;
 mod facts;
+mod glob;
 mod health;
 mod http;
 mod logging;
