@@ -16,6 +16,7 @@
 //! Everything is private; what the binary, the tests and the benchmarks use is re-exported
 //! here.
 
+mod approvers;
 mod backoff;
 pub mod commands;
 mod config;
@@ -38,6 +39,7 @@ mod tls;
 mod vcd;
 mod xml;
 
+pub use approvers::{ApproversError, ApproversErrors};
 pub use config::{ApiVersionChoice, Settings, VcdAuth, VcdSettings};
 pub use daemon::Daemon;
 pub use engine::{HeldTask, HoldRegistry};

@@ -107,6 +107,7 @@ impl Default for RawPolicy {
 pub(super) struct RawHolds {
     pub keepalive: String,
     pub extend_by: String,
+    pub allow_self_approval: bool,
 }
 
 impl Default for RawHolds {
@@ -114,6 +115,7 @@ impl Default for RawHolds {
         RawHolds {
             keepalive: "5m".into(),
             extend_by: "15m".into(),
+            allow_self_approval: false,
         }
     }
 }
@@ -137,6 +139,7 @@ impl Default for RawReconcile {
 pub(super) struct RawHttp {
     pub listen: String,
     pub admin_token_file: String,
+    pub approvers_file: String,
 }
 
 impl Default for RawHttp {
@@ -144,6 +147,7 @@ impl Default for RawHttp {
         RawHttp {
             listen: "127.0.0.1:9180".into(),
             admin_token_file: String::new(),
+            approvers_file: String::new(),
         }
     }
 }

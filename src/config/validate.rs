@@ -54,6 +54,7 @@ impl<'a> Validator<'a> {
         let holds = HoldSettings {
             keepalive: self.positive_duration("holds.keepalive", &raw.holds.keepalive)?,
             extend_by: self.positive_duration("holds.extend_by", &raw.holds.extend_by)?,
+            allow_self_approval: raw.holds.allow_self_approval,
         };
         let reconcile = ReconcileSettings {
             interval: self.positive_duration("reconcile.interval", &raw.reconcile.interval)?,
@@ -217,17 +218,19 @@ impl<'a> Validator<'a> {
         })?;
         let admin_token = match self.optional_path(&raw.admin_token_file) {
             None => None,
-            Some(path) => Some(self.read_secret_file("http.admin_token_file", &path)?),
+            Some(path) => Some(self.read_token_file("http.admin_token_file", &path)?),
         };
-        if admin_token.is_some() && !listen.ip().is_loopback() {
+        let http = HttpSettings {
+            listen,
+            admin_token,
+            approvers_file: self.optional_path(&raw.approvers_file),
+        };
+        if http.admin_api() && !listen.ip().is_loopback() {
             self.warnings.push(format!(
                 "http.listen {listen} is not loopback: the admin API is reachable from the network"
             ));
         }
-        Ok(HttpSettings {
-            listen,
-            admin_token,
-        })
+        Ok(http)
     }
 
     /// A secret given either inline (`key`, discouraged) or as `key_file`.
@@ -268,6 +271,18 @@ impl<'a> Validator<'a> {
             return Err(self.invalid(key, format!("{} is empty", path.display())));
         }
         Ok(SecretString::from(value.to_owned()))
+    }
+
+    /// A bearer token: the file's text with surrounding white space trimmed, as the admin API
+    /// compares it byte for byte.
+    fn read_token_file(&self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| self.invalid(key, format!("cannot read {}: {e}", path.display())))?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(self.invalid(key, format!("{} is empty", path.display())));
+        }
+        Ok(SecretString::from(token.to_owned()))
     }
 
     fn positive_duration(&self, key: &str, text: &str) -> Result<Duration, ConfigError> {
