@@ -1,5 +1,5 @@
-//! The HTTP listener (DESIGN §5): `/livez`, `/readyz`, `/metrics`, and, when an admin token is
-//! configured, the admin API for held tasks under `/v1/holds`. Handlers are thin: they read
+//! The HTTP listener (DESIGN §5): `/livez`, `/readyz`, `/metrics`, and, when an admin token or
+//! an approvers file is configured, the admin API for held tasks under `/v1/`. Handlers are thin: they read
 //! shared state or call the engine, and format the answer.
 
 pub(crate) mod admin;
@@ -12,10 +12,10 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::approvers::Approvers;
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -26,8 +26,8 @@ pub(crate) struct HttpState {
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub engine: Arc<Engine>,
-    /// `None` turns the admin API off.
-    pub admin_token: Option<SecretString>,
+    /// Who may use the admin API; `None` turns it off.
+    pub approvers: Option<Arc<Approvers>>,
 }
 
 /// Binds `listen` (port 0 picks a free port) and returns the bound address with the server
@@ -43,7 +43,7 @@ pub(crate) async fn bind(
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text));
-    if state.admin_token.is_some() {
+    if state.approvers.is_some() {
         app = app.merge(admin::routes(state.clone()));
     }
     let app = app.with_state(state);

@@ -80,9 +80,17 @@ impl std::error::Error for ApproversErrors {}
 
 /// Reads and checks the approvers file at `path`.
 pub(crate) fn load(path: &Path) -> Result<Vec<Listed>, ApproversErrors> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| whole_file(&shown, format!("cannot read: {e}")))?;
-    parse_bytes(&shown, &bytes)
+    parse_bytes(&path.display().to_string(), &read(path)?)
+}
+
+/// The approvers file's bytes, to be checked with [`parse_bytes`].
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, ApproversErrors> {
+    std::fs::read(path).map_err(|e| unreadable(path, &e))
+}
+
+/// The approvers file cannot be read.
+pub(super) fn unreadable(path: &Path, error: &std::io::Error) -> ApproversErrors {
+    whole_file(&path.display().to_string(), format!("cannot read: {error}"))
 }
 
 /// Checks the bytes of an approvers file; `shown` names it in errors.
@@ -208,7 +216,7 @@ fn whole_file_error(shown: &str, message: String) -> ApproversError {
     }
 }
 
-pub(super) fn whole_file(shown: &str, message: String) -> ApproversErrors {
+fn whole_file(shown: &str, message: String) -> ApproversErrors {
     ApproversErrors(vec![whole_file_error(shown, message)])
 }
 
@@ -256,7 +264,9 @@ mod tests {
                 "approvers.toml:3:1: unknown field `token`, expected one of `name`, `token_sha256`, `orgs`",
             ),
             (
-                entry(&format!("name = \"carol\"\ntoken_sha256 = \"{CAROL}\"\nteam = \"x\"")),
+                entry(&format!(
+                    "name = \"carol\"\ntoken_sha256 = \"{CAROL}\"\nteam = \"x\""
+                )),
                 "approvers.toml:4:1: unknown field `team`",
             ),
             (
@@ -268,7 +278,10 @@ mod tests {
                 "approvers.toml:3:16: token_sha256 must be 64 hex digits",
             ),
             (
-                entry(&format!("name = \"carol\"\ntoken_sha256 = \"{}x\"", &CAROL[..63])),
+                entry(&format!(
+                    "name = \"carol\"\ntoken_sha256 = \"{}x\"",
+                    &CAROL[..63]
+                )),
                 "approvers.toml:3:16: token_sha256 must be 64 hex digits; 'x' is not a hex digit",
             ),
             (
@@ -278,7 +291,9 @@ mod tests {
                 "approvers.toml:4:19: glob \"team-[ab]\" contains '['",
             ),
             (
-                entry(&format!("name = \"carol\"\ntoken_sha256 = \"{CAROL}\"\norgs = []")),
+                entry(&format!(
+                    "name = \"carol\"\ntoken_sha256 = \"{CAROL}\"\norgs = []"
+                )),
                 "approvers.toml:4:8: an empty orgs list",
             ),
             (
@@ -294,17 +309,16 @@ mod tests {
                 "approvers.toml:2:8: approver name \"car\\tol\" contains a control character",
             ),
             (
-                entry(&format!("name = \"carol\"\norgs = \"prod-*\"\ntoken_sha256 = \"{CAROL}\"")),
+                entry(&format!(
+                    "name = \"carol\"\norgs = \"prod-*\"\ntoken_sha256 = \"{CAROL}\""
+                )),
                 "approvers.toml:3:8: invalid type: string \"prod-*\", expected a sequence",
             ),
             (
                 entry("name = \"carol\""),
                 "approvers.toml:1:1: missing field `token_sha256`",
             ),
-            (
-                "[[approver]\n".to_owned(),
-                "approvers.toml:1:",
-            ),
+            ("[[approver]\n".to_owned(), "approvers.toml:1:"),
         ];
         for (text, expected) in cases {
             let errors = errors(&text);
@@ -363,7 +377,9 @@ mod tests {
             error.starts_with(&format!("{}: cannot read", missing.display())),
             "{error}"
         );
-        let error = parse_bytes("a.toml", b"name = \"\xff\"").unwrap_err().to_string();
+        let error = parse_bytes("a.toml", b"name = \"\xff\"")
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("a.toml: not UTF-8"), "{error}");
     }
 }

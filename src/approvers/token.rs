@@ -94,7 +94,10 @@ mod tests {
         assert!(TokenHash::parse_hex(&hash.to_hex()).unwrap() == hash);
         assert!(TokenHash::parse_hex(&hash.to_hex().to_uppercase()).unwrap() == hash);
         let short = TokenHash::parse_hex("9f86d081").unwrap_err();
-        assert!(short.contains("64 hex digits") && short.contains("has 8"), "{short}");
+        assert!(
+            short.contains("64 hex digits") && short.contains("has 8"),
+            "{short}"
+        );
         let not_hex = TokenHash::parse_hex(&"g".repeat(64)).unwrap_err();
         assert!(not_hex.contains("'g' is not a hex digit"), "{not_hex}");
         let wide = TokenHash::parse_hex(&"é".repeat(64)).unwrap_err();

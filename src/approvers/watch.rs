@@ -30,13 +30,13 @@ impl Watch {
         approvers: Arc<Approvers>,
         metrics: Arc<Metrics>,
         path: PathBuf,
-        loaded: Option<Vec<u8>>,
+        loaded: Vec<u8>,
     ) -> Watch {
         Watch {
             approvers,
             metrics,
             path,
-            last: Mutex::new(loaded),
+            last: Mutex::new(Some(loaded)),
         }
     }
 
@@ -74,7 +74,7 @@ impl Watch {
         let shown = self.path.display().to_string();
         let result = match read {
             Ok(bytes) => file::parse_bytes(&shown, &bytes),
-            Err(error) => Err(file::whole_file(&shown, format!("cannot read: {error}"))),
+            Err(error) => Err(file::unreadable(&self.path, &error)),
         };
         match result {
             Ok(listed) => {
@@ -117,7 +117,7 @@ mod tests {
             approvers.clone(),
             metrics.clone(),
             path.clone(),
-            Some(loaded),
+            loaded,
         ));
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(watch.clone().watch(shutdown.clone()));

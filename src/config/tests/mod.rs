@@ -208,7 +208,10 @@ fn approvers_turn_the_admin_api_on() {
         .load(
             MINIMAL,
             &[
-                ("VCD_BLOCKD__HTTP__APPROVERS_FILE", "/etc/vcd-blockd/approvers.toml"),
+                (
+                    "VCD_BLOCKD__HTTP__APPROVERS_FILE",
+                    "/etc/vcd-blockd/approvers.toml",
+                ),
                 ("VCD_BLOCKD__HTTP__LISTEN", "0.0.0.0:9180"),
                 ("VCD_BLOCKD__HOLDS__ALLOW_SELF_APPROVAL", "true"),
             ],
@@ -226,7 +229,10 @@ fn approvers_turn_the_admin_api_on() {
     );
 
     let error = fixture
-        .load(&format!("{MINIMAL}[holds]\nallow_self_approval = \"yes\"\n"), &[])
+        .load(
+            &format!("{MINIMAL}[holds]\nallow_self_approval = \"yes\"\n"),
+            &[],
+        )
         .unwrap_err()
         .to_string();
     assert!(error.contains("config.toml:9:23: invalid type"), "{error}");
