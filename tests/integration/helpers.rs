@@ -48,6 +48,10 @@ pub(crate) struct Options {
     /// `[holds] extend_by`: the timeout each keepalive asks for.
     pub extend_by: &'static str,
     pub reconcile_interval: &'static str,
+    /// The text of `[http] approvers_file`; `None` leaves the key out.
+    pub approvers: Option<String>,
+    /// `[holds] allow_self_approval`.
+    pub allow_self_approval: bool,
 }
 
 impl Default for Options {
@@ -62,6 +66,8 @@ impl Default for Options {
             task_timeout: Duration::from_secs(600),
             extend_by: "15m",
             reconcile_interval: "5m",
+            approvers: None,
+            allow_self_approval: false,
         }
     }
 }
@@ -313,6 +319,13 @@ fn write_config(
     std::fs::write(path("amqp-url"), AMQP_URL).unwrap();
     std::fs::write(path("policy.toml"), &options.policy).unwrap();
     std::fs::write(path("admin-token"), ADMIN_TOKEN).unwrap();
+    let approvers_file = match &options.approvers {
+        Some(text) => {
+            std::fs::write(path("approvers.toml"), text).unwrap();
+            "approvers_file = \"approvers.toml\""
+        }
+        None => "",
+    };
     let secret = if options.auth == "api-token" {
         "api_token_file = \"vcd-api-token\""
     } else {
@@ -340,6 +353,7 @@ mode = "{mode}"
 
 [holds]
 extend_by = "{extend_by}"
+allow_self_approval = {allow_self_approval}
 
 [reconcile]
 interval = "{reconcile_interval}"
@@ -347,6 +361,7 @@ interval = "{reconcile_interval}"
 [http]
 listen = "127.0.0.1:0"
 admin_token_file = "admin-token"
+{approvers_file}
 "#,
         url = sim.base_url(),
         auth = options.auth,
@@ -355,6 +370,7 @@ admin_token_file = "admin-token"
         mode = options.mode,
         extend_by = options.extend_by,
         reconcile_interval = options.reconcile_interval,
+        allow_self_approval = options.allow_self_approval,
     );
     std::fs::write(path("config.toml"), config).unwrap();
     Settings::load_with_env(Some(&path("config.toml")), &Default::default())
@@ -425,18 +441,38 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// A client for the admin API, with the test token.
+/// A client for the admin API, with the test token or an approver's.
 pub(crate) struct Admin {
     pub base: String,
+    token: String,
     http: reqwest::Client,
 }
 
 impl Admin {
     pub(crate) fn new(base: String) -> Admin {
+        Admin::with_token(base, ADMIN_TOKEN)
+    }
+
+    /// A client that presents `token` (an approver's).
+    pub(crate) fn with_token(base: String, token: &str) -> Admin {
         Admin {
             base,
+            token: token.to_owned(),
             http: http_client(),
         }
+    }
+
+    /// GET /v1/whoami: the status and the JSON answer.
+    pub(crate) async fn whoami(&self) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .get(format!("{}/v1/whoami", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
     }
 
     /// GET /v1/holds, or `None` while the daemon does not answer.
@@ -444,7 +480,7 @@ impl Admin {
         let response = self
             .http
             .get(format!("{}/v1/holds", self.base))
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(&self.token)
             .send()
             .await
             .ok()?;
@@ -461,7 +497,7 @@ impl Admin {
         let response = self
             .http
             .post(format!("{}/v1/holds/{id}/{verb}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(&self.token)
             .json(&body)
             .send()
             .await
