@@ -205,7 +205,13 @@ fn load_approvers(
         .map_err(StartError::Approvers)?;
     tracing::info!(path = %path.display(), approvers = listed.len(), "approvers loaded");
     let approvers = Arc::new(Approvers::new(http.admin_token.as_ref(), listed));
-    let watch = approvers::Watch::new(approvers.clone(), metrics.clone(), path.clone(), bytes);
+    let watch = approvers::Watch::new(
+        approvers.clone(),
+        metrics.clone(),
+        path.clone(),
+        bytes,
+        crate::reload::CHECK_EVERY,
+    );
     Ok(Some(AdminAccess {
         approvers,
         watch: Some(Arc::new(watch)),

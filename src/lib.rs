@@ -10,6 +10,7 @@
 //! - `policy/`: the policy language, parsed, checked and evaluated by the pure `decide`.
 //! - `vcd/`: the only code that talks to vCD; wire types stay in `vcd/model`.
 //! - `http`, `metrics`, `health`, `engine/audit`: what operators see.
+//! - `approvers/`: who may decide which held task (the approvers file, tokens, scope).
 //! - `task`, `facts`, `outcome`: the shared words at the bottom.
 //! - `commands/`: what `main.rs` runs, one function per command.
 //!

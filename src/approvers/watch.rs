@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -12,30 +13,34 @@ use tokio_util::sync::CancellationToken;
 use super::{Approvers, ApproversErrors, file};
 use crate::metrics::Metrics;
 use crate::outcome::RunOutcome;
-use crate::reload::CHECK_EVERY;
 
 /// Keeps [`Approvers`] in step with the approvers file.
 pub(crate) struct Watch {
     approvers: Arc<Approvers>,
     metrics: Arc<Metrics>,
     path: PathBuf,
+    /// How often the file is compared with what was last read.
+    every: Duration,
     /// The bytes last tried, good or bad, so a broken edit is reported once rather than every
     /// few seconds; `None` after a failed read. Also serialises reloads.
     last: Mutex<Option<Vec<u8>>>,
 }
 
 impl Watch {
-    /// `loaded` is the content the approvers were built from.
+    /// `loaded` is the content the approvers were built from; the file is compared with it
+    /// `every` so often.
     pub(crate) fn new(
         approvers: Arc<Approvers>,
         metrics: Arc<Metrics>,
         path: PathBuf,
         loaded: Vec<u8>,
+        every: Duration,
     ) -> Watch {
         Watch {
             approvers,
             metrics,
             path,
+            every,
             last: Mutex::new(Some(loaded)),
         }
     }
@@ -52,7 +57,7 @@ impl Watch {
     pub(crate) async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
             tokio::select! {
-                () = tokio::time::sleep(CHECK_EVERY) => {}
+                () = tokio::time::sleep(self.every) => {}
                 () = shutdown.cancelled() => return,
             }
             let mut last = self.last.lock().await;
@@ -98,6 +103,8 @@ mod tests {
     use super::*;
     use crate::approvers::TokenHash;
 
+    const EVERY: Duration = Duration::from_secs(2);
+
     fn entry(name: &str, token: &str) -> String {
         format!(
             "[[approver]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\n",
@@ -118,10 +125,11 @@ mod tests {
             metrics.clone(),
             path.clone(),
             loaded,
+            EVERY,
         ));
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(watch.clone().watch(shutdown.clone()));
-        let tick = || tokio::time::sleep(CHECK_EVERY + std::time::Duration::from_millis(10));
+        let tick = || tokio::time::sleep(EVERY + Duration::from_millis(10));
         let who = |token: &str| approvers.find(token).map(|a| a.name().to_owned());
         let counted = |outcome: &str| {
             metrics.render().contains(&format!(
