@@ -1,11 +1,14 @@
 //! The `vcd-blockd` commands behind the command line: `run` (the daemon), `check` (validate
-//! config and policy), `test` and `explain` (work with a policy alone) and `holds` (operate on
-//! held tasks through the running daemon). Each returns the process exit code: 0 ok, 1 check
+//! config, approvers file and policy), `test` and `explain` (work with a policy alone), `holds`
+//! (operate on held tasks through the running daemon) and `approvers add` (a new approver's
+//! token and entry). Each returns the process exit code: 0 ok, 1 check
 //! or test failures, 2 usage or configuration errors.
 
+mod approvers;
 mod holds;
 mod policy_tools;
 
+pub use approvers::approvers_add;
 pub use holds::{HoldsOptions, HoldsRequest, holds};
 pub use policy_tools::{explain, test};
 
@@ -31,7 +34,8 @@ pub fn config_path(flag: Option<PathBuf>) -> PathBuf {
     .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
 }
 
-/// `vcd-blockd run`: the daemon, until SIGTERM or SIGINT. SIGHUP reloads the policy.
+/// `vcd-blockd run`: the daemon, until SIGTERM or SIGINT. SIGHUP reloads the policy and the
+/// approvers file.
 pub fn run(config: Option<PathBuf>) -> ExitCode {
     let path = config_path(config);
     let settings = match Settings::load(Some(&path)) {
@@ -88,6 +92,7 @@ async fn serve(settings: Settings) -> ExitCode {
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
                 let _ = daemon.reload_policy().await;
+                let _ = daemon.reload_approvers().await;
             }
         }
     }
@@ -98,16 +103,22 @@ async fn serve(settings: Settings) -> ExitCode {
 }
 
 /// `vcd-blockd check [-c FILE] [POLICY]`: with only POLICY, the policy alone (no config
-/// needed); otherwise the config and the policy it names (or POLICY, when given).
+/// needed); otherwise the config, the approvers file it names and the policy it names (or
+/// POLICY, when given).
 pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
-    let policy_path = match (&config, policy) {
-        (None, Some(policy)) => policy,
+    let (policy_path, approvers_ok) = match (&config, policy) {
+        (None, Some(policy)) => (policy, true),
         (config, policy) => {
             let path = config_path(config.clone());
             match Settings::load(Some(&path)) {
                 Ok(settings) => {
                     println!("{}: ok", path.display());
-                    policy.unwrap_or(settings.policy.path)
+                    let approvers_ok = settings
+                        .http
+                        .approvers_file
+                        .as_deref()
+                        .is_none_or(check_approvers);
+                    (policy.unwrap_or(settings.policy.path), approvers_ok)
                 }
                 Err(error) => {
                     eprintln!("{error}");
@@ -116,10 +127,15 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
             }
         }
     };
-    check_policy(&policy_path)
+    let policy_ok = check_policy(&policy_path);
+    if policy_ok && approvers_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
 }
 
-fn check_policy(path: &Path) -> ExitCode {
+fn check_policy(path: &Path) -> bool {
     match Policy::load(path) {
         Ok(policy) => {
             println!(
@@ -128,13 +144,28 @@ fn check_policy(path: &Path) -> ExitCode {
                 policy.rule_count(),
                 policy.tests().len()
             );
-            ExitCode::SUCCESS
+            true
         }
         Err(errors) => {
             for error in &errors.0 {
                 eprintln!("{error}");
             }
-            ExitCode::from(EXIT_FAILED)
+            false
+        }
+    }
+}
+
+fn check_approvers(path: &Path) -> bool {
+    match crate::approvers::load(path) {
+        Ok(listed) => {
+            println!("{}: ok ({} approvers)", path.display(), listed.len());
+            true
+        }
+        Err(errors) => {
+            for error in &errors.0 {
+                eprintln!("{error}");
+            }
+            false
         }
     }
 }

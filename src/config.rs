@@ -14,6 +14,8 @@ mod locate;
 mod raw;
 mod validate;
 
+pub(crate) use locate::line_col;
+
 /// Where the daemon looks for its config file when neither `-c` nor `$VCD_BLOCKD_CONFIG` names one.
 pub(crate) const DEFAULT_CONFIG_PATH: &str = "/etc/vcd-blockd/config.toml";
 /// Prefix of environment overrides; sections and keys are separated by `__`.
@@ -98,6 +100,8 @@ pub enum PolicyMode {
 pub struct HoldSettings {
     pub keepalive: Duration,
     pub extend_by: Duration,
+    /// Lets an approver decide a task their own vCD user requested (off: separation of duties).
+    pub allow_self_approval: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -113,8 +117,17 @@ pub struct HttpSettings {
     pub admin_listen: Option<SocketAddr>,
     /// HTTPS on the admin listener (only there: probes and metrics stay plain on `listen`).
     pub tls: Option<TlsFiles>,
-    /// Bearer token for `/v1/holds*`; `None` turns the admin API off.
+    /// Bearer token of the approver `admin`, who has every org.
     pub admin_token: Option<SecretString>,
+    /// The named approvers' file (re-read when it changes).
+    pub approvers_file: Option<PathBuf>,
+}
+
+impl HttpSettings {
+    /// The admin API is on when anyone could use it: the admin token or named approvers.
+    pub fn admin_api(&self) -> bool {
+        self.admin_token.is_some() || self.approvers_file.is_some()
+    }
 }
 
 /// A PEM certificate chain and its private key.

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::approvers::{self, Approvers, ApproversErrors};
 use crate::backoff::Backoff;
 use crate::config::Settings;
 use crate::engine::Engine;
@@ -25,6 +26,8 @@ use crate::vcd::VcdError;
 pub enum StartError {
     #[error("policy {path}:\n{errors}")]
     Policy { path: String, errors: PolicyErrors },
+    #[error("approvers file:\n{0}")]
+    Approvers(ApproversErrors),
     #[error("vCD client: {0}")]
     Vcd(#[from] VcdError),
     #[error("cannot listen on {address}: {source}")]
@@ -44,6 +47,8 @@ pub struct Daemon {
     /// Where the admin API answers (`http_address` unless `[http] admin_listen` is set).
     pub admin_address: SocketAddr,
     reloader: Arc<Reloader>,
+    /// Re-reads the approvers file; `None` without one.
+    approvers_watch: Option<Arc<approvers::Watch>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     consumer: JoinHandle<()>,
@@ -71,11 +76,16 @@ impl Daemon {
         ));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let access = load_approvers(&settings, &metrics)?;
+        let approvers_watch = access.as_ref().and_then(|access| access.watch.clone());
+        if let Some(watch) = &approvers_watch {
+            tasks.spawn(watch.clone().watch(shutdown.clone()));
+        }
         let state = crate::http::HttpState {
             health: health.clone(),
             metrics: metrics.clone(),
             engine: engine.clone(),
-            admin_token: settings.http.admin_token.clone(),
+            approvers: access.map(|access| access.approvers),
         };
         let listeners = crate::http::bind(&settings.http, state, shutdown.clone())
             .await
@@ -123,6 +133,7 @@ impl Daemon {
             http_address,
             admin_address,
             reloader,
+            approvers_watch,
             shutdown,
             tasks,
             consumer,
@@ -133,6 +144,15 @@ impl Daemon {
     /// error the current policy stays.
     pub async fn reload_policy(&self) -> Result<(), PolicyErrors> {
         self.reloader.reload().await
+    }
+
+    /// Reads the approvers file again and swaps its approvers in; on error the current ones
+    /// stay. Without an approvers file there is nothing to do.
+    pub async fn reload_approvers(&self) -> Result<(), ApproversErrors> {
+        match &self.approvers_watch {
+            Some(watch) => watch.reload().await,
+            None => Ok(()),
+        }
     }
 
     /// Stops consuming, lets in-flight work finish within the grace period, logs out.
@@ -160,6 +180,47 @@ fn load_policy(settings: &Settings) -> Result<Policy, StartError> {
         path: settings.policy.path.display().to_string(),
         errors,
     })
+}
+
+/// Who may use the admin API, and with an approvers file the watch that keeps them in step
+/// with it.
+struct AdminAccess {
+    approvers: Arc<Approvers>,
+    watch: Option<Arc<approvers::Watch>>,
+}
+
+/// The admin API's approvers; `None` when it is off. A broken approvers file stops the start.
+fn load_approvers(
+    settings: &Settings,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<AdminAccess>, StartError> {
+    let http = &settings.http;
+    if !http.admin_api() {
+        return Ok(None);
+    }
+    let Some(path) = &http.approvers_file else {
+        let approvers = Approvers::new(http.admin_token.as_ref(), Vec::new());
+        return Ok(Some(AdminAccess {
+            approvers: Arc::new(approvers),
+            watch: None,
+        }));
+    };
+    let bytes = approvers::read(path).map_err(StartError::Approvers)?;
+    let listed = approvers::parse_bytes(&path.display().to_string(), &bytes)
+        .map_err(StartError::Approvers)?;
+    tracing::info!(path = %path.display(), approvers = listed.len(), "approvers loaded");
+    let approvers = Arc::new(Approvers::new(http.admin_token.as_ref(), listed));
+    let watch = approvers::Watch::new(
+        approvers.clone(),
+        metrics.clone(),
+        path.clone(),
+        bytes,
+        crate::reload::CHECK_EVERY,
+    );
+    Ok(Some(AdminAccess {
+        approvers,
+        watch: Some(Arc::new(watch)),
+    }))
 }
 
 /// Logs in at start and keeps trying, with backoff, until vCD accepts. After that, requests

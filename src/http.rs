@@ -1,5 +1,5 @@
-//! The HTTP listener (DESIGN §5): `/livez`, `/readyz`, `/metrics`, and, when an admin token is
-//! configured, the admin API for held tasks under `/v1/holds`. Handlers are thin: they read
+//! The HTTP listener (DESIGN §5): `/livez`, `/readyz`, `/metrics`, and, when an admin token or
+//! an approvers file is configured, the admin API for held tasks under `/v1/`. Handlers are thin: they read
 //! shared state or call the engine, and format the answer.
 
 pub(crate) mod admin;
@@ -15,10 +15,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum_server::tls_rustls::RustlsConfig;
-use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::approvers::Approvers;
 use crate::config::{HttpSettings, TlsFiles};
 use crate::engine::Engine;
 use crate::health::Health;
@@ -30,8 +30,8 @@ pub(crate) struct HttpState {
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub engine: Arc<Engine>,
-    /// `None` turns the admin API off.
-    pub admin_token: Option<SecretString>,
+    /// Who may use the admin API; `None` turns it off.
+    pub approvers: Option<Arc<Approvers>>,
 }
 
 /// The bound listeners: their addresses, and the servers, which run until the shutdown token
@@ -66,7 +66,7 @@ pub(crate) async fn bind(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text));
     let admin = state
-        .admin_token
+        .approvers
         .is_some()
         .then(|| admin::routes(state.clone()));
     let (main, separate_admin) = match (settings.admin_listen, admin) {

@@ -10,12 +10,14 @@
 //! - `policy/`: the policy language, parsed, checked and evaluated by the pure `decide`.
 //! - `vcd/`: the only code that talks to vCD; wire types stay in `vcd/model`.
 //! - `http`, `metrics`, `health`, `engine/audit`: what operators see.
+//! - `approvers/`: who may decide which held task (the approvers file, tokens, scope).
 //! - `task`, `facts`, `outcome`: the shared words at the bottom.
 //! - `commands/`: what `main.rs` runs, one function per command.
 //!
 //! Everything is private; what the binary, the tests and the benchmarks use is re-exported
 //! here.
 
+mod approvers;
 mod backoff;
 pub mod commands;
 mod config;
@@ -23,6 +25,7 @@ mod daemon;
 mod duration;
 mod engine;
 mod facts;
+mod glob;
 mod health;
 mod http;
 mod logging;
@@ -37,6 +40,7 @@ mod tls;
 mod vcd;
 mod xml;
 
+pub use approvers::{ApproversError, ApproversErrors};
 pub use config::{ApiVersionChoice, Settings, VcdAuth, VcdSettings};
 pub use daemon::Daemon;
 pub use engine::{HeldTask, HoldRegistry};

@@ -75,6 +75,25 @@ enum Command {
         #[command(subcommand)]
         request: HoldsCommand,
     },
+    /// Manage the people who may approve or reject held tasks.
+    Approvers {
+        #[command(subcommand)]
+        command: ApproversCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApproversCommand {
+    /// Print a new approver's token (only once) and the [[approver]] entry for the approvers file.
+    Add {
+        /// Shown in audit events and vCD messages; the approver's vCD user name, so that they
+        /// cannot decide their own requests.
+        name: String,
+        /// An org whose tasks the approver may decide (a glob, e.g. "prod-*"); repeat for
+        /// several. Without it: every org.
+        #[arg(long = "org", value_name = "GLOB")]
+        orgs: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,5 +177,8 @@ fn main() -> ExitCode {
             };
             commands::holds(options, request.into())
         }
+        Command::Approvers {
+            command: ApproversCommand::Add { name, orgs },
+        } => commands::approvers_add(&name, &orgs),
     }
 }

@@ -25,6 +25,7 @@ pub struct Metrics {
     keepalives: Counters,
     hold_lateness_seconds: Histogram,
     policy_reloads: Counters,
+    approvers_reloads: Counters,
     pub amqp_connected: Gauge,
     reconcile_runs: Counters,
     dead_lettered: Counters,
@@ -51,6 +52,7 @@ impl Metrics {
         let hold_lateness_seconds =
             Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         let policy_reloads = Counters::default();
+        let approvers_reloads = Counters::default();
         let amqp_connected = Gauge::default();
         let reconcile_runs = Counters::default();
         let dead_lettered = Counters::default();
@@ -95,6 +97,11 @@ impl Metrics {
             policy_reloads.clone(),
         );
         registry.register(
+            "approvers_reloads",
+            "Approvers file reloads, by outcome",
+            approvers_reloads.clone(),
+        );
+        registry.register(
             "amqp_connected",
             "1 while the AMQP consumer is connected",
             amqp_connected.clone(),
@@ -119,6 +126,7 @@ impl Metrics {
             keepalives,
             hold_lateness_seconds,
             policy_reloads,
+            approvers_reloads,
             amqp_connected,
             reconcile_runs,
             dead_lettered,
@@ -159,6 +167,12 @@ impl Metrics {
 
     pub fn policy_reload(&self, outcome: RunOutcome) {
         self.policy_reloads
+            .get_or_create(&vec![("outcome", outcome.label().to_owned())])
+            .inc();
+    }
+
+    pub fn approvers_reload(&self, outcome: RunOutcome) {
+        self.approvers_reloads
             .get_or_create(&vec![("outcome", outcome.label().to_owned())])
             .inc();
     }

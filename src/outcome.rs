@@ -120,7 +120,7 @@ impl KeepaliveOutcome {
 }
 
 /// How a periodic or one-off job ended (`policy_reloads_total{outcome}`,
-/// `reconcile_runs_total{outcome}`).
+/// `approvers_reloads_total{outcome}`, `reconcile_runs_total{outcome}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunOutcome {
     Ok,

@@ -107,6 +107,7 @@ impl Default for RawPolicy {
 pub(super) struct RawHolds {
     pub keepalive: String,
     pub extend_by: String,
+    pub allow_self_approval: bool,
 }
 
 impl Default for RawHolds {
@@ -114,6 +115,7 @@ impl Default for RawHolds {
         RawHolds {
             keepalive: "5m".into(),
             extend_by: "15m".into(),
+            allow_self_approval: false,
         }
     }
 }
@@ -140,6 +142,7 @@ pub(super) struct RawHttp {
     pub tls_cert_file: String,
     pub tls_key_file: String,
     pub admin_token_file: String,
+    pub approvers_file: String,
 }
 
 impl Default for RawHttp {
@@ -150,6 +153,7 @@ impl Default for RawHttp {
             tls_cert_file: String::new(),
             tls_key_file: String::new(),
             admin_token_file: String::new(),
+            approvers_file: String::new(),
         }
     }
 }

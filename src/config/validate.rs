@@ -54,6 +54,7 @@ impl<'a> Validator<'a> {
         let holds = HoldSettings {
             keepalive: self.positive_duration("holds.keepalive", &raw.holds.keepalive)?,
             extend_by: self.positive_duration("holds.extend_by", &raw.holds.extend_by)?,
+            allow_self_approval: raw.holds.allow_self_approval,
         };
         let reconcile = ReconcileSettings {
             interval: self.positive_duration("reconcile.interval", &raw.reconcile.interval)?,
@@ -219,10 +220,17 @@ impl<'a> Validator<'a> {
         let tls = self.tls(&raw, admin_listen.is_some())?;
         let admin_token = match self.optional_path(&raw.admin_token_file) {
             None => None,
-            Some(path) => Some(self.read_secret_file("http.admin_token_file", &path)?),
+            Some(path) => Some(self.read_token_file("http.admin_token_file", &path)?),
+        };
+        let http = HttpSettings {
+            listen,
+            admin_listen,
+            tls,
+            admin_token,
+            approvers_file: self.optional_path(&raw.approvers_file),
         };
         let admin = admin_listen.unwrap_or(listen);
-        if admin_token.is_some() && !admin.ip().is_loopback() && tls.is_none() {
+        if http.admin_api() && !admin.ip().is_loopback() && http.tls.is_none() {
             let key = if admin_listen.is_some() {
                 "http.admin_listen"
             } else {
@@ -233,12 +241,7 @@ impl<'a> Validator<'a> {
                  the network in plain HTTP (set http.tls_cert_file and http.tls_key_file)"
             ));
         }
-        Ok(HttpSettings {
-            listen,
-            admin_listen,
-            tls,
-            admin_token,
-        })
+        Ok(http)
     }
 
     fn address(&self, key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
@@ -335,6 +338,18 @@ impl<'a> Validator<'a> {
             return Err(self.invalid(key, format!("{} is empty", path.display())));
         }
         Ok(SecretString::from(value.to_owned()))
+    }
+
+    /// A bearer token: the file's text with surrounding white space trimmed, as the admin API
+    /// compares it byte for byte.
+    fn read_token_file(&self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| self.invalid(key, format!("cannot read {}: {e}", path.display())))?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(self.invalid(key, format!("{} is empty", path.display())));
+        }
+        Ok(SecretString::from(token.to_owned()))
     }
 
     fn positive_duration(&self, key: &str, text: &str) -> Result<Duration, ConfigError> {

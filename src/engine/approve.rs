@@ -1,10 +1,16 @@
 //! Approvals: a human resumes, aborts or fails a held task through the admin API. The answer
 //! comes only after vCD accepted the action.
+//!
+//! Whether the approver may decide the task (its org in their scope, not their own request) is
+//! checked here, inside the task's single flight and against the held task itself: the org and
+//! user come from the registry at the moment of the decision, so no hold taken or changed
+//! between a check and the action can slip past it.
 
 use chrono::Utc;
 
 use super::audit::Outcome;
 use super::{Engine, audit};
+use crate::approvers::{Approver, Forbidden};
 use crate::outcome::HoldEvent;
 use crate::task::FinalAction;
 use crate::task::TaskId;
@@ -12,7 +18,7 @@ use crate::vcd::{ErrorClass, VcdError};
 
 /// Why an approval or rejection did not happen.
 #[derive(Debug, thiserror::Error)]
-pub enum HoldError {
+pub(crate) enum HoldError {
     /// vCD has no such blocking task.
     #[error("no blocking task {0} in vCD")]
     Unknown(TaskId),
@@ -22,29 +28,44 @@ pub enum HoldError {
     /// `reject` takes abort or fail.
     #[error("a rejection aborts or fails the task; {0} is not a rejection")]
     NotARejection(&'static str),
+    /// The approver may not decide this task (outside their orgs, or their own request).
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
     /// vCD could not be asked, or refused.
     #[error(transparent)]
     Vcd(#[from] VcdError),
 }
 
 impl Engine {
-    /// Resumes a held task.
-    pub async fn approve(&self, id: TaskId, message: Option<String>) -> Result<(), HoldError> {
-        self.release_held(id, FinalAction::Resume, HoldEvent::Approve, message)
-            .await
+    /// Resumes a held task on `approver`'s word.
+    pub(crate) async fn approve(
+        &self,
+        id: TaskId,
+        approver: &Approver,
+        message: Option<String>,
+    ) -> Result<(), HoldError> {
+        self.release_held(
+            id,
+            FinalAction::Resume,
+            HoldEvent::Approve,
+            approver,
+            message,
+        )
+        .await
     }
 
-    /// Aborts or fails a held task.
-    pub async fn reject(
+    /// Aborts or fails a held task on `approver`'s word.
+    pub(crate) async fn reject(
         &self,
         id: TaskId,
         action: FinalAction,
+        approver: &Approver,
         message: Option<String>,
     ) -> Result<(), HoldError> {
         if action == FinalAction::Resume {
             return Err(HoldError::NotARejection(action.name()));
         }
-        self.release_held(id, action, HoldEvent::Reject, message)
+        self.release_held(id, action, HoldEvent::Reject, approver, message)
             .await
     }
 
@@ -53,12 +74,26 @@ impl Engine {
         id: TaskId,
         action: FinalAction,
         event: HoldEvent,
+        approver: &Approver,
         message: Option<String>,
     ) -> Result<(), HoldError> {
         let _flight = self.flights.enter(id).await;
         let Some(hold) = self.holds.get(id) else {
             return Err(self.why_not_held(id).await);
         };
+        let allow_self = self.hold_settings.allow_self_approval;
+        if let Err(forbidden) = approver.may_decide(&hold.org, &hold.user, allow_self) {
+            let reason = forbidden.to_string();
+            audit::approval(
+                &hold,
+                event,
+                action.name(),
+                Outcome::Forbidden,
+                &reason,
+                approver.name(),
+            );
+            return Err(forbidden.into());
+        }
         let verb = if event == HoldEvent::Approve {
             "Approved"
         } else {
@@ -66,7 +101,8 @@ impl Engine {
         };
         let message = message.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| {
             format!(
-                "{verb} by an administrator (vcd-blockd rule \"{}\")",
+                "{verb} by {} (vcd-blockd rule \"{}\")",
+                approver.signature(),
                 hold.rule
             )
         });
@@ -75,7 +111,14 @@ impl Engine {
             Ok(()) => {
                 self.forget(id);
                 self.metrics.decision(action.name(), &hold.rule, false);
-                audit::hold_event(&hold, event, action.name(), Outcome::Done, &message);
+                audit::approval(
+                    &hold,
+                    event,
+                    action.name(),
+                    Outcome::Done,
+                    &message,
+                    approver.name(),
+                );
                 tracing::debug!(task_id = %id, took_ms = (Utc::now() - started).num_milliseconds(), "hold released");
                 Ok(())
             }
@@ -83,12 +126,13 @@ impl Engine {
                 let reason = self.why_not_held(id).await;
                 if matches!(reason, HoldError::NotHeld { .. } | HoldError::Unknown(_)) {
                     self.forget(id);
-                    audit::hold_event(
+                    audit::approval(
                         &hold,
                         event,
                         action.name(),
                         Outcome::AlreadyDecided,
                         &message,
+                        approver.name(),
                     );
                     return Err(reason);
                 }

@@ -25,6 +25,9 @@ pub(crate) enum Outcome {
     Held,
     /// Decided `hold` again (duplicate notification, reconciliation, policy reload).
     StillHeld,
+    /// An approver asked for a decision they may not take (outside their orgs, their own
+    /// request); nothing was done.
+    Forbidden,
 }
 
 impl Outcome {
@@ -37,6 +40,7 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::Held => "held",
             Outcome::StillHeld => "still_held",
+            Outcome::Forbidden => "forbidden",
         }
     }
 }
@@ -81,7 +85,7 @@ pub(super) fn shadow(facts: &TaskFacts, rule: &str, action: &'static str, messag
     );
 }
 
-/// Something happened to a held task: a keepalive, an approval or rejection, the fallback at
+/// Something happened to a held task by the daemon's own doing: a keepalive, the fallback at
 /// the deadline, or the hold ending because vCD no longer waits for it.
 pub(super) fn hold_event(
     hold: &HeldTask,
@@ -89,6 +93,30 @@ pub(super) fn hold_event(
     action: &str,
     outcome: Outcome,
     message: &str,
+) {
+    held_task_event(hold, event, action, outcome, message, None);
+}
+
+/// An approver approved or rejected a held task, or was refused: the hold event, naming them.
+pub(super) fn approval(
+    hold: &HeldTask,
+    event: HoldEvent,
+    action: &str,
+    outcome: Outcome,
+    message: &str,
+    approver: &str,
+) {
+    held_task_event(hold, event, action, outcome, message, Some(approver));
+}
+
+/// `approver` is left out of the event when `None`.
+fn held_task_event(
+    hold: &HeldTask,
+    event: HoldEvent,
+    action: &str,
+    outcome: Outcome,
+    message: &str,
+    approver: Option<&str>,
 ) {
     tracing::info!(
         target: "audit",
@@ -102,6 +130,7 @@ pub(super) fn hold_event(
         dry_run = false,
         outcome = outcome.name(),
         deadline = %hold.deadline.to_rfc3339(),
+        approver,
         message,
         "hold"
     );

@@ -1,5 +1,7 @@
-//! The admin API for held tasks: list them, approve (resume) or reject (abort/fail) one. Every
-//! route needs `Authorization: Bearer <admin token>`; approvals answer after vCD accepted.
+//! The admin API for held tasks: list them, approve (resume) or reject (abort/fail) one, and
+//! `whoami`. Every route needs `Authorization: Bearer <token>`, the admin token or an
+//! approver's; the token names the approver, who sees only the tasks of their orgs. Approvals
+//! answer after vCD accepted.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
@@ -7,12 +9,13 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use super::HttpState;
+use crate::approvers::Approver;
 use crate::engine::{HeldTask, HoldError};
 use crate::task::FinalAction;
 use crate::task::TaskId;
@@ -22,6 +25,7 @@ pub(crate) fn routes(state: HttpState) -> Router<HttpState> {
         .route("/v1/holds", get(list))
         .route("/v1/holds/{id}/approve", post(approve))
         .route("/v1/holds/{id}/reject", post(reject))
+        .route("/v1/whoami", get(whoami))
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -66,51 +70,73 @@ pub(crate) struct DecisionRequest {
     pub action: Option<String>,
 }
 
-async fn require_token(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+/// Finds the approver the bearer token belongs to and hands them to the route; 401 when there
+/// is none.
+async fn require_token(
+    State(state): State<HttpState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let expected = state
-        .admin_token
-        .as_ref()
-        .map(|t| t.expose_secret().as_bytes());
-    match (presented, expected) {
-        (Some(presented), Some(expected)) if constant_time_eq(presented.as_bytes(), expected) => {
+    let approver = presented
+        .zip(state.approvers.as_ref())
+        .and_then(|(token, approvers)| approvers.find(token));
+    match approver {
+        Some(approver) => {
+            request.extensions_mut().insert(approver);
             next.run(request).await
         }
-        _ => problem(StatusCode::UNAUTHORIZED, "admin token missing or wrong"),
+        None => problem(StatusCode::UNAUTHORIZED, "bearer token missing or unknown"),
     }
 }
 
-/// Compares without stopping at the first difference, so timing tells nothing about the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The approver the token names. `orgs` lists their org globs; `["*"]` means every org (the
+/// admin token, and approvers without `orgs`).
+async fn whoami(Extension(approver): Extension<Arc<Approver>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"name": approver.name(), "orgs": approver.org_globs()}))
 }
 
-async fn list(State(state): State<HttpState>) -> Json<Vec<HoldView>> {
+/// The held tasks of the approver's orgs, oldest first.
+async fn list(
+    State(state): State<HttpState>,
+    Extension(approver): Extension<Arc<Approver>>,
+) -> Json<Vec<HoldView>> {
     Json(
         state
             .engine
             .holds
             .list()
             .iter()
+            .filter(|hold| approver.may_see(&hold.org))
             .map(HoldView::from)
             .collect(),
     )
 }
 
-async fn approve(State(state): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn approve(
+    State(state): State<HttpState>,
+    Extension(approver): Extension<Arc<Approver>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let (id, request) = match parse(&id, &body) {
         Ok(parsed) => parsed,
         Err(message) => return problem(StatusCode::BAD_REQUEST, &message),
     };
-    let result = state.engine.approve(id, request.message).await;
+    let result = state.engine.approve(id, &approver, request.message).await;
     answer(id, FinalAction::Resume, result)
 }
 
-async fn reject(State(state): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn reject(
+    State(state): State<HttpState>,
+    Extension(approver): Extension<Arc<Approver>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let (id, request) = match parse(&id, &body) {
         Ok(parsed) => parsed,
         Err(message) => return problem(StatusCode::BAD_REQUEST, &message),
@@ -125,7 +151,10 @@ async fn reject(State(state): State<HttpState>, Path(id): Path<String>, body: By
             );
         }
     };
-    let result = state.engine.reject(id, action, request.message).await;
+    let result = state
+        .engine
+        .reject(id, action, &approver, request.message)
+        .await;
     answer(id, action, result)
 }
 
@@ -149,6 +178,7 @@ fn answer(id: TaskId, action: FinalAction, result: Result<(), HoldError>) -> Res
                 HoldError::Unknown(_) => StatusCode::NOT_FOUND,
                 HoldError::NotHeld { .. } => StatusCode::CONFLICT,
                 HoldError::NotARejection(_) => StatusCode::BAD_REQUEST,
+                HoldError::Forbidden(_) => StatusCode::FORBIDDEN,
                 HoldError::Vcd(_) => StatusCode::BAD_GATEWAY,
             };
             problem(status, &error.to_string())
@@ -158,17 +188,4 @@ fn answer(id: TaskId, action: FinalAction, result: Result<(), HoldError>) -> Res
 
 fn problem(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({"error": message}))).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_comparison_needs_every_byte() {
-        assert!(constant_time_eq(b"s3cret", b"s3cret"));
-        assert!(!constant_time_eq(b"s3cret", b"s3creT"));
-        assert!(!constant_time_eq(b"s3cret", b"s3cret!"));
-        assert!(!constant_time_eq(b"", b"x"));
-    }
 }

@@ -50,6 +50,10 @@ pub(crate) struct Options {
     pub reconcile_interval: &'static str,
     /// More lines for the `[http]` section (e.g. `admin_listen`, TLS files).
     pub http_extra: String,
+    /// The text of `[http] approvers_file`; `None` leaves the key out.
+    pub approvers: Option<String>,
+    /// `[holds] allow_self_approval`.
+    pub allow_self_approval: bool,
 }
 
 impl Default for Options {
@@ -65,6 +69,8 @@ impl Default for Options {
             extend_by: "15m",
             reconcile_interval: "5m",
             http_extra: String::new(),
+            approvers: None,
+            allow_self_approval: false,
         }
     }
 }
@@ -316,6 +322,13 @@ fn write_config(
     std::fs::write(path("amqp-url"), AMQP_URL).unwrap();
     std::fs::write(path("policy.toml"), &options.policy).unwrap();
     std::fs::write(path("admin-token"), ADMIN_TOKEN).unwrap();
+    let approvers_file = match &options.approvers {
+        Some(text) => {
+            std::fs::write(path("approvers.toml"), text).unwrap();
+            "approvers_file = \"approvers.toml\""
+        }
+        None => "",
+    };
     let secret = if options.auth == "api-token" {
         "api_token_file = \"vcd-api-token\""
     } else {
@@ -343,6 +356,7 @@ mode = "{mode}"
 
 [holds]
 extend_by = "{extend_by}"
+allow_self_approval = {allow_self_approval}
 
 [reconcile]
 interval = "{reconcile_interval}"
@@ -351,6 +365,7 @@ interval = "{reconcile_interval}"
 listen = "127.0.0.1:0"
 admin_token_file = "admin-token"
 {http_extra}
+{approvers_file}
 "#,
         url = sim.base_url(),
         auth = options.auth,
@@ -360,6 +375,7 @@ admin_token_file = "admin-token"
         extend_by = options.extend_by,
         reconcile_interval = options.reconcile_interval,
         http_extra = options.http_extra,
+        allow_self_approval = options.allow_self_approval,
     );
     std::fs::write(path("config.toml"), config).unwrap();
     Settings::load_with_env(Some(&path("config.toml")), &Default::default())
@@ -430,18 +446,38 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// A client for the admin API, with the test token.
+/// A client for the admin API, with the test token or an approver's.
 pub(crate) struct Admin {
     pub base: String,
+    token: String,
     http: reqwest::Client,
 }
 
 impl Admin {
     pub(crate) fn new(base: String) -> Admin {
+        Admin::with_token(base, ADMIN_TOKEN)
+    }
+
+    /// A client that presents `token` (an approver's).
+    pub(crate) fn with_token(base: String, token: &str) -> Admin {
         Admin {
             base,
+            token: token.to_owned(),
             http: http_client(),
         }
+    }
+
+    /// GET /v1/whoami: the status and the JSON answer.
+    pub(crate) async fn whoami(&self) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .get(format!("{}/v1/whoami", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
     }
 
     /// GET /v1/holds, or `None` while the daemon does not answer.
@@ -449,7 +485,7 @@ impl Admin {
         let response = self
             .http
             .get(format!("{}/v1/holds", self.base))
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(&self.token)
             .send()
             .await
             .ok()?;
@@ -466,7 +502,7 @@ impl Admin {
         let response = self
             .http
             .post(format!("{}/v1/holds/{id}/{verb}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(&self.token)
             .json(&body)
             .send()
             .await

@@ -10,6 +10,7 @@
 
 mod helpers;
 
+mod approvers;
 mod cli;
 mod delivery;
 mod e2e;

@@ -87,6 +87,9 @@ fn minimal_file_gets_documented_defaults() {
     assert_eq!(settings.reconcile.interval, Duration::from_secs(300));
     assert_eq!(settings.http.listen, "127.0.0.1:9180".parse().unwrap());
     assert!(settings.http.admin_token.is_none());
+    assert!(settings.http.approvers_file.is_none());
+    assert!(!settings.http.admin_api());
+    assert!(!settings.holds.allow_self_approval);
     assert_eq!(settings.log.format, LogFormat::Text);
     assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
 }
@@ -174,6 +177,65 @@ fn file_problems_name_file_line_and_column() {
             "{error:?} does not mention {message:?}"
         );
     }
+}
+
+#[test]
+fn approvers_turn_the_admin_api_on() {
+    let fixture = Fixture::new();
+    std::fs::write(fixture.dir.path().join("admin-token"), "  t0ken \n\n").unwrap();
+    let settings = fixture
+        .load(
+            &format!(
+                "{MINIMAL}[holds]\nallow_self_approval = true\n\
+                 [http]\napprovers_file = \"approvers.toml\"\nadmin_token_file = \"admin-token\"\n"
+            ),
+            &[],
+        )
+        .unwrap();
+    assert!(settings.holds.allow_self_approval);
+    assert_eq!(
+        settings.http.approvers_file,
+        Some(fixture.dir.path().join("approvers.toml"))
+    );
+    use secrecy::ExposeSecret;
+    assert_eq!(
+        settings.http.admin_token.unwrap().expose_secret(),
+        "t0ken",
+        "token files are trimmed"
+    );
+
+    let settings = fixture
+        .load(
+            MINIMAL,
+            &[
+                (
+                    "VCD_BLOCKD__HTTP__APPROVERS_FILE",
+                    "/etc/vcd-blockd/approvers.toml",
+                ),
+                ("VCD_BLOCKD__HTTP__LISTEN", "0.0.0.0:9180"),
+                ("VCD_BLOCKD__HOLDS__ALLOW_SELF_APPROVAL", "true"),
+            ],
+        )
+        .unwrap();
+    assert!(settings.http.admin_api() && settings.http.admin_token.is_none());
+    assert!(settings.holds.allow_self_approval);
+    assert!(
+        settings
+            .warnings
+            .iter()
+            .any(|w| w.contains("the admin API is reachable from the network")),
+        "{:?}",
+        settings.warnings
+    );
+
+    let error = fixture
+        .load(
+            &format!("{MINIMAL}[holds]\nallow_self_approval = \"yes\"\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("config.toml:9:23: invalid type"), "{error}");
 }
 
 #[test]

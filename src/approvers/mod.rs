@@ -1,0 +1,354 @@
+//! Approvers: who may decide held tasks through the admin API. Each approver is a name, the
+//! SHA-256 of their bearer token and the orgs (globs) whose tasks they may see and decide. They
+//! come from `[http] approvers_file` (`file`), re-read when it changes (`watch`), plus the
+//! approver `admin` of `admin_token_file`, who has every org and names no person.
+//!
+//! Separation of duties: a person may not decide a task their own vCD user requested.
+
+mod file;
+mod token;
+mod watch;
+
+pub use file::{ApproversError, ApproversErrors};
+pub(crate) use file::{Listed, load, parse_bytes, read};
+pub(crate) use token::{TokenHash, new_token};
+pub(crate) use watch::Watch;
+
+use std::sync::{Arc, RwLock};
+
+use secrecy::{ExposeSecret, SecretString};
+use subtle::{Choice, ConditionallySelectable};
+
+use crate::glob::Glob;
+
+/// Someone who may decide held tasks.
+#[derive(Debug)]
+pub(crate) struct Approver {
+    name: String,
+    /// The orgs whose tasks this approver sees and decides; `None`: every org.
+    orgs: Option<Vec<Glob>>,
+    /// False for the admin token, which names no person and so is exempt from the
+    /// self-approval check.
+    person: bool,
+}
+
+/// The name the admin token goes by; reserved in the approvers file.
+pub(crate) const ADMIN: &str = "admin";
+
+/// Why an approver may not decide a held task (the admin API answers 403).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Forbidden {
+    /// The task's org matches none of the approver's globs. The org is left out: the approver
+    /// may not see the task, so the answer tells nothing about it.
+    #[error("{approver} may not decide this task: it is outside their orgs ({orgs})")]
+    OutsideOrgs { approver: String, orgs: String },
+    /// The approver's name is the vCD user who started the task.
+    #[error(
+        "{approver} requested this task in vCD and may not decide it themselves: another \
+         approver must (separation of duties)"
+    )]
+    OwnRequest { approver: String },
+}
+
+impl Approver {
+    /// A named person; `orgs` of `None` means every org. The name must pass [`check_name`].
+    pub(crate) fn person(name: String, orgs: Option<Vec<Glob>>) -> Approver {
+        Approver {
+            name,
+            orgs,
+            person: true,
+        }
+    }
+
+    /// The holder of `admin_token_file`.
+    pub(crate) fn admin() -> Approver {
+        Approver {
+            name: ADMIN.to_owned(),
+            orgs: None,
+            person: false,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How the vCD message names who decided: the approver's name, or "an administrator" for
+    /// the admin token, which names no person.
+    pub(crate) fn signature(&self) -> &str {
+        if self.person {
+            &self.name
+        } else {
+            "an administrator"
+        }
+    }
+
+    /// The org globs as written; `["*"]` when the approver has every org.
+    pub(crate) fn org_globs(&self) -> Vec<&str> {
+        match &self.orgs {
+            None => vec!["*"],
+            Some(globs) => globs.iter().map(Glob::as_str).collect(),
+        }
+    }
+
+    /// Whether tasks of `org` are this approver's to see (and, but for their own, to decide).
+    pub(crate) fn may_see(&self, org: &str) -> bool {
+        self.orgs
+            .as_ref()
+            .is_none_or(|globs| globs.iter().any(|glob| glob.matches(org)))
+    }
+
+    /// Whether this approver may approve or reject a task of `org` that vCD user `user`
+    /// started. Names are compared case-insensitively.
+    pub(crate) fn may_decide(
+        &self,
+        org: &str,
+        user: &str,
+        allow_self_approval: bool,
+    ) -> Result<(), Forbidden> {
+        if !self.may_see(org) {
+            return Err(Forbidden::OutsideOrgs {
+                approver: self.name.clone(),
+                orgs: self.org_globs().join(", "),
+            });
+        }
+        if self.person && !allow_self_approval && self.name.to_lowercase() == user.to_lowercase() {
+            return Err(Forbidden::OwnRequest {
+                approver: self.name.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Checks an approver's name: it is what audit events and vCD messages show, and what is
+/// compared with the vCD user name of a task.
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("an approver's name must not be empty".to_owned());
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!(
+            "approver name {name:?} contains a control character"
+        ));
+    }
+    if name.trim() != name {
+        return Err(format!(
+            "approver name {name:?} starts or ends with white space"
+        ));
+    }
+    if name.eq_ignore_ascii_case(ADMIN) {
+        return Err(format!(
+            "the name {name:?} belongs to the holder of admin_token_file; choose another"
+        ));
+    }
+    Ok(())
+}
+
+/// Compiles an approver's org globs; the error names the first bad one.
+pub(crate) fn compile_orgs<'a>(
+    globs: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<Glob>, String> {
+    globs.into_iter().map(Glob::compile).collect()
+}
+
+/// One token the admin API accepts.
+#[derive(Debug, Clone)]
+struct Entry {
+    token: TokenHash,
+    approver: Arc<Approver>,
+}
+
+/// Every approver the admin API knows: the admin token's, fixed for the daemon's life, and the
+/// approvers file's, swapped whole when the file changes.
+#[derive(Debug)]
+pub(crate) struct Approvers {
+    admin: Option<Entry>,
+    listed: RwLock<Arc<Vec<Entry>>>,
+}
+
+impl Approvers {
+    pub(crate) fn new(admin_token: Option<&SecretString>, listed: Vec<Listed>) -> Approvers {
+        let admin = admin_token.map(|token| Entry {
+            token: TokenHash::of(token.expose_secret().as_bytes()),
+            approver: Arc::new(Approver::admin()),
+        });
+        let approvers = Approvers {
+            admin,
+            listed: RwLock::new(Arc::new(Vec::new())),
+        };
+        approvers.replace(listed);
+        approvers
+    }
+
+    /// Swaps in the approvers of a newly read file.
+    pub(crate) fn replace(&self, listed: Vec<Listed>) {
+        let entries: Vec<Entry> = listed
+            .into_iter()
+            .map(|listed| Entry {
+                token: listed.token,
+                approver: Arc::new(listed.approver),
+            })
+            .collect();
+        if let Some(admin) = &self.admin
+            && let Some(twin) = entries
+                .iter()
+                .find(|e| bool::from(e.token.ct_eq(&admin.token)))
+        {
+            tracing::warn!(
+                approver = twin.approver.name(),
+                "this approver's token is the admin token; it acts as admin"
+            );
+        }
+        *self
+            .listed
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(entries);
+    }
+
+    fn listed(&self) -> Arc<Vec<Entry>> {
+        self.listed
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The approver a bearer token belongs to. The token's hash is compared with every known
+    /// hash, in constant time and without stopping at a match, so the time taken tells nothing
+    /// about the token or about who matched.
+    pub(crate) fn find(&self, token: &str) -> Option<Arc<Approver>> {
+        let presented = TokenHash::of(token.as_bytes());
+        let listed = self.listed();
+        let candidates: Vec<&Entry> = self.admin.iter().chain(listed.iter()).collect();
+        // Position + 1 of the first match; 0 while there is none.
+        let mut found = 0u64;
+        let mut matched = Choice::from(0);
+        for (position, entry) in (1u64..).zip(&candidates) {
+            let equal = entry.token.ct_eq(&presented);
+            found.conditional_assign(&position, equal & !matched);
+            matched |= equal;
+        }
+        let index = usize::try_from(found).ok()?.checked_sub(1)?;
+        candidates.get(index).map(|entry| entry.approver.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(name: &str, token: &str, orgs: Option<&[&str]>) -> Listed {
+        Listed {
+            approver: Approver::person(
+                name.to_owned(),
+                orgs.map(|globs| compile_orgs(globs.iter().copied()).unwrap()),
+            ),
+            token: TokenHash::of(token.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn tokens_find_their_approver_and_nobody_else() {
+        let admin = SecretString::from("admin-token");
+        let approvers = Approvers::new(
+            Some(&admin),
+            vec![
+                listed("carol", "carol-token", Some(&["prod-*"])),
+                listed("dave", "dave-token", None),
+            ],
+        );
+        let name = |token: &str| approvers.find(token).map(|a| a.name().to_owned());
+        assert_eq!(name("admin-token").as_deref(), Some("admin"));
+        assert_eq!(name("carol-token").as_deref(), Some("carol"));
+        assert_eq!(name("dave-token").as_deref(), Some("dave"));
+        for wrong in ["", "carol-token ", "Carol-token", "carol", "admin-token\n"] {
+            assert_eq!(name(wrong), None, "{wrong:?}");
+        }
+        approvers.replace(vec![listed("erin", "erin-token", None)]);
+        assert_eq!(name("carol-token"), None, "replaced whole");
+        assert_eq!(name("erin-token").as_deref(), Some("erin"));
+        assert_eq!(name("admin-token").as_deref(), Some("admin"), "admin stays");
+        assert_eq!(
+            Approvers::new(None, Vec::new())
+                .find("admin-token")
+                .map(|_| ()),
+            None
+        );
+    }
+
+    #[test]
+    fn the_first_of_two_equal_tokens_wins() {
+        let admin = SecretString::from("same");
+        let approvers = Approvers::new(Some(&admin), vec![listed("carol", "same", None)]);
+        assert_eq!(approvers.find("same").unwrap().name(), "admin");
+    }
+
+    #[test]
+    fn scope_and_separation_of_duties() {
+        let carol = Approver::person(
+            "Carol".into(),
+            Some(compile_orgs(["prod-*", "shared"]).unwrap()),
+        );
+        let admin = Approver::admin();
+        let cases = [
+            (&carol, "prod-eu", "dave", false, Ok(())),
+            (&carol, "SHARED", "dave", false, Ok(())),
+            (
+                &carol,
+                "dev",
+                "dave",
+                false,
+                Err("outside their orgs (prod-*, shared)"),
+            ),
+            (
+                &carol,
+                "prod-eu",
+                "carol",
+                false,
+                Err("requested this task"),
+            ),
+            (
+                &carol,
+                "prod-eu",
+                "CAROL",
+                false,
+                Err("requested this task"),
+            ),
+            (&carol, "prod-eu", "carol", true, Ok(())),
+            (&carol, "dev", "carol", true, Err("outside their orgs")),
+            (&admin, "dev", "admin", false, Ok(())),
+        ];
+        for (approver, org, user, allow_self, expected) in cases {
+            let result = approver
+                .may_decide(org, user, allow_self)
+                .map_err(|e| e.to_string());
+            match (&result, expected) {
+                (Ok(()), Ok(())) => {}
+                (Err(message), Err(part)) if message.contains(part) => {}
+                _ => panic!("{} on {org}/{user}: {result:?}", approver.name()),
+            }
+        }
+        assert!(carol.may_see("prod-us") && !carol.may_see("dev"));
+        assert_eq!(carol.org_globs(), ["prod-*", "shared"]);
+        assert_eq!(admin.org_globs(), ["*"]);
+        assert_eq!(carol.signature(), "Carol");
+        assert_eq!(admin.signature(), "an administrator");
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("carol").is_ok());
+        assert!(check_name("Carol Jones").is_ok());
+        for bad in [
+            "",
+            "  ",
+            "carol\n",
+            "ca\u{7}rol",
+            " carol",
+            "admin",
+            "Admin",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
