@@ -305,6 +305,42 @@ async fn update_progress_moves_the_timeout_and_returns_the_task() {
 }
 
 #[tokio::test]
+async fn refused_keepalives_answer_400_until_used_up() {
+    let config = config();
+    let sim = start(config.clone()).await;
+    let token = legacy_login(&sim).await;
+    sim.set_faults(Faults {
+        refuse_update_progress: 2,
+        ..Faults::default()
+    });
+    let id = sim.create_task(NewTask::default()).await.unwrap();
+    let url = format!(
+        "{}/api/admin/extension/blockingTask/{id}/action/updateProgress",
+        sim.base_url()
+    );
+    let progress = || {
+        http()
+            .post(&url)
+            .bearer_auth(&token)
+            .header("Accept", ACCEPT_XML)
+            .header("Content-Type", PROGRESS_PARAMS)
+            .body("<BlockingTaskUpdateProgressParams xmlns=\"http://www.vmware.com/vcloud/extension/v1.5\"><Message>Waiting</Message></BlockingTaskUpdateProgressParams>")
+            .send()
+    };
+    let timeout_before = sim.task(id).unwrap().timeout_date;
+    assert_eq!(progress().await.unwrap().status(), 400);
+    assert_eq!(progress().await.unwrap().status(), 400);
+    let task = sim.task(id).unwrap();
+    assert_eq!(task.status, "active");
+    assert_eq!(
+        task.timeout_date, timeout_before,
+        "a refused keepalive moves nothing"
+    );
+    assert_eq!(progress().await.unwrap().status(), 200);
+    finish(sim, &config).await;
+}
+
+#[tokio::test]
 async fn first_reads_answer_404_until_the_task_is_visible() {
     let config = config();
     let sim = start(config.clone()).await;
