@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
+use url::Url;
 
+pub(crate) use crate::notify::settings::{WebhookFormat, WebhookSettings};
 pub use crate::vcd::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 
 mod locate;
@@ -28,6 +30,8 @@ pub struct Settings {
     pub holds: HoldSettings,
     pub reconcile: ReconcileSettings,
     pub http: HttpSettings,
+    /// `[[notify]]`: the webhooks told about held tasks; empty = none.
+    pub notify: Vec<WebhookSettings>,
     pub log: LogSettings,
     /// Things worth a warning at start-up (plain-text secrets, plain-HTTP vCD).
     pub warnings: Vec<String>,
@@ -110,6 +114,8 @@ pub struct HttpSettings {
     pub listen: SocketAddr,
     /// Bearer token for `/v1/holds*`; `None` turns the admin API off.
     pub admin_token: Option<SecretString>,
+    /// How people reach the approvals page (no trailing slash); links in webhooks.
+    pub public_url: Option<Url>,
 }
 
 #[derive(Debug, Clone)]

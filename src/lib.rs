@@ -27,6 +27,7 @@ mod health;
 mod http;
 mod logging;
 mod metrics;
+mod notify;
 mod outcome;
 mod policy;
 mod reload;

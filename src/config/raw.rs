@@ -16,6 +16,7 @@ pub(super) struct RawSettings {
     pub holds: RawHolds,
     pub reconcile: RawReconcile,
     pub http: RawHttp,
+    pub notify: Vec<RawNotify>,
     pub log: RawLog,
 }
 
@@ -137,6 +138,7 @@ impl Default for RawReconcile {
 pub(super) struct RawHttp {
     pub listen: String,
     pub admin_token_file: String,
+    pub public_url: String,
 }
 
 impl Default for RawHttp {
@@ -144,6 +146,29 @@ impl Default for RawHttp {
         RawHttp {
             listen: "127.0.0.1:9180".into(),
             admin_token_file: String::new(),
+            public_url: String::new(),
+        }
+    }
+}
+
+/// One `[[notify]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawNotify {
+    pub url: Option<String>,
+    pub url_file: Option<String>,
+    pub format: String,
+    /// Unset: every event.
+    pub events: Option<Vec<String>>,
+}
+
+impl Default for RawNotify {
+    fn default() -> Self {
+        RawNotify {
+            url: None,
+            url_file: None,
+            format: "json".into(),
+            events: None,
         }
     }
 }
