@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::policy::{Policy, PolicyErrors};
 use crate::reload::Reloader;
 use crate::source::amqp::Consumer;
@@ -27,6 +28,8 @@ pub enum StartError {
     Policy { path: String, errors: PolicyErrors },
     #[error("vCD client: {0}")]
     Vcd(#[from] VcdError),
+    #[error("webhooks: cannot build the HTTP client: {0}")]
+    Webhooks(reqwest::Error),
     #[error("cannot listen on {address}: {source}")]
     Http {
         address: SocketAddr,
@@ -60,15 +63,24 @@ impl Daemon {
             metrics.clone(),
             health.clone(),
         )?);
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let notifier = Notifier::start(
+            &settings.notify,
+            settings.http.public_url.as_ref(),
+            metrics.clone(),
+            &tasks,
+            &shutdown,
+        )
+        .map_err(StartError::Webhooks)?;
         let engine = Arc::new(Engine::new(
             vcd.clone(),
             policy,
             settings.policy.mode,
             settings.holds.clone(),
             metrics.clone(),
+            notifier,
         ));
-        let shutdown = CancellationToken::new();
-        let tasks = TaskTracker::new();
         let state = crate::http::HttpState {
             health: health.clone(),
             metrics: metrics.clone(),
@@ -78,9 +90,12 @@ impl Daemon {
         let (http_address, server) =
             crate::http::bind(settings.http.listen, state, shutdown.clone())
                 .await
-                .map_err(|source| StartError::Http {
-                    address: settings.http.listen,
-                    source,
+                .map_err(|source| {
+                    shutdown.cancel(); // stops what already runs: the webhook senders
+                    StartError::Http {
+                        address: settings.http.listen,
+                        source,
+                    }
                 })?;
         tasks.spawn(async move {
             if let Err(error) = server.await {

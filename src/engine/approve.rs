@@ -5,7 +5,8 @@ use chrono::Utc;
 
 use super::audit::Outcome;
 use super::{Engine, audit};
-use crate::outcome::HoldEvent;
+use crate::notify::Event;
+use crate::outcome::{HoldEvent, WebhookEvent};
 use crate::task::FinalAction;
 use crate::task::TaskId;
 use crate::vcd::{ErrorClass, VcdError};
@@ -28,23 +29,35 @@ pub enum HoldError {
 }
 
 impl Engine {
-    /// Resumes a held task.
-    pub async fn approve(&self, id: TaskId, message: Option<String>) -> Result<(), HoldError> {
-        self.release_held(id, FinalAction::Resume, HoldEvent::Approve, message)
-            .await
+    /// Resumes a held task on behalf of `approver` (named in the webhooks).
+    pub async fn approve(
+        &self,
+        id: TaskId,
+        approver: Option<&str>,
+        message: Option<String>,
+    ) -> Result<(), HoldError> {
+        self.release_held(
+            id,
+            FinalAction::Resume,
+            HoldEvent::Approve,
+            approver,
+            message,
+        )
+        .await
     }
 
-    /// Aborts or fails a held task.
+    /// Aborts or fails a held task on behalf of `approver` (named in the webhooks).
     pub async fn reject(
         &self,
         id: TaskId,
         action: FinalAction,
+        approver: Option<&str>,
         message: Option<String>,
     ) -> Result<(), HoldError> {
         if action == FinalAction::Resume {
             return Err(HoldError::NotARejection(action.name()));
         }
-        self.release_held(id, action, HoldEvent::Reject, message)
+        self.release_held(id, action, HoldEvent::Reject, approver, message)
             .await
     }
 
@@ -53,6 +66,7 @@ impl Engine {
         id: TaskId,
         action: FinalAction,
         event: HoldEvent,
+        approver: Option<&str>,
         message: Option<String>,
     ) -> Result<(), HoldError> {
         let _flight = self.flights.enter(id).await;
@@ -76,6 +90,16 @@ impl Engine {
                 self.forget(id);
                 self.metrics.decision(action.name(), &hold.rule, false);
                 audit::hold_event(&hold, event, action.name(), Outcome::Done, &message);
+                let kind = if event == HoldEvent::Approve {
+                    WebhookEvent::Approved
+                } else {
+                    WebhookEvent::Rejected
+                };
+                self.notifier.send(Event {
+                    approver: approver.map(Into::into),
+                    action: Some(action),
+                    ..hold.event(kind, &message, Utc::now())
+                });
                 tracing::debug!(task_id = %id, took_ms = (Utc::now() - started).num_milliseconds(), "hold released");
                 Ok(())
             }

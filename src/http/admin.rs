@@ -17,6 +17,9 @@ use crate::engine::{HeldTask, HoldError};
 use crate::task::FinalAction;
 use crate::task::TaskId;
 
+/// The approver the admin token stands for (DESIGN §5a).
+const ADMIN_APPROVER: &str = "admin";
+
 pub(crate) fn routes(state: HttpState) -> Router<HttpState> {
     Router::new()
         .route("/v1/holds", get(list))
@@ -106,7 +109,10 @@ async fn approve(State(state): State<HttpState>, Path(id): Path<String>, body: B
         Ok(parsed) => parsed,
         Err(message) => return problem(StatusCode::BAD_REQUEST, &message),
     };
-    let result = state.engine.approve(id, request.message).await;
+    let result = state
+        .engine
+        .approve(id, Some(ADMIN_APPROVER), request.message)
+        .await;
     answer(id, FinalAction::Resume, result)
 }
 
@@ -125,7 +131,10 @@ async fn reject(State(state): State<HttpState>, Path(id): Path<String>, body: By
             );
         }
     };
-    let result = state.engine.reject(id, action, request.message).await;
+    let result = state
+        .engine
+        .reject(id, action, Some(ADMIN_APPROVER), request.message)
+        .await;
     answer(id, action, result)
 }
 
