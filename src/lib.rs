@@ -10,6 +10,7 @@
 //! - `policy/`: the policy language, parsed, checked and evaluated by the pure `decide`.
 //! - `vcd/`: the only code that talks to vCD; wire types stay in `vcd/model`.
 //! - `http`, `metrics`, `health`, `engine/audit`: what operators see.
+//! - `notify/`: webhooks telling people about held tasks; the engine only queues.
 //! - `task`, `facts`, `outcome`: the shared words at the bottom.
 //! - `commands/`: what `main.rs` runs, one function per command.
 //!
