@@ -61,6 +61,15 @@ impl Backoff {
     /// scheduler also keeps each retry ahead of vCD's timeout.
     pub(crate) const KEEPALIVE: Backoff = Backoff::forever(Duration::from_secs(1));
 
+    /// Between attempts to deliver one event to a `[[notify]]` webhook: at most a minute
+    /// apart, for up to five minutes (DESIGN §5a); past that the event is given up.
+    pub(crate) const WEBHOOK: Backoff = Backoff {
+        first: Duration::from_secs(1),
+        cap: Duration::from_secs(60),
+        deadline: Duration::from_secs(5 * 60),
+        max_attempts: u32::MAX,
+    };
+
     /// Starts at `first`, waits at most a minute, never gives up.
     const fn forever(first: Duration) -> Backoff {
         Backoff {

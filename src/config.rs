@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
+use url::Url;
 
+pub(crate) use crate::notify::settings::{WebhookFormat, WebhookSettings};
 pub use crate::vcd::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 
 mod locate;
@@ -30,6 +32,8 @@ pub struct Settings {
     pub holds: HoldSettings,
     pub reconcile: ReconcileSettings,
     pub http: HttpSettings,
+    /// `[[notify]]`: the webhooks told about held tasks; empty = none.
+    pub notify: Vec<WebhookSettings>,
     pub log: LogSettings,
     /// Things worth a warning at start-up (plain-text secrets, plain-HTTP vCD).
     pub warnings: Vec<String>,
@@ -121,6 +125,8 @@ pub struct HttpSettings {
     pub admin_token: Option<SecretString>,
     /// The named approvers' file (re-read when it changes).
     pub approvers_file: Option<PathBuf>,
+    /// How people reach the approvals page (no trailing slash); links in webhooks.
+    pub public_url: Option<Url>,
 }
 
 impl HttpSettings {

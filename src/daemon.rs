@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::policy::{Policy, PolicyErrors};
 use crate::reload::Reloader;
 use crate::source::amqp::Consumer;
@@ -30,6 +31,8 @@ pub enum StartError {
     Approvers(ApproversErrors),
     #[error("vCD client: {0}")]
     Vcd(#[from] VcdError),
+    #[error("webhooks: cannot build the HTTP client: {0}")]
+    Webhooks(reqwest::Error),
     #[error("cannot listen on {address}: {source}")]
     Http {
         address: SocketAddr,
@@ -67,16 +70,25 @@ impl Daemon {
             metrics.clone(),
             health.clone(),
         )?);
+        let access = load_approvers(&settings, &metrics)?;
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let notifier = Notifier::start(
+            &settings.notify,
+            settings.http.public_url.as_ref(),
+            metrics.clone(),
+            &tasks,
+            &shutdown,
+        )
+        .map_err(StartError::Webhooks)?;
         let engine = Arc::new(Engine::new(
             vcd.clone(),
             policy,
             settings.policy.mode,
             settings.holds.clone(),
             metrics.clone(),
+            notifier,
         ));
-        let shutdown = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let access = load_approvers(&settings, &metrics)?;
         let approvers_watch = access.as_ref().and_then(|access| access.watch.clone());
         if let Some(watch) = &approvers_watch {
             tasks.spawn(watch.clone().watch(shutdown.clone()));
@@ -89,9 +101,12 @@ impl Daemon {
         };
         let listeners = crate::http::bind(&settings.http, state, shutdown.clone())
             .await
-            .map_err(|error| StartError::Http {
-                address: error.address,
-                source: error.source,
+            .map_err(|error| {
+                shutdown.cancel(); // stops what already runs: the webhook senders
+                StartError::Http {
+                    address: error.address,
+                    source: error.source,
+                }
             })?;
         for server in listeners.servers {
             tasks.spawn(async move {

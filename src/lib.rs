@@ -11,6 +11,7 @@
 //! - `vcd/`: the only code that talks to vCD; wire types stay in `vcd/model`.
 //! - `http`, `metrics`, `health`, `engine/audit`: what operators see.
 //! - `approvers/`: who may decide which held task (the approvers file, tokens, scope).
+//! - `notify/`: webhooks telling people about held tasks; the engine only queues.
 //! - `task`, `facts`, `outcome`: the shared words at the bottom.
 //! - `commands/`: what `main.rs` runs, one function per command.
 //!
@@ -30,6 +31,7 @@ mod health;
 mod http;
 mod logging;
 mod metrics;
+mod notify;
 mod outcome;
 mod policy;
 mod reload;

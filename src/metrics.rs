@@ -8,7 +8,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::outcome::{DeadLetterReason, KeepaliveOutcome, NotificationOutcome, RunOutcome};
+use crate::outcome::{
+    DeadLetterReason, KeepaliveOutcome, NotificationOutcome, RunOutcome, WebhookEvent,
+    WebhookOutcome,
+};
 
 type Labels = Vec<(&'static str, String)>;
 type Counters = Family<Labels, Counter>;
@@ -29,6 +32,7 @@ pub struct Metrics {
     pub amqp_connected: Gauge,
     reconcile_runs: Counters,
     dead_lettered: Counters,
+    webhooks: Counters,
 }
 
 impl Default for Metrics {
@@ -56,6 +60,7 @@ impl Metrics {
         let amqp_connected = Gauge::default();
         let reconcile_runs = Counters::default();
         let dead_lettered = Counters::default();
+        let webhooks = Counters::default();
         registry.register(
             "notifications",
             "Notifications received, by outcome",
@@ -116,6 +121,11 @@ impl Metrics {
             "Messages rejected to the dead-letter queue, by reason",
             dead_lettered.clone(),
         );
+        registry.register(
+            "webhooks",
+            "Webhook events per [[notify]] receiver, by event and outcome",
+            webhooks.clone(),
+        );
         Metrics {
             registry,
             notifications,
@@ -130,6 +140,7 @@ impl Metrics {
             amqp_connected,
             reconcile_runs,
             dead_lettered,
+            webhooks,
         }
     }
 
@@ -189,6 +200,14 @@ impl Metrics {
             .inc();
     }
 
+    pub(crate) fn webhook(&self, event: WebhookEvent, outcome: WebhookOutcome) {
+        let labels = vec![
+            ("event", event.label().to_owned()),
+            ("outcome", outcome.label().to_owned()),
+        ];
+        self.webhooks.get_or_create(&labels).inc();
+    }
+
     /// The current value of `notifications_total{outcome}`, for tests and status lines.
     pub fn notifications_with(&self, outcome: &str) -> u64 {
         self.notifications
@@ -218,6 +237,7 @@ mod tests {
         metrics.dead_lettered(DeadLetterReason::Malformed);
         metrics.vcd_request("get_task", "200", 0.02);
         metrics.hold_lateness(0.3);
+        metrics.webhook(WebhookEvent::KeepaliveFailed, WebhookOutcome::Dropped);
         let text = metrics.render();
         assert!(
             text.contains("vcd_blockd_notifications_total{outcome=\"decided\"} 2"),
@@ -237,6 +257,12 @@ mod tests {
         );
         assert!(
             text.contains("vcd_blockd_hold_lateness_seconds_bucket{le=\"0.5\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "vcd_blockd_webhooks_total{event=\"keepalive_failed\",outcome=\"dropped\"} 1"
+            ),
             "{text}"
         );
         assert_eq!(metrics.notifications_with("decided"), 2);

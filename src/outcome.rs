@@ -159,3 +159,69 @@ impl HoldEvent {
         }
     }
 }
+
+/// Something a `[[notify]]` webhook is told about: the body's `event`, the names `events`
+/// takes, and `webhooks_total{event}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookEvent {
+    /// A task was taken into the hold registry.
+    Held,
+    /// A person resumed a held task.
+    Approved,
+    /// A person aborted or failed a held task.
+    Rejected,
+    /// The deadline passed and the rule's fallback was applied.
+    Expired,
+    /// vCD refused or failed the keepalives of a held task: it may time out.
+    KeepaliveFailed,
+}
+
+impl WebhookEvent {
+    pub(crate) const ALL: [WebhookEvent; 5] = [
+        WebhookEvent::Held,
+        WebhookEvent::Approved,
+        WebhookEvent::Rejected,
+        WebhookEvent::Expired,
+        WebhookEvent::KeepaliveFailed,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            WebhookEvent::Held => "held",
+            WebhookEvent::Approved => "approved",
+            WebhookEvent::Rejected => "rejected",
+            WebhookEvent::Expired => "expired",
+            WebhookEvent::KeepaliveFailed => "keepalive_failed",
+        }
+    }
+
+    /// The event an `events` entry names.
+    pub(crate) fn parse(name: &str) -> Option<WebhookEvent> {
+        WebhookEvent::ALL.into_iter().find(|e| e.label() == name)
+    }
+}
+
+/// What became of one event for one `[[notify]]` receiver (`webhooks_total{outcome}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WebhookOutcome {
+    /// The receiver accepted it (2xx).
+    Sent,
+    /// An attempt failed and another follows.
+    Retried,
+    /// Given up: refused (a 4xx other than 408 and 429, a redirect) or still failing after the
+    /// retry window.
+    Failed,
+    /// Never sent: pushed out of a full queue by a newer event, or pending at shutdown.
+    Dropped,
+}
+
+impl WebhookOutcome {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            WebhookOutcome::Sent => "sent",
+            WebhookOutcome::Retried => "retried",
+            WebhookOutcome::Failed => "failed",
+            WebhookOutcome::Dropped => "dropped",
+        }
+    }
+}

@@ -27,6 +27,8 @@ use crate::{control, xml};
 const ENTITY_URN_PREFIX: &str = "urn:vcloud:blockingTask:";
 const NOT_ACTIVE: &str =
     "The requested operation could not be executed since the blocking task is not active.";
+/// The answer to a keepalive refused by the `refuse_update_progress` fault.
+const KEEPALIVE_REFUSED: &str = "The progress of the blocking task could not be updated.";
 
 /// The whole HTTP application: recorded vCD routes plus the unrecorded `/sim/` control routes.
 pub(crate) fn app(shared: Arc<Shared>) -> Router {
@@ -178,6 +180,10 @@ fn update_progress(
     };
     let (accepted, task) = {
         let mut state = shared.state();
+        if state.task(id).is_some() && state.refuse_update_progress() {
+            tracing::info!(task_id = %id, action = "updateProgress", "blocking task action refused (fault refuse_update_progress)");
+            return Err(ApiError::bad_request(KEEPALIVE_REFUSED));
+        }
         let task = state.task_mut(id).ok_or_else(|| not_found(id))?;
         let accepted = task.update_progress(&params.message, params.timeout_ms, extend, Utc::now());
         (accepted, task.clone())

@@ -93,6 +93,9 @@ pub struct Faults {
     pub error_rate_5xx: f64,
     /// A session expires after this many authenticated requests.
     pub session_ttl_requests: Option<u32>,
+    /// The next this many `updateProgress` calls are refused (400), as when vCD will not
+    /// extend a task; each refusal uses one up.
+    pub refuse_update_progress: u32,
 }
 
 impl Faults {

@@ -96,6 +96,17 @@ impl CloudState {
         (*reads > self.faults.not_found_first_reads).then(|| task.clone())
     }
 
+    /// True when an injected `refuse_update_progress` fault refuses this keepalive (and uses
+    /// one refusal up).
+    pub(crate) fn refuse_update_progress(&mut self) -> bool {
+        let left = &mut self.faults.refuse_update_progress;
+        if *left == 0 {
+            return false;
+        }
+        *left -= 1;
+        true
+    }
+
     /// All tasks in creation order.
     pub(crate) fn tasks(&self) -> impl Iterator<Item = &Task> {
         self.order.iter().filter_map(|id| self.tasks.get(id))
@@ -188,6 +199,14 @@ mod tests {
         assert!(state.read_task(a.id).is_none());
         assert!(state.read_task(a.id).is_some());
         assert!(state.read_task(b.id).is_none());
+    }
+
+    #[test]
+    fn keepalive_refusals_are_used_up_one_by_one() {
+        let mut state = CloudState::default();
+        state.faults.refuse_update_progress = 2;
+        let refusals: Vec<bool> = (0..4).map(|_| state.refuse_update_progress()).collect();
+        assert_eq!(refusals, [true, true, false, false]);
     }
 
     fn call(path: &str) -> Call {

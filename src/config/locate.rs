@@ -1,11 +1,8 @@
-//! Finds where a `section.key` is written in a TOML config file, so that validation errors
-//! can name `file:line:col` like syntax errors do.
-
-use std::collections::BTreeMap;
+//! Finds where a key such as `vcd.url` or `notify[1].events` is written in a TOML config file,
+//! so that validation errors can name `file:line:col` like syntax errors do.
 
 use toml::Spanned;
-
-type SpannedDoc = BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<toml::Value>>>;
+use toml::de::{DeTable, DeValue};
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -15,13 +12,26 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-/// Position of the value of `section.key` in `text`, if the file sets it.
-pub(super) fn key_position(text: &str, dotted_key: &str) -> Option<(usize, usize)> {
-    let (section, key) = dotted_key.split_once('.')?;
-    let doc: SpannedDoc = toml::from_str(text).ok()?;
-    let (_, table) = doc.iter().find(|(name, _)| name.get_ref() == section)?;
-    let (_, value) = table.iter().find(|(name, _)| name.get_ref() == key)?;
-    Some(line_col(text, value.span().start))
+/// Position of the value of `key` in `text`, if the file sets it. `key` is dotted names, each
+/// optionally indexing an array of tables: `section.key`, `section[2].key`.
+pub(super) fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    let root = DeTable::parse(text).ok()?;
+    let mut value: Option<&Spanned<DeValue>> = None;
+    for segment in key.split('.') {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, index)) => (name, Some(index.strip_suffix(']')?.parse::<usize>().ok()?)),
+            None => (segment, None),
+        };
+        let named = match value {
+            None => root.get_ref().get(name)?,
+            Some(table) => table.get_ref().get(name)?,
+        };
+        value = Some(match index {
+            Some(index) => named.get_ref().get(index)?,
+            None => named,
+        });
+    }
+    Some(line_col(text, value?.span().start))
 }
 
 #[cfg(test)]
@@ -34,6 +44,17 @@ mod tests {
         assert_eq!(key_position(text, "vcd.url"), Some((2, 7)));
         assert_eq!(key_position(text, "amqp.queue"), Some((5, 11)));
         assert_eq!(key_position(text, "amqp.exchange"), None);
+    }
+
+    #[test]
+    fn finds_keys_in_arrays_of_tables() {
+        let text =
+            "[http]\nlisten = \"x\"\n\n[[notify]]\nurl = \"a\"\n\n[[notify]]\nformat = \"b\"\n";
+        assert_eq!(key_position(text, "notify[0].url"), Some((5, 7)));
+        assert_eq!(key_position(text, "notify[1].format"), Some((8, 10)));
+        assert_eq!(key_position(text, "notify[1].url"), None);
+        assert_eq!(key_position(text, "notify[2].url"), None);
+        assert_eq!(key_position(text, "http.listen"), Some((2, 10)));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub(super) struct RawSettings {
     pub holds: RawHolds,
     pub reconcile: RawReconcile,
     pub http: RawHttp,
+    pub notify: Vec<RawNotify>,
     pub log: RawLog,
 }
 
@@ -143,6 +144,7 @@ pub(super) struct RawHttp {
     pub tls_key_file: String,
     pub admin_token_file: String,
     pub approvers_file: String,
+    pub public_url: String,
 }
 
 impl Default for RawHttp {
@@ -154,6 +156,29 @@ impl Default for RawHttp {
             tls_key_file: String::new(),
             admin_token_file: String::new(),
             approvers_file: String::new(),
+            public_url: String::new(),
+        }
+    }
+}
+
+/// One `[[notify]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawNotify {
+    pub url: Option<String>,
+    pub url_file: Option<String>,
+    pub format: String,
+    /// Unset: every event.
+    pub events: Option<Vec<String>>,
+}
+
+impl Default for RawNotify {
+    fn default() -> Self {
+        RawNotify {
+            url: None,
+            url_file: None,
+            format: "json".into(),
+            events: None,
         }
     }
 }

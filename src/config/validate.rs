@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::raw::{self, RawSettings};
 use super::*;
 use crate::duration::parse_duration;
+use crate::outcome::WebhookEvent;
 
 /// Turns the raw layered values into [`Settings`], reporting the first problem with its origin.
 pub(super) struct Validator<'a> {
@@ -60,6 +61,12 @@ impl<'a> Validator<'a> {
             interval: self.positive_duration("reconcile.interval", &raw.reconcile.interval)?,
         };
         let http = self.http(raw.http)?;
+        let notify = raw
+            .notify
+            .into_iter()
+            .enumerate()
+            .map(|(index, raw)| self.webhook(index, raw))
+            .collect::<Result<_, _>>()?;
         let log = LogSettings {
             format: match raw.log.format.as_str() {
                 "text" => LogFormat::Text,
@@ -75,6 +82,7 @@ impl<'a> Validator<'a> {
             holds,
             reconcile,
             http,
+            notify,
             log,
             warnings: self.warnings,
         })
@@ -149,7 +157,6 @@ impl<'a> Validator<'a> {
     fn amqp(&mut self, raw: raw::RawAmqp) -> Result<AmqpSettings, ConfigError> {
         let url = self.secret("amqp.url", raw.url, raw.url_file)?;
         {
-            use secrecy::ExposeSecret;
             let parsed = Url::parse(url.expose_secret().trim())
                 // The parse error never quotes the URL, which may carry a password.
                 .map_err(|e| self.invalid("amqp.url", format!("not a URL ({e})")))?;
@@ -228,6 +235,7 @@ impl<'a> Validator<'a> {
             tls,
             admin_token,
             approvers_file: self.optional_path(&raw.approvers_file),
+            public_url: self.public_url(&raw.public_url)?,
         };
         let admin = admin_listen.unwrap_or(listen);
         if http.admin_api() && !admin.ip().is_loopback() && http.tls.is_none() {
@@ -242,6 +250,92 @@ impl<'a> Validator<'a> {
             ));
         }
         Ok(http)
+    }
+
+    /// `http.public_url`: where people open `/ui/`, so it must be an absolute http(s) URL to
+    /// which `/ui/#<task id>` can be appended.
+    fn public_url(&self, text: &str) -> Result<Option<Url>, ConfigError> {
+        let key = "http.public_url";
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        let mut url = Url::parse(text.trim()).map_err(|e| {
+            self.invalid(
+                key,
+                format!("{e}: {text:?}; e.g. \"https://blockd.example.com\""),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(self.invalid(
+                key,
+                format!("{text:?} is not an http:// or https:// URL with a host"),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(self.invalid(key, "must not have a query or fragment"));
+        }
+        let trimmed = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&trimmed);
+        Ok(Some(url))
+    }
+
+    /// One `[[notify]]` entry, `notify[index]` in messages. The URL is a credential: messages
+    /// about it never quote it.
+    fn webhook(
+        &mut self,
+        index: usize,
+        raw: raw::RawNotify,
+    ) -> Result<WebhookSettings, ConfigError> {
+        let key = |name: &str| format!("notify[{index}].{name}");
+        let url = self.secret(&key("url"), raw.url, raw.url_file)?;
+        let url = SecretString::from(url.expose_secret().trim().to_owned());
+        let parsed = Url::parse(url.expose_secret())
+            .map_err(|e| self.invalid(&key("url"), format!("not a URL ({e})")))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" => self.warnings.push(format!(
+                "{} is plain HTTP: the URL, a credential, and the events travel unencrypted",
+                key("url")
+            )),
+            _ => return Err(self.invalid(&key("url"), "scheme must be https:// or http://")),
+        }
+        if parsed.host().is_none() {
+            return Err(self.invalid(&key("url"), "needs a host"));
+        }
+        let formats = WebhookFormat::ALL.map(WebhookFormat::name);
+        let format = WebhookFormat::ALL
+            .into_iter()
+            .find(|f| f.name() == raw.format)
+            .ok_or_else(|| self.invalid(&key("format"), one_of(&raw.format, &formats)))?;
+        let events = match raw.events {
+            None => WebhookEvent::ALL.to_vec(),
+            Some(names) if names.is_empty() => {
+                return Err(self.invalid(
+                    &key("events"),
+                    "names no event; leave it out for every event, or remove the [[notify]] entry",
+                ));
+            }
+            Some(names) => {
+                let mut events = Vec::new();
+                for name in &names {
+                    let event = WebhookEvent::parse(name).ok_or_else(|| {
+                        self.invalid(
+                            &key("events"),
+                            one_of(name, &WebhookEvent::ALL.map(WebhookEvent::label)),
+                        )
+                    })?;
+                    if !events.contains(&event) {
+                        events.push(event);
+                    }
+                }
+                events
+            }
+        };
+        Ok(WebhookSettings {
+            url,
+            format,
+            events,
+        })
     }
 
     fn address(&self, key: &str, text: &str) -> Result<SocketAddr, ConfigError> {

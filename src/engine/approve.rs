@@ -11,7 +11,8 @@ use chrono::Utc;
 use super::audit::Outcome;
 use super::{Engine, audit};
 use crate::approvers::{Approver, Forbidden};
-use crate::outcome::HoldEvent;
+use crate::notify::Event;
+use crate::outcome::{HoldEvent, WebhookEvent};
 use crate::task::FinalAction;
 use crate::task::TaskId;
 use crate::vcd::{ErrorClass, VcdError};
@@ -119,6 +120,16 @@ impl Engine {
                     &message,
                     approver.name(),
                 );
+                let kind = if event == HoldEvent::Approve {
+                    WebhookEvent::Approved
+                } else {
+                    WebhookEvent::Rejected
+                };
+                self.notifier.send(Event {
+                    approver: Some(approver.name().into()),
+                    action: Some(action),
+                    ..hold.event(kind, &message, Utc::now())
+                });
                 tracing::debug!(task_id = %id, took_ms = (Utc::now() - started).num_milliseconds(), "hold released");
                 Ok(())
             }

@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use crate::backoff::Backoff;
+use crate::notify::Event;
+use crate::outcome::WebhookEvent;
 use crate::task::FinalAction;
 use crate::task::TaskId;
 
@@ -44,6 +46,26 @@ impl HeldTask {
     /// The deadline has passed: apply the fallback instead of keeping the task alive.
     pub fn expired(&self, now: DateTime<Utc>) -> bool {
         now >= self.deadline
+    }
+
+    /// What the webhooks are told when `kind` happens to this hold at `at`; the caller adds
+    /// the approver and the action where they apply.
+    pub(crate) fn event(&self, kind: WebhookEvent, message: &str, at: DateTime<Utc>) -> Event {
+        Event {
+            kind,
+            task_id: self.id,
+            operation: self.operation.clone(),
+            org: self.org.clone(),
+            user: self.user.clone(),
+            owner_name: self.owner_name.clone(),
+            rule: self.rule.clone(),
+            deadline: self.deadline,
+            fallback: self.fallback,
+            approver: None,
+            action: None,
+            message: Some(message.into()),
+            at,
+        }
     }
 }
 

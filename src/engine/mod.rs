@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use crate::config::{HoldSettings, PolicyMode};
 use crate::facts::TaskFacts;
 use crate::metrics::Metrics;
-use crate::outcome::{DeadLetterReason, TaskOutcome};
+use crate::notify::Notifier;
+use crate::outcome::{DeadLetterReason, TaskOutcome, WebhookEvent};
 use crate::policy::{self, Action, Decision, Policy};
 use crate::task::{BlockingTask, FinalAction, TaskId};
 use crate::vcd::VcdClient;
@@ -53,6 +54,8 @@ pub struct Engine {
     mode: PolicyMode,
     hold_settings: HoldSettings,
     metrics: Arc<Metrics>,
+    /// Tells the `[[notify]]` webhooks about holds; only queues, so it never delays anything.
+    notifier: Notifier,
     flights: SingleFlight,
     pub holds: HoldRegistry,
     /// Active tasks decided `ignore` (or decided in dry-run mode): left alone by
@@ -61,12 +64,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(
+    pub(crate) fn new(
         vcd: Arc<VcdClient>,
         policy: Policy,
         mode: PolicyMode,
         hold_settings: HoldSettings,
         metrics: Arc<Metrics>,
+        notifier: Notifier,
     ) -> Engine {
         Engine {
             vcd,
@@ -74,6 +78,7 @@ impl Engine {
             mode,
             hold_settings,
             metrics,
+            notifier,
             flights: SingleFlight::default(),
             holds: HoldRegistry::default(),
             settled: Mutex::new(HashSet::new()),
@@ -211,14 +216,17 @@ impl Engine {
                 .map_or(now, |h| h.next_check.min(deadline)),
             failures: existing.as_ref().map_or(0, |h| h.failures),
         };
+        let announcement = existing
+            .is_none()
+            .then(|| held.event(WebhookEvent::Held, &held.message, now));
         self.holds.insert(held);
         self.settled_set().remove(&task.id);
         self.metrics.holds_active.set(self.holds.len() as i64);
-        if existing.is_some() {
-            Outcome::StillHeld
-        } else {
-            Outcome::Held
-        }
+        let Some(announcement) = announcement else {
+            return Outcome::StillHeld;
+        };
+        self.notifier.send(announcement);
+        Outcome::Held
     }
 
     /// The task is decided: it is neither held nor settled any more.

@@ -16,7 +16,8 @@ use super::audit::Outcome;
 use super::holds::{HeldTask, HoldRegistry, next_keepalive, next_retry};
 use super::{Engine, audit};
 use crate::duration::format_duration;
-use crate::outcome::{HoldEvent, KeepaliveOutcome};
+use crate::notify::Event;
+use crate::outcome::{HoldEvent, KeepaliveOutcome, WebhookEvent};
 use crate::task::TaskId;
 use crate::vcd::{ErrorClass, VcdError};
 
@@ -102,6 +103,10 @@ impl Engine {
                     Outcome::Done,
                     &message,
                 );
+                self.notifier.send(Event {
+                    action: Some(hold.fallback),
+                    ..hold.event(WebhookEvent::Expired, &message, Utc::now())
+                });
             }
             Err(error) => self.hold_failed(hold, HoldEvent::Fallback, error).await,
         }
@@ -121,6 +126,12 @@ impl Engine {
         }
         if event == HoldEvent::Keepalive {
             self.metrics.keepalive(KeepaliveOutcome::Error);
+            // Once per run of failures: the first since the hold began or last succeeded.
+            if hold.failures == 0 {
+                let message = error.to_string();
+                let announcement = hold.event(WebhookEvent::KeepaliveFailed, &message, Utc::now());
+                self.notifier.send(announcement);
+            }
         }
         let mut failed = hold.clone();
         failed.failures += 1;

@@ -86,7 +86,7 @@ impl VcdError {
 
 /// A transport error without the URL (which is ours, but keeps messages short) and without
 /// anything that could carry a credential.
-pub(super) fn describe_transport_error(error: &reqwest::Error) -> String {
+pub(crate) fn describe_transport_error(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {

@@ -12,5 +12,6 @@ mod urls;
 pub(crate) mod version;
 
 pub use client::VcdClient;
+pub(crate) use error::describe_transport_error;
 pub use error::{ErrorClass, VcdError};
 pub use version::ApiVersion;

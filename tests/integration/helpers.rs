@@ -1,9 +1,10 @@
 //! Shared harness for the integration tests: a real RabbitMQ on 127.0.0.1:5672, a `vcd-sim`
 //! and the daemon, both in-process, with exchange and queue names unique to each test so tests
 //! can run in parallel against one broker. Tests of the vCD client alone use a sim without a
-//! broker and the client as the daemon builds it.
+//! broker and the client as the daemon builds it. Webhooks go to a [`WebhookReceiver`] on
+//! loopback; everything the test binary logs is also kept for [`captured_logs`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_lite::StreamExt;
@@ -54,6 +55,18 @@ pub(crate) struct Options {
     pub approvers: Option<String>,
     /// `[holds] allow_self_approval`.
     pub allow_self_approval: bool,
+    /// `[http] public_url`; empty = none.
+    pub public_url: &'static str,
+    /// One `[[notify]]` entry each, its URL given through `url_file`.
+    pub webhooks: Vec<Webhook>,
+}
+
+/// A `[[notify]]` entry.
+pub(crate) struct Webhook {
+    pub url: String,
+    pub format: &'static str,
+    /// `events`; `None` leaves the key out (every event).
+    pub events: Option<&'static [&'static str]>,
 }
 
 impl Default for Options {
@@ -71,6 +84,8 @@ impl Default for Options {
             http_extra: String::new(),
             approvers: None,
             allow_self_approval: false,
+            public_url: "",
+            webhooks: Vec::new(),
         }
     }
 }
@@ -334,6 +349,18 @@ fn write_config(
     } else {
         "password_file = \"vcd-password\""
     };
+    let mut notify = String::new();
+    for (index, webhook) in options.webhooks.iter().enumerate() {
+        let url_file = format!("webhook-url-{index}");
+        std::fs::write(path(&url_file), format!("{}\n", webhook.url)).unwrap();
+        notify.push_str(&format!(
+            "\n[[notify]]\nurl_file = \"{url_file}\"\nformat = \"{}\"\n",
+            webhook.format
+        ));
+        if let Some(events) = webhook.events {
+            notify.push_str(&format!("events = {events:?}\n"));
+        }
+    }
     let config = format!(
         r#"
 [vcd]
@@ -366,7 +393,8 @@ listen = "127.0.0.1:0"
 admin_token_file = "admin-token"
 {http_extra}
 {approvers_file}
-"#,
+public_url = "{public_url}"
+{notify}"#,
         url = sim.base_url(),
         auth = options.auth,
         format = options.format,
@@ -376,6 +404,7 @@ admin_token_file = "admin-token"
         reconcile_interval = options.reconcile_interval,
         http_extra = options.http_extra,
         allow_self_approval = options.allow_self_approval,
+        public_url = options.public_url,
     );
     std::fs::write(path("config.toml"), config).unwrap();
     Settings::load_with_env(Some(&path("config.toml")), &Default::default())
@@ -594,11 +623,109 @@ pub(crate) fn craft_create_notification(task: &TaskView, resolver: &str) -> Craf
     }
 }
 
+/// Everything the test binary logged at `info` and above (the daemon's own modules from
+/// `debug`), whatever `RUST_LOG` shows: tests look for what must never be logged.
+static CAPTURED_LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// The captured logs so far, of every test in this binary.
+pub(crate) fn captured_logs() -> String {
+    String::from_utf8_lossy(&CAPTURED_LOGS.lock().unwrap()).into_owned()
+}
+
+#[derive(Clone, Copy)]
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        CAPTURED_LOGS.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl tracing_subscriber::fmt::MakeWriter<'_> for Capture {
+    type Writer = Capture;
+
+    fn make_writer(&self) -> Capture {
+        Capture
+    }
+}
+
 fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let shown = tracing_subscriber::fmt::layer()
         .with_test_writer()
+        .with_filter(EnvFilter::new(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        ));
+    let captured = tracing_subscriber::fmt::layer()
+        .with_writer(Capture)
+        .with_ansi(false)
+        .with_filter(EnvFilter::new("info,vcd_blockd=debug"));
+    let _ = tracing_subscriber::registry()
+        .with(shown)
+        .with(captured)
         .try_init();
+}
+
+/// A webhook receiver on loopback, as a chat service would be: it records every POST to its
+/// URL (whose path holds a secret, like a Slack or Teams webhook's) and answers 200.
+pub(crate) struct WebhookReceiver {
+    pub url: String,
+    /// The secret path segment: it must never show in a log.
+    pub secret: String,
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl WebhookReceiver {
+    pub(crate) async fn start() -> WebhookReceiver {
+        use axum::extract::State;
+        let secret = format!("s3cret-{}", Uuid::new_v4().simple());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let app = axum::Router::new()
+            .route(
+                &format!("/hooks/{secret}"),
+                axum::routing::post(
+                    |State(bodies): State<Arc<Mutex<Vec<serde_json::Value>>>>,
+                     axum::Json(body): axum::Json<serde_json::Value>| async move {
+                        bodies.lock().unwrap().push(body);
+                    },
+                ),
+            )
+            .with_state(bodies.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        WebhookReceiver {
+            url: format!("http://{address}/hooks/{secret}"),
+            secret,
+            bodies,
+        }
+    }
+
+    /// Every body received so far, in arrival order.
+    pub(crate) fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().unwrap().clone()
+    }
+
+    /// Waits until `count` bodies came for which `select` is true, and returns them.
+    pub(crate) async fn wait_for(
+        &self,
+        count: usize,
+        select: impl Fn(&serde_json::Value) -> bool,
+    ) -> Vec<serde_json::Value> {
+        eventually(&format!("{count} webhooks arrived"), || {
+            let chosen: Vec<_> = self.bodies().into_iter().filter(|b| select(b)).collect();
+            std::future::ready((chosen.len() >= count).then_some(chosen))
+        })
+        .await
+    }
 }
 
 /// Reads `<queue>` messages as a stream until none arrive for a moment (for inspection).

@@ -17,3 +17,4 @@ mod e2e;
 mod holds;
 mod vcd_client;
 mod vcd_sessions;
+mod webhooks;

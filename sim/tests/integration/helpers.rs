@@ -136,6 +136,27 @@ pub(crate) async fn act(sim: &Sim, token: &str, id: uuid::Uuid, action: &str) ->
         .unwrap()
 }
 
+/// POSTs `updateProgress` with `body` (BlockingTaskUpdateProgressParams).
+pub(crate) async fn update_progress(
+    sim: &Sim,
+    token: &str,
+    id: uuid::Uuid,
+    body: &str,
+) -> reqwest::Response {
+    http()
+        .post(format!(
+            "{}/api/admin/extension/blockingTask/{id}/action/updateProgress",
+            sim.base_url()
+        ))
+        .bearer_auth(token)
+        .header("Accept", ACCEPT_XML)
+        .header("Content-Type", PROGRESS_PARAMS)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The value of attribute `name` on the first element with local name `element`.
 pub(crate) fn attribute(xml: &str, element: &str, name: &str) -> Option<String> {
     shape(xml)

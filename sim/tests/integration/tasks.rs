@@ -262,23 +262,11 @@ async fn update_progress_moves_the_timeout_and_returns_the_task() {
     let sim = start(config.clone()).await;
     let token = legacy_login(&sim).await;
     let id = sim.create_task(NewTask::default()).await.unwrap();
-    let url = format!(
-        "{}/api/admin/extension/blockingTask/{id}/action/updateProgress",
-        sim.base_url()
-    );
-    let progress = |body: String| {
-        http()
-            .post(&url)
-            .bearer_auth(&token)
-            .header("Accept", ACCEPT_XML)
-            .header("Content-Type", PROGRESS_PARAMS)
-            .body(body)
-            .send()
-    };
+    let progress = |body| update_progress(&sim, &token, id, body);
 
     let body = "<BlockingTaskUpdateProgressParams xmlns=\"http://www.vmware.com/vcloud/extension/v1.5\"><Message>Waiting</Message><TimeoutValueInMilliseconds>3600000</TimeoutValueInMilliseconds></BlockingTaskUpdateProgressParams>";
     let before = chrono::Utc::now();
-    let response = progress(body.into()).await.unwrap();
+    let response = progress(body).await;
     assert_eq!(response.status(), 200);
     let doc = response.text().await.unwrap();
     let task = sim.task(id).unwrap();
@@ -292,7 +280,7 @@ async fn update_progress_moves_the_timeout_and_returns_the_task() {
     assert_eq!(task.actions[0].timeout_ms, Some(3_600_000));
 
     let without = "<BlockingTaskUpdateProgressParams><Message>Still waiting</Message></BlockingTaskUpdateProgressParams>";
-    assert_eq!(progress(without.into()).await.unwrap().status(), 200);
+    assert_eq!(progress(without).await.status(), 200);
     let moved = sim.task(id).unwrap().timeout_date - chrono::Utc::now();
     assert!(
         moved > chrono::Duration::minutes(9),
@@ -300,7 +288,38 @@ async fn update_progress_moves_the_timeout_and_returns_the_task() {
     );
 
     assert_eq!(act(&sim, &token, id, "fail").await.status(), 204);
-    assert_eq!(progress(without.into()).await.unwrap().status(), 400);
+    assert_eq!(progress(without).await.status(), 400);
+    finish(sim, &config).await;
+}
+
+#[tokio::test]
+async fn refused_keepalives_answer_400_until_used_up() {
+    let config = config();
+    let sim = start(config.clone()).await;
+    let token = legacy_login(&sim).await;
+    sim.set_faults(Faults {
+        refuse_update_progress: 2,
+        ..Faults::default()
+    });
+    let id = sim.create_task(NewTask::default()).await.unwrap();
+    let progress = || {
+        update_progress(
+            &sim,
+            &token,
+            id,
+            "<BlockingTaskUpdateProgressParams xmlns=\"http://www.vmware.com/vcloud/extension/v1.5\"><Message>Waiting</Message></BlockingTaskUpdateProgressParams>",
+        )
+    };
+    let timeout_before = sim.task(id).unwrap().timeout_date;
+    assert_eq!(progress().await.status(), 400);
+    assert_eq!(progress().await.status(), 400);
+    let task = sim.task(id).unwrap();
+    assert_eq!(task.status, "active");
+    assert_eq!(
+        task.timeout_date, timeout_before,
+        "a refused keepalive moves nothing"
+    );
+    assert_eq!(progress().await.status(), 200);
     finish(sim, &config).await;
 }
 

@@ -18,6 +18,11 @@ impl Fixture {
             "amqp://u:s3cret-amqp@127.0.0.1:5672/%2f\n",
         )
         .unwrap();
+        std::fs::write(
+            dir.path().join("chat-webhook"),
+            "  https://hooks.example.com/services/T0/B0/s3cret-hook \n",
+        )
+        .unwrap();
         Fixture { dir }
     }
 
@@ -90,6 +95,8 @@ fn minimal_file_gets_documented_defaults() {
     assert!(settings.http.approvers_file.is_none());
     assert!(!settings.http.admin_api());
     assert!(!settings.holds.allow_self_approval);
+    assert!(settings.http.public_url.is_none());
+    assert!(settings.notify.is_empty());
     assert_eq!(settings.log.format, LogFormat::Text);
     assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
 }
@@ -403,4 +410,129 @@ fn tls_needs_both_files_the_admin_listener_and_pem() {
         "127.0.0.1:9180",
         "probes stay where they were"
     );
+}
+
+#[test]
+fn webhooks_read_their_url_from_a_file_and_default_to_json_and_every_event() {
+    use crate::outcome::WebhookEvent;
+    use secrecy::ExposeSecret;
+    let fixture = Fixture::new();
+    let text = format!(
+        "{MINIMAL}\n[http]\npublic_url = \"https://blockd.example.com/\"\n\n\
+         [[notify]]\nurl_file = \"chat-webhook\"\n\n\
+         [[notify]]\nurl_file = \"chat-webhook\"\nformat = \"teams\"\nevents = [\"held\", \"expired\", \"held\"]\n"
+    );
+    let settings = fixture.load(&text, &[]).unwrap();
+    assert_eq!(
+        settings.http.public_url.as_ref().map(Url::as_str),
+        Some("https://blockd.example.com/")
+    );
+    let [first, second] = &settings.notify[..] else {
+        panic!("two webhooks expected: {:?}", settings.notify);
+    };
+    assert_eq!(
+        first.url.expose_secret(),
+        "https://hooks.example.com/services/T0/B0/s3cret-hook",
+        "read from the file, surrounding whitespace trimmed"
+    );
+    assert_eq!(first.format, WebhookFormat::Json);
+    assert_eq!(first.events, WebhookEvent::ALL);
+    assert_eq!(second.format, WebhookFormat::Teams);
+    assert_eq!(second.events, [WebhookEvent::Held, WebhookEvent::Expired]);
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+    let debug = format!("{settings:?}");
+    assert!(!debug.contains("s3cret-hook"), "{debug}");
+}
+
+#[test]
+fn a_public_url_keeps_its_path_without_the_trailing_slash() {
+    let fixture = Fixture::new();
+    let text = format!("{MINIMAL}\n[http]\npublic_url = \"https://example.com/blockd/\"\n");
+    let settings = fixture.load(&text, &[]).unwrap();
+    assert_eq!(
+        settings.http.public_url.unwrap().as_str(),
+        "https://example.com/blockd"
+    );
+}
+
+#[test]
+fn webhook_and_public_url_problems_name_the_key_and_never_the_webhook_url() {
+    let fixture = Fixture::new();
+    let notify = |body: &str| {
+        format!("{MINIMAL}\n[[notify]]\nurl_file = \"chat-webhook\"\n\n[[notify]]\n{body}\n")
+    };
+    let cases = [
+        (
+            notify("format = \"json\""),
+            "notify[1].url_file: required (or notify[1].url, discouraged)",
+        ),
+        (
+            notify("url = \"https://h/s3cret-hook\"\nurl_file = \"chat-webhook\""),
+            "notify[1].url: give either notify[1].url or notify[1].url_file, not both",
+        ),
+        (
+            notify("url = \"hooks.example.com/s3cret-hook\""),
+            ":13:7: notify[1].url: not a URL (relative URL without a base)",
+        ),
+        (
+            notify("url = \"ftp://hooks.example.com/s3cret-hook\""),
+            ":13:7: notify[1].url: scheme must be https:// or http://",
+        ),
+        (
+            notify("url_file = \"chat-webhook\"\nformat = \"discord\""),
+            ":14:10: notify[1].format: \"discord\" is not one of json, slack, teams",
+        ),
+        (
+            notify("url_file = \"chat-webhook\"\nevents = [\"held\", \"approve\"]"),
+            ":14:10: notify[1].events: \"approve\" is not one of held, approved, rejected, expired, keepalive_failed",
+        ),
+        (
+            notify("url_file = \"chat-webhook\"\nevents = []"),
+            ":14:10: notify[1].events: names no event",
+        ),
+        (
+            notify("url_file = \"chat-webhook\"\ncolour = \"red\""),
+            ":14:1: unknown field `colour`",
+        ),
+        (
+            format!("{MINIMAL}\n[http]\npublic_url = \"blockd.example.com\"\n"),
+            ":10:14: http.public_url: relative URL without a base",
+        ),
+        (
+            format!("{MINIMAL}\n[http]\npublic_url = \"ftp://blockd.example.com\"\n"),
+            ":10:14: http.public_url: \"ftp://blockd.example.com\" is not an http:// or https:// URL",
+        ),
+        (
+            format!("{MINIMAL}\n[http]\npublic_url = \"https://blockd.example.com/#x\"\n"),
+            ":10:14: http.public_url: must not have a query or fragment",
+        ),
+    ];
+    for (text, message) in cases {
+        let error = fixture.load(&text, &[]).unwrap_err().to_string();
+        assert!(
+            error.contains(message),
+            "{error:?} does not contain {message:?}"
+        );
+        assert!(
+            !error.contains("s3cret-hook"),
+            "the webhook URL leaked: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_plain_http_or_inline_webhook_url_is_worth_a_warning() {
+    let fixture = Fixture::new();
+    let text = format!("{MINIMAL}\n[[notify]]\nurl = \"http://127.0.0.1:9/s3cret-hook\"\n");
+    let settings = fixture.load(&text, &[]).unwrap();
+    let warnings = settings.warnings.join("\n");
+    assert!(
+        warnings.contains("notify[0].url is given in plain text; prefer notify[0].url_file"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("notify[0].url is plain HTTP"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("s3cret-hook"), "{warnings}");
 }

@@ -1,0 +1,382 @@
+//! The three webhook bodies for one [`Event`]: vcd-blockd's own flat JSON object, a Slack
+//! incoming-webhook message (`text` plus Block Kit `blocks`) and a Microsoft Teams
+//! incoming-webhook message (an Adaptive Card attachment). Both chat formats show the same
+//! facts: a header line, the facts that apply, the message, and a link to the approvals page
+//! when `[http] public_url` is set.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use url::Url;
+
+use super::Event;
+use super::settings::WebhookFormat;
+use crate::outcome::WebhookEvent;
+use crate::task::{FinalAction, TaskId};
+
+/// Slack's limits (Block Kit reference): a header's text, a section field's text, a section's
+/// text, and at most ten fields.
+const SLACK_HEADER_CHARS: usize = 150;
+const SLACK_FIELD_CHARS: usize = 2000;
+const SLACK_TEXT_CHARS: usize = 3000;
+const SLACK_MAX_FIELDS: usize = 10;
+/// The link's label in both chat formats.
+const OPEN_LABEL: &str = "Open the approvals page";
+
+/// The approvals page for task `id`: `public_url` + `/ui/#<id>`.
+pub(super) fn approvals_link(public_url: &Url, id: TaskId) -> String {
+    format!("{}/ui/#{id}", public_url.as_str().trim_end_matches('/'))
+}
+
+/// The body `format` sends for `event`; `link` is its task's approvals page, if known.
+pub(super) fn body(format: WebhookFormat, event: &Event, link: Option<&str>) -> Value {
+    match format {
+        WebhookFormat::Json => plain(event, link),
+        WebhookFormat::Slack => slack(event, link),
+        WebhookFormat::Teams => teams(event, link),
+    }
+}
+
+/// DESIGN §5a: every field present, `null` where it does not apply, RFC 3339 times.
+fn plain(event: &Event, link: Option<&str>) -> Value {
+    json!({
+        "event": event.kind.label(),
+        "task_id": event.task_id.to_string(),
+        "operation": &*event.operation,
+        "org": &*event.org,
+        "user": &*event.user,
+        "owner_name": &*event.owner_name,
+        "rule": &*event.rule,
+        "deadline": rfc3339(event.deadline),
+        "fallback": event.fallback.name(),
+        "approver": event.approver.as_deref(),
+        "action": event.action.map(FinalAction::name),
+        "message": event.message.as_deref(),
+        "url": link,
+        "at": rfc3339(event.at),
+    })
+}
+
+fn slack(event: &Event, link: Option<&str>) -> Value {
+    let headline = headline(event);
+    let fields: Vec<Value> = facts(event)
+        .into_iter()
+        .take(SLACK_MAX_FIELDS)
+        .map(|(name, value)| {
+            let text = format!("*{name}*\n{}", slack_escape(&value));
+            json!({"type": "mrkdwn", "text": clip(&text, SLACK_FIELD_CHARS)})
+        })
+        .collect();
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": clip(&headline, SLACK_HEADER_CHARS)}}),
+        json!({"type": "section", "fields": fields}),
+    ];
+    if let Some(message) = &event.message {
+        blocks.push(json!({"type": "section", "text": {"type": "plain_text", "text": clip(message, SLACK_TEXT_CHARS)}}));
+    }
+    if let Some(link) = link {
+        blocks.push(json!({"type": "actions", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": OPEN_LABEL}, "url": link}
+        ]}));
+    }
+    json!({"text": slack_escape(&headline), "blocks": blocks})
+}
+
+fn teams(event: &Event, link: Option<&str>) -> Value {
+    let facts: Vec<Value> = facts(event)
+        .into_iter()
+        .map(|(name, value)| json!({"title": name, "value": value}))
+        .collect();
+    let mut body = vec![
+        json!({"type": "TextBlock", "text": headline(event), "size": "Medium", "weight": "Bolder", "wrap": true}),
+        json!({"type": "FactSet", "facts": facts}),
+    ];
+    if let Some(message) = &event.message {
+        body.push(json!({"type": "TextBlock", "text": &**message, "wrap": true}));
+    }
+    let mut card = json!({
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.2",
+        "body": body,
+    });
+    if let Some(link) = link {
+        card["actions"] = json!([{"type": "Action.OpenUrl", "title": OPEN_LABEL, "url": link}]);
+    }
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": card,
+        }],
+    })
+}
+
+/// One line saying what happened, for a chat's header and notification.
+fn headline(event: &Event) -> String {
+    let what = match (event.kind, event.approver.as_deref()) {
+        (WebhookEvent::Held, _) => "Held for approval".to_owned(),
+        (WebhookEvent::Approved, Some(approver)) => format!("Approved by {approver}"),
+        (WebhookEvent::Approved, None) => "Approved".to_owned(),
+        (WebhookEvent::Rejected, Some(approver)) => format!("Rejected by {approver}"),
+        (WebhookEvent::Rejected, None) => "Rejected".to_owned(),
+        (WebhookEvent::Expired, _) => format!(
+            "No decision in time, {}",
+            event.action.unwrap_or(event.fallback).name()
+        ),
+        (WebhookEvent::KeepaliveFailed, _) => "Keepalives failing, the task may time out".into(),
+    };
+    format!(
+        "{what}: {} by {} in {}",
+        event.operation, event.user, event.org
+    )
+}
+
+/// The facts a person needs, in order, leaving out what does not apply: the fallback only
+/// while nothing has been done yet, the approver and the action once something has.
+fn facts(event: &Event) -> Vec<(&'static str, String)> {
+    let mut facts = vec![
+        ("Task", event.task_id.to_string()),
+        ("Operation", event.operation.to_string()),
+        ("Org", event.org.to_string()),
+        ("User", event.user.to_string()),
+        ("Owner", event.owner_name.to_string()),
+        ("Rule", event.rule.to_string()),
+        ("Deadline", readable(event.deadline)),
+    ];
+    match event.action {
+        Some(action) => facts.push(("Action", action.name().to_owned())),
+        None => facts.push(("Fallback", event.fallback.name().to_owned())),
+    }
+    if let Some(approver) = &event.approver {
+        facts.push(("Approver", approver.to_string()));
+    }
+    facts
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn readable(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Slack's mrkdwn treats `&`, `<` and `>` as control characters (links, mentions such as
+/// `<!channel>`): names from vCD are escaped so they show as written and link nowhere.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// At most `max` characters, the last one an ellipsis when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut clipped: String = text.chars().take(max.saturating_sub(1)).collect();
+    clipped.push('…');
+    clipped
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    const ID: &str = "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94";
+    const LINK: &str = "https://blockd.example.com/ui/#8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94";
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn held() -> Event {
+        Event {
+            kind: WebhookEvent::Held,
+            task_id: TaskId::parse(ID).unwrap(),
+            operation: "vdcInstantiateVapp".into(),
+            org: "prod-eu".into(),
+            user: "dave".into(),
+            owner_name: "billing".into(),
+            rule: Arc::from("production deployments need an approver"),
+            deadline: at("2026-11-20T10:14:03.512Z"),
+            fallback: FinalAction::Abort,
+            approver: None,
+            action: None,
+            message: Some("Waiting for approval".into()),
+            at: at("2026-11-20T09:14:04Z"),
+        }
+    }
+
+    fn approved() -> Event {
+        Event {
+            kind: WebhookEvent::Approved,
+            approver: Some("carol".into()),
+            action: Some(FinalAction::Resume),
+            message: Some("ok by carol".into()),
+            ..held()
+        }
+    }
+
+    #[test]
+    fn the_link_is_the_public_url_plus_the_page_and_task() {
+        let id = TaskId::parse(ID).unwrap();
+        for public_url in ["https://blockd.example.com", "https://blockd.example.com/"] {
+            assert_eq!(approvals_link(&Url::parse(public_url).unwrap(), id), LINK);
+        }
+        assert_eq!(
+            approvals_link(&Url::parse("https://example.com/blockd").unwrap(), id),
+            format!("https://example.com/blockd/ui/#{ID}")
+        );
+    }
+
+    #[test]
+    fn json_has_every_field_with_nulls_where_they_do_not_apply() {
+        assert_eq!(
+            body(WebhookFormat::Json, &held(), None),
+            json!({
+                "event": "held",
+                "task_id": ID,
+                "operation": "vdcInstantiateVapp",
+                "org": "prod-eu",
+                "user": "dave",
+                "owner_name": "billing",
+                "rule": "production deployments need an approver",
+                "deadline": "2026-11-20T10:14:03.512Z",
+                "fallback": "abort",
+                "approver": null,
+                "action": null,
+                "message": "Waiting for approval",
+                "url": null,
+                "at": "2026-11-20T09:14:04Z",
+            })
+        );
+    }
+
+    #[test]
+    fn json_names_the_approver_the_action_and_the_link() {
+        let body = body(WebhookFormat::Json, &approved(), Some(LINK));
+        assert_eq!(body["event"], "approved");
+        assert_eq!(body["approver"], "carol");
+        assert_eq!(body["action"], "resume");
+        assert_eq!(body["message"], "ok by carol");
+        assert_eq!(body["url"], LINK);
+        assert_eq!(body.as_object().unwrap().len(), 14);
+    }
+
+    #[test]
+    fn slack_has_a_fallback_text_a_header_the_facts_and_a_button() {
+        assert_eq!(
+            body(WebhookFormat::Slack, &approved(), Some(LINK)),
+            json!({
+                "text": "Approved by carol: vdcInstantiateVapp by dave in prod-eu",
+                "blocks": [
+                    {"type": "header", "text": {"type": "plain_text", "text": "Approved by carol: vdcInstantiateVapp by dave in prod-eu"}},
+                    {"type": "section", "fields": [
+                        {"type": "mrkdwn", "text": format!("*Task*\n{ID}")},
+                        {"type": "mrkdwn", "text": "*Operation*\nvdcInstantiateVapp"},
+                        {"type": "mrkdwn", "text": "*Org*\nprod-eu"},
+                        {"type": "mrkdwn", "text": "*User*\ndave"},
+                        {"type": "mrkdwn", "text": "*Owner*\nbilling"},
+                        {"type": "mrkdwn", "text": "*Rule*\nproduction deployments need an approver"},
+                        {"type": "mrkdwn", "text": "*Deadline*\n2026-11-20 10:14:03 UTC"},
+                        {"type": "mrkdwn", "text": "*Action*\nresume"},
+                        {"type": "mrkdwn", "text": "*Approver*\ncarol"},
+                    ]},
+                    {"type": "section", "text": {"type": "plain_text", "text": "ok by carol"}},
+                    {"type": "actions", "elements": [
+                        {"type": "button", "text": {"type": "plain_text", "text": "Open the approvals page"}, "url": LINK}
+                    ]},
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn slack_shows_names_as_written_and_links_only_with_a_public_url() {
+        let event = Event {
+            kind: WebhookEvent::KeepaliveFailed,
+            owner_name: "<!channel> & <https://evil.example|click>".into(),
+            message: None,
+            ..held()
+        };
+        let body = body(WebhookFormat::Slack, &event, None);
+        let blocks = body["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), 2, "no message, no link: {body:#}");
+        assert_eq!(
+            blocks[1]["fields"][4]["text"],
+            "*Owner*\n&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"
+        );
+        assert_eq!(blocks[1]["fields"][7]["text"], "*Fallback*\nabort");
+        assert_eq!(
+            body["text"],
+            "Keepalives failing, the task may time out: vdcInstantiateVapp by dave in prod-eu"
+        );
+    }
+
+    #[test]
+    fn slack_texts_stay_within_slacks_limits() {
+        let event = Event {
+            operation: "x".repeat(400).into(),
+            rule: Arc::from("r".repeat(3000)),
+            ..held()
+        };
+        let body = body(WebhookFormat::Slack, &event, None);
+        let header = body["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert_eq!(header.chars().count(), SLACK_HEADER_CHARS);
+        assert!(header.ends_with('…'));
+        let rule = body["blocks"][1]["fields"][5]["text"].as_str().unwrap();
+        assert_eq!(rule.chars().count(), SLACK_FIELD_CHARS);
+    }
+
+    #[test]
+    fn teams_is_an_adaptive_card_with_a_fact_set_and_an_open_url_action() {
+        let expired = Event {
+            kind: WebhookEvent::Expired,
+            action: Some(FinalAction::Abort),
+            message: Some("No approval within 1h".into()),
+            ..held()
+        };
+        assert_eq!(
+            body(WebhookFormat::Teams, &expired, Some(LINK)),
+            json!({
+                "type": "message",
+                "attachments": [{
+                    "contentType": "application/vnd.microsoft.card.adaptive",
+                    "contentUrl": null,
+                    "content": {
+                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                        "type": "AdaptiveCard",
+                        "version": "1.2",
+                        "body": [
+                            {"type": "TextBlock", "text": "No decision in time, abort: vdcInstantiateVapp by dave in prod-eu", "size": "Medium", "weight": "Bolder", "wrap": true},
+                            {"type": "FactSet", "facts": [
+                                {"title": "Task", "value": ID},
+                                {"title": "Operation", "value": "vdcInstantiateVapp"},
+                                {"title": "Org", "value": "prod-eu"},
+                                {"title": "User", "value": "dave"},
+                                {"title": "Owner", "value": "billing"},
+                                {"title": "Rule", "value": "production deployments need an approver"},
+                                {"title": "Deadline", "value": "2026-11-20 10:14:03 UTC"},
+                                {"title": "Action", "value": "abort"},
+                            ]},
+                            {"type": "TextBlock", "text": "No approval within 1h", "wrap": true},
+                        ],
+                        "actions": [{"type": "Action.OpenUrl", "title": "Open the approvals page", "url": LINK}],
+                    },
+                }],
+            })
+        );
+    }
+
+    #[test]
+    fn teams_has_no_action_without_a_public_url() {
+        let body = body(WebhookFormat::Teams, &held(), None);
+        let card = &body["attachments"][0]["content"];
+        assert!(card.get("actions").is_none(), "{card:#}");
+        assert_eq!(card["body"][1]["facts"][7]["title"], "Fallback");
+    }
+}

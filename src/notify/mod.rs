@@ -1,0 +1,223 @@
+//! Webhooks (`[[notify]]`, DESIGN §5a): people are told when a task is held, decided by a
+//! person, expires, or stops being kept alive. The engine hands an [`Event`] to the
+//! [`Notifier`], which only queues it, once for every receiver that wants it; one sender per
+//! receiver POSTs its queue in order (`send`), in the body format the receiver takes
+//! (`format`). A decision never waits for a webhook.
+
+mod format;
+mod queue;
+mod send;
+pub(crate) mod settings;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use url::Url;
+
+use self::queue::Queue;
+use self::settings::WebhookSettings;
+use crate::metrics::Metrics;
+use crate::outcome::{WebhookEvent, WebhookOutcome};
+use crate::task::{FinalAction, TaskId};
+
+/// Events waiting for one receiver; beyond this the oldest is dropped.
+const QUEUE_CAPACITY: usize = 1000;
+
+/// Something that happened to a held task, with the facts a webhook tells.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Event {
+    pub kind: WebhookEvent,
+    pub task_id: TaskId,
+    pub operation: Box<str>,
+    pub org: Box<str>,
+    pub user: Box<str>,
+    pub owner_name: Box<str>,
+    pub rule: Arc<str>,
+    pub deadline: DateTime<Utc>,
+    /// What the deadline applies.
+    pub fallback: FinalAction,
+    /// Who decided: approved and rejected only.
+    pub approver: Option<Box<str>>,
+    /// What vCD was told to do: approved, rejected and expired only.
+    pub action: Option<FinalAction>,
+    /// The message vCD shows the tenant (the hold's, or the one sent with the action), or
+    /// what went wrong with the keepalive.
+    pub message: Option<Box<str>>,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+}
+
+/// The engine's handle on the webhooks: [`Notifier::send`] queues and returns at once. The
+/// default handle (no `[[notify]]` configured) does nothing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Notifier {
+    inner: Option<Arc<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    receivers: Vec<Arc<Receiver>>,
+    metrics: Arc<Metrics>,
+}
+
+/// One `[[notify]]` entry and the events waiting for it.
+#[derive(Debug)]
+struct Receiver {
+    /// Its position among the `[[notify]]` entries: how logs name it (never by its URL).
+    index: usize,
+    settings: WebhookSettings,
+    queue: Queue<Arc<Event>>,
+}
+
+impl Notifier {
+    /// One queue and one sender for each of `webhooks`; the senders run on `tasks` until
+    /// `shutdown`. Without webhooks, the notifier does nothing and nothing is started.
+    pub(crate) fn start(
+        webhooks: &[WebhookSettings],
+        public_url: Option<&Url>,
+        metrics: Arc<Metrics>,
+        tasks: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) -> Result<Notifier, reqwest::Error> {
+        if webhooks.is_empty() {
+            return Ok(Notifier::default());
+        }
+        let client = send::client()?;
+        let notifier = Notifier::with_queues(webhooks, metrics.clone(), QUEUE_CAPACITY);
+        for receiver in notifier.receivers() {
+            let sender = send::Sender {
+                receiver: receiver.clone(),
+                client: client.clone(),
+                public_url: public_url.cloned(),
+                metrics: metrics.clone(),
+            };
+            tasks.spawn(sender.run(shutdown.clone()));
+        }
+        tracing::info!(receivers = webhooks.len(), "webhooks on");
+        Ok(notifier)
+    }
+
+    /// The queues alone, `capacity` events each, with nobody sending them.
+    fn with_queues(
+        webhooks: &[WebhookSettings],
+        metrics: Arc<Metrics>,
+        capacity: usize,
+    ) -> Notifier {
+        let receivers = webhooks
+            .iter()
+            .enumerate()
+            .map(|(index, settings)| {
+                Arc::new(Receiver {
+                    index,
+                    settings: settings.clone(),
+                    queue: Queue::new(capacity),
+                })
+            })
+            .collect();
+        Notifier {
+            inner: Some(Arc::new(Inner { receivers, metrics })),
+        }
+    }
+
+    fn receivers(&self) -> &[Arc<Receiver>] {
+        self.inner.as_deref().map_or(&[], |inner| &inner.receivers)
+    }
+
+    /// Queues `event` for every receiver that wants it; never waits. A full queue drops its
+    /// oldest event, which is counted and logged.
+    pub(crate) fn send(&self, event: Event) {
+        let Some(inner) = &self.inner else { return };
+        let event = Arc::new(event);
+        for receiver in &inner.receivers {
+            if !receiver.settings.wants(event.kind) {
+                continue;
+            }
+            if let Some(dropped) = receiver.queue.push(event.clone()) {
+                inner.metrics.webhook(dropped.kind, WebhookOutcome::Dropped);
+                tracing::warn!(
+                    notify = receiver.index,
+                    event = dropped.kind.label(),
+                    task_id = %dropped.task_id,
+                    "webhook queue full: the oldest event was dropped"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::settings::WebhookFormat;
+
+    fn event(kind: WebhookEvent, n: u128) -> Event {
+        Event {
+            kind,
+            task_id: TaskId::from_uuid(uuid::Uuid::from_u128(n)),
+            operation: "vdcInstantiateVapp".into(),
+            org: "prod".into(),
+            user: "dave".into(),
+            owner_name: "billing".into(),
+            rule: Arc::from("hold"),
+            deadline: DateTime::from_timestamp(1_800_003_600, 0).unwrap(),
+            fallback: FinalAction::Abort,
+            approver: None,
+            action: None,
+            message: None,
+            at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        }
+    }
+
+    fn webhook(events: &[WebhookEvent]) -> WebhookSettings {
+        WebhookSettings {
+            url: "https://hooks.example.com/s3cret".to_owned().into(),
+            format: WebhookFormat::Json,
+            events: events.to_vec(),
+        }
+    }
+
+    #[test]
+    fn each_receiver_queues_the_events_it_wants_and_drops_the_oldest_when_full() {
+        let metrics = Arc::new(Metrics::new());
+        let everything = webhook(&WebhookEvent::ALL);
+        let expiries = webhook(&[WebhookEvent::Expired]);
+        let notifier = Notifier::with_queues(&[everything, expiries], metrics.clone(), 2);
+        notifier.send(event(WebhookEvent::Held, 1));
+        notifier.send(event(WebhookEvent::Held, 2));
+        notifier.send(event(WebhookEvent::Expired, 1));
+
+        let [all, expired] = notifier.receivers() else {
+            panic!("two receivers");
+        };
+        let queued = |receiver: &Receiver| -> Vec<(WebhookEvent, u128)> {
+            receiver
+                .queue
+                .drain()
+                .iter()
+                .map(|e| (e.kind, e.task_id.uuid().as_u128()))
+                .collect()
+        };
+        assert_eq!(
+            queued(all),
+            [(WebhookEvent::Held, 2), (WebhookEvent::Expired, 1)],
+            "the oldest made room"
+        );
+        assert_eq!(queued(expired), [(WebhookEvent::Expired, 1)]);
+        assert!(
+            metrics
+                .render()
+                .contains("vcd_blockd_webhooks_total{event=\"held\",outcome=\"dropped\"} 1"),
+            "{}",
+            metrics.render()
+        );
+    }
+
+    #[test]
+    fn without_receivers_sending_does_nothing() {
+        let notifier = Notifier::default();
+        notifier.send(event(WebhookEvent::Held, 1));
+        assert!(notifier.receivers().is_empty());
+    }
+}

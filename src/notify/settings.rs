@@ -1,0 +1,50 @@
+//! What the webhook sender needs to know about each `[[notify]]` receiver: its URL (a secret),
+//! the body format it takes and the events it wants. Built by `config`.
+
+use secrecy::SecretString;
+
+use crate::outcome::WebhookEvent;
+
+/// One `[[notify]]` receiver.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// A chat webhook URL is a credential (whoever knows it can post to the channel): it is
+    /// kept secret, and never logged, counted or put in an error.
+    pub url: SecretString,
+    pub format: WebhookFormat,
+    /// The events this receiver is sent; never empty.
+    pub events: Vec<WebhookEvent>,
+}
+
+impl WebhookSettings {
+    pub(crate) fn wants(&self, event: WebhookEvent) -> bool {
+        self.events.contains(&event)
+    }
+}
+
+/// The body a receiver takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// vcd-blockd's own flat JSON object (DESIGN §5a).
+    Json,
+    /// A Slack incoming-webhook message: `text` plus Block Kit `blocks`.
+    Slack,
+    /// A Microsoft Teams incoming-webhook message: an Adaptive Card attachment.
+    Teams,
+}
+
+impl WebhookFormat {
+    pub(crate) const ALL: [WebhookFormat; 3] = [
+        WebhookFormat::Json,
+        WebhookFormat::Slack,
+        WebhookFormat::Teams,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            WebhookFormat::Json => "json",
+            WebhookFormat::Slack => "slack",
+            WebhookFormat::Teams => "teams",
+        }
+    }
+}
