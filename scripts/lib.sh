@@ -48,3 +48,10 @@ ensure_command() {
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
     fi
 }
+
+# Makes sure Debian's Chromium is installed, for the browser test of the approvals page; prints
+# its path. The test finds it through $VCD_BLOCKD_CHROMIUM (or /usr/bin/chromium).
+ensure_chromium() {
+    ensure_command chromium chromium >&2
+    command -v chromium
+}

@@ -1,8 +1,10 @@
-//! The HTTP listener (DESIGN §5): `/livez`, `/readyz`, `/metrics`, and, when an admin token or
-//! an approvers file is configured, the admin API for held tasks under `/v1/`. Handlers are thin: they read
+//! The HTTP listeners (DESIGN §5): `/livez`, `/readyz`, `/metrics`, and, when an admin token or an
+//! approvers file is configured, the admin API for held tasks under `/v1/` and the approvals page `/ui/`,
+//! on `listen` or on their own `admin_listen` (optionally HTTPS). Handlers are thin: they read
 //! shared state or call the engine, and format the answer.
 
 pub(crate) mod admin;
+mod ui;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -68,7 +70,7 @@ pub(crate) async fn bind(
     let admin = state
         .approvers
         .is_some()
-        .then(|| admin::routes(state.clone()));
+        .then(|| admin::routes(state.clone()).merge(ui::routes()));
     let (main, separate_admin) = match (settings.admin_listen, admin) {
         (None, Some(admin)) => (probes.merge(admin), None),
         (None, None) => (probes, None),

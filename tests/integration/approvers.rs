@@ -27,7 +27,7 @@ fn sha256_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn approver(name: &str, token: &str, orgs: Option<&str>) -> String {
+pub(crate) fn approver(name: &str, token: &str, orgs: Option<&str>) -> String {
     let orgs = orgs.map(|o| format!("orgs = {o}\n")).unwrap_or_default();
     format!(
         "[[approver]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\n{orgs}\n",

@@ -8,6 +8,7 @@
     reason = "a test fails by panicking; helpers panic with the broken expectation"
 )]
 
+mod browser;
 mod helpers;
 
 mod approvers;
@@ -15,6 +16,7 @@ mod cli;
 mod delivery;
 mod e2e;
 mod holds;
+mod ui;
 mod vcd_client;
 mod vcd_sessions;
 mod webhooks;
