@@ -2,7 +2,9 @@
 //! decides only the tasks of their orgs and never their own requests; the approvers file is
 //! re-read when it changes; `vcd-blockd approvers add` prints an entry that works.
 
-use crate::helpers::{Admin, Options, World, eventually, wait_until};
+use crate::helpers::{
+    Admin, Options, Webhook, WebhookReceiver, World, captured_logs, eventually, wait_until,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use vcd_sim::NewTask;
@@ -80,8 +82,17 @@ fn ids(holds: &[serde_json::Value]) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_approver_decides_another_users_task_and_vcd_names_them() {
-    let world = World::start(options()).await;
+async fn an_approver_decides_another_users_task_and_vcd_the_webhooks_and_the_audit_name_them() {
+    let receiver = WebhookReceiver::start().await;
+    let world = World::start(Options {
+        webhooks: vec![Webhook {
+            url: receiver.url.clone(),
+            format: "json",
+            events: Some(&["approved", "rejected"]),
+        }],
+        ..options()
+    })
+    .await;
     let carol = Admin::with_token(world.admin_url(), CAROL);
     let approved = world.create(deployment("acme", "dave", "web")).await;
     let rejected = world.create(deployment("acme", "dave", "db")).await;
@@ -114,6 +125,24 @@ async fn an_approver_decides_another_users_task_and_vcd_names_them() {
         ),
         ("aborted", "not on a Friday")
     );
+
+    for (event, id) in [("approved", approved), ("rejected", rejected)] {
+        let bodies = receiver
+            .wait_for(1, |body| {
+                body["event"] == event && body["task_id"] == id.to_string()
+            })
+            .await;
+        assert_eq!(bodies[0]["approver"], "carol", "{event}: {}", bodies[0]);
+    }
+    let logs = captured_logs();
+    for id in [approved, rejected] {
+        let audit = logs
+            .lines()
+            .filter(|line| line.contains("audit") && line.contains(&id.to_string()))
+            .find(|line| line.contains("event=\"approve\"") || line.contains("event=\"reject\""))
+            .unwrap_or_else(|| panic!("an audit event for {id}"));
+        assert!(audit.contains("approver=\"carol\""), "{audit}");
+    }
     world.finish().await;
 }
 
