@@ -29,6 +29,7 @@ mod facts;
 mod glob;
 mod health;
 mod http;
+mod located;
 mod logging;
 mod metrics;
 mod notify;

@@ -2,7 +2,6 @@
 //! `token_sha256` and optional `orgs` globs. Every problem is reported as `file:line:col:
 //! message`; a file with any problem is refused whole.
 
-use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
@@ -34,49 +33,7 @@ struct RawApprover {
     orgs: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
-/// One problem in the approvers file, at a place in it (`line` and `col` 1-based, `col` in
-/// characters) or, with `line == 0`, about the whole file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApproversError {
-    pub file: String,
-    pub line: usize,
-    pub col: usize,
-    pub message: String,
-}
-
-impl fmt::Display for ApproversError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.col, self.message
-            )
-        }
-    }
-}
-
-impl std::error::Error for ApproversError {}
-
-/// Every problem found in the approvers file, in file order, one per line.
-#[derive(Debug)]
-pub struct ApproversErrors(pub Vec<ApproversError>);
-
-impl fmt::Display for ApproversErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ApproversErrors {}
+pub use crate::located::{FileError as ApproversError, FileErrors as ApproversErrors};
 
 /// Reads and checks the approvers file at `path`.
 pub(crate) fn load(path: &Path) -> Result<Vec<Listed>, ApproversErrors> {
@@ -115,7 +72,7 @@ pub(crate) fn parse(shown: &str, text: &str) -> Result<Vec<Listed>, ApproversErr
         let message = e.message().trim_end().to_owned();
         ApproversErrors(vec![match e.span() {
             Some(span) => at(span, message),
-            None => whole_file_error(shown, message),
+            None => ApproversError::whole_file(shown, message),
         }])
     })?;
     let mut errors = Vec::new();
@@ -207,17 +164,8 @@ fn check_entry(
     }
 }
 
-fn whole_file_error(shown: &str, message: String) -> ApproversError {
-    ApproversError {
-        file: shown.to_owned(),
-        line: 0,
-        col: 0,
-        message,
-    }
-}
-
 fn whole_file(shown: &str, message: String) -> ApproversErrors {
-    ApproversErrors(vec![whole_file_error(shown, message)])
+    ApproversErrors(vec![ApproversError::whole_file(shown, message)])
 }
 
 #[cfg(test)]

@@ -1,67 +1,10 @@
 //! Policy errors as operators see them: `file:line:col: message`, with positions turned from
 //! the byte offsets the TOML parser reports into 1-based lines and character columns.
 
-use std::fmt;
 use std::ops::Range;
 
-/// One problem in a policy, located in its file.
-///
-/// `line` and `col` are 1-based (`col` counts characters, not bytes). A problem that belongs to
-/// no position, such as a file that cannot be read, has `line == 0` and `col == 0` and displays
-/// as `file: message`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyError {
-    pub file: String,
-    pub line: usize,
-    pub col: usize,
-    pub message: String,
-}
-
-impl PolicyError {
-    /// A problem with a whole file or directory rather than a place in it.
-    pub(crate) fn whole_file(file: impl Into<String>, message: impl Into<String>) -> PolicyError {
-        PolicyError {
-            file: file.into(),
-            line: 0,
-            col: 0,
-            message: message.into(),
-        }
-    }
-}
-
-impl std::error::Error for PolicyError {}
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.col, self.message
-            )
-        }
-    }
-}
-
-/// Every problem found in a policy, in file order and then position order.
-#[derive(Debug)]
-pub struct PolicyErrors(pub Vec<PolicyError>);
-
-impl fmt::Display for PolicyErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for PolicyErrors {}
+pub(crate) use crate::located::FileError as PolicyError;
+pub use crate::located::FileErrors as PolicyErrors;
 
 /// One policy file's name and text, able to place byte offsets into it.
 #[derive(Debug, Clone, Copy)]
