@@ -39,7 +39,7 @@ impl Backoff {
         max_attempts: 6,
     };
 
-    /// Between attempts to rebuild the AMQP session (DESIGN: jitter, at most 60 s).
+    /// Between attempts to rebuild the AMQP session (jitter, at most 60 s).
     pub(crate) const RECONNECT: Backoff = Backoff::forever(Duration::from_millis(500));
 
     /// Between attempts to handle a delivery while vCD is in trouble. The deadline stays well
@@ -62,7 +62,7 @@ impl Backoff {
     pub(crate) const KEEPALIVE: Backoff = Backoff::forever(Duration::from_secs(1));
 
     /// Between attempts to deliver one event to a `[[notify]]` webhook: at most a minute
-    /// apart, for up to five minutes (DESIGN §5a); past that the event is given up.
+    /// apart, for up to five minutes (as the README documents it); past that the event is given up.
     pub(crate) const WEBHOOK: Backoff = Backoff {
         first: Duration::from_secs(1),
         cap: Duration::from_secs(60),

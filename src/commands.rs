@@ -113,6 +113,9 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
             match Settings::load(Some(&path)) {
                 Ok(settings) => {
                     println!("{}: ok", path.display());
+                    for warning in &settings.warnings {
+                        println!("{}: warning: {warning}", path.display());
+                    }
                     let approvers_ok = settings
                         .http
                         .approvers_file

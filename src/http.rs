@@ -1,4 +1,4 @@
-//! The HTTP listeners (DESIGN §5): `/livez`, `/readyz`, `/metrics`, and, when an admin token or an
+//! The HTTP listeners: `/livez`, `/readyz`, `/metrics`, and, when an admin token or an
 //! approvers file is configured, the admin API for held tasks under `/v1/` and the approvals page `/ui/`,
 //! on `listen` or on their own `admin_listen` (optionally HTTPS). Handlers are thin: they read
 //! shared state or call the engine, and format the answer.
@@ -173,7 +173,8 @@ async fn metrics_text(State(state): State<HttpState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            // prometheus-client writes OpenMetrics (`_total` samples, `# EOF`).
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics.render(),
     )

@@ -98,6 +98,14 @@ impl Approver {
             .is_none_or(|globs| globs.iter().any(|glob| glob.matches(org)))
     }
 
+    /// The refusal for a task outside this approver's orgs.
+    pub(crate) fn outside_orgs(&self) -> Forbidden {
+        Forbidden::OutsideOrgs {
+            approver: self.name.clone(),
+            orgs: self.org_globs().join(", "),
+        }
+    }
+
     /// Whether this approver may approve or reject a task of `org` that vCD user `user`
     /// started. Names are compared case-insensitively.
     pub(crate) fn may_decide(
@@ -107,10 +115,7 @@ impl Approver {
         allow_self_approval: bool,
     ) -> Result<(), Forbidden> {
         if !self.may_see(org) {
-            return Err(Forbidden::OutsideOrgs {
-                approver: self.name.clone(),
-                orgs: self.org_globs().join(", "),
-            });
+            return Err(self.outside_orgs());
         }
         if self.person && !allow_self_approval && self.name.to_lowercase() == user.to_lowercase() {
             return Err(Forbidden::OwnRequest {

@@ -66,7 +66,16 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
         .unwrap_or_else(|| DEFAULT_URL.to_owned())
         .trim_end_matches('/')
         .to_owned();
-    let token = match token(&options, http.and_then(|http| http.admin_token)) {
+    match url::Url::parse(&base) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+        _ => {
+            return usage(&format!(
+                "{base:?} is not the admin API's URL: write e.g. http://127.0.0.1:9180 or \
+                 https://blockd.example.com:9443"
+            ));
+        }
+    }
+    let (token, token_source) = match token(&options, http.and_then(|http| http.admin_token)) {
         Ok(token) => token,
         Err(message) => return usage(&message),
     };
@@ -85,6 +94,7 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
         client,
         base,
         bearer: format!("Bearer {}", token.expose_secret()),
+        token_source,
         json: options.json,
     };
     let result = runtime.block_on(async {
@@ -119,17 +129,18 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
     }
 }
 
-/// `--token-file`, else `$VCD_BLOCKD_TOKEN`, else the config's `admin_token_file`.
+/// `--token-file`, else `$VCD_BLOCKD_TOKEN`, else the config's `admin_token_file`; with where
+/// it came from, for messages.
 fn token(
     options: &HoldsOptions,
     from_config: Option<SecretString>,
-) -> Result<SecretString, String> {
+) -> Result<(SecretString, &'static str), String> {
     if let Some(path) = &options.token_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
         return match text.trim() {
             "" => Err(format!("--token-file {} is empty", path.display())),
-            token => Ok(SecretString::from(token.to_owned())),
+            token => Ok((SecretString::from(token.to_owned()), "--token-file")),
         };
     }
     let from_environment = std::env::var(TOKEN_VARIABLE)
@@ -137,14 +148,15 @@ fn token(
         .map(|token| token.trim().to_owned())
         .filter(|token| !token.is_empty());
     if let Some(token) = from_environment {
-        return Ok(SecretString::from(token));
+        return Ok((SecretString::from(token), "$VCD_BLOCKD_TOKEN"));
     }
-    from_config.ok_or_else(|| {
-        format!(
+    match from_config {
+        Some(token) => Ok((token, "the admin_token_file of -c")),
+        None => Err(format!(
             "no token: give --token-file FILE, set {TOKEN_VARIABLE}, or -c a config with \
              [http] admin_token_file"
-        )
-    })
+        )),
+    }
 }
 
 fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
@@ -166,6 +178,8 @@ struct Api {
     client: reqwest::Client,
     base: String,
     bearer: String,
+    /// Where the token came from, named when the daemon refuses it.
+    token_source: &'static str,
     json: bool,
 }
 
@@ -222,7 +236,14 @@ impl Api {
         }
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(format!(
-                "{}: the daemon refused the token (401); check --token-file or {TOKEN_VARIABLE}",
+                "{}: the daemon refused the token from {} (401)",
+                self.base, self.token_source
+            ));
+        }
+        if status == reqwest::StatusCode::NOT_FOUND && !from_the_api(&response) {
+            return Err(format!(
+                "{}: no admin API here (404); with [http] admin_listen it answers on that \
+                 address instead",
                 self.base
             ));
         }
@@ -232,6 +253,16 @@ impl Api {
             body["error"].as_str().unwrap_or("no explanation")
         ))
     }
+}
+
+/// Whether an answer came from the admin API (JSON, e.g. a 404 for an unknown task) rather
+/// than from a listener that has no admin API.
+fn from_the_api(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<String, String> {

@@ -80,7 +80,7 @@ impl Engine {
     ) -> Result<(), HoldError> {
         let _flight = self.flights.enter(id).await;
         let Some(hold) = self.holds.get(id) else {
-            return Err(self.why_not_held(id).await);
+            return Err(self.why_not_held(id, approver).await);
         };
         let allow_self = self.hold_settings.allow_self_approval;
         if let Err(forbidden) = approver.may_decide(&hold.org, &hold.user, allow_self) {
@@ -134,7 +134,7 @@ impl Engine {
                 Ok(())
             }
             Err(error) if matches!(error.class(), ErrorClass::Refused | ErrorClass::NotFound) => {
-                let reason = self.why_not_held(id).await;
+                let reason = self.why_not_held(id, approver).await;
                 if matches!(reason, HoldError::NotHeld { .. } | HoldError::Unknown(_)) {
                     self.forget(id);
                     audit::approval(
@@ -154,8 +154,14 @@ impl Engine {
     }
 
     /// Asks vCD about a task the registry does not hold, to tell "unknown" from "decided".
-    async fn why_not_held(&self, id: TaskId) -> HoldError {
+    /// Asks vCD about a task the registry does not hold, to tell "unknown" from "decided". A
+    /// task outside the approver's orgs is refused as such, so that a scoped approver learns
+    /// nothing about other orgs' tasks.
+    async fn why_not_held(&self, id: TaskId, approver: &Approver) -> HoldError {
         match self.vcd.blocking_task_now(id).await {
+            Ok(task) if !approver.may_see(&task.org.name) => {
+                HoldError::Forbidden(approver.outside_orgs())
+            }
             Ok(task) if task.status.is_active() => HoldError::NotHeld {
                 id,
                 why: "vCD still waits for it, but no rule holds it",

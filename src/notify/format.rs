@@ -36,7 +36,7 @@ pub(super) fn body(format: WebhookFormat, event: &Event, link: Option<&str>) -> 
     }
 }
 
-/// DESIGN §5a: every field present, `null` where it does not apply, RFC 3339 times.
+/// The documented body: every field present, `null` where it does not apply, RFC 3339 times.
 fn plain(event: &Event, link: Option<&str>) -> Value {
     json!({
         "event": event.kind.label(),

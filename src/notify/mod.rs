@@ -1,4 +1,4 @@
-//! Webhooks (`[[notify]]`, DESIGN §5a): people are told when a task is held, decided by a
+//! Webhooks (`[[notify]]`): people are told when a task is held, decided by a
 //! person, expires, or stops being kept alive. The engine hands an [`Event`] to the
 //! [`Notifier`], which only queues it, once for every receiver that wants it; one sender per
 //! receiver POSTs its queue in order (`send`), in the body format the receiver takes

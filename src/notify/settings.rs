@@ -25,7 +25,7 @@ impl WebhookSettings {
 /// The body a receiver takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookFormat {
-    /// vcd-blockd's own flat JSON object (DESIGN §5a).
+    /// vcd-blockd's own flat JSON object (as the README documents it).
     Json,
     /// A Slack incoming-webhook message: `text` plus Block Kit `blocks`.
     Slack,

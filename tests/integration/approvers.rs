@@ -234,6 +234,13 @@ async fn a_scoped_approver_sees_and_decides_only_their_orgs() {
     let (status, _) = bob.decide(&prod.to_string(), "approve", json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(world.sim.task(prod).unwrap().status, "resumed");
+
+    // Once the other org's task is decided, bob still learns nothing about it: 403, not 409.
+    let carol = Admin::with_token(world.admin_url(), CAROL);
+    let (status, _) = carol.decide(&other.to_string(), "approve", json!({})).await;
+    assert_eq!(status, 200);
+    let (status, answer) = bob.decide(&other.to_string(), "approve", json!({})).await;
+    assert_eq!(status, 403, "{answer}");
     world.finish().await;
 }
 

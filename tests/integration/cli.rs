@@ -103,6 +103,35 @@ fn check_with_a_config_validates_both() {
 }
 
 #[test]
+fn check_shows_the_warnings_a_config_earns() {
+    let (dir, config) = config_dir();
+    std::fs::write(dir.path().join("token"), "t0ken").unwrap();
+    std::fs::write(
+        &config,
+        "[vcd]\nurl = \"https://vcd.example.com\"\npassword_file = \"pw\"\n\
+         [amqp]\nurl = \"amqp://localhost\"\n[policy]\npath = \"policy.toml\"\n\
+         [http]\nadmin_listen = \"0.0.0.0:9443\"\nadmin_token_file = \"token\"\n",
+    )
+    .unwrap();
+    let output = vcd_blockd()
+        .arg("check")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "warnings are not failures: {stdout}"
+    );
+    assert!(
+        stdout.contains("warning: http.admin_listen 0.0.0.0:9443 is not loopback and has no TLS"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn run_with_a_bad_config_exits_2_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");

@@ -166,3 +166,27 @@ async fn the_example_policy_decides_the_demo_tasks() {
     world.wait_for_status(delete, "failed").await;
     world.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_say_which_format_they_are_in() {
+    let world = World::start(Options::default()).await;
+    let response = crate::helpers::http_client()
+        .get(format!("http://{}/metrics", world.daemon().http_address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let body = response.text().await.unwrap();
+    assert!(
+        body.ends_with("# EOF\n"),
+        "an OpenMetrics body ends with # EOF"
+    );
+    assert!(
+        body.contains("# TYPE vcd_blockd_holds_active gauge"),
+        "{body}"
+    );
+    world.finish().await;
+}

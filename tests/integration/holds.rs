@@ -412,7 +412,13 @@ async fn the_holds_command_needs_no_config_only_an_address_and_a_token() {
         &[("VCD_BLOCKD_TOKEN", "not-the-token")],
     );
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("refused the token (401)"), "{stderr}");
+    assert!(
+        stderr.contains("refused the token from $VCD_BLOCKD_TOKEN (401)"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = holds_cli(&["list", "--url", "127.0.0.1:9180"], &[]);
+    assert_eq!(code, Some(2), "a URL without a scheme is a usage error");
+    assert!(stderr.contains("is not the admin API's URL"), "{stderr}");
     let nobody = format!("http://127.0.0.1:{}", free_port());
     let (code, _, stderr) = holds_cli(&["list", "--url", &nobody, "--token-file", token_file], &[]);
     assert_eq!(code, Some(1));
@@ -490,6 +496,8 @@ async fn the_admin_api_can_have_its_own_listener_with_tls_while_probes_stay_plai
     assert_ne!(daemon.admin_address, daemon.http_address);
     let https = format!("https://{}", daemon.admin_address);
     let plain = format!("http://{}", daemon.http_address);
+    let token = pki.path().join("token");
+    std::fs::write(&token, crate::helpers::ADMIN_TOKEN).unwrap();
 
     // Probes and metrics on `listen`; the admin API is not there.
     let http = crate::helpers::http_client();
@@ -502,10 +510,20 @@ async fn the_admin_api_can_have_its_own_listener_with_tls_while_probes_stay_plai
         .await
         .unwrap();
     assert_eq!(holds_on_plain.status(), 404);
+    let (code, _, stderr) = holds_cli(
+        &[
+            "list",
+            "--url",
+            &plain,
+            "--token-file",
+            token.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no admin API here (404)"), "{stderr}");
 
     // The holds command reaches it over HTTPS with the private CA, and says so without it.
-    let token = pki.path().join("token");
-    std::fs::write(&token, crate::helpers::ADMIN_TOKEN).unwrap();
     let (ca, token) = (ca.to_str().unwrap(), token.to_str().unwrap());
     let listed = eventually("the task is held", || {
         let https = https.clone();

@@ -21,6 +21,10 @@ message = "Waiting for approval: {operation} by {user}@{org}"
 
 const CAROL: &str = "carol-page-token-0123456789";
 
+/// Which of the page's parts take room on the screen (what a person sees, not attributes).
+const SHOWN_SECTIONS: &str = "['who', 'sign-in', 'holds-section']\
+     .filter(id => document.getElementById(id).getClientRects().length > 0)";
+
 fn held_task(user: &str, owner_name: &str) -> NewTask {
     NewTask {
         operation: "vdcInstantiateVapp".into(),
@@ -55,6 +59,11 @@ async fn an_approver_signs_in_sees_the_held_task_and_approves_it() {
             "!document.getElementById('sign-in').hidden",
         )
         .await;
+    assert_eq!(
+        browser.eval(SHOWN_SECTIONS).await,
+        serde_json::json!(["sign-in"]),
+        "signed out, only the sign-in form is on the screen"
+    );
     browser.type_into("#token", CAROL).await;
     browser.click("#sign-in-button").await;
     let name = browser
@@ -64,6 +73,11 @@ async fn an_approver_signs_in_sees_the_held_task_and_approves_it() {
         )
         .await;
     assert_eq!(name, "carol");
+    assert_eq!(
+        browser.eval(SHOWN_SECTIONS).await,
+        serde_json::json!(["who", "holds-section"]),
+        "signed in, the sign-in form is gone"
+    );
     assert_eq!(browser.text("#who-orgs").await, "(prod-*)");
 
     let card = format!("#hold-{dave}");

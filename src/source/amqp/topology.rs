@@ -1,4 +1,4 @@
-//! Declares what the daemon consumes from (DESIGN §6): vCD's exchange as a durable topic
+//! Declares what the daemon consumes from: vCD's exchange as a durable topic
 //! exchange if missing, the durable queue of the configured type with its dead-letter exchange
 //! `<queue>.dlx` and dead-letter queue `<queue>.dead`, and one binding per routing key.
 
