@@ -64,6 +64,7 @@ impl Daemon {
         let fingerprint = Policy::fingerprint(&settings.policy.path);
         let policy = load_policy(&settings)?;
         health.set_policy_loaded(true);
+        metrics.policy_loaded(chrono::Utc::now());
         tracing::info!(path = %settings.policy.path.display(), rules = policy.rule_count(), mode = ?settings.policy.mode, "policy loaded");
         let vcd = Arc::new(VcdClient::new(
             &settings.vcd,

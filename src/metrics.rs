@@ -28,6 +28,8 @@ pub struct Metrics {
     keepalives: Counters,
     hold_lateness_seconds: Histogram,
     policy_reloads: Counters,
+    /// Unix time of the last policy load that succeeded (at start or on reload).
+    policy_last_reload_success: Gauge,
     approvers_reloads: Counters,
     pub amqp_connected: Gauge,
     reconcile_runs: Counters,
@@ -56,6 +58,7 @@ impl Metrics {
         let hold_lateness_seconds =
             Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         let policy_reloads = Counters::default();
+        let policy_last_reload_success = Gauge::default();
         let approvers_reloads = Counters::default();
         let amqp_connected = Gauge::default();
         let reconcile_runs = Counters::default();
@@ -121,6 +124,20 @@ impl Metrics {
             "Messages rejected to the dead-letter queue, by reason",
             dead_lettered.clone(),
         );
+        let build_info = Family::<Labels, Gauge>::default();
+        build_info
+            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())])
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1; the version label says which vcd-blockd runs",
+            build_info,
+        );
+        registry.register(
+            "policy_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful policy load (at start or on reload)",
+            policy_last_reload_success.clone(),
+        );
         registry.register(
             "webhooks",
             "Webhook events per [[notify]] receiver, by event and outcome",
@@ -136,6 +153,7 @@ impl Metrics {
             keepalives,
             hold_lateness_seconds,
             policy_reloads,
+            policy_last_reload_success,
             approvers_reloads,
             amqp_connected,
             reconcile_runs,
@@ -180,6 +198,11 @@ impl Metrics {
         self.policy_reloads
             .get_or_create(&vec![("outcome", outcome.label().to_owned())])
             .inc();
+    }
+
+    /// A policy was loaded and is in force: at start and after each successful reload.
+    pub fn policy_loaded(&self, at: chrono::DateTime<chrono::Utc>) {
+        self.policy_last_reload_success.set(at.timestamp());
     }
 
     pub fn approvers_reload(&self, outcome: RunOutcome) {

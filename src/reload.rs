@@ -57,6 +57,7 @@ impl Reloader {
                 tracing::info!(path = %self.path.display(), rules = policy.rule_count(), "policy reloaded");
                 self.engine.replace_policy(policy);
                 self.metrics.policy_reload(RunOutcome::Ok);
+                self.metrics.policy_loaded(chrono::Utc::now());
                 tokio::spawn(self.engine.clone().redecide_holds(self.shutdown.clone()));
                 Ok(())
             }

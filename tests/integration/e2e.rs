@@ -188,5 +188,21 @@ async fn metrics_say_which_format_they_are_in() {
         body.contains("# TYPE vcd_blockd_holds_active gauge"),
         "{body}"
     );
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        body.contains(&format!("vcd_blockd_build_info{{version=\"{version}\"}} 1")),
+        "{body}"
+    );
+    let loaded: i64 = body
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("vcd_blockd_policy_last_reload_success_timestamp_seconds ")
+        })
+        .expect("the policy load time is exported")
+        .trim()
+        .parse()
+        .unwrap();
+    let age = chrono::Utc::now().timestamp() - loaded;
+    assert!((0..600).contains(&age), "loaded {age} s ago");
     world.finish().await;
 }
