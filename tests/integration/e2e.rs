@@ -204,5 +204,22 @@ async fn metrics_say_which_format_they_are_in() {
         .unwrap();
     let age = chrono::Utc::now().timestamp() - loaded;
     assert!((0..600).contains(&age), "loaded {age} s ago");
+
+    // What a scraper makes of it: a Prometheus text-format parser reads every sample.
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|line| Ok(line.to_owned())))
+        .expect("a Prometheus parser reads /metrics");
+    let build = scrape
+        .samples
+        .iter()
+        .find(|sample| sample.metric == "vcd_blockd_build_info")
+        .expect("build_info is a sample");
+    assert_eq!(build.labels.get("version"), Some(version));
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|sample| sample.metric == "vcd_blockd_vcd_requests_total"),
+        "counters keep their _total samples"
+    );
     world.finish().await;
 }
