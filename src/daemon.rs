@@ -191,8 +191,8 @@ impl Daemon {
         }
     }
 
-    /// Stops consuming, lets in-flight work finish within [`DELIVERY_GRACE`], logs out. `vcd-blockd
-    /// run` bounds the whole by [`SHUTDOWN_DEADLINE`].
+    /// Stops consuming, lets in-flight deliveries finish within 20 s, logs out. `vcd-blockd run`
+    /// bounds the whole stop by its 25 s shutdown deadline.
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.wait().await;
