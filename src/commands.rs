@@ -18,8 +18,9 @@ use std::process::ExitCode;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::{DEFAULT_CONFIG_PATH, Settings};
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, SHUTDOWN_DEADLINE};
 use crate::policy::Policy;
+use crate::systemd::Systemd;
 
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -82,23 +83,33 @@ async fn serve(settings: Settings) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let _ = sd_notify::notify(&[
-        sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status("running"),
-    ]);
+    let systemd = Systemd::ready(&daemon);
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
+                systemd.reloading();
                 let _ = daemon.reload_policy().await;
                 let _ = daemon.reload_approvers().await;
+                systemd.reloaded();
             }
         }
     }
     tracing::info!("shutting down");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    daemon.stop().await;
+    systemd.stopping();
+    // One deadline for the whole stop, inside the unit's TimeoutStopSec, so that systemd never
+    // has to SIGKILL: whatever is still running then is dropped (unacknowledged deliveries
+    // return to the queue; held tasks stay blocked in vCD for the next start).
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, daemon.stop())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            deadline = %crate::duration::format_duration(SHUTDOWN_DEADLINE),
+            "not stopped within the shutdown deadline; exiting anyway"
+        );
+    }
     ExitCode::SUCCESS
 }
 

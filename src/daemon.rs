@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -14,6 +15,7 @@ use crate::backoff::Backoff;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::health::Health;
+use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{Policy, PolicyErrors};
@@ -21,6 +23,14 @@ use crate::reload::Reloader;
 use crate::source::amqp::Consumer;
 use crate::vcd::VcdClient;
 use crate::vcd::VcdError;
+
+/// How long a graceful stop may take in all: the AMQP grace for in-flight deliveries, the
+/// other in-flight vCD calls and the logout. Below the unit's `TimeoutStopSec=30s`.
+pub(crate) const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(25);
+/// What a stop keeps back from the AMQP grace for closing the channel and logging out.
+const AFTER_DELIVERIES: Duration = Duration::from_secs(5);
+/// How long in-flight deliveries may take to finish once a stop begins.
+const DELIVERY_GRACE: Duration = SHUTDOWN_DEADLINE.saturating_sub(AFTER_DELIVERIES);
 
 /// Why the daemon could not start. Everything else is retried while running.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +59,8 @@ pub struct Daemon {
     pub http_address: SocketAddr,
     /// Where the admin API answers (`http_address` unless `[http] admin_listen` is set).
     pub admin_address: SocketAddr,
+    /// The long-running loops' heartbeats, for the systemd watchdog.
+    pub(crate) liveness: Arc<Liveness>,
     reloader: Arc<Reloader>,
     /// Re-reads the approvers file; `None` without one.
     approvers_watch: Option<Arc<approvers::Watch>>,
@@ -61,6 +73,7 @@ impl Daemon {
     pub async fn start(settings: Settings) -> Result<Daemon, StartError> {
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::default());
+        let liveness = Arc::new(Liveness::from_env());
         let fingerprint = Policy::fingerprint(&settings.policy.path);
         let policy = load_policy(&settings)?;
         health.set_policy_loaded(true);
@@ -119,10 +132,15 @@ impl Daemon {
         let (http_address, admin_address) = (listeners.address, listeners.admin_address);
         tracing::info!(address = %http_address, admin_address = %admin_address, "HTTP listeners up");
         tasks.spawn(keep_vcd_session(vcd, shutdown.clone()));
-        tasks.spawn(engine.clone().run_scheduler(shutdown.clone()));
+        tasks.spawn(
+            engine
+                .clone()
+                .run_scheduler(liveness.clone(), shutdown.clone()),
+        );
         tasks.spawn(crate::source::reconcile::run(
             engine.clone(),
             metrics.clone(),
+            liveness.clone(),
             settings.reconcile.interval,
             shutdown.clone(),
         ));
@@ -140,6 +158,8 @@ impl Daemon {
             metrics: metrics.clone(),
             health: health.clone(),
             handlers: TaskTracker::new(),
+            liveness: liveness.clone(),
+            grace: DELIVERY_GRACE,
         };
         let consumer = tokio::spawn(consumer.run(shutdown.clone()));
         Ok(Daemon {
@@ -148,6 +168,7 @@ impl Daemon {
             engine,
             http_address,
             admin_address,
+            liveness,
             reloader,
             approvers_watch,
             shutdown,
@@ -171,7 +192,8 @@ impl Daemon {
         }
     }
 
-    /// Stops consuming, lets in-flight work finish within the grace period, logs out.
+    /// Stops consuming, lets in-flight deliveries finish within 20 s, logs out. `vcd-blockd run`
+    /// bounds the whole stop by its 25 s shutdown deadline.
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.wait().await;

@@ -1,6 +1,9 @@
 //! Prometheus metrics (prefix `vcd_blockd_`), registered once and shared by every component
 //! through an `Arc<Metrics>`. Label values are short, fixed vocabularies or rule names.
 
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -35,6 +38,17 @@ pub struct Metrics {
     reconcile_runs: Counters,
     dead_lettered: Counters,
     webhooks: Counters,
+    /// The latest decision, for systemd's `STATUS=` line.
+    last_decision: Mutex<Option<LastDecision>>,
+}
+
+/// When the latest decision was taken, its action and rule.
+#[derive(Debug, Clone)]
+pub(crate) struct LastDecision {
+    pub at: Instant,
+    pub action: &'static str,
+    pub rule: String,
+    pub dry_run: bool,
 }
 
 impl Default for Metrics {
@@ -159,6 +173,7 @@ impl Metrics {
             reconcile_runs,
             dead_lettered,
             webhooks,
+            last_decision: Mutex::new(None),
         }
     }
 
@@ -175,6 +190,23 @@ impl Metrics {
             ("dry_run", dry_run.to_string()),
         ];
         self.decisions.get_or_create(&labels).inc();
+        let last = LastDecision {
+            at: Instant::now(),
+            action,
+            rule: rule.to_owned(),
+            dry_run,
+        };
+        *self
+            .last_decision
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(last);
+    }
+
+    pub(crate) fn last_decision(&self) -> Option<LastDecision> {
+        self.last_decision
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// `status` is the HTTP status, or `"error"` when no response came back.

@@ -16,6 +16,7 @@ use super::audit::Outcome;
 use super::holds::{HeldTask, HoldRegistry, next_keepalive, next_retry};
 use super::{Engine, audit};
 use crate::duration::format_duration;
+use crate::liveness::{Liveness, Loop};
 use crate::notify::Event;
 use crate::outcome::{HoldEvent, KeepaliveOutcome, WebhookEvent};
 use crate::task::TaskId;
@@ -28,9 +29,13 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 impl Engine {
     /// Serves the hold registry until `shutdown`.
-    pub async fn run_scheduler(self: Arc<Self>, shutdown: CancellationToken) {
+    pub(crate) async fn run_scheduler(
+        self: Arc<Self>,
+        liveness: Arc<Liveness>,
+        shutdown: CancellationToken,
+    ) {
         let engine = self.clone();
-        serve_due(&self.holds, Utc::now, shutdown, move |id| {
+        serve_due(&self.holds, Utc::now, &liveness, shutdown, move |id| {
             let engine = engine.clone();
             async move { engine.attend(id).await }
         })
@@ -154,10 +159,13 @@ impl Engine {
 /// The scheduling loop: sleeps until the earliest hold is due (waking early when the registry
 /// changes), then hands each due hold to `attend`, at most [`CONCURRENCY`] at once, until
 /// `shutdown`; then waits for the attendances under way. `now` is the wall clock (vCD's times
-/// are wall-clock times); tests pass one that follows tokio's paused clock.
+/// are wall-clock times); tests pass one that follows tokio's paused clock. The loop beats on
+/// every wake, and wakes at least every `liveness.beat_every()`, also while all permits are
+/// taken.
 async fn serve_due<A, F>(
     holds: &HoldRegistry,
     now: impl Fn() -> DateTime<Utc>,
+    liveness: &Liveness,
     shutdown: CancellationToken,
     attend: A,
 ) where
@@ -166,13 +174,15 @@ async fn serve_due<A, F>(
 {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let workers = TaskTracker::new();
+    let max_sleep = MAX_SLEEP.min(liveness.beat_every());
     loop {
+        liveness.beat(Loop::Scheduler);
         let sleep = match holds.next_due() {
             Some(at) => (at - now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
-                .min(MAX_SLEEP),
-            None => MAX_SLEEP,
+                .min(max_sleep),
+            None => max_sleep,
         };
         if !sleep.is_zero() {
             tokio::select! {
@@ -182,9 +192,11 @@ async fn serve_due<A, F>(
             }
             continue;
         }
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit,
+            () = tokio::time::sleep(max_sleep) => continue,
         };
+        let Ok(permit) = permit else { break };
         let due = holds.take_due(now(), 1);
         let Some(&id) = due.first() else { continue };
         let attendance = attend(id);
@@ -253,20 +265,26 @@ mod tests {
                     let clock = clock.clone();
                     move || clock()
                 };
-                serve_due(&holds.clone(), now, shutdown, move |id| {
-                    let (holds, seen, clock) = (holds.clone(), seen.clone(), clock.clone());
-                    async move {
-                        let now = clock();
-                        let at = (now - start).num_seconds();
-                        seen.lock().unwrap().push((id.uuid().as_u128(), at));
-                        let Some(hold) = holds.get(id) else { return };
-                        if hold.expired(now) {
-                            holds.remove(id);
-                        } else {
-                            holds.reschedule(id, next_keepalive(&hold, now, EXTEND_BY), |_| {});
+                serve_due(
+                    &holds.clone(),
+                    now,
+                    &Liveness::default(),
+                    shutdown,
+                    move |id| {
+                        let (holds, seen, clock) = (holds.clone(), seen.clone(), clock.clone());
+                        async move {
+                            let now = clock();
+                            let at = (now - start).num_seconds();
+                            seen.lock().unwrap().push((id.uuid().as_u128(), at));
+                            let Some(hold) = holds.get(id) else { return };
+                            if hold.expired(now) {
+                                holds.remove(id);
+                            } else {
+                                holds.reschedule(id, next_keepalive(&hold, now, EXTEND_BY), |_| {});
+                            }
                         }
-                    }
-                })
+                    },
+                )
                 .await;
             })
         };

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::engine::Engine;
+use crate::liveness::{Liveness, Loop};
 use crate::metrics::Metrics;
 use crate::outcome::RunOutcome;
 use crate::task::TaskId;
@@ -43,15 +44,17 @@ pub(crate) async fn reconcile(engine: &Arc<Engine>) -> Result<ReconcileReport, V
 }
 
 /// Reconciles at start and every `interval` until `shutdown`; a failed run is retried
-/// sooner, with backoff.
+/// sooner, with backoff. It beats for the watchdog after each run and while it waits.
 pub(crate) async fn run(
     engine: Arc<Engine>,
     metrics: Arc<Metrics>,
+    liveness: Arc<Liveness>,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
     let mut retry = Backoff::RECONCILE.schedule();
     loop {
+        liveness.beat(Loop::Reconcile);
         let wait = match reconcile(&engine).await {
             Ok(report) => {
                 metrics.reconcile_run(RunOutcome::Ok);
@@ -72,9 +75,16 @@ pub(crate) async fn run(
                 wait
             }
         };
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = shutdown.cancelled() => return,
+        let stopped = liveness
+            .beating(Loop::Reconcile, async {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => false,
+                    () = shutdown.cancelled() => true,
+                }
+            })
+            .await;
+        if stopped {
+            return;
         }
     }
 }

@@ -180,20 +180,31 @@ impl World {
     /// Starts the daemon as its own process (`vcd-blockd run`) listening on `port`, and waits
     /// until it is ready.
     pub(crate) async fn spawn_daemon_process(&self, port: u16) -> DaemonProcess {
+        self.spawn_daemon_process_with(port, &[]).await
+    }
+
+    /// [`World::spawn_daemon_process`] with more environment variables.
+    pub(crate) async fn spawn_daemon_process_with(
+        &self,
+        port: u16,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> DaemonProcess {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))
             .arg("run")
             .arg("-c")
             .arg(self.config_path())
             .env("VCD_BLOCKD__HTTP__LISTEN", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("vcd-blockd starts");
         let process = DaemonProcess(child);
         let readyz = format!("http://127.0.0.1:{port}/readyz");
+        let client = http_client();
         eventually("the daemon process is ready", || async {
-            let response = reqwest::get(&readyz).await.ok()?;
+            let response = client.get(&readyz).send().await.ok()?;
             response.status().is_success().then_some(())
         })
         .await;
@@ -416,6 +427,16 @@ public_url = "{public_url}"
 pub(crate) struct DaemonProcess(std::process::Child);
 
 impl DaemonProcess {
+    /// Sends the process `signal` (e.g. `"HUP"`).
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.0.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// SIGKILL, and wait for the process to be gone.
     pub(crate) fn kill(mut self) {
         let _ = self.0.kill();

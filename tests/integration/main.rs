@@ -16,6 +16,7 @@ mod cli;
 mod delivery;
 mod e2e;
 mod holds;
+mod systemd;
 mod ui;
 mod vcd_client;
 mod vcd_sessions;

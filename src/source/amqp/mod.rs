@@ -26,10 +26,8 @@ use crate::backoff::{Backoff, Schedule};
 use crate::config::AmqpSettings;
 use crate::engine::Engine;
 use crate::health::Health;
+use crate::liveness::{Liveness, Loop};
 use crate::metrics::Metrics;
-
-/// How long a graceful stop waits for in-flight deliveries before closing the channel.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Keeps one consuming session alive until shutdown.
 pub(crate) struct Consumer {
@@ -39,6 +37,10 @@ pub(crate) struct Consumer {
     pub health: Arc<Health>,
     /// In-flight delivery handlers; drained on shutdown.
     pub handlers: TaskTracker,
+    /// Where the session loop beats for the watchdog.
+    pub liveness: Arc<Liveness>,
+    /// How long a graceful stop waits for in-flight deliveries before closing the channel.
+    pub grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,13 +61,18 @@ impl Consumer {
     pub(crate) async fn run(self, shutdown: CancellationToken) {
         let mut reconnect = Backoff::RECONNECT.schedule();
         while !shutdown.is_cancelled() {
+            self.liveness.beat(Loop::Consumer);
             match self.session(&shutdown, &mut reconnect).await {
                 Ok(()) => break,
                 Err(error) => {
                     self.health.set_amqp_consuming(false);
                     self.metrics.amqp_connected.set(0);
                     tracing::warn!(%error, attempt = reconnect.attempts(), "AMQP session ended; reconnecting");
-                    if !reconnect.wait(&shutdown).await {
+                    let waited = self
+                        .liveness
+                        .beating(Loop::Consumer, reconnect.wait(&shutdown))
+                        .await;
+                    if !waited {
                         break;
                     }
                 }
@@ -104,9 +111,11 @@ impl Consumer {
         // messages to the next session, and acks on a dead channel cannot succeed anyway.
         let session = shutdown.child_token();
         tracing::info!(queue = %self.settings.queue, exchange = %self.settings.exchange, "consuming");
+        let mut beat = tokio::time::interval(self.liveness.beat_every());
         let ended = loop {
             tokio::select! {
                 () = shutdown.cancelled() => break Ok(()),
+                _ = beat.tick() => self.liveness.beat(Loop::Consumer),
                 next = consumer.next() => match next {
                     Some(Ok(delivery)) => {
                         let handler = deliver::Handler {
@@ -135,14 +144,14 @@ impl Consumer {
         ended
     }
 
-    /// Graceful stop: no new deliveries, let in-flight handlers finish (bounded by the
-    /// caller's grace period), then close; unacknowledged deliveries return to the queue.
+    /// Graceful stop: no new deliveries, let in-flight handlers finish (bounded by
+    /// `grace`), then close; unacknowledged deliveries return to the queue.
     async fn stop(&self, connection: &Connection, channel: &lapin::Channel, tag: &str) {
         let _ = channel
             .basic_cancel(tag.into(), BasicCancelOptions::default())
             .await;
         self.handlers.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.handlers.wait())
+        if tokio::time::timeout(self.grace, self.handlers.wait())
             .await
             .is_err()
         {
