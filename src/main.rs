@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 use vcd_blockd::commands;
 
 /// Decides VMware Cloud Director blocking tasks with an operator-written policy.
@@ -18,7 +19,8 @@ struct Cli {
 enum Command {
     /// Run the daemon.
     Run {
-        /// Config file (default: $VCD_BLOCKD_CONFIG, else /etc/vcd-blockd/config.toml).
+        /// Config file (default: $VCD_BLOCKD_CONFIG, else /etc/vcd-blockd/config.toml if it
+        /// exists, else built-in defaults and VCD_BLOCKD__* environment variables alone).
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -80,6 +82,21 @@ enum Command {
         #[command(subcommand)]
         command: ApproversCommand,
     },
+    /// Print the effective configuration (built-in defaults < file < environment) as TOML,
+    /// secrets redacted.
+    Config {
+        /// Config file (looked up as for `run`).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Print a shell completion script, e.g. `vcd-blockd completions bash >
+    /// /etc/bash_completion.d/vcd-blockd`.
+    Completions {
+        /// bash, zsh, fish (also elvish, powershell).
+        shell: Shell,
+    },
+    /// Print the man page (roff), e.g. `vcd-blockd man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,5 +197,8 @@ fn main() -> ExitCode {
         Command::Approvers {
             command: ApproversCommand::Add { name, orgs },
         } => commands::approvers_add(&name, &orgs),
+        Command::Config { config } => commands::show_config(config),
+        Command::Completions { shell } => commands::completions(Cli::command(), shell),
+        Command::Man => commands::man(Cli::command()),
     }
 }
