@@ -45,6 +45,18 @@ pub fn config_path(flag: Option<PathBuf>) -> Option<PathBuf> {
     })
 }
 
+/// Said after a configuration error when no file was read, as the error alone ("built-in
+/// default: vcd.url: required") does not tell someone who expected a file why none was read.
+fn explain_missing_file(path: Option<&Path>) {
+    if path.is_none() {
+        eprintln!(
+            "vcd-blockd: no config file was read: neither -c nor $VCD_BLOCKD_CONFIG names one \
+             and {DEFAULT_CONFIG_PATH} does not exist, so the settings are built-in defaults \
+             and VCD_BLOCKD__* environment variables"
+        );
+    }
+}
+
 /// How messages name where the configuration came from.
 fn config_origin(path: Option<&Path>) -> String {
     match path {
@@ -61,6 +73,7 @@ pub fn run(config: Option<PathBuf>) -> ExitCode {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("vcd-blockd: {error}");
+            explain_missing_file(path.as_deref());
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -145,6 +158,7 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
                 }
                 Err(error) => {
                     eprintln!("{error}");
+                    explain_missing_file(path.as_deref());
                     return ExitCode::from(EXIT_FAILED);
                 }
             }

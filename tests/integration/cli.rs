@@ -328,6 +328,26 @@ fn check_works_from_the_environment_alone() {
 }
 
 #[test]
+fn run_without_any_config_says_no_file_was_read() {
+    if std::path::Path::new(DEFAULT_CONFIG).exists() {
+        eprintln!("skipped: {DEFAULT_CONFIG} exists on this machine");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let output = vcd_blockd_with_env_only(dir.path(), &[])
+        .arg("run")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("vcd.url: required"), "{stderr}");
+    assert!(
+        stderr.contains("no config file was read") && stderr.contains(DEFAULT_CONFIG),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_config_named_in_the_environment_must_exist() {
     let dir = tempfile::tempdir().unwrap();
     let output = vcd_blockd_with_env_only(
