@@ -96,7 +96,11 @@ enum Command {
         shell: Shell,
     },
     /// Print the man page (roff), e.g. `vcd-blockd man | man -l -`.
-    Man,
+    Man {
+        /// Write vcd-blockd.1 and one page per command (vcd-blockd-run.1, …) into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +203,6 @@ fn main() -> ExitCode {
         } => commands::approvers_add(&name, &orgs),
         Command::Config { config } => commands::show_config(config),
         Command::Completions { shell } => commands::completions(Cli::command(), shell),
-        Command::Man => commands::man(Cli::command()),
+        Command::Man { out_dir } => commands::man(Cli::command(), out_dir.as_deref()),
     }
 }

@@ -3,6 +3,7 @@
 //! from the commands the binary takes.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap_complete::Shell;
@@ -17,8 +18,22 @@ pub fn completions(mut command: clap::Command, shell: Shell) -> ExitCode {
     write_stdout(&script)
 }
 
-/// Prints the man page (roff), e.g. for `man -l -` or `/usr/share/man/man1/vcd-blockd.1`.
-pub fn man(command: clap::Command) -> ExitCode {
+/// Prints the man page (roff), e.g. for `man -l -`; with `out_dir`, writes it and one page
+/// per command (`vcd-blockd-run.1`, `vcd-blockd-holds-list.1`, …) there instead, as a package
+/// installs them.
+pub fn man(command: clap::Command, out_dir: Option<&Path>) -> ExitCode {
+    if let Some(dir) = out_dir {
+        return match clap_mangen::generate_to(command, dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!(
+                    "vcd-blockd: cannot write man pages to {}: {error}",
+                    dir.display()
+                );
+                ExitCode::from(EXIT_FAILED)
+            }
+        };
+    }
     let mut page = Vec::new();
     if let Err(error) = clap_mangen::Man::new(command).render(&mut page) {
         eprintln!("vcd-blockd: cannot render the man page: {error}");

@@ -451,4 +451,22 @@ fn man_prints_a_roff_page_naming_the_commands() {
     for word in ["run", "check", "holds", "approvers", "config"] {
         assert!(page.contains(word), "the man page lacks {word}");
     }
+
+    let dir = tempfile::tempdir().unwrap();
+    let output = vcd_blockd()
+        .args(["man", "--out-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    for page in [
+        "vcd-blockd.1",
+        "vcd-blockd-run.1",
+        "vcd-blockd-holds-approve.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(text.starts_with(".ie"), "{page}: {text}");
+    }
+    let run = std::fs::read_to_string(dir.path().join("vcd-blockd-run.1")).unwrap();
+    assert!(run.contains("VCD_BLOCKD_CONFIG"), "{run}");
 }
