@@ -1,16 +1,21 @@
 //! The `vcd-blockd` commands behind the command line: `run` (the daemon), `check` (validate
 //! config, approvers file and policy), `test` and `explain` (work with a policy alone), `holds`
-//! (operate on held tasks through the running daemon) and `approvers add` (a new approver's
-//! token and entry). Each returns the process exit code: 0 ok, 1 check
-//! or test failures, 2 usage or configuration errors.
+//! (operate on held tasks through the running daemon), `approvers add` (a new approver's
+//! token and entry), `config` (the effective configuration), `completions` and `man`. Each
+//! returns the process exit code: 0 ok, 1 check or test failures, 2 usage or configuration
+//! errors.
 
 mod approvers;
+mod generate;
 mod holds;
 mod policy_tools;
+mod show_config;
 
 pub use approvers::approvers_add;
+pub use generate::{completions, man};
 pub use holds::{HoldsOptions, HoldsRequest, holds};
 pub use policy_tools::{explain, test};
+pub use show_config::show_config;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,24 +30,51 @@ use crate::systemd::Systemd;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
-/// `-c FILE`, else `$VCD_BLOCKD_CONFIG`, else the default path.
-pub fn config_path(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| {
+/// The config file to read: `-c FILE`, else `$VCD_BLOCKD_CONFIG`, else the default path when
+/// it exists. `None` means built-in defaults plus environment alone (the container way); a
+/// file named explicitly is returned even when missing, so that reading it reports the error.
+pub fn config_path(flag: Option<PathBuf>) -> Option<PathBuf> {
+    let named = flag.or_else(|| {
         std::env::var_os("VCD_BLOCKD_CONFIG")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
+    });
+    named.or_else(|| {
+        let default = Path::new(DEFAULT_CONFIG_PATH);
+        // An error other than "not found" (e.g. permissions) is left for the read to report.
+        (!matches!(default.try_exists(), Ok(false))).then(|| default.to_owned())
     })
-    .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+/// Said after a configuration error when no file was read, as the error alone ("built-in
+/// default: vcd.url: required") does not tell someone who expected a file why none was read.
+fn explain_missing_file(path: Option<&Path>) {
+    if path.is_none() {
+        eprintln!(
+            "vcd-blockd: no config file was read: neither -c nor $VCD_BLOCKD_CONFIG names one \
+             and {DEFAULT_CONFIG_PATH} does not exist, so the settings are built-in defaults \
+             and VCD_BLOCKD__* environment variables"
+        );
+    }
+}
+
+/// How messages name where the configuration came from.
+fn config_origin(path: Option<&Path>) -> String {
+    match path {
+        Some(path) => path.display().to_string(),
+        None => "configuration (built-in defaults and environment)".to_owned(),
+    }
 }
 
 /// `vcd-blockd run`: the daemon, until SIGTERM or SIGINT. SIGHUP reloads the policy and the
 /// approvers file.
 pub fn run(config: Option<PathBuf>) -> ExitCode {
     let path = config_path(config);
-    let settings = match Settings::load(Some(&path)) {
+    let settings = match Settings::load(path.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("vcd-blockd: {error}");
+            explain_missing_file(path.as_deref());
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -121,11 +153,12 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
         (None, Some(policy)) => (policy, true),
         (config, policy) => {
             let path = config_path(config.clone());
-            match Settings::load(Some(&path)) {
+            let origin = config_origin(path.as_deref());
+            match Settings::load(path.as_deref()) {
                 Ok(settings) => {
-                    println!("{}: ok", path.display());
+                    println!("{origin}: ok");
                     for warning in &settings.warnings {
-                        println!("{}: warning: {warning}", path.display());
+                        println!("{origin}: warning: {warning}");
                     }
                     let approvers_ok = settings
                         .http
@@ -136,6 +169,7 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
                 }
                 Err(error) => {
                     eprintln!("{error}");
+                    explain_missing_file(path.as_deref());
                     return ExitCode::from(EXIT_FAILED);
                 }
             }

@@ -14,6 +14,7 @@ pub use crate::vcd::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 
 mod locate;
 mod raw;
+mod show;
 mod validate;
 
 pub(crate) use locate::line_col;
@@ -243,6 +244,25 @@ impl Settings {
             validator.http_only(raw.http)
         })
     }
+}
+
+/// The effective configuration (built-in defaults < the file at `path`, if any < environment)
+/// as TOML, secrets redacted. It is not validated: `vcd-blockd check` does that.
+pub(crate) fn effective_toml(path: Option<&Path>) -> Result<String, ConfigError> {
+    effective_toml_with_env(path, &std::env::vars().collect())
+}
+
+/// [`effective_toml`] with the environment given explicitly.
+pub(crate) fn effective_toml_with_env(
+    path: Option<&Path>,
+    env: &EnvVars,
+) -> Result<String, ConfigError> {
+    layered(path, env, |_, raw| {
+        show::render(raw).map_err(|message| ConfigError::Syntax {
+            location: "effective configuration".to_owned(),
+            message,
+        })
+    })
 }
 
 /// Reads the file at `path`, checks its shape with positions, layers it between the built-in

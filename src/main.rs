@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 use vcd_blockd::commands;
 
 /// Decides VMware Cloud Director blocking tasks with an operator-written policy.
@@ -18,7 +19,8 @@ struct Cli {
 enum Command {
     /// Run the daemon.
     Run {
-        /// Config file (default: $VCD_BLOCKD_CONFIG, else /etc/vcd-blockd/config.toml).
+        /// Config file (default: $VCD_BLOCKD_CONFIG, else /etc/vcd-blockd/config.toml if it
+        /// exists, else built-in defaults and VCD_BLOCKD__* environment variables alone).
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -79,6 +81,25 @@ enum Command {
     Approvers {
         #[command(subcommand)]
         command: ApproversCommand,
+    },
+    /// Print the effective configuration (built-in defaults < file < environment) as TOML,
+    /// secrets redacted.
+    Config {
+        /// Config file (looked up as for `run`).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Print a shell completion script, e.g. `vcd-blockd completions bash >
+    /// /etc/bash_completion.d/vcd-blockd`.
+    Completions {
+        /// bash, zsh, fish (also elvish, powershell).
+        shell: Shell,
+    },
+    /// Print the man page (roff), e.g. `vcd-blockd man | man -l -`.
+    Man {
+        /// Write vcd-blockd.1 and one page per command (vcd-blockd-run.1, …) into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
 }
 
@@ -180,5 +201,8 @@ fn main() -> ExitCode {
         Command::Approvers {
             command: ApproversCommand::Add { name, orgs },
         } => commands::approvers_add(&name, &orgs),
+        Command::Config { config } => commands::show_config(config),
+        Command::Completions { shell } => commands::completions(Cli::command(), shell),
+        Command::Man { out_dir } => commands::man(Cli::command(), out_dir.as_deref()),
     }
 }

@@ -75,7 +75,7 @@ fn load(config: Option<PathBuf>, policy: Option<PathBuf>) -> Result<Policy, Exit
         Some(path) => path,
         None => {
             let config = config_path(config);
-            Settings::load(Some(&config))
+            Settings::load(config.as_deref())
                 .map_err(|error| {
                     eprintln!("vcd-blockd: {error}");
                     ExitCode::from(EXIT_USAGE)

@@ -1,13 +1,14 @@
 //! The configuration as written: serde structs that mirror the file, with the built-in
-//! defaults, and the layering of defaults < file < environment.
+//! defaults, and the layering of defaults < file < environment. They serialize only for
+//! `vcd-blockd config`, after `show::redact` has removed the secrets.
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, ENV_PREFIX};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawSettings {
     pub vcd: RawVcd,
@@ -16,11 +17,12 @@ pub(super) struct RawSettings {
     pub holds: RawHolds,
     pub reconcile: RawReconcile,
     pub http: RawHttp,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<RawNotify>,
     pub log: RawLog,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawVcd {
     pub url: String,
@@ -52,7 +54,7 @@ impl Default for RawVcd {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawAmqp {
     pub url: Option<String>,
@@ -87,7 +89,7 @@ impl Default for RawAmqp {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawPolicy {
     pub path: String,
@@ -103,7 +105,7 @@ impl Default for RawPolicy {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawHolds {
     pub keepalive: String,
@@ -121,7 +123,7 @@ impl Default for RawHolds {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawReconcile {
     pub interval: String,
@@ -135,7 +137,7 @@ impl Default for RawReconcile {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawHttp {
     pub listen: String,
@@ -162,7 +164,7 @@ impl Default for RawHttp {
 }
 
 /// One `[[notify]]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawNotify {
     pub url: Option<String>,
@@ -183,7 +185,7 @@ impl Default for RawNotify {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawLog {
     pub format: String,

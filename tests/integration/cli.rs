@@ -280,3 +280,193 @@ fn explain_shows_the_deciding_rule_and_why_others_did_not_match() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown key"));
 }
+
+/// The binary with no environment but `vars`, in `dir` (also its HOME): nothing of the test
+/// runner's environment (a `VCD_BLOCKD_*` variable, a config next to the sources) leaks in.
+fn vcd_blockd_with_env_only(dir: &std::path::Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vcd-blockd"));
+    command.env_clear().current_dir(dir).env("HOME", dir);
+    command.envs(vars.iter().copied());
+    command
+}
+
+/// Where the daemon looks when nobody names a config; these tests expect it absent.
+const DEFAULT_CONFIG: &str = "/etc/vcd-blockd/config.toml";
+
+#[test]
+fn check_works_from_the_environment_alone() {
+    if std::path::Path::new(DEFAULT_CONFIG).exists() {
+        eprintln!("skipped: {DEFAULT_CONFIG} exists on this machine");
+        return;
+    }
+    let (dir, _) = config_dir();
+    std::fs::write(dir.path().join("amqp-url"), "amqp://localhost").unwrap();
+    let output = vcd_blockd_with_env_only(
+        dir.path(),
+        &[
+            ("VCD_BLOCKD__VCD__URL", "https://vcd.example.com"),
+            ("VCD_BLOCKD__VCD__PASSWORD_FILE", "pw"),
+            ("VCD_BLOCKD__AMQP__URL_FILE", "amqp-url"),
+            ("VCD_BLOCKD__POLICY__PATH", "policy.toml"),
+        ],
+    )
+    .arg("check")
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("configuration (built-in defaults and environment): ok"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("policy.toml: ok"), "{stdout}");
+}
+
+#[test]
+fn run_without_any_config_says_no_file_was_read() {
+    if std::path::Path::new(DEFAULT_CONFIG).exists() {
+        eprintln!("skipped: {DEFAULT_CONFIG} exists on this machine");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let output = vcd_blockd_with_env_only(dir.path(), &[])
+        .arg("run")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("vcd.url: required"), "{stderr}");
+    assert!(
+        stderr.contains("no config file was read") && stderr.contains(DEFAULT_CONFIG),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_config_named_in_the_environment_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = vcd_blockd_with_env_only(
+        dir.path(),
+        &[("VCD_BLOCKD_CONFIG", "/nonexistent/vcd-blockd.toml")],
+    )
+    .arg("check")
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/vcd-blockd.toml: cannot read the config file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_prints_the_layered_settings_with_secrets_redacted() {
+    let (dir, config) = config_dir();
+    std::fs::write(
+        &config,
+        "[vcd]\nurl = \"https://vcd.example.com\"\npassword = \"hunter2\"\n[policy]\nmode = \"dry-run\"\n",
+    )
+    .unwrap();
+    let output = vcd_blockd_with_env_only(
+        dir.path(),
+        &[
+            (
+                "VCD_BLOCKD__AMQP__URL",
+                "amqps://blockd:broker-s3cret@mq:5671/",
+            ),
+            ("VCD_BLOCKD__LOG__FORMAT", "json"),
+        ],
+    )
+    .arg("config")
+    .arg("-c")
+    .arg(&config)
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    assert!(!stdout.contains("broker-s3cret"), "{stdout}");
+    let shown: toml::Table = toml::from_str(&stdout).unwrap();
+    assert_eq!(shown["vcd"]["password"].as_str(), Some("<redacted>"));
+    assert_eq!(shown["amqp"]["url"].as_str(), Some("<redacted>"));
+    assert_eq!(
+        shown["policy"]["mode"].as_str(),
+        Some("dry-run"),
+        "from the file"
+    );
+    assert_eq!(
+        shown["log"]["format"].as_str(),
+        Some("json"),
+        "from the environment"
+    );
+    assert_eq!(
+        shown["http"]["listen"].as_str(),
+        Some("127.0.0.1:9180"),
+        "a default"
+    );
+}
+
+#[test]
+fn completions_cover_every_command_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = vcd_blockd().args(["completions", shell]).output().unwrap();
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        for word in [
+            "vcd-blockd",
+            "check",
+            "explain",
+            "holds",
+            "approve",
+            "completions",
+        ] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let output = vcd_blockd().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn man_prints_a_roff_page_naming_the_commands() {
+    let output = vcd_blockd().arg("man").output().unwrap();
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(page.contains(".TH vcd-blockd 1"), "{page}");
+    for word in ["run", "check", "holds", "approvers", "config"] {
+        assert!(page.contains(word), "the man page lacks {word}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let output = vcd_blockd()
+        .args(["man", "--out-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    for page in [
+        "vcd-blockd.1",
+        "vcd-blockd-run.1",
+        "vcd-blockd-holds-approve.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(text.starts_with(".ie"), "{page}: {text}");
+    }
+    let run = std::fs::read_to_string(dir.path().join("vcd-blockd-run.1")).unwrap();
+    assert!(run.contains("VCD_BLOCKD_CONFIG"), "{run}");
+}

@@ -444,6 +444,12 @@ impl DaemonProcess {
     }
 }
 
+impl From<std::process::Child> for DaemonProcess {
+    fn from(child: std::process::Child) -> Self {
+        DaemonProcess(child)
+    }
+}
+
 impl Drop for DaemonProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();

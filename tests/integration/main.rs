@@ -13,6 +13,7 @@ mod helpers;
 
 mod approvers;
 mod cli;
+mod container;
 mod delivery;
 mod e2e;
 mod holds;

@@ -536,3 +536,62 @@ fn a_plain_http_or_inline_webhook_url_is_worth_a_warning() {
     );
     assert!(!warnings.contains("s3cret-hook"), "{warnings}");
 }
+
+#[test]
+fn the_effective_configuration_shows_the_layers_and_never_a_secret() {
+    let fixture = Fixture::new();
+    let path = fixture.write(
+        r#"
+[vcd]
+url = "https://admin:s3cret-in-url@vcd.example.com/"
+password = "s3cret-vcd"
+
+[amqp]
+url = "amqp://u:s3cret-amqp@127.0.0.1:5672/%2f"
+queue = "from-file"
+
+[http]
+admin_token_file = "admin-token"
+public_url = "https://blockd.example.com"
+
+[[notify]]
+url = "https://hooks.example.com/services/T0/B0/s3cret-hook"
+
+[[notify]]
+url_file = "chat-webhook"
+format = "slack"
+"#,
+    );
+    let env = [
+        ("VCD_BLOCKD__VCD__API_TOKEN", "s3cret-token"),
+        ("VCD_BLOCKD__AMQP__QUEUE", "from-env"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let text = effective_toml_with_env(Some(&path), &env).unwrap();
+    assert!(!text.contains("s3cret"), "{text}");
+
+    let shown: toml::Table = toml::from_str(&text).unwrap();
+    let redacted = Some(show::REDACTED);
+    assert_eq!(shown["vcd"]["password"].as_str(), redacted);
+    assert_eq!(shown["vcd"]["api_token"].as_str(), redacted);
+    assert_eq!(shown["vcd"]["url"].as_str(), redacted);
+    assert_eq!(shown["amqp"]["url"].as_str(), redacted);
+    assert_eq!(shown["notify"][0]["url"].as_str(), redacted);
+    assert_eq!(
+        shown["notify"][1]["url_file"].as_str(),
+        Some("chat-webhook")
+    );
+    assert_eq!(
+        shown["http"]["public_url"].as_str(),
+        Some("https://blockd.example.com"),
+        "a URL without credentials is shown"
+    );
+    assert_eq!(
+        shown["http"]["admin_token_file"].as_str(),
+        Some("admin-token")
+    );
+    assert_eq!(shown["amqp"]["queue"].as_str(), Some("from-env"));
+    assert_eq!(shown["amqp"]["prefetch"].as_integer(), Some(32));
+}
