@@ -170,6 +170,8 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<HttpState>) -> Response {
+    let deadline = state.engine.holds.earliest_deadline();
+    state.metrics.hold_next_deadline(deadline);
     (
         [(
             header::CONTENT_TYPE,

@@ -28,6 +28,8 @@ pub struct Metrics {
     vcd_requests: Counters,
     vcd_request_seconds: Histogram,
     pub holds_active: Gauge,
+    /// Unix time of the soonest hold deadline; 0 when nothing is held. Set at each scrape.
+    hold_next_deadline: Gauge,
     keepalives: Counters,
     hold_lateness_seconds: Histogram,
     policy_reloads: Counters,
@@ -68,6 +70,7 @@ impl Metrics {
         ];
         let vcd_request_seconds = Histogram::new(buckets);
         let holds_active = Gauge::default();
+        let hold_next_deadline = Gauge::default();
         let keepalives = Counters::default();
         let hold_lateness_seconds =
             Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
@@ -143,6 +146,11 @@ impl Metrics {
             .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())])
             .set(1);
         registry.register(
+            "hold_next_deadline_timestamp_seconds",
+            "Unix time at which the soonest held task reaches its deadline (0: nothing is held)",
+            hold_next_deadline.clone(),
+        );
+        registry.register(
             "build_info",
             "Always 1; the version label says which vcd-blockd runs",
             build_info,
@@ -164,6 +172,7 @@ impl Metrics {
             vcd_requests,
             vcd_request_seconds,
             holds_active,
+            hold_next_deadline,
             keepalives,
             hold_lateness_seconds,
             policy_reloads,
@@ -230,6 +239,12 @@ impl Metrics {
         self.policy_reloads
             .get_or_create(&vec![("outcome", outcome.label().to_owned())])
             .inc();
+    }
+
+    /// The soonest deadline among held tasks, as of now (`None`: nothing is held).
+    pub fn hold_next_deadline(&self, deadline: Option<chrono::DateTime<chrono::Utc>>) {
+        self.hold_next_deadline
+            .set(deadline.map_or(0, |deadline| deadline.timestamp()));
     }
 
     /// A policy was loaded and is in force: at start and after each successful reload.

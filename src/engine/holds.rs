@@ -154,6 +154,12 @@ impl HoldRegistry {
         self.len() == 0
     }
 
+    /// The soonest deadline of any hold (when its fallback applies), if any is held. Walks
+    /// every hold: meant for a metrics scrape, not a hot path.
+    pub fn earliest_deadline(&self) -> Option<DateTime<Utc>> {
+        self.lock().holds.values().map(|hold| hold.deadline).min()
+    }
+
     /// Every hold, oldest first.
     pub fn list(&self) -> Vec<HeldTask> {
         let mut holds: Vec<HeldTask> = self.lock().holds.values().cloned().collect();
@@ -254,6 +260,21 @@ mod tests {
             next_check: at(next_check),
             failures: 0,
         }
+    }
+
+    #[test]
+    fn the_earliest_deadline_is_the_soonest_of_all_holds() {
+        let registry = HoldRegistry::default();
+        assert_eq!(registry.earliest_deadline(), None);
+        let mut late = hold(1, 30);
+        late.deadline = at(7200);
+        let mut soon = hold(2, 60);
+        soon.deadline = at(1800);
+        registry.insert(late);
+        registry.insert(soon);
+        assert_eq!(registry.earliest_deadline(), Some(at(1800)));
+        registry.remove(TaskId::from_uuid(uuid::Uuid::from_u128(2)));
+        assert_eq!(registry.earliest_deadline(), Some(at(7200)));
     }
 
     #[test]

@@ -689,3 +689,30 @@ async fn an_edited_policy_is_picked_up_and_a_broken_edit_changes_nothing() {
     );
     world.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_when_the_soonest_hold_reaches_its_deadline() {
+    let world = World::start(options()).await;
+    let scrape = || async {
+        let body = crate::helpers::http_client()
+            .get(format!("http://{}/metrics", world.daemon().http_address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        body.lines()
+            .find_map(|line| line.strip_prefix("vcd_blockd_hold_next_deadline_timestamp_seconds "))
+            .map(|value| value.trim().parse::<i64>().unwrap())
+            .expect("the soonest deadline is exported")
+    };
+    assert_eq!(scrape().await, 0, "nothing is held yet");
+    world.create(task("vdcInstantiateVapp", "metrics")).await;
+    let holds = held(&Admin::new(world.admin_url()), 1).await;
+    let deadline = chrono::DateTime::parse_from_rfc3339(holds[0]["deadline"].as_str().unwrap())
+        .unwrap()
+        .timestamp();
+    assert_eq!(scrape().await, deadline);
+    world.finish().await;
+}
