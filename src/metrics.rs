@@ -4,10 +4,13 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -61,7 +64,10 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("vcd_blockd");
+        // The daemon's own metrics carry the prefix; the standard process_* ones do not.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector));
+        let registry = root.sub_registry_with_prefix("vcd_blockd");
         let notifications = Counters::default();
         let decisions = Counters::default();
         let vcd_requests = Counters::default();
@@ -166,7 +172,7 @@ impl Metrics {
             webhooks.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             notifications,
             decisions,
             vcd_requests,
@@ -291,6 +297,65 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// The standard `process_*` metrics (CPU seconds, memory, file descriptors, threads, start
+/// time), read from the operating system by metrics-process at each scrape.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let process = metrics_process::collector::collect();
+        if let Some(seconds) = process.cpu_seconds_total {
+            let help = "Total user and system CPU time spent in seconds";
+            let metric = encoder.encode_descriptor(
+                "process_cpu_seconds",
+                help,
+                None,
+                MetricType::Counter,
+            )?;
+            ConstCounter::new(seconds).encode(metric)?;
+        }
+        let gauges = [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                process.resident_memory_bytes,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                process.virtual_memory_bytes,
+            ),
+            (
+                "process_open_fds",
+                "Number of open file descriptors",
+                process.open_fds,
+            ),
+            (
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                process.max_fds,
+            ),
+            (
+                "process_threads",
+                "Number of OS threads in the process",
+                process.threads,
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch in seconds",
+                process.start_time_seconds,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let Some(value) = value else { continue };
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(metric)?;
+        }
+        Ok(())
     }
 }
 

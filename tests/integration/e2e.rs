@@ -221,5 +221,21 @@ async fn metrics_say_which_format_they_are_in() {
             .any(|sample| sample.metric == "vcd_blockd_vcd_requests_total"),
         "counters keep their _total samples"
     );
+    let resident = scrape
+        .samples
+        .iter()
+        .find(|sample| sample.metric == "process_resident_memory_bytes")
+        .expect("the standard process metrics are there");
+    assert!(
+        matches!(resident.value, prometheus_parse::Value::Gauge(bytes) if bytes > 0.0),
+        "{resident:?}"
+    );
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|sample| sample.metric == "process_cpu_seconds_total"),
+        "{body}"
+    );
     world.finish().await;
 }
