@@ -171,7 +171,7 @@ impl Metrics {
             "Webhook events per [[notify]] receiver, by event and outcome",
             webhooks.clone(),
         );
-        Metrics {
+        let metrics = Metrics {
             registry: root,
             notifications,
             decisions,
@@ -189,7 +189,9 @@ impl Metrics {
             dead_lettered,
             webhooks,
             last_decision: Mutex::new(None),
-        }
+        };
+        metrics.start_at_zero();
+        metrics
     }
 
     pub fn notification(&self, outcome: NotificationOutcome) {
@@ -282,6 +284,42 @@ impl Metrics {
             ("outcome", outcome.label().to_owned()),
         ];
         self.webhooks.get_or_create(&labels).inc();
+    }
+
+    /// Creates every series of a fixed vocabulary at 0, so that an alert on `increase(…) > 0`
+    /// fires on the first event after a start (a series that appears at 1 shows no increase).
+    fn start_at_zero(&self) {
+        let series = |name: &'static str, value: &str| vec![(name, value.to_owned())];
+        for outcome in RunOutcome::ALL {
+            self.policy_reloads
+                .get_or_create(&series("outcome", outcome.label()))
+                .inc_by(0);
+            self.approvers_reloads
+                .get_or_create(&series("outcome", outcome.label()))
+                .inc_by(0);
+            self.reconcile_runs
+                .get_or_create(&series("outcome", outcome.label()))
+                .inc_by(0);
+        }
+        for outcome in KeepaliveOutcome::ALL {
+            self.keepalives
+                .get_or_create(&series("outcome", outcome.label()))
+                .inc_by(0);
+        }
+        for reason in DeadLetterReason::ALL {
+            self.dead_lettered
+                .get_or_create(&series("reason", reason.label()))
+                .inc_by(0);
+        }
+        for event in WebhookEvent::ALL {
+            for outcome in WebhookOutcome::ALL {
+                let labels = vec![
+                    ("event", event.label().to_owned()),
+                    ("outcome", outcome.label().to_owned()),
+                ];
+                self.webhooks.get_or_create(&labels).inc_by(0);
+            }
+        }
     }
 
     /// The current value of `notifications_total{outcome}`, for tests and status lines.
@@ -380,6 +418,14 @@ mod tests {
         );
         assert!(
             text.contains("vcd_blockd_dead_lettered_total{reason=\"malformed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vcd_blockd_dead_lettered_total{reason=\"too_large\"} 0"),
+            "alerts on increase() need every series from the start: {text}"
+        );
+        assert!(
+            text.contains("vcd_blockd_policy_reloads_total{outcome=\"error\"} 0"),
             "{text}"
         );
         assert!(

@@ -83,6 +83,18 @@ pub enum DeadLetterReason {
 }
 
 impl DeadLetterReason {
+    pub(crate) const ALL: [DeadLetterReason; 9] = [
+        DeadLetterReason::TooLarge,
+        DeadLetterReason::NotUtf8,
+        DeadLetterReason::UnknownFormat,
+        DeadLetterReason::Malformed,
+        DeadLetterReason::MissingField,
+        DeadLetterReason::InvalidId,
+        DeadLetterReason::IdMismatch,
+        DeadLetterReason::VcdRefused,
+        DeadLetterReason::ActionRefused,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             DeadLetterReason::TooLarge => "too_large",
@@ -110,6 +122,12 @@ pub enum KeepaliveOutcome {
 }
 
 impl KeepaliveOutcome {
+    pub(crate) const ALL: [KeepaliveOutcome; 3] = [
+        KeepaliveOutcome::Ok,
+        KeepaliveOutcome::Error,
+        KeepaliveOutcome::Gone,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             KeepaliveOutcome::Ok => "ok",
@@ -128,6 +146,8 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
+    pub(crate) const ALL: [RunOutcome; 2] = [RunOutcome::Ok, RunOutcome::Error];
+
     pub fn label(self) -> &'static str {
         match self {
             RunOutcome::Ok => "ok",
@@ -216,6 +236,13 @@ pub(crate) enum WebhookOutcome {
 }
 
 impl WebhookOutcome {
+    pub(crate) const ALL: [WebhookOutcome; 4] = [
+        WebhookOutcome::Sent,
+        WebhookOutcome::Retried,
+        WebhookOutcome::Failed,
+        WebhookOutcome::Dropped,
+    ];
+
     pub(crate) fn label(self) -> &'static str {
         match self {
             WebhookOutcome::Sent => "sent",
