@@ -143,13 +143,17 @@ async fn serve_tls(
         .map_err(error)?
         .handle(handle.clone())
         .serve(app.into_make_service());
-    let stop = async move {
-        shutdown.cancelled().await;
-        handle.graceful_shutdown(Some(ADMIN_GRACE));
-    };
+    // A server that fails ends at once (and is logged); otherwise it runs until shutdown,
+    // then finishes in-flight requests within the grace.
     let server = async move {
-        let (served, ()) = tokio::join!(server, stop);
-        served
+        tokio::pin!(server);
+        tokio::select! {
+            served = &mut server => served,
+            () = shutdown.cancelled() => {
+                handle.graceful_shutdown(Some(ADMIN_GRACE));
+                server.await
+            }
+        }
     };
     Ok((address, Box::pin(server)))
 }

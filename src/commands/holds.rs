@@ -271,14 +271,8 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
 
 /// Why the admin API at `base` could not be reached, in words that say what to check.
 fn describe_failure(base: &str, error: &reqwest::Error) -> String {
-    let mut chain = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(error);
-    while let Some(inner) = source {
-        chain.push(inner.to_string());
-        source = inner.source();
-    }
-    let detail = chain.last().cloned().unwrap_or_default();
-    let text = chain.join(" ").to_lowercase();
+    let detail = crate::vcd::describe_transport_error(error);
+    let text = detail.to_lowercase();
     if text.contains("connection refused") {
         format!("{base}: connection refused; is the daemon running, and is this its admin address?")
     } else if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
