@@ -157,6 +157,7 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
             match Settings::load(path.as_deref()) {
                 Ok(settings) => {
                     println!("{origin}: ok");
+                    println!("{origin}: {}", mode(&settings));
                     for warning in &settings.warnings {
                         println!("{origin}: warning: {warning}");
                     }
@@ -180,6 +181,18 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
+    }
+}
+
+/// Which source of task ids a configuration selects, for `check`.
+fn mode(settings: &Settings) -> String {
+    let every = crate::duration::format_duration(settings.reconcile.interval);
+    match &settings.amqp {
+        Some(amqp) => format!(
+            "mode: AMQP: consumes queue {:?} bound to exchange {:?}, reconciles every {every}",
+            amqp.queue, amqp.exchange
+        ),
+        None => format!("mode: poll: no AMQP URL, lists vCD's blocking tasks every {every}"),
     }
 }
 

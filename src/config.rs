@@ -28,7 +28,9 @@ pub(crate) const ENV_PREFIX: &str = "VCD_BLOCKD";
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub vcd: VcdSettings,
-    pub amqp: AmqpSettings,
+    /// `None` without an AMQP URL (no `[amqp]`, or neither `url` nor `url_file`): poll mode,
+    /// where reconciliation alone finds the blocking tasks.
+    pub amqp: Option<AmqpSettings>,
     pub policy: PolicySettings,
     pub holds: HoldSettings,
     pub reconcile: ReconcileSettings,
@@ -111,6 +113,8 @@ pub struct HoldSettings {
 
 #[derive(Debug, Clone)]
 pub struct ReconcileSettings {
+    /// How often vCD's list of active blocking tasks is read: 5 min by default, 15 s in poll
+    /// mode.
     pub interval: Duration,
 }
 

@@ -1,5 +1,6 @@
-//! The running daemon: loads the policy, starts the HTTP listener, the vCD session keeper and
-//! the AMQP consumer, and stops them in order. Tests start it in-process through
+//! The running daemon: loads the policy, starts the HTTP listener, the vCD session keeper,
+//! reconciliation and, unless it polls (no AMQP URL), the AMQP session, and stops them in
+//! order. Tests start it in-process through
 //! [`Daemon::start`]; `vcd-blockd run` wraps it with signal handling.
 
 use std::net::SocketAddr;
@@ -15,12 +16,15 @@ use crate::backoff::Backoff;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::health::Health;
-use crate::liveness::Liveness;
+use crate::leadership::Leadership;
+use crate::liveness::{Liveness, Loop};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{Policy, PolicyErrors};
 use crate::reload::Reloader;
 use crate::source::amqp::Consumer;
+use crate::source::amqp::forward::{CallDesk, Forwarder, SigningKey};
+use crate::source::amqp::leader::leader_queue;
 use crate::vcd::VcdClient;
 use crate::vcd::VcdError;
 
@@ -61,18 +65,27 @@ pub struct Daemon {
     pub admin_address: SocketAddr,
     /// The long-running loops' heartbeats, for the systemd watchdog.
     pub(crate) liveness: Arc<Liveness>,
+    /// Whether this instance leads.
+    pub(crate) leadership: Arc<Leadership>,
     reloader: Arc<Reloader>,
     /// Re-reads the approvers file; `None` without one.
     approvers_watch: Option<Arc<approvers::Watch>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
-    consumer: JoinHandle<()>,
+    /// The AMQP session; `None` in poll mode.
+    consumer: Option<JoinHandle<()>>,
 }
 
 impl Daemon {
     pub async fn start(settings: Settings) -> Result<Daemon, StartError> {
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::default());
+        // Without a broker there is nobody to share the work with: the daemon leads alone.
+        let leadership = Arc::new(match &settings.amqp {
+            Some(_) => Leadership::standby(metrics.leader.clone()),
+            None => Leadership::alone(metrics.leader.clone()),
+        });
+        health.set_poll_mode(settings.amqp.is_none());
         let liveness = Arc::new(Liveness::from_env());
         let fingerprint = Policy::fingerprint(&settings.policy.path);
         let policy = load_policy(&settings)?;
@@ -102,16 +115,27 @@ impl Daemon {
             settings.holds.clone(),
             metrics.clone(),
             notifier,
+            leadership.clone(),
         ));
         let approvers_watch = access.as_ref().and_then(|access| access.watch.clone());
         if let Some(watch) = &approvers_watch {
             tasks.spawn(watch.clone().watch(shutdown.clone()));
         }
+        let approvers = access.map(|access| access.approvers);
+        let signing_key = SigningKey::from_vcd(&settings.vcd.auth);
+        let forwarder = settings.amqp.as_ref().map(|amqp| {
+            Arc::new(Forwarder::new(
+                signing_key.clone(),
+                leader_queue(&amqp.queue),
+            ))
+        });
         let state = crate::http::HttpState {
             health: health.clone(),
             metrics: metrics.clone(),
             engine: engine.clone(),
-            approvers: access.map(|access| access.approvers),
+            approvers: approvers.clone(),
+            leadership: leadership.clone(),
+            forwarder: forwarder.clone(),
         };
         let listeners = crate::http::bind(&settings.http, state, shutdown.clone())
             .await
@@ -140,7 +164,9 @@ impl Daemon {
         tasks.spawn(crate::source::reconcile::run(
             engine.clone(),
             metrics.clone(),
+            health.clone(),
             liveness.clone(),
+            leadership.clone(),
             settings.reconcile.interval,
             shutdown.clone(),
         ));
@@ -152,16 +178,32 @@ impl Daemon {
             shutdown.clone(),
         ));
         tasks.spawn(reloader.clone().watch(shutdown.clone()));
-        let consumer = Consumer {
-            settings: settings.amqp.clone(),
-            engine: engine.clone(),
-            metrics: metrics.clone(),
-            health: health.clone(),
-            handlers: TaskTracker::new(),
-            liveness: liveness.clone(),
-            grace: DELIVERY_GRACE,
+        let consumer = match (&settings.amqp, forwarder) {
+            (Some(amqp), Some(forwarder)) => {
+                let consumer = Consumer {
+                    settings: amqp.clone(),
+                    engine: engine.clone(),
+                    metrics: metrics.clone(),
+                    health: health.clone(),
+                    handlers: TaskTracker::new(),
+                    liveness: liveness.clone(),
+                    grace: DELIVERY_GRACE,
+                    leadership: leadership.clone(),
+                    forwarder,
+                    desk: CallDesk {
+                        key: signing_key,
+                        engine: engine.clone(),
+                        approvers,
+                    },
+                };
+                Some(tokio::spawn(consumer.run(shutdown.clone())))
+            }
+            _ => {
+                tracing::info!(interval = ?settings.reconcile.interval, "no AMQP URL: polling vCD for blocking tasks");
+                liveness.not_running(Loop::Consumer);
+                None
+            }
         };
-        let consumer = tokio::spawn(consumer.run(shutdown.clone()));
         Ok(Daemon {
             health,
             metrics,
@@ -169,12 +211,19 @@ impl Daemon {
             http_address,
             admin_address,
             liveness,
+            leadership,
             reloader,
             approvers_watch,
             shutdown,
             tasks,
             consumer,
         })
+    }
+
+    /// Whether this instance leads (consumes, reconciles, keeps held tasks alive); see
+    /// `leadership`.
+    pub fn is_leader(&self) -> bool {
+        self.leadership.is_leader()
     }
 
     /// Loads the policy again and swaps it in whole, then decides the held tasks again; on
@@ -203,7 +252,9 @@ impl Daemon {
     /// and everything has wound down.
     pub async fn wait(self) {
         self.shutdown.cancelled().await;
-        if let Err(error) = self.consumer.await {
+        if let Some(consumer) = self.consumer
+            && let Err(error) = consumer.await
+        {
             tracing::error!(%error, "AMQP consumer task failed");
         }
         self.tasks.close();

@@ -1,5 +1,6 @@
-//! Readiness: the three things `/readyz` reports (policy loaded, AMQP consumer active, vCD
-//! session valid), each flipped by the component that owns it.
+//! Readiness: the three things `/readyz` reports (policy loaded, AMQP session up, or in poll
+//! mode the last listing of vCD's tasks read; vCD session valid), each flipped by the
+//! component that owns it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -8,6 +9,9 @@ pub struct Health {
     policy_loaded: AtomicBool,
     amqp_consuming: AtomicBool,
     vcd_session: AtomicBool,
+    /// No broker: readiness follows the last listing instead of the AMQP session.
+    poll_mode: AtomicBool,
+    last_listing_ok: AtomicBool,
 }
 
 impl Health {
@@ -15,6 +19,17 @@ impl Health {
         self.policy_loaded.store(value, Ordering::Relaxed);
     }
 
+    pub(crate) fn set_poll_mode(&self, value: bool) {
+        self.poll_mode.store(value, Ordering::Relaxed);
+    }
+
+    /// Whether the latest listing of vCD's active blocking tasks succeeded.
+    pub(crate) fn set_last_listing(&self, ok: bool) {
+        self.last_listing_ok.store(ok, Ordering::Relaxed);
+    }
+
+    /// Connected to RabbitMQ and consuming: the notifications while leading, the leader
+    /// queue while standing by.
     pub fn set_amqp_consuming(&self, value: bool) {
         self.amqp_consuming.store(value, Ordering::Relaxed);
     }
@@ -33,7 +48,11 @@ impl Health {
         if !self.policy_loaded.load(Ordering::Relaxed) {
             reasons.push("policy not loaded");
         }
-        if !self.amqp_consuming.load(Ordering::Relaxed) {
+        if self.poll_mode.load(Ordering::Relaxed) {
+            if !self.last_listing_ok.load(Ordering::Relaxed) {
+                reasons.push("the last listing of vCD's blocking tasks failed (poll mode)");
+            }
+        } else if !self.amqp_consuming.load(Ordering::Relaxed) {
             reasons.push("AMQP consumer not active");
         }
         if !self.vcd_session.load(Ordering::Relaxed) {

@@ -24,7 +24,9 @@ use crate::approvers::Approvers;
 use crate::config::{HttpSettings, TlsFiles};
 use crate::engine::Engine;
 use crate::health::Health;
+use crate::leadership::Leadership;
 use crate::metrics::Metrics;
+use crate::source::amqp::forward::Forwarder;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -34,6 +36,10 @@ pub(crate) struct HttpState {
     pub engine: Arc<Engine>,
     /// Who may use the admin API; `None` turns it off.
     pub approvers: Option<Arc<Approvers>>,
+    pub leadership: Arc<Leadership>,
+    /// Forwards admin calls to the leader while this instance stands by; `None` without a
+    /// broker (the instance always leads).
+    pub forwarder: Option<Arc<Forwarder>>,
 }
 
 /// The bound listeners: their addresses, and the servers, which run until the shutdown token
@@ -158,16 +164,18 @@ async fn serve_tls(
     Ok((address, Box::pin(server)))
 }
 
+/// Ready or not, with the reasons, and this instance's role (`leader` or `standby`).
 async fn readyz(State(state): State<HttpState>) -> Response {
+    let role = state.leadership.role().label();
     match state.health.readiness() {
         Ok(()) => (
             StatusCode::OK,
-            axum::Json(serde_json::json!({"ready": true})),
+            axum::Json(serde_json::json!({"ready": true, "role": role})),
         )
             .into_response(),
         Err(reasons) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"ready": false, "reasons": reasons})),
+            axum::Json(serde_json::json!({"ready": false, "reasons": reasons, "role": role})),
         )
             .into_response(),
     }

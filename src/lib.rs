@@ -18,6 +18,7 @@
 //! Everything is private; what the binary, the tests and the benchmarks use is re-exported
 //! here.
 
+mod admin;
 mod approvers;
 mod backoff;
 pub mod commands;
@@ -29,6 +30,7 @@ mod facts;
 mod glob;
 mod health;
 mod http;
+mod leadership;
 mod liveness;
 mod located;
 mod logging;
@@ -48,7 +50,7 @@ mod xml;
 pub use approvers::{ApproversError, ApproversErrors};
 pub use config::{ApiVersionChoice, Settings, VcdAuth, VcdSettings};
 pub use daemon::Daemon;
-pub use engine::{HeldTask, HoldRegistry};
+pub use engine::{HeldTask, HoldRegistry, Origin};
 pub use facts::{MatchKey, TaskFacts};
 pub use health::Health;
 pub use metrics::Metrics;

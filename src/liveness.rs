@@ -99,6 +99,11 @@ impl Liveness {
         self.beats[which.index()].store(now, Ordering::Relaxed);
     }
 
+    /// `which` does not run in this mode (the AMQP session in poll mode): it never goes stale.
+    pub(crate) fn not_running(&self, which: Loop) {
+        self.beats[which.index()].store(u64::MAX, Ordering::Relaxed);
+    }
+
     /// Runs `wait` (a sleep or a backoff, no work) while beating for `which`.
     pub(crate) async fn beating<T>(&self, which: Loop, wait: impl Future<Output = T>) -> T {
         tokio::pin!(wait);
@@ -138,6 +143,14 @@ mod tests {
         assert_eq!(liveness.stale(start), None);
         let later = start + liveness.stale_after() + Duration::from_secs(1);
         assert_eq!(liveness.stale(later), Some(Loop::Consumer));
+        liveness.not_running(Loop::Consumer);
+        liveness.beat(Loop::Scheduler);
+        liveness.beat(Loop::Reconcile);
+        assert_eq!(
+            liveness.stale(Instant::now()),
+            None,
+            "a loop that does not run is never stale"
+        );
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Metrics {
     policy_last_reload_success: Gauge,
     approvers_reloads: Counters,
     pub amqp_connected: Gauge,
+    /// 1 while this instance leads (consumes, reconciles, keeps held tasks alive).
+    pub leader: Gauge,
     reconcile_runs: Counters,
     dead_lettered: Counters,
     webhooks: Counters,
@@ -84,6 +86,7 @@ impl Metrics {
         let policy_last_reload_success = Gauge::default();
         let approvers_reloads = Counters::default();
         let amqp_connected = Gauge::default();
+        let leader = Gauge::default();
         let reconcile_runs = Counters::default();
         let dead_lettered = Counters::default();
         let webhooks = Counters::default();
@@ -138,6 +141,11 @@ impl Metrics {
             amqp_connected.clone(),
         );
         registry.register(
+            "leader",
+            "1 while this instance leads: it consumes, reconciles and keeps held tasks alive",
+            leader.clone(),
+        );
+        registry.register(
             "reconcile_runs",
             "Reconciliation runs, by outcome",
             reconcile_runs.clone(),
@@ -185,6 +193,7 @@ impl Metrics {
             policy_last_reload_success,
             approvers_reloads,
             amqp_connected,
+            leader,
             reconcile_runs,
             dead_lettered,
             webhooks,

@@ -100,8 +100,13 @@ struct Status {
 
 impl Status {
     fn line(&self, now: Instant) -> String {
+        let source = match (self.health.amqp_consuming(), self.metrics.leader.get() == 1) {
+            (true, true) => "consuming",
+            (true, false) => "standing by (another instance leads)",
+            (false, _) => "not consuming (reconnecting)",
+        };
         status_line(
-            self.health.amqp_consuming(),
+            source,
             self.metrics.holds_active.get(),
             self.metrics.last_decision().as_ref(),
             now,
@@ -122,13 +127,9 @@ impl Status {
     }
 }
 
-/// E.g. `consuming; 3 held; last decision 12s ago (resume by "rule")`.
-fn status_line(consuming: bool, held: i64, last: Option<&LastDecision>, now: Instant) -> String {
-    let source = if consuming {
-        "consuming"
-    } else {
-        "not consuming (reconnecting)"
-    };
+/// E.g. `consuming; 3 held; last decision 12s ago (resume by "rule")`; `source` says where
+/// task ids come from now.
+fn status_line(source: &str, held: i64, last: Option<&LastDecision>, now: Instant) -> String {
     let decision = match last {
         None => "no decision yet".to_owned(),
         Some(last) => {
@@ -155,7 +156,7 @@ mod tests {
     fn the_status_line_says_what_the_daemon_does() {
         let now = Instant::now();
         assert_eq!(
-            status_line(false, 0, None, now),
+            status_line("not consuming (reconnecting)", 0, None, now),
             "not consuming (reconnecting); 0 held; no decision yet"
         );
         let last = LastDecision {
@@ -166,7 +167,7 @@ mod tests {
         };
         let later = now + Duration::from_secs(72);
         assert_eq!(
-            status_line(true, 3, Some(&last), later),
+            status_line("consuming", 3, Some(&last), later),
             "consuming; 3 held; last decision 1m12s ago (resume by \"dev\")"
         );
         let shadow = LastDecision {
@@ -174,7 +175,7 @@ mod tests {
             ..last
         };
         assert_eq!(
-            status_line(true, 0, Some(&shadow), now),
+            status_line("consuming", 0, Some(&shadow), now),
             "consuming; 0 held; last decision 0s ago (resume by \"dev\", dry run)"
         );
     }

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{EXIT_FAILED, EXIT_USAGE};
+use crate::admin::HoldView;
 use crate::config::Settings;
-use crate::http::admin::{DecisionRequest, HoldView};
+use crate::http::admin::DecisionRequest;
 
 /// Where the admin API is when neither `--url` nor a config says.
 const DEFAULT_URL: &str = "http://127.0.0.1:9180";

@@ -123,16 +123,26 @@ impl Default for RawHolds {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawReconcile {
-    pub interval: String,
+    /// Unset: 5 min, or 15 s in poll mode.
+    pub interval: Option<String>,
 }
 
-impl Default for RawReconcile {
-    fn default() -> Self {
-        RawReconcile {
-            interval: "5m".into(),
+impl RawSettings {
+    /// No AMQP URL is configured: the daemon polls vCD instead of consuming notifications.
+    pub(super) fn poll_mode(&self) -> bool {
+        let unset = |value: &Option<String>| value.as_deref().is_none_or(str::is_empty);
+        unset(&self.amqp.url) && unset(&self.amqp.url_file)
+    }
+
+    /// `reconcile.interval` as the daemon uses it.
+    pub(super) fn reconcile_interval(&self) -> &str {
+        match &self.reconcile.interval {
+            Some(interval) => interval,
+            None if self.poll_mode() => "15s",
+            None => "5m",
         }
     }
 }

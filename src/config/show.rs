@@ -12,6 +12,7 @@ pub(super) const REDACTED: &str = "<redacted>";
 /// The configuration as TOML, secrets redacted.
 pub(super) fn render(mut raw: RawSettings) -> Result<String, String> {
     redact(&mut raw);
+    raw.reconcile.interval = Some(raw.reconcile_interval().to_owned());
     toml::to_string(&raw).map_err(|e| e.to_string())
 }
 

@@ -40,8 +40,16 @@ impl<'a> Validator<'a> {
     }
 
     pub(super) fn validate(mut self, raw: RawSettings) -> Result<Settings, ConfigError> {
+        let reconcile = ReconcileSettings {
+            interval: self.positive_duration("reconcile.interval", raw.reconcile_interval())?,
+        };
+        let poll_mode = raw.poll_mode();
         let vcd = self.vcd(raw.vcd)?;
-        let amqp = self.amqp(raw.amqp)?;
+        let amqp = if poll_mode {
+            None
+        } else {
+            Some(self.amqp(raw.amqp)?)
+        };
         let policy = PolicySettings {
             path: self.resolve(&raw.policy.path),
             mode: match raw.policy.mode.as_str() {
@@ -56,9 +64,6 @@ impl<'a> Validator<'a> {
             keepalive: self.positive_duration("holds.keepalive", &raw.holds.keepalive)?,
             extend_by: self.positive_duration("holds.extend_by", &raw.holds.extend_by)?,
             allow_self_approval: raw.holds.allow_self_approval,
-        };
-        let reconcile = ReconcileSettings {
-            interval: self.positive_duration("reconcile.interval", &raw.reconcile.interval)?,
         };
         let http = self.http(raw.http)?;
         let notify = raw

@@ -25,6 +25,8 @@ pub(crate) enum Outcome {
     Held,
     /// Decided `hold` again (duplicate notification, reconciliation, policy reload).
     StillHeld,
+    /// Decided `hold` just after this instance stopped leading: the next leader holds it.
+    LeftToLeader,
     /// An approver asked for a decision they may not take (outside their orgs, their own
     /// request); nothing was done.
     Forbidden,
@@ -40,6 +42,7 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::Held => "held",
             Outcome::StillHeld => "still_held",
+            Outcome::LeftToLeader => "left_to_leader",
             Outcome::Forbidden => "forbidden",
         }
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{Disposition, Engine};
+use super::{Disposition, Engine, Origin};
 use crate::task::TaskId;
 
 /// At most this many tasks of one batch are handled at once.
@@ -78,7 +78,12 @@ impl Engine {
             {
                 let Some(id) = pending.next() else { break };
                 let engine = self.clone();
-                running.spawn(async move { (id, engine.handle_task(id, Instant::now()).await) });
+                running.spawn(async move {
+                    (
+                        id,
+                        engine.handle_task(id, Instant::now(), Origin::Listed).await,
+                    )
+                });
             }
             let Some(done) = running.join_next().await else {
                 break;

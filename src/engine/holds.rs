@@ -65,6 +65,7 @@ impl HeldTask {
             action: None,
             message: Some(message.into()),
             at,
+            rediscovered: false,
         }
     }
 }

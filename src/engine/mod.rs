@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{HoldSettings, PolicyMode};
 use crate::facts::TaskFacts;
+use crate::leadership::Leadership;
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
+use crate::notify::{Event, Notifier};
 use crate::outcome::{DeadLetterReason, TaskOutcome, WebhookEvent};
 use crate::policy::{self, Action, Decision, Policy};
 use crate::task::{BlockingTask, FinalAction, TaskId};
@@ -46,6 +47,15 @@ pub enum Disposition {
     Retry(VcdError),
 }
 
+/// Where a task id came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Its notification.
+    Notified,
+    /// vCD's list of active tasks (reconciliation, or held tasks decided again).
+    Listed,
+}
+
 /// Decides blocking tasks and carries the decisions out.
 pub struct Engine {
     vcd: Arc<VcdClient>,
@@ -56,6 +66,8 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     /// Tells the `[[notify]]` webhooks about holds; only queues, so it never delays anything.
     notifier: Notifier,
+    /// Only the leader holds tasks, keeps them alive and announces them.
+    leadership: Arc<Leadership>,
     flights: SingleFlight,
     pub holds: HoldRegistry,
     /// Active tasks decided `ignore` (or decided in dry-run mode): left alone by
@@ -71,6 +83,7 @@ impl Engine {
         hold_settings: HoldSettings,
         metrics: Arc<Metrics>,
         notifier: Notifier,
+        leadership: Arc<Leadership>,
     ) -> Engine {
         Engine {
             vcd,
@@ -79,6 +92,7 @@ impl Engine {
             hold_settings,
             metrics,
             notifier,
+            leadership,
             flights: SingleFlight::default(),
             holds: HoldRegistry::default(),
             settled: Mutex::new(HashSet::new()),
@@ -112,9 +126,17 @@ impl Engine {
         &self.vcd
     }
 
+    /// Leadership ended: the holds and settled tasks are the next leader's now. If this
+    /// instance leads again, reconciliation finds them again.
+    pub(crate) fn end_term(&self) {
+        self.holds.retain(|_| false);
+        self.metrics.holds_active.set(0);
+        self.settled_set().clear();
+    }
+
     /// Reads task `id` from vCD, decides it and acts. Safe to call for the same task from
     /// several places at once: they take turns, and later turns find the task decided.
-    pub async fn handle_task(&self, id: TaskId, received: Instant) -> Disposition {
+    pub async fn handle_task(&self, id: TaskId, received: Instant, origin: Origin) -> Disposition {
         let _flight = self.flights.enter(id).await;
         let task = match self.vcd.blocking_task(id).await {
             Ok(task) => task,
@@ -132,7 +154,8 @@ impl Engine {
             self.metrics
                 .decision(shadow.action.name(), &shadow.rule, true);
         }
-        self.carry_out(&task, &facts, &decision, received).await
+        self.carry_out(&task, &facts, &decision, received, origin)
+            .await
     }
 
     async fn carry_out(
@@ -141,6 +164,7 @@ impl Engine {
         facts: &TaskFacts,
         decision: &Decision,
         received: Instant,
+        origin: Origin,
     ) -> Disposition {
         let dry_run = self.mode == PolicyMode::DryRun;
         let final_action = match decision.action {
@@ -148,7 +172,7 @@ impl Engine {
             Action::Abort => FinalAction::Abort,
             Action::Fail => FinalAction::Fail,
             Action::Hold(hold) if !dry_run => {
-                let outcome = self.hold(task, decision, hold, Utc::now());
+                let outcome = self.hold(task, decision, hold, origin, Utc::now());
                 self.record(facts, decision, false, outcome, received);
                 return Disposition::Ack(TaskOutcome::Held);
             }
@@ -186,15 +210,23 @@ impl Engine {
         }
     }
 
-    /// Takes the task into the hold registry, due for its first keepalive now. A task already
-    /// held keeps its schedule; only what the policy says about it is refreshed.
+    /// Takes the task into the hold registry, due for its first keepalive now, and announces
+    /// it. A task already held keeps its schedule; only what the policy says about it is
+    /// refreshed. A hold found in vCD's list for a task older than this leader's term may have
+    /// been announced by an earlier leader: it is announced as `rediscovered`. An instance that
+    /// no longer leads holds nothing (the next leader finds the task).
     fn hold(
         &self,
         task: &BlockingTask,
         decision: &Decision,
         hold: policy::Hold,
+        origin: Origin,
         now: DateTime<Utc>,
     ) -> Outcome {
+        let Some(term_began) = self.leadership.since() else {
+            tracing::info!(task_id = %task.id, "not the leader any more: the task is left to the next one");
+            return Outcome::LeftToLeader;
+        };
         let since = task.created.unwrap_or(now);
         let deadline = since + hold.max;
         let existing = self.holds.get(task.id);
@@ -216,9 +248,11 @@ impl Engine {
                 .map_or(now, |h| h.next_check.min(deadline)),
             failures: existing.as_ref().map_or(0, |h| h.failures),
         };
-        let announcement = existing
-            .is_none()
-            .then(|| held.event(WebhookEvent::Held, &held.message, now));
+        let rediscovered = origin == Origin::Listed && task.created.is_none_or(|c| c < term_began);
+        let announcement = existing.is_none().then(|| Event {
+            rediscovered,
+            ..held.event(WebhookEvent::Held, &held.message, now)
+        });
         self.holds.insert(held);
         self.settled_set().remove(&task.id);
         self.metrics.holds_active.set(self.holds.len() as i64);

@@ -45,6 +45,9 @@ impl Engine {
     /// Handles one due hold: fallback past the deadline, else a keepalive.
     async fn attend(&self, id: TaskId) {
         let _flight = self.flights.enter(id).await;
+        if !self.leadership.is_leader() {
+            return; // the registry is emptied as the term ends
+        }
         let Some(hold) = self.holds.get(id) else {
             return;
         };

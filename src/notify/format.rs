@@ -53,6 +53,7 @@ fn plain(event: &Event, link: Option<&str>) -> Value {
         "message": event.message.as_deref(),
         "url": link,
         "at": rfc3339(event.at),
+        "rediscovered": (event.kind == WebhookEvent::Held).then_some(event.rediscovered),
     })
 }
 
@@ -115,6 +116,9 @@ fn teams(event: &Event, link: Option<&str>) -> Value {
 /// One line saying what happened, for a chat's header and notification.
 fn headline(event: &Event) -> String {
     let what = match (event.kind, event.approver.as_deref()) {
+        (WebhookEvent::Held, _) if event.rediscovered => {
+            "Still held for approval (found again after a takeover)".to_owned()
+        }
         (WebhookEvent::Held, _) => "Held for approval".to_owned(),
         (WebhookEvent::Approved, Some(approver)) => format!("Approved by {approver}"),
         (WebhookEvent::Approved, None) => "Approved".to_owned(),
@@ -208,6 +212,7 @@ mod tests {
             action: None,
             message: Some("Waiting for approval".into()),
             at: at("2026-11-20T09:14:04Z"),
+            rediscovered: false,
         }
     }
 
@@ -252,6 +257,7 @@ mod tests {
                 "message": "Waiting for approval",
                 "url": null,
                 "at": "2026-11-20T09:14:04Z",
+                "rediscovered": false,
             })
         );
     }
@@ -264,7 +270,8 @@ mod tests {
         assert_eq!(body["action"], "resume");
         assert_eq!(body["message"], "ok by carol");
         assert_eq!(body["url"], LINK);
-        assert_eq!(body.as_object().unwrap().len(), 14);
+        assert_eq!(body["rediscovered"], Value::Null, "held events only");
+        assert_eq!(body.as_object().unwrap().len(), 15);
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub(crate) struct Event {
     pub message: Option<Box<str>>,
     /// When it happened.
     pub at: DateTime<Utc>,
+    /// `held` only: the hold was found by a new leader's reconciliation, for a task created
+    /// before its term; an earlier leader may have announced it already.
+    pub rediscovered: bool,
 }
 
 /// The engine's handle on the webhooks: [`Notifier::send`] queues and returns at once. The
@@ -167,6 +170,7 @@ mod tests {
             action: None,
             message: None,
             at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            rediscovered: false,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Reconciliation, the second source of task ids: vCD's list of active blocking tasks is the
 //! source of truth. Tasks the daemon does not know are decided as if their notification had
 //! arrived (it was lost, or sent while the daemon was down); holds vCD no longer lists are
-//! dropped.
+//! dropped. Only the leader reconciles; a new leader does so at once, which is how it finds
+//! the tasks an earlier leader held.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::engine::Engine;
+use crate::health::Health;
+use crate::leadership::{Leadership, Role};
 use crate::liveness::{Liveness, Loop};
 use crate::metrics::Metrics;
 use crate::outcome::RunOutcome;
@@ -43,48 +46,79 @@ pub(crate) async fn reconcile(engine: &Arc<Engine>) -> Result<ReconcileReport, V
     })
 }
 
-/// Reconciles at start and every `interval` until `shutdown`; a failed run is retried
-/// sooner, with backoff. It beats for the watchdog after each run and while it waits.
+/// Reconciles whenever this instance begins to lead and then every `interval` while it leads,
+/// until `shutdown`; a failed run is retried sooner, with backoff. It beats for the watchdog
+/// after each run and while it waits.
 pub(crate) async fn run(
     engine: Arc<Engine>,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
     liveness: Arc<Liveness>,
+    leadership: Arc<Leadership>,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
     let mut retry = Backoff::RECONCILE.schedule();
+    let mut role = leadership.subscribe();
     loop {
         liveness.beat(Loop::Reconcile);
-        let wait = match reconcile(&engine).await {
-            Ok(report) => {
-                metrics.reconcile_run(RunOutcome::Ok);
-                tracing::info!(
-                    active = report.active,
-                    decided = report.decided,
-                    dropped = report.dropped,
-                    failed = report.failed,
-                    "reconciled with vCD"
-                );
-                retry.reset();
-                interval
-            }
-            Err(error) => {
-                metrics.reconcile_run(RunOutcome::Error);
-                let wait = retry.next_delay().unwrap_or(interval).min(interval);
-                tracing::warn!(%error, retry_in = ?wait, "reconciliation failed");
-                wait
+        let term = *role.borrow_and_update();
+        let wait = match term {
+            Role::Standby => None,
+            Role::Leader { .. } => {
+                Some(reconcile_once(&engine, &metrics, &health, &mut retry, interval).await)
             }
         };
         let stopped = liveness
             .beating(Loop::Reconcile, async {
+                let sleep = async {
+                    match wait {
+                        Some(wait) => tokio::time::sleep(wait).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
-                    () = tokio::time::sleep(wait) => false,
+                    () = sleep => false,
+                    // A term began or ended: reconcile at once, or stop until the next one.
+                    changed = role.changed() => changed.is_err(),
                     () = shutdown.cancelled() => true,
                 }
             })
             .await;
         if stopped {
             return;
+        }
+    }
+}
+
+/// One run; returns how long to wait before the next.
+async fn reconcile_once(
+    engine: &Arc<Engine>,
+    metrics: &Metrics,
+    health: &Health,
+    retry: &mut crate::backoff::Schedule,
+    interval: Duration,
+) -> Duration {
+    let result = reconcile(engine).await;
+    health.set_last_listing(result.is_ok());
+    match result {
+        Ok(report) => {
+            metrics.reconcile_run(RunOutcome::Ok);
+            tracing::info!(
+                active = report.active,
+                decided = report.decided,
+                dropped = report.dropped,
+                failed = report.failed,
+                "reconciled with vCD"
+            );
+            retry.reset();
+            interval
+        }
+        Err(error) => {
+            metrics.reconcile_run(RunOutcome::Error);
+            let wait = retry.next_delay().unwrap_or(interval).min(interval);
+            tracing::warn!(%error, retry_in = ?wait, "reconciliation failed");
+            wait
         }
     }
 }

@@ -81,6 +81,32 @@ fn check_with_a_config_validates_both() {
         stdout.contains("config.toml: ok") && stdout.contains("policy.toml: ok"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "config.toml: mode: AMQP: consumes queue \"vcd-blockd\" bound to exchange \"systemExchange\", reconciles every 5m"
+        ),
+        "{stdout}"
+    );
+
+    // Without an AMQP URL the same config polls vCD.
+    std::fs::write(
+        &config,
+        "[vcd]\nurl = \"https://vcd.example.com\"\npassword_file = \"pw\"\n[policy]\npath = \"policy.toml\"\n",
+    )
+    .unwrap();
+    let output = vcd_blockd()
+        .arg("check")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout
+            .contains("config.toml: mode: poll: no AMQP URL, lists vCD's blocking tasks every 15s"),
+        "{stdout}"
+    );
 
     std::fs::write(
         &config,

@@ -59,6 +59,8 @@ pub(crate) struct Options {
     pub public_url: &'static str,
     /// One `[[notify]]` entry each, its URL given through `url_file`.
     pub webhooks: Vec<Webhook>,
+    /// False: poll mode. The config has no `[amqp]` section and the sim publishes nothing.
+    pub broker: bool,
 }
 
 /// A `[[notify]]` entry.
@@ -86,6 +88,7 @@ impl Default for Options {
             allow_self_approval: false,
             public_url: "",
             webhooks: Vec::new(),
+            broker: true,
         }
     }
 }
@@ -117,7 +120,7 @@ impl World {
         let json_prefix = format!("vcd-test-{tag}");
         let json_exchange = format!("{json_prefix}.notifications20");
         let sim = Sim::start(SimConfig {
-            amqp_url: Some(AMQP_URL.into()),
+            amqp_url: options.broker.then(|| AMQP_URL.into()),
             xml_exchange: xml_exchange.clone(),
             json_prefix,
             api_version: options.api_version.into(),
@@ -159,7 +162,11 @@ impl World {
         let daemon = Daemon::start(self.settings.clone())
             .await
             .expect("daemon starts");
-        wait_until("the daemon consumes", || daemon.health.amqp_consuming()).await;
+        let poll_mode = self.settings.amqp.is_none();
+        wait_until("the daemon consumes (or polls)", || {
+            daemon.is_leader() && (daemon.health.amqp_consuming() || poll_mode)
+        })
+        .await;
         self.daemon = Some(daemon);
         self
     }
@@ -314,7 +321,11 @@ impl World {
     pub(crate) async fn finish(mut self) {
         self.stop_daemon().await;
         self.sim.shutdown().await;
-        for queue in [self.queue.clone(), format!("{}.dead", self.queue)] {
+        for queue in [
+            self.queue.clone(),
+            format!("{}.dead", self.queue),
+            format!("{}.leader", self.queue),
+        ] {
             let _ = self
                 .channel
                 .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
@@ -380,14 +391,7 @@ auth = "{auth}"
 {secret}
 request_timeout = "5s"
 
-[amqp]
-url_file = "amqp-url"
-exchange = "{exchange}"
-format = "{format}"
-queue = "{queue}"
-queue_type = "{queue_type}"
-prefetch = 8
-
+{amqp}
 [policy]
 path = "policy.toml"
 mode = "{mode}"
@@ -407,9 +411,16 @@ admin_token_file = "admin-token"
 public_url = "{public_url}"
 {notify}"#,
         url = sim.base_url(),
+        amqp = if options.broker {
+            format!(
+                "[amqp]\nurl_file = \"amqp-url\"\nexchange = \"{exchange}\"\nformat = \"{}\"\n\
+                 queue = \"{queue}\"\nqueue_type = \"{}\"\nprefetch = 8\n",
+                options.format, options.queue_type
+            )
+        } else {
+            String::new()
+        },
         auth = options.auth,
-        format = options.format,
-        queue_type = options.queue_type,
         mode = options.mode,
         extend_by = options.extend_by,
         reconcile_interval = options.reconcile_interval,

@@ -109,6 +109,7 @@ async fn a_held_task_is_announced_once_with_every_field() {
             "message": "Waiting for approval: vdcInstantiateVapp by alice",
             "url": format!("{PUBLIC_URL}/ui/#{id}"),
             "at": held["at"],
+            "rediscovered": false,
         })
     );
     let deadline: chrono::DateTime<chrono::Utc> =

@@ -58,14 +58,17 @@ fn the_format_names_the_usual_exchange_unless_one_is_given() {
     let json = fixture
         .load(&format!("{MINIMAL}format = \"json\"\n"), &[])
         .unwrap();
-    assert_eq!(json.amqp.exchange, "vcd.notifications20");
+    assert_eq!(json.amqp.as_ref().unwrap().exchange, "vcd.notifications20");
     let named = fixture
         .load(
             &format!("{MINIMAL}format = \"json\"\nexchange = \"cloud.notifications20\"\n"),
             &[],
         )
         .unwrap();
-    assert_eq!(named.amqp.exchange, "cloud.notifications20");
+    assert_eq!(
+        named.amqp.as_ref().unwrap().exchange,
+        "cloud.notifications20"
+    );
 }
 
 #[test]
@@ -78,13 +81,22 @@ fn minimal_file_gets_documented_defaults() {
         matches!(&settings.vcd.auth, VcdAuth::Password { user, .. } if user == "administrator@System")
     );
     assert_eq!(settings.vcd.request_timeout, Duration::from_secs(30));
-    assert_eq!(settings.amqp.exchange, "systemExchange");
-    assert_eq!(settings.amqp.format, NotificationFormat::Xml);
-    assert_eq!(settings.amqp.queue, "vcd-blockd");
-    assert_eq!(settings.amqp.binding_keys, ["#.blockingtask.create.#"]);
-    assert_eq!(settings.amqp.queue_type, QueueType::Quorum);
-    assert_eq!(settings.amqp.prefetch, 32);
-    assert_eq!(settings.amqp.max_message_bytes, 262_144);
+    assert_eq!(settings.amqp.as_ref().unwrap().exchange, "systemExchange");
+    assert_eq!(
+        settings.amqp.as_ref().unwrap().format,
+        NotificationFormat::Xml
+    );
+    assert_eq!(settings.amqp.as_ref().unwrap().queue, "vcd-blockd");
+    assert_eq!(
+        settings.amqp.as_ref().unwrap().binding_keys,
+        ["#.blockingtask.create.#"]
+    );
+    assert_eq!(
+        settings.amqp.as_ref().unwrap().queue_type,
+        QueueType::Quorum
+    );
+    assert_eq!(settings.amqp.as_ref().unwrap().prefetch, 32);
+    assert_eq!(settings.amqp.as_ref().unwrap().max_message_bytes, 262_144);
     assert_eq!(settings.policy.path, Path::new("/etc/vcd-blockd/policies"));
     assert_eq!(settings.policy.mode, PolicyMode::Enforce);
     assert_eq!(settings.holds.keepalive, Duration::from_secs(300));
@@ -124,9 +136,9 @@ fn environment_overrides_the_file() {
         settings.vcd.api_version,
         ApiVersionChoice::Fixed("38.0".parse().unwrap())
     );
-    assert_eq!(settings.amqp.prefetch, 4);
+    assert_eq!(settings.amqp.as_ref().unwrap().prefetch, 4);
     assert_eq!(
-        settings.amqp.binding_keys,
+        settings.amqp.as_ref().unwrap().binding_keys,
         ["#.blockingtask.create.a", "#.blockingtask.create.b"]
     );
     assert_eq!(settings.policy.mode, PolicyMode::DryRun);

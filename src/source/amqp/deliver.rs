@@ -15,7 +15,7 @@ use super::headers::{key, text};
 use super::notification::{self, Delivery};
 use super::topology::dead_letter_exchange;
 use crate::backoff::Backoff;
-use crate::engine::{Disposition, Engine};
+use crate::engine::{Disposition, Engine, Origin};
 use crate::metrics::Metrics;
 use crate::outcome::{DeadLetterReason, NotificationOutcome};
 use crate::task::TaskId;
@@ -49,7 +49,11 @@ impl Handler {
         };
         let mut schedule = Backoff::DELIVERY.schedule();
         loop {
-            match self.engine.handle_task(id, received).await {
+            match self
+                .engine
+                .handle_task(id, received, Origin::Notified)
+                .await
+            {
                 Disposition::Ack(outcome) => {
                     self.metrics
                         .notification(NotificationOutcome::Task(outcome));

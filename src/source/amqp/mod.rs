@@ -1,10 +1,14 @@
-//! The AMQP consumer: connects to RabbitMQ, declares the topology, consumes with manual acks
-//! and hands each delivery to the [`Engine`]. A delivery is acknowledged only after its task
-//! was acted on, found decided or needs nothing; unparseable ones go to `<queue>.dead` with a
-//! reason. On any connection or channel failure the whole session is rebuilt with backoff.
+//! The AMQP session: connects to RabbitMQ, declares the topology and joins the leader queue
+//! (`leader`). While this instance leads, it consumes the notifications with manual acks and
+//! hands each delivery to the [`Engine`]: a delivery is acknowledged only after its task was
+//! acted on, found decided or needs nothing; unparseable ones go to `<queue>.dead` with a
+//! reason. While it stands by, it only forwards admin calls (`forward`). On any connection or
+//! channel failure the whole session is rebuilt with backoff, and leadership ends with it.
 
 mod deliver;
+pub(crate) mod forward;
 pub(crate) mod headers;
+pub(crate) mod leader;
 pub(crate) mod notification;
 pub(crate) mod topology;
 
@@ -26,8 +30,11 @@ use crate::backoff::{Backoff, Schedule};
 use crate::config::AmqpSettings;
 use crate::engine::Engine;
 use crate::health::Health;
+use crate::leadership::Leadership;
 use crate::liveness::{Liveness, Loop};
 use crate::metrics::Metrics;
+use forward::{CallDesk, Forwarder};
+use leader::{LeaderQueue, Received};
 
 /// Keeps one consuming session alive until shutdown.
 pub(crate) struct Consumer {
@@ -41,6 +48,12 @@ pub(crate) struct Consumer {
     pub liveness: Arc<Liveness>,
     /// How long a graceful stop waits for in-flight deliveries before closing the channel.
     pub grace: Duration,
+    /// This instance's role, which the session sets.
+    pub leadership: Arc<Leadership>,
+    /// Forwards admin calls while this instance stands by.
+    pub forwarder: Arc<Forwarder>,
+    /// Answers forwarded admin calls while this instance leads.
+    pub desk: CallDesk,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +93,8 @@ impl Consumer {
         }
     }
 
-    /// One connection's life: connect, declare, consume until failure or shutdown.
+    /// One connection's life: connect, declare, join the leader queue; consume while leading,
+    /// until failure or shutdown.
     async fn session(
         &self,
         shutdown: &CancellationToken,
@@ -95,28 +109,55 @@ impl Consumer {
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())
             .await?;
         topology::declare(&channel, &self.settings).await?;
-        let tag = format!("vcd-blockd-{}", uuid::Uuid::new_v4());
-        let mut consumer = channel
-            .basic_consume(
-                self.settings.queue.as_str().into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let mut replies = self.forwarder.open(&connection).await?;
+        let (mut leader_queue, mut leader_deliveries) =
+            LeaderQueue::open(&connection, &self.settings).await?;
         self.health.set_amqp_consuming(true);
         self.metrics.amqp_connected.set(1);
         reconnect.reset();
+        tracing::info!(queue = %self.settings.queue, exchange = %self.settings.exchange, "connected to RabbitMQ; waiting for leadership");
         // Handlers of this session stop retrying when it ends: the broker redelivers their
         // messages to the next session, and acks on a dead channel cannot succeed anyway.
         let session = shutdown.child_token();
-        tracing::info!(queue = %self.settings.queue, exchange = %self.settings.exchange, "consuming");
+        let tag = format!("vcd-blockd-{}", uuid::Uuid::new_v4());
+        let mut notifications: Option<lapin::Consumer> = None;
         let mut beat = tokio::time::interval(self.liveness.beat_every());
+        let mut renewal = tokio::time::interval(leader::BATON_RENEWAL);
+        renewal.reset();
         let ended = loop {
             tokio::select! {
                 () = shutdown.cancelled() => break Ok(()),
                 _ = beat.tick() => self.liveness.beat(Loop::Consumer),
-                next = consumer.next() => match next {
+                _ = renewal.tick(), if notifications.is_some() => {
+                    if let Err(error) = leader_queue.publish_baton().await {
+                        break Err(AmqpError::Broker(error));
+                    }
+                }
+                next = leader_deliveries.next() => {
+                    let delivery = match next {
+                        Some(Ok(delivery)) => delivery,
+                        Some(Err(error)) => break Err(AmqpError::Broker(error)),
+                        None => break Err(AmqpError::ConsumerEnded),
+                    };
+                    // The broker delivers the leader queue to its active consumer only.
+                    if notifications.is_none() {
+                        match self.lead(&channel, &tag).await {
+                            Ok(consumer) => notifications = Some(consumer),
+                            Err(error) => break Err(error),
+                        }
+                    }
+                    match leader_queue.received(delivery).await {
+                        Ok(Received::Baton) => {}
+                        Ok(Received::Call(call)) => self.answer(&leader_queue, call),
+                        Err(error) => break Err(AmqpError::Broker(error)),
+                    }
+                }
+                next = replies.next() => match next {
+                    Some(Ok(answer)) => self.forwarder.answered(&answer),
+                    Some(Err(error)) => break Err(AmqpError::Broker(error)),
+                    None => break Err(AmqpError::ConsumerEnded),
+                },
+                next = next_notification(&mut notifications) => match next {
                     Some(Ok(delivery)) => {
                         let handler = deliver::Handler {
                             engine: self.engine.clone(),
@@ -133,23 +174,65 @@ impl Consumer {
                 },
             }
         };
+        self.forwarder.close();
         self.health.set_amqp_consuming(false);
         self.metrics.amqp_connected.set(0);
         if ended.is_ok() {
-            self.stop(&connection, &channel, &tag).await;
+            self.stop(
+                &connection,
+                &channel,
+                notifications.is_some().then_some(tag.as_str()),
+            )
+            .await;
         } else {
             session.cancel();
             let _ = connection.close(200, "reconnecting".into()).await;
         }
+        if notifications.is_some() {
+            self.leadership.lose();
+            self.engine.end_term();
+        }
         ended
     }
 
+    /// Begins a term: consume the notifications.
+    async fn lead(
+        &self,
+        channel: &lapin::Channel,
+        tag: &str,
+    ) -> Result<lapin::Consumer, AmqpError> {
+        let consumer = channel
+            .basic_consume(
+                self.settings.queue.as_str().into(),
+                tag.into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        self.leadership.gain();
+        tracing::info!(queue = %self.settings.queue, "consuming");
+        Ok(consumer)
+    }
+
+    /// Answers a forwarded admin call in the background, then acknowledges it.
+    fn answer(&self, leader_queue: &LeaderQueue, call: Box<lapin::message::Delivery>) {
+        let desk = self.desk.clone();
+        let channel = leader_queue.channel.clone();
+        self.handlers.spawn(async move {
+            desk.serve(&channel, &call).await;
+            let _ = call.ack(lapin::options::BasicAckOptions::default()).await;
+        });
+    }
+
     /// Graceful stop: no new deliveries, let in-flight handlers finish (bounded by
-    /// `grace`), then close; unacknowledged deliveries return to the queue.
-    async fn stop(&self, connection: &Connection, channel: &lapin::Channel, tag: &str) {
-        let _ = channel
-            .basic_cancel(tag.into(), BasicCancelOptions::default())
-            .await;
+    /// `grace`), then close; unacknowledged deliveries return to the queue, and the baton to
+    /// the leader queue, where the next instance takes it.
+    async fn stop(&self, connection: &Connection, channel: &lapin::Channel, tag: Option<&str>) {
+        if let Some(tag) = tag {
+            let _ = channel
+                .basic_cancel(tag.into(), BasicCancelOptions::default())
+                .await;
+        }
         self.handlers.close();
         if tokio::time::timeout(self.grace, self.handlers.wait())
             .await
@@ -185,5 +268,15 @@ impl Consumer {
         };
         let runtime = lapin::runtime::default_runtime()?;
         Ok(Connection::connect_with_config(&uri, properties, tls, runtime).await?)
+    }
+}
+
+/// The next notification while leading; never ready while standing by.
+async fn next_notification(
+    notifications: &mut Option<lapin::Consumer>,
+) -> Option<Result<lapin::message::Delivery, lapin::Error>> {
+    match notifications {
+        Some(consumer) => consumer.next().await,
+        None => std::future::pending().await,
     }
 }

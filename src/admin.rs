@@ -1,0 +1,165 @@
+//! The admin operations on held tasks (list, approve, reject) and their answers, the same
+//! whether the HTTP API runs them here (this instance leads) or another instance forwards
+//! them to the leader through RabbitMQ. An [`Answer`] is what the HTTP API sends back: a
+//! status and a JSON body.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::approvers::Approver;
+use crate::engine::{Engine, HeldTask, HoldError};
+use crate::task::{FinalAction, TaskId};
+
+/// One admin operation, as given (ids and actions are checked by [`execute`], so that the
+/// leader checks what another instance forwards).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum Call {
+    /// The held tasks the approver may see.
+    List,
+    /// Resume a held task.
+    Approve { id: String, message: Option<String> },
+    /// Abort (default) or fail a held task.
+    Reject {
+        id: String,
+        action: Option<String>,
+        message: Option<String>,
+    },
+}
+
+/// What the HTTP API answers: `status` (an HTTP status code) and a JSON `body`, an
+/// `{"error": "…"}` object on failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    pub(crate) fn error(status: u16, message: &str) -> Answer {
+        Answer {
+            status,
+            body: serde_json::json!({ "error": message }),
+        }
+    }
+
+    fn ok(body: serde_json::Value) -> Answer {
+        Answer { status: 200, body }
+    }
+}
+
+/// A held task as the API shows it.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub(crate) struct HoldView {
+    pub id: String,
+    pub operation: String,
+    pub org: String,
+    pub user: String,
+    pub owner_name: String,
+    pub rule: String,
+    pub since: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub fallback: String,
+    pub next_keepalive: DateTime<Utc>,
+}
+
+impl From<&HeldTask> for HoldView {
+    fn from(hold: &HeldTask) -> HoldView {
+        HoldView {
+            id: hold.id.to_string(),
+            operation: hold.operation.to_string(),
+            org: hold.org.to_string(),
+            user: hold.user.to_string(),
+            owner_name: hold.owner_name.to_string(),
+            rule: hold.rule.to_string(),
+            since: hold.since,
+            deadline: hold.deadline,
+            fallback: hold.fallback.name().to_owned(),
+            next_keepalive: hold.next_check.min(hold.deadline),
+        }
+    }
+}
+
+/// Runs `call` for `approver` against this instance's engine, which must be the leader's.
+pub(crate) async fn execute(engine: &Engine, approver: &Approver, call: Call) -> Answer {
+    match call {
+        Call::List => {
+            let holds: Vec<HoldView> = engine
+                .holds
+                .list()
+                .iter()
+                .filter(|hold| approver.may_see(&hold.org))
+                .map(HoldView::from)
+                .collect();
+            Answer::ok(serde_json::to_value(holds).unwrap_or_default())
+        }
+        Call::Approve { id, message } => {
+            let id = match TaskId::parse(&id) {
+                Ok(id) => id,
+                Err(error) => return Answer::error(400, &error.to_string()),
+            };
+            let result = engine.approve(id, approver, message).await;
+            answer(id, FinalAction::Resume, result)
+        }
+        Call::Reject {
+            id,
+            action,
+            message,
+        } => {
+            let id = match TaskId::parse(&id) {
+                Ok(id) => id,
+                Err(error) => return Answer::error(400, &error.to_string()),
+            };
+            let action = match action.as_deref().unwrap_or("abort") {
+                "abort" => FinalAction::Abort,
+                "fail" => FinalAction::Fail,
+                other => {
+                    return Answer::error(400, &format!("action {other:?} is not abort or fail"));
+                }
+            };
+            let result = engine.reject(id, action, approver, message).await;
+            answer(id, action, result)
+        }
+    }
+}
+
+fn answer(id: TaskId, action: FinalAction, result: Result<(), HoldError>) -> Answer {
+    match result {
+        Ok(()) => Answer::ok(serde_json::json!({"id": id.to_string(), "action": action.name()})),
+        Err(error) => {
+            let status = match &error {
+                HoldError::Unknown(_) => 404,
+                HoldError::NotHeld { .. } => 409,
+                HoldError::NotARejection(_) => 400,
+                HoldError::Forbidden(_) => 403,
+                HoldError::Vcd(_) => 502,
+            };
+            Answer::error(status, &error.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_have_a_stable_wire_form() {
+        let call = Call::Reject {
+            id: "0b7e2ad5-8c3f-4d2a-9d8e-3c1a2b4c5d6e".into(),
+            action: Some("fail".into()),
+            message: None,
+        };
+        let text = serde_json::to_string(&call).unwrap();
+        assert_eq!(
+            text,
+            r#"{"call":"reject","id":"0b7e2ad5-8c3f-4d2a-9d8e-3c1a2b4c5d6e","action":"fail","message":null}"#
+        );
+        assert_eq!(serde_json::from_str::<Call>(&text).unwrap(), call);
+        assert_eq!(
+            serde_json::from_str::<Call>(r#"{"call":"list"}"#).unwrap(),
+            Call::List
+        );
+        assert!(serde_json::from_str::<Call>(r#"{"call":"delete","id":"x"}"#).is_err());
+    }
+}

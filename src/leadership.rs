@@ -1,0 +1,131 @@
+//! Leadership among instances that share one queue. Exactly one instance, the *leader*,
+//! consumes the notifications, reconciles with vCD, keeps the held tasks alive, applies their
+//! deadlines and sends the webhooks; the others *stand by*: they answer `/v1/holds` and
+//! approvals by forwarding them to the leader, and take over when it goes. The AMQP session
+//! decides the role (see `source::amqp::leader`); a daemon without a broker is its own leader.
+
+use chrono::{DateTime, Utc};
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::watch;
+
+/// This instance's role. `Leader` carries when the term began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Standby,
+    Leader { since: DateTime<Utc> },
+}
+
+impl Role {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Role::Standby => "standby",
+            Role::Leader { .. } => "leader",
+        }
+    }
+}
+
+/// The current role, readable from anywhere and watchable by the loops that act only while
+/// leading.
+#[derive(Debug)]
+pub(crate) struct Leadership {
+    role: watch::Sender<Role>,
+    /// The `leader` metric: 1 while leading.
+    gauge: Gauge,
+}
+
+impl Leadership {
+    /// Starts as standby: an instance leads only once the broker says so.
+    pub(crate) fn standby(gauge: Gauge) -> Leadership {
+        gauge.set(0);
+        Leadership {
+            role: watch::Sender::new(Role::Standby),
+            gauge,
+        }
+    }
+
+    /// A daemon without a broker (poll mode) leads from the start and for good.
+    pub(crate) fn alone(gauge: Gauge) -> Leadership {
+        gauge.set(1);
+        Leadership {
+            role: watch::Sender::new(Role::Leader { since: Utc::now() }),
+            gauge,
+        }
+    }
+
+    pub(crate) fn role(&self) -> Role {
+        *self.role.borrow()
+    }
+
+    pub(crate) fn is_leader(&self) -> bool {
+        matches!(self.role(), Role::Leader { .. })
+    }
+
+    /// When the current term began; `None` while standing by.
+    pub(crate) fn since(&self) -> Option<DateTime<Utc>> {
+        match self.role() {
+            Role::Leader { since } => Some(since),
+            Role::Standby => None,
+        }
+    }
+
+    /// Begins a term now (no change when already leading).
+    pub(crate) fn gain(&self) {
+        let now = Utc::now();
+        let changed = self.role.send_if_modified(|role| {
+            let gained = *role == Role::Standby;
+            if gained {
+                *role = Role::Leader { since: now };
+            }
+            gained
+        });
+        if changed {
+            self.gauge.set(1);
+            tracing::info!(
+                "this instance leads: it consumes, reconciles and keeps held tasks alive"
+            );
+        }
+    }
+
+    /// Ends the term (no change when standing by).
+    pub(crate) fn lose(&self) {
+        let changed = self.role.send_if_modified(|role| {
+            let lost = *role != Role::Standby;
+            *role = Role::Standby;
+            lost
+        });
+        if changed {
+            self.gauge.set(0);
+            tracing::warn!("this instance no longer leads; another instance takes over");
+        }
+    }
+
+    /// Follows the role: loops that act only while leading wait on it.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Role> {
+        self.role.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_term_begins_once_and_ends() {
+        let gauge = Gauge::default();
+        let leadership = Leadership::standby(gauge.clone());
+        assert!(!leadership.is_leader());
+        leadership.gain();
+        assert_eq!(gauge.get(), 1);
+        let since = leadership.since().unwrap();
+        leadership.gain();
+        assert_eq!(
+            leadership.since(),
+            Some(since),
+            "a second gain keeps the term"
+        );
+        leadership.lose();
+        assert_eq!(leadership.role(), Role::Standby);
+        assert_eq!(gauge.get(), 0);
+        assert!(Leadership::alone(Gauge::default()).is_leader());
+    }
+}

@@ -1,0 +1,126 @@
+//! Poll mode: no `[amqp]` section, no notifications. The daemon finds blocking tasks by
+//! listing them every `reconcile.interval`, and decides, holds and keeps them alive as with a
+//! broker; it is ready without one.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use vcd_sim::NewTask;
+
+use crate::helpers::{Admin, Options, World, eventually, http_client};
+
+const POLICY: &str = r#"
+[defaults]
+action = "resume"
+
+[[rule]]
+name = "deployments need an approver"
+operation = "vdcInstantiateVapp"
+action = "hold"
+hold = { max = "1h", fallback = "abort" }
+"#;
+
+#[tokio::test]
+async fn without_a_broker_tasks_are_found_by_listing_and_decided_held_and_kept_alive() {
+    let world = World::start(Options {
+        policy: POLICY.into(),
+        broker: false,
+        reconcile_interval: "1s",
+        // vCD gives up after 6 s unless somebody keeps the task alive.
+        task_timeout: Duration::from_secs(6),
+        extend_by: "6s",
+        ..Options::default()
+    })
+    .await;
+    assert!(
+        world.settings.amqp.is_none(),
+        "no [amqp] section: poll mode"
+    );
+    let readyz = format!("http://{}/readyz", world.daemon().http_address);
+    let ready: Value = eventually("ready without a broker", || async {
+        let response = http_client().get(&readyz).send().await.ok()?;
+        (response.status() == 200).then_some(())?;
+        response.json().await.ok()
+    })
+    .await;
+    assert_eq!(ready, serde_json::json!({"ready": true, "role": "leader"}));
+
+    let upload = world
+        .create(NewTask {
+            operation: "vdcUploadMedia".into(),
+            owner_type: "media".into(),
+            ..NewTask::default()
+        })
+        .await;
+    let deployment = world.create(NewTask::default()).await;
+    let resumed = world.wait_for_status(upload, "resumed").await;
+    assert_eq!(resumed.actions.len(), 1, "{:?}", resumed.actions);
+
+    let admin = Admin::new(world.admin_url());
+    eventually("the deployment is held", || async {
+        admin.holds().await.filter(|holds| holds.len() == 1)
+    })
+    .await;
+    // Kept alive past vCD's 6 s timeout.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let view = world.sim.task(deployment).unwrap();
+    assert_eq!(view.status, "active", "{:?}", view.actions);
+    assert!(
+        view.actions
+            .iter()
+            .filter(|a| a.action == "updateProgress")
+            .count()
+            >= 2,
+        "{:?}",
+        view.actions
+    );
+    let (status, _) = admin
+        .decide(&deployment.to_string(), "approve", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200);
+    world.wait_for_status(deployment, "resumed").await;
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn in_poll_mode_readiness_follows_the_last_listing() {
+    let world = World::start(Options {
+        broker: false,
+        reconcile_interval: "1s",
+        ..Options::default()
+    })
+    .await;
+    let readyz = format!("http://{}/readyz", world.daemon().http_address);
+    let status = || async {
+        http_client()
+            .get(&readyz)
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status())
+    };
+    eventually("ready", || async { (status().await? == 200).then_some(()) }).await;
+    world.sim.set_faults(vcd_sim::Faults {
+        error_rate_5xx: 1.0,
+        ..vcd_sim::Faults::default()
+    });
+    let body: Value = eventually("not ready while listing fails", || async {
+        let response = http_client().get(&readyz).send().await.ok()?;
+        (response.status() == 503).then_some(())?;
+        response.json().await.ok()
+    })
+    .await;
+    let reasons = body["reasons"].as_array().unwrap();
+    assert!(
+        reasons.contains(&Value::from(
+            "the last listing of vCD's blocking tasks failed (poll mode)"
+        )),
+        "{body}"
+    );
+    world.sim.set_faults(vcd_sim::Faults::default());
+    eventually("ready again", || async {
+        (status().await? == 200).then_some(())
+    })
+    .await;
+    world.finish().await;
+}
