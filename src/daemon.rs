@@ -135,6 +135,7 @@ impl Daemon {
             engine: engine.clone(),
             approvers: approvers.clone(),
             leadership: leadership.clone(),
+            liveness: liveness.clone(),
             forwarder: forwarder.clone(),
         };
         let listeners = crate::http::bind(&settings.http, state, shutdown.clone())

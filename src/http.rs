@@ -25,6 +25,7 @@ use crate::config::{HttpSettings, TlsFiles};
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::leadership::Leadership;
+use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::source::amqp::forward::Forwarder;
 
@@ -37,6 +38,8 @@ pub(crate) struct HttpState {
     /// Who may use the admin API; `None` turns it off.
     pub approvers: Option<Arc<Approvers>>,
     pub leadership: Arc<Leadership>,
+    /// The long-running loops' heartbeats, which `/livez` reads.
+    pub liveness: Arc<Liveness>,
     /// Forwards admin calls to the leader while this instance stands by; `None` without a
     /// broker (the instance always leads).
     pub forwarder: Option<Arc<Forwarder>>,
@@ -70,7 +73,7 @@ pub(crate) async fn bind(
     shutdown: CancellationToken,
 ) -> Result<Listeners, BindError> {
     let probes = Router::new()
-        .route("/livez", get(|| async { "ok\n" }))
+        .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text));
     let admin = state
@@ -162,6 +165,24 @@ async fn serve_tls(
         }
     };
     Ok((address, Box::pin(server)))
+}
+
+/// 200 while every long-running loop makes progress (they beat while waiting on RabbitMQ or
+/// vCD too, so neither is checked); 503 naming the loop that is stuck, so that Kubernetes
+/// restarts the daemon as systemd's watchdog would.
+async fn livez(State(state): State<HttpState>) -> Response {
+    match state.liveness.stale(std::time::Instant::now()) {
+        None => "ok\n".into_response(),
+        Some(stuck) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "stuck: the {} loop made no progress for {} s\n",
+                stuck.label(),
+                state.liveness.stale_after().as_secs()
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// Ready or not, with the reasons, and this instance's role (`leader` or `standby`).

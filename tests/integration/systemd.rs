@@ -62,6 +62,8 @@ struct Notified {
     world: World,
     daemon: DaemonProcess,
     notifications: Notifications,
+    /// Where its HTTP listener answers.
+    port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -88,7 +90,8 @@ async fn start(extra_env: &[(&str, &OsStr)]) -> Notified {
         ("WATCHDOG_USEC", OsStr::new(WATCHDOG_USEC)),
     ];
     env.extend_from_slice(extra_env);
-    let daemon = world.spawn_daemon_process_with(free_port(), &env).await;
+    let port = free_port();
+    let daemon = world.spawn_daemon_process_with(port, &env).await;
     notifications
         .wait_for("READY=1", 0, |text| text.contains("READY=1"))
         .await;
@@ -96,6 +99,7 @@ async fn start(extra_env: &[(&str, &OsStr)]) -> Notified {
         world,
         daemon,
         notifications,
+        port,
         _dir: dir,
     }
 }
@@ -181,6 +185,15 @@ async fn a_stalled_loop_stops_the_watchdog_pings() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pings = notified.notifications.pings(since, Instant::now());
     assert_eq!(pings, 0, "pings went on while the scheduler was stalled");
+    // Kubernetes' liveness probe sees the same.
+    let livez = crate::helpers::http_client()
+        .get(format!("http://127.0.0.1:{}/livez", notified.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(livez.status(), 503);
+    let text = livez.text().await.unwrap();
+    assert!(text.starts_with("stuck: the scheduler loop"), "{text}");
     notified.daemon.kill();
     notified.world.finish().await;
 }
