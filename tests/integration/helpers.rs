@@ -295,6 +295,19 @@ impl World {
             .expect("the daemon read the task")
     }
 
+    /// Waits until the daemon has listed vCD's active tasks once (the reconciliation at
+    /// start): tasks created after that are found only through their notifications, until
+    /// the next reconciliation (`reconcile_interval`, 5 min by default).
+    pub(crate) async fn wait_for_first_listing(&self) {
+        wait_until("the daemon listed vCD's tasks", || {
+            self.sim
+                .calls()
+                .iter()
+                .any(|c| c.path.starts_with("/api/admin/extension/blockingTasks") && c.status != 0)
+        })
+        .await;
+    }
+
     /// Takes every message currently in `<queue>.dead`.
     pub(crate) async fn dead_letters(&self) -> Vec<lapin::message::BasicGetMessage> {
         let dead = format!("{}.dead", self.queue);
@@ -594,6 +607,22 @@ pub(crate) async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) 
             "timed out waiting until {what}"
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The `x-vcd-blockd-reason` header of a dead letter.
+pub(crate) fn dead_letter_reason(message: &lapin::message::BasicGetMessage) -> String {
+    let headers = message
+        .delivery
+        .properties
+        .headers()
+        .clone()
+        .unwrap_or_default();
+    match headers.inner().get("x-vcd-blockd-reason") {
+        Some(AMQPValue::LongString(reason)) => {
+            String::from_utf8_lossy(reason.as_bytes()).into_owned()
+        }
+        other => panic!("dead letter without a reason header: {other:?}"),
     }
 }
 

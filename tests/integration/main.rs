@@ -19,6 +19,7 @@ mod e2e;
 mod holds;
 mod systemd;
 mod ui;
+mod unreadable;
 mod vcd_client;
 mod vcd_sessions;
 mod webhooks;
