@@ -1,6 +1,8 @@
 //! Readiness: the three things `/readyz` reports (policy loaded, AMQP consumer active, vCD
-//! session valid), each flipped by the component that owns it.
+//! session valid), each flipped by the component that owns it, and why the consumer is not
+//! active when the broker said why (a queue declared with other arguments).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Default)]
@@ -8,6 +10,8 @@ pub struct Health {
     policy_loaded: AtomicBool,
     amqp_consuming: AtomicBool,
     vcd_session: AtomicBool,
+    /// What keeps the consumer from starting that only the operator can fix.
+    amqp_problem: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -19,6 +23,14 @@ impl Health {
         self.amqp_consuming.store(value, Ordering::Relaxed);
     }
 
+    /// Why the consumer cannot start, shown in `/readyz` until it can (`None` clears it).
+    pub fn set_amqp_problem(&self, problem: Option<String>) {
+        *self
+            .amqp_problem
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = problem;
+    }
+
     pub fn set_vcd_session(&self, value: bool) {
         self.vcd_session.store(value, Ordering::Relaxed);
     }
@@ -28,16 +40,24 @@ impl Health {
     }
 
     /// `Ok` when ready, else the reasons it is not.
-    pub fn readiness(&self) -> Result<(), Vec<&'static str>> {
+    pub fn readiness(&self) -> Result<(), Vec<String>> {
         let mut reasons = Vec::new();
         if !self.policy_loaded.load(Ordering::Relaxed) {
-            reasons.push("policy not loaded");
+            reasons.push("policy not loaded".to_owned());
         }
         if !self.amqp_consuming.load(Ordering::Relaxed) {
-            reasons.push("AMQP consumer not active");
+            let problem = self
+                .amqp_problem
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone();
+            reasons.push(match problem {
+                Some(problem) => format!("AMQP consumer not active: {problem}"),
+                None => "AMQP consumer not active".to_owned(),
+            });
         }
         if !self.vcd_session.load(Ordering::Relaxed) {
-            reasons.push("no valid vCD session");
+            reasons.push("no valid vCD session".to_owned());
         }
         if reasons.is_empty() {
             Ok(())

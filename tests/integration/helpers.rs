@@ -59,6 +59,9 @@ pub(crate) struct Options {
     pub public_url: &'static str,
     /// One `[[notify]]` entry each, its URL given through `url_file`.
     pub webhooks: Vec<Webhook>,
+    /// `[amqp] exchange` when the operator's exchange is not the one the sim publishes to;
+    /// `None` = the sim's exchange of `format`.
+    pub exchange: Option<String>,
 }
 
 /// A `[[notify]]` entry.
@@ -86,6 +89,7 @@ impl Default for Options {
             allow_self_approval: false,
             public_url: "",
             webhooks: Vec::new(),
+            exchange: None,
         }
     }
 }
@@ -128,10 +132,10 @@ impl World {
         .expect("vcd-sim starts (is RabbitMQ running on 127.0.0.1:5672?)");
         let dir = tempfile::tempdir().unwrap();
         let queue = format!("vcd-blockd-test-{tag}");
-        let exchange = if options.format == "json" {
-            &json_exchange
-        } else {
-            &xml_exchange
+        let exchange = match &options.exchange {
+            Some(exchange) => exchange,
+            None if options.format == "json" => &json_exchange,
+            None => &xml_exchange,
         };
         let settings = write_config(&dir, &sim, &options, exchange, &queue);
         let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())

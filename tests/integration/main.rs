@@ -12,6 +12,7 @@ mod browser;
 mod helpers;
 
 mod approvers;
+mod broker;
 mod cli;
 mod container;
 mod delivery;

@@ -54,6 +54,8 @@ pub(crate) enum AmqpError {
     },
     #[error("the broker cancelled the consumer or closed the channel")]
     ConsumerEnded,
+    #[error(transparent)]
+    Topology(#[from] topology::TopologyError),
 }
 
 impl Consumer {
@@ -94,7 +96,17 @@ impl Consumer {
         channel
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())
             .await?;
-        topology::declare(&channel, &self.settings).await?;
+        if let Err(error) = topology::declare(&connection, &channel, &self.settings).await {
+            // Only the operator can fix a queue of other arguments: say so in /readyz too.
+            if matches!(error, topology::TopologyError::QueueArguments { .. }) {
+                self.health.set_amqp_problem(Some(error.to_string()));
+            }
+            let _ = connection
+                .close(200, "declaring the topology failed".into())
+                .await;
+            return Err(error.into());
+        }
+        self.health.set_amqp_problem(None);
         let tag = format!("vcd-blockd-{}", uuid::Uuid::new_v4());
         let mut consumer = channel
             .basic_consume(
