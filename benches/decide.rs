@@ -335,7 +335,7 @@ fn reconcile_list_case(bench: &Bench) {
         ));
     }
     xml.push_str("</vmext:BlockingTaskReferences>\n");
-    let parsed = wire::parse_task_references(&xml).map(|ids| ids.len());
+    let parsed = wire::parse_task_references(&xml).map(|list| list.ids.len());
     assert_eq!(parsed.ok(), Some(n));
     let name = format!("parse task list ({n} refs, {} MB)", xml.len() >> 20);
     bench.run(&name, || wire::parse_task_references(black_box(&xml)));

@@ -39,6 +39,15 @@ impl Backoff {
         max_attempts: 6,
     };
 
+    /// For an answer vCD gave that cannot be read (a proxy's error page, a cut-off document):
+    /// a few more reads within seconds, as such trouble either passes at once or lasts.
+    pub(crate) const UNREADABLE: Backoff = Backoff {
+        first: Duration::from_millis(250),
+        cap: Duration::from_secs(2),
+        deadline: Duration::from_secs(10),
+        max_attempts: 3,
+    };
+
     /// Between attempts to rebuild the AMQP session (jitter, at most 60 s).
     pub(crate) const RECONNECT: Backoff = Backoff::forever(Duration::from_millis(500));
 

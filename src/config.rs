@@ -14,6 +14,7 @@ pub use crate::vcd::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 
 mod locate;
 mod raw;
+mod routing;
 mod show;
 mod validate;
 
@@ -222,6 +223,11 @@ impl Origin<'_> {
 
 /// `vcd.url` → `VCD_BLOCKD__VCD__URL`
 pub(crate) fn env_var_name(key: &str) -> String {
+    // An item of a list (`amqp.binding_keys[1]`) comes from the list's variable.
+    let key = key
+        .strip_suffix(']')
+        .and_then(|k| k.rsplit_once('['))
+        .map_or(key, |(list, _)| list);
     format!(
         "{ENV_PREFIX}__{}",
         key.replace('.', "__").to_ascii_uppercase()

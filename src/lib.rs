@@ -66,7 +66,7 @@ pub mod wire {
         BLOCKING_TASK_CREATE, Delivery, HeaderValue, Headers, Notification, NotificationError,
         parse as parse_notification,
     };
-    pub use crate::vcd::model::{parse_blocking_task, parse_task_references};
+    pub use crate::vcd::model::{TaskReferences, parse_blocking_task, parse_task_references};
 }
 
 #[cfg(test)]

@@ -80,10 +80,13 @@ pub enum DeadLetterReason {
     VcdRefused,
     /// vCD refused the action on a task that is still active.
     ActionRefused,
+    /// vCD's answer for the task could not be read (e.g. a proxy's HTML page with status 200,
+    /// a cut-off document), again after a few more reads.
+    UnreadableTask,
 }
 
 impl DeadLetterReason {
-    pub(crate) const ALL: [DeadLetterReason; 9] = [
+    pub(crate) const ALL: [DeadLetterReason; 10] = [
         DeadLetterReason::TooLarge,
         DeadLetterReason::NotUtf8,
         DeadLetterReason::UnknownFormat,
@@ -93,6 +96,7 @@ impl DeadLetterReason {
         DeadLetterReason::IdMismatch,
         DeadLetterReason::VcdRefused,
         DeadLetterReason::ActionRefused,
+        DeadLetterReason::UnreadableTask,
     ];
 
     pub fn label(self) -> &'static str {
@@ -106,6 +110,7 @@ impl DeadLetterReason {
             DeadLetterReason::IdMismatch => "id_mismatch",
             DeadLetterReason::VcdRefused => "vcd_refused",
             DeadLetterReason::ActionRefused => "action_refused",
+            DeadLetterReason::UnreadableTask => "unreadable_task",
         }
     }
 }

@@ -65,7 +65,7 @@ pub(crate) fn list_parse_peak(n: usize) -> (u64, u64) {
     }
     xml.push_str("</vmext:BlockingTaskReferences>\n");
     let before = super::process::own_peak_kib().unwrap_or(0);
-    let parsed = vcd_blockd::wire::parse_task_references(&xml).map_or(0, |ids| ids.len());
+    let parsed = vcd_blockd::wire::parse_task_references(&xml).map_or(0, |list| list.ids.len());
     let after = super::process::own_peak_kib().unwrap_or(0);
     assert_eq!(parsed, n, "the generated list parses");
     ((xml.len() >> 10) as u64, after.saturating_sub(before))

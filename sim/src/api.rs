@@ -15,7 +15,7 @@ use chrono::{Duration, Utc};
 use uuid::Uuid;
 
 use crate::auth::{self, XmlApi};
-use crate::model::Decision;
+use crate::model::{Decision, Unreadable};
 use crate::params;
 use crate::record::record_and_inject_faults;
 use crate::reply::{ApiError, Format, typed};
@@ -27,6 +27,9 @@ use crate::{control, xml};
 const ENTITY_URN_PREFIX: &str = "urn:vcloud:blockingTask:";
 const NOT_ACTIVE: &str =
     "The requested operation could not be executed since the blocking task is not active.";
+/// What a login proxy in front of vCD answers with status 200 (`Unreadable::Html`).
+const PROXY_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n\
+    <body><form method=\"post\" action=\"/login\"><input name=\"user\"></form></body></html>\n";
 /// The answer to a keepalive refused by the `refuse_update_progress` fault.
 const KEEPALIVE_REFUSED: &str = "The progress of the blocking task could not be updated.";
 
@@ -94,21 +97,44 @@ async fn resolve_entity(
 }
 
 fn read_task(shared: &Shared, id: Uuid, version: &ApiVersion) -> Result<Response, ApiError> {
-    let task = shared.state().read_task(id).ok_or_else(|| not_found(id))?;
+    let (task, unreadable) = {
+        let mut state = shared.state();
+        let unreadable = state.faults.unreadable_tasks.get(&id).copied();
+        (
+            state.read_task(id).ok_or_else(|| not_found(id))?,
+            unreadable,
+        )
+    };
     let body = xml::blocking_task(&shared.base_url, &task);
-    Ok(typed(
-        StatusCode::OK,
-        xml::BLOCKING_TASK_TYPE,
-        Some(version),
-        body,
-    ))
+    Ok(match unreadable {
+        None => typed(StatusCode::OK, xml::BLOCKING_TASK_TYPE, Some(version), body),
+        Some(Unreadable::Html) => typed(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            None,
+            PROXY_PAGE.to_owned(),
+        ),
+        Some(Unreadable::Truncated) => {
+            let mut cut = body.len() / 2;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            typed(
+                StatusCode::OK,
+                xml::BLOCKING_TASK_TYPE,
+                Some(version),
+                body[..cut].to_owned(),
+            )
+        }
+    })
 }
 
 /// `GET /api/admin/extension/blockingTasks/`: one Reference per active task.
 async fn list_tasks(State(shared): State<Arc<Shared>>, XmlApi(auth): XmlApi) -> Response {
     let body = {
         let state = shared.state();
-        xml::references(&shared.base_url, state.tasks().filter(|t| t.is_active()))
+        let active = state.tasks().filter(|t| t.is_active());
+        xml::references(&shared.base_url, state.faults.bad_list_entry, active)
     };
     typed(
         StatusCode::OK,

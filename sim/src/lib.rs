@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 pub use config::SimConfig;
 pub use error::SimError;
-pub use model::{ActionRecord, Call, Faults, NewTask, TaskView};
+pub use model::{ActionRecord, Call, Faults, NewTask, TaskView, Unreadable};
 pub use publish::PublishError;
 pub use task::InvalidTask;
 

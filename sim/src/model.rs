@@ -2,6 +2,8 @@
 //! inspect afterwards (`TaskView`, `ActionRecord`, `Call`), plus the small enums the rest of
 //! the crate uses for task status, decisions and task owners.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -96,6 +98,23 @@ pub struct Faults {
     /// The next this many `updateProgress` calls are refused (400), as when vCD will not
     /// extend a task; each refusal uses one up.
     pub refuse_update_progress: u32,
+    /// GETs of these tasks answer 200 with a body that cannot be read, as a proxy in front of
+    /// vCD can give: `{"<task id>": "html"}` (a login page) or `"truncated"` (the document cut
+    /// off half-way). The other tasks are served as usual.
+    pub unreadable_tasks: BTreeMap<Uuid, Unreadable>,
+    /// The task list carries one more `Reference` that names no task (a placeholder id, as
+    /// VMware's own examples print), before the real ones.
+    pub bad_list_entry: bool,
+}
+
+/// How an unreadable answer looks (see [`Faults::unreadable_tasks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unreadable {
+    /// An HTML page with status 200, as a login proxy answers.
+    Html,
+    /// The first half of the BlockingTask document.
+    Truncated,
 }
 
 impl Faults {

@@ -176,13 +176,24 @@ fn task_children(base: &str, task: &Task) -> String {
 }
 
 /// `BlockingTaskReferences` listing `tasks` (the caller passes only active ones).
-pub(crate) fn references<'a>(base: &str, tasks: impl Iterator<Item = &'a Task>) -> String {
+pub(crate) fn references<'a>(
+    base: &str,
+    bad_entry: bool,
+    tasks: impl Iterator<Item = &'a Task>,
+) -> String {
     let mut doc = format!(
         r#"{DECLARATION}<vmext:BlockingTaskReferences xmlns:vmext="{NS_VMEXT}" xmlns:vcloud="{NS_VCLOUD}" type="{REFERENCES_TYPE}">
     <vcloud:Link rel="up" type="application/vnd.vmware.admin.vmwExtension+xml" href="{}"/>
 "#,
         e(&format!("{base}/api/admin/extension"))
     );
+    if bad_entry {
+        // A placeholder id, as in VMware's own examples: the entry names no task.
+        doc.push_str(&format!(
+            "    <vcloud:Reference type=\"{BLOCKING_TASK_TYPE}\" name=\"vdcComposeVapp\" href=\"{}\"/>\n",
+            e(&format!("{base}/api/admin/extension/blockingTask/25"))
+        ));
+    }
     for task in tasks {
         doc.push_str(&format!(
             "    <vcloud:Reference type=\"{BLOCKING_TASK_TYPE}\" name=\"{}\" href=\"{}\"/>\n",

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::raw::{self, RawSettings};
+use super::routing;
 use super::*;
 use crate::duration::parse_duration;
 use crate::outcome::WebhookEvent;
@@ -189,11 +190,26 @@ impl<'a> Validator<'a> {
                 return Err(self.invalid(key, "must be a name of 1 to 200 characters"));
             }
         }
+        if let Some(why) = routing::refuse_exchange(&exchange) {
+            return Err(self.invalid("amqp.exchange", why));
+        }
         if raw.binding_keys.is_empty() || raw.binding_keys.iter().any(|k| k.trim().is_empty()) {
             return Err(self.invalid(
                 "amqp.binding_keys",
                 "needs at least one non-empty routing key pattern",
             ));
+        }
+        for (index, binding) in raw.binding_keys.iter().enumerate() {
+            if !routing::can_match_blocking_task(binding) {
+                return Err(self.invalid(
+                    &format!("amqp.binding_keys[{index}]"),
+                    format!(
+                        "{binding:?} can never match the routing key of a new blocking task \
+                         (true.<task>.<org>.<user>.com.vmware.vcloud.event.blockingtask.create.<task name>); \
+                         e.g. \"#.blockingtask.create.#\""
+                    ),
+                ));
+            }
         }
         if raw.prefetch == 0 {
             return Err(self.invalid(

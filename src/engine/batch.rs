@@ -93,6 +93,10 @@ impl Engine {
                     failed += 1;
                     tracing::warn!(task_id = %id, %error, "could not decide the task now; it is tried again later");
                 }
+                Ok((id, Disposition::DeadLetter { reason, detail })) => {
+                    failed += 1;
+                    tracing::warn!(task_id = %id, reason = reason.label(), detail, "could not decide the task; the next reconciliation tries again");
+                }
                 Ok(_) => handled += 1,
                 Err(error) => {
                     failed += 1;

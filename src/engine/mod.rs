@@ -36,8 +36,8 @@ pub(crate) use single_flight::SingleFlight;
 pub enum Disposition {
     /// Done with: the task was acted on, found decided, held, or needs nothing.
     Ack(TaskOutcome),
-    /// The task can never be handled this way (vCD refuses): an AMQP delivery goes to the
-    /// dead-letter queue with this reason.
+    /// The task can never be handled this way (vCD refuses, or answers what cannot be read):
+    /// an AMQP delivery goes to the dead-letter queue with this reason.
     DeadLetter {
         reason: DeadLetterReason,
         detail: String,
@@ -313,6 +313,10 @@ impl Engine {
             }
             ErrorClass::Refused => Disposition::DeadLetter {
                 reason: DeadLetterReason::VcdRefused,
+                detail: error.to_string(),
+            },
+            ErrorClass::Unreadable => Disposition::DeadLetter {
+                reason: DeadLetterReason::UnreadableTask,
                 detail: error.to_string(),
             },
             ErrorClass::Transient | ErrorClass::Misconfigured => Disposition::Retry(error),

@@ -118,28 +118,63 @@ impl VcdClient {
         }
     }
 
-    /// Reads one blocking task once, for a task known to exist: a 404 means it is gone.
+    /// Reads one blocking task once, for a task known to exist: a 404 means it is gone. An
+    /// answer that cannot be read is read again a few times ([`Backoff::UNREADABLE`]).
     pub async fn blocking_task_now(&self, id: TaskId) -> Result<BlockingTask, VcdError> {
-        let call = Call {
-            op: "get_task",
-            method: Method::GET,
-            url: self.endpoints.blocking_task(id),
-            body: None,
-        };
-        let answer = self.send(call).await?;
-        decode("get_task", model::parse_blocking_task(&answer))
+        let url = self.endpoints.blocking_task(id);
+        self.read("get_task", &url, model::parse_blocking_task)
+            .await
     }
 
-    /// The ids of every active blocking task, from vCD's list.
+    /// The ids of every active blocking task, from vCD's list. An entry that names no task is
+    /// logged and skipped, so that one bad entry does not hide the others.
     pub async fn active_tasks(&self) -> Result<Vec<TaskId>, VcdError> {
-        let call = Call {
-            op: "list_tasks",
-            method: Method::GET,
-            url: self.endpoints.blocking_tasks(),
-            body: None,
-        };
-        let answer = self.send(call).await?;
-        decode("list_tasks", model::parse_task_references(&answer))
+        let url = self.endpoints.blocking_tasks();
+        let list = self
+            .read("list_tasks", &url, model::parse_task_references)
+            .await?;
+        for problem in &list.skipped {
+            tracing::warn!(%problem, "skipping an entry of vCD's task list that names no task");
+        }
+        Ok(list.ids)
+    }
+
+    /// GETs `url` and parses the answer; an answer `parse` refuses is fetched again within
+    /// [`Backoff::UNREADABLE`], then given up as [`VcdError::Decode`] (wrapped in
+    /// [`VcdError::Exhausted`] when it was tried more than once).
+    async fn read<T>(
+        &self,
+        op: &'static str,
+        url: &str,
+        parse: impl Fn(&str) -> Result<T, model::ModelError>,
+    ) -> Result<T, VcdError> {
+        let mut schedule = Backoff::UNREADABLE.schedule();
+        loop {
+            let call = Call {
+                op,
+                method: Method::GET,
+                url: url.to_owned(),
+                body: None,
+            };
+            let answer = self.send(call).await?;
+            let error = match decode(op, parse(&answer)) {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let attempts = schedule.attempts();
+            tracing::debug!(op, attempt = attempts, %error, "unreadable answer from vCD; reading again");
+            if !schedule.sleep().await {
+                return Err(if attempts > 1 {
+                    VcdError::Exhausted {
+                        attempts,
+                        elapsed: schedule.elapsed(),
+                        last: Box::new(error),
+                    }
+                } else {
+                    error
+                });
+            }
+        }
     }
 
     /// POSTs `resume`, `abort` or `fail` with `message` (shown to the tenant).

@@ -62,6 +62,10 @@ pub enum ErrorClass {
     /// after a fresh login): only a fix by the operator (password, URL, vCD's own setup) ends
     /// it. Callers keep retrying with backoff so that such a fix is picked up without a restart.
     Misconfigured,
+    /// vCD answered, but with something that cannot be read (a proxy's HTML page with status
+    /// 200, a cut-off document). The client has already tried again a few times; callers give
+    /// up on the request (a delivery is dead-lettered) instead of retrying it for ever.
+    Unreadable,
 }
 
 impl VcdError {
@@ -70,7 +74,7 @@ impl VcdError {
             VcdError::Transport { .. } => ErrorClass::Transient,
             VcdError::Status { status, .. } => classify_status(*status),
             VcdError::Login(_) | VcdError::Redirect { .. } => ErrorClass::Misconfigured,
-            VcdError::Decode { .. } => ErrorClass::Transient,
+            VcdError::Decode { .. } => ErrorClass::Unreadable,
             VcdError::Exhausted { last, .. } => last.class(),
         }
     }

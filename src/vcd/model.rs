@@ -31,9 +31,10 @@ pub(crate) const MEDIA_UPDATE_PROGRESS_PARAMS: &str =
 const EXTENSION_NAMESPACE: &str = "http://www.vmware.com/vcloud/extension/v1.5";
 
 /// A vCD response document that cannot be turned into the expected domain value. The vCD
-/// client treats all of them alike: the server said something we do not understand, so retrying
-/// the same request will not help.
-#[derive(Debug, thiserror::Error)]
+/// client treats all of them alike: vCD (or a proxy in front of it) said something we do not
+/// understand, which a few more tries may cure (a proxy's error page, a cut-off body) and
+/// more will not.
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum ModelError {
     #[error("response is not well-formed XML: {0}")]
     Xml(String),
@@ -79,34 +80,46 @@ pub fn parse_blocking_task(xml: &str) -> Result<BlockingTask, ModelError> {
     document::<BlockingTaskXml>(xml, "BlockingTask")?.try_into()
 }
 
-/// `GET /api/admin/extension/blockingTasks/`: the ids of all active blocking tasks.
-pub fn parse_task_references(xml: &str) -> Result<Vec<TaskId>, ModelError> {
+/// vCD's list of active blocking tasks, as far as it could be read.
+#[derive(Debug, Default, PartialEq)]
+pub struct TaskReferences {
+    /// The tasks of the entries that name one, in document order.
+    pub ids: Vec<TaskId>,
+    /// What was wrong with each entry that names no task (no href, an id that is not a UUID);
+    /// the other entries are still listed.
+    pub skipped: Vec<ModelError>,
+}
+
+/// `GET /api/admin/extension/blockingTasks/`: the ids of all active blocking tasks. An entry
+/// that names no task is set aside in [`TaskReferences::skipped`]; only a document that is not
+/// a readable list is an error.
+pub fn parse_task_references(xml: &str) -> Result<TaskReferences, ModelError> {
     // Read tag by tag, not deserialized: the list names every active task in the cloud, and
-    // only the ids are kept. A problem with the list is reported once the XML checks passed.
-    let mut ids = Vec::new();
-    let mut problem = None;
+    // only the ids are kept. A wrong root is reported once the XML checks passed.
+    let mut list = TaskReferences::default();
+    let mut wrong_root = None;
     xml::scan(xml, |depth, tag| {
         match depth {
             0 if tag.name() != "BlockingTaskReferences" => {
-                problem = Some(ModelError::UnexpectedRoot {
+                wrong_root = Some(ModelError::UnexpectedRoot {
                     expected: "BlockingTaskReferences",
                     found: tag.name().to_owned(),
                 });
             }
-            1 if tag.name() == "Reference" && problem.is_none() => match tag.attr("href")? {
-                None => problem = Some(ModelError::Missing("Reference href")),
+            1 if tag.name() == "Reference" && wrong_root.is_none() => match tag.attr("href")? {
+                None => list.skipped.push(ModelError::Missing("Reference href")),
                 Some(href) => match TaskId::parse(last_path_segment(&href)) {
-                    Ok(id) => ids.push(id),
-                    Err(_) => problem = Some(invalid("Reference href", &href)),
+                    Ok(id) => list.ids.push(id),
+                    Err(_) => list.skipped.push(invalid("Reference href", &href)),
                 },
             },
             _ => {}
         }
         Ok(())
     })?;
-    match problem {
+    match wrong_root {
         Some(problem) => Err(problem),
-        None => Ok(ids),
+        None => Ok(list),
     }
 }
 

@@ -61,6 +61,9 @@ pub(crate) struct Options {
     pub webhooks: Vec<Webhook>,
     /// False: poll mode. The config has no `[amqp]` section and the sim publishes nothing.
     pub broker: bool,
+    /// `[amqp] exchange` when the operator's exchange is not the one the sim publishes to;
+    /// `None` = the sim's exchange of `format`.
+    pub exchange: Option<String>,
 }
 
 /// A `[[notify]]` entry.
@@ -89,6 +92,7 @@ impl Default for Options {
             public_url: "",
             webhooks: Vec::new(),
             broker: true,
+            exchange: None,
         }
     }
 }
@@ -131,10 +135,10 @@ impl World {
         .expect("vcd-sim starts (is RabbitMQ running on 127.0.0.1:5672?)");
         let dir = tempfile::tempdir().unwrap();
         let queue = format!("vcd-blockd-test-{tag}");
-        let exchange = if options.format == "json" {
-            &json_exchange
-        } else {
-            &xml_exchange
+        let exchange = match &options.exchange {
+            Some(exchange) => exchange,
+            None if options.format == "json" => &json_exchange,
+            None => &xml_exchange,
         };
         let settings = write_config(&dir, &sim, &options, exchange, &queue);
         let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
@@ -300,6 +304,19 @@ impl World {
             .into_iter()
             .find(|c| c.path.ends_with(&id.to_string()))
             .expect("the daemon read the task")
+    }
+
+    /// Waits until the daemon has listed vCD's active tasks once (the reconciliation at
+    /// start): tasks created after that are found only through their notifications, until
+    /// the next reconciliation (`reconcile_interval`, 5 min by default).
+    pub(crate) async fn wait_for_first_listing(&self) {
+        wait_until("the daemon listed vCD's tasks", || {
+            self.sim
+                .calls()
+                .iter()
+                .any(|c| c.path.starts_with("/api/admin/extension/blockingTasks") && c.status != 0)
+        })
+        .await;
     }
 
     /// Takes every message currently in `<queue>.dead`.
@@ -605,6 +622,22 @@ pub(crate) async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) 
             "timed out waiting until {what}"
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The `x-vcd-blockd-reason` header of a dead letter.
+pub(crate) fn dead_letter_reason(message: &lapin::message::BasicGetMessage) -> String {
+    let headers = message
+        .delivery
+        .properties
+        .headers()
+        .clone()
+        .unwrap_or_default();
+    match headers.inner().get("x-vcd-blockd-reason") {
+        Some(AMQPValue::LongString(reason)) => {
+            String::from_utf8_lossy(reason.as_bytes()).into_owned()
+        }
+        other => panic!("dead letter without a reason header: {other:?}"),
     }
 }
 

@@ -12,6 +12,7 @@ mod browser;
 mod helpers;
 
 mod approvers;
+mod broker;
 mod cli;
 mod container;
 mod delivery;
@@ -21,6 +22,7 @@ mod holds;
 mod poll;
 mod systemd;
 mod ui;
+mod unreadable;
 mod vcd_client;
 mod vcd_sessions;
 mod webhooks;

@@ -198,7 +198,10 @@ async fn a_refused_login_is_a_configuration_error_and_is_not_retried() {
         );
         assert!(!client.has_session().await);
         let reasons = health.readiness().unwrap_err();
-        assert!(reasons.contains(&"no valid vCD session"), "{reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r == "no valid vCD session"),
+            "{reasons:?}"
+        );
         let tried: Vec<(String, u16)> = logins(&sim)
             .into_iter()
             .map(|c| (c.path, c.status))
@@ -334,5 +337,39 @@ async fn server_errors_are_retried_until_vcd_answers() {
         "{statuses:?}"
     );
     assert_eq!(logins(&sim).len(), 1, "server errors do not cost a login");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_answer_that_cannot_be_read_is_read_again_a_few_times_then_given_up() {
+    let sim = sim_without_broker("37.2").await;
+    let html = upload(&sim).await;
+    let cut = upload(&sim).await;
+    let fine = upload(&sim).await;
+    sim.set_faults(Faults {
+        unreadable_tasks: [
+            (html, vcd_sim::Unreadable::Html),
+            (cut, vcd_sim::Unreadable::Truncated),
+        ]
+        .into(),
+        ..Faults::default()
+    });
+    let (client, _health) = vcd_client(&vcd_settings(&sim));
+
+    for id in [html, cut] {
+        let error = client
+            .blocking_task(TaskId::from_uuid(id))
+            .await
+            .expect_err("every answer is unreadable");
+        assert_eq!(error.class(), ErrorClass::Unreadable, "{error}");
+        assert!(error.to_string().contains("unreadable answer"), "{error}");
+        let reads = reads(&sim, id);
+        assert!(
+            (2..=5).contains(&reads.len()),
+            "read again a few times, not for ever: {reads:?}"
+        );
+    }
+    let task = client.blocking_task(TaskId::from_uuid(fine)).await.unwrap();
+    assert_eq!(task.id, TaskId::from_uuid(fine));
     sim.shutdown().await;
 }

@@ -470,3 +470,56 @@ async fn without_a_broker_timeouts_still_apply() {
     assert_eq!(sim.task(id).unwrap().status, "aborted");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn unreadable_faults_spoil_only_the_named_tasks_and_the_list_gets_a_bad_entry() {
+    let config = config();
+    let sim = start(config.clone()).await;
+    let token = legacy_login(&sim).await;
+    let html = sim.create_task(NewTask::default()).await.unwrap();
+    let cut = sim.create_task(NewTask::default()).await.unwrap();
+    let fine = sim.create_task(NewTask::default()).await.unwrap();
+    sim.set_faults(Faults {
+        unreadable_tasks: [
+            (html, vcd_sim::Unreadable::Html),
+            (cut, vcd_sim::Unreadable::Truncated),
+        ]
+        .into(),
+        bad_list_entry: true,
+        ..Faults::default()
+    });
+    let read = |id: uuid::Uuid| {
+        let (sim, token) = (sim.clone(), token.clone());
+        async move {
+            let response = get(
+                &sim,
+                &token,
+                &format!("/api/admin/extension/blockingTask/{id}"),
+            )
+            .await;
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let page = read(html).await;
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    let whole = read(fine).await;
+    let truncated = read(cut).await;
+    assert!(
+        whole.trim_end().ends_with("</vmext:BlockingTask>"),
+        "{whole}"
+    );
+    assert!(!truncated.contains("</vmext:BlockingTask>"), "{truncated}");
+    assert!(truncated.starts_with("<?xml"), "{truncated}");
+
+    let list = get(&sim, &token, "/api/admin/extension/blockingTasks/").await;
+    let list = list.text().await.unwrap();
+    assert!(
+        list.contains("/api/admin/extension/blockingTask/25\""),
+        "{list}"
+    );
+    for id in [html, cut, fine] {
+        assert!(list.contains(&id.to_string()), "{list}");
+    }
+    finish(sim, &config).await;
+}

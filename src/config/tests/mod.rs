@@ -180,6 +180,18 @@ fn file_problems_name_file_line_and_column() {
             "vcd.request_timeout: invalid duration",
         ),
         (format!("{MINIMAL}[vcd\n"), ":8:", "unclosed table"),
+        (
+            format!("{MINIMAL}exchange = \"amq.fanout\"\n"),
+            ":8:12: ",
+            "amqp.exchange: amq.fanout cannot route vCD's routing keys by pattern",
+        ),
+        (
+            format!(
+                "{MINIMAL}binding_keys = [\n  \"#.blockingtask.create.#\",\n  \"true.*.*.*.com.vmware.vcloud.event.*.*\",\n]\n"
+            ),
+            ":10:3: ",
+            "amqp.binding_keys[1]: \"true.*.*.*.com.vmware.vcloud.event.*.*\" can never match",
+        ),
     ];
     for (text, position, message) in cases {
         let error = fixture.load(&text, &[]).unwrap_err().to_string();

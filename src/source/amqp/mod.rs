@@ -67,6 +67,8 @@ pub(crate) enum AmqpError {
     },
     #[error("the broker cancelled the consumer or closed the channel")]
     ConsumerEnded,
+    #[error(transparent)]
+    Topology(#[from] topology::TopologyError),
 }
 
 impl Consumer {
@@ -108,7 +110,17 @@ impl Consumer {
         channel
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())
             .await?;
-        topology::declare(&channel, &self.settings).await?;
+        if let Err(error) = topology::declare(&connection, &channel, &self.settings).await {
+            // Only the operator can fix a queue of other arguments: say so in /readyz too.
+            if matches!(error, topology::TopologyError::QueueArguments { .. }) {
+                self.health.set_amqp_problem(Some(error.to_string()));
+            }
+            let _ = connection
+                .close(200, "declaring the topology failed".into())
+                .await;
+            return Err(error.into());
+        }
+        self.health.set_amqp_problem(None);
         let mut replies = self.forwarder.open(&connection).await?;
         let (mut leader_queue, mut leader_deliveries) =
             LeaderQueue::open(&connection, &self.settings).await?;

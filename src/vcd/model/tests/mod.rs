@@ -219,40 +219,46 @@ fn task_references_fixture_lists_every_task() {
         fixture!("blocking-task-references.xml"),
         &["vmext", "vcloud"],
     ) {
-        assert_eq!(
-            parse_task_references(&document).unwrap(),
-            expected,
-            "{variant}"
-        );
+        let list = parse_task_references(&document).unwrap();
+        assert_eq!(list.ids, expected, "{variant}");
+        assert_eq!(list.skipped, [], "{variant}");
     }
     let empty = r#"<BlockingTaskReferences xmlns="http://www.vmware.com/vcloud/extension/v1.5"/>"#;
-    assert_eq!(parse_task_references(empty).unwrap(), []);
+    assert_eq!(
+        parse_task_references(empty).unwrap(),
+        TaskReferences::default()
+    );
 }
 
 #[test]
-fn task_reference_with_a_bad_id_is_named() {
+fn a_task_reference_that_names_no_task_is_skipped_and_named() {
+    let good = "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94";
     let cases = [
         (
-            r#"<BlockingTaskReferences><Reference href="https://v/api/admin/extension/blockingTask/.."/></BlockingTaskReferences>"#,
+            r#"<Reference href="https://v/api/admin/extension/blockingTask/.."/>"#,
             "https://v/api/admin/extension/blockingTask/..",
         ),
         (
-            r#"<BlockingTaskReferences><Reference href="https://v/x/8c1d6e2a-4f3b-4a7d-9e21"/></BlockingTaskReferences>"#,
+            r#"<Reference href="https://v/x/8c1d6e2a-4f3b-4a7d-9e21"/>"#,
             "8c1d6e2a-4f3b-4a7d-9e21",
         ),
     ];
-    for (document, named) in cases {
-        let error = parse_task_references(document).unwrap_err();
+    for (bad, named) in cases {
+        let document = format!(
+            r#"<BlockingTaskReferences>{bad}<Reference href="https://v/api/admin/extension/blockingTask/{good}"/></BlockingTaskReferences>"#
+        );
+        let list = parse_task_references(&document).unwrap();
+        assert_eq!(list.ids, [TaskId::parse(good).unwrap()]);
         assert!(
-            matches!(&error, ModelError::Invalid { field: "Reference href", value } if value.contains(named)),
-            "{error}"
+            matches!(&list.skipped[..], [ModelError::Invalid { field: "Reference href", value }] if value.contains(named)),
+            "{:?}",
+            list.skipped
         );
     }
     let missing = "<BlockingTaskReferences><Reference name=\"x\"/></BlockingTaskReferences>";
-    assert!(matches!(
-        parse_task_references(missing),
-        Err(ModelError::Missing("Reference href"))
-    ));
+    let list = parse_task_references(missing).unwrap();
+    assert_eq!(list.ids, []);
+    assert_eq!(list.skipped, [ModelError::Missing("Reference href")]);
     let wrong = parse_task_references("<References/>").unwrap_err();
     assert!(matches!(
         wrong,

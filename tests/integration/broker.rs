@@ -1,0 +1,205 @@
+//! Living with the broker the operator has: an exchange that already exists is used as it is
+//! (non-durable, with an alternate exchange, shared with another consumer, `amq.topic`); a
+//! queue that exists with other arguments is named in `/readyz` and the log, and the daemon
+//! consumes once the operator fixed it.
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use uuid::Uuid;
+use vcd_blockd::Daemon;
+use vcd_sim::NewTask;
+
+use crate::helpers::{
+    AMQP_URL, Options, World, captured_logs, craft_create_notification, drain, eventually,
+    http_client, wait_until,
+};
+
+fn upload(owner_name: &str) -> NewTask {
+    NewTask {
+        operation: "vdcUploadMedia".into(),
+        owner_name: owner_name.into(),
+        ..NewTask::default()
+    }
+}
+
+/// The operator's exchange, declared before the daemon ever runs.
+struct Existing {
+    name: String,
+    durable: bool,
+    arguments: FieldTable,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchanges_that_already_exist_are_used_as_they_are() {
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let tag = Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let mut alternate = FieldTable::default();
+    alternate.insert(
+        "alternate-exchange".into(),
+        AMQPValue::LongString(format!("unrouted-{tag}").into()),
+    );
+    let cases = [
+        Existing {
+            name: format!("vcd-nondurable-{tag}"),
+            durable: false,
+            arguments: FieldTable::default(),
+        },
+        Existing {
+            name: format!("VCD-shared-{tag}"),
+            durable: true,
+            arguments: alternate,
+        },
+        Existing {
+            name: "amq.topic".into(),
+            durable: true,
+            arguments: FieldTable::default(),
+        },
+    ];
+    for existing in &cases {
+        let own = !existing.name.starts_with("amq.");
+        if own {
+            channel
+                .exchange_declare(
+                    existing.name.as_str().into(),
+                    ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        durable: existing.durable,
+                        ..ExchangeDeclareOptions::default()
+                    },
+                    existing.arguments.clone(),
+                )
+                .await
+                .unwrap();
+        }
+        // Another product's queue on the same exchange, bound to everything.
+        let other = format!("replication-{tag}-{}", existing.durable);
+        channel
+            .queue_declare(
+                other.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let other_key = if own { "#" } else { "#.blockingtask.create.#" };
+        channel
+            .queue_bind(
+                other.as_str().into(),
+                existing.name.as_str().into(),
+                other_key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+
+        let world = World::start(Options {
+            exchange: Some(existing.name.clone()),
+            ..Options::default()
+        })
+        .await;
+        world.wait_for_first_listing().await;
+        let id = world
+            .sim
+            .create_tasks_quietly(1, upload("shared.iso"))
+            .unwrap()[0];
+        let crafted =
+            craft_create_notification(&world.sim.task(id).unwrap(), &world.sim.base_url());
+        world
+            .publish(
+                &existing.name,
+                &crafted.routing_key,
+                crafted.headers.clone(),
+                crafted.body.as_bytes(),
+            )
+            .await;
+        world.wait_for_status(id, "resumed").await;
+        assert!(
+            drain(&channel, &other).await >= 1,
+            "{}: the other consumer still gets its copy",
+            existing.name
+        );
+        world.finish().await;
+        let _ = channel
+            .queue_delete(other.as_str().into(), Default::default())
+            .await;
+        if own {
+            let _ = channel
+                .exchange_delete(existing.name.as_str().into(), Default::default())
+                .await;
+        }
+    }
+    let _ = connection.close(200, "done".into()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_that_exists_with_other_arguments_is_named_in_readyz_until_fixed() {
+    let mut world = World::without_daemon(Options {
+        queue_type: "classic",
+        ..Options::default()
+    })
+    .await;
+    let mut quorum = FieldTable::default();
+    quorum.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    world
+        .channel
+        .queue_declare(
+            world.queue.as_str().into(),
+            QueueDeclareOptions::durable(),
+            quorum,
+        )
+        .await
+        .unwrap();
+    let daemon = Daemon::start(world.settings.clone()).await.unwrap();
+    let readyz = format!("http://{}/readyz", daemon.http_address);
+    world.daemon = Some(daemon);
+    let client = http_client();
+    // RabbitMQ names the first argument it finds different; which one is up to its version.
+    let named = |text: &str| {
+        ["x-queue-type", "x-dead-letter-exchange"]
+            .iter()
+            .any(|argument| {
+                text.contains(&format!(
+                    "queue \"{}\" already exists with {argument} other than this daemon declares",
+                    world.queue
+                ))
+            })
+    };
+    let (status, reasons) = eventually("/readyz names the queue's argument", || async {
+        let response = client.get(&readyz).send().await.ok()?;
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.ok()?;
+        let reasons: Vec<String> = serde_json::from_value(body["reasons"].clone()).ok()?;
+        reasons
+            .iter()
+            .any(|r| named(r))
+            .then_some((status, reasons))
+    })
+    .await;
+    assert_eq!(status, 503, "{reasons:?}");
+    assert!(named(&captured_logs()), "the log says the same");
+    assert!(!world.daemon().health.amqp_consuming());
+
+    // The operator removes the old queue; the daemon's next attempt declares its own.
+    world
+        .channel
+        .queue_delete(world.queue.as_str().into(), Default::default())
+        .await
+        .unwrap();
+    wait_until("the daemon consumes", || {
+        world.daemon().health.amqp_consuming()
+    })
+    .await;
+    let id = world.create(upload("after-the-fix.iso")).await;
+    world.wait_for_status(id, "resumed").await;
+    let response = client.get(&readyz).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    world.finish().await;
+}
