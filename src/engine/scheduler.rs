@@ -37,7 +37,8 @@ impl Engine {
         let engine = self.clone();
         serve_due(&self.holds, Utc::now, &liveness, shutdown, move |id| {
             let engine = engine.clone();
-            async move { engine.attend(id).await }
+            // A held task must not time out behind a backlog of new ones.
+            async move { crate::vcd::urgent(engine.attend(id)).await }
         })
         .await;
     }

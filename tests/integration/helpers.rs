@@ -59,6 +59,10 @@ pub(crate) struct Options {
     pub public_url: &'static str,
     /// One `[[notify]]` entry each, its URL given through `url_file`.
     pub webhooks: Vec<Webhook>,
+    /// `[vcd] max_in_flight`.
+    pub max_in_flight: usize,
+    /// `[amqp] prefetch`; `None` leaves the key out (it follows `max_in_flight`).
+    pub prefetch: Option<u16>,
 }
 
 /// A `[[notify]]` entry.
@@ -86,6 +90,8 @@ impl Default for Options {
             allow_self_approval: false,
             public_url: "",
             webhooks: Vec::new(),
+            max_in_flight: 64,
+            prefetch: Some(8),
         }
     }
 }
@@ -379,6 +385,7 @@ url = "{url}"
 auth = "{auth}"
 {secret}
 request_timeout = "5s"
+max_in_flight = {max_in_flight}
 
 [amqp]
 url_file = "amqp-url"
@@ -386,7 +393,7 @@ exchange = "{exchange}"
 format = "{format}"
 queue = "{queue}"
 queue_type = "{queue_type}"
-prefetch = 8
+{prefetch}
 
 [policy]
 path = "policy.toml"
@@ -416,6 +423,10 @@ public_url = "{public_url}"
         http_extra = options.http_extra,
         allow_self_approval = options.allow_self_approval,
         public_url = options.public_url,
+        max_in_flight = options.max_in_flight,
+        prefetch = options
+            .prefetch
+            .map_or_else(String::new, |p| format!("prefetch = {p}")),
     );
     std::fs::write(path("config.toml"), config).unwrap();
     Settings::load_with_env(Some(&path("config.toml")), &Default::default())
@@ -482,6 +493,7 @@ pub(crate) fn vcd_settings(sim: &Sim) -> VcdSettings {
         },
         ca_file: None,
         request_timeout: Duration::from_secs(5),
+        max_in_flight: 64,
     }
 }
 
