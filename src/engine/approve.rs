@@ -111,6 +111,7 @@ impl Engine {
         match self.vcd.act(id, action, &message).await {
             Ok(()) => {
                 self.forget(id);
+                self.decided.insert(id);
                 self.metrics.decision(action.name(), &hold.rule, false);
                 audit::approval(
                     &hold,

@@ -6,6 +6,7 @@ mod approve;
 mod audit;
 mod batch;
 pub(crate) mod holds;
+mod recent;
 mod scheduler;
 mod single_flight;
 
@@ -28,6 +29,7 @@ use crate::vcd::{ErrorClass, VcdError};
 pub(crate) use approve::HoldError;
 pub(crate) use audit::Outcome;
 pub use holds::{HeldTask, HoldRegistry};
+use recent::RecentlyDecided;
 pub(crate) use single_flight::SingleFlight;
 
 /// What became of a task, and so what its source does with whatever announced it.
@@ -61,6 +63,8 @@ pub struct Engine {
     /// Active tasks decided `ignore` (or decided in dry-run mode): left alone by
     /// reconciliation until the policy changes or vCD stops listing them.
     settled: Mutex<HashSet<TaskId>>,
+    /// Tasks vCD accepted this daemon's decision for lately: announced again, they need no read.
+    decided: RecentlyDecided,
 }
 
 impl Engine {
@@ -82,6 +86,7 @@ impl Engine {
             flights: SingleFlight::default(),
             holds: HoldRegistry::default(),
             settled: Mutex::new(HashSet::new()),
+            decided: RecentlyDecided::default(),
         }
     }
 
@@ -116,6 +121,10 @@ impl Engine {
     /// several places at once: they take turns, and later turns find the task decided.
     pub async fn handle_task(&self, id: TaskId, received: Instant) -> Disposition {
         let _flight = self.flights.enter(id).await;
+        if self.decided.contains(id) {
+            tracing::debug!(task_id = %id, "decided here lately; not read again");
+            return Disposition::Ack(TaskOutcome::AlreadyDecided);
+        }
         let task = match self.vcd.blocking_task(id).await {
             Ok(task) => task,
             Err(error) => return self.read_failed(id, error),
@@ -176,6 +185,7 @@ impl Engine {
         match self.vcd.act(task.id, final_action, &decision.message).await {
             Ok(()) => {
                 self.forget(task.id);
+                self.decided.insert(task.id);
                 self.record(facts, decision, false, Outcome::Done, received);
                 Disposition::Ack(TaskOutcome::Decided)
             }

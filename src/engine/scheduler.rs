@@ -100,6 +100,7 @@ impl Engine {
         match self.vcd.act(hold.id, hold.fallback, &message).await {
             Ok(()) => {
                 self.forget(hold.id);
+                self.decided.insert(hold.id);
                 self.metrics
                     .decision(hold.fallback.name(), &hold.rule, false);
                 audit::hold_event(

@@ -20,5 +20,6 @@ mod holds;
 mod systemd;
 mod ui;
 mod vcd_client;
+mod vcd_load;
 mod vcd_sessions;
 mod webhooks;
