@@ -30,6 +30,10 @@ pub struct Metrics {
     decisions: Counters,
     vcd_requests: Counters,
     vcd_request_seconds: Histogram,
+    /// Requests to vCD under way now (each holds a slot of the adaptive limit).
+    pub vcd_in_flight: Gauge,
+    /// The adaptive limit on concurrent vCD requests, at most `vcd.max_in_flight`.
+    pub vcd_concurrency_limit: Gauge,
     pub holds_active: Gauge,
     /// Unix time of the soonest hold deadline; 0 when nothing is held. Set at each scrape.
     hold_next_deadline: Gauge,
@@ -77,6 +81,8 @@ impl Metrics {
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         ];
         let vcd_request_seconds = Histogram::new(buckets);
+        let vcd_in_flight = Gauge::default();
+        let vcd_concurrency_limit = Gauge::default();
         let holds_active = Gauge::default();
         let hold_next_deadline = Gauge::default();
         let keepalives = Counters::default();
@@ -109,6 +115,16 @@ impl Metrics {
             "vcd_request_seconds",
             "Duration of requests to vCD",
             vcd_request_seconds.clone(),
+        );
+        registry.register(
+            "vcd_in_flight",
+            "Requests to vCD under way now",
+            vcd_in_flight.clone(),
+        );
+        registry.register(
+            "vcd_concurrency_limit",
+            "How many requests to vCD may be under way at once (adaptive, at most vcd.max_in_flight)",
+            vcd_concurrency_limit.clone(),
         );
         registry.register(
             "holds_active",
@@ -185,6 +201,8 @@ impl Metrics {
             decisions,
             vcd_requests,
             vcd_request_seconds,
+            vcd_in_flight,
+            vcd_concurrency_limit,
             holds_active,
             hold_next_deadline,
             keepalives,

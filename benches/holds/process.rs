@@ -34,7 +34,7 @@ impl DaemonProcess {
     ) -> Result<DaemonProcess, String> {
         let log = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let err = log.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))
+        let child = Command::new(daemon_binary())
             .arg("run")
             .arg("-c")
             .arg(config)
@@ -141,6 +141,11 @@ impl Drop for DaemonProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The binary cargo built for the benchmark, or `DAEMON_BIN` (e.g. a static musl build).
+fn daemon_binary() -> std::ffi::OsString {
+    std::env::var_os("DAEMON_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_vcd-blockd").into())
 }
 
 /// `kill -<signal> <pid>`, for the one process this benchmark started.

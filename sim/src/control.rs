@@ -22,6 +22,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sim/tasks", post(create_task).get(list_tasks))
         .route("/sim/tasks/{id}", get(one_task))
         .route("/sim/calls", get(calls))
+        .route("/sim/load", get(load))
         .route("/sim/faults", put(set_faults))
         .route("/sim/sessions/expire", post(expire_sessions))
 }
@@ -54,6 +55,10 @@ async fn one_task(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> 
 
 async fn calls(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.calls()).into_response()
+}
+
+async fn load(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.load.view()).into_response()
 }
 
 async fn set_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {

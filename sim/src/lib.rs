@@ -11,6 +11,7 @@ mod auth;
 mod config;
 mod control;
 mod error;
+mod load;
 mod model;
 mod notification;
 mod params;
@@ -34,6 +35,7 @@ use uuid::Uuid;
 
 pub use config::SimConfig;
 pub use error::SimError;
+pub use load::LoadView;
 pub use model::{ActionRecord, Call, Faults, NewTask, TaskView, Unreadable};
 pub use publish::PublishError;
 pub use task::InvalidTask;
@@ -131,6 +133,11 @@ impl Sim {
     /// Replaces the faults in force. An `error_rate_5xx` outside 0.0..=1.0 is clamped.
     pub fn set_faults(&self, faults: Faults) {
         self.shared.set_faults(faults);
+    }
+
+    /// API requests under way now, the most at once so far, and how many were answered.
+    pub fn load(&self) -> LoadView {
+        self.shared.load.view()
     }
 
     /// Invalidates every issued session and token: their next use answers 401.

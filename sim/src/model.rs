@@ -93,6 +93,10 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Fraction (0.0..=1.0) of API calls answered 503.
     pub error_rate_5xx: f64,
+    /// Fraction (0.0..=1.0) of API calls answered 429 (checked after `error_rate_5xx`).
+    pub rate_limit_rate: f64,
+    /// Sent as `Retry-After` (seconds) with every injected 503 and 429.
+    pub retry_after_secs: Option<u64>,
     /// A session expires after this many authenticated requests.
     pub session_ttl_requests: Option<u32>,
     /// The next this many `updateProgress` calls are refused (400), as when vCD will not
@@ -118,16 +122,17 @@ pub enum Unreadable {
 }
 
 impl Faults {
-    /// Refuses an `error_rate_5xx` outside 0.0..=1.0.
+    /// Refuses an `error_rate_5xx` or `rate_limit_rate` outside 0.0..=1.0.
     pub(crate) fn check(&self) -> Result<(), String> {
-        if (0.0..=1.0).contains(&self.error_rate_5xx) {
-            Ok(())
-        } else {
-            Err(format!(
-                "error_rate_5xx {} must be between 0.0 and 1.0",
-                self.error_rate_5xx
-            ))
+        for (name, rate) in [
+            ("error_rate_5xx", self.error_rate_5xx),
+            ("rate_limit_rate", self.rate_limit_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} {rate} must be between 0.0 and 1.0"));
+            }
         }
+        Ok(())
     }
 }
 

@@ -1,5 +1,5 @@
-//! The middleware around every vCD route: records the call (without secrets) and injects the
-//! latency and 5xx faults before the handler runs.
+//! The middleware around every vCD route: counts it in the sim's load, records the call
+//! (without secrets) and injects the latency, 503 and 429 faults before the handler runs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::Credentials;
-use crate::model::Call;
+use crate::model::{Call, Faults};
 use crate::reply::{ApiError, Format};
 use crate::shared::Shared;
 
@@ -25,6 +25,7 @@ pub(crate) async fn record_and_inject_faults(
     request: Request,
     next: Next,
 ) -> Response {
+    let _in_flight = shared.load.begin();
     let (parts, body) = request.into_parts();
     let format = Format::for_path(parts.uri.path());
     let body = to_bytes(body, MAX_BODY).await;
@@ -52,7 +53,10 @@ pub(crate) async fn record_and_inject_faults(
     let response = match body {
         Err(_) => ApiError::payload_too_large().format(format).into_response(),
         Ok(_) if fastrand::f64() < faults.error_rate_5xx => {
-            ApiError::unavailable().format(format).into_response()
+            overloaded(ApiError::unavailable().format(format), &faults)
+        }
+        Ok(_) if fastrand::f64() < faults.rate_limit_rate => {
+            overloaded(ApiError::too_many_requests().format(format), &faults)
         }
         Ok(bytes) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
@@ -62,6 +66,17 @@ pub(crate) async fn record_and_inject_faults(
     let status = response.status().as_u16();
     shared.state().finish_call(index, status);
     tracing::debug!(%method, %path, status, "api call");
+    response
+}
+
+/// An injected 503 or 429, with `Retry-After` when the faults ask for one.
+fn overloaded(error: ApiError, faults: &Faults) -> Response {
+    let mut response = error.into_response();
+    if let Some(seconds) = faults.retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
     response
 }
 

@@ -96,6 +96,14 @@ impl ApiError {
         )
     }
 
+    pub(crate) fn too_many_requests() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            "Too many requests (injected fault).",
+        )
+    }
+
     pub(crate) fn format(mut self, format: Format) -> Self {
         self.format = format;
         self

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::error::SimError;
+use crate::load::Load;
 use crate::model::{Call, Faults, NewTask, TaskView};
 use crate::notification::{EventKind, Notification, RenderOptions};
 use crate::publish::{PublishError, Publisher};
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     /// The System organization's id, stable for this sim.
     pub system_org_id: Uuid,
     state: Mutex<CloudState>,
+    /// API requests under way and answered, outside the state lock.
+    pub load: Load,
     /// `None` when the sim runs without a broker: nothing is published.
     publisher: Option<Publisher>,
     /// Cancelled once by `shutdown`; the server and the ticker stop on it.
@@ -45,6 +48,7 @@ impl Shared {
         Self {
             ladder: Ladder::up_to(&settings.api_version),
             state: Mutex::new(CloudState::with_call_log_limit(settings.call_log_limit)),
+            load: Load::default(),
             settings,
             base_url,
             admin_id: Uuid::new_v4(),
@@ -143,13 +147,16 @@ impl Shared {
 
     pub(crate) fn set_faults(&self, mut faults: Faults) {
         if let Err(problem) = faults.check() {
-            tracing::warn!(%problem, "error_rate_5xx clamped into 0.0..=1.0");
-            let rate = faults.error_rate_5xx;
-            faults.error_rate_5xx = if rate.is_nan() {
-                0.0
-            } else {
-                rate.clamp(0.0, 1.0)
+            tracing::warn!(%problem, "fault rates clamped into 0.0..=1.0");
+            let clamp = |rate: f64| {
+                if rate.is_nan() {
+                    0.0
+                } else {
+                    rate.clamp(0.0, 1.0)
+                }
             };
+            faults.error_rate_5xx = clamp(faults.error_rate_5xx);
+            faults.rate_limit_rate = clamp(faults.rate_limit_rate);
         }
         tracing::info!(?faults, "faults set");
         self.state().faults = faults;

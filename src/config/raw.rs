@@ -35,6 +35,7 @@ pub(super) struct RawVcd {
     pub api_token_file: Option<String>,
     pub ca_file: String,
     pub request_timeout: String,
+    pub max_in_flight: usize,
 }
 
 impl Default for RawVcd {
@@ -50,6 +51,7 @@ impl Default for RawVcd {
             api_token_file: None,
             ca_file: String::new(),
             request_timeout: "30s".into(),
+            max_in_flight: 64,
         }
     }
 }
@@ -66,7 +68,8 @@ pub(super) struct RawAmqp {
     pub queue: String,
     pub binding_keys: Vec<String>,
     pub queue_type: String,
-    pub prefetch: u16,
+    /// Unset: the prefetch follows `vcd.max_in_flight`; set, it caps that.
+    pub prefetch: Option<u16>,
     pub heartbeat: String,
     pub max_message_bytes: usize,
 }
@@ -82,7 +85,7 @@ impl Default for RawAmqp {
             queue: "vcd-blockd".into(),
             binding_keys: vec!["#.blockingtask.create.#".into()],
             queue_type: "quorum".into(),
-            prefetch: 32,
+            prefetch: None,
             heartbeat: "30s".into(),
             max_message_bytes: 262_144,
         }

@@ -15,6 +15,20 @@ use super::*;
 use crate::duration::parse_duration;
 use crate::outcome::WebhookEvent;
 
+/// The largest `vcd.max_in_flight` accepted: far beyond what one vCD cell serves at once.
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// The AMQP prefetch: twice `vcd.max_in_flight`, capped by `amqp.prefetch` when set. RabbitMQ
+/// fixes a consumer's prefetch when it starts consuming (`basic.qos` applies to new consumers
+/// only, and quorum queues refuse the channel-wide kind), so it cannot follow the adaptive
+/// limit as it moves: it follows the limit's ceiling instead, and the limit decides how many
+/// of those deliveries reach vCD at once. Twice, because a task waits for its delivery's ack
+/// and between its two requests without holding a slot.
+pub(super) fn prefetch(cap: Option<u16>, max_in_flight: usize) -> u16 {
+    let follow = u16::try_from(max_in_flight.saturating_mul(2)).unwrap_or(u16::MAX);
+    cap.map_or(follow, |cap| cap.min(follow))
+}
+
 /// Turns the raw layered values into [`Settings`], reporting the first problem with its origin.
 pub(super) struct Validator<'a> {
     origin: Origin<'a>,
@@ -49,7 +63,7 @@ impl<'a> Validator<'a> {
         let amqp = if poll_mode {
             None
         } else {
-            Some(self.amqp(raw.amqp)?)
+            Some(self.amqp(raw.amqp, vcd.max_in_flight)?)
         };
         let policy = PolicySettings {
             path: self.resolve(&raw.policy.path),
@@ -129,6 +143,15 @@ impl<'a> Validator<'a> {
             auth,
             ca_file: self.optional_path(&raw.ca_file),
             request_timeout: self.positive_duration("vcd.request_timeout", &raw.request_timeout)?,
+            max_in_flight: match raw.max_in_flight {
+                1..=MAX_IN_FLIGHT => raw.max_in_flight,
+                _ => {
+                    return Err(self.invalid(
+                        "vcd.max_in_flight",
+                        format!("must be between 1 and {MAX_IN_FLIGHT}"),
+                    ));
+                }
+            },
         })
     }
 
@@ -160,7 +183,11 @@ impl<'a> Validator<'a> {
         Ok(url)
     }
 
-    fn amqp(&mut self, raw: raw::RawAmqp) -> Result<AmqpSettings, ConfigError> {
+    fn amqp(
+        &mut self,
+        raw: raw::RawAmqp,
+        max_in_flight: usize,
+    ) -> Result<AmqpSettings, ConfigError> {
         let url = self.secret("amqp.url", raw.url, raw.url_file)?;
         {
             let parsed = Url::parse(url.expose_secret().trim())
@@ -211,7 +238,7 @@ impl<'a> Validator<'a> {
                 ));
             }
         }
-        if raw.prefetch == 0 {
+        if raw.prefetch == Some(0) {
             return Err(self.invalid(
                 "amqp.prefetch",
                 "must be at least 1 (0 would mean unlimited)",
@@ -228,7 +255,7 @@ impl<'a> Validator<'a> {
             queue: raw.queue,
             binding_keys: raw.binding_keys,
             queue_type,
-            prefetch: raw.prefetch,
+            prefetch: prefetch(raw.prefetch, max_in_flight),
             heartbeat: self.positive_duration("amqp.heartbeat", &raw.heartbeat)?,
             max_message_bytes: raw.max_message_bytes,
         })

@@ -1,5 +1,5 @@
 //! Approvals: a human resumes, aborts or fails a held task through the admin API. The answer
-//! comes only after vCD accepted the action.
+//! comes only after vCD accepted the action; its requests to vCD go ahead of any backlog.
 //!
 //! Whether the approver may decide the task (its org in their scope, not their own request) is
 //! checked here, inside the task's single flight and against the held task itself: the org and
@@ -45,14 +45,14 @@ impl Engine {
         approver: &Approver,
         message: Option<String>,
     ) -> Result<(), HoldError> {
-        self.release_held(
+        let release = self.release_held(
             id,
             FinalAction::Resume,
             HoldEvent::Approve,
             approver,
             message,
-        )
-        .await
+        );
+        crate::vcd::urgent(release).await
     }
 
     /// Aborts or fails a held task on `approver`'s word.
@@ -66,8 +66,8 @@ impl Engine {
         if action == FinalAction::Resume {
             return Err(HoldError::NotARejection(action.name()));
         }
-        self.release_held(id, action, HoldEvent::Reject, approver, message)
-            .await
+        let release = self.release_held(id, action, HoldEvent::Reject, approver, message);
+        crate::vcd::urgent(release).await
     }
 
     async fn release_held(
@@ -111,6 +111,7 @@ impl Engine {
         match self.vcd.act(id, action, &message).await {
             Ok(()) => {
                 self.forget(id);
+                self.decided.insert(id);
                 self.metrics.decision(action.name(), &hold.rule, false);
                 audit::approval(
                     &hold,

@@ -6,6 +6,7 @@ mod approve;
 mod audit;
 mod batch;
 pub(crate) mod holds;
+mod recent;
 mod scheduler;
 mod single_flight;
 
@@ -29,6 +30,7 @@ use crate::vcd::{ErrorClass, VcdError};
 pub(crate) use approve::HoldError;
 pub(crate) use audit::Outcome;
 pub use holds::{HeldTask, HoldRegistry};
+use recent::RecentlyDecided;
 pub(crate) use single_flight::SingleFlight;
 
 /// What became of a task, and so what its source does with whatever announced it.
@@ -73,6 +75,8 @@ pub struct Engine {
     /// Active tasks decided `ignore` (or decided in dry-run mode): left alone by
     /// reconciliation until the policy changes or vCD stops listing them.
     settled: Mutex<HashSet<TaskId>>,
+    /// Tasks vCD accepted this daemon's decision for lately: announced again, they need no read.
+    decided: RecentlyDecided,
 }
 
 impl Engine {
@@ -96,6 +100,7 @@ impl Engine {
             flights: SingleFlight::default(),
             holds: HoldRegistry::default(),
             settled: Mutex::new(HashSet::new()),
+            decided: RecentlyDecided::default(),
         }
     }
 
@@ -138,6 +143,10 @@ impl Engine {
     /// several places at once: they take turns, and later turns find the task decided.
     pub async fn handle_task(&self, id: TaskId, received: Instant, origin: Origin) -> Disposition {
         let _flight = self.flights.enter(id).await;
+        if self.decided.contains(id) {
+            tracing::debug!(task_id = %id, "decided here lately; not read again");
+            return Disposition::Ack(TaskOutcome::AlreadyDecided);
+        }
         let task = match self.vcd.blocking_task(id).await {
             Ok(task) => task,
             Err(error) => return self.read_failed(id, error),
@@ -200,6 +209,7 @@ impl Engine {
         match self.vcd.act(task.id, final_action, &decision.message).await {
             Ok(()) => {
                 self.forget(task.id);
+                self.decided.insert(task.id);
                 self.record(facts, decision, false, Outcome::Done, received);
                 Disposition::Ack(TaskOutcome::Decided)
             }

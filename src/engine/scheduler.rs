@@ -37,7 +37,8 @@ impl Engine {
         let engine = self.clone();
         serve_due(&self.holds, Utc::now, &liveness, shutdown, move |id| {
             let engine = engine.clone();
-            async move { engine.attend(id).await }
+            // A held task must not time out behind a backlog of new ones.
+            async move { crate::vcd::urgent(engine.attend(id)).await }
         })
         .await;
     }
@@ -102,6 +103,7 @@ impl Engine {
         match self.vcd.act(hold.id, hold.fallback, &message).await {
             Ok(()) => {
                 self.forget(hold.id);
+                self.decided.insert(hold.id);
                 self.metrics
                     .decision(hold.fallback.name(), &hold.rule, false);
                 audit::hold_event(

@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use tokio::sync::{Mutex, RwLock};
 
 use super::auth::{self, LoginMethod, Session};
 use super::error::{ErrorClass, VcdError, describe_transport_error};
+use super::limit::{Limiter, Signal};
 use super::model;
 use super::negotiate::choose_version;
 use super::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
@@ -34,6 +35,8 @@ struct Call {
 /// Client for one vCD installation. Cheap to share behind an `Arc`.
 pub struct VcdClient {
     http: reqwest::Client,
+    /// Slots for concurrent requests (`vcd.max_in_flight`, adaptive within it).
+    limiter: Limiter,
     endpoints: Endpoints,
     auth: VcdAuth,
     version_choice: ApiVersionChoice,
@@ -77,6 +80,7 @@ impl VcdClient {
             .map_err(|e| VcdError::Login(format!("HTTP client: {e}")))?;
         Ok(VcdClient {
             http,
+            limiter: Limiter::new(settings.max_in_flight, metrics.clone()),
             endpoints: Endpoints::new(&settings.url),
             auth: settings.auth.clone(),
             version_choice: settings.api_version.clone(),
@@ -283,12 +287,14 @@ impl VcdClient {
         if let Some((media_type, body)) = &call.body {
             request = request.header(CONTENT_TYPE, *media_type).body(body.clone());
         }
+        let permit = self.limiter.acquire().await;
         let started = Instant::now();
         let response = request.send().await;
         let seconds = started.elapsed().as_secs_f64();
         let response = match response {
             Ok(response) => response,
             Err(error) => {
+                permit.finish(Signal::Overloaded);
                 self.metrics.vcd_request(call.op, "error", seconds);
                 return Err(VcdError::Transport {
                     op: call.op,
@@ -297,6 +303,12 @@ impl VcdClient {
             }
         };
         let status = response.status();
+        let signal = Signal::of_status(status.as_u16());
+        if signal == Signal::Overloaded
+            && let Some(wait) = retry_after(response.headers())
+        {
+            self.limiter.pause(wait);
+        }
         self.metrics.vcd_request(call.op, status.as_str(), seconds);
         tracing::debug!(
             op = call.op,
@@ -305,6 +317,7 @@ impl VcdClient {
             "vCD request"
         );
         if status.is_redirection() {
+            permit.finish(signal);
             let location = response
                 .headers()
                 .get(LOCATION)
@@ -316,7 +329,9 @@ impl VcdClient {
                 location,
             });
         }
-        let body = response.text().await.map_err(|error| VcdError::Transport {
+        let body = response.text().await;
+        permit.finish(signal);
+        let body = body.map_err(|error| VcdError::Transport {
             op: call.op,
             message: describe_transport_error(&error),
         })?;
@@ -415,6 +430,43 @@ impl VcdClient {
     }
 }
 
+/// `Retry-After` as delay-seconds or an HTTP date; `None` when absent or unreadable.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
+}
+
 fn decode<T>(op: &'static str, result: Result<T, model::ModelError>) -> Result<T, VcdError> {
     result.map_err(|source| VcdError::Decode { op, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        assert_eq!(retry_after(&headers("7")), Some(Duration::from_secs(7)));
+        let soon = chrono::Utc::now() + chrono::Duration::seconds(30);
+        let wait = retry_after(&headers(
+            &soon.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+        ));
+        assert!(wait.is_some_and(|w| w > Duration::from_secs(25) && w <= Duration::from_secs(30)));
+        assert_eq!(retry_after(&headers("Sun, 06 Nov 1994 08:49:37 GMT")), None);
+        assert_eq!(retry_after(&headers("soon")), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
 }

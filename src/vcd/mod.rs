@@ -1,10 +1,11 @@
 //! Talking to vCD: the [`VcdClient`] (auth, retries), wire documents (`model`), API versions
-//! (`version`), the only URLs the daemon ever calls (`urls`) and errors classified by what the
-//! caller must do (`error`).
+//! (`version`), the only URLs the daemon ever calls (`urls`), errors classified by what the
+//! caller must do (`error`) and the adaptive limit on concurrent requests (`limit`).
 
 mod auth;
 mod client;
 mod error;
+mod limit;
 pub(crate) mod model;
 mod negotiate;
 pub(crate) mod settings;
@@ -14,4 +15,5 @@ pub(crate) mod version;
 pub use client::VcdClient;
 pub(crate) use error::describe_transport_error;
 pub use error::{ErrorClass, VcdError};
+pub(crate) use limit::urgent;
 pub use version::ApiVersion;

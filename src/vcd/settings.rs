@@ -17,6 +17,8 @@ pub struct VcdSettings {
     pub auth: VcdAuth,
     pub ca_file: Option<PathBuf>,
     pub request_timeout: Duration,
+    /// Most requests to vCD under way at once; an adaptive limit stays at or below it.
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -64,6 +64,10 @@ pub(crate) struct Options {
     /// `[amqp] exchange` when the operator's exchange is not the one the sim publishes to;
     /// `None` = the sim's exchange of `format`.
     pub exchange: Option<String>,
+    /// `[vcd] max_in_flight`.
+    pub max_in_flight: usize,
+    /// `[amqp] prefetch`; `None` leaves the key out (it follows `max_in_flight`).
+    pub prefetch: Option<u16>,
 }
 
 /// A `[[notify]]` entry.
@@ -93,6 +97,8 @@ impl Default for Options {
             webhooks: Vec::new(),
             broker: true,
             exchange: None,
+            max_in_flight: 64,
+            prefetch: Some(8),
         }
     }
 }
@@ -407,6 +413,7 @@ url = "{url}"
 auth = "{auth}"
 {secret}
 request_timeout = "5s"
+max_in_flight = {max_in_flight}
 
 {amqp}
 [policy]
@@ -431,8 +438,12 @@ public_url = "{public_url}"
         amqp = if options.broker {
             format!(
                 "[amqp]\nurl_file = \"amqp-url\"\nexchange = \"{exchange}\"\nformat = \"{}\"\n\
-                 queue = \"{queue}\"\nqueue_type = \"{}\"\nprefetch = 8\n",
-                options.format, options.queue_type
+                 queue = \"{queue}\"\nqueue_type = \"{}\"\n{}\n",
+                options.format,
+                options.queue_type,
+                options
+                    .prefetch
+                    .map_or_else(String::new, |p| format!("prefetch = {p}")),
             )
         } else {
             String::new()
@@ -444,6 +455,7 @@ public_url = "{public_url}"
         http_extra = options.http_extra,
         allow_self_approval = options.allow_self_approval,
         public_url = options.public_url,
+        max_in_flight = options.max_in_flight,
     );
     std::fs::write(path("config.toml"), config).unwrap();
     Settings::load_with_env(Some(&path("config.toml")), &Default::default())
@@ -510,6 +522,7 @@ pub(crate) fn vcd_settings(sim: &Sim) -> VcdSettings {
         },
         ca_file: None,
         request_timeout: Duration::from_secs(5),
+        max_in_flight: 64,
     }
 }
 

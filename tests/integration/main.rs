@@ -24,5 +24,6 @@ mod systemd;
 mod ui;
 mod unreadable;
 mod vcd_client;
+mod vcd_load;
 mod vcd_sessions;
 mod webhooks;

@@ -95,7 +95,12 @@ fn minimal_file_gets_documented_defaults() {
         settings.amqp.as_ref().unwrap().queue_type,
         QueueType::Quorum
     );
-    assert_eq!(settings.amqp.as_ref().unwrap().prefetch, 32);
+    assert_eq!(settings.vcd.max_in_flight, 64);
+    assert_eq!(
+        settings.amqp.as_ref().unwrap().prefetch,
+        128,
+        "twice vcd.max_in_flight"
+    );
     assert_eq!(settings.amqp.as_ref().unwrap().max_message_bytes, 262_144);
     assert_eq!(settings.policy.path, Path::new("/etc/vcd-blockd/policies"));
     assert_eq!(settings.policy.mode, PolicyMode::Enforce);
@@ -617,5 +622,46 @@ format = "slack"
         Some("admin-token")
     );
     assert_eq!(shown["amqp"]["queue"].as_str(), Some("from-env"));
-    assert_eq!(shown["amqp"]["prefetch"].as_integer(), Some(32));
+    assert_eq!(shown["vcd"]["max_in_flight"].as_integer(), Some(64));
+    assert!(
+        shown["amqp"].get("prefetch").is_none(),
+        "unset: the prefetch follows vcd.max_in_flight"
+    );
+}
+
+#[test]
+fn the_prefetch_follows_max_in_flight_and_amqp_prefetch_caps_it() {
+    let fixture = Fixture::new();
+    let load = |env: &[(&str, &str)]| fixture.load(MINIMAL, env).unwrap();
+    let followed = load(&[("VCD_BLOCKD__VCD__MAX_IN_FLIGHT", "16")]);
+    assert_eq!(followed.vcd.max_in_flight, 16);
+    assert_eq!(followed.amqp.as_ref().unwrap().prefetch, 32);
+    let capped = load(&[
+        ("VCD_BLOCKD__VCD__MAX_IN_FLIGHT", "16"),
+        ("VCD_BLOCKD__AMQP__PREFETCH", "10"),
+    ]);
+    assert_eq!(capped.amqp.as_ref().unwrap().prefetch, 10);
+    let above = load(&[
+        ("VCD_BLOCKD__VCD__MAX_IN_FLIGHT", "16"),
+        ("VCD_BLOCKD__AMQP__PREFETCH", "500"),
+    ]);
+    assert_eq!(
+        above.amqp.as_ref().unwrap().prefetch,
+        32,
+        "a cap above what the limit can use changes nothing"
+    );
+    let most = load(&[("VCD_BLOCKD__VCD__MAX_IN_FLIGHT", "1024")]);
+    assert_eq!(most.amqp.as_ref().unwrap().prefetch, 2048);
+}
+
+#[test]
+fn max_in_flight_must_be_between_1_and_1024() {
+    let fixture = Fixture::new();
+    for bad in ["0", "1025"] {
+        let error = fixture
+            .load(MINIMAL, &[("VCD_BLOCKD__VCD__MAX_IN_FLIGHT", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("vcd.max_in_flight"), "{error}");
+    }
 }
