@@ -182,6 +182,7 @@ fn facts(operation: &str, org: &str, user: &str, owner_name: &str) -> TaskFacts 
         owner_name: owner_name.into(),
         owner_id: "vapp-b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e".into(),
         description: "Instantiate vApp from template".into(),
+        ..TaskFacts::default()
     }
 }
 

@@ -21,6 +21,8 @@ mod template;
 
 use std::path::Path;
 
+use crate::facts::{Needs, TaskFacts};
+
 pub use error::PolicyErrors;
 pub use eval::decide;
 pub(crate) use eval::explain;
@@ -71,6 +73,29 @@ impl Policy {
     /// The policy's `[[test]]` cases, in order.
     pub fn tests(&self) -> &[PolicyTest] {
         &self.tests
+    }
+
+    /// The owner-fact groups [`decide`] may look at for a task with these facts: those of every
+    /// rule whose conditions on the task's own facts hold, up to the first enforcing rule that
+    /// needs no owner facts and so surely decides. Empty for a policy without owner facts, and
+    /// for tasks such a rule decides first: nothing more is read from vCD for them.
+    pub fn owner_needs(&self, facts: &TaskFacts) -> Needs {
+        let mut needs = Needs::default();
+        for rule in &self.rules {
+            if rule.first_mismatch(facts).is_some() {
+                continue;
+            }
+            if rule.needs.is_empty() && !rule.dry_run {
+                break;
+            }
+            needs = needs.union(rule.needs);
+        }
+        needs
+    }
+
+    /// Whether any rule matches on owner facts.
+    pub fn uses_owner_facts(&self) -> bool {
+        self.rules.iter().any(|rule| !rule.needs.is_empty())
     }
 }
 
