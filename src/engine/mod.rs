@@ -6,6 +6,7 @@ mod approve;
 mod audit;
 mod batch;
 pub(crate) mod holds;
+mod owner;
 mod scheduler;
 mod single_flight;
 
@@ -28,6 +29,7 @@ use crate::vcd::{ErrorClass, VcdError};
 pub(crate) use approve::HoldError;
 pub(crate) use audit::Outcome;
 pub use holds::{HeldTask, HoldRegistry};
+pub(crate) use owner::read_owner_facts;
 pub(crate) use single_flight::SingleFlight;
 
 /// What became of a task, and so what its source does with whatever announced it.
@@ -125,8 +127,13 @@ impl Engine {
             tracing::info!(task_id = %id, status = ?task.status, "task already decided in vCD");
             return Disposition::Ack(TaskOutcome::AlreadyDecided);
         }
-        let facts = TaskFacts::from(&task);
-        let decision = policy::decide(&self.policy(), &facts, Utc::now());
+        let policy = self.policy();
+        let mut facts = TaskFacts::from(&task);
+        let needs = policy.owner_needs(&facts);
+        if !needs.is_empty() {
+            facts.owner = read_owner_facts(&self.vcd, &task, needs).await;
+        }
+        let decision = policy::decide(&policy, &facts, Utc::now());
         for shadow in &decision.shadow {
             audit::shadow(&facts, &shadow.rule, shadow.action.name(), &shadow.message);
             self.metrics

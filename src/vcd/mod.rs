@@ -14,4 +14,5 @@ pub(crate) mod version;
 pub use client::VcdClient;
 pub(crate) use error::describe_transport_error;
 pub use error::{ErrorClass, VcdError};
+pub(crate) use urls::OwnerRef;
 pub use version::ApiVersion;
