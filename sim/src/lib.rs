@@ -13,6 +13,8 @@ mod control;
 mod error;
 mod model;
 mod notification;
+mod owner;
+mod owner_xml;
 mod params;
 mod publish;
 mod record;
@@ -34,7 +36,7 @@ use uuid::Uuid;
 
 pub use config::SimConfig;
 pub use error::SimError;
-pub use model::{ActionRecord, Call, Faults, NewTask, TaskView};
+pub use model::{ActionRecord, Call, Faults, NewTask, SimMedia, SimVm, TaskView};
 pub use publish::PublishError;
 pub use task::InvalidTask;
 

@@ -17,6 +17,7 @@ mod container;
 mod delivery;
 mod e2e;
 mod holds;
+mod owner_facts;
 mod systemd;
 mod ui;
 mod vcd_client;
