@@ -12,6 +12,7 @@ pub use owner::{
     FactGroup, FactKind, FactValue, MediaFacts, Needs, OwnerFacts, OwnerKey, Unknown, UnknownFact,
     VmFacts,
 };
+pub(crate) use owner::{documented_owner, owner_has};
 
 use crate::task::BlockingTask;
 

@@ -74,6 +74,45 @@ impl Needs {
     }
 }
 
+/// Operations whose owner vCD documents, with that owner's type: a `vdc*Media` operation is
+/// about a Media, a vApp operation about the vApp (vCD's task `operationName`s; the owner is
+/// the task's `TaskOwner`). Used to warn about rules that can never see the facts they ask for.
+const DOCUMENTED_OWNERS: &[(&str, &str)] = &[
+    ("vdcUploadMedia", "media"),
+    ("vdcCopyMedia", "media"),
+    ("vdcDeleteMedia", "media"),
+    ("vdcUpdateMedia", "media"),
+    ("vdcInstantiateVapp", "vApp"),
+    ("vdcComposeVapp", "vApp"),
+    ("vdcRecomposeVapp", "vApp"),
+    ("vdcDeleteVapp", "vApp"),
+    ("vdcCopyVapp", "vApp"),
+    ("vdcUploadOvfContents", "vAppTemplate"),
+    ("vdcCaptureTemplate", "vAppTemplate"),
+    ("vdcCopyTemplate", "vAppTemplate"),
+    ("vdcDeleteTemplate", "vAppTemplate"),
+];
+
+/// The owner type of `operation` when vCD documents it (case-insensitive).
+pub(crate) fn documented_owner(operation: &str) -> Option<&'static str> {
+    DOCUMENTED_OWNERS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(operation))
+        .map(|(_, owner)| *owner)
+}
+
+/// Whether an owner of type `owner` (`vApp`, `vm`, `media`, …) has the facts of `group`.
+pub(crate) fn owner_has(owner: &str, group: FactGroup) -> bool {
+    matches!(
+        (owner.to_ascii_lowercase().as_str(), group),
+        (
+            "vapp",
+            FactGroup::Vapp | FactGroup::Vm | FactGroup::Metadata
+        ) | ("vm", FactGroup::Vm | FactGroup::Metadata)
+            | ("media", FactGroup::Media | FactGroup::Metadata)
+    )
+}
+
 /// Whether a fact is compared as a number (`{ gt, ge, lt, le, eq }`) or matched as text (globs,
 /// regexes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

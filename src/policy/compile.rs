@@ -17,7 +17,7 @@ use super::raw::{self, RawDefaults, RawRule, RawTest};
 use super::rule::{Condition, Defaults, OwnerCondition, OwnerFact, Rule};
 use super::selftest;
 use super::template::Template;
-use crate::facts::{FactGroup, FactKind, Needs};
+use crate::facts::{FactGroup, FactKind, Needs, documented_owner, owner_has};
 
 /// One file being compiled.
 struct File<'a> {
@@ -61,11 +61,56 @@ pub(crate) fn compile(sources: &[(String, String)]) -> Result<Policy, PolicyErro
     if !diagnostics.is_empty() {
         return Err(diagnostics.into_errors());
     }
+    let warnings = compiler.rules.iter().filter_map(owner_warning).collect();
     Ok(Policy {
         rules: compiler.rules,
         defaults: compiler.defaults.unwrap_or_default(),
         tests,
+        warnings,
     })
+}
+
+/// A warning for a rule whose operations are all documented to be about an owner that has
+/// none of the facts of some group the rule matches on (`vm.*` with `vdcUploadMedia`): such a
+/// condition is always unknown.
+fn owner_warning(rule: &Rule) -> Option<String> {
+    let operations = rule
+        .conditions
+        .iter()
+        .find(|c| c.key == crate::facts::MatchKey::Operation)?;
+    let globs = match &operations.matcher {
+        Matcher::Glob(glob) => std::slice::from_ref(glob),
+        Matcher::AnyOf(globs) => globs.as_slice(),
+        _ => return None,
+    };
+    let owners: Option<Vec<(&str, &str)>> = globs
+        .iter()
+        .map(|glob| {
+            let name = glob.as_str();
+            let literal = !name.contains(['*', '?']);
+            literal
+                .then(|| documented_owner(name))
+                .flatten()
+                .map(|owner| (name, owner))
+        })
+        .collect();
+    let owners = owners?;
+    let group = rule
+        .needs
+        .groups()
+        .find(|group| owners.iter().all(|(_, owner)| !owner_has(owner, *group)))?;
+    let described: Vec<String> = owners
+        .iter()
+        .map(|(operation, owner)| format!("{operation} is about a {owner}"))
+        .collect();
+    Some(format!(
+        "{}: warning: rule {:?} matches on {}.* facts, but {}: those facts are always unknown \
+         for it",
+        rule.location,
+        rule.name,
+        group.name(),
+        described.join(", ")
+    ))
 }
 
 /// What has been compiled so far.

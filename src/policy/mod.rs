@@ -40,6 +40,8 @@ pub struct Policy {
     /// `ignore` when no file has `[defaults]`.
     defaults: Defaults,
     tests: Vec<PolicyTest>,
+    /// What `check` should point out without refusing the policy, as `file:line: text`.
+    warnings: Vec<String>,
 }
 
 impl Policy {
@@ -93,6 +95,11 @@ impl Policy {
         needs
     }
 
+    /// Things worth pointing out that do not make the policy wrong (`check` prints them).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Whether any rule matches on owner facts.
     pub fn uses_owner_facts(&self) -> bool {
         self.rules.iter().any(|rule| !rule.needs.is_empty())
@@ -126,7 +133,7 @@ mod tests {
     fn the_example_policy_loads_and_its_tests_pass() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/example.toml");
         let policy = Policy::load(&path).unwrap_or_else(|errors| panic!("{errors}"));
-        assert_eq!(policy.rule_count(), 6);
+        assert_eq!(policy.rule_count(), 9);
         let outcomes = run_tests(&policy, chrono::DateTime::UNIX_EPOCH);
         assert!(outcomes.len() >= 5);
         for outcome in outcomes {

@@ -452,3 +452,24 @@ fn owner_facts_compile_in_every_spelling() {
     );
     assert_eq!(errors_in(&text), Vec::<String>::new());
 }
+
+#[test]
+fn a_rule_asking_for_facts_its_operations_owner_lacks_is_warned_about() {
+    let policy = Policy::from_sources(&[(
+        "p.toml".to_owned(),
+        "[[rule]]\nname = \"uploads\"\noperation = [\"vdcUploadMedia\", \"vdcCopyMedia\"]\n\
+         vm.memory_mb = { gt = 1 }\naction = \"fail\"\n\
+         [[rule]]\nname = \"deploys\"\noperation = \"vdcInstantiateVapp\"\nvm.memory_mb = { gt = 1 }\n\
+         action = \"fail\"\n\
+         [[rule]]\nname = \"any\"\noperation = \"vdc*\"\nvm.memory_mb = { gt = 1 }\naction = \"fail\"\n"
+            .to_owned(),
+    )])
+    .unwrap();
+    assert_eq!(
+        policy.warnings(),
+        [
+            "p.toml:1: warning: rule \"uploads\" matches on vm.* facts, but vdcUploadMedia is about \
+          a media, vdcCopyMedia is about a media: those facts are always unknown for it"
+        ]
+    );
+}
