@@ -29,7 +29,7 @@ use crate::vcd::{ErrorClass, VcdError};
 pub(crate) use approve::HoldError;
 pub(crate) use audit::Outcome;
 pub use holds::{HeldTask, HoldRegistry};
-pub(crate) use owner::read_owner_facts;
+pub(crate) use owner::task_facts;
 pub(crate) use single_flight::SingleFlight;
 
 /// What became of a task, and so what its source does with whatever announced it.
@@ -128,11 +128,7 @@ impl Engine {
             return Disposition::Ack(TaskOutcome::AlreadyDecided);
         }
         let policy = self.policy();
-        let mut facts = TaskFacts::from(&task);
-        let needs = policy.owner_needs(&facts);
-        if !needs.is_empty() {
-            facts.owner = read_owner_facts(&self.vcd, &task, needs).await;
-        }
+        let facts = task_facts(&self.vcd, &policy, &task).await;
         let decision = policy::decide(&policy, &facts, Utc::now());
         for shadow in &decision.shadow {
             audit::shadow(&facts, &shadow.rule, shadow.action.name(), &shadow.message);

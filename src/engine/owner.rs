@@ -3,19 +3,26 @@
 //! request per owner document; whatever cannot be had is unknown with the reason, never an
 //! error: a rule that needs it then does not match (unless it says `on_unknown = "match"`).
 
-use crate::facts::{FactGroup, Needs, OwnerFacts, Unknown};
+use crate::facts::{FactGroup, Needs, OwnerFacts, TaskFacts, Unknown};
+use crate::policy::Policy;
 use crate::task::BlockingTask;
 use crate::vcd::{OwnerRef, VcdClient, VcdError};
+
+/// The facts `policy` decides `task` with, exactly as the daemon gathers them: the task's own,
+/// plus the owner facts the policy needs for it (read from vCD; none for a policy without
+/// owner facts). `explain --task-id` uses this too, so that it explains what the daemon does.
+pub(crate) async fn task_facts(vcd: &VcdClient, policy: &Policy, task: &BlockingTask) -> TaskFacts {
+    let mut facts = TaskFacts::from(task);
+    let needs = policy.owner_needs(&facts);
+    facts.owner = read_owner_facts(vcd, task, needs).await;
+    facts
+}
 
 /// Reads the owner facts of `task` that `needs` names (see [`crate::Policy::owner_needs`]):
 /// the owner vApp (its VMs and their count) or VM for `vapp`/`vm`, the owner Media for
 /// `media`, the owner's `/metadata` for `metadata`. Groups not needed stay unknown ("not
 /// given"); a policy without owner facts needs none and this sends nothing.
-pub(crate) async fn read_owner_facts(
-    vcd: &VcdClient,
-    task: &BlockingTask,
-    needs: Needs,
-) -> OwnerFacts {
+async fn read_owner_facts(vcd: &VcdClient, task: &BlockingTask, needs: Needs) -> OwnerFacts {
     let mut facts = OwnerFacts::default();
     if needs.is_empty() {
         return facts;
