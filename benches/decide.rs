@@ -11,10 +11,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use vcd_blockd::TaskFacts;
 use vcd_blockd::wire;
 use vcd_blockd::wire::{BLOCKING_TASK_CREATE, Delivery, HeaderValue, Headers, parse_notification};
 use vcd_blockd::{Action, Policy, decide};
+use vcd_blockd::{FactGroup, MediaFacts, Needs, OwnerFacts, TaskFacts, VmFacts};
 
 /// A batch lasts at least this long, so the clock's own cost (~25 ns a reading) stays small.
 const BATCH_TARGET: Duration = Duration::from_micros(20);
@@ -34,6 +34,7 @@ fn main() {
     generated_policy_cases(&bench);
     pipeline_case(&bench);
     reconcile_list_case(&bench);
+    request_counts();
 }
 
 /// How long to run each case and which cases to run.
@@ -182,6 +183,7 @@ fn facts(operation: &str, org: &str, user: &str, owner_name: &str) -> TaskFacts 
         owner_name: owner_name.into(),
         owner_id: "vapp-b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e".into(),
         description: "Instantiate vApp from template".into(),
+        ..TaskFacts::default()
     }
 }
 
@@ -196,30 +198,108 @@ fn decide_case(bench: &Bench, name: &str, policy: &Policy, facts: &TaskFacts, ru
 fn example_policy_cases(bench: &Bench) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml");
     let policy = Policy::load(path.as_ref()).unwrap_or_else(|errors| panic!("{errors}"));
-    let early = facts("vdcUploadMedia", "acme", "alice", "iso-library");
-    let held = facts("vdcInstantiateVapp", "prod-eu", "alice", "billing");
+    let mut early = facts("vdcUploadMedia", "acme", "alice", "iso-library");
+    early.owner.media = Ok(MediaFacts {
+        size_gb: Some(0.7),
+        image_type: Some("iso".into()),
+    });
+    let mut held = facts("vdcInstantiateVapp", "prod-eu", "alice", "billing");
+    held.owner = vapp((0..10).map(|i| vm(i, 4096)).collect());
     let late = facts("vdcDeleteVapp", "prod-eu", "alice", "billing");
     decide_case(
         bench,
-        "decide example: rule 1 resumes",
+        "decide example: rule 4 resumes (media read)",
         &policy,
         &early,
         "media uploads and copies are fine",
     );
     decide_case(
         bench,
-        "decide example: rule 3 holds",
+        "decide example: rule 6 holds (10 VMs read)",
         &policy,
         &held,
         "production deployments need an approver",
     );
     decide_case(
         bench,
-        "decide example: all 6 rules, defaults",
+        "decide example: all 9 rules, defaults",
         &policy,
         &late,
         "defaults",
     );
+    let mut big = facts("vdcInstantiateVapp", "acme", "alice", "billing");
+    big.owner = vapp(
+        (0..10)
+            .map(|i| vm(i, if i == 9 { 131072 } else { 4096 }))
+            .collect(),
+    );
+    decide_case(
+        bench,
+        "decide example: 10th of 10 VMs over 64 GiB",
+        &policy,
+        &big,
+        "VMs over 64 GiB wait for an approver",
+    );
+    let unread = facts("vdcInstantiateVapp", "prod-eu", "alice", "billing");
+    bench.run("owner_needs example: prod deployment", || {
+        policy.owner_needs(black_box(&unread))
+    });
+}
+
+fn vm(index: usize, memory_mb: u64) -> VmFacts {
+    VmFacts {
+        name: format!("vm-{index}"),
+        cpu: Some(2),
+        memory_mb: Some(memory_mb),
+        disk_gb: Some(16.0),
+        storage_profile: Some("Gold".into()),
+        networks: Some(vec!["frontend".into()]),
+    }
+}
+
+fn vapp(vms: Vec<VmFacts>) -> OwnerFacts {
+    OwnerFacts {
+        vm_count: Ok(vms.len() as u64),
+        vms: Ok(vms),
+        ..OwnerFacts::default()
+    }
+}
+
+/// Requests to vCD per task: the GET of the task, one GET per owner document the policy needs
+/// (the vApp or VM serves `vapp` and `vm` alike), the POST of the action.
+fn requests_per_task(needs: Needs) -> usize {
+    let owner = needs.contains(FactGroup::Vapp) || needs.contains(FactGroup::Vm);
+    let reads = usize::from(owner)
+        + usize::from(needs.contains(FactGroup::Media))
+        + usize::from(needs.contains(FactGroup::Metadata));
+    2 + reads
+}
+
+/// What the example policy and one without owner facts make the daemon ask vCD for, per task.
+fn request_counts() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml");
+    let example = Policy::load(example.as_ref()).unwrap_or_else(|errors| panic!("{errors}"));
+    let plain = Policy::from_sources(&[(
+        "plain.toml".into(),
+        "[[rule]]\nname = \"media\"\noperation = \"vdc*Media\"\naction = \"resume\"\n\
+         [[rule]]\nname = \"prod\"\norg = \"prod-*\"\naction = \"hold\"\nhold = { max = \"1h\" }\n"
+            .into(),
+    )])
+    .unwrap_or_else(|errors| panic!("{errors}"));
+    println!("\nrequests to vCD per task (GET task + owner reads + POST action):");
+    for (operation, org) in [
+        ("vdcUploadMedia", "acme"),
+        ("vdcInstantiateVapp", "prod-eu"),
+        ("vdcDeleteVapp", "acme"),
+    ] {
+        let task = facts(operation, org, "alice", "x");
+        println!(
+            "  {operation:<20} {org:<8} example policy: {}, policy without owner facts: {}",
+            requests_per_task(example.owner_needs(&task)),
+            requests_per_task(plain.owner_needs(&task)),
+        );
+        assert_eq!(requests_per_task(plain.owner_needs(&task)), 2);
+    }
 }
 
 /// Tasks of the generated policy: `first` matches rule 1, `last` only rule 200, `none` none.

@@ -205,6 +205,9 @@ fn check_policy(path: &Path) -> bool {
                 policy.rule_count(),
                 policy.tests().len()
             );
+            for warning in policy.warnings() {
+                println!("{warning}");
+            }
             true
         }
         Err(errors) => {

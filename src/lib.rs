@@ -51,7 +51,10 @@ pub use approvers::{ApproversError, ApproversErrors};
 pub use config::{ApiVersionChoice, Settings, VcdAuth, VcdSettings};
 pub use daemon::Daemon;
 pub use engine::{HeldTask, HoldRegistry, Origin};
-pub use facts::{MatchKey, TaskFacts};
+pub use facts::{
+    FactGroup, FactKind, FactValue, MatchKey, MediaFacts, Needs, OwnerFacts, OwnerKey, TaskFacts,
+    Unknown, UnknownFact, VmFacts,
+};
 pub use health::Health;
 pub use metrics::Metrics;
 pub use policy::{Action, Decision, Policy, PolicyErrors, decide};

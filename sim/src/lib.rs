@@ -14,6 +14,8 @@ mod error;
 mod load;
 mod model;
 mod notification;
+mod owner;
+mod owner_xml;
 mod params;
 mod publish;
 mod record;
@@ -36,7 +38,7 @@ use uuid::Uuid;
 pub use config::SimConfig;
 pub use error::SimError;
 pub use load::LoadView;
-pub use model::{ActionRecord, Call, Faults, NewTask, TaskView, Unreadable};
+pub use model::{ActionRecord, Call, Faults, NewTask, SimMedia, SimVm, TaskView, Unreadable};
 pub use publish::PublishError;
 pub use task::InvalidTask;
 

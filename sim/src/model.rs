@@ -22,6 +22,61 @@ pub struct NewTask {
     pub owner_name: String,
     /// Shown as the task's `Description`; omitted from the XML when empty.
     pub description: String,
+    /// The owner vApp's VMs (`owner_type` vApp; one default VM when not given), or the owner
+    /// VM (`owner_type` vm: the first, else a default one).
+    pub vms: Option<Vec<SimVm>>,
+    /// The owner Media (`owner_type` media).
+    pub media: SimMedia,
+    /// The owner's metadata entries (string values).
+    pub metadata: BTreeMap<String, String>,
+    /// The owner is gone (deleted meanwhile): reads of it and its metadata answer 404.
+    pub owner_gone: bool,
+}
+
+/// A VM as vCD describes it in a vApp's `Children` or on its own.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimVm {
+    pub name: String,
+    pub cpu: u32,
+    pub memory_mb: u64,
+    /// One hard disk per entry, in MB.
+    pub disks_mb: Vec<u64>,
+    pub storage_profile: String,
+    /// One NIC per entry, on the named network.
+    pub networks: Vec<String>,
+}
+
+impl Default for SimVm {
+    fn default() -> Self {
+        Self {
+            name: "vm-1".into(),
+            cpu: 2,
+            memory_mb: 4096,
+            disks_mb: vec![16384],
+            storage_profile: "*".into(),
+            networks: vec!["net1".into()],
+        }
+    }
+}
+
+/// A Media as vCD describes it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimMedia {
+    /// Bytes, as the uploading client declared them.
+    pub size: u64,
+    /// `iso` or `floppy`.
+    pub image_type: String,
+}
+
+impl Default for SimMedia {
+    fn default() -> Self {
+        Self {
+            size: 1 << 30,
+            image_type: "iso".into(),
+        }
+    }
 }
 
 impl Default for NewTask {
@@ -33,6 +88,10 @@ impl Default for NewTask {
             owner_type: "vApp".into(),
             owner_name: "web-frontend".into(),
             description: String::new(),
+            vms: None,
+            media: SimMedia::default(),
+            metadata: BTreeMap::new(),
+            owner_gone: false,
         }
     }
 }

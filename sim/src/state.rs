@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::model::{Call, Decision, Faults, TaskStatus};
+use crate::owner::Owner;
 use crate::sessions::Sessions;
 use crate::task::{Named, Task, ValidTask};
 
@@ -23,6 +24,8 @@ pub(crate) struct CloudState {
     /// One id per (organization, user name).
     users: HashMap<(String, String), Uuid>,
     pub sessions: Sessions,
+    /// The objects tasks are about, by owner id (VMs of a vApp also by their own id).
+    owners: HashMap<Uuid, Owner>,
     calls: Vec<Call>,
     /// The call log keeps the first this many calls; `None` keeps all.
     call_log_limit: Option<usize>,
@@ -75,9 +78,18 @@ impl CloudState {
             timeout_action,
             actions: Vec::new(),
         };
+        if let Some(details) = new.owner_details {
+            let owner = Owner::new(task.owner_type, task.owner.clone(), details);
+            self.owners.insert(task.owner.id, owner);
+        }
         self.order.push(task.id);
         self.tasks.insert(task.id, task.clone());
         task
+    }
+
+    /// The object a task is about, by its id, unless it is gone.
+    pub(crate) fn owner(&self, id: Uuid) -> Option<&Owner> {
+        self.owners.get(&id)
     }
 
     pub(crate) fn task(&self, id: Uuid) -> Option<&Task> {

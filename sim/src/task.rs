@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::model::{ActionRecord, Decision, NewTask, OwnerType, TaskStatus, TaskView};
+use crate::owner::OwnerDetails;
 
 /// Why a `NewTask` was refused; the message names the field.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,8 @@ pub(crate) struct ValidTask {
     pub owner_type: OwnerType,
     pub owner_name: String,
     pub description: String,
+    /// What the owner looks like when read; `None` when it is gone.
+    pub owner_details: Option<OwnerDetails>,
 }
 
 impl ValidTask {
@@ -42,6 +45,11 @@ impl ValidTask {
                 new.owner_type
             ));
         };
+        let owner_details = (!new.owner_gone).then(|| OwnerDetails {
+            vms: new.vms.unwrap_or_else(|| vec![Default::default()]),
+            media: new.media,
+            metadata: new.metadata,
+        });
         Ok(Self {
             operation: new.operation,
             org: new.org,
@@ -49,6 +57,7 @@ impl ValidTask {
             owner_type,
             owner_name: new.owner_name,
             description: new.description,
+            owner_details,
         })
     }
 }

@@ -131,7 +131,16 @@ fn set_fact(facts: &mut TaskFacts, assignment: &str) -> Result<(), String> {
         name => match MatchKey::parse(name) {
             Some(key) => facts.get_mut(key),
             None => {
-                let known: Vec<&str> = MatchKey::names().chain(["task_id"]).collect();
+                if facts
+                    .owner
+                    .set(name, value)
+                    .map_err(|e| format!("--fact {e}"))?
+                {
+                    return Ok(());
+                }
+                let known: Vec<&str> = MatchKey::names()
+                    .chain(["task_id", "vapp.*", "vm.*", "media.*", "metadata.*"])
+                    .collect();
                 return Err(format!(
                     "--fact {name:?}: unknown key; use {}",
                     known.join(", ")

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::holds::HeldTask;
-use crate::facts::TaskFacts;
+use crate::facts::{TaskFacts, UnknownFact};
 use crate::outcome::HoldEvent;
 use crate::policy::Decision;
 
@@ -66,9 +66,20 @@ pub(super) fn decision(
         dry_run,
         outcome = outcome.name(),
         latency_ms = %format_args!("{:.3}", latency.as_secs_f64() * 1000.0),
+        vm = decision.vm.as_deref(),
+        unknown = unknown_list(&decision.unknown).as_deref(),
         message = %decision.message,
         "decision"
     );
+}
+
+/// `vm.memory_mb (the task's owner is a media), …`, or `None` when every fact was known.
+fn unknown_list(unknown: &[UnknownFact]) -> Option<String> {
+    if unknown.is_empty() {
+        return None;
+    }
+    let facts: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+    Some(facts.join(", "))
 }
 
 /// A `dry_run = true` rule that matched before the deciding rule: logged, never acted on.

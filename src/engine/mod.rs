@@ -6,6 +6,7 @@ mod approve;
 mod audit;
 mod batch;
 pub(crate) mod holds;
+mod owner;
 mod recent;
 mod scheduler;
 mod single_flight;
@@ -30,6 +31,7 @@ use crate::vcd::{ErrorClass, VcdError};
 pub(crate) use approve::HoldError;
 pub(crate) use audit::Outcome;
 pub use holds::{HeldTask, HoldRegistry};
+pub(crate) use owner::task_facts;
 use recent::RecentlyDecided;
 pub(crate) use single_flight::SingleFlight;
 
@@ -156,8 +158,9 @@ impl Engine {
             tracing::info!(task_id = %id, status = ?task.status, "task already decided in vCD");
             return Disposition::Ack(TaskOutcome::AlreadyDecided);
         }
-        let facts = TaskFacts::from(&task);
-        let decision = policy::decide(&self.policy(), &facts, Utc::now());
+        let policy = self.policy();
+        let facts = task_facts(&self.vcd, &policy, &task).await;
+        let decision = policy::decide(&policy, &facts, Utc::now());
         for shadow in &decision.shadow {
             audit::shadow(&facts, &shadow.rule, shadow.action.name(), &shadow.message);
             self.metrics

@@ -14,9 +14,10 @@ use super::index::{KnownRule, RuleIndex};
 use super::matcher::Matcher;
 use super::model::{Action, DEFAULTS_RULE, Location};
 use super::raw::{self, RawDefaults, RawRule, RawTest};
-use super::rule::{Condition, Defaults, Rule};
+use super::rule::{Condition, Defaults, OwnerCondition, OwnerFact, Rule};
 use super::selftest;
 use super::template::Template;
+use crate::facts::{FactGroup, FactKind, Needs, documented_owner, owner_has};
 
 /// One file being compiled.
 struct File<'a> {
@@ -60,11 +61,56 @@ pub(crate) fn compile(sources: &[(String, String)]) -> Result<Policy, PolicyErro
     if !diagnostics.is_empty() {
         return Err(diagnostics.into_errors());
     }
+    let warnings = compiler.rules.iter().filter_map(owner_warning).collect();
     Ok(Policy {
         rules: compiler.rules,
         defaults: compiler.defaults.unwrap_or_default(),
         tests,
+        warnings,
     })
+}
+
+/// A warning for a rule whose operations are all documented to be about an owner that has
+/// none of the facts of some group the rule matches on (`vm.*` with `vdcUploadMedia`): such a
+/// condition is always unknown.
+fn owner_warning(rule: &Rule) -> Option<String> {
+    let operations = rule
+        .conditions
+        .iter()
+        .find(|c| c.key == crate::facts::MatchKey::Operation)?;
+    let globs = match &operations.matcher {
+        Matcher::Glob(glob) => std::slice::from_ref(glob),
+        Matcher::AnyOf(globs) => globs.as_slice(),
+        _ => return None,
+    };
+    let owners: Option<Vec<(&str, &str)>> = globs
+        .iter()
+        .map(|glob| {
+            let name = glob.as_str();
+            let literal = !name.contains(['*', '?']);
+            literal
+                .then(|| documented_owner(name))
+                .flatten()
+                .map(|owner| (name, owner))
+        })
+        .collect();
+    let owners = owners?;
+    let group = rule
+        .needs
+        .groups()
+        .find(|group| owners.iter().all(|(_, owner)| !owner_has(owner, *group)))?;
+    let described: Vec<String> = owners
+        .iter()
+        .map(|(operation, owner)| format!("{operation} is about a {owner}"))
+        .collect();
+    Some(format!(
+        "{}: warning: rule {:?} matches on {}.* facts, but {}: those facts are always unknown \
+         for it",
+        rule.location,
+        rule.name,
+        group.name(),
+        described.join(", ")
+    ))
 }
 
 /// What has been compiled so far.
@@ -186,6 +232,12 @@ fn compile_rule(
         }
     }
     let conditions = conditions(&raw, source, errors);
+    let (owner, vm) = owner_conditions(&raw, source, errors);
+    let needs = owner
+        .iter()
+        .chain(&vm)
+        .fold(Needs::default(), |needs, c| needs.with(c.fact.group()));
+    let on_unknown_matches = on_unknown(&raw, source, errors);
     let message = match (&raw.message, action) {
         (Some(text), _) => template(text, source).map_err(|e| errors.push(e)).ok(),
         (None, Some(action)) => Some(Template::default_for_rule(action.name())),
@@ -198,6 +250,10 @@ fn compile_rule(
         name: Arc::from(name?.into_inner()),
         location,
         conditions,
+        owner,
+        vm,
+        needs,
+        on_unknown_matches,
         action: action?,
         message: message?,
         dry_run: raw.dry_run,
@@ -230,12 +286,58 @@ fn rule_name(
 fn conditions(raw: &RawRule, source: &Source<'_>, errors: &mut Vec<PolicyError>) -> Vec<Condition> {
     let mut conditions = Vec::new();
     for (&key, value) in &raw.matches {
-        match Matcher::compile(value, source) {
+        match Matcher::compile(value, key.name(), FactKind::Text, source) {
             Ok(matcher) => conditions.push(Condition { key, matcher }),
             Err(mut e) => errors.append(&mut e),
         }
     }
     conditions
+}
+
+/// The owner-fact conditions: (`vapp`, `media` and `metadata` ones, `vm` ones).
+fn owner_conditions(
+    raw: &RawRule,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+) -> (Vec<OwnerCondition>, Vec<OwnerCondition>) {
+    let keyed = raw
+        .owner
+        .iter()
+        .map(|(key, value)| (OwnerFact::Key(*key), key.kind(), value));
+    let metadata = raw.metadata.iter().map(|(key, value)| {
+        let fact = OwnerFact::Metadata(key.as_str().into());
+        (fact, FactKind::Text, value)
+    });
+    let (mut owner, mut vm) = (Vec::new(), Vec::new());
+    for (fact, kind, value) in keyed.chain(metadata) {
+        match Matcher::compile(value, &fact.name(), kind, source) {
+            Ok(matcher) if fact.group() == FactGroup::Vm => {
+                vm.push(OwnerCondition { fact, matcher })
+            }
+            Ok(matcher) => owner.push(OwnerCondition { fact, matcher }),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    (owner, vm)
+}
+
+/// `on_unknown`: "match" or "no_match" (the default).
+fn on_unknown(raw: &RawRule, source: &Source<'_>, errors: &mut Vec<PolicyError>) -> bool {
+    let Some(value) = &raw.on_unknown else {
+        return false;
+    };
+    match value.get_ref().as_str() {
+        "match" => true,
+        "no_match" => false,
+        other => {
+            let message = format!(
+                "unknown on_unknown {other:?}: write \"match\" (a rule whose owner facts cannot \
+                 be had matches) or \"no_match\" (the default: it does not)"
+            );
+            errors.push(source.error(value.span(), message));
+            false
+        }
+    }
 }
 
 fn template(text: &Spanned<String>, source: &Source<'_>) -> Result<Template, PolicyError> {

@@ -9,17 +9,27 @@ use chrono::{DateTime, Utc};
 
 use super::Policy;
 use super::model::{Action, DEFAULTS_RULE, Decision, Location};
-use crate::facts::TaskFacts;
+use super::rule::{Failure, Rule, Verdict, owner_value};
+use crate::facts::{FactValue, TaskFacts, UnknownFact, VmFacts};
 
-/// Decides what to do with a task. Pure: no I/O, no clock; allocates only the message and
-/// the shadow list.
+/// Decides what to do with a task. Pure: no I/O, no clock; allocates only the message, the
+/// shadow list and what it says about unknown owner facts.
 pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decision {
     let _ = now; // reserved for time-of-day rules
     let mut shadow = Vec::new();
+    let mut unknown = Vec::new();
     for rule in &policy.rules {
-        if rule.first_mismatch(facts).is_some() {
-            continue;
-        }
+        let vm = match rule.evaluate(facts) {
+            Verdict::Fails(_) => continue,
+            Verdict::Unknown(facts) => {
+                note_unknown(&mut unknown, facts);
+                continue;
+            }
+            Verdict::Matches { vm, unknown: facts } => {
+                note_unknown(&mut unknown, facts);
+                vm
+            }
+        };
         if rule.dry_run {
             shadow.push(rule.shadow(facts));
             continue;
@@ -29,6 +39,8 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
             rule: rule.name.clone(),
             message: rule.render(facts),
             shadow,
+            vm: vm.map(str::to_owned),
+            unknown,
         };
     }
     Decision {
@@ -36,6 +48,17 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
         rule: policy.defaults.name.clone(),
         message: policy.defaults.render(facts),
         shadow,
+        vm: None,
+        unknown,
+    }
+}
+
+/// Adds `facts` to `unknown`, each key once.
+fn note_unknown(unknown: &mut Vec<UnknownFact>, facts: Vec<UnknownFact>) {
+    for fact in facts {
+        if !unknown.iter().any(|known| known.key == fact.key) {
+            unknown.push(fact);
+        }
     }
 }
 
@@ -43,6 +66,8 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Explanation {
     pub decision: Decision,
+    /// The owner facts the task was decided with, shown when any were given or read.
+    pub owner: crate::facts::OwnerFacts,
     /// Every rule of the policy, in order.
     pub rules: Vec<RuleTrace>,
 }
@@ -55,9 +80,13 @@ pub(crate) struct RuleTrace {
     pub action: Action,
     pub dry_run: bool,
     pub result: RuleResult,
+    /// When the rule matched: the VM that met its `vm.*` conditions.
+    pub vm: Option<String>,
+    /// When the rule matched with `on_unknown = "match"`: the facts that were unknown.
+    pub unknown: Vec<UnknownFact>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RuleResult {
     /// Matched, and its action is the decision.
     Decided,
@@ -65,6 +94,8 @@ pub(crate) enum RuleResult {
     Shadow,
     /// Did not match.
     NoMatch(Mismatch),
+    /// Did not match because owner facts it needs are unknown.
+    Unknown(Vec<UnknownFact>),
     /// Matches, but an earlier rule had already decided.
     Unreached,
 }
@@ -72,10 +103,11 @@ pub(crate) enum RuleResult {
 /// The first match key of a rule that the task did not meet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Mismatch {
-    pub key: &'static str,
+    /// The key, e.g. `org` or `vm.memory_mb`.
+    pub key: String,
     /// The match value as written in the policy.
     pub pattern: String,
-    /// The task's value for `key`.
+    /// The task's value for `key`, as written in a policy (for `vm.*`: each VM's).
     pub value: String,
 }
 
@@ -87,17 +119,23 @@ pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) ->
         .rules
         .iter()
         .map(|rule| {
-            let result = match rule.first_mismatch(facts) {
-                Some(condition) => RuleResult::NoMatch(Mismatch {
-                    key: condition.key.name(),
-                    pattern: condition.matcher.to_string(),
-                    value: facts.get(condition.key).to_owned(),
-                }),
-                None if decided => RuleResult::Unreached,
-                None if rule.dry_run => RuleResult::Shadow,
-                None => {
-                    decided = true;
-                    RuleResult::Decided
+            let (mut vm, mut unknown) = (None, Vec::new());
+            let result = match rule.evaluate(facts) {
+                Verdict::Fails(failure) => RuleResult::NoMatch(mismatch(rule, failure, facts)),
+                Verdict::Unknown(facts) => RuleResult::Unknown(facts),
+                Verdict::Matches {
+                    vm: matched,
+                    unknown: facts,
+                } => {
+                    (vm, unknown) = (matched.map(str::to_owned), facts);
+                    if decided {
+                        RuleResult::Unreached
+                    } else if rule.dry_run {
+                        RuleResult::Shadow
+                    } else {
+                        decided = true;
+                        RuleResult::Decided
+                    }
                 }
             };
             RuleTrace {
@@ -106,10 +144,83 @@ pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) ->
                 action: rule.action,
                 dry_run: rule.dry_run,
                 result,
+                vm,
+                unknown,
             }
         })
         .collect();
-    Explanation { decision, rules }
+    Explanation {
+        decision,
+        owner: facts.owner.clone(),
+        rules,
+    }
+}
+
+/// What the condition that failed asked for and what the task had.
+fn mismatch(rule: &Rule, failure: Failure, facts: &TaskFacts) -> Mismatch {
+    match failure {
+        Failure::Task(index) => {
+            let condition = &rule.conditions[index];
+            Mismatch {
+                key: condition.key.name().to_owned(),
+                pattern: condition.matcher.to_string(),
+                value: facts.get(condition.key).to_owned(),
+            }
+        }
+        Failure::Owner(index) => {
+            let condition = &rule.owner[index];
+            let value = owner_value(facts, &condition.fact);
+            Mismatch {
+                key: condition.fact.name(),
+                pattern: condition.matcher.to_string(),
+                value: value.map_or_else(|reason| reason.to_string(), |v| v.to_string()),
+            }
+        }
+        Failure::Vms => {
+            let vms = facts.owner.vms.as_deref().unwrap_or_default();
+            let keys: Vec<String> = rule.vm.iter().map(|c| c.fact.name()).collect();
+            let patterns: Vec<String> = rule
+                .vm
+                .iter()
+                .map(|c| format!("{} {}", c.fact.name(), c.matcher))
+                .collect();
+            let value = if vms.is_empty() {
+                "the vApp has no VMs".to_owned()
+            } else {
+                vms.iter()
+                    .map(|vm| vm_values(vm, rule))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            Mismatch {
+                key: keys.join(" and "),
+                pattern: format!("any VM: {}", patterns.join(" and ")),
+                value,
+            }
+        }
+    }
+}
+
+/// `"web-1": 4096` (one condition) or `"web-1": cpu 2, memory_mb 4096` (several).
+fn vm_values(vm: &VmFacts, rule: &Rule) -> String {
+    let values: Vec<String> = rule
+        .vm
+        .iter()
+        .filter_map(|condition| match condition.fact {
+            super::rule::OwnerFact::Key(key) => {
+                let value = vm
+                    .value(key)
+                    .map_or_else(|_| "unknown".to_owned(), |v: FactValue<'_>| v.to_string());
+                Some(if rule.vm.len() == 1 {
+                    value
+                } else {
+                    format!("{} {value}", key.field())
+                })
+            }
+            super::rule::OwnerFact::Metadata(_) => None,
+        })
+        .collect();
+    format!("{:?}: {}", vm.name, values.join(", "))
 }
 
 impl fmt::Display for Explanation {
@@ -121,7 +232,13 @@ impl fmt::Display for Explanation {
         } else {
             writeln!(f, "by:       rule {:?}", decision.rule)?;
         }
+        if let Some(vm) = &decision.vm {
+            writeln!(f, "vm:       {vm:?}")?;
+        }
         writeln!(f, "message:  {}", decision.message)?;
+        for fact in &decision.unknown {
+            writeln!(f, "unknown:  {fact}")?;
+        }
         for shadow in &decision.shadow {
             writeln!(
                 f,
@@ -129,6 +246,7 @@ impl fmt::Display for Explanation {
                 shadow.rule, shadow.action, shadow.message
             )?;
         }
+        write!(f, "{}", self.owner)?;
         writeln!(f, "rules:")?;
         for trace in &self.rules {
             writeln!(f, "  {trace}")?;
@@ -144,16 +262,38 @@ impl fmt::Display for RuleTrace {
             RuleResult::Decided => "decided  ",
             RuleResult::Shadow => "dry run  ",
             RuleResult::NoMatch(_) => "no match ",
+            RuleResult::Unknown(_) => "unknown  ",
             RuleResult::Unreached => "unreached",
         };
         write!(f, "{label} {:?} ({}): ", self.rule, self.location)?;
         let dry_run = if self.dry_run { " (dry run)" } else { "" };
+        let vm = self
+            .vm
+            .as_ref()
+            .map(|vm| format!(" (VM {vm:?})"))
+            .unwrap_or_default();
+        let unknown = if self.unknown.is_empty() {
+            String::new()
+        } else {
+            format!(" (on_unknown = \"match\": {})", list(&self.unknown))
+        };
         match &self.result {
-            RuleResult::Decided => write!(f, "matched; {}", self.action),
-            RuleResult::Shadow => write!(f, "matched; would {}, evaluation went on", self.action),
+            RuleResult::Decided => write!(f, "matched{vm}{unknown}; {}", self.action),
+            RuleResult::Shadow => write!(
+                f,
+                "matched{vm}{unknown}; would {}, evaluation went on",
+                self.action
+            ),
+            RuleResult::NoMatch(m) if m.key.starts_with("vm.") => {
+                write!(f, "{} does not match: {}", m.pattern, m.value)
+            }
+            RuleResult::NoMatch(m) if m.key.contains('.') => {
+                write!(f, "{} {} does not match {}", m.key, m.value, m.pattern)
+            }
             RuleResult::NoMatch(m) => {
                 write!(f, "{} {:?} does not match {}", m.key, m.value, m.pattern)
             }
+            RuleResult::Unknown(facts) => write!(f, "not matched, unknown: {}", list(facts)),
             RuleResult::Unreached => write!(
                 f,
                 "would match{dry_run} ({}), but an earlier rule decided",
@@ -161,6 +301,15 @@ impl fmt::Display for RuleTrace {
             ),
         }
     }
+}
+
+/// `vm.memory_mb (the task's owner is a media), …`
+fn list(facts: &[UnknownFact]) -> String {
+    facts
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -327,7 +476,7 @@ action = "resume"
             .collect();
         let no_match = |key: &'static str, pattern: &str, value: &str| {
             RuleResult::NoMatch(Mismatch {
-                key,
+                key: key.to_owned(),
                 pattern: pattern.into(),
                 value: value.into(),
             })
@@ -384,5 +533,237 @@ action = "resume"
         );
         assert_eq!(explanation.rules[2].result, RuleResult::Decided);
         assert_eq!(explanation.rules[3].result, RuleResult::Unreached);
+    }
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::facts::{FactGroup, MediaFacts, OwnerFacts, Unknown, VmFacts};
+
+    const POLICY: &str = r#"
+[defaults]
+action = "resume"
+
+[[rule]]
+name = "big VMs wait"
+operation = ["vdcInstantiateVapp", "vdcRecomposeVapp"]
+vm = { memory_mb = { gt = 65536 } }
+action = "hold"
+hold = { max = "24h" }
+
+[[rule]]
+name = "no crowds in trial orgs"
+org = "trial-*"
+vapp.vm_count = { gt = 10 }
+action = "fail"
+
+[[rule]]
+name = "no big ISOs"
+operation = "vdcUploadMedia"
+media = { size_gb = { gt = 20 }, image_type = "iso" }
+action = "fail"
+
+[[rule]]
+name = "only Gold in prod"
+org = "prod-*"
+vm = { storage_profile = { not = "Gold*" } }
+action = "abort"
+
+[[rule]]
+name = "cost centre required"
+metadata = { "cost-center" = { not = "4*" } }
+on_unknown = "match"
+action = "abort"
+"#;
+
+    fn policy() -> Policy {
+        Policy::from_sources(&[("p.toml".into(), POLICY.into())]).unwrap()
+    }
+
+    fn vm(name: &str, memory_mb: u64) -> VmFacts {
+        VmFacts {
+            name: name.into(),
+            cpu: Some(2),
+            memory_mb: Some(memory_mb),
+            disk_gb: Some(16.0),
+            storage_profile: Some("Gold".into()),
+            networks: Some(vec!["net1".into()]),
+        }
+    }
+
+    fn task(operation: &str, org: &str, owner: OwnerFacts) -> TaskFacts {
+        TaskFacts {
+            operation: operation.into(),
+            org: org.into(),
+            owner,
+            ..TaskFacts::default()
+        }
+    }
+
+    fn with_metadata(mut owner: OwnerFacts) -> OwnerFacts {
+        owner.metadata = Ok(BTreeMap::from([("cost-center".into(), "4711".into())]));
+        owner
+    }
+
+    fn vapp(vms: Vec<VmFacts>) -> OwnerFacts {
+        with_metadata(OwnerFacts {
+            vm_count: Ok(vms.len() as u64),
+            vms: Ok(vms),
+            ..OwnerFacts::default()
+        })
+    }
+
+    fn media(size_gb: f64) -> OwnerFacts {
+        with_metadata(OwnerFacts {
+            media: Ok(MediaFacts {
+                size_gb: Some(size_gb),
+                image_type: Some("iso".into()),
+            }),
+            ..OwnerFacts::default()
+        })
+    }
+
+    fn decided(facts: &TaskFacts) -> (String, Option<String>) {
+        let decision = decide(&policy(), facts, DateTime::UNIX_EPOCH);
+        (decision.rule.to_string(), decision.vm)
+    }
+
+    #[test]
+    fn any_vm_of_the_vapp_can_match_and_is_named() {
+        let small_and_big = vapp(vec![vm("web", 4096), vm("db", 131072), vm("cache", 8192)]);
+        let facts = task("vdcInstantiateVapp", "acme", small_and_big);
+        assert_eq!(decided(&facts), ("big VMs wait".into(), Some("db".into())));
+        let small = vapp(vec![vm("web", 4096), vm("cache", 65536)]);
+        let facts = task("vdcInstantiateVapp", "acme", small);
+        assert_eq!(decided(&facts), ("defaults".into(), None));
+    }
+
+    #[test]
+    fn a_vapp_without_vms_has_none_that_matches_and_nothing_is_unknown() {
+        let facts = task("vdcInstantiateVapp", "prod-eu", vapp(Vec::new()));
+        let decision = decide(&policy(), &facts, DateTime::UNIX_EPOCH);
+        assert_eq!(&*decision.rule, "defaults");
+        assert_eq!(decision.unknown, []);
+        let explanation = explain(&policy(), &facts, DateTime::UNIX_EPOCH).to_string();
+        assert!(
+            explanation.contains(
+                "no match  \"big VMs wait\" (p.toml:5): any VM: vm.memory_mb { gt = 65536 } \
+                 does not match: the vApp has no VMs"
+            ),
+            "{explanation}"
+        );
+    }
+
+    #[test]
+    fn counts_sizes_and_negations_decide() {
+        let crowd = vapp((0..11).map(|i| vm(&format!("vm{i}"), 1024)).collect());
+        assert_eq!(
+            decided(&task("vdcComposeVapp", "trial-7", crowd)).0,
+            "no crowds in trial orgs"
+        );
+        let ten = vapp((0..10).map(|i| vm(&format!("vm{i}"), 1024)).collect());
+        assert_eq!(
+            decided(&task("vdcComposeVapp", "trial-7", ten)).0,
+            "defaults"
+        );
+        assert_eq!(
+            decided(&task("vdcUploadMedia", "acme", media(20.5))).0,
+            "no big ISOs"
+        );
+        assert_eq!(
+            decided(&task("vdcUploadMedia", "acme", media(20.0))).0,
+            "defaults"
+        );
+        let mut silver = vm("db", 1024);
+        silver.storage_profile = Some("Silver".into());
+        assert_eq!(
+            decided(&task(
+                "vdcComposeVapp",
+                "prod-eu",
+                vapp(vec![vm("web", 1), silver])
+            )),
+            ("only Gold in prod".into(), Some("db".into()))
+        );
+    }
+
+    #[test]
+    fn an_unknown_fact_does_not_match_and_is_reported_with_its_reason() {
+        let owner = with_metadata(OwnerFacts {
+            vms: Err(Unknown::OwnerType("media".into())),
+            vm_count: Err(Unknown::OwnerType("media".into())),
+            ..OwnerFacts::default()
+        });
+        let facts = task("vdcInstantiateVapp", "prod-eu", owner);
+        let decision = decide(&policy(), &facts, DateTime::UNIX_EPOCH);
+        assert_eq!(&*decision.rule, "defaults");
+        let unknown: Vec<String> = decision.unknown.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            unknown,
+            [
+                "vm.memory_mb (the task's owner is a media)",
+                "vm.storage_profile (the task's owner is a media)"
+            ]
+        );
+        // `{ not = … }` on an unknown fact is unknown too, not a match.
+        let explanation = explain(&policy(), &facts, DateTime::UNIX_EPOCH);
+        assert_eq!(
+            explanation.rules[3].result,
+            RuleResult::Unknown(vec![UnknownFact {
+                key: "vm.storage_profile".into(),
+                reason: Unknown::OwnerType("media".into()),
+            }])
+        );
+    }
+
+    #[test]
+    fn on_unknown_match_lets_a_rule_match_an_unknown_fact() {
+        let owner = OwnerFacts {
+            vms: Ok(Vec::new()),
+            vm_count: Ok(0),
+            metadata: Err(Unknown::ReadFailed("vCD answered 404".into())),
+            ..OwnerFacts::default()
+        };
+        let facts = task("vdcComposeVapp", "acme", owner);
+        let decision = decide(&policy(), &facts, DateTime::UNIX_EPOCH);
+        assert_eq!(&*decision.rule, "cost centre required");
+        assert_eq!(decision.unknown[0].key, "metadata.cost-center");
+        let text = explain(&policy(), &facts, DateTime::UNIX_EPOCH).to_string();
+        assert!(
+            text.contains(
+                "matched (on_unknown = \"match\": metadata.cost-center (reading the owner failed: \
+                 vCD answered 404)); abort"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn only_groups_of_rules_that_can_be_reached_are_needed() {
+        let policy = policy();
+        let needs = |operation: &str, org: &str| {
+            policy
+                .owner_needs(&task(operation, org, OwnerFacts::default()))
+                .groups()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            needs("vdcUploadMedia", "acme"),
+            [FactGroup::Media, FactGroup::Metadata]
+        );
+        assert_eq!(
+            needs("vdcInstantiateVapp", "prod-1"),
+            [FactGroup::Vm, FactGroup::Metadata]
+        );
+        let plain = Policy::from_sources(&[(
+            "p.toml".into(),
+            "[[rule]]\nname = \"all\"\naction = \"resume\"\n[[rule]]\nname = \"vm\"\n\
+             vm.cpu = 2\naction = \"fail\"\n"
+                .into(),
+        )])
+        .unwrap();
+        assert!(plain.owner_needs(&TaskFacts::default()).is_empty());
     }
 }

@@ -21,6 +21,8 @@ mod template;
 
 use std::path::Path;
 
+use crate::facts::{Needs, TaskFacts};
+
 pub use error::PolicyErrors;
 pub use eval::decide;
 pub(crate) use eval::explain;
@@ -38,6 +40,8 @@ pub struct Policy {
     /// `ignore` when no file has `[defaults]`.
     defaults: Defaults,
     tests: Vec<PolicyTest>,
+    /// What `check` should point out without refusing the policy, as `file:line: text`.
+    warnings: Vec<String>,
 }
 
 impl Policy {
@@ -72,6 +76,34 @@ impl Policy {
     pub fn tests(&self) -> &[PolicyTest] {
         &self.tests
     }
+
+    /// The owner-fact groups [`decide`] may look at for a task with these facts: those of every
+    /// rule whose conditions on the task's own facts hold, up to the first enforcing rule that
+    /// needs no owner facts and so surely decides. Empty for a policy without owner facts, and
+    /// for tasks such a rule decides first: nothing more is read from vCD for them.
+    pub fn owner_needs(&self, facts: &TaskFacts) -> Needs {
+        let mut needs = Needs::default();
+        for rule in &self.rules {
+            if rule.first_mismatch(facts).is_some() {
+                continue;
+            }
+            if rule.needs.is_empty() && !rule.dry_run {
+                break;
+            }
+            needs = needs.union(rule.needs);
+        }
+        needs
+    }
+
+    /// Things worth pointing out that do not make the policy wrong (`check` prints them).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Whether any rule matches on owner facts.
+    pub fn uses_owner_facts(&self) -> bool {
+        self.rules.iter().any(|rule| !rule.needs.is_empty())
+    }
 }
 
 #[cfg(test)]
@@ -101,7 +133,7 @@ mod tests {
     fn the_example_policy_loads_and_its_tests_pass() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/example.toml");
         let policy = Policy::load(&path).unwrap_or_else(|errors| panic!("{errors}"));
-        assert_eq!(policy.rule_count(), 6);
+        assert_eq!(policy.rule_count(), 9);
         let outcomes = run_tests(&policy, chrono::DateTime::UNIX_EPOCH);
         assert!(outcomes.len() >= 5);
         for outcome in outcomes {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::duration::format_duration;
+use crate::facts::UnknownFact;
 use crate::task::FinalAction;
 
 /// The rule name a decision carries when no rule matched and `[defaults]` applied.
@@ -90,6 +91,10 @@ pub struct Decision {
     pub message: String,
     /// Dry-run rules that matched before the deciding one, in policy order.
     pub shadow: Vec<ShadowMatch>,
+    /// The VM of the owner that met the deciding rule's `vm.*` conditions.
+    pub vm: Option<String>,
+    /// Owner facts the rules tried needed but could not have, and why (each key once).
+    pub unknown: Vec<UnknownFact>,
 }
 
 /// A `dry_run` rule that matched: what it would have done.

@@ -10,12 +10,12 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::{PolicyError, Source, did_you_mean};
-use crate::facts::MatchKey;
+use crate::facts::{FactGroup, MatchKey, OwnerKey};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +35,11 @@ pub(crate) struct RawRule {
     pub message: Option<Spanned<String>>,
     pub hold: Option<Spanned<RawHold>>,
     pub dry_run: bool,
+    /// Owner-fact conditions (`vapp`, `vm`, `media` tables), in the order written.
+    pub owner: Vec<(OwnerKey, Spanned<RawMatch>)>,
+    /// `metadata` conditions: entry key and match value, in the order written.
+    pub metadata: Vec<(String, Spanned<RawMatch>)>,
+    pub on_unknown: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,9 +60,23 @@ pub(crate) struct RawTest {
     pub rule: Option<Spanned<String>>,
 }
 
-/// The facts of a test task, in [`MatchKey`] order; keys left out are empty strings.
+/// The facts of a test task: match keys in [`MatchKey`] order (keys left out are empty
+/// strings) and owner facts as given. Owner values are read as [`RawMatch`]es and checked to
+/// be plain values when the test is compiled.
 #[derive(Debug, Default)]
-pub(crate) struct RawTask(pub BTreeMap<MatchKey, String>);
+pub(crate) struct RawTask {
+    pub facts: BTreeMap<MatchKey, String>,
+    pub vapp: Option<RawOwnerValues>,
+    /// `vm = { … }`: one VM.
+    pub vm: Option<RawOwnerValues>,
+    /// `vms = [{ … }, …]`: several VMs (or none).
+    pub vms: Option<Vec<RawOwnerValues>>,
+    pub media: Option<RawOwnerValues>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// Owner facts of one group (or one VM) as written, in the order written.
+pub(crate) type RawOwnerValues = Vec<(OwnerKey, Spanned<RawMatch>)>;
 
 /// A match value as written. The position of a glob is that of the enclosing `Spanned`.
 #[derive(Debug)]
@@ -65,7 +84,44 @@ pub(crate) enum RawMatch {
     Glob(String),
     List(Vec<Spanned<String>>),
     Regex(Spanned<String>),
+    /// A plain number: equal.
+    Number(f64),
+    /// `{ gt = …, le = … }`: all must hold.
+    Compare(Vec<(Comparison, Spanned<f64>)>),
     Not(Box<Spanned<RawMatch>>),
+}
+
+/// A numeric comparison of a fact with a bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Comparison {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+}
+
+impl Comparison {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Comparison::Gt => "gt",
+            Comparison::Ge => "ge",
+            Comparison::Lt => "lt",
+            Comparison::Le => "le",
+            Comparison::Eq => "eq",
+        }
+    }
+
+    /// Whether `value <op> bound`.
+    pub(crate) fn holds(self, value: f64, bound: f64) -> bool {
+        match self {
+            Comparison::Gt => value > bound,
+            Comparison::Ge => value >= bound,
+            Comparison::Lt => value < bound,
+            Comparison::Le => value <= bound,
+            Comparison::Eq => value == bound,
+        }
+    }
 }
 
 /// One policy file's tables, each with the position of its header (or inline table).
@@ -270,11 +326,26 @@ impl<'de> Visitor<'de> for RawMatchVisitor {
     type Value = RawMatch;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a glob string, a list of globs, { regex = \"…\" } or { not = <one of these> }")
+        f.write_str(
+            "a glob string, a list of globs, { regex = \"…\" }, a number, { gt, ge, lt, le, eq } \
+             or { not = <one of these> }",
+        )
     }
 
     fn visit_str<E: de::Error>(self, glob: &str) -> Result<RawMatch, E> {
         Ok(RawMatch::Glob(glob.to_owned()))
+    }
+
+    fn visit_i64<E: de::Error>(self, number: i64) -> Result<RawMatch, E> {
+        Ok(RawMatch::Number(number as f64))
+    }
+
+    fn visit_u64<E: de::Error>(self, number: u64) -> Result<RawMatch, E> {
+        Ok(RawMatch::Number(number as f64))
+    }
+
+    fn visit_f64<E: de::Error>(self, number: f64) -> Result<RawMatch, E> {
+        Ok(RawMatch::Number(number))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawMatch, A::Error> {
@@ -291,9 +362,23 @@ impl<'de> Visitor<'de> for RawMatchVisitor {
                 "an empty table matches nothing; write { regex = \"…\" } or { not = … }",
             ));
         };
-        let raw = match keyword {
-            Keyword::Regex => RawMatch::Regex(map.next_value()?),
-            Keyword::Not => RawMatch::Not(Box::new(map.next_value()?)),
+        let raw = match keyword.comparison() {
+            Some(first) => {
+                let mut comparisons = vec![(first, map.next_value()?)];
+                while let Some(keyword) = map.next_key::<Keyword>()? {
+                    let Some(comparison) = keyword.comparison() else {
+                        return Err(de::Error::custom(
+                            "a match table holds comparisons (gt, ge, lt, le, eq) or one of regex \
+                             or not, not both; to negate comparisons, nest them: \
+                             { not = { gt = 8 } }",
+                        ));
+                    };
+                    comparisons.push((comparison, map.next_value()?));
+                }
+                return Ok(RawMatch::Compare(comparisons));
+            }
+            None if keyword == Keyword::Regex => RawMatch::Regex(map.next_value()?),
+            None => RawMatch::Not(Box::new(map.next_value()?)),
         };
         if map.next_key::<Keyword>()?.is_some() {
             return Err(de::Error::custom(
@@ -308,18 +393,35 @@ impl<'de> Visitor<'de> for RawMatchVisitor {
 /// The keys of a `[[rule]]` table, as serde lists them in "unknown key" messages.
 static RULE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let head = ["name"].into_iter();
-    let tail = ["action", "message", "hold", "dry_run"];
-    head.chain(MatchKey::names()).chain(tail).collect()
+    let groups = FactGroup::ALL.map(FactGroup::name);
+    let tail = ["on_unknown", "action", "message", "hold", "dry_run"];
+    head.chain(MatchKey::names())
+        .chain(groups)
+        .chain(tail)
+        .collect()
 });
 
 /// The keys of a test task.
-static TASK_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| MatchKey::names().collect());
+static TASK_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let owner = ["vapp", "vm", "vms", "media", "metadata"];
+    MatchKey::names().chain(owner).collect()
+});
+
+/// The fields of each owner-fact table, as "unknown key" messages list them.
+static VAPP_FIELDS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| OwnerKey::fields(FactGroup::Vapp).collect());
+static VM_FIELDS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| OwnerKey::fields(FactGroup::Vm).collect());
+static MEDIA_FIELDS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| OwnerKey::fields(FactGroup::Media).collect());
 
 /// One key of a `[[rule]]` table. Deserialized as an identifier so that an unknown key is
 /// reported at its own position, with the allowed keys.
 enum RuleKey {
     Name,
     Match(MatchKey),
+    Group(FactGroup),
+    OnUnknown,
     Action,
     Message,
     Hold,
@@ -330,12 +432,134 @@ impl RuleKey {
     fn parse(key: &str) -> Option<RuleKey> {
         match key {
             "name" => Some(RuleKey::Name),
+            "on_unknown" => Some(RuleKey::OnUnknown),
             "action" => Some(RuleKey::Action),
             "message" => Some(RuleKey::Message),
             "hold" => Some(RuleKey::Hold),
             "dry_run" => Some(RuleKey::DryRun),
-            other => MatchKey::parse(other).map(RuleKey::Match),
+            other => MatchKey::parse(other)
+                .map(RuleKey::Match)
+                .or_else(|| FactGroup::parse(other).map(RuleKey::Group)),
         }
+    }
+}
+
+/// Reads the table of one owner-fact group (`vm = { memory_mb = { gt = 65536 } }`): its keys
+/// are the group's fields, its values [`RawMatch`]es.
+struct GroupSeed(FactGroup);
+
+/// A field of an owner-fact group, read as an identifier so that an unknown one is reported
+/// at its own position with the group's fields.
+struct FieldKey(OwnerKey);
+
+struct FieldSeed(FactGroup);
+
+impl<'de> DeserializeSeed<'de> for FieldSeed {
+    type Value = FieldKey;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<FieldKey, D::Error> {
+        let visitor = match self.0 {
+            FactGroup::Vapp => KeyVisitor(|k| vapp_field(k).map(FieldKey), &VAPP_FIELDS),
+            FactGroup::Vm => KeyVisitor(|k| vm_field(k).map(FieldKey), &VM_FIELDS),
+            FactGroup::Media | FactGroup::Metadata => {
+                KeyVisitor(|k| media_field(k).map(FieldKey), &MEDIA_FIELDS)
+            }
+        };
+        deserializer.deserialize_identifier(visitor)
+    }
+}
+
+fn vapp_field(field: &str) -> Option<OwnerKey> {
+    OwnerKey::parse(FactGroup::Vapp, field)
+}
+
+fn vm_field(field: &str) -> Option<OwnerKey> {
+    OwnerKey::parse(FactGroup::Vm, field)
+}
+
+fn media_field(field: &str) -> Option<OwnerKey> {
+    OwnerKey::parse(FactGroup::Media, field)
+}
+
+impl<'de> DeserializeSeed<'de> for GroupSeed {
+    type Value = RawOwnerValues;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<RawOwnerValues, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for GroupSeed {
+    type Value = RawOwnerValues;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a table of {} facts, e.g. {{ {} = … }}",
+            self.0.name(),
+            OwnerKey::fields(self.0).next().unwrap_or("…")
+        )
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawOwnerValues, A::Error> {
+        let mut values = Vec::new();
+        while let Some(FieldKey(key)) = map.next_key_seed(FieldSeed(self.0))? {
+            values.push((key, map.next_value()?));
+        }
+        Ok(values)
+    }
+}
+
+/// `metadata = { env = "prod", … }`: any entry key, each with a match value.
+struct MetadataMatches(Vec<(String, Spanned<RawMatch>)>);
+
+impl<'de> Deserialize<'de> for MetadataMatches {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MetadataVisitor;
+        impl<'de> Visitor<'de> for MetadataVisitor {
+            type Value = MetadataMatches;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of metadata entries, e.g. { env = \"prod\" }")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MetadataMatches, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(MetadataMatches(entries))
+            }
+        }
+        deserializer.deserialize_map(MetadataVisitor)
+    }
+}
+
+/// `vms = [{ … }, { … }]` in a test task.
+struct VmList(Vec<RawOwnerValues>);
+
+impl<'de> Deserialize<'de> for VmList {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct VmListVisitor;
+        impl<'de> Visitor<'de> for VmListVisitor {
+            type Value = VmList;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of VMs, e.g. [{ memory_mb = 4096 }, { memory_mb = 131072 }]")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<VmList, A::Error> {
+                let mut vms = Vec::new();
+                while let Some(vm) = seq.next_element_seed(GroupSeed(FactGroup::Vm))? {
+                    vms.push(vm);
+                }
+                Ok(VmList(vms))
+            }
+        }
+        deserializer.deserialize_seq(VmListVisitor)
     }
 }
 
@@ -345,12 +569,26 @@ impl<'de> Deserialize<'de> for RuleKey {
     }
 }
 
-/// One key of a test task: a match key.
-struct TaskKey(MatchKey);
+/// One key of a test task: a match key or an owner-fact table.
+enum TaskKey {
+    Match(MatchKey),
+    Vapp,
+    Vm,
+    Vms,
+    Media,
+    Metadata,
+}
 
 impl<'de> Deserialize<'de> for TaskKey {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<TaskKey, D::Error> {
-        let parse = |key: &str| MatchKey::parse(key).map(TaskKey);
+        let parse = |key: &str| match key {
+            "vapp" => Some(TaskKey::Vapp),
+            "vm" => Some(TaskKey::Vm),
+            "vms" => Some(TaskKey::Vms),
+            "media" => Some(TaskKey::Media),
+            "metadata" => Some(TaskKey::Metadata),
+            other => MatchKey::parse(other).map(TaskKey::Match),
+        };
         deserializer.deserialize_identifier(KeyVisitor(parse, &TASK_KEYS))
     }
 }
@@ -389,6 +627,14 @@ impl<'de> Deserialize<'de> for RawRule {
                         RuleKey::Match(key) => {
                             rule.matches.insert(key, map.next_value()?);
                         }
+                        RuleKey::Group(FactGroup::Metadata) => {
+                            let MetadataMatches(entries) = map.next_value()?;
+                            rule.metadata.extend(entries);
+                        }
+                        RuleKey::Group(group) => {
+                            rule.owner.extend(map.next_value_seed(GroupSeed(group))?);
+                        }
+                        RuleKey::OnUnknown => rule.on_unknown = Some(map.next_value()?),
                         RuleKey::Action => rule.action = Some(map.next_value()?),
                         RuleKey::Message => rule.message = Some(map.next_value()?),
                         RuleKey::Hold => rule.hold = Some(map.next_value()?),
@@ -413,11 +659,26 @@ impl<'de> Deserialize<'de> for RawTask {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawTask, A::Error> {
-                let mut task = BTreeMap::new();
-                while let Some(TaskKey(key)) = map.next_key()? {
-                    task.insert(key, map.next_value()?);
+                let mut task = RawTask::default();
+                while let Some(key) = map.next_key()? {
+                    match key {
+                        TaskKey::Match(key) => {
+                            task.facts.insert(key, map.next_value()?);
+                        }
+                        TaskKey::Vapp => {
+                            task.vapp = Some(map.next_value_seed(GroupSeed(FactGroup::Vapp))?)
+                        }
+                        TaskKey::Vm => {
+                            task.vm = Some(map.next_value_seed(GroupSeed(FactGroup::Vm))?)
+                        }
+                        TaskKey::Vms => task.vms = Some(map.next_value::<VmList>()?.0),
+                        TaskKey::Media => {
+                            task.media = Some(map.next_value_seed(GroupSeed(FactGroup::Media))?)
+                        }
+                        TaskKey::Metadata => task.metadata = Some(map.next_value()?),
+                    }
                 }
-                Ok(RawTask(task))
+                Ok(task)
             }
         }
         deserializer.deserialize_map(TaskVisitor)
@@ -426,11 +687,29 @@ impl<'de> Deserialize<'de> for RawTask {
 
 /// The keys of a match table. Deserialized as an identifier so that an unknown key is
 /// reported at its own position.
-#[derive(Deserialize)]
+#[derive(Deserialize, PartialEq, Eq)]
 #[serde(field_identifier, rename_all = "lowercase")]
 enum Keyword {
     Regex,
     Not,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+}
+
+impl Keyword {
+    fn comparison(&self) -> Option<Comparison> {
+        match self {
+            Keyword::Regex | Keyword::Not => None,
+            Keyword::Gt => Some(Comparison::Gt),
+            Keyword::Ge => Some(Comparison::Ge),
+            Keyword::Lt => Some(Comparison::Lt),
+            Keyword::Le => Some(Comparison::Le),
+            Keyword::Eq => Some(Comparison::Eq),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -464,7 +743,7 @@ mod tests {
             RawMatch::Not(_)
         ));
         assert!(rule.hold.is_some());
-        let task = &file.tests[0].get_ref().task.0;
+        let task = &file.tests[0].get_ref().task.facts;
         assert_eq!(
             task.iter().collect::<Vec<_>>(),
             [(&MatchKey::Org, &"o".to_owned())]
@@ -474,7 +753,7 @@ mod tests {
     #[test]
     fn one_bad_table_does_not_hide_the_next() {
         let (file, errors) = parse(
-            "[[rule]]\nnmae = \"a\"\n[[rule]]\nname = \"b\"\norg = 5\n[[rule]]\nname = \"c\"\n",
+            "[[rule]]\nnmae = \"a\"\n[[rule]]\nname = \"b\"\norg = true\n[[rule]]\nname = \"c\"\n",
         );
         assert_eq!(file.rules.len(), 1);
         assert!(!file.rules_complete);
@@ -484,7 +763,7 @@ mod tests {
     #[test]
     fn every_shape_mistake_in_a_table_is_reported() {
         let (file, errors) = parse(
-            "[[rule]]\nname = \"a\"\ncolour = \"red\"\noperation = 5\n\
+            "[[rule]]\nname = \"a\"\ncolour = \"red\"\noperation = true\n\
              hold = { maxx = \"1h\" }\nsize = 1\n",
         );
         assert!(file.rules.is_empty());

@@ -16,11 +16,11 @@ use super::error::{Diagnostics, PolicyError, Source, did_you_mean};
 use super::eval::decide;
 use super::index::RuleIndex;
 use super::model::{ACTION_NAMES, DEFAULTS_RULE, Decision, Location};
-use super::raw::{RawTask, RawTest};
-use crate::facts::TaskFacts;
+use super::raw::{RawMatch, RawOwnerValues, RawTask, RawTest};
+use crate::facts::{FactKind, MediaFacts, OwnerKey, TaskFacts, VmFacts};
 
 /// One `[[test]]` case.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PolicyTest {
     pub name: String,
     pub location: Location,
@@ -56,7 +56,13 @@ impl TestOutcome {
 /// `ok    name: resume by rule "r"` or `FAIL  name (file:line): expected …, got …`.
 impl fmt::Display for TestOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let got = format!("{} by {}", self.got.action, by(&self.got.rule));
+        let mut got = format!("{} by {}", self.got.action, by(&self.got.rule));
+        if let Some(vm) = &self.got.vm {
+            got.push_str(&format!(" (VM {vm:?})"));
+        }
+        for fact in &self.got.unknown {
+            got.push_str(&format!("; unknown: {fact}"));
+        }
         if self.passed() {
             return write!(f, "ok    {}: {got}", self.name);
         }
@@ -134,19 +140,20 @@ fn compile_test(
     let raw = raw.into_inner();
     let before = errors.len();
     let name = test_name(&raw, header.clone(), &location, names, source, errors);
-    let expect = expected_action(&raw, header, source, errors);
+    let expect = expected_action(&raw, header.clone(), source, errors);
     if let (Some(rule), Some(expect)) = (&raw.rule, expect)
         && let Some(problem) = impossible_rule(rule.get_ref(), expect, index)
     {
         errors.push(source.error(rule.span(), problem));
     }
+    let facts = facts(raw.task, header.clone(), source, errors);
     if errors.len() > before {
         return None;
     }
     Some(PolicyTest {
         name: name?,
         location,
-        facts: facts(raw.task),
+        facts,
         expect: expect?,
         rule: raw.rule.map(|rule| Arc::from(rule.into_inner())),
     })
@@ -238,12 +245,121 @@ fn impossible_rule(rule: &str, expect: &str, index: &RuleIndex) -> Option<String
     })
 }
 
-fn facts(task: RawTask) -> TaskFacts {
+/// The test task's facts; owner facts it leaves out are unknown ("not given").
+fn facts(
+    task: RawTask,
+    header: Range<usize>,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+) -> TaskFacts {
     let mut facts = TaskFacts::default();
-    for (key, value) in task.0 {
+    for (key, value) in task.facts {
         *facts.get_mut(key) = value;
     }
+    let mut values = TestValues { source, errors };
+    let owner = &mut facts.owner;
+    if let Some(vapp) = &task.vapp {
+        for (key, value) in vapp {
+            if let Some(count) = values.number(*key, value) {
+                owner.vm_count = Ok(count as u64);
+            }
+        }
+    }
+    match (&task.vm, &task.vms) {
+        (Some(_), Some(_)) => values.errors.push(source.error(
+            header,
+            "the test task gives both `vm` and `vms`; give one VM as vm = { … } or several as \
+             vms = [{ … }, { … }]",
+        )),
+        (Some(vm), None) => owner.vms = Ok(vec![values.vm("vm".to_owned(), vm)]),
+        (None, Some(vms)) => {
+            let vms: Vec<VmFacts> = vms
+                .iter()
+                .enumerate()
+                .map(|(i, vm)| values.vm(format!("vms[{i}]"), vm))
+                .collect();
+            if owner.vm_count.is_err() {
+                owner.vm_count = Ok(vms.len() as u64);
+            }
+            owner.vms = Ok(vms);
+        }
+        (None, None) => {}
+    }
+    if let Some(media) = &task.media {
+        let mut facts = MediaFacts::default();
+        for (key, value) in media {
+            match key {
+                OwnerKey::MediaSizeGb => facts.size_gb = values.number(*key, value),
+                _ => facts.image_type = values.text(*key, value),
+            }
+        }
+        owner.media = Ok(facts);
+    }
+    if let Some(metadata) = task.metadata {
+        owner.metadata = Ok(metadata);
+    }
     facts
+}
+
+/// Reads the plain values of a test's owner facts, reporting a value of the wrong kind.
+struct TestValues<'a, 'e> {
+    source: &'a Source<'a>,
+    errors: &'e mut Vec<PolicyError>,
+}
+
+impl TestValues<'_, '_> {
+    fn vm(&mut self, name: String, values: &RawOwnerValues) -> VmFacts {
+        let mut vm = VmFacts {
+            name,
+            ..VmFacts::default()
+        };
+        for (key, value) in values {
+            match key {
+                OwnerKey::VmCpu => vm.cpu = self.number(*key, value).map(|n| n as u64),
+                OwnerKey::VmMemoryMb => vm.memory_mb = self.number(*key, value).map(|n| n as u64),
+                OwnerKey::VmDiskGb => vm.disk_gb = self.number(*key, value),
+                OwnerKey::VmStorageProfile => vm.storage_profile = self.text(*key, value),
+                _ => vm.networks = self.texts(*key, value),
+            }
+        }
+        vm
+    }
+
+    fn number(&mut self, key: OwnerKey, value: &Spanned<RawMatch>) -> Option<f64> {
+        match (key.kind(), value.get_ref()) {
+            (FactKind::Number, RawMatch::Number(number)) => Some(*number),
+            _ => self.wrong(key, value),
+        }
+    }
+
+    fn text(&mut self, key: OwnerKey, value: &Spanned<RawMatch>) -> Option<String> {
+        match (key.kind(), value.get_ref()) {
+            (FactKind::Text, RawMatch::Glob(text)) => Some(text.clone()),
+            _ => self.wrong(key, value),
+        }
+    }
+
+    /// One text or a list of them (a VM's networks).
+    fn texts(&mut self, key: OwnerKey, value: &Spanned<RawMatch>) -> Option<Vec<String>> {
+        match value.get_ref() {
+            RawMatch::Glob(text) => Some(vec![text.clone()]),
+            RawMatch::List(items) => Some(items.iter().map(|i| i.get_ref().clone()).collect()),
+            _ => self.wrong(key, value),
+        }
+    }
+
+    fn wrong<T>(&mut self, key: OwnerKey, value: &Spanned<RawMatch>) -> Option<T> {
+        let expected = match key.kind() {
+            FactKind::Number => "a number, e.g. 4096",
+            FactKind::Text => "a string",
+        };
+        let message = format!(
+            "`{}` in a test task is a value, not a match: give {expected}",
+            key.name()
+        );
+        self.errors.push(self.source.error(value.span(), message));
+        None
+    }
 }
 
 #[cfg(test)]
@@ -304,6 +420,33 @@ rule = "defaults"
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn test_tasks_give_owner_facts_and_outcomes_name_the_vm_and_unknown_facts() {
+        let policy = Policy::from_sources(&[(
+            "p.toml".into(),
+            "[[rule]]\nname = \"big\"\nvm.memory_mb = { gt = 65536 }\naction = \"fail\"\n\
+             [[test]]\nname = \"one of several\"\nexpect = \"fail\"\n\
+             task = { vms = [{ memory_mb = 4096 }, { memory_mb = 131072 }] }\n\
+             [[test]]\nname = \"one\"\nexpect = \"fail\"\ntask = { vm = { memory_mb = 65536 } }\n\
+             [[test]]\nname = \"none given\"\nexpect = \"ignore\"\ntask = { operation = \"x\" }\n"
+                .into(),
+        )])
+        .unwrap();
+        let report: Vec<String> = run_tests(&policy, DateTime::UNIX_EPOCH)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            report,
+            [
+                "ok    one of several: fail by rule \"big\" (VM \"vms[1]\")",
+                "FAIL  one (p.toml:9): expected fail, got ignore by [defaults]",
+                "ok    none given: ignore by [defaults]; unknown: vm.memory_mb (not given)",
+            ]
+        );
+        assert_eq!(policy.tests()[0].facts.owner.vm_count, Ok(2));
     }
 
     #[test]

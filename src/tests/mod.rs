@@ -18,7 +18,7 @@ use crate::xml::testing::variants;
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const LIMIT: usize = 64 * 1024;
 
-/// The files the tests below pin, by folder.
+/// The files the tests below pin, by folder (owner documents: `vcd/model/owner/tests`).
 const PINNED: [(&str, &[&str]); 2] = [
     (
         "protocol",
@@ -29,8 +29,11 @@ const PINNED: [(&str, &[&str]); 2] = [
             "blocking-task-update-progress-params.xml",
             "blocking-task.xml",
             "error.xml",
+            "media.xml",
+            "metadata.xml",
             "notification-blockingtask-create.json",
             "notification-blockingtask-create.xml",
+            "vapp.xml",
             "versions.xml",
         ],
     ),
@@ -41,6 +44,7 @@ const PINNED: [(&str, &[&str]); 2] = [
             "02-nclient-json-notification.json",
             "05-docs-blockingtask-guide-5.1.xml",
             "08-docs-blockingtaskreferences-guide.xml",
+            "09-terraform-provider-vm.xml",
         ],
     ),
 ];
@@ -441,6 +445,10 @@ fn every_xml_fixture_through_every_document_parser() {
             "protocol/blocking-task-update-progress-params.xml",
             "BlockingTaskUpdateProgressParams",
         ),
+        ("protocol/vapp.xml", "VApp"),
+        ("protocol/media.xml", "Media"),
+        ("protocol/metadata.xml", "Metadata"),
+        ("field/09-terraform-provider-vm.xml", "Vm"),
         ("field/01-nclient-blockingtask-create.xml", "Notification"),
         ("field/05-docs-blockingtask-guide-5.1.xml", "BlockingTask"),
         (

@@ -16,9 +16,10 @@ use super::limit::{Limiter, Signal};
 use super::model;
 use super::negotiate::choose_version;
 use super::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
-use super::urls::Endpoints;
+use super::urls::{Endpoints, OwnerRef};
 use super::version::{ApiVersion, VersionInfo};
 use crate::backoff::Backoff;
+use crate::facts::{MediaFacts, VmFacts};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::task::FinalAction;
@@ -179,6 +180,47 @@ impl VcdClient {
                 });
             }
         }
+    }
+
+    /// The VMs of the owner: a vApp's, or the VM itself (a Media is read as a vApp, and
+    /// refused as the wrong document).
+    pub(crate) async fn owner_vms(&self, owner: OwnerRef) -> Result<Vec<VmFacts>, VcdError> {
+        let op = match owner {
+            OwnerRef::Vm(_) => "get_vm",
+            OwnerRef::Vapp(_) | OwnerRef::Media(_) => "get_vapp",
+        };
+        let answer = self.get(op, self.endpoints.owner(owner)).await?;
+        let vms = match owner {
+            OwnerRef::Vm(_) => model::parse_vm(&answer).map(|vm| vec![vm]),
+            OwnerRef::Vapp(_) | OwnerRef::Media(_) => model::parse_vapp(&answer),
+        };
+        decode(op, vms)
+    }
+
+    /// The owner Media.
+    pub(crate) async fn owner_media(&self, owner: OwnerRef) -> Result<MediaFacts, VcdError> {
+        let answer = self.get("get_media", self.endpoints.owner(owner)).await?;
+        decode("get_media", model::parse_media(&answer))
+    }
+
+    /// The owner's metadata entries.
+    pub(crate) async fn owner_metadata(
+        &self,
+        owner: OwnerRef,
+    ) -> Result<std::collections::BTreeMap<String, String>, VcdError> {
+        let url = self.endpoints.owner_metadata(owner);
+        let answer = self.get("get_metadata", url).await?;
+        decode("get_metadata", model::parse_metadata(&answer))
+    }
+
+    async fn get(&self, op: &'static str, url: String) -> Result<String, VcdError> {
+        let call = Call {
+            op,
+            method: Method::GET,
+            url,
+            body: None,
+        };
+        self.send(call).await
     }
 
     /// POSTs `resume`, `abort` or `fail` with `message` (shown to the tenant).

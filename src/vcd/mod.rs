@@ -16,4 +16,5 @@ pub use client::VcdClient;
 pub(crate) use error::describe_transport_error;
 pub use error::{ErrorClass, VcdError};
 pub(crate) use limit::urgent;
+pub(crate) use urls::OwnerRef;
 pub use version::ApiVersion;

@@ -2,9 +2,41 @@
 //! involved, a validated [`TaskId`]. Nothing here accepts a URL or path from a message.
 
 use url::Url;
+use uuid::Uuid;
 
 use crate::task::FinalAction;
 use crate::task::TaskId;
+
+/// The object a blocking task is about, by kind and validated UUID: the only owner URLs the
+/// daemon builds (never the href a task names, which could point elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnerRef {
+    Vapp(Uuid),
+    Vm(Uuid),
+    Media(Uuid),
+}
+
+impl OwnerRef {
+    /// The owner of kind `kind` (`vApp`, `vm`, `media`, as a TaskOwner's media type names
+    /// it, in any case) with id `id`; `None` for other kinds or an id that is not a UUID.
+    pub(crate) fn new(kind: &str, id: &str) -> Option<OwnerRef> {
+        let id = Uuid::try_parse(id).ok()?;
+        match kind.to_ascii_lowercase().as_str() {
+            "vapp" => Some(OwnerRef::Vapp(id)),
+            "vm" => Some(OwnerRef::Vm(id)),
+            "media" => Some(OwnerRef::Media(id)),
+            _ => None,
+        }
+    }
+
+    fn path(self) -> String {
+        match self {
+            OwnerRef::Vapp(id) => format!("/api/vApp/vapp-{id}"),
+            OwnerRef::Vm(id) => format!("/api/vApp/vm-{id}"),
+            OwnerRef::Media(id) => format!("/api/media/{id}"),
+        }
+    }
+}
 
 /// The vCD endpoints, rooted at the configured base URL.
 #[derive(Debug, Clone)]
@@ -63,6 +95,14 @@ impl Endpoints {
         ))
     }
 
+    pub(super) fn owner(&self, owner: OwnerRef) -> String {
+        self.at(&owner.path())
+    }
+
+    pub(super) fn owner_metadata(&self, owner: OwnerRef) -> String {
+        self.at(&format!("{}/metadata", owner.path()))
+    }
+
     pub(super) fn update_progress(&self, id: TaskId) -> String {
         self.at(&format!(
             "/api/admin/extension/blockingTask/{id}/action/updateProgress"
@@ -91,6 +131,24 @@ mod tests {
                 endpoints.blocking_tasks(),
                 "https://vcd.example.com/api/admin/extension/blockingTasks/"
             );
+        }
+        let endpoints = Endpoints::new(&Url::parse("https://vcd.example.com/").unwrap());
+        let owner = OwnerRef::new("VAPP", "B7C8D9E0-F1A2-4B3C-8D4E-5F6A7B8C9D0E").unwrap();
+        assert_eq!(
+            endpoints.owner_metadata(owner),
+            "https://vcd.example.com/api/vApp/vapp-b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e/metadata"
+        );
+        let media = OwnerRef::new("media", "4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8").unwrap();
+        assert_eq!(
+            endpoints.owner(media),
+            "https://vcd.example.com/api/media/4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8"
+        );
+        for (kind, id) in [
+            ("vApp", "../../admin"),
+            ("vApp", "vapp-b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"),
+            ("vAppTemplate", "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"),
+        ] {
+            assert_eq!(OwnerRef::new(kind, id), None, "{kind} {id}");
         }
         let prefixed = Endpoints::new(&Url::parse("https://proxy.example.com/vcd").unwrap());
         assert_eq!(

@@ -496,3 +496,62 @@ fn man_prints_a_roff_page_naming_the_commands() {
     let run = std::fs::read_to_string(dir.path().join("vcd-blockd-run.1")).unwrap();
     assert!(run.contains("VCD_BLOCKD_CONFIG"), "{run}");
 }
+
+#[test]
+fn check_warns_about_vm_facts_on_media_uploads_and_still_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "[[rule]]\nname = \"big uploads\"\noperation = \"vdcUploadMedia\"\n\
+         vm.memory_mb = { gt = 65536 }\naction = \"fail\"\n",
+    )
+    .unwrap();
+    let output = vcd_blockd().arg("check").arg(&policy).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{}:1: warning: rule \"big uploads\" matches on vm.* facts, but vdcUploadMedia is \
+             about a media",
+            policy.display()
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn explain_takes_owner_facts_and_names_the_vm_and_what_was_unknown() {
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml");
+    let output = vcd_blockd()
+        .args(["explain", policy, "--fact", "operation=vdcInstantiateVapp"])
+        .args(["--fact", "org=acme", "--fact", "vm.memory_mb=131072"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("decision: hold"), "{stdout}");
+    assert!(stdout.contains("vm:       \"vm\""), "{stdout}");
+    assert!(
+        stdout.contains("  vm \"vm\": cpu unknown, memory_mb 131072"),
+        "{stdout}"
+    );
+
+    let output = vcd_blockd()
+        .args(["explain", policy, "--fact", "operation=vdcUploadMedia"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("decision: resume"), "{stdout}");
+    assert!(
+        stdout.contains("unknown:  media.size_gb (not given)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("unknown   \"no ISOs over 20 GiB\" (")
+            && stdout.contains(
+                "not matched, unknown: media.image_type (not given), media.size_gb (not given)"
+            ),
+        "{stdout}"
+    );
+}

@@ -19,6 +19,7 @@ mod delivery;
 mod e2e;
 mod ha;
 mod holds;
+mod owner_facts;
 mod poll;
 mod systemd;
 mod ui;

@@ -96,8 +96,8 @@ fn wrong_types_name_the_key() {
     check(&[
         (
             &format!("{RULE}operation = 5\n"),
-            "p.toml:4:13: `operation`: invalid type: integer `5`, expected a glob string, a \
-             list of globs",
+            "p.toml:4:13: `operation` is text: match it with a glob, a list of globs or \
+             { regex = \"…\" }, not a number",
         ),
         (
             &format!("{RULE}operation = [\"a\", 5]\n"),
@@ -381,4 +381,95 @@ fn valid_policies_compile() {
             Ok(rules)
         );
     }
+}
+
+#[test]
+fn owner_fact_mistakes_name_the_key_and_what_it_takes() {
+    check(&[
+        (
+            &format!("{RULE}vm = {{ memroy_mb = 1 }}\n"),
+            "p.toml:4:8: unknown key `memroy_mb` in `vm` (did you mean `memory_mb`?); allowed \
+             keys: cpu, memory_mb, disk_gb, storage_profile, network",
+        ),
+        (
+            &format!("{RULE}vm.storage_profile = {{ gt = 5 }}\n"),
+            "p.toml:4:22: `vm.storage_profile` is text: match it with a glob",
+        ),
+        (
+            &format!("{RULE}vm = {{ memory_mb = \"64*\" }}\n"),
+            "p.toml:4:20: `vm.memory_mb` is a number: compare it with a number or { gt, ge, lt, \
+             le, eq }",
+        ),
+        (
+            &format!("{RULE}media = {{ size_gb = {{ not = {{ regex = \"x\" }} }} }}\n"),
+            "p.toml:4:29: `media.size_gb` is a number",
+        ),
+        (
+            &format!("{RULE}metadata = {{ env = 5 }}\n"),
+            "p.toml:4:20: `metadata.env` is text",
+        ),
+        (
+            &format!("{RULE}vapp = {{ vm_count = {{ gt = 1, regex = \"x\" }} }}\n"),
+            "p.toml:4:21: `vapp.vm_count`: a match table holds comparisons (gt, ge, lt, le, eq) \
+             or one of regex or not, not both",
+        ),
+        (
+            &format!("{RULE}vapp = {{ vm_count = {{ gt = \"ten\" }} }}\n"),
+            "p.toml:4:28: `vapp.vm_count.gt`: invalid type: string \"ten\", expected f64",
+        ),
+        (
+            &format!("{RULE}vm = 5\n"),
+            "p.toml:4:6: `vm`: invalid type: integer `5`, expected a table of vm facts",
+        ),
+        (
+            &format!("{RULE}on_unknown = \"yes\"\n"),
+            "p.toml:4:14: unknown on_unknown \"yes\"",
+        ),
+        (
+            "[[test]]\nname = \"t\"\nexpect = \"ignore\"\ntask = { vm = { memory_mb = \"big\" } }\n",
+            "p.toml:4:29: `vm.memory_mb` in a test task is a value, not a match: give a number",
+        ),
+        (
+            "[[test]]\nname = \"t\"\nexpect = \"ignore\"\ntask = { media = { size = 1 } }\n",
+            "p.toml:4:20: unknown key `size` in `task.media`",
+        ),
+        (
+            "[[test]]\nname = \"t\"\nexpect = \"ignore\"\ntask = { vm = {}, vms = [] }\n",
+            "p.toml:1:1: the test task gives both `vm` and `vms`",
+        ),
+    ]);
+}
+
+#[test]
+fn owner_facts_compile_in_every_spelling() {
+    let text = format!(
+        "{RULE}vm.memory_mb = {{ gt = 65536 }}\nvm.cpu = 16\nvm.network = [\"prod-*\"]\n\
+         vapp.vm_count = {{ ge = 2, le = 10 }}\nmedia = {{ size_gb = {{ not = {{ gt = 0.5 }} }} \
+         }}\nmetadata = {{ \"cost-center\" = {{ regex = \"^4\" }} }}\non_unknown = \"match\"\n\
+         [[test]]\nname = \"t\"\nexpect = \"resume\"\ntask = {{ vms = [{{ cpu = 2, network = \
+         [\"a\", \"b\"] }}, {{ memory_mb = 1 }}], media = {{ size_gb = 0.25, image_type = \"iso\" \
+         }}, metadata = {{ env = \"prod\" }} }}\n"
+    );
+    assert_eq!(errors_in(&text), Vec::<String>::new());
+}
+
+#[test]
+fn a_rule_asking_for_facts_its_operations_owner_lacks_is_warned_about() {
+    let policy = Policy::from_sources(&[(
+        "p.toml".to_owned(),
+        "[[rule]]\nname = \"uploads\"\noperation = [\"vdcUploadMedia\", \"vdcCopyMedia\"]\n\
+         vm.memory_mb = { gt = 1 }\naction = \"fail\"\n\
+         [[rule]]\nname = \"deploys\"\noperation = \"vdcInstantiateVapp\"\nvm.memory_mb = { gt = 1 }\n\
+         action = \"fail\"\n\
+         [[rule]]\nname = \"any\"\noperation = \"vdc*\"\nvm.memory_mb = { gt = 1 }\naction = \"fail\"\n"
+            .to_owned(),
+    )])
+    .unwrap();
+    assert_eq!(
+        policy.warnings(),
+        [
+            "p.toml:1: warning: rule \"uploads\" matches on vm.* facts, but vdcUploadMedia is about \
+          a media, vdcCopyMedia is about a media: those facts are always unknown for it"
+        ]
+    );
 }

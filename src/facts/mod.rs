@@ -3,7 +3,16 @@
 //!
 //! Both come from one table, the `match_keys!` invocation below: adding a match key is one
 //! line there, one line in `From<&BlockingTask>` saying where vCD gives its value, and its
-//! documentation (README, `policies/example.toml`).
+//! documentation (README, `policies/example.toml`). What the operation is about (the owner's
+//! VMs, media, metadata) is in [`owner`], with its own table of keys.
+
+mod owner;
+
+pub use owner::{
+    FactGroup, FactKind, FactValue, MediaFacts, Needs, OwnerFacts, OwnerKey, Unknown, UnknownFact,
+    VmFacts,
+};
+pub(crate) use owner::{documented_owner, owner_has};
 
 use crate::task::BlockingTask;
 
@@ -31,12 +40,14 @@ macro_rules! match_keys {
         }
 
         /// A blocking task's match facts, one string per [`MatchKey`] (empty when vCD did not
-        /// say), plus the task's id for messages.
-        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        /// say), the task's id for messages, and the owner facts read for it.
+        #[derive(Debug, Clone, Default, PartialEq)]
         pub struct TaskFacts {
             /// The task's UUID; empty for policy test cases.
             pub task_id: String,
             $($(#[doc = $doc])+ pub $field: String,)+
+            /// What the operation is about; every group unknown until read.
+            pub owner: OwnerFacts,
         }
 
         impl TaskFacts {
@@ -103,6 +114,7 @@ impl From<&BlockingTask> for TaskFacts {
             owner_name: task.owner.name.clone(),
             owner_id: task.owner.id.clone(),
             description: task.description.clone(),
+            owner: OwnerFacts::default(),
         }
     }
 }
