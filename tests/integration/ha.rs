@@ -295,3 +295,132 @@ async fn a_standby_is_ready_and_forwards_calls_that_the_leader_checks() {
     assert_eq!(status, 409, "already decided, through either instance");
     world.finish().await;
 }
+
+/// Publishes `body` to the leader queue as a forwarded call, signed with `key` (hex HMAC-SHA256
+/// of the body), with `reply_to` as the property, and returns the answer.
+async fn forwarded_call(world: &World, body: &Value, key: &[u8], reply_to_property: bool) -> Value {
+    use futures_lite::StreamExt;
+    use hmac::{Hmac, Mac};
+    use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
+    use lapin::types::{AMQPValue, FieldTable};
+
+    let channel = &world.channel;
+    let reply = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut answers = channel
+        .basic_consume(
+            reply.name().as_str().into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut body = body.clone();
+    if reply_to_property {
+        body["reply_to"] = Value::from(reply.name().as_str());
+    }
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(&bytes);
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "x-vcd-blockd-signature".into(),
+        AMQPValue::LongString(hex::encode(mac.finalize().into_bytes()).into()),
+    );
+    channel
+        .basic_publish(
+            "".into(),
+            format!("{}.leader", world.queue).as_str().into(),
+            BasicPublishOptions::default(),
+            &bytes,
+            lapin::BasicProperties::default()
+                .with_type("vcd-blockd.admin-call".into())
+                .with_correlation_id("c-1".into())
+                .with_reply_to(reply.name().clone())
+                .with_headers(headers),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), answers.next())
+        .await
+        .expect("the leader answers")
+        .unwrap()
+        .unwrap();
+    serde_json::from_slice(&answer.data).unwrap()
+}
+
+/// The key the daemon signs forwarded calls with: HMAC-SHA256 of a fixed label under the vCD
+/// password (the test config's is "vmware").
+fn signing_key(secret: &str) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(b"vcd-blockd forwarded admin calls v1");
+    mac.finalize().into_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn the_leader_answers_only_calls_signed_with_the_shared_credentials_for_their_own_reply_queue()
+ {
+    use sha2::Digest;
+    let world = World::start(Options {
+        policy: POLICY.into(),
+        ..Options::default()
+    })
+    .await;
+    let call = serde_json::json!({
+        "token_sha256": hex::encode(sha2::Sha256::digest(crate::helpers::ADMIN_TOKEN.as_bytes())),
+        "sent_at": chrono::Utc::now(),
+        "reply_to": "",
+        "call": {"call": "list"},
+    });
+    let answer = forwarded_call(&world, &call, &signing_key("vmware"), true).await;
+    assert_eq!(answer, serde_json::json!({"status": 200, "body": []}));
+
+    let answer = forwarded_call(&world, &call, &signing_key("a-guess"), true).await;
+    assert_eq!(answer["status"], 403, "{answer}");
+    assert!(
+        answer["body"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("signature"),
+        "{answer}"
+    );
+
+    // A copy of a signed call, sent to be answered on another queue.
+    let answer = forwarded_call(&world, &call, &signing_key("vmware"), false).await;
+    assert_eq!(answer["status"], 403, "{answer}");
+    assert!(
+        answer["body"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("reply queue"),
+        "{answer}"
+    );
+
+    // A replay, minutes later.
+    let mut stale = call.clone();
+    stale["sent_at"] = serde_json::json!(chrono::Utc::now() - chrono::TimeDelta::minutes(5));
+    let answer = forwarded_call(&world, &stale, &signing_key("vmware"), true).await;
+    assert_eq!(answer["status"], 403, "{answer}");
+    assert!(
+        answer["body"]["error"].as_str().unwrap().contains("older"),
+        "{answer}"
+    );
+    world.finish().await;
+}

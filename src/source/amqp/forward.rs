@@ -94,6 +94,9 @@ struct Forwarded {
     /// Hex SHA-256 of the bearer token the approver presented.
     token_sha256: String,
     sent_at: DateTime<Utc>,
+    /// The reply queue, signed with the rest so that a copied call cannot be answered
+    /// elsewhere.
+    reply_to: String,
     call: Call,
 }
 
@@ -203,6 +206,7 @@ impl Forwarder {
         let forwarded = Forwarded {
             token_sha256: token.to_hex(),
             sent_at: Utc::now(),
+            reply_to: link.reply_queue.clone(),
             call,
         };
         let body = serde_json::to_vec(&forwarded).unwrap_or_default();
@@ -276,7 +280,7 @@ impl CallDesk {
             tracing::warn!("a call in the leader queue has no reply_to or correlation_id; dropped");
             return;
         };
-        let answer = self.answer(delivery).await;
+        let answer = self.answer(delivery, reply_to.as_str()).await;
         let body = serde_json::to_vec(&answer).unwrap_or_default();
         let reply = BasicProperties::default()
             .with_content_type("application/json".into())
@@ -295,7 +299,7 @@ impl CallDesk {
         }
     }
 
-    async fn answer(&self, delivery: &Delivery) -> Answer {
+    async fn answer(&self, delivery: &Delivery, reply_to: &str) -> Answer {
         let signature = signature(delivery.properties.headers());
         if !signature.is_some_and(|signature| self.key.verify(&delivery.data, &signature)) {
             tracing::warn!("a forwarded admin call has a wrong signature; refused");
@@ -308,6 +312,9 @@ impl CallDesk {
             Ok(forwarded) => forwarded,
             Err(error) => return Answer::error(400, &format!("forwarded call: {error}")),
         };
+        if forwarded.reply_to != reply_to {
+            return Answer::error(403, "the forwarded call names another reply queue; refused");
+        }
         let age = (Utc::now() - forwarded.sent_at).abs();
         if age.to_std().unwrap_or(Duration::MAX) > MAX_AGE {
             return Answer::error(
