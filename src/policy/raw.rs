@@ -461,6 +461,7 @@ impl<'de> DeserializeSeed<'de> for FieldSeed {
         let visitor = match self.0 {
             FactGroup::Vapp => KeyVisitor(|k| vapp_field(k).map(FieldKey), &VAPP_FIELDS),
             FactGroup::Vm => KeyVisitor(|k| vm_field(k).map(FieldKey), &VM_FIELDS),
+            // Metadata keys are free and read by `MetadataMatches`, never here.
             FactGroup::Media | FactGroup::Metadata => {
                 KeyVisitor(|k| media_field(k).map(FieldKey), &MEDIA_FIELDS)
             }
