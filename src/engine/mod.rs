@@ -5,6 +5,7 @@
 mod approve;
 mod audit;
 mod batch;
+mod facts;
 pub(crate) mod holds;
 mod scheduler;
 mod single_flight;
@@ -27,6 +28,7 @@ use crate::vcd::{ErrorClass, VcdError};
 
 pub(crate) use approve::HoldError;
 pub(crate) use audit::Outcome;
+pub(crate) use facts::task_facts;
 pub use holds::{HeldTask, HoldRegistry};
 pub(crate) use single_flight::SingleFlight;
 
@@ -125,8 +127,9 @@ impl Engine {
             tracing::info!(task_id = %id, status = ?task.status, "task already decided in vCD");
             return Disposition::Ack(TaskOutcome::AlreadyDecided);
         }
-        let facts = TaskFacts::from(&task);
-        let decision = policy::decide(&self.policy(), &facts, Utc::now());
+        let policy = self.policy();
+        let facts = task_facts(&self.vcd, &policy, &task).await;
+        let decision = policy::decide(&policy, &facts, Utc::now());
         for shadow in &decision.shadow {
             audit::shadow(&facts, &shadow.rule, shadow.action.name(), &shadow.message);
             self.metrics

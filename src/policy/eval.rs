@@ -65,8 +65,8 @@ pub(crate) enum RuleResult {
     Shadow,
     /// Did not match.
     NoMatch(Mismatch),
-    /// Matches, but an earlier rule had already decided.
-    Unreached,
+    /// After the rule that decided: never evaluated, as the daemon does not evaluate it.
+    NotReached,
 }
 
 /// The first match key of a rule that the task did not meet.
@@ -88,12 +88,12 @@ pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) ->
         .iter()
         .map(|rule| {
             let result = match rule.first_mismatch(facts) {
+                _ if decided => RuleResult::NotReached,
                 Some(condition) => RuleResult::NoMatch(Mismatch {
                     key: condition.key.name(),
                     pattern: condition.matcher.to_string(),
                     value: facts.get(condition.key).to_owned(),
                 }),
-                None if decided => RuleResult::Unreached,
                 None if rule.dry_run => RuleResult::Shadow,
                 None => {
                     decided = true;
@@ -137,28 +137,24 @@ impl fmt::Display for Explanation {
     }
 }
 
-/// `decided  name (file:line): hold (…)` or `no match name (file:line): org "x" does not match …`
+/// `decided     name (file:line): matched; hold (…)`, `no match    name (file:line): org "x"
+/// does not match …` or `not reached name (file:line): an earlier rule decided`.
 impl fmt::Display for RuleTrace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let label = match &self.result {
-            RuleResult::Decided => "decided  ",
-            RuleResult::Shadow => "dry run  ",
-            RuleResult::NoMatch(_) => "no match ",
-            RuleResult::Unreached => "unreached",
+            RuleResult::Decided => "decided    ",
+            RuleResult::Shadow => "dry run    ",
+            RuleResult::NoMatch(_) => "no match   ",
+            RuleResult::NotReached => "not reached",
         };
         write!(f, "{label} {:?} ({}): ", self.rule, self.location)?;
-        let dry_run = if self.dry_run { " (dry run)" } else { "" };
         match &self.result {
             RuleResult::Decided => write!(f, "matched; {}", self.action),
             RuleResult::Shadow => write!(f, "matched; would {}, evaluation went on", self.action),
             RuleResult::NoMatch(m) => {
                 write!(f, "{} {:?} does not match {}", m.key, m.value, m.pattern)
             }
-            RuleResult::Unreached => write!(
-                f,
-                "would match{dry_run} ({}), but an earlier rule decided",
-                self.action
-            ),
+            RuleResult::NotReached => f.write_str("an earlier rule decided"),
         }
     }
 }
@@ -365,7 +361,7 @@ action = "resume"
             text.starts_with("decision: resume\nby:       rule \"deletes outside prod\"\n"),
             "{text}"
         );
-        assert!(text.contains("\n  no match  \"media\" (p.toml:14): operation \"vdcDeleteVapp\" does not match [\"vdcUploadMedia\", \"vdcCopyMedia\"]\n"), "{text}");
+        assert!(text.contains("\n  no match    \"media\" (p.toml:14): operation \"vdcDeleteVapp\" does not match [\"vdcUploadMedia\", \"vdcCopyMedia\"]\n"), "{text}");
         assert!(
             text.contains(
                 "dry run:  rule \"shadow: interns deleting\" would fail: would refuse intern-bob\n"
@@ -375,7 +371,7 @@ action = "resume"
     }
 
     #[test]
-    fn explain_marks_matching_rules_after_the_decision_as_unreached() {
+    fn explain_shows_every_rule_after_the_decision_as_not_reached() {
         let policy = policy(POLICY);
         let explanation = explain(
             &policy,
@@ -383,6 +379,17 @@ action = "resume"
             now(),
         );
         assert_eq!(explanation.rules[2].result, RuleResult::Decided);
-        assert_eq!(explanation.rules[3].result, RuleResult::Unreached);
+        // The next would match, the others would not: neither is evaluated.
+        for trace in &explanation.rules[3..] {
+            assert_eq!(trace.result, RuleResult::NotReached, "{}", trace.rule);
+        }
+        let text = explanation.to_string();
+        assert!(
+            text.contains(
+                "\n  not reached \"instantiate elsewhere\" (p.toml:26): an earlier rule decided\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("no match    \"team vApps\""), "{text}");
     }
 }
