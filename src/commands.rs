@@ -14,7 +14,7 @@ mod show_config;
 pub use approvers::approvers_add;
 pub use generate::{completions, man};
 pub use holds::{HoldsOptions, HoldsRequest, holds};
-pub use policy_tools::{explain, test};
+pub use policy_tools::{explain, explain_live, test};
 pub use show_config::show_config;
 
 use std::path::{Path, PathBuf};

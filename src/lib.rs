@@ -14,6 +14,7 @@
 //! - `notify/`: webhooks telling people about held tasks; the engine only queues.
 //! - `task`, `facts`, `outcome`: the shared words at the bottom.
 //! - `commands/`: what `main.rs` runs, one function per command.
+//! - `fuzzing`: the parsers' entry points for the fuzz targets in `fuzz/` and the corpus replay.
 //!
 //! Everything is private; what the binary, the tests and the benchmarks use is re-exported
 //! here.
@@ -27,6 +28,7 @@ mod daemon;
 mod duration;
 mod engine;
 mod facts;
+pub mod fuzzing;
 mod glob;
 mod health;
 mod http;

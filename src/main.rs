@@ -50,6 +50,10 @@ enum Command {
         /// A BlockingTask XML document or a notification (XML or JSON).
         #[arg(long, value_name = "FILE")]
         task: Option<PathBuf>,
+        /// Read this blocking task (UUID) from the vCD the config names (GET only, no action,
+        /// no broker) and explain it with the facts the daemon would use.
+        #[arg(long, value_name = "ID", conflicts_with_all = ["task", "facts"])]
+        task_id: Option<String>,
         /// A fact as key=value (operation, org, user, owner_type, …); overrides --task.
         #[arg(long = "fact", value_name = "KEY=VALUE")]
         facts: Vec<String>,
@@ -178,8 +182,15 @@ fn main() -> ExitCode {
         Command::Explain {
             config,
             policy,
+            task_id: Some(id),
+            ..
+        } => commands::explain_live(config, policy, &id),
+        Command::Explain {
+            config,
+            policy,
             task,
             facts,
+            task_id: None,
         } => commands::explain(config, policy, task, &facts),
         Command::Holds {
             config,

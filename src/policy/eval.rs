@@ -96,8 +96,8 @@ pub(crate) enum RuleResult {
     NoMatch(Mismatch),
     /// Did not match because owner facts it needs are unknown.
     Unknown(Vec<UnknownFact>),
-    /// Matches, but an earlier rule had already decided.
-    Unreached,
+    /// After the rule that decided: never evaluated, as the daemon does not evaluate it.
+    NotReached,
 }
 
 /// The first match key of a rule that the task did not meet.
@@ -121,6 +121,7 @@ pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) ->
         .map(|rule| {
             let (mut vm, mut unknown) = (None, Vec::new());
             let result = match rule.evaluate(facts) {
+                _ if decided => RuleResult::NotReached,
                 Verdict::Fails(failure) => RuleResult::NoMatch(mismatch(rule, failure, facts)),
                 Verdict::Unknown(facts) => RuleResult::Unknown(facts),
                 Verdict::Matches {
@@ -128,9 +129,7 @@ pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) ->
                     unknown: facts,
                 } => {
                     (vm, unknown) = (matched.map(str::to_owned), facts);
-                    if decided {
-                        RuleResult::Unreached
-                    } else if rule.dry_run {
+                    if rule.dry_run {
                         RuleResult::Shadow
                     } else {
                         decided = true;
@@ -255,18 +254,18 @@ impl fmt::Display for Explanation {
     }
 }
 
-/// `decided  name (file:line): hold (…)` or `no match name (file:line): org "x" does not match …`
+/// `decided     name (file:line): matched; hold (…)`, `no match    name (file:line): org "x"
+/// does not match …` or `not reached name (file:line): an earlier rule decided`.
 impl fmt::Display for RuleTrace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let label = match &self.result {
-            RuleResult::Decided => "decided  ",
-            RuleResult::Shadow => "dry run  ",
-            RuleResult::NoMatch(_) => "no match ",
-            RuleResult::Unknown(_) => "unknown  ",
-            RuleResult::Unreached => "unreached",
+            RuleResult::Decided => "decided    ",
+            RuleResult::Shadow => "dry run    ",
+            RuleResult::NoMatch(_) => "no match   ",
+            RuleResult::Unknown(_) => "unknown    ",
+            RuleResult::NotReached => "not reached",
         };
         write!(f, "{label} {:?} ({}): ", self.rule, self.location)?;
-        let dry_run = if self.dry_run { " (dry run)" } else { "" };
         let vm = self
             .vm
             .as_ref()
@@ -294,11 +293,7 @@ impl fmt::Display for RuleTrace {
                 write!(f, "{} {:?} does not match {}", m.key, m.value, m.pattern)
             }
             RuleResult::Unknown(facts) => write!(f, "not matched, unknown: {}", list(facts)),
-            RuleResult::Unreached => write!(
-                f,
-                "would match{dry_run} ({}), but an earlier rule decided",
-                self.action
-            ),
+            RuleResult::NotReached => f.write_str("an earlier rule decided"),
         }
     }
 }
@@ -514,7 +509,7 @@ action = "resume"
             text.starts_with("decision: resume\nby:       rule \"deletes outside prod\"\n"),
             "{text}"
         );
-        assert!(text.contains("\n  no match  \"media\" (p.toml:14): operation \"vdcDeleteVapp\" does not match [\"vdcUploadMedia\", \"vdcCopyMedia\"]\n"), "{text}");
+        assert!(text.contains("\n  no match    \"media\" (p.toml:14): operation \"vdcDeleteVapp\" does not match [\"vdcUploadMedia\", \"vdcCopyMedia\"]\n"), "{text}");
         assert!(
             text.contains(
                 "dry run:  rule \"shadow: interns deleting\" would fail: would refuse intern-bob\n"
@@ -524,7 +519,7 @@ action = "resume"
     }
 
     #[test]
-    fn explain_marks_matching_rules_after_the_decision_as_unreached() {
+    fn explain_shows_every_rule_after_the_decision_as_not_reached() {
         let policy = policy(POLICY);
         let explanation = explain(
             &policy,
@@ -532,7 +527,18 @@ action = "resume"
             now(),
         );
         assert_eq!(explanation.rules[2].result, RuleResult::Decided);
-        assert_eq!(explanation.rules[3].result, RuleResult::Unreached);
+        // The next would match, the others would not: neither is evaluated.
+        for trace in &explanation.rules[3..] {
+            assert_eq!(trace.result, RuleResult::NotReached, "{}", trace.rule);
+        }
+        let text = explanation.to_string();
+        assert!(
+            text.contains(
+                "\n  not reached \"instantiate elsewhere\" (p.toml:26): an earlier rule decided\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("no match    \"team vApps\""), "{text}");
     }
 }
 
@@ -650,7 +656,7 @@ action = "abort"
         let explanation = explain(&policy(), &facts, DateTime::UNIX_EPOCH).to_string();
         assert!(
             explanation.contains(
-                "no match  \"big VMs wait\" (p.toml:5): any VM: vm.memory_mb { gt = 65536 } \
+                "no match    \"big VMs wait\" (p.toml:5): any VM: vm.memory_mb { gt = 65536 } \
                  does not match: the vApp has no VMs"
             ),
             "{explanation}"

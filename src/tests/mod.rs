@@ -171,6 +171,7 @@ fn protocol_notification(format: BodyFormat) -> Notification {
             name: names("alice"),
             ..entity("", "0d9e8f7a-6b5c-4d3e-a2f1-0e9d8c7b6a54", "user")
         }),
+        owner: Some(entity("", "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e", "vApp")),
         timestamp: Some(utc("2026-11-20T08:14:03.512Z")),
         operation_success: Some(true),
     }
@@ -224,6 +225,7 @@ fn field_xml_notification_in_every_spelling() {
         operation: Some("vappUpdateVm".to_owned()),
         org: Some(entity("org-a", FIELD_ORG, "org")),
         user: Some(entity("user-a", FIELD_USER, "user")),
+        owner: Some(entity("", "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "vm")),
         timestamp: Some(utc("2011-06-10T09:04:49.047Z")),
         operation_success: Some(true),
     };
@@ -250,6 +252,7 @@ fn field_json_notification_of_another_type() {
         operation: None,
         org: Some(entity("", FIELD_ORG, "org")),
         user: Some(entity("", FIELD_USER, "user")),
+        owner: None,
         timestamp: Some(utc("2012-10-08T16:23:08.842Z")),
         operation_success: Some(true),
     };

@@ -17,6 +17,7 @@ mod cli;
 mod container;
 mod delivery;
 mod e2e;
+mod explain;
 mod ha;
 mod holds;
 mod owner_facts;

@@ -66,6 +66,10 @@ pub struct Notification {
     /// Names only come with XML bodies; ids are the last part of the URNs.
     pub org: Option<EntityRef>,
     pub user: Option<EntityRef>,
+    /// What the task operates on (`EntityLink rel="task:owner"`, JSON `taskOwner`), its kind
+    /// spelled as the BlockingTask's `TaskOwner` gives it (`vApp`, `vm`, `vAppTemplate`,
+    /// `media`).
+    pub owner: Option<EntityRef>,
     pub timestamp: Option<DateTime<Utc>>,
     pub operation_success: Option<bool>,
 }
@@ -146,6 +150,7 @@ struct RawNotification {
     entity: Option<RawLink>,
     org: Option<RawLink>,
     user: Option<RawLink>,
+    owner: Option<RawLink>,
     timestamp: Option<String>,
     operation_success: Option<bool>,
 }
@@ -154,6 +159,8 @@ struct RawNotification {
 struct RawLink {
     name: Option<String>,
     urn: Option<String>,
+    /// The link's `type` (`vcloud:vm`); XML only.
+    kind: Option<String>,
 }
 
 fn read_xml(text: &str) -> Result<RawNotification, NotificationError> {
@@ -188,6 +195,7 @@ impl TryFrom<XmlNotification> for RawNotification {
                 Some("entity") => &mut raw.entity,
                 Some("up") => &mut raw.org,
                 Some("down") => &mut raw.user,
+                Some("task:owner") => &mut raw.owner,
                 _ => continue,
             };
             if slot.is_some() {
@@ -197,6 +205,7 @@ impl TryFrom<XmlNotification> for RawNotification {
             *slot = Some(RawLink {
                 name: link.name,
                 urn: link.id,
+                kind: link.kind,
             });
         }
         raw.operation_success = xml
@@ -218,6 +227,7 @@ impl TryFrom<JsonNotification> for RawNotification {
             urn.map(|urn| RawLink {
                 name: None,
                 urn: Some(urn),
+                kind: None,
             })
         };
         let operation_success = match json.operation_success {
@@ -233,6 +243,7 @@ impl TryFrom<JsonNotification> for RawNotification {
             entity: link(json.entity),
             org: link(json.org),
             user: link(json.user),
+            owner: link(json.task_owner),
             timestamp: json.timestamp,
             operation_success,
         })
@@ -268,6 +279,7 @@ fn check(
         task_id,
         org: raw.org.map(|link| entity_ref(link, "org")),
         user: raw.user.map(|link| entity_ref(link, "user")),
+        owner: raw.owner.map(owner_ref),
         timestamp,
     })
 }
@@ -365,6 +377,46 @@ fn entity_ref(link: RawLink, kind: &str) -> EntityRef {
         id: urn.rsplit(':').next().unwrap_or_default().to_owned(),
         kind: kind.to_owned(),
     }
+}
+
+/// The task's owner: the kind from the link's `type` (`vcloud:vm`), else from the URN
+/// (`urn:vcloud:vm:<uuid>`), spelled as vCD's media types spell it; the id is the URN's last
+/// part, a UUID in lower case as the BlockingTask path gives it.
+fn owner_ref(link: RawLink) -> EntityRef {
+    let urn = link.urn.unwrap_or_default();
+    let urn = urn.trim();
+    let from_type = link
+        .kind
+        .as_deref()
+        .map(|kind| {
+            kind.trim()
+                .rsplit(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .filter(|kind| !kind.is_empty());
+    let mut parts = urn.rsplitn(3, ':');
+    let id = parts.next().unwrap_or_default();
+    let from_urn = parts.next().map(str::to_owned);
+    let kind = from_type.or(from_urn).unwrap_or_default();
+    EntityRef {
+        name: non_blank(link.name).unwrap_or_default(),
+        id: uuid::Uuid::try_parse(id)
+            .map_or_else(|_| id.to_owned(), |u| u.hyphenated().to_string()),
+        kind: owner_kind(&kind).to_owned(),
+    }
+}
+
+/// `vapp` → `vApp`, `vapptemplate` → `vAppTemplate`, …: the spelling of the BlockingTask's
+/// `TaskOwner` media type (`application/vnd.vmware.vcloud.vApp+xml`); other kinds as given.
+fn owner_kind(kind: &str) -> &str {
+    const SPELLINGS: [&str; 6] = ["vApp", "vm", "vAppTemplate", "media", "vdc", "catalog"];
+    SPELLINGS
+        .iter()
+        .find(|spelling| spelling.eq_ignore_ascii_case(kind))
+        .copied()
+        .unwrap_or(kind)
 }
 
 /// `xs:boolean` as text: `true`, `false`, `1`, `0` (any case, surrounding blanks ignored).

@@ -23,11 +23,15 @@ pub(super) struct XmlNotification {
     pub operation_success: Option<String>,
 }
 
-/// `EntityLink`: what `rel` relates to the event (`entity`, `up` = org, `down` = user, …).
+/// `EntityLink`: what `rel` relates to the event (`entity`, `up` = org, `down` = user,
+/// `task:owner` = what the task operates on, …).
 #[derive(Debug, Deserialize)]
 pub(super) struct EntityLinkXml {
     #[serde(rename = "@rel")]
     pub rel: Option<String>,
+    /// E.g. `vcloud:vapp`, `vcloud:vm`.
+    #[serde(rename = "@type")]
+    pub kind: Option<String>,
     #[serde(rename = "@name")]
     pub name: Option<String>,
     /// A URN such as `urn:vcloud:blockingTask:<uuid>`.
@@ -45,6 +49,8 @@ pub(super) struct JsonNotification {
     pub entity: Option<String>,
     pub org: Option<String>,
     pub user: Option<String>,
+    /// The URN of what the task operates on, e.g. `urn:vcloud:vapp:<uuid>`.
+    pub task_owner: Option<String>,
     pub timestamp: Option<String>,
     pub operation_success: Option<JsonBool>,
 }

@@ -83,6 +83,11 @@ fn expected(format: BodyFormat) -> Notification {
         operation: Some("vdcInstantiateVapp".to_owned()),
         org: Some(entity("acme", ORG, "org")),
         user: Some(entity("alice", USER, "user")),
+        owner: Some(EntityRef {
+            name: String::new(),
+            id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e".to_owned(),
+            kind: "vApp".to_owned(),
+        }),
         timestamp: Some(timestamp),
         operation_success: Some(true),
     }
@@ -407,6 +412,33 @@ fn damaged_fixtures_give_errors_not_panics() {
                 };
                 let _ = parse(&delivery, LIMIT);
             }
+        }
+    }
+}
+
+#[test]
+fn the_owner_kind_is_spelled_as_the_blocking_task_spells_it() {
+    let owner = "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e";
+    for (xml_type, urn_kind, kind) in [
+        ("vcloud:vapp", "vapp", "vApp"),
+        ("vcloud:vm", "vm", "vm"),
+        ("vcloud:vapptemplate", "vapptemplate", "vAppTemplate"),
+        ("vcloud:media", "media", "media"),
+        ("vcloud:disk", "disk", "disk"),
+    ] {
+        let xml = XML.replace(
+            r#"type="vcloud:vapp" id="urn:vcloud:vapp:"#,
+            &format!(r#"type="{xml_type}" id="urn:vcloud:{urn_kind}:"#),
+        );
+        let json = JSON.replace("urn:vcloud:vapp:", &format!("urn:vcloud:{urn_kind}:"));
+        for body in [xml, json] {
+            let parsed = parse_with(&body, &key(TASK), &vcd_headers()).unwrap();
+            let found = parsed.owner.unwrap();
+            assert_eq!(
+                (found.kind.as_str(), found.id.as_str()),
+                (kind, owner),
+                "{body}"
+            );
         }
     }
 }
