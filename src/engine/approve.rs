@@ -154,7 +154,6 @@ impl Engine {
         }
     }
 
-    /// Asks vCD about a task the registry does not hold, to tell "unknown" from "decided".
     /// Asks vCD about a task the registry does not hold, to tell "unknown" from "decided". A
     /// task outside the approver's orgs is refused as such, so that a scoped approver learns
     /// nothing about other orgs' tasks.

@@ -263,6 +263,32 @@ mod tests {
     }
 
     #[test]
+    fn a_hold_found_again_by_a_new_leader_says_so_in_every_format() {
+        let again = Event {
+            rediscovered: true,
+            ..held()
+        };
+        assert_eq!(
+            body(WebhookFormat::Json, &again, None)["rediscovered"],
+            true
+        );
+        let slack = body(WebhookFormat::Slack, &again, None);
+        assert_eq!(
+            slack["text"],
+            "Still held for approval (found again after a takeover): vdcInstantiateVapp by dave in prod-eu"
+        );
+        let teams = body(WebhookFormat::Teams, &again, None);
+        let headline = &teams["attachments"][0]["content"]["body"][0]["text"];
+        assert!(
+            headline
+                .as_str()
+                .unwrap()
+                .starts_with("Still held for approval (found again"),
+            "{teams}"
+        );
+    }
+
+    #[test]
     fn json_names_the_approver_the_action_and_the_link() {
         let body = body(WebhookFormat::Json, &approved(), Some(LINK));
         assert_eq!(body["event"], "approved");
