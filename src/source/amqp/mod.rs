@@ -36,6 +36,13 @@ use crate::metrics::Metrics;
 use forward::{CallDesk, Forwarder};
 use leader::{LeaderQueue, Received};
 
+/// The largest AMQP frame this client accepts, in bytes, unless the URL sets `frame_max`.
+///
+/// lapin keeps a receive and a send buffer of 32 frames each for the whole connection, so
+/// RabbitMQ's default of 131,072 costs 8 MiB of resident memory; 16 KiB frames cost 1 MiB. A
+/// vCD notification is a few KiB (larger bodies are split across frames, as AMQP 0-9-1 allows).
+const FRAME_MAX: u32 = 16_384;
+
 /// Keeps one consuming session alive until shutdown.
 pub(crate) struct Consumer {
     pub settings: AmqpSettings,
@@ -259,12 +266,13 @@ impl Consumer {
     async fn connect(&self) -> Result<Connection, AmqpError> {
         let properties = ConnectionProperties::default().with_connection_name("vcd-blockd".into());
         let mut uri = self.settings.url.expose_secret().trim().to_owned();
-        if !uri.contains("heartbeat=") {
-            let separator = if uri.contains('?') { '&' } else { '?' };
-            uri = format!(
-                "{uri}{separator}heartbeat={}",
-                self.settings.heartbeat.as_secs().max(1)
-            );
+        let heartbeat = format!("heartbeat={}", self.settings.heartbeat.as_secs().max(1));
+        let frame_max = format!("frame_max={FRAME_MAX}");
+        for (key, parameter) in [("heartbeat=", heartbeat), ("frame_max=", frame_max)] {
+            if !uri.contains(key) {
+                let separator = if uri.contains('?') { '&' } else { '?' };
+                uri = format!("{uri}{separator}{parameter}");
+            }
         }
         let tls = match &self.settings.ca_file {
             None => OwnedTLSConfig::default(),
