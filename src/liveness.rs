@@ -104,7 +104,9 @@ impl Liveness {
         self.beats[which.index()].store(u64::MAX, Ordering::Relaxed);
     }
 
-    /// Runs `wait` (a sleep or a backoff, no work) while beating for `which`.
+    /// Runs `wait` while beating for `which`: a sleep, a backoff, or work whose every step
+    /// ends by itself (a reconciliation: each vCD request has a timeout), so that a long one
+    /// is not taken for a stuck loop. A blocked runtime still stops the beats.
     pub(crate) async fn beating<T>(&self, which: Loop, wait: impl Future<Output = T>) -> T {
         tokio::pin!(wait);
         loop {

@@ -30,6 +30,7 @@ impl Engine {
     /// settled tasks it does not list are forgotten, and the ids it lists that the engine does
     /// not know are returned.
     pub fn sync_active(&self, active: &HashSet<TaskId>) -> ActiveSync {
+        self.decided.cover(active.len());
         let dropped = self.holds.retain(|id| active.contains(&id));
         for id in &dropped {
             tracing::info!(task_id = %id, "vCD no longer lists the held task; hold dropped");

@@ -2,7 +2,8 @@
 //! source of truth. Tasks the daemon does not know are decided as if their notification had
 //! arrived (it was lost, or sent while the daemon was down); holds vCD no longer lists are
 //! dropped. Only the leader reconciles; a new leader does so at once, which is how it finds
-//! the tasks an earlier leader held.
+//! the tasks an earlier leader held. Its vCD requests wait in the limiter's background line,
+//! behind a backlog of notifications (`vcd::limit`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -65,9 +66,19 @@ pub(crate) async fn run(
         let term = *role.borrow_and_update();
         let wait = match term {
             Role::Standby => None,
-            Role::Leader { .. } => {
-                Some(reconcile_once(&engine, &metrics, &health, &mut retry, interval).await)
-            }
+            // In the background line: while a backlog of notifications drains, the listing
+            // waits, so it lists what the queue did not announce instead of the backlog.
+            // Beating meanwhile: a reconciliation that waits or reads for minutes progresses.
+            Role::Leader { .. } => Some(
+                liveness
+                    .beating(
+                        Loop::Reconcile,
+                        crate::vcd::background(reconcile_once(
+                            &engine, &metrics, &health, &mut retry, interval,
+                        )),
+                    )
+                    .await,
+            ),
         };
         let stopped = liveness
             .beating(Loop::Reconcile, async {

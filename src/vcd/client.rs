@@ -33,6 +33,9 @@ struct Call {
     body: Option<(&'static str, String)>,
 }
 
+/// How long an idle connection to vCD is kept for the next request (reqwest's default: 90 s).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Client for one vCD installation. Cheap to share behind an `Arc`.
 pub struct VcdClient {
     http: reqwest::Client,
@@ -64,6 +67,9 @@ impl VcdClient {
             .timeout(settings.request_timeout)
             .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("vcd-blockd/", env!("CARGO_PKG_VERSION")))
+            // After a backlog, the connections it opened (up to vcd.max_in_flight) close once
+            // idle this long, and their buffers go back to the system.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .https_only(settings.url.scheme() == "https");
         if let Some(path) = &settings.ca_file {
             let pem = std::fs::read(path).map_err(|e| {
@@ -403,6 +409,9 @@ impl VcdClient {
         let version = self.api_version().await?;
         let method = LoginMethod::choose(&self.auth, &version);
         let next = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        // A slot like any request (vcd.max_in_flight holds), first in line: every other
+        // request waits for this session. Its latency says nothing of vCD's load.
+        let slot = super::urgent(self.limiter.acquire()).await;
         let started = Instant::now();
         let result = auth::login(
             &self.http,
@@ -413,6 +422,7 @@ impl VcdClient {
             next,
         )
         .await;
+        drop(slot);
         let status = if result.is_ok() { "200" } else { "error" };
         self.metrics
             .vcd_request("login", status, started.elapsed().as_secs_f64());
@@ -439,6 +449,7 @@ impl VcdClient {
     }
 
     async fn versions(&self) -> Result<Vec<VersionInfo>, VcdError> {
+        let slot = super::urgent(self.limiter.acquire()).await;
         let started = Instant::now();
         let response = self
             .http
@@ -460,7 +471,9 @@ impl VcdClient {
         let body = response.text().await.map_err(|error| VcdError::Transport {
             op: "versions",
             message: describe_transport_error(&error),
-        })?;
+        });
+        drop(slot);
+        let body = body?;
         if !status.is_success() {
             return Err(VcdError::Status {
                 op: "versions",

@@ -1,9 +1,15 @@
 //! [`Limiter`]: how many requests to vCD may be under way at once. Every request takes a slot
 //! ([`Permit`]) for as long as it runs; the number of slots is an adaptive limit (`control`)
-//! between 2 and `vcd.max_in_flight`. Requests that find no free slot queue in two lines:
-//! **urgent** (keepalives, approvals, fallbacks: whatever runs inside [`urgent`]) is always
-//! served before **bulk** (reading and deciding new tasks), so a backlog never starves a held
-//! task. A `Retry-After` from vCD holds every new request back until it has passed.
+//! between 2 and `vcd.max_in_flight`. Requests that find no free slot queue in three lines:
+//!
+//! - **urgent** (keepalives, approvals, fallbacks: whatever runs inside [`urgent`]) is always
+//!   served first, so a backlog never starves a held task;
+//! - **bulk** (reading and deciding announced tasks) next;
+//! - **background** (reconciliation: whatever runs inside [`background`]) only when no bulk
+//!   request waits, or once it has waited [`BACKGROUND_PATIENCE`]. While a backlog of
+//!   notifications drains, listing and reading the same tasks again would only slow it down.
+//!
+//! A `Retry-After` from vCD holds every new request back until it has passed.
 
 mod control;
 
@@ -21,6 +27,9 @@ use crate::metrics::Metrics;
 
 /// The longest `Retry-After` honoured: a bogus header must not stop the daemon for hours.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// The longest a background request (reconciliation) waits behind bulk ones: under a backlog
+/// that never drains, reconciliation still goes on, one request per slot freed after this.
+pub(crate) const BACKGROUND_PATIENCE: Duration = Duration::from_secs(30);
 
 tokio::task_local! {
     static PRIORITY: Priority;
@@ -31,11 +40,18 @@ tokio::task_local! {
 enum Priority {
     Urgent,
     Bulk,
+    Background,
 }
 
 /// Runs `work` with its vCD requests in the urgent line (keepalives, approvals, fallbacks).
 pub(crate) async fn urgent<F: Future>(work: F) -> F::Output {
     PRIORITY.scope(Priority::Urgent, work).await
+}
+
+/// Runs `work` with its vCD requests in the background line (reconciliation); an
+/// [`urgent`] block inside it is still urgent.
+pub(crate) async fn background<F: Future>(work: F) -> F::Output {
+    PRIORITY.scope(Priority::Background, work).await
 }
 
 fn current_priority() -> Priority {
@@ -55,6 +71,8 @@ struct State {
     in_flight: usize,
     urgent: VecDeque<oneshot::Sender<()>>,
     bulk: VecDeque<oneshot::Sender<()>>,
+    /// With when each began to wait, for [`BACKGROUND_PATIENCE`].
+    background: VecDeque<(tokio::time::Instant, oneshot::Sender<()>)>,
     /// No request starts before this (vCD's `Retry-After`).
     paused_until: Option<tokio::time::Instant>,
 }
@@ -69,6 +87,7 @@ impl Limiter {
                 in_flight: 0,
                 urgent: VecDeque::new(),
                 bulk: VecDeque::new(),
+                background: VecDeque::new(),
                 paused_until: None,
             }),
             metrics,
@@ -85,8 +104,15 @@ impl Limiter {
         loop {
             let waiting = {
                 let mut state = self.state();
-                let ahead = !state.urgent.is_empty()
-                    || (priority == Priority::Bulk && !state.bulk.is_empty());
+                let ahead = match priority {
+                    Priority::Urgent => !state.urgent.is_empty(),
+                    Priority::Bulk => !state.urgent.is_empty() || !state.bulk.is_empty(),
+                    Priority::Background => {
+                        !state.urgent.is_empty()
+                            || !state.bulk.is_empty()
+                            || !state.background.is_empty()
+                    }
+                };
                 if state.in_flight < state.control.limit() && !ahead {
                     state.in_flight += 1;
                     self.metrics.vcd_in_flight.set(state.in_flight as i64);
@@ -97,6 +123,9 @@ impl Limiter {
                     match priority {
                         Priority::Urgent => state.urgent.push_back(sender),
                         Priority::Bulk => state.bulk.push_back(sender),
+                        Priority::Background => {
+                            state.background.push_back((tokio::time::Instant::now(), sender));
+                        }
                     }
                     Some(receiver)
                 }
@@ -155,15 +184,30 @@ impl Limiter {
         {
             state.paused_until = None;
         }
-        grant(&mut state);
+        grant(&mut state, tokio::time::Instant::now());
         self.metrics.vcd_in_flight.set(state.in_flight as i64);
     }
 }
 
-/// Hands free slots to waiters, urgent first; a waiter that gave up is skipped.
-fn grant(state: &mut State) {
+/// Hands free slots to waiters: urgent first, then a background request that has waited its
+/// patience out, then bulk, then background; a waiter that gave up is skipped.
+fn grant(state: &mut State, now: tokio::time::Instant) {
     while state.in_flight < state.control.limit() {
-        let Some(next) = state.urgent.pop_front().or_else(|| state.bulk.pop_front()) else {
+        let overdue = state
+            .background
+            .front()
+            .is_some_and(|(since, _)| now.duration_since(*since) >= BACKGROUND_PATIENCE);
+        let next = state.urgent.pop_front().or_else(|| {
+            if overdue {
+                state.background.pop_front().map(|(_, sender)| sender)
+            } else {
+                state
+                    .bulk
+                    .pop_front()
+                    .or_else(|| state.background.pop_front().map(|(_, sender)| sender))
+            }
+        });
+        let Some(next) = next else {
             return;
         };
         if next.send(()).is_ok() {

@@ -15,6 +15,6 @@ pub(crate) mod version;
 pub use client::VcdClient;
 pub(crate) use error::describe_transport_error;
 pub use error::{ErrorClass, VcdError};
-pub(crate) use limit::urgent;
+pub(crate) use limit::{background, urgent};
 pub(crate) use urls::OwnerRef;
 pub use version::ApiVersion;

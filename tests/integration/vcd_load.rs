@@ -1,5 +1,5 @@
 //! vCD's load: a backlog never has more requests under way at vCD than `vcd.max_in_flight`
-//! (vcd-sim counts its own concurrency), an overloaded vCD (503, 429 with `Retry-After`)
+//! (vcd-sim counts its own concurrency; logins included), an overloaded vCD (503, 429 with `Retry-After`)
 //! shrinks the adaptive limit without losing a task, an approval goes through while a backlog
 //! drains, and `/metrics` shows the limit and the requests under way.
 
@@ -79,12 +79,29 @@ async fn a_backlog_never_has_more_requests_at_vcd_than_max_in_flight() {
         ..Faults::default()
     });
     let world = world.with_daemon().await;
+    // Halfway, vCD forgets the session: the new login takes a slot like any request.
+    eventually("40 tasks are resumed", || {
+        let resumed = ids
+            .iter()
+            .filter(|id| world.sim.task(**id).is_some_and(|t| t.status == "resumed"))
+            .count();
+        std::future::ready((resumed >= 40).then_some(()))
+    })
+    .await;
+    world.sim.expire_sessions();
     all_resumed(&world, &ids).await;
     let load = world.sim.load();
     assert_eq!(
         load.max_in_flight, 6,
-        "the sim saw at most 6 requests at once, and the backlog used all 6"
+        "the sim saw at most 6 requests at once (a login among them), and the backlog used all 6"
     );
+    let logins = world
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.method == "POST" && c.path.contains("session"))
+        .count();
+    assert!(logins >= 2, "the daemon logged in again: {logins} logins");
     for id in &ids {
         let actions = world.action_calls(*id);
         assert_eq!(actions.len(), 1, "one resume for {id}: {actions:?}");

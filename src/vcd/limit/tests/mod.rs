@@ -119,3 +119,87 @@ async fn the_metrics_follow_the_slots() {
     assert_eq!(metrics.vcd_in_flight.get(), 0);
     assert_eq!(metrics.vcd_concurrency_limit.get(), 4);
 }
+
+/// Queues `names` (each `background:`-prefixed name in the background line, the rest in the
+/// bulk line) while every slot of a 2-slot limiter is taken, waiting `gap` between them, then
+/// frees the slots; returns the order in which they got one.
+async fn order_of_service(names: &[&'static str], gap: Duration) -> Vec<&'static str> {
+    let limiter = limiter(2);
+    let held: Vec<_> = vec![limiter.acquire().await, limiter.acquire().await];
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for &name in names {
+        let (limiter, order) = (limiter.clone(), order.clone());
+        let work = async move {
+            let permit = limiter.acquire().await;
+            order.lock().unwrap().push(name);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            drop(permit);
+        };
+        tasks.push(if name.starts_with("background:") {
+            tokio::spawn(background(work))
+        } else {
+            tokio::spawn(work)
+        });
+        tokio::task::yield_now().await;
+        tokio::time::advance(gap).await;
+    }
+    drop(held);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let order = order.lock().unwrap().clone();
+    order
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconciliation_waits_while_a_backlog_does() {
+    let order = order_of_service(
+        &["background:list", "bulk-1", "bulk-2", "bulk-3"],
+        Duration::from_millis(10),
+    )
+    .await;
+    assert_eq!(order, ["bulk-1", "bulk-2", "bulk-3", "background:list"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconciliation_goes_first_once_it_has_waited_its_patience() {
+    let order = order_of_service(
+        &["background:list", "bulk-1", "bulk-2"],
+        BACKGROUND_PATIENCE / 2,
+    )
+    .await;
+    assert_eq!(order, ["background:list", "bulk-1", "bulk-2"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn urgent_work_inside_reconciliation_stays_urgent() {
+    let limiter = limiter(2);
+    let mut held: Vec<_> = vec![limiter.acquire().await, limiter.acquire().await];
+    let bulk_done = Arc::new(AtomicUsize::new(0));
+    let bulk = tokio::spawn({
+        let (limiter, bulk_done) = (limiter.clone(), bulk_done.clone());
+        async move {
+            drop(limiter.acquire().await);
+            bulk_done.store(1, Ordering::SeqCst);
+        }
+    });
+    tokio::task::yield_now().await;
+    let (inside, got) = (limiter.clone(), Arc::new(AtomicUsize::new(0)));
+    let got_inside = got.clone();
+    let nested = tokio::spawn(background(urgent(async move {
+        let _permit = inside.acquire().await;
+        got_inside.store(1, Ordering::SeqCst);
+        std::future::pending::<()>().await;
+    })));
+    tokio::task::yield_now().await;
+    // One slot frees: the urgent request takes it, although the bulk one queued first.
+    held.pop();
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
+    assert_eq!(got.load(Ordering::SeqCst), 1);
+    assert_eq!(bulk_done.load(Ordering::SeqCst), 0);
+    nested.abort();
+    bulk.await.unwrap();
+    assert_eq!(bulk_done.load(Ordering::SeqCst), 1);
+}
