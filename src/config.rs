@@ -53,7 +53,7 @@ pub struct AmqpSettings {
     pub queue: String,
     pub binding_keys: Vec<String>,
     pub queue_type: QueueType,
-    /// The consumer's QoS: twice `vcd.max_in_flight`, capped by `amqp.prefetch` when set
+    /// The consumer's QoS: `vcd.max_in_flight`, capped by `amqp.prefetch` when set
     /// (`validate::prefetch`).
     pub prefetch: u16,
     pub heartbeat: Duration,

@@ -18,14 +18,15 @@ use crate::outcome::WebhookEvent;
 /// The largest `vcd.max_in_flight` accepted: far beyond what one vCD cell serves at once.
 const MAX_IN_FLIGHT: usize = 1024;
 
-/// The AMQP prefetch: twice `vcd.max_in_flight`, capped by `amqp.prefetch` when set. RabbitMQ
-/// fixes a consumer's prefetch when it starts consuming (`basic.qos` applies to new consumers
-/// only, and quorum queues refuse the channel-wide kind), so it cannot follow the adaptive
-/// limit as it moves: it follows the limit's ceiling instead, and the limit decides how many
-/// of those deliveries reach vCD at once. Twice, because a task waits for its delivery's ack
-/// and between its two requests without holding a slot.
+/// The AMQP prefetch: `vcd.max_in_flight`, capped by `amqp.prefetch` when set. RabbitMQ fixes
+/// a consumer's prefetch when it starts consuming (`basic.qos` applies to new consumers only,
+/// and quorum queues refuse the channel-wide kind), so it cannot follow the adaptive limit as
+/// it moves: it follows the limit's ceiling instead, and the limit decides how many of those
+/// deliveries reach vCD at once. Not more: twice as many drained a backlog no faster at 50 ms
+/// per call (a task holds no slot only for microseconds between its requests) and cost 1.8 MB
+/// of peak memory (BENCHMARKS.md §3).
 pub(super) fn prefetch(cap: Option<u16>, max_in_flight: usize) -> u16 {
-    let follow = u16::try_from(max_in_flight.saturating_mul(2)).unwrap_or(u16::MAX);
+    let follow = u16::try_from(max_in_flight).unwrap_or(u16::MAX);
     cap.map_or(follow, |cap| cap.min(follow))
 }
 
