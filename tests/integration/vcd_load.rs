@@ -104,17 +104,19 @@ async fn a_backlog_never_has_more_requests_at_vcd_than_max_in_flight() {
     assert!(logins >= 2, "the daemon logged in again: {logins} logins");
     for id in &ids {
         let actions = world.action_calls(*id);
-        assert_eq!(actions.len(), 1, "one resume for {id}: {actions:?}");
+        let accepted = actions.iter().filter(|c| c.status < 300).count();
+        // A resume refused with 401 when the session expired is sent again after the login.
+        assert_eq!(accepted, 1, "one resume accepted for {id}: {actions:?}");
     }
     let reads = world
         .sim
         .calls()
         .iter()
-        .filter(|c| c.method == "GET" && c.path.contains("/blockingTask/"))
+        .filter(|c| c.method == "GET" && c.path.contains("/blockingTask/") && c.status < 300)
         .count();
     assert!(
         reads <= ids.len() + 12,
-        "each task read about once, although the start-up reconciliation walked the same backlog: {reads} reads"
+        "each task read about once, although the start-up reconciliation walked the same backlog: {reads} reads answered"
     );
     world.finish().await;
 }

@@ -148,8 +148,7 @@ async fn order_of_service(names: &[&'static str], gap: Duration) -> Vec<&'static
     for task in tasks {
         task.await.unwrap();
     }
-    let order = order.lock().unwrap().clone();
-    order
+    order.lock().unwrap().clone()
 }
 
 #[tokio::test(start_paused = true)]
