@@ -11,9 +11,11 @@
 //! Run with `cargo bench --bench drain` (RabbitMQ on 127.0.0.1:5672). Parameters, from the
 //! environment: `TASKS` (10000), `LATENCIES` (ms, "0,50,200"), `RUNS` (3; runs at 200 ms and
 //! more: `SLOW_RUNS`, 1), `MAX_IN_FLIGHT` and `PREFETCH` (unset: the daemon's defaults),
-//! `STEADY_RATE` (200), `STEADY_SECS` (10, 0 skips), `OVERLOAD_SECS` (0: vCD answers 503 to
+//! `STEADY_RATE` (200), `STEADY_SECS` (30, 0 skips), `OVERLOAD_SECS` (0: vCD answers 503 to
 //! 30 % of calls for this long from 2 s after the start, then recovers; a per-second timeline
-//! is printed), `DAEMON_BIN` (another build of the daemon, e.g. the static musl one).
+//! is printed), `DAEMON_BIN` (another build of the daemon, e.g. the static musl one),
+//! `KEEP_LOG` (a directory: each run's daemon log is copied there; the daemon's own
+//! `VCD_BLOCKD__LOG__FILTER` sets how much it holds).
 //! See BENCHMARKS.md.
 
 mod limits;
@@ -77,7 +79,7 @@ impl Params {
             max_in_flight: number("MAX_IN_FLIGHT").map(|n| n as usize),
             prefetch: number("PREFETCH").map(|n| n.min(u64::from(u16::MAX)) as u16),
             steady_rate: number("STEADY_RATE").unwrap_or(200),
-            steady_secs: number("STEADY_SECS").unwrap_or(10),
+            steady_secs: number("STEADY_SECS").unwrap_or(30),
             overload_secs: number("OVERLOAD_SECS").unwrap_or(0),
         }
     }
@@ -86,9 +88,9 @@ impl Params {
         self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)
     }
 
-    /// The prefetch the daemon computes: twice `max_in_flight`, capped by `PREFETCH`.
+    /// The prefetch the daemon computes: `max_in_flight`, capped by `PREFETCH`.
     fn prefetch(&self) -> u16 {
-        let follow = (self.max_in_flight() * 2).min(usize::from(u16::MAX)) as u16;
+        let follow = self.max_in_flight().min(usize::from(u16::MAX)) as u16;
         self.prefetch.map_or(follow, |cap| cap.min(follow))
     }
 }
@@ -100,9 +102,12 @@ struct Run {
     cpu: Duration,
     peak_kib: u64,
     sim_max_in_flight: usize,
+    /// vCD API calls the sim answered during the drain, per task (a GET and a POST: 2).
+    calls_per_task: f64,
     ack_only_rate: f64,
     sim_rate: f64,
-    lowest_limit: f64,
+    /// The daemon's concurrency limit: the highest it reached, and the lowest after that.
+    limits: Limits,
     steady: Option<Steady>,
 }
 
@@ -112,6 +117,11 @@ struct Steady {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// Which task was slowest (0-based, in announcement order), and its id.
+    slowest: (usize, uuid::Uuid),
+    /// The longest the sim waited for RabbitMQ to confirm a publish (it records a task's
+    /// creation before publishing, so this wait is part of publish → action).
+    slowest_publish: Duration,
     rss_kib: u64,
 }
 
@@ -198,20 +208,29 @@ async fn drain(world: &World, params: &Params, latency: u64, steady: bool) -> Re
         latency_ms: latency,
         ..Faults::default()
     });
+    let calls_before = world.sim.load().answered;
     let mut daemon =
         DaemonProcess::start(&world.config, &world.path("daemon.log"), world.http_port)?;
     let started = Instant::now();
     daemon.wait_ready(Duration::from_secs(60)).await?;
-    let (drain, lowest_limit) = follow(world, &daemon, params, started, latency).await?;
+    let (drain, limits) = follow(world, &daemon, params, started, latency).await?;
     let cpu = daemon.cpu()?;
     let peak_kib = daemon.memory()?.peak_kib;
-    let sim_max_in_flight = world.sim.load().max_in_flight;
+    let load = world.sim.load();
+    let sim_max_in_flight = load.max_in_flight;
+    let calls_per_task = (load.answered - calls_before) as f64 / params.tasks as f64;
     let steady = if steady {
         Some(steady_state(world, &daemon, params).await?)
     } else {
         None
     };
     daemon.stop(Duration::from_secs(30)).await?;
+    if let Some(dir) = std::env::var_os("KEEP_LOG") {
+        let kept = std::path::Path::new(&dir).join(format!("drain-{latency}ms-daemon.log"));
+        std::fs::copy(world.path("daemon.log"), &kept)
+            .map_err(|e| format!("KEEP_LOG: {}: {e}", kept.display()))?;
+        say(&format!("daemon log kept in {}", kept.display()));
+    }
     let ack_only_rate = limits::ack_only_rate(world, params.tasks, params.prefetch()).await?;
     let sim_rate = limits::sim_rate(
         world,
@@ -225,9 +244,10 @@ async fn drain(world: &World, params: &Params, latency: u64, steady: bool) -> Re
         cpu,
         peak_kib,
         sim_max_in_flight,
+        calls_per_task,
         ack_only_rate,
         sim_rate,
-        lowest_limit,
+        limits,
         steady,
     })
 }
@@ -267,7 +287,7 @@ fn created(
 }
 
 /// Waits until every task is decided; returns the time since the daemon was started and the
-/// lowest concurrency limit seen. With `OVERLOAD_SECS`, injects the 503s and prints the
+/// concurrency limits seen. With `OVERLOAD_SECS`, injects the 503s and prints the
 /// timeline.
 async fn follow(
     world: &World,
@@ -275,9 +295,9 @@ async fn follow(
     params: &Params,
     started: Instant,
     latency: u64,
-) -> Result<(Duration, f64), String> {
+) -> Result<(Duration, Limits), String> {
     let target = params.tasks as f64;
-    let mut lowest_limit = f64::INFINITY;
+    let mut limits = Limits::default();
     let mut overload = (params.overload_secs > 0).then_some(OverloadPhase::Before);
     let mut last_second = (Instant::now(), 0.0);
     loop {
@@ -285,7 +305,7 @@ async fn follow(
         let scrape = Scrape::parse(&daemon.scrape().await?);
         let decided = scrape.value(DECISIONS, "action=\"resume\"");
         let limit = scrape.value(LIMIT, "");
-        lowest_limit = lowest_limit.min(limit);
+        limits.see(limit);
         if let Some(phase) = overload.as_mut() {
             phase.advance(world, started, params.overload_secs, latency);
             if last_second.0.elapsed() >= Duration::from_secs(1) {
@@ -301,12 +321,31 @@ async fn follow(
             }
         }
         if decided >= target {
-            return Ok((started.elapsed(), lowest_limit));
+            return Ok((started.elapsed(), limits));
         }
         if started.elapsed() > Duration::from_secs(1800) {
             return Err(format!(
                 "only {decided} of {target} decided after 30 minutes"
             ));
+        }
+    }
+}
+
+/// The concurrency limit seen while draining (polled every [`POLL`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Limits {
+    highest: f64,
+    /// The lowest since `highest` was last seen: how far the limit fell back.
+    lowest_after: f64,
+}
+
+impl Limits {
+    fn see(&mut self, limit: f64) {
+        if limit >= self.highest {
+            self.highest = limit;
+            self.lowest_after = limit;
+        } else {
+            self.lowest_after = self.lowest_after.min(limit);
         }
     }
 }
@@ -365,8 +404,10 @@ async fn steady_state(
     let every = Duration::from_secs_f64(1.0 / params.steady_rate.max(1) as f64);
     let mut tick = tokio::time::interval(every);
     let mut ids = Vec::with_capacity(count);
+    let mut slowest_publish = Duration::ZERO;
     for _ in 0..count {
         tick.tick().await;
+        let publishing = Instant::now();
         ids.push(
             world
                 .sim
@@ -374,15 +415,21 @@ async fn steady_state(
                 .await
                 .map_err(|e| e.to_string())?,
         );
+        slowest_publish = slowest_publish.max(publishing.elapsed());
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut latencies = Vec::with_capacity(count);
-    for id in &ids {
+    let mut slowest = (0, ids[0], f64::MIN);
+    for (position, id) in ids.iter().enumerate() {
         loop {
             let view = world.sim.task(*id).ok_or("a steady-state task vanished")?;
             if let Some(action) = view.actions.iter().find(|a| a.action == "resume") {
-                let took = (action.at - view.created).num_microseconds().unwrap_or(0);
-                latencies.push(took as f64 / 1000.0);
+                let took =
+                    (action.at - view.created).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+                if took > slowest.2 {
+                    slowest = (position, *id, took);
+                }
+                latencies.push(took);
                 break;
             }
             if Instant::now() > deadline {
@@ -402,6 +449,8 @@ async fn steady_state(
         p50_ms: at(0.5),
         p99_ms: at(0.99),
         max_ms: at(1.0),
+        slowest: (slowest.0, slowest.1),
+        slowest_publish,
         rss_kib: daemon.memory()?.rss_kib,
     })
 }
@@ -422,9 +471,9 @@ fn print_report(params: &Params, table: &[(u64, Vec<Run>)]) {
         params.prefetch()
     );
     println!(
-        "| vCD latency | runs | tasks/s | time to drain | bound (N×2×latency/max_in_flight) | peak RSS | CPU s | sim's most at once | lowest limit | ack-only consumer | daemon / ack-only | sim's rate (req/s ÷ 2) |"
+        "| vCD latency | runs | tasks/s | time to drain | bound (N×2×latency/max_in_flight) | peak RSS | CPU s | sim's most at once | limit: highest, lowest after | calls per task | ack-only consumer | daemon / ack-only | sim's rate (req/s ÷ 2) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (latency, runs) in table {
         let drain = median(runs.iter().map(|r| r.drain.as_secs_f64()).collect());
         let rate = n / drain;
@@ -436,12 +485,14 @@ fn print_report(params: &Params, table: &[(u64, Vec<Run>)]) {
             "—".into()
         };
         println!(
-            "| {latency} ms | {} | {rate:.0} | {drain:.2} s | {bound} | {:.1} MB | {:.2} | {} | {:.0} | {:.0}/s | {:.0} % | {:.0} tasks/s |",
+            "| {latency} ms | {} | {rate:.0} | {drain:.2} s | {bound} | {:.1} MB | {:.2} | {} | {:.0}, {:.0} | {:.2} | {:.0}/s | {:.0} % | {:.0} tasks/s |",
             runs.len(),
             median(runs.iter().map(|r| r.peak_kib as f64).collect()) / 1024.0,
             median(runs.iter().map(|r| r.cpu.as_secs_f64()).collect()),
             runs.iter().map(|r| r.sim_max_in_flight).max().unwrap_or(0),
-            median(runs.iter().map(|r| r.lowest_limit).collect()),
+            median(runs.iter().map(|r| r.limits.highest).collect()),
+            median(runs.iter().map(|r| r.limits.lowest_after).collect()),
+            median(runs.iter().map(|r| r.calls_per_task).collect()),
             ack_only,
             rate / ack_only * 100.0,
             median(runs.iter().map(|r| r.sim_rate).collect()) / 2.0,
@@ -451,12 +502,15 @@ fn print_report(params: &Params, table: &[(u64, Vec<Run>)]) {
         for steady in runs.iter().filter_map(|r| r.steady.as_ref()) {
             println!();
             println!(
-                "Steady state, fast stand-in: {} tasks at {}/s: publish → action p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; RSS afterwards {:.1} MB",
+                "Steady state, fast stand-in: {} tasks at {}/s: publish → action p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (task #{} of the run, {}; the slowest publish waited {:.2} ms for RabbitMQ's confirm); RSS afterwards {:.1} MB",
                 steady.tasks,
                 params.steady_rate,
                 steady.p50_ms,
                 steady.p99_ms,
                 steady.max_ms,
+                steady.slowest.0 + 1,
+                steady.slowest.1,
+                steady.slowest_publish.as_secs_f64() * 1000.0,
                 steady.rss_kib as f64 / 1024.0
             );
         }

@@ -124,7 +124,9 @@ impl Limiter {
                         Priority::Urgent => state.urgent.push_back(sender),
                         Priority::Bulk => state.bulk.push_back(sender),
                         Priority::Background => {
-                            state.background.push_back((tokio::time::Instant::now(), sender));
+                            state
+                                .background
+                                .push_back((tokio::time::Instant::now(), sender));
                         }
                     }
                     Some(receiver)
