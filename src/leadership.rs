@@ -86,8 +86,9 @@ impl Leadership {
         }
     }
 
-    /// Ends the term (no change when standing by).
-    pub(crate) fn lose(&self) {
+    /// Ends the term (no change when standing by): `why` says whether this instance is
+    /// stopping (logged as information) or lost its broker connection (a warning).
+    pub(crate) fn lose(&self, why: TermEnd) {
         let changed = self.role.send_if_modified(|role| {
             let lost = *role != Role::Standby;
             *role = Role::Standby;
@@ -95,7 +96,14 @@ impl Leadership {
         });
         if changed {
             self.gauge.set(0);
-            tracing::warn!("this instance no longer leads; another instance takes over");
+            match why {
+                TermEnd::Stopping => tracing::info!(
+                    "this instance stops leading as it shuts down; a standby instance, if any, takes over"
+                ),
+                TermEnd::ConnectionLost => tracing::warn!(
+                    "this instance no longer leads (its broker connection ended); a standby instance, if any, takes over"
+                ),
+            }
         }
     }
 
@@ -103,6 +111,15 @@ impl Leadership {
     pub(crate) fn subscribe(&self) -> watch::Receiver<Role> {
         self.role.subscribe()
     }
+}
+
+/// Why a term ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TermEnd {
+    /// The daemon is shutting down.
+    Stopping,
+    /// The broker connection ended; the baton went to another consumer.
+    ConnectionLost,
 }
 
 #[cfg(test)]
@@ -123,7 +140,7 @@ mod tests {
             Some(since),
             "a second gain keeps the term"
         );
-        leadership.lose();
+        leadership.lose(TermEnd::Stopping);
         assert_eq!(leadership.role(), Role::Standby);
         assert_eq!(gauge.get(), 0);
         assert!(Leadership::alone(Gauge::default()).is_leader());

@@ -30,7 +30,7 @@ use crate::backoff::{Backoff, Schedule};
 use crate::config::AmqpSettings;
 use crate::engine::Engine;
 use crate::health::Health;
-use crate::leadership::Leadership;
+use crate::leadership::{Leadership, TermEnd};
 use crate::liveness::{Liveness, Loop};
 use crate::metrics::Metrics;
 use forward::{CallDesk, Forwarder};
@@ -208,7 +208,11 @@ impl Consumer {
             let _ = connection.close(200, "reconnecting".into()).await;
         }
         if notifications.is_some() {
-            self.leadership.lose();
+            self.leadership.lose(if ended.is_ok() {
+                TermEnd::Stopping
+            } else {
+                TermEnd::ConnectionLost
+            });
             self.engine.end_term();
         }
         ended
