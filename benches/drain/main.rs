@@ -18,6 +18,8 @@
 //! `VCD_BLOCKD__LOG__FILTER` sets how much it holds).
 //! See BENCHMARKS.md.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod limits;
 #[allow(
     dead_code,
@@ -127,23 +129,7 @@ struct Steady {
 
 fn main() -> ExitCode {
     let params = Params::from_env();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start a runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&params)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("drain benchmark failed: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    common::run_main("drain", run(&params))
 }
 
 async fn run(params: &Params) -> Result<(), String> {

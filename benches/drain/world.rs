@@ -11,11 +11,10 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
-use vcd_sim::{Sim, SimConfig};
+use vcd_sim::Sim;
 
+use crate::common::{AMQP_URL, RunSim, free_port, start_sim};
 use crate::process::DaemonProcess;
-
-pub(crate) const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// How the daemon is configured; unset values keep the daemon's defaults.
 pub(crate) struct Setup {
@@ -39,19 +38,12 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) async fn start(setup: &Setup) -> Result<World, String> {
-        let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-        let xml_exchange = format!("systemExchange-drain-{tag}");
-        let json_prefix = format!("vcd-drain-{tag}");
-        let sim = Sim::start(SimConfig {
-            amqp_url: Some(AMQP_URL.into()),
-            xml_exchange: xml_exchange.clone(),
-            json_prefix: json_prefix.clone(),
-            task_timeout: Duration::from_secs(6 * 3600),
-            call_log_limit: Some(1000),
-            ..SimConfig::default()
-        })
-        .await
-        .map_err(|e| format!("vcd-sim does not start (is RabbitMQ on 127.0.0.1:5672?): {e}"))?;
+        let RunSim {
+            sim,
+            tag,
+            xml_exchange,
+            json_exchange,
+        } = start_sim("drain").await?;
         let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
             .await
             .map_err(|e| format!("RabbitMQ: {e}"))?;
@@ -69,7 +61,7 @@ impl World {
             ack_only_queue: format!("{queue}.ack-only"),
             queue,
             xml_exchange,
-            json_exchange: format!("{json_prefix}.notifications20"),
+            json_exchange,
             connection,
             channel,
         };
@@ -199,12 +191,4 @@ filter = "warn"
         }
         let _ = self.connection.close(200, "benchmark done".into()).await;
     }
-}
-
-fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    listener
-        .local_addr()
-        .map(|address| address.port())
-        .map_err(|e| e.to_string())
 }

@@ -11,6 +11,8 @@
 //! policy reload), `VCD_LATENCY_MS` (0: latency vcd-sim adds to every API call once the
 //! baseline is taken), `KEEP_DIR=1` (keep the config and the daemon's log). See BENCHMARKS.md.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod inprocess;
 mod process;
 mod prom;
@@ -78,23 +80,7 @@ impl Params {
 
 fn main() -> ExitCode {
     let params = Params::from_env();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start a runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&params)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("holds benchmark failed: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    common::run_main("holds", run(&params))
 }
 
 async fn run(params: &Params) -> Result<(), String> {

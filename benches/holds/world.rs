@@ -3,13 +3,12 @@
 //! shared RabbitMQ, removed again at the end.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
-use vcd_sim::{Sim, SimConfig};
+use vcd_sim::Sim;
 
-pub(crate) const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+use crate::common::{AMQP_URL, RunSim, free_port, start_sim};
 
 /// What the daemon is configured with; see `Params` in `main.rs`.
 pub(crate) struct Setup<'a> {
@@ -31,22 +30,12 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) async fn start(setup: &Setup<'_>) -> Result<World, String> {
-        let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-        let xml_exchange = format!("systemExchange-bench-{tag}");
-        let json_prefix = format!("vcd-bench-{tag}");
-        let sim = Sim::start(SimConfig {
-            amqp_url: Some(AMQP_URL.into()),
-            xml_exchange: xml_exchange.clone(),
-            json_prefix: json_prefix.clone(),
-            // Far beyond the run: only the daemon's keepalives should keep tasks alive, and
-            // the sim must never decide a task on its own during the benchmark.
-            task_timeout: Duration::from_secs(6 * 3600),
-            // Every request would otherwise stay in memory: 300,000+ calls at 100,000 holds.
-            call_log_limit: Some(1000),
-            ..SimConfig::default()
-        })
-        .await
-        .map_err(|e| format!("vcd-sim does not start (is RabbitMQ on 127.0.0.1:5672?): {e}"))?;
+        let RunSim {
+            sim,
+            tag,
+            xml_exchange,
+            json_exchange,
+        } = start_sim("bench").await?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let http_port = free_port()?;
         let queue = format!("vcd-blockd-bench-{tag}");
@@ -57,7 +46,7 @@ impl World {
             http_port,
             queue,
             xml_exchange,
-            json_exchange: format!("{json_prefix}.notifications20"),
+            json_exchange,
         };
         world.write_files(setup)?;
         Ok(world)
@@ -170,13 +159,4 @@ hold = {{ max = "48h", fallback = "abort", keepalive = "{keepalive}" }}
 message = "Waiting for approval: {{operation}} by {{user}}@{{org}}"
 "#
     )
-}
-
-/// A port that was free a moment ago, for the daemon's HTTP listener.
-fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    listener
-        .local_addr()
-        .map(|address| address.port())
-        .map_err(|e| e.to_string())
 }
