@@ -156,3 +156,88 @@ async fn next_term(
         () = shutdown.cancelled() => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use prometheus_client::metrics::gauge::Gauge;
+
+    use super::*;
+    use crate::leadership::TermEnd;
+
+    /// Records when its runs start and end.
+    #[derive(Default)]
+    struct Recorder {
+        events: Mutex<Vec<&'static str>>,
+    }
+
+    impl Recorder {
+        fn events(&self) -> Vec<&'static str> {
+            self.events.lock().unwrap().clone()
+        }
+    }
+
+    impl Source for Recorder {
+        fn name(&self) -> &'static str {
+            "recorder"
+        }
+
+        fn runs(&self) -> Runs {
+            Runs::WhileLeading
+        }
+
+        fn first_condition(&self) -> Option<Condition> {
+            None
+        }
+
+        fn run(self: Arc<Self>, report: Report, until: CancellationToken) -> Run {
+            Box::pin(async move {
+                self.events.lock().unwrap().push("start");
+                report.beating(until.cancelled()).await;
+                self.events.lock().unwrap().push("end");
+            })
+        }
+    }
+
+    async fn settled() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_source_that_runs_while_leading_runs_once_per_term_and_stops_when_it_ends() {
+        let leadership = Arc::new(Leadership::standby(Gauge::default()));
+        let liveness = Arc::new(Liveness::default());
+        let health = Health::default();
+        let shutdown = CancellationToken::new();
+        let recorder = Arc::new(Recorder::default());
+        let running = start(
+            recorder.clone(),
+            &liveness,
+            &health,
+            leadership.clone(),
+            shutdown.clone(),
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        assert_eq!(
+            recorder.events(),
+            Vec::<&str>::new(),
+            "not while standing by"
+        );
+        leadership.gain();
+        settled().await;
+        assert_eq!(recorder.events(), ["start"]);
+        leadership.lose(TermEnd::ConnectionLost);
+        settled().await;
+        assert_eq!(recorder.events(), ["start", "end"]);
+        leadership.gain();
+        settled().await;
+        assert_eq!(recorder.events(), ["start", "end", "start"]);
+        shutdown.cancel();
+        running.await.unwrap();
+        assert_eq!(recorder.events(), ["start", "end", "start", "end"]);
+        assert!(health.statuses().is_empty(), "it takes no part in STATUS=");
+    }
+}
