@@ -98,6 +98,8 @@ impl Source for AmqpSource {
 }
 
 /// Without a session: not ready, with what only the operator can fix when the broker said so.
+/// The words are those `/readyz` has always given (operators' checks match them), although
+/// what they follow is the session, not the consumer.
 fn down(problem: Option<&str>) -> Condition {
     Condition {
         not_ready: Some(match problem {
