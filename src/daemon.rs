@@ -1,6 +1,6 @@
 //! The running daemon: loads the policy, starts the HTTP listener, the vCD session keeper,
-//! reconciliation and, unless it polls (no AMQP URL), the AMQP session, and stops them in
-//! order. Tests start it in-process through
+//! the hold scheduler and the sources (the AMQP session unless it polls, with no AMQP URL;
+//! reconciliation), and stops them in order. Tests start it in-process through
 //! [`Daemon::start`]; `vcd-blockd run` wraps it with signal handling.
 
 use std::net::SocketAddr;
@@ -17,14 +17,16 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::leadership::Leadership;
-use crate::liveness::{Liveness, Loop};
+use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{Policy, PolicyErrors};
 use crate::reload::Reloader;
-use crate::source::amqp::Consumer;
+use crate::source::Source;
+use crate::source::amqp::AmqpSource;
 use crate::source::amqp::forward::{CallDesk, Forwarder, SigningKey};
 use crate::source::amqp::leader::leader_queue;
+use crate::source::reconcile::Reconciler;
 use crate::vcd::VcdClient;
 use crate::vcd::VcdError;
 
@@ -72,8 +74,8 @@ pub struct Daemon {
     approvers_watch: Option<Arc<approvers::Watch>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
-    /// The AMQP session; `None` in poll mode.
-    consumer: Option<JoinHandle<()>>,
+    /// The running sources, by name.
+    sources: Vec<(&'static str, JoinHandle<()>)>,
 }
 
 impl Daemon {
@@ -85,7 +87,6 @@ impl Daemon {
             Some(_) => Leadership::standby(metrics.leader.clone()),
             None => Leadership::alone(metrics.leader.clone()),
         });
-        health.set_poll_mode(settings.amqp.is_none());
         let liveness = Arc::new(Liveness::from_env());
         let fingerprint = Policy::fingerprint(&settings.policy.path);
         let policy = load_policy(&settings)?;
@@ -160,17 +161,8 @@ impl Daemon {
         tasks.spawn(
             engine
                 .clone()
-                .run_scheduler(liveness.clone(), shutdown.clone()),
+                .run_scheduler(liveness.register("scheduler"), shutdown.clone()),
         );
-        tasks.spawn(crate::source::reconcile::run(
-            engine.clone(),
-            metrics.clone(),
-            health.clone(),
-            liveness.clone(),
-            leadership.clone(),
-            settings.reconcile.interval,
-            shutdown.clone(),
-        ));
         let reloader = Arc::new(Reloader::new(
             engine.clone(),
             metrics.clone(),
@@ -179,32 +171,47 @@ impl Daemon {
             shutdown.clone(),
         ));
         tasks.spawn(reloader.clone().watch(shutdown.clone()));
-        let consumer = match (&settings.amqp, forwarder) {
-            (Some(amqp), Some(forwarder)) => {
-                let consumer = Consumer {
-                    settings: amqp.clone(),
+        // The sources; a new one is one more entry.
+        let mut sources: Vec<Arc<dyn Source>> = Vec::new();
+        match (&settings.amqp, forwarder) {
+            (Some(amqp), Some(forwarder)) => sources.push(Arc::new(AmqpSource {
+                settings: amqp.clone(),
+                engine: engine.clone(),
+                metrics: metrics.clone(),
+                handlers: TaskTracker::new(),
+                grace: DELIVERY_GRACE,
+                leadership: leadership.clone(),
+                forwarder,
+                desk: CallDesk {
+                    key: signing_key,
                     engine: engine.clone(),
-                    metrics: metrics.clone(),
-                    health: health.clone(),
-                    handlers: TaskTracker::new(),
-                    liveness: liveness.clone(),
-                    grace: DELIVERY_GRACE,
-                    leadership: leadership.clone(),
-                    forwarder,
-                    desk: CallDesk {
-                        key: signing_key,
-                        engine: engine.clone(),
-                        approvers,
-                    },
-                };
-                Some(tokio::spawn(consumer.run(shutdown.clone())))
-            }
+                    approvers,
+                },
+            })),
             _ => {
                 tracing::info!(interval = ?settings.reconcile.interval, "no AMQP URL: polling vCD for blocking tasks");
-                liveness.not_running(Loop::Consumer);
-                None
             }
-        };
+        }
+        sources.push(Arc::new(Reconciler {
+            engine: engine.clone(),
+            metrics: metrics.clone(),
+            interval: settings.reconcile.interval,
+            alone: settings.amqp.is_none(),
+        }));
+        let sources = sources
+            .into_iter()
+            .map(|source| {
+                let name = source.name();
+                let running = crate::source::start(
+                    source,
+                    &liveness,
+                    &health,
+                    leadership.clone(),
+                    shutdown.clone(),
+                );
+                (name, running)
+            })
+            .collect();
         Ok(Daemon {
             health,
             metrics,
@@ -217,11 +224,11 @@ impl Daemon {
             approvers_watch,
             shutdown,
             tasks,
-            consumer,
+            sources,
         })
     }
 
-    /// Whether this instance leads (consumes, reconciles, keeps held tasks alive); see
+    /// Whether this instance leads (runs the sources, keeps held tasks alive); see
     /// `leadership`.
     pub fn is_leader(&self) -> bool {
         self.leadership.is_leader()
@@ -253,10 +260,10 @@ impl Daemon {
     /// and everything has wound down.
     pub async fn wait(self) {
         self.shutdown.cancelled().await;
-        if let Some(consumer) = self.consumer
-            && let Err(error) = consumer.await
-        {
-            tracing::error!(%error, "AMQP consumer task failed");
+        for (name, running) in self.sources {
+            if let Err(error) = running.await {
+                tracing::error!(source = name, %error, "source task failed");
+            }
         }
         self.tasks.close();
         self.tasks.wait().await;

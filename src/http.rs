@@ -177,7 +177,7 @@ async fn livez(State(state): State<HttpState>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "stuck: the {} loop made no progress for {} s\n",
-                stuck.label(),
+                stuck,
                 state.liveness.stale_after().as_secs()
             ),
         )

@@ -81,7 +81,7 @@ async fn ping(liveness: Arc<Liveness>, every: Duration) {
             None => send(&[NotifyState::Watchdog]),
             Some(which) if stalled != stale => {
                 tracing::error!(
-                    stalled = which.label(),
+                    stalled = which,
                     after = %format_duration(liveness.stale_after()),
                     "a loop makes no progress; no more watchdog pings, so systemd restarts the daemon"
                 );
@@ -92,7 +92,8 @@ async fn ping(liveness: Arc<Liveness>, every: Duration) {
     }
 }
 
-/// What the `STATUS=` line is made of.
+/// What the `STATUS=` line is made of: what the registered sources say they do, the held
+/// tasks and the last decision.
 struct Status {
     health: Arc<Health>,
     metrics: Arc<Metrics>,
@@ -100,13 +101,8 @@ struct Status {
 
 impl Status {
     fn line(&self, now: Instant) -> String {
-        let source = match (self.health.amqp_consuming(), self.metrics.leader.get() == 1) {
-            (true, true) => "consuming",
-            (true, false) => "standing by (another instance leads)",
-            (false, _) => "not consuming (reconnecting)",
-        };
         status_line(
-            source,
+            &self.health.statuses().join(", "),
             self.metrics.holds_active.get(),
             self.metrics.last_decision().as_ref(),
             now,
@@ -127,9 +123,9 @@ impl Status {
     }
 }
 
-/// E.g. `consuming; 3 held; last decision 12s ago (resume by "rule")`; `source` says where
-/// task ids come from now.
-fn status_line(source: &str, held: i64, last: Option<&LastDecision>, now: Instant) -> String {
+/// E.g. `consuming; 3 held; last decision 12s ago (resume by "rule")`; `sources` says where
+/// task ids come from now (e.g. `consuming`, `polling vCD every 15s`).
+fn status_line(sources: &str, held: i64, last: Option<&LastDecision>, now: Instant) -> String {
     let decision = match last {
         None => "no decision yet".to_owned(),
         Some(last) => {
@@ -145,7 +141,7 @@ fn status_line(source: &str, held: i64, last: Option<&LastDecision>, now: Instan
             )
         }
     };
-    format!("{source}; {held} held; {decision}")
+    format!("{sources}; {held} held; {decision}")
 }
 
 #[cfg(test)]

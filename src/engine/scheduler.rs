@@ -16,7 +16,7 @@ use super::audit::Outcome;
 use super::holds::{HeldTask, HoldRegistry, next_keepalive, next_retry};
 use super::{Engine, audit};
 use crate::duration::format_duration;
-use crate::liveness::{Liveness, Loop};
+use crate::liveness::Heartbeat;
 use crate::notify::Event;
 use crate::outcome::{HoldEvent, KeepaliveOutcome, WebhookEvent};
 use crate::task::TaskId;
@@ -31,11 +31,11 @@ impl Engine {
     /// Serves the hold registry until `shutdown`.
     pub(crate) async fn run_scheduler(
         self: Arc<Self>,
-        liveness: Arc<Liveness>,
+        heartbeat: Heartbeat,
         shutdown: CancellationToken,
     ) {
         let engine = self.clone();
-        serve_due(&self.holds, Utc::now, &liveness, shutdown, move |id| {
+        serve_due(&self.holds, Utc::now, &heartbeat, shutdown, move |id| {
             let engine = engine.clone();
             // A held task must not time out behind a backlog of new ones.
             async move { crate::vcd::urgent(engine.attend(id)).await }
@@ -165,12 +165,12 @@ impl Engine {
 /// changes), then hands each due hold to `attend`, at most [`CONCURRENCY`] at once, until
 /// `shutdown`; then waits for the attendances under way. `now` is the wall clock (vCD's times
 /// are wall-clock times); tests pass one that follows tokio's paused clock. The loop beats on
-/// every wake, and wakes at least every `liveness.beat_every()`, also while all permits are
+/// every wake, and wakes at least every `heartbeat.every()`, also while all permits are
 /// taken.
 async fn serve_due<A, F>(
     holds: &HoldRegistry,
     now: impl Fn() -> DateTime<Utc>,
-    liveness: &Liveness,
+    heartbeat: &Heartbeat,
     shutdown: CancellationToken,
     attend: A,
 ) where
@@ -179,9 +179,9 @@ async fn serve_due<A, F>(
 {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let workers = TaskTracker::new();
-    let max_sleep = MAX_SLEEP.min(liveness.beat_every());
+    let max_sleep = MAX_SLEEP.min(heartbeat.every());
     loop {
-        liveness.beat(Loop::Scheduler);
+        heartbeat.beat();
         let sleep = match holds.next_due() {
             Some(at) => (at - now())
                 .to_std()
@@ -221,6 +221,7 @@ mod tests {
     use tokio::time::Instant;
 
     use super::*;
+    use crate::liveness::Liveness;
     use crate::task::FinalAction;
 
     const EXTEND_BY: Duration = Duration::from_secs(900);
@@ -273,7 +274,7 @@ mod tests {
                 serve_due(
                     &holds.clone(),
                     now,
-                    &Liveness::default(),
+                    &Arc::new(Liveness::default()).register("scheduler"),
                     shutdown,
                     move |id| {
                         let (holds, seen, clock) = (holds.clone(), seen.clone(), clock.clone());

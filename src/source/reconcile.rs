@@ -3,7 +3,8 @@
 //! arrived (it was lost, or sent while the daemon was down); holds vCD no longer lists are
 //! dropped. Only the leader reconciles; a new leader does so at once, which is how it finds
 //! the tasks an earlier leader held. Its vCD requests wait in the limiter's background line,
-//! behind a backlog of notifications (`vcd::limit`).
+//! behind a backlog of notifications (`vcd::limit`). In poll mode it is the only source, and
+//! readiness and the `STATUS=` line follow its listings.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,11 +12,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::{Report, Run, Runs, Source};
 use crate::backoff::Backoff;
+use crate::duration::format_duration;
 use crate::engine::Engine;
-use crate::health::Health;
-use crate::leadership::{Leadership, Role};
-use crate::liveness::{Liveness, Loop};
+use crate::health::Condition;
 use crate::metrics::Metrics;
 use crate::outcome::RunOutcome;
 use crate::task::TaskId;
@@ -47,89 +48,139 @@ pub(crate) async fn reconcile(engine: &Arc<Engine>) -> Result<ReconcileReport, V
     })
 }
 
-/// Reconciles whenever this instance begins to lead and then every `interval` while it leads,
-/// until `shutdown`; a failed run is retried sooner, with backoff. It beats for the watchdog
-/// after each run and while it waits.
-pub(crate) async fn run(
-    engine: Arc<Engine>,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    liveness: Arc<Liveness>,
-    leadership: Arc<Leadership>,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut retry = Backoff::RECONCILE.schedule();
-    let mut role = leadership.subscribe();
-    loop {
-        liveness.beat(Loop::Reconcile);
-        let term = *role.borrow_and_update();
-        let wait = match term {
-            Role::Standby => None,
+/// Reconciliation as a [`Source`]: at the start of each term and then every `interval`.
+pub(crate) struct Reconciler {
+    pub engine: Arc<Engine>,
+    pub metrics: Arc<Metrics>,
+    pub interval: Duration,
+    /// Poll mode: reconciliation is the only source, so readiness and the `STATUS=` line
+    /// follow its listings. Beside a broker they follow the AMQP session.
+    pub alone: bool,
+}
+
+impl Source for Reconciler {
+    fn name(&self) -> &'static str {
+        "reconcile"
+    }
+
+    fn runs(&self) -> Runs {
+        Runs::WhileLeading
+    }
+
+    fn first_condition(&self) -> Option<Condition> {
+        self.alone.then(|| poll_condition(self.interval, None))
+    }
+
+    fn run(self: Arc<Self>, report: Report, until: CancellationToken) -> Run {
+        Box::pin(async move { self.term(report, until).await })
+    }
+}
+
+impl Reconciler {
+    /// Reconciles at once and then every `interval` until `until`; a failed run is retried
+    /// sooner, with backoff. It beats while it waits and while a run is under way.
+    async fn term(&self, report: Report, until: CancellationToken) {
+        let mut retry = Backoff::RECONCILE.schedule();
+        loop {
             // In the background line: while a backlog of notifications drains, the listing
             // waits, so it lists what the queue did not announce instead of the backlog.
             // Beating meanwhile: a reconciliation that waits or reads for minutes progresses.
-            Role::Leader { .. } => Some(
-                liveness
-                    .beating(
-                        Loop::Reconcile,
-                        crate::vcd::background(reconcile_once(
-                            &engine, &metrics, &health, &mut retry, interval,
-                        )),
-                    )
-                    .await,
-            ),
-        };
-        let stopped = liveness
-            .beating(Loop::Reconcile, async {
-                let sleep = async {
-                    match wait {
-                        Some(wait) => tokio::time::sleep(wait).await,
-                        None => std::future::pending().await,
+            let listed = report
+                .beating(crate::vcd::background(reconcile(&self.engine)))
+                .await;
+            report.condition(poll_condition(self.interval, Some(listed.is_ok())));
+            let wait = self.after(listed, &mut retry);
+            let stopped = report
+                .beating(async {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => false,
+                        () = until.cancelled() => true,
                     }
-                };
-                tokio::select! {
-                    () = sleep => false,
-                    // A term began or ended: reconcile at once, or stop until the next one.
-                    changed = role.changed() => changed.is_err(),
-                    () = shutdown.cancelled() => true,
-                }
-            })
-            .await;
-        if stopped {
-            return;
+                })
+                .await;
+            if stopped {
+                return;
+            }
+        }
+    }
+
+    /// Counts and logs one run; returns how long to wait before the next.
+    fn after(
+        &self,
+        listed: Result<ReconcileReport, VcdError>,
+        retry: &mut crate::backoff::Schedule,
+    ) -> Duration {
+        match listed {
+            Ok(report) => {
+                self.metrics.reconcile_run(RunOutcome::Ok);
+                tracing::info!(
+                    active = report.active,
+                    decided = report.decided,
+                    dropped = report.dropped,
+                    failed = report.failed,
+                    "reconciled with vCD"
+                );
+                retry.reset();
+                self.interval
+            }
+            Err(error) => {
+                self.metrics.reconcile_run(RunOutcome::Error);
+                let wait = retry
+                    .next_delay()
+                    .unwrap_or(self.interval)
+                    .min(self.interval);
+                tracing::warn!(%error, retry_in = ?wait, "reconciliation failed");
+                wait
+            }
         }
     }
 }
 
-/// One run; returns how long to wait before the next.
-async fn reconcile_once(
-    engine: &Arc<Engine>,
-    metrics: &Metrics,
-    health: &Health,
-    retry: &mut crate::backoff::Schedule,
-    interval: Duration,
-) -> Duration {
-    let result = reconcile(engine).await;
-    health.set_last_listing(result.is_ok());
-    match result {
-        Ok(report) => {
-            metrics.reconcile_run(RunOutcome::Ok);
-            tracing::info!(
-                active = report.active,
-                decided = report.decided,
-                dropped = report.dropped,
-                failed = report.failed,
-                "reconciled with vCD"
-            );
-            retry.reset();
-            interval
-        }
-        Err(error) => {
-            metrics.reconcile_run(RunOutcome::Error);
-            let wait = retry.next_delay().unwrap_or(interval).min(interval);
-            tracing::warn!(%error, retry_in = ?wait, "reconciliation failed");
-            wait
-        }
+/// The `/readyz` reason while poll mode has no good listing.
+const LISTING_FAILED: &str = "the last listing of vCD's blocking tasks failed (poll mode)";
+
+/// How poll mode stands after a listing that succeeded (`Some(true)`), failed, or has not yet
+/// been made (`None`).
+fn poll_condition(interval: Duration, listed: Option<bool>) -> Condition {
+    let every = format_duration(interval);
+    let (not_ready, status) = match listed {
+        Some(true) => (None, format!("polling vCD every {every}")),
+        Some(false) => (
+            Some(LISTING_FAILED),
+            format!("polling vCD every {every} (the last listing failed)"),
+        ),
+        None => (
+            Some(LISTING_FAILED),
+            format!("polling vCD every {every} (first listing under way)"),
+        ),
+    };
+    Condition {
+        not_ready: not_ready.map(str::to_owned),
+        status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_mode_is_ready_and_says_it_polls_after_a_good_listing() {
+        let every = Duration::from_secs(15);
+        let first = poll_condition(every, None);
+        assert_eq!(first.not_ready.as_deref(), Some(LISTING_FAILED));
+        assert_eq!(
+            first.status,
+            "polling vCD every 15s (first listing under way)"
+        );
+        let good = poll_condition(every, Some(true));
+        assert_eq!(good.not_ready, None);
+        assert_eq!(good.status, "polling vCD every 15s");
+        let failed = poll_condition(every, Some(false));
+        assert_eq!(failed.not_ready.as_deref(), Some(LISTING_FAILED));
+        assert_eq!(
+            failed.status,
+            "polling vCD every 15s (the last listing failed)"
+        );
     }
 }

@@ -189,7 +189,7 @@ async fn a_queue_that_exists_with_other_arguments_is_named_in_readyz_until_fixed
         std::future::ready(named(&captured_logs()).then_some(()))
     })
     .await;
-    assert!(!world.daemon().health.amqp_consuming());
+    assert!(!world.daemon().health.source_ready("amqp"));
 
     // The operator removes the old queue; the daemon's next attempt declares its own.
     world
@@ -198,7 +198,7 @@ async fn a_queue_that_exists_with_other_arguments_is_named_in_readyz_until_fixed
         .await
         .unwrap();
     wait_until("the daemon consumes", || {
-        world.daemon().health.amqp_consuming()
+        world.daemon().health.source_ready("amqp")
     })
     .await;
     let id = world.create(upload("after-the-fix.iso")).await;

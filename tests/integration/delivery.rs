@@ -180,23 +180,22 @@ async fn hrefs_naming_another_host_get_no_request() {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     });
-    // Declare the queue, then stop so the sim's own notification can be removed first.
-    let mut world = World::without_daemon(Options::default())
-        .await
-        .with_daemon()
-        .await;
-    world.stop_daemon().await;
-    let id = world.create(upload("lured.iso")).await;
-    assert_eq!(
-        crate::helpers::drain(&world.channel, &world.queue).await,
-        1,
-        "the sim's own notification"
-    );
+    let world = World::start(Options::default()).await;
+    // After the start-up listing, and with the next one 5 minutes away, only the crafted
+    // notification can bring the task to the daemon: the sim announces nothing of its own.
+    world.wait_for_first_listing().await;
+    let id = world
+        .sim
+        .create_tasks_quietly(1, upload("lured.iso"))
+        .unwrap()[0];
     let crafted = craft_create_notification(&world.sim.task(id).unwrap(), &trap_url);
     assert!(crafted.body.contains(&trap_url));
     world.publish_crafted(&crafted).await;
-    let world = world.with_daemon().await;
-    world.wait_for_status(id, "resumed").await;
+    wait_until("the crafted notification is handled", || {
+        world.daemon().metrics.notifications_with("decided") == 1
+    })
+    .await;
+    assert_eq!(world.sim.task(id).unwrap().status, "resumed");
     assert_eq!(
         visits.load(std::sync::atomic::Ordering::SeqCst),
         0,
@@ -225,11 +224,11 @@ async fn the_consumer_recovers_when_the_broker_cancels_it() {
         .await
         .unwrap();
     wait_until("the daemon notices", || {
-        !world.daemon().health.amqp_consuming()
+        !world.daemon().health.source_ready("amqp")
     })
     .await;
     wait_until("the daemon consumes again", || {
-        world.daemon().health.amqp_consuming()
+        world.daemon().health.source_ready("amqp")
     })
     .await;
     let second = world.create(upload("after.iso")).await;

@@ -174,7 +174,7 @@ impl World {
             .expect("daemon starts");
         let poll_mode = self.settings.amqp.is_none();
         wait_until("the daemon consumes (or polls)", || {
-            daemon.is_leader() && (daemon.health.amqp_consuming() || poll_mode)
+            daemon.is_leader() && (daemon.health.source_ready("amqp") || poll_mode)
         })
         .await;
         self.daemon = Some(daemon);

@@ -68,11 +68,18 @@ struct Notified {
 }
 
 async fn start(extra_env: &[(&str, &OsStr)]) -> Notified {
-    let world = World::without_daemon(Options {
-        policy: POLICY.into(),
-        ..Options::default()
-    })
-    .await;
+    start_with(
+        Options {
+            policy: POLICY.into(),
+            ..Options::default()
+        },
+        extra_env,
+    )
+    .await
+}
+
+async fn start_with(options: Options, extra_env: &[(&str, &OsStr)]) -> Notified {
+    let world = World::without_daemon(options).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notify");
     let socket = UnixDatagram::bind(&path).unwrap();
@@ -138,6 +145,52 @@ async fn watchdog_pings_come_at_half_the_interval_and_the_status_line_follows_th
     assert!(
         line.contains("(hold by \"deployments need an approver\")"),
         "{line}"
+    );
+    notified.daemon.kill();
+    notified.world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_poll_mode_the_status_line_says_the_daemon_polls() {
+    let notified = start_with(
+        Options {
+            policy: POLICY.into(),
+            broker: false,
+            reconcile_interval: "1s",
+            ..Options::default()
+        },
+        &[],
+    )
+    .await;
+    notified
+        .notifications
+        .wait_for("a STATUS= line after the first listing", 0, |text| {
+            text.contains("STATUS=polling vCD every 1s; 0 held; no decision yet")
+        })
+        .await;
+    notified
+        .world
+        .create(NewTask {
+            operation: "vdcInstantiateVapp".into(),
+            ..NewTask::default()
+        })
+        .await;
+    notified
+        .notifications
+        .wait_for(
+            "a STATUS= line with the task the listing found",
+            0,
+            |text| text.contains("STATUS=polling vCD every 1s; 1 held; last decision"),
+        )
+        .await;
+    assert!(
+        notified
+            .notifications
+            .all()
+            .iter()
+            .all(|(_, text)| !text.contains("not consuming")),
+        "{:#?}",
+        notified.notifications.all()
     );
     notified.daemon.kill();
     notified.world.finish().await;

@@ -200,9 +200,12 @@ async fn retry_after_on_429_holds_requests_back_and_no_task_is_lost() {
     world.finish().await;
 }
 
+/// An approval overtakes a backlog: with a prefetch of 64 the whole backlog waits inside the
+/// daemon for the adaptive limit (which starts at 8), and the approval's request goes to vCD
+/// next, not after the requests queued before it as a first-come-first-served limiter would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_goes_through_while_a_backlog_drains() {
-    let world = World::start(options(2)).await;
+    let world = World::start(options(64)).await;
     let held = world
         .create(NewTask {
             operation: "vdcUploadMedia".into(),
@@ -215,26 +218,41 @@ async fn an_approval_goes_through_while_a_backlog_drains() {
         admin.holds().await.filter(|h| h.len() == 1)
     })
     .await;
+    // Slow enough that the limit grows by one window per 300 ms while the backlog waits.
     world.sim.set_faults(Faults {
-        latency_ms: 50,
+        latency_ms: 300,
         ..Faults::default()
     });
     let mut backlog = Vec::new();
     for _ in 0..60 {
         backlog.push(world.create(NewTask::default()).await);
     }
+    let waiting = backlog
+        .iter()
+        .filter(|id| world.sim.task(**id).is_some_and(|t| t.status == "active"))
+        .count();
+    let calls_before = world.sim.calls().len();
     let (status, body) = admin
         .decide(&held.to_string(), "approve", json!({"message": "go"}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(world.sim.task(held).unwrap().status, "resumed");
-    let still_waiting = backlog
+    let resume = format!("/api/admin/extension/blockingTask/{held}/action/resume");
+    let calls = world.sim.calls();
+    let at = calls
         .iter()
-        .filter(|id| world.sim.task(**id).is_some_and(|t| t.status == "active"))
-        .count();
+        .position(|c| c.path == resume)
+        .expect("the approval's resume reached vCD");
+    // Every backlog task still active had a request queued or under way when the approval
+    // came: first come, first served, all of those would reach vCD before the approval's.
+    let overtaken_by = at.saturating_sub(calls_before);
     assert!(
-        still_waiting > 0,
-        "the approval went through while the backlog was still draining"
+        waiting >= 30,
+        "the backlog was still waiting when the approval came: {waiting} of 60 tasks"
+    );
+    assert!(
+        overtaken_by < waiting / 2,
+        "{overtaken_by} requests reached vCD between the approval and its resume, with {waiting} backlog tasks waiting"
     );
     all_resumed(&world, &backlog).await;
     world.finish().await;

@@ -131,12 +131,24 @@ async fn a_held_task_is_announced_once_with_every_field() {
         metrics.notifications_with("held") == 2
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.bodies().len(), 1, "{:#?}", receiver.bodies());
+    // A receiver gets its events in order: once a later event arrived, a second "held" for
+    // the duplicate would have arrived before it.
+    let later = world.create(task("vdcInstantiateVapp", "later")).await;
+    receiver.wait_for(1, about("held", later)).await;
     assert_eq!(
-        counter(&metrics, "webhooks_total{event=\"held\",outcome=\"sent\"}"),
-        1
+        receiver
+            .bodies()
+            .iter()
+            .filter(|b| about("held", id)(b))
+            .count(),
+        1,
+        "{:#?}",
+        receiver.bodies()
     );
+    wait_until("the two held tasks' events are counted as sent", || {
+        counter(&metrics, "webhooks_total{event=\"held\",outcome=\"sent\"}") == 2
+    })
+    .await;
     world.finish().await;
 }
 
@@ -326,7 +338,13 @@ async fn refused_keepalives_are_announced_once_per_run_of_failures() {
     })
     .await;
     receiver.wait_for(2, about("keepalive_failed", id)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(world.sim.task(id).unwrap().status, "active");
+    // A receiver gets its events in order: once the approval's event arrived, any further
+    // announcement of the refusals would have arrived before it.
+    let admin = Admin::new(world.admin_url());
+    let (status, body) = admin.decide(&id.to_string(), "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    receiver.wait_for(1, about("approved", id)).await;
     assert_eq!(
         receiver
             .bodies()
@@ -336,7 +354,6 @@ async fn refused_keepalives_are_announced_once_per_run_of_failures() {
         2,
         "one announcement per run of failures, not one per refusal"
     );
-    assert_eq!(world.sim.task(id).unwrap().status, "active");
     world.finish().await;
 }
 

@@ -1,9 +1,8 @@
-//! One delivery's life: decode it into a task id, hand that to the engine, then ack,
-//! dead-letter, or retry transient trouble with backoff while keeping it unacknowledged, well
-//! inside RabbitMQ's 30-minute consumer timeout.
+//! One delivery's life: a [`settle::Message`] (decoded by `notification`, acked, dead-lettered
+//! to `<queue>.dlx` with its reason, or nacked back to the queue) that `source::settle` takes
+//! through the engine, and the count of how it ended.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use lapin::Channel;
 use lapin::message::Delivery as AmqpDelivery;
@@ -14,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 use super::headers::{key, text};
 use super::notification::{self, Delivery};
 use super::topology::dead_letter_exchange;
-use crate::backoff::Backoff;
-use crate::engine::{Disposition, Engine, Origin};
+use crate::engine::{Engine, Origin};
 use crate::metrics::Metrics;
-use crate::outcome::{DeadLetterReason, NotificationOutcome};
+use crate::outcome::NotificationOutcome;
+use crate::source::settle::{self, Settled, Undecodable, settle};
 use crate::task::TaskId;
 
 /// Header naming why vcd-blockd dead-lettered a message.
@@ -25,6 +24,7 @@ pub(super) const REASON_HEADER: &str = "x-vcd-blockd-reason";
 /// Header with the human-readable detail of the reason.
 pub(super) const DETAIL_HEADER: &str = "x-vcd-blockd-detail";
 
+/// What one delivery needs besides itself.
 pub(super) struct Handler {
     pub engine: Arc<Engine>,
     pub metrics: Arc<Metrics>,
@@ -36,69 +36,53 @@ pub(super) struct Handler {
 }
 
 impl Handler {
+    /// Settles `delivery` (`source::settle`) and counts how (`notifications_total`,
+    /// `dead_lettered_total`).
     pub(super) async fn handle(self, delivery: AmqpDelivery) {
-        let received = Instant::now();
-        let id = match self.decode(&delivery) {
-            Ok(Some(id)) => id,
-            Ok(None) => {
-                self.metrics.notification(NotificationOutcome::OtherType);
-                acknowledge(&delivery).await;
-                return;
-            }
-            Err((reason, detail)) => return self.reject(&delivery, reason, &detail).await,
+        let message = Message {
+            delivery,
+            channel: &self.channel,
+            queue: &self.queue,
+            max_bytes: self.max_bytes,
         };
-        let mut schedule = Backoff::DELIVERY.schedule();
-        loop {
-            match self
-                .engine
-                .handle_task(id, received, Origin::Notified)
-                .await
-            {
-                Disposition::Ack(outcome) => {
-                    self.metrics
-                        .notification(NotificationOutcome::Task(outcome));
-                    acknowledge(&delivery).await;
-                    return;
-                }
-                Disposition::DeadLetter { reason, detail } => {
-                    return self.reject(&delivery, reason, &detail).await;
-                }
-                Disposition::Retry(error) => {
-                    tracing::warn!(%error, attempt = schedule.attempts(), "vCD trouble; will retry");
-                    if schedule.wait(&self.shutdown).await {
-                        continue;
-                    }
-                    // Stopping: left unacknowledged, it returns to the queue with the channel.
-                    if !self.shutdown.is_cancelled() {
-                        tracing::warn!(%error, "still failing; returning the message to the queue");
-                        self.metrics.notification(NotificationOutcome::Requeued);
-                        let requeue = BasicNackOptions {
-                            requeue: true,
-                            ..BasicNackOptions::default()
-                        };
-                        let _ = delivery.acker.nack(requeue).await;
-                    }
-                    return;
-                }
+        let outcome = match settle(message, &self.engine, Origin::Notified, &self.shutdown).await {
+            Settled::Task(outcome) => NotificationOutcome::Task(outcome),
+            Settled::NoTask => NotificationOutcome::OtherType,
+            Settled::DeadLettered(reason) => {
+                self.metrics.dead_lettered(reason);
+                NotificationOutcome::DeadLettered
             }
-        }
+            Settled::GivenBack => NotificationOutcome::Requeued,
+            Settled::Stopping => return,
+        };
+        self.metrics.notification(outcome);
     }
+}
 
+/// A delivery as a message to settle.
+struct Message<'a> {
+    delivery: AmqpDelivery,
+    channel: &'a Channel,
+    queue: &'a str,
+    max_bytes: usize,
+}
+
+impl settle::Message for Message<'_> {
     /// The blocking task a delivery announces; `None` for any other notification type (vCD's
-    /// own resume and abort events among them); a dead-letter reason for a message that can
-    /// never be handled.
-    fn decode(
-        &self,
-        delivery: &AmqpDelivery,
-    ) -> Result<Option<TaskId>, (DeadLetterReason, String)> {
+    /// own resume and abort events among them).
+    fn decode(&self) -> Result<Option<TaskId>, Undecodable> {
+        let delivery = &self.delivery;
         let headers = super::headers::from_table(delivery.properties.headers().as_ref());
         let view = Delivery {
             body: &delivery.data,
             routing_key: delivery.routing_key.as_str(),
             headers: &headers,
         };
-        let notification = notification::parse(&view, self.max_bytes)
-            .map_err(|error| (error.reason(), error.to_string()))?;
+        let notification =
+            notification::parse(&view, self.max_bytes).map_err(|error| Undecodable {
+                reason: error.reason(),
+                detail: error.to_string(),
+            })?;
         match notification.task_id {
             Some(id) if notification.is_blocking_task_create() => Ok(Some(id)),
             _ => {
@@ -108,19 +92,19 @@ impl Handler {
         }
     }
 
-    async fn reject(&self, delivery: &AmqpDelivery, reason: DeadLetterReason, detail: &str) {
-        tracing::warn!(reason = reason.label(), detail, routing_key = %delivery.routing_key, "dead-lettering message");
-        self.metrics.notification(NotificationOutcome::DeadLettered);
-        self.metrics.dead_lettered(reason);
-        self.dead_letter(delivery, reason.label(), detail).await;
+    async fn ack(self) {
+        acknowledge(&self.delivery).await;
     }
 
     /// Publishes a copy with the reason to `<queue>.dlx` and acks the original once the broker
     /// confirmed the copy; if that fails, rejects it so the broker dead-letters it itself.
-    async fn dead_letter(&self, delivery: &AmqpDelivery, reason: &str, detail: &str) {
+    async fn dead_letter(self, why: &Undecodable) {
+        let delivery = &self.delivery;
+        let reason = why.reason.label();
+        tracing::warn!(reason, detail = why.detail, routing_key = %delivery.routing_key, "dead-lettering message");
         let mut table = delivery.properties.headers().clone().unwrap_or_default();
         table.insert(key(REASON_HEADER), text(reason));
-        table.insert(key(DETAIL_HEADER), text(&truncate(detail, 1024)));
+        table.insert(key(DETAIL_HEADER), text(&truncate(&why.detail, 1024)));
         table.insert(
             key("x-vcd-blockd-original-exchange"),
             AMQPValue::LongString(delivery.exchange.as_str().into()),
@@ -129,7 +113,7 @@ impl Handler {
         let published = async {
             self.channel
                 .basic_publish(
-                    dead_letter_exchange(&self.queue).as_str().into(),
+                    dead_letter_exchange(self.queue).as_str().into(),
                     delivery.routing_key.clone(),
                     BasicPublishOptions::default(),
                     &delivery.data,
@@ -151,6 +135,16 @@ impl Handler {
                     tracing::warn!(%error, "reject failed; the broker will redeliver the message");
                 }
             }
+        }
+    }
+
+    async fn give_back(self) {
+        let requeue = BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        };
+        if let Err(error) = self.delivery.acker.nack(requeue).await {
+            tracing::warn!(%error, "nack failed; the broker will redeliver the message");
         }
     }
 }

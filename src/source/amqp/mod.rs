@@ -1,9 +1,11 @@
-//! The AMQP session: connects to RabbitMQ, declares the topology and joins the leader queue
-//! (`leader`). While this instance leads, it consumes the notifications with manual acks and
-//! hands each delivery to the [`Engine`]: a delivery is acknowledged only after its task was
-//! acted on, found decided or needs nothing; unparseable ones go to `<queue>.dead` with a
-//! reason. While it stands by, it only forwards admin calls (`forward`). On any connection or
-//! channel failure the whole session is rebuilt with backoff, and leadership ends with it.
+//! The AMQP source ([`AmqpSource`], source name `amqp`): its session connects to RabbitMQ,
+//! declares the topology and joins the leader queue (`leader`). While this instance leads, it
+//! consumes the notifications with manual acks and settles each delivery (`deliver`,
+//! `source::settle`): a delivery is acknowledged only after its task was acted on, found
+//! decided or needs nothing; unparseable ones go to `<queue>.dead` with a reason. While it
+//! stands by, it only forwards admin calls (`forward`). On any connection or channel failure
+//! the whole session is rebuilt with backoff, and leadership ends with it. Readiness and the
+//! `STATUS=` line follow the session: up (consuming, or standing by) or down.
 
 mod deliver;
 pub(crate) mod forward;
@@ -26,12 +28,12 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::{Report, Run, Runs, Source};
 use crate::backoff::{Backoff, Schedule};
 use crate::config::AmqpSettings;
 use crate::engine::Engine;
-use crate::health::Health;
+use crate::health::Condition;
 use crate::leadership::{Leadership, TermEnd};
-use crate::liveness::{Liveness, Loop};
 use crate::metrics::Metrics;
 use forward::{CallDesk, Forwarder};
 use leader::{LeaderQueue, Received};
@@ -43,16 +45,15 @@ use leader::{LeaderQueue, Received};
 /// vCD notification is a few KiB (larger bodies are split across frames, as AMQP 0-9-1 allows).
 const FRAME_MAX: u32 = 16_384;
 
-/// Keeps one consuming session alive until shutdown.
-pub(crate) struct Consumer {
+/// The AMQP source: keeps one session with RabbitMQ alive until shutdown. In it, the instance
+/// joins the leader queue, forwards admin calls while it stands by, and while it leads
+/// consumes the notifications and answers forwarded calls.
+pub(crate) struct AmqpSource {
     pub settings: AmqpSettings,
     pub engine: Arc<Engine>,
     pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
     /// In-flight delivery handlers; drained on shutdown.
     pub handlers: TaskTracker,
-    /// Where the session loop beats for the watchdog.
-    pub liveness: Arc<Liveness>,
     /// How long a graceful stop waits for in-flight deliveries before closing the channel.
     pub grace: Duration,
     /// This instance's role, which the session sets.
@@ -78,22 +79,68 @@ pub(crate) enum AmqpError {
     Topology(#[from] topology::TopologyError),
 }
 
-impl Consumer {
-    /// Consumes until `shutdown`, reconnecting with jittered backoff after every failure.
-    pub(crate) async fn run(self, shutdown: CancellationToken) {
+impl Source for AmqpSource {
+    fn name(&self) -> &'static str {
+        "amqp"
+    }
+
+    fn runs(&self) -> Runs {
+        Runs::Always
+    }
+
+    fn first_condition(&self) -> Option<Condition> {
+        Some(down(None))
+    }
+
+    fn run(self: Arc<Self>, report: Report, until: CancellationToken) -> Run {
+        Box::pin(async move { self.sessions(&report, &until).await })
+    }
+}
+
+/// Without a session: not ready, with what only the operator can fix when the broker said so.
+/// The words are those `/readyz` has always given (operators' checks match them), although
+/// what they follow is the session, not the consumer.
+fn down(problem: Option<&str>) -> Condition {
+    Condition {
+        not_ready: Some(match problem {
+            Some(problem) => format!("AMQP consumer not active: {problem}"),
+            None => "AMQP consumer not active".to_owned(),
+        }),
+        status: "not consuming (reconnecting)".to_owned(),
+    }
+}
+
+/// With a session, leading (consuming) or standing by.
+fn up(leading: bool) -> Condition {
+    let status = if leading {
+        "consuming"
+    } else {
+        "standing by (another instance leads)"
+    };
+    Condition {
+        not_ready: None,
+        status: status.to_owned(),
+    }
+}
+
+impl AmqpSource {
+    /// Keeps a session until `shutdown`, reconnecting with jittered backoff after every
+    /// failure.
+    async fn sessions(&self, report: &Report, shutdown: &CancellationToken) {
         let mut reconnect = Backoff::RECONNECT.schedule();
+        // What keeps the session from starting that only the operator can fix (a queue
+        // declared with other arguments), until a session gets past it.
+        let mut problem = None;
         while !shutdown.is_cancelled() {
-            self.liveness.beat(Loop::Consumer);
-            match self.session(&shutdown, &mut reconnect).await {
+            report.beat();
+            let session = self.session(report, shutdown, &mut reconnect, &mut problem);
+            match session.await {
                 Ok(()) => break,
                 Err(error) => {
-                    self.health.set_amqp_consuming(false);
+                    report.condition(down(problem.as_deref()));
                     self.metrics.amqp_connected.set(0);
                     tracing::warn!(%error, attempt = reconnect.attempts(), "AMQP session ended; reconnecting");
-                    let waited = self
-                        .liveness
-                        .beating(Loop::Consumer, reconnect.wait(&shutdown))
-                        .await;
+                    let waited = report.beating(reconnect.wait(shutdown)).await;
                     if !waited {
                         break;
                     }
@@ -106,8 +153,10 @@ impl Consumer {
     /// until failure or shutdown.
     async fn session(
         &self,
+        report: &Report,
         shutdown: &CancellationToken,
         reconnect: &mut Schedule,
+        problem: &mut Option<String>,
     ) -> Result<(), AmqpError> {
         let connection = self.connect().await?;
         let channel = connection.create_channel().await?;
@@ -120,18 +169,18 @@ impl Consumer {
         if let Err(error) = topology::declare(&connection, &channel, &self.settings).await {
             // Only the operator can fix a queue of other arguments: say so in /readyz too.
             if matches!(error, topology::TopologyError::QueueArguments { .. }) {
-                self.health.set_amqp_problem(Some(error.to_string()));
+                *problem = Some(error.to_string());
             }
             let _ = connection
                 .close(200, "declaring the topology failed".into())
                 .await;
             return Err(error.into());
         }
-        self.health.set_amqp_problem(None);
+        *problem = None;
         let mut replies = self.forwarder.open(&connection).await?;
         let (mut leader_queue, mut leader_deliveries) =
             LeaderQueue::open(&connection, &self.settings).await?;
-        self.health.set_amqp_consuming(true);
+        report.condition(up(false));
         self.metrics.amqp_connected.set(1);
         reconnect.reset();
         tracing::info!(queue = %self.settings.queue, exchange = %self.settings.exchange, "connected to RabbitMQ; waiting for leadership");
@@ -140,13 +189,13 @@ impl Consumer {
         let session = shutdown.child_token();
         let tag = format!("vcd-blockd-{}", uuid::Uuid::new_v4());
         let mut notifications: Option<lapin::Consumer> = None;
-        let mut beat = tokio::time::interval(self.liveness.beat_every());
+        let mut beat = tokio::time::interval(report.beat_every());
         let mut renewal = tokio::time::interval(leader::BATON_RENEWAL);
         renewal.reset();
         let ended = loop {
             tokio::select! {
                 () = shutdown.cancelled() => break Ok(()),
-                _ = beat.tick() => self.liveness.beat(Loop::Consumer),
+                _ = beat.tick() => report.beat(),
                 _ = renewal.tick(), if notifications.is_some() => {
                     if let Err(error) = leader_queue.publish_baton().await {
                         break Err(AmqpError::Broker(error));
@@ -161,7 +210,10 @@ impl Consumer {
                     // The broker delivers the leader queue to its active consumer only.
                     if notifications.is_none() {
                         match self.lead(&channel, &tag).await {
-                            Ok(consumer) => notifications = Some(consumer),
+                            Ok(consumer) => {
+                                notifications = Some(consumer);
+                                report.condition(up(true));
+                            }
                             Err(error) => break Err(error),
                         }
                     }
@@ -194,7 +246,7 @@ impl Consumer {
             }
         };
         self.forwarder.close();
-        self.health.set_amqp_consuming(false);
+        report.condition(down(problem.as_deref()));
         self.metrics.amqp_connected.set(0);
         if ended.is_ok() {
             self.stop(
