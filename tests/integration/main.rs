@@ -28,4 +28,5 @@ mod unreadable;
 mod vcd_client;
 mod vcd_load;
 mod vcd_sessions;
+mod vcd_settings;
 mod webhooks;
