@@ -109,6 +109,14 @@ enum Command {
         #[command(subcommand)]
         command: VcdCommand,
     },
+    /// Check the live setup `check` cannot: vCD (login, rights, its blocking settings against
+    /// the policy), the broker (credentials, vhost, exchange, queue), the admin API's files
+    /// and the webhooks' hosts. Changes nothing; exit 1 on an error.
+    Doctor {
+        /// Config file (looked up as for `run`).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Print the effective configuration (built-in defaults < file < environment) as TOML,
     /// secrets redacted.
     Config {
@@ -302,6 +310,7 @@ fn main() -> ExitCode {
             };
             commands::vcd_settings(config, request, &flags)
         }
+        Command::Doctor { config } => commands::doctor(config),
         Command::Config { config } => commands::show_config(config),
         Command::Completions { shell } => commands::completions(Cli::command(), shell),
         Command::Man { out_dir } => commands::man(Cli::command(), out_dir.as_deref()),

@@ -3,7 +3,7 @@
 //! the style of a plan and its application: only BlockingTaskSettings are ever PUT, only after
 //! they were shown, and no operation is removed unless the operator names it.
 
-mod plan;
+pub(super) mod plan;
 
 pub use plan::SettingsFlags;
 pub(crate) use plan::{Current, Plan, Wanted};

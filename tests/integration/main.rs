@@ -16,6 +16,7 @@ mod broker;
 mod cli;
 mod container;
 mod delivery;
+mod doctor;
 mod e2e;
 mod explain;
 mod ha;
