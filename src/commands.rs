@@ -1,21 +1,27 @@
 //! The `vcd-blockd` commands behind the command line: `run` (the daemon), `check` (validate
 //! config, approvers file and policy), `test` and `explain` (work with a policy alone), `holds`
 //! (operate on held tasks through the running daemon), `approvers add` (a new approver's
-//! token and entry), `config` (the effective configuration), `completions` and `man`. Each
+//! token and entry), `vcd show|plan|apply` (the cloud's own blocking settings), `doctor` (live checks of vCD, the
+//! broker and the files), `config` (the
+//! effective configuration), `completions` and `man`. Each
 //! returns the process exit code: 0 ok, 1 check or test failures, 2 usage or configuration
 //! errors.
 
 mod approvers;
+mod doctor;
 mod generate;
 mod holds;
 mod policy_tools;
 mod show_config;
+mod vcd_settings;
 
 pub use approvers::approvers_add;
+pub use doctor::doctor;
 pub use generate::{completions, man};
 pub use holds::{HoldsOptions, HoldsRequest, holds};
 pub use policy_tools::{explain, explain_live, test};
 pub use show_config::show_config;
+pub use vcd_settings::{SettingsFlags, VcdRequest, vcd_settings};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

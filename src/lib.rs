@@ -38,6 +38,7 @@ mod located;
 mod logging;
 mod metrics;
 mod notify;
+mod operations;
 mod outcome;
 mod policy;
 mod reload;

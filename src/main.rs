@@ -100,6 +100,23 @@ enum Command {
         #[command(subcommand)]
         command: ApproversCommand,
     },
+    /// vCD's own settings that make tasks block at all: show them, plan what the config and
+    /// policy need, apply it. Only the blocking task settings are ever changed.
+    Vcd {
+        /// Config file (looked up as for `run`): the vCD to ask, and the policy to plan for.
+        #[arg(short, long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: VcdCommand,
+    },
+    /// Check the live setup `check` cannot: vCD (login, rights, its blocking settings against
+    /// the policy), the broker (credentials, vhost, exchange, queue), the admin API's files
+    /// and the webhooks' hosts. Changes nothing; exit 1 on an error.
+    Doctor {
+        /// Config file (looked up as for `run`).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Print the effective configuration (built-in defaults < file < environment) as TOML,
     /// secrets redacted.
     Config {
@@ -133,6 +150,60 @@ enum ApproversCommand {
         #[arg(long = "org", value_name = "GLOB")]
         orgs: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum VcdCommand {
+    /// Print the cloud's blocking task settings (operations, timeout, timeout action), its
+    /// AMQP settings and whether notifications are on.
+    Show,
+    /// Print how the settings differ from what the policy and config need; exit 1 when they
+    /// do.
+    Plan {
+        #[command(flatten)]
+        flags: SettingsArgs,
+    },
+    /// Show the plan, then change vCD's blocking task settings to carry it out (never the
+    /// AMQP or notification settings).
+    Apply {
+        /// Apply without asking (needed when standard input is not a terminal).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        flags: SettingsArgs,
+    },
+}
+
+/// What the policy cannot say about vCD's blocking task settings.
+#[derive(Debug, clap::Args)]
+struct SettingsArgs {
+    /// vCD's timeout for a blocking task, e.g. 2h (default: the shortest that the config and
+    /// policy need, when vCD's is shorter).
+    #[arg(long, value_name = "DURATION", value_parser = vcd_duration::parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// What vCD does with a task nobody decided in time.
+    #[arg(long, value_name = "ACTION", value_parser = ["abort", "fail", "resume"])]
+    timeout_action: Option<String>,
+    /// Block this operation too (repeatable), e.g. vdcDeleteVapp.
+    #[arg(long = "add-operation", value_name = "OP")]
+    add_operations: Vec<String>,
+    /// Stop blocking this operation (repeatable): the only way anything is removed.
+    #[arg(long = "remove-operation", value_name = "OP")]
+    remove_operations: Vec<String>,
+}
+
+impl From<SettingsArgs> for commands::SettingsFlags {
+    fn from(args: SettingsArgs) -> Self {
+        commands::SettingsFlags {
+            timeout: args.timeout,
+            timeout_action: args
+                .timeout_action
+                .as_deref()
+                .and_then(vcd_blockd::FinalAction::parse),
+            add_operations: args.add_operations,
+            remove_operations: args.remove_operations,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +297,20 @@ fn main() -> ExitCode {
         Command::Approvers {
             command: ApproversCommand::Add { name, orgs },
         } => commands::approvers_add(&name, &orgs),
+        Command::Vcd { config, command } => {
+            let (request, flags) = match command {
+                VcdCommand::Show => (
+                    commands::VcdRequest::Show,
+                    commands::SettingsFlags::default(),
+                ),
+                VcdCommand::Plan { flags } => (commands::VcdRequest::Plan, flags.into()),
+                VcdCommand::Apply { yes, flags } => {
+                    (commands::VcdRequest::Apply { yes }, flags.into())
+                }
+            };
+            commands::vcd_settings(config, request, &flags)
+        }
+        Command::Doctor { config } => commands::doctor(config),
         Command::Config { config } => commands::show_config(config),
         Command::Completions { shell } => commands::completions(Cli::command(), shell),
         Command::Man { out_dir } => commands::man(Cli::command(), out_dir.as_deref()),

@@ -22,7 +22,7 @@ use crate::reply::{ApiError, Format, typed};
 use crate::shared::Shared;
 use crate::task::ActionOutcome;
 use crate::versions::ApiVersion;
-use crate::{control, owner, xml};
+use crate::{control, owner, settings_api, xml};
 
 const ENTITY_URN_PREFIX: &str = "urn:vcloud:blockingTask:";
 const NOT_ACTIVE: &str =
@@ -54,6 +54,18 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
         .route(
             "/api/admin/extension/blockingTask/{id}/action/{action}",
             post(act),
+        )
+        .route(
+            "/api/admin/extension/settings/blockingTask",
+            get(settings_api::get_blocking).put(settings_api::put_blocking),
+        )
+        .route(
+            "/api/admin/extension/settings/amqp",
+            get(settings_api::get_amqp),
+        )
+        .route(
+            "/api/admin/extension/settings/notifications",
+            get(settings_api::get_notifications),
         )
         .route("/api/entity/{urn}", get(resolve_entity))
         .route("/api/vApp/{reference}", get(owner::vapp_or_vm))
@@ -231,7 +243,7 @@ fn update_progress(
     ))
 }
 
-fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+pub(crate) fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
     let given = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -246,7 +258,7 @@ fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiEr
     }
 }
 
-fn utf8(body: &[u8]) -> Result<&str, ApiError> {
+pub(crate) fn utf8(body: &[u8]) -> Result<&str, ApiError> {
     std::str::from_utf8(body).map_err(|_| ApiError::bad_request("The request body is not UTF-8."))
 }
 

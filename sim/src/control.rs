@@ -35,6 +35,7 @@ async fn create_task(State(shared): State<Arc<Shared>>, body: Bytes) -> Response
     match shared.create_task(new).await {
         Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
         Err(error @ SimError::InvalidTask(_)) => problem(StatusCode::BAD_REQUEST, &error),
+        Err(error @ SimError::NotBlocking(_)) => problem(StatusCode::CONFLICT, &error),
         Err(error) => problem(StatusCode::BAD_GATEWAY, &error),
     }
 }

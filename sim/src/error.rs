@@ -18,6 +18,10 @@ pub enum SimError {
     /// The `NewTask` is unusable; the message names the field.
     #[error("invalid task: {0}")]
     InvalidTask(#[from] InvalidTask),
+    /// The cloud's BlockingTaskSettings do not list the operation: vCD runs it without a
+    /// blocking task (and announces none).
+    #[error("vCD does not block {0}: its blocking task settings do not list it")]
+    NotBlocking(String),
     /// The broker could not be reached or did not confirm a notification. For `create_task`
     /// the task exists anyway, like a vCD whose notification got lost.
     #[error("AMQP: {0}")]

@@ -8,6 +8,7 @@
 
 mod api;
 mod auth;
+mod blocking;
 mod config;
 mod control;
 mod error;
@@ -21,6 +22,7 @@ mod publish;
 mod record;
 mod reply;
 mod sessions;
+mod settings_api;
 mod shared;
 mod state;
 mod task;

@@ -21,6 +21,9 @@ pub(crate) enum ParamsError {
     Missing(&'static str),
     #[error("TimeoutValueInMilliseconds {0:?} is not a valid number of milliseconds")]
     BadTimeout(String),
+    /// A value vCD would refuse; the message names it.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The body of a resume, abort or fail.
@@ -124,7 +127,7 @@ fn read_fields(
 }
 
 /// The character data an event stands for: text, CDATA, or a resolved entity reference.
-fn text_of(event: &Event<'_>) -> Result<Option<String>, ParamsError> {
+pub(crate) fn text_of(event: &Event<'_>) -> Result<Option<String>, ParamsError> {
     Ok(Some(match event {
         Event::Text(text) => text.xml10_content().into_owned(),
         Event::CData(data) => data.xml10_content().into_owned(),
@@ -141,7 +144,7 @@ fn text_of(event: &Event<'_>) -> Result<Option<String>, ParamsError> {
     }))
 }
 
-fn malformed(error: impl std::fmt::Display) -> ParamsError {
+pub(crate) fn malformed(error: impl std::fmt::Display) -> ParamsError {
     ParamsError::Malformed(error.to_string())
 }
 

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+use crate::blocking::BlockingSettings;
 use crate::config::Settings;
 use crate::error::SimError;
 use crate::load::Load;
@@ -47,7 +48,10 @@ impl Shared {
     pub(crate) fn new(settings: Settings, base_url: String, publisher: Option<Publisher>) -> Self {
         Self {
             ladder: Ladder::up_to(&settings.api_version),
-            state: Mutex::new(CloudState::with_call_log_limit(settings.call_log_limit)),
+            state: Mutex::new(CloudState::new(
+                settings.call_log_limit,
+                BlockingSettings::new(settings.task_timeout, settings.timeout_action),
+            )),
             load: Load::default(),
             settings,
             base_url,
@@ -68,12 +72,14 @@ impl Shared {
     pub(crate) async fn create_task(&self, new: NewTask) -> Result<Uuid, SimError> {
         let valid = ValidTask::parse(new)?;
         let now = Utc::now();
-        let task = self.state().create_task(
-            valid,
-            now,
-            self.settings.task_timeout,
-            self.settings.timeout_action,
-        );
+        let task = {
+            let mut state = self.state();
+            let blocking = state.blocking.clone();
+            if !blocking.blocks(&valid.operation) {
+                return Err(SimError::NotBlocking(valid.operation));
+            }
+            state.create_task(valid, now, blocking.timeout, blocking.timeout_action)
+        };
         tracing::info!(task_id = %task.id, operation = %task.operation, org = %task.org.name, user = %task.user.name, "blocking task created");
         self.announce(EventKind::Create, &task).await?;
         Ok(task.id)
@@ -89,6 +95,10 @@ impl Shared {
     ) -> Result<Vec<Uuid>, SimError> {
         let valid = ValidTask::parse(new)?;
         let now = Utc::now();
+        let blocking = self.state().blocking.clone();
+        if !blocking.blocks(&valid.operation) {
+            return Err(SimError::NotBlocking(valid.operation));
+        }
         let mut ids = Vec::with_capacity(count);
         while ids.len() < count {
             let mut state = self.state();
@@ -96,8 +106,8 @@ impl Shared {
                 let task = state.create_task(
                     valid.clone(),
                     now,
-                    self.settings.task_timeout,
-                    self.settings.timeout_action,
+                    blocking.timeout,
+                    blocking.timeout_action,
                 );
                 ids.push(task.id);
             }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use crate::blocking::BlockingSettings;
 use crate::model::{Call, Decision, Faults, TaskStatus};
 use crate::owner::Owner;
 use crate::sessions::Sessions;
@@ -30,12 +31,15 @@ pub(crate) struct CloudState {
     /// The call log keeps the first this many calls; `None` keeps all.
     call_log_limit: Option<usize>,
     pub faults: Faults,
+    /// Which operations block, the timeout and its action (`GET|PUT …/settings/blockingTask`).
+    pub blocking: BlockingSettings,
 }
 
 impl CloudState {
-    pub(crate) fn with_call_log_limit(call_log_limit: Option<usize>) -> CloudState {
+    pub(crate) fn new(call_log_limit: Option<usize>, blocking: BlockingSettings) -> CloudState {
         CloudState {
             call_log_limit,
+            blocking,
             ..CloudState::default()
         }
     }
@@ -236,7 +240,7 @@ mod tests {
 
     #[test]
     fn a_full_call_log_keeps_the_first_calls() {
-        let mut state = CloudState::with_call_log_limit(Some(2));
+        let mut state = CloudState::new(Some(2), BlockingSettings::default());
         let first = state.begin_call(call("/1"));
         let second = state.begin_call(call("/2"));
         let third = state.begin_call(call("/3"));
@@ -249,7 +253,7 @@ mod tests {
             .map(|c| (c.path.as_str(), c.status))
             .collect();
         assert_eq!(kept, [("/1", 200), ("/2", 0)]);
-        let mut silent = CloudState::with_call_log_limit(Some(0));
+        let mut silent = CloudState::new(Some(0), BlockingSettings::default());
         assert_eq!(silent.begin_call(call("/1")), None);
         assert!(silent.calls().is_empty());
     }

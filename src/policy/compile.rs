@@ -61,7 +61,8 @@ pub(crate) fn compile(sources: &[(String, String)]) -> Result<Policy, PolicyErro
     if !diagnostics.is_empty() {
         return Err(diagnostics.into_errors());
     }
-    let warnings = compiler.rules.iter().filter_map(owner_warning).collect();
+    let mut warnings: Vec<String> = compiler.rules.iter().filter_map(owner_warning).collect();
+    warnings.extend(super::cloud::operation_warnings(&compiler.rules));
     Ok(Policy {
         rules: compiler.rules,
         defaults: compiler.defaults.unwrap_or_default(),

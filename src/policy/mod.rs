@@ -7,6 +7,7 @@
 //! policy's own `[[test]]` cases.
 
 mod action;
+mod cloud;
 mod compile;
 mod error;
 mod eval;

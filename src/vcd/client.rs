@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, RwLock};
 use super::auth::{self, LoginMethod, Session};
 use super::error::{ErrorClass, VcdError, describe_transport_error};
 use super::limit::{Limiter, Signal};
-use super::model;
+use super::model::{self, AmqpSettings, BlockingSettings};
 use super::negotiate::choose_version;
 use super::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 use super::urls::{Endpoints, OwnerRef};
@@ -217,6 +217,58 @@ impl VcdClient {
         let url = self.endpoints.owner_metadata(owner);
         let answer = self.get("get_metadata", url).await?;
         decode("get_metadata", model::parse_metadata(&answer))
+    }
+
+    /// The cloud's BlockingTaskSettings: which operations block, vCD's timeout and its action.
+    pub(crate) async fn blocking_settings(&self) -> Result<BlockingSettings, VcdError> {
+        let url = self.endpoints.blocking_settings();
+        self.read(
+            "get_blocking_settings",
+            &url,
+            model::parse_blocking_settings,
+        )
+        .await
+    }
+
+    /// Replaces the cloud's BlockingTaskSettings with `settings` (the whole element, as vCD
+    /// wants it) and returns what vCD stored.
+    pub(crate) async fn put_blocking_settings(
+        &self,
+        settings: &BlockingSettings,
+    ) -> Result<BlockingSettings, VcdError> {
+        let call = Call {
+            op: "put_blocking_settings",
+            method: Method::PUT,
+            url: self.endpoints.blocking_settings(),
+            body: Some((
+                model::MEDIA_BLOCKING_TASK_SETTINGS,
+                model::blocking_settings_document(settings),
+            )),
+        };
+        let answer = self.send(call).await?;
+        decode(
+            "put_blocking_settings",
+            model::parse_blocking_settings(&answer),
+        )
+    }
+
+    /// Where vCD publishes its notifications (its AMQP settings; the password is never
+    /// returned).
+    pub(crate) async fn amqp_settings(&self) -> Result<AmqpSettings, VcdError> {
+        let url = self.endpoints.amqp_settings();
+        self.read("get_amqp_settings", &url, model::parse_amqp_settings)
+            .await
+    }
+
+    /// Whether vCD publishes notifications at all.
+    pub(crate) async fn notifications_enabled(&self) -> Result<bool, VcdError> {
+        let url = self.endpoints.notifications_settings();
+        self.read(
+            "get_notifications_settings",
+            &url,
+            model::parse_notifications_enabled,
+        )
+        .await
     }
 
     async fn get(&self, op: &'static str, url: String) -> Result<String, VcdError> {

@@ -16,5 +16,6 @@ pub use client::VcdClient;
 pub(crate) use error::describe_transport_error;
 pub use error::{ErrorClass, VcdError};
 pub(crate) use limit::{background, urgent};
+pub(crate) use model::{AmqpSettings, BlockingSettings};
 pub(crate) use urls::OwnerRef;
 pub use version::ApiVersion;

@@ -103,6 +103,20 @@ impl Endpoints {
         self.at(&format!("{}/metadata", owner.path()))
     }
 
+    /// The cloud's BlockingTaskSettings (protocol notes §9); also where a change is PUT, as
+    /// its `rel="edit"` link names the same path (the link itself is never followed).
+    pub(super) fn blocking_settings(&self) -> String {
+        self.at("/api/admin/extension/settings/blockingTask")
+    }
+
+    pub(super) fn amqp_settings(&self) -> String {
+        self.at("/api/admin/extension/settings/amqp")
+    }
+
+    pub(super) fn notifications_settings(&self) -> String {
+        self.at("/api/admin/extension/settings/notifications")
+    }
+
     pub(super) fn update_progress(&self, id: TaskId) -> String {
         self.at(&format!(
             "/api/admin/extension/blockingTask/{id}/action/updateProgress"

@@ -559,3 +559,31 @@ fn explain_takes_owner_facts_and_names_the_vm_and_what_was_unknown() {
         "{stdout}"
     );
 }
+
+#[test]
+fn check_warns_about_a_misspelt_operation_and_names_the_nearest() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("typo.toml");
+    std::fs::write(
+        &policy,
+        "[[rule]]\nname = \"deploys\"\noperation = \"vdcInstatiateVapp\"\naction = \"resume\"\n",
+    )
+    .unwrap();
+    let output = vcd_blockd().arg("check").arg(&policy).output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a warning is no failure: {all}"
+    );
+    let expected = format!(
+        "{}:1: warning: rule \"deploys\": operation \"vdcInstatiateVapp\" is none of vCD's \
+         documented operations; did you mean \"vdcInstantiateVapp\"?",
+        policy.display()
+    );
+    assert!(all.lines().any(|line| line == expected), "{all}");
+}

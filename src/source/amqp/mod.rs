@@ -12,6 +12,7 @@ pub(crate) mod forward;
 pub(crate) mod headers;
 pub(crate) mod leader;
 pub(crate) mod notification;
+pub(crate) mod probe;
 pub(crate) mod topology;
 
 use std::sync::Arc;
@@ -320,31 +321,37 @@ impl AmqpSource {
     }
 
     async fn connect(&self) -> Result<Connection, AmqpError> {
-        let properties = ConnectionProperties::default().with_connection_name("vcd-blockd".into());
-        let mut uri = self.settings.url.expose_secret().trim().to_owned();
-        let heartbeat = format!("heartbeat={}", self.settings.heartbeat.as_secs().max(1));
-        let frame_max = format!("frame_max={FRAME_MAX}");
-        for (key, parameter) in [("heartbeat=", heartbeat), ("frame_max=", frame_max)] {
-            if !uri.contains(key) {
-                let separator = if uri.contains('?') { '&' } else { '?' };
-                uri = format!("{uri}{separator}{parameter}");
-            }
-        }
-        let tls = match &self.settings.ca_file {
-            None => OwnedTLSConfig::default(),
-            Some(path) => OwnedTLSConfig {
-                identity: None,
-                cert_chain: Some(std::fs::read_to_string(path).map_err(|source| {
-                    AmqpError::CaFile {
-                        path: path.display().to_string(),
-                        source,
-                    }
-                })?),
-            },
-        };
-        let runtime = lapin::runtime::default_runtime()?;
-        Ok(Connection::connect_with_config(&uri, properties, tls, runtime).await?)
+        connect(&self.settings).await
     }
+}
+
+/// Connects as `settings` say: the URL with a heartbeat and this daemon's frame size unless it
+/// sets its own, and `amqp.ca_file` trusted for `amqps://`.
+pub(crate) async fn connect(settings: &AmqpSettings) -> Result<Connection, AmqpError> {
+    let properties = ConnectionProperties::default().with_connection_name("vcd-blockd".into());
+    let mut uri = settings.url.expose_secret().trim().to_owned();
+    let heartbeat = format!("heartbeat={}", settings.heartbeat.as_secs().max(1));
+    let frame_max = format!("frame_max={FRAME_MAX}");
+    for (key, parameter) in [("heartbeat=", heartbeat), ("frame_max=", frame_max)] {
+        if !uri.contains(key) {
+            let separator = if uri.contains('?') { '&' } else { '?' };
+            uri = format!("{uri}{separator}{parameter}");
+        }
+    }
+    let tls = match &settings.ca_file {
+        None => OwnedTLSConfig::default(),
+        Some(path) => OwnedTLSConfig {
+            identity: None,
+            cert_chain: Some(std::fs::read_to_string(path).map_err(|source| {
+                AmqpError::CaFile {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?),
+        },
+    };
+    let runtime = lapin::runtime::default_runtime()?;
+    Ok(Connection::connect_with_config(&uri, properties, tls, runtime).await?)
 }
 
 /// The next notification while leading; never ready while standing by.

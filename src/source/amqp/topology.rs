@@ -13,8 +13,8 @@ use super::headers::{key, text};
 use crate::config::AmqpSettings;
 
 /// AMQP reply codes the broker closes a channel with.
-const NOT_FOUND: u16 = 404;
-const PRECONDITION_FAILED: u16 = 406;
+pub(super) const NOT_FOUND: u16 = 404;
+pub(super) const PRECONDITION_FAILED: u16 = 406;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TopologyError {
@@ -81,12 +81,7 @@ pub(crate) async fn declare(
             FieldTable::default(),
         )
         .await?;
-    declare_queue(
-        channel,
-        &settings.queue,
-        queue_arguments(settings, Some(&dlx)),
-    )
-    .await?;
+    declare_main_queue(channel, settings).await?;
     for binding in &settings.binding_keys {
         channel
             .queue_bind(
@@ -101,9 +96,27 @@ pub(crate) async fn declare(
     Ok(())
 }
 
+/// The queue notifications are consumed from, durable, of `queue_type`, dead-lettering to
+/// `<queue>.dlx`.
+pub(super) async fn declare_main_queue(
+    channel: &Channel,
+    settings: &AmqpSettings,
+) -> Result<(), TopologyError> {
+    let dlx = dead_letter_exchange(&settings.queue);
+    declare_queue(
+        channel,
+        &settings.queue,
+        queue_arguments(settings, Some(&dlx)),
+    )
+    .await
+}
+
 /// A passive declare on a channel of its own, as the broker closes the channel of a passive
 /// declare that finds nothing.
-async fn exchange_exists(connection: &Connection, exchange: &str) -> Result<bool, lapin::Error> {
+pub(super) async fn exchange_exists(
+    connection: &Connection,
+    exchange: &str,
+) -> Result<bool, lapin::Error> {
     let probe = connection.create_channel().await?;
     let passive = ExchangeDeclareOptions {
         passive: true,
@@ -152,14 +165,14 @@ async fn declare_queue(
 }
 
 /// The reply code the broker closed the channel with, if it did.
-fn reply_code(error: &lapin::Error) -> Option<u16> {
+pub(super) fn reply_code(error: &lapin::Error) -> Option<u16> {
     match error.kind() {
         ErrorKind::ProtocolError(amqp) => Some(amqp.get_id()),
         _ => None,
     }
 }
 
-fn reply_text(error: &lapin::Error) -> Option<String> {
+pub(super) fn reply_text(error: &lapin::Error) -> Option<String> {
     match error.kind() {
         ErrorKind::ProtocolError(amqp) => Some(amqp.get_message().to_string()),
         _ => None,
