@@ -27,8 +27,7 @@ use crate::source::amqp::AmqpSource;
 use crate::source::amqp::forward::{CallDesk, Forwarder, SigningKey};
 use crate::source::amqp::leader::leader_queue;
 use crate::source::reconcile::Reconciler;
-use crate::vcd::VcdClient;
-use crate::vcd::VcdError;
+use crate::vcd::{VcdClient, VcdError};
 
 /// How long a graceful stop may take in all: the AMQP grace for in-flight deliveries, the
 /// other in-flight vCD calls and the logout. Below the unit's `TimeoutStopSec=30s`.
@@ -320,8 +319,9 @@ fn load_approvers(
     }))
 }
 
-/// Logs in at start and keeps trying, with backoff, until vCD accepts. After that, requests
-/// log in again as needed, and the client keeps readiness up to date.
+/// Logs in at start and keeps trying, with backoff, until vCD accepts; after vCD refused the
+/// credentials, only as often as the client allows (once a minute, then less). After that,
+/// requests log in again as needed, and the client keeps readiness up to date.
 async fn keep_vcd_session(vcd: Arc<VcdClient>, shutdown: CancellationToken) {
     let mut schedule = Backoff::SESSION.schedule();
     loop {
@@ -329,6 +329,16 @@ async fn keep_vcd_session(vcd: Arc<VcdClient>, shutdown: CancellationToken) {
             Ok(version) => {
                 tracing::info!(api_version = %version, "vCD session ready");
                 return;
+            }
+            // The client already said so when vCD refused; it sends nothing until then.
+            Err(VcdError::LoginPaused { retry_in, .. }) => {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(retry_in) => continue,
+                }
+            }
+            Err(error @ VcdError::Login(_)) => {
+                tracing::debug!(%error, "vCD refused the login");
             }
             Err(error) => {
                 tracing::warn!(%error, attempt = schedule.attempts(), "cannot reach vCD yet");

@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub struct Health {
     policy_loaded: AtomicBool,
     vcd_session: AtomicBool,
+    /// Why there is no session, when only the operator can fix it (vCD refused the
+    /// credentials).
+    vcd_problem: Mutex<Option<String>>,
     /// The sources that take part in readiness, in the order they registered.
     sources: Mutex<Vec<SourceHealth>>,
 }
@@ -58,6 +61,14 @@ impl Health {
         self.vcd_session.store(value, Ordering::Relaxed);
     }
 
+    /// Says why vCD gives no session (`None`: no known reason, or a session again).
+    pub fn set_vcd_problem(&self, problem: Option<String>) {
+        *self
+            .vcd_problem
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = problem;
+    }
+
     /// Adds the source `name` to readiness and the `STATUS=` line, standing as `first` until
     /// it says otherwise.
     pub fn register_source(&self, name: &'static str, first: Condition) -> SourceHealth {
@@ -97,7 +108,15 @@ impl Health {
                 .filter_map(|source| source.get().not_ready),
         );
         if !self.vcd_session.load(Ordering::Relaxed) {
-            reasons.push("no valid vCD session".to_owned());
+            let problem = self
+                .vcd_problem
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            reasons.push(match problem {
+                Some(problem) => format!("no valid vCD session: {problem}"),
+                None => "no valid vCD session".to_owned(),
+            });
         }
         if reasons.is_empty() {
             Ok(())

@@ -18,7 +18,8 @@ use crate::xml::testing::variants;
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const LIMIT: usize = 64 * 1024;
 
-/// The files the tests below pin, by folder (owner documents: `vcd/model/owner/tests`).
+/// The files the tests below pin, by folder (owner documents: `vcd/model/owner/tests`; the
+/// cloud's blocking task settings: `vcd/model/settings`).
 const PINNED: [(&str, &[&str]); 2] = [
     (
         "protocol",
@@ -26,6 +27,7 @@ const PINNED: [(&str, &[&str]); 2] = [
             "amqp-properties.txt",
             "blocking-task-operation-params.xml",
             "blocking-task-references.xml",
+            "blocking-task-settings.xml",
             "blocking-task-update-progress-params.xml",
             "blocking-task.xml",
             "error.xml",

@@ -36,6 +36,31 @@ struct Call {
 /// How long an idle connection to vCD is kept for the next request (reqwest's default: 90 s).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The wait after vCD first refuses a login; it doubles with each refusal in a row, up to
+/// [`LOGIN_REFUSED_MAX_WAIT`]. Directories commonly lock an account after 3–10 failures
+/// within minutes: one try a minute at most stays clear of that.
+const LOGIN_REFUSED_WAIT: Duration = Duration::from_secs(60);
+const LOGIN_REFUSED_MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// vCD refused the last login: when, how many times in a row, and what it said.
+#[derive(Debug, Clone)]
+struct Refusal {
+    at: Instant,
+    count: u32,
+    message: String,
+}
+
+impl Refusal {
+    /// How long the next login must still wait, if at all.
+    fn remaining(&self, now: Instant) -> Option<Duration> {
+        let wait = LOGIN_REFUSED_WAIT
+            .saturating_mul(1 << self.count.saturating_sub(1).min(8))
+            .min(LOGIN_REFUSED_MAX_WAIT);
+        wait.checked_sub(now.duration_since(self.at))
+            .filter(|left| !left.is_zero())
+    }
+}
+
 /// Client for one vCD installation. Cheap to share behind an `Arc`.
 pub struct VcdClient {
     http: reqwest::Client,
@@ -49,6 +74,9 @@ pub struct VcdClient {
     session: RwLock<Option<Arc<Session>>>,
     /// Serialises logins so that a burst of 401s leads to one new session.
     login_lock: Mutex<()>,
+    /// Set while vCD refuses the credentials: every caller gets the same answer until the
+    /// next try is due, so the daemon's loops together log in at most once a minute.
+    refusal: std::sync::Mutex<Option<Refusal>>,
     generation: AtomicU64,
     metrics: Arc<Metrics>,
     /// Told whether the last login succeeded, for `/readyz`.
@@ -94,6 +122,7 @@ impl VcdClient {
             version: RwLock::new(None),
             session: RwLock::new(None),
             login_lock: Mutex::new(()),
+            refusal: std::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
             metrics,
             health,
@@ -458,6 +487,9 @@ impl VcdClient {
         {
             return Ok(session.clone());
         }
+        if let Some(paused) = self.login_paused() {
+            return Err(paused);
+        }
         let version = self.api_version().await?;
         let method = LoginMethod::choose(&self.auth, &version);
         let next = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
@@ -479,10 +511,52 @@ impl VcdClient {
         self.metrics
             .vcd_request("login", status, started.elapsed().as_secs_f64());
         self.health.set_vcd_session(result.is_ok());
+        self.note_login(&result);
         let session = Arc::new(result?);
         tracing::info!(method = ?session.method, api_version = %version, "logged in to vCD");
         *self.session.write().await = Some(session.clone());
         Ok(session)
+    }
+
+    /// The answer for every caller while a refused login's wait runs.
+    fn login_paused(&self) -> Option<VcdError> {
+        let refusal = self.lock_refusal().clone()?;
+        let retry_in = refusal.remaining(Instant::now())?;
+        Some(VcdError::LoginPaused {
+            last: refusal.message,
+            retry_in,
+        })
+    }
+
+    /// Remembers a refused login (and tells `/readyz` why), or forgets it after a good one.
+    fn note_login(&self, result: &Result<Session, VcdError>) {
+        let mut refusal = self.lock_refusal();
+        match result {
+            Ok(_) => {
+                if refusal.take().is_some() {
+                    self.health.set_vcd_problem(None);
+                }
+            }
+            Err(error @ VcdError::Login(_)) => {
+                let count = refusal.as_ref().map_or(0, |r| r.count) + 1;
+                let next = Refusal {
+                    at: Instant::now(),
+                    count,
+                    message: error.to_string(),
+                };
+                let wait = next.remaining(next.at).unwrap_or_default();
+                tracing::warn!(%error, refusals = count, retry_in_seconds = wait.as_secs(), "vCD refused the credentials; not logging in again before the wait");
+                self.health.set_vcd_problem(Some(error.to_string()));
+                *refusal = Some(next);
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn lock_refusal(&self) -> std::sync::MutexGuard<'_, Option<Refusal>> {
+        self.refusal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The API version in use, negotiated on first need.
@@ -562,6 +636,30 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
         headers
+    }
+
+    #[test]
+    fn a_refused_login_waits_a_minute_then_longer_up_to_five() {
+        let at = Instant::now();
+        let refusal = |count| Refusal {
+            at,
+            count,
+            message: String::new(),
+        };
+        let after = |seconds| at + Duration::from_secs(seconds);
+        assert_eq!(refusal(1).remaining(at), Some(Duration::from_secs(60)));
+        assert_eq!(
+            refusal(1).remaining(after(59)),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(refusal(1).remaining(after(60)), None);
+        assert_eq!(
+            refusal(2).remaining(after(60)),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(refusal(3).remaining(at), Some(Duration::from_secs(240)));
+        assert_eq!(refusal(9).remaining(at), Some(Duration::from_secs(300)));
+        assert_eq!(refusal(40).remaining(at), Some(Duration::from_secs(300)));
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub enum VcdError {
     /// Logging in failed: wrong credentials, or no login method this vCD accepts.
     #[error("login to vCD failed: {0}")]
     Login(String),
+    /// vCD refused a login a moment ago, and the next try waits so that the daemon never
+    /// locks the account ([`VcdClient`](super::VcdClient) sends no request meanwhile).
+    #[error("{last}; the next login is in {}s, so as not to lock the account", .retry_in.as_secs())]
+    LoginPaused { last: String, retry_in: Duration },
     /// vCD answered with something we cannot read.
     #[error("{op}: unreadable answer from vCD: {source}")]
     Decode {
@@ -73,7 +77,9 @@ impl VcdError {
         match self {
             VcdError::Transport { .. } => ErrorClass::Transient,
             VcdError::Status { status, .. } => classify_status(*status),
-            VcdError::Login(_) | VcdError::Redirect { .. } => ErrorClass::Misconfigured,
+            VcdError::Login(_) | VcdError::LoginPaused { .. } | VcdError::Redirect { .. } => {
+                ErrorClass::Misconfigured
+            }
             VcdError::Decode { .. } => ErrorClass::Unreadable,
             VcdError::Exhausted { last, .. } => last.class(),
         }

@@ -199,9 +199,18 @@ async fn a_refused_login_is_a_configuration_error_and_is_not_retried() {
         assert!(!client.has_session().await);
         let reasons = health.readiness().unwrap_err();
         assert!(
-            reasons.iter().any(|r| r == "no valid vCD session"),
+            reasons.iter().any(
+                |r| r.starts_with("no valid vCD session: login to vCD failed: vCD refused the")
+            ),
             "{reasons:?}"
         );
+        // Asked again at once, the client answers from the refusal and sends nothing.
+        let again = client.connect().await.expect_err("still refused");
+        assert!(
+            again.to_string().contains("the next login is in"),
+            "{login_path}: {again}"
+        );
+        assert_eq!(again.class(), ErrorClass::Misconfigured);
         let tried: Vec<(String, u16)> = logins(&sim)
             .into_iter()
             .map(|c| (c.path, c.status))

@@ -209,6 +209,54 @@ async fn readiness_reports_a_refused_login() {
         .unwrap();
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["reasons"], serde_json::json!(["no valid vCD session"]));
+    assert_eq!(
+        body["reasons"],
+        serde_json::json!([
+            "no valid vCD session: login to vCD failed: vCD refused the credentials of administrator@System (401 Unauthorized)"
+        ])
+    );
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_tried_once_a_minute_and_readyz_says_why() {
+    let mut world = World::without_daemon(Options::default()).await;
+    let config = world.config_path();
+    std::fs::write(
+        config.parent().unwrap().join("vcd-password"),
+        "not-the-password\n",
+    )
+    .unwrap();
+    world.settings = vcd_blockd::Settings::load_with_env(Some(&config), &Default::default())
+        .expect("the config is valid");
+    let world = world.with_daemon().await;
+    let id = world.create(upload("refused")).await;
+
+    // The delivery is retried (each retry would have logged in again), the start-up session
+    // loop and reconciliation keep trying too: all of them together sent one login.
+    let retried = format!("task_id={id}");
+    crate::helpers::wait_until("the delivery was retried three times", || {
+        crate::helpers::captured_logs()
+            .lines()
+            .filter(|line| line.contains("vCD trouble; will retry") && line.contains(&retried))
+            .count()
+            >= 3
+    })
+    .await;
+    let logins = logins(&world);
+    assert_eq!(logins.len(), 1, "{logins:?}");
+    assert_eq!(logins[0].1, 401, "{logins:?}");
+    let reasons = world.daemon().health.readiness().unwrap_err();
+    assert!(
+        reasons.iter().any(|reason| reason.starts_with(
+            "no valid vCD session: login to vCD failed: vCD refused the credentials of administrator@System (401"
+        )),
+        "{reasons:?}"
+    );
+    assert!(
+        !crate::helpers::captured_logs().contains("not-the-password"),
+        "no secret in the log"
+    );
+    assert_eq!(world.sim.task(id).unwrap().status, "active");
     world.finish().await;
 }
