@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{EXIT_FAILED, EXIT_USAGE};
+use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on};
 use crate::admin::HoldView;
 use crate::config::Settings;
 use crate::http::admin::DecisionRequest;
@@ -84,13 +84,6 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
         Ok(client) => client,
         Err(message) => return usage(&message),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => return usage(&error.to_string()),
-    };
     let api = Api {
         client,
         base,
@@ -98,8 +91,8 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
         token_source,
         json: options.json,
     };
-    let result = runtime.block_on(async {
-        match request {
+    block_on(Threads::This, async {
+        let result = match request {
             HoldsRequest::List => api.list().await,
             HoldsRequest::Approve { id, message } => {
                 let request = DecisionRequest {
@@ -119,15 +112,15 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
                 };
                 api.post_decision(&id, "reject", &request).await
             }
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("vcd-blockd: {message}");
+                ExitCode::from(EXIT_FAILED)
+            }
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("vcd-blockd: {message}");
-            ExitCode::from(EXIT_FAILED)
-        }
-    }
+    })
 }
 
 /// `--token-file`, else `$VCD_BLOCKD_TOKEN`, else the config's `admin_token_file`; with where
