@@ -8,11 +8,10 @@
 
 use chrono::Utc;
 
-use super::audit::Outcome;
 use super::{Engine, audit};
 use crate::approvers::{Approver, Forbidden};
 use crate::notify::Event;
-use crate::outcome::{HoldEvent, WebhookEvent};
+use crate::outcome::{AuditOutcome, HoldEvent, WebhookEvent};
 use crate::task::FinalAction;
 use crate::task::TaskId;
 use crate::vcd::{ErrorClass, VcdError};
@@ -89,7 +88,7 @@ impl Engine {
                 &hold,
                 event,
                 action.name(),
-                Outcome::Forbidden,
+                AuditOutcome::Forbidden,
                 &reason,
                 approver.name(),
             );
@@ -117,7 +116,7 @@ impl Engine {
                     &hold,
                     event,
                     action.name(),
-                    Outcome::Done,
+                    AuditOutcome::Done,
                     &message,
                     approver.name(),
                 );
@@ -142,7 +141,7 @@ impl Engine {
                         &hold,
                         event,
                         action.name(),
-                        Outcome::AlreadyDecided,
+                        AuditOutcome::AlreadyDecided,
                         &message,
                         approver.name(),
                     );

@@ -5,54 +5,14 @@ use std::time::Duration;
 
 use super::holds::HeldTask;
 use crate::facts::{TaskFacts, UnknownFact};
-use crate::outcome::HoldEvent;
+use crate::outcome::{AuditOutcome, HoldEvent};
 use crate::policy::Decision;
-
-/// What happened when a decision was carried out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// vCD accepted the action.
-    Done,
-    /// Decided but not acted on: `mode = "dry-run"` or a rule with `dry_run = true`.
-    DryRun,
-    /// The action is "ignore": vCD's own timeout applies.
-    Left,
-    /// vCD showed the task already decided when we tried to act.
-    AlreadyDecided,
-    /// vCD refused the action on a task that is still active.
-    Refused,
-    /// Taken into the hold registry.
-    Held,
-    /// Decided `hold` again (duplicate notification, reconciliation, policy reload).
-    StillHeld,
-    /// Decided `hold` just after this instance stopped leading: the next leader holds it.
-    LeftToLeader,
-    /// An approver asked for a decision they may not take (outside their orgs, their own
-    /// request); nothing was done.
-    Forbidden,
-}
-
-impl Outcome {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Outcome::Done => "done",
-            Outcome::DryRun => "dry_run",
-            Outcome::Left => "left_to_vcd",
-            Outcome::AlreadyDecided => "already_decided",
-            Outcome::Refused => "refused",
-            Outcome::Held => "held",
-            Outcome::StillHeld => "still_held",
-            Outcome::LeftToLeader => "left_to_leader",
-            Outcome::Forbidden => "forbidden",
-        }
-    }
-}
 
 pub(super) fn decision(
     facts: &TaskFacts,
     decision: &Decision,
     dry_run: bool,
-    outcome: Outcome,
+    outcome: AuditOutcome,
     latency: Duration,
 ) {
     tracing::info!(
@@ -64,7 +24,7 @@ pub(super) fn decision(
         rule = %decision.rule,
         action = decision.action.name(),
         dry_run,
-        outcome = outcome.name(),
+        outcome = outcome.label(),
         latency_ms = %format_args!("{:.3}", latency.as_secs_f64() * 1000.0),
         vm = decision.vm.as_deref(),
         unknown = unknown_list(&decision.unknown).as_deref(),
@@ -93,7 +53,7 @@ pub(super) fn shadow(facts: &TaskFacts, rule: &str, action: &'static str, messag
         rule,
         action,
         dry_run = true,
-        outcome = Outcome::DryRun.name(),
+        outcome = AuditOutcome::DryRun.label(),
         message,
         "decision"
     );
@@ -105,7 +65,7 @@ pub(super) fn hold_event(
     hold: &HeldTask,
     event: HoldEvent,
     action: &str,
-    outcome: Outcome,
+    outcome: AuditOutcome,
     message: &str,
 ) {
     held_task_event(hold, event, action, outcome, message, None);
@@ -116,7 +76,7 @@ pub(super) fn approval(
     hold: &HeldTask,
     event: HoldEvent,
     action: &str,
-    outcome: Outcome,
+    outcome: AuditOutcome,
     message: &str,
     approver: &str,
 ) {
@@ -128,7 +88,7 @@ fn held_task_event(
     hold: &HeldTask,
     event: HoldEvent,
     action: &str,
-    outcome: Outcome,
+    outcome: AuditOutcome,
     message: &str,
     approver: Option<&str>,
 ) {
@@ -142,7 +102,7 @@ fn held_task_event(
         event = event.label(),
         action,
         dry_run = false,
-        outcome = outcome.name(),
+        outcome = outcome.label(),
         deadline = %hold.deadline.to_rfc3339(),
         approver,
         message,

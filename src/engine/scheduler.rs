@@ -12,13 +12,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::audit::Outcome;
 use super::holds::{HeldTask, HoldRegistry, next_keepalive, next_retry};
 use super::{Engine, audit};
 use crate::duration::format_duration;
 use crate::liveness::{Liveness, Loop};
 use crate::notify::Event;
-use crate::outcome::{HoldEvent, KeepaliveOutcome, WebhookEvent};
+use crate::outcome::{AuditOutcome, HoldEvent, KeepaliveOutcome, WebhookEvent};
 use crate::task::TaskId;
 use crate::vcd::{ErrorClass, VcdError};
 
@@ -84,7 +83,7 @@ impl Engine {
                     &hold,
                     HoldEvent::Keepalive,
                     "updateProgress",
-                    Outcome::Done,
+                    AuditOutcome::Done,
                     &hold.message,
                 );
             }
@@ -110,7 +109,7 @@ impl Engine {
                     &hold,
                     HoldEvent::Fallback,
                     hold.fallback.name(),
-                    Outcome::Done,
+                    AuditOutcome::Done,
                     &message,
                 );
                 self.notifier.send(Event {
@@ -157,7 +156,7 @@ impl Engine {
         if event == HoldEvent::Keepalive {
             self.metrics.keepalive(KeepaliveOutcome::Gone);
         }
-        audit::hold_event(hold, event, "none", Outcome::AlreadyDecided, "");
+        audit::hold_event(hold, event, "none", AuditOutcome::AlreadyDecided, "");
     }
 }
 
