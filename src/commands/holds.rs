@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on};
-use crate::admin::HoldView;
+use crate::admin::ListedHold;
 use crate::config::Settings;
 use crate::http::admin::DecisionRequest;
 
@@ -181,7 +181,7 @@ impl Api {
     async fn list(&self) -> Result<(), String> {
         let url = format!("{}/v1/holds", self.base);
         let response = self.send(self.client.get(&url)).await?;
-        let holds: Vec<HoldView> = response
+        let holds: Vec<ListedHold> = response
             .json()
             .await
             .map_err(|e| format!("unreadable answer from {url}: {e}"))?;
@@ -288,7 +288,7 @@ fn past_tense(action: &str) -> &'static str {
 }
 
 /// The holds as an aligned table, oldest first, with times relative to `now`.
-pub(super) fn table(holds: &[HoldView], now: DateTime<Utc>) -> String {
+pub(super) fn table(holds: &[ListedHold], now: DateTime<Utc>) -> String {
     if holds.is_empty() {
         return "no held tasks\n".to_owned();
     }
@@ -304,16 +304,16 @@ pub(super) fn table(holds: &[HoldView], now: DateTime<Utc>) -> String {
     ];
     let rows: Vec<[String; 8]> = holds
         .iter()
-        .map(|h| {
+        .map(|ListedHold { hold, .. }| {
             [
-                h.id.clone(),
-                h.operation.clone(),
-                h.org.clone(),
-                h.user.clone(),
-                h.rule.clone(),
-                span(now - h.since),
-                span(h.deadline - now),
-                h.fallback.clone(),
+                hold.id.to_string(),
+                hold.operation.to_string(),
+                hold.org.to_string(),
+                hold.user.to_string(),
+                hold.rule.to_string(),
+                span(now - hold.since),
+                span(hold.deadline - now),
+                hold.fallback.name().to_owned(),
             ]
         })
         .collect();
@@ -362,20 +362,24 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::task::HoldView;
+    use crate::task::{FinalAction, TaskId};
 
     #[test]
     fn the_table_aligns_columns_and_shows_relative_times() {
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
-        let hold = HoldView {
-            id: "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94".into(),
-            operation: "vdcInstantiateVapp".into(),
-            org: "prod-eu".into(),
-            user: "dave".into(),
-            owner_name: "billing".into(),
-            rule: "production deployments need an approver".into(),
-            since: now - chrono::TimeDelta::minutes(90),
-            deadline: now + chrono::TimeDelta::hours(46) + chrono::TimeDelta::minutes(30),
-            fallback: "abort".into(),
+        let hold = ListedHold {
+            hold: HoldView {
+                id: TaskId::parse("8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94").unwrap(),
+                operation: "vdcInstantiateVapp".into(),
+                org: "prod-eu".into(),
+                user: "dave".into(),
+                owner_name: "billing".into(),
+                rule: "production deployments need an approver".into(),
+                since: now - chrono::TimeDelta::minutes(90),
+                deadline: now + chrono::TimeDelta::hours(46) + chrono::TimeDelta::minutes(30),
+                fallback: FinalAction::Abort,
+            },
             next_keepalive: now,
         };
         let text = table(&[hold], now);

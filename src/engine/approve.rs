@@ -82,10 +82,10 @@ impl Engine {
             return Err(self.why_not_held(id, approver).await);
         };
         let allow_self = self.hold_settings.allow_self_approval;
-        if let Err(forbidden) = approver.may_decide(&hold.org, &hold.user, allow_self) {
+        if let Err(forbidden) = approver.may_decide(&hold.view.org, &hold.view.user, allow_self) {
             let reason = forbidden.to_string();
             audit::approval(
-                &hold,
+                &hold.view,
                 event,
                 action.name(),
                 AuditOutcome::Forbidden,
@@ -103,7 +103,7 @@ impl Engine {
             format!(
                 "{verb} by {} (vcd-blockd rule \"{}\")",
                 approver.signature(),
-                hold.rule
+                hold.view.rule
             )
         });
         let started = Utc::now();
@@ -111,9 +111,9 @@ impl Engine {
             Ok(()) => {
                 self.forget(id);
                 self.decided.insert(id);
-                self.metrics.decision(action.name(), &hold.rule, false);
+                self.metrics.decision(action.name(), &hold.view.rule, false);
                 audit::approval(
-                    &hold,
+                    &hold.view,
                     event,
                     action.name(),
                     AuditOutcome::Done,
@@ -138,7 +138,7 @@ impl Engine {
                 if matches!(reason, HoldError::NotHeld { .. } | HoldError::Unknown(_)) {
                     self.forget(id);
                     audit::approval(
-                        &hold,
+                        &hold.view,
                         event,
                         action.name(),
                         AuditOutcome::AlreadyDecided,

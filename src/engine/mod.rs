@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::notify::{Event, Notifier};
 use crate::outcome::{AuditOutcome, DeadLetterReason, TaskOutcome, WebhookEvent};
 use crate::policy::{self, Action, Decision, Policy};
-use crate::task::{BlockingTask, FinalAction, TaskId};
+use crate::task::{BlockingTask, FinalAction, HoldView, TaskId};
 use crate::vcd::VcdClient;
 use crate::vcd::{ErrorClass, VcdError};
 
@@ -243,15 +243,17 @@ impl Engine {
         let deadline = since + hold.max;
         let existing = self.holds.get(task.id);
         let held = HeldTask {
-            id: task.id,
-            operation: task.operation.as_str().into(),
-            org: task.org.name.as_str().into(),
-            user: task.user.name.as_str().into(),
-            owner_name: task.owner.name.as_str().into(),
-            rule: decision.rule.clone(),
-            since,
-            deadline,
-            fallback: hold.fallback,
+            view: HoldView {
+                id: task.id,
+                operation: task.operation.as_str().into(),
+                org: task.org.name.as_str().into(),
+                user: task.user.name.as_str().into(),
+                owner_name: task.owner.name.as_str().into(),
+                rule: decision.rule.clone(),
+                since,
+                deadline,
+                fallback: hold.fallback,
+            },
             keepalive: hold.keepalive.unwrap_or(self.hold_settings.keepalive),
             message: decision.message.as_str().into(),
             vcd_timeout: task.timeout_date,
