@@ -146,3 +146,124 @@ fn held_task_event(
         "hold"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::policy::Action;
+    use crate::task::{FinalAction, TaskId};
+
+    const ID: &str = "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94";
+
+    /// Log output kept in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The events `log` writes, as the JSON log format shows them.
+    fn json_events(log: impl FnOnce()) -> Vec<serde_json::Value> {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_audit_event_opens_with_the_task_its_requester_and_the_rule() {
+        let facts = TaskFacts {
+            task_id: ID.into(),
+            operation: "vdcInstantiateVapp".into(),
+            org: "prod-eu".into(),
+            user: "dave".into(),
+            ..TaskFacts::default()
+        };
+        let rule: Arc<str> = Arc::from("production deployments need an approver");
+        let decided = Decision {
+            action: Action::Resume,
+            rule: rule.clone(),
+            message: "ok".into(),
+            shadow: Vec::new(),
+            vm: None,
+            unknown: Vec::new(),
+        };
+        let held = HoldView {
+            id: TaskId::parse(ID).unwrap(),
+            operation: "vdcInstantiateVapp".into(),
+            org: "prod-eu".into(),
+            user: "dave".into(),
+            owner_name: "billing".into(),
+            rule: rule.clone(),
+            since: "2026-11-20T09:14:03Z".parse().unwrap(),
+            deadline: "2026-11-20T10:14:03Z".parse().unwrap(),
+            fallback: FinalAction::Abort,
+        };
+        let events = json_events(|| {
+            decision(
+                &facts,
+                &decided,
+                false,
+                AuditOutcome::Done,
+                Duration::from_millis(3),
+            );
+            shadow(&facts, &rule, "abort", "would abort");
+            hold_event(
+                &held,
+                HoldEvent::Keepalive,
+                "updateProgress",
+                AuditOutcome::Done,
+                "Waiting",
+            );
+            approval(
+                &held,
+                HoldEvent::Approve,
+                "resume",
+                AuditOutcome::Forbidden,
+                "their own request",
+                "dave",
+            );
+        });
+        assert_eq!(events.len(), 4, "{events:#?}");
+        for event in &events {
+            assert_eq!(event["target"], "audit");
+            let fields = &event["fields"];
+            assert_eq!(fields["task_id"], ID, "{event}");
+            assert_eq!(fields["operation"], "vdcInstantiateVapp", "{event}");
+            assert_eq!(fields["org"], "prod-eu", "{event}");
+            assert_eq!(fields["user"], "dave", "{event}");
+            assert_eq!(fields["rule"], &*rule, "{event}");
+        }
+        let field = |n: usize, name: &str| events[n]["fields"][name].clone();
+        assert_eq!(field(0, "outcome"), "done");
+        assert_eq!(field(1, "outcome"), "dry_run");
+        assert_eq!(field(1, "dry_run"), true);
+        assert_eq!(field(2, "event"), "keepalive");
+        assert_eq!(field(2, "deadline"), "2026-11-20T10:14:03+00:00");
+        assert_eq!(field(3, "outcome"), "forbidden");
+        assert_eq!(field(3, "approver"), "dave");
+        assert_eq!(
+            field(2, "approver"),
+            serde_json::Value::Null,
+            "nobody acted"
+        );
+    }
+}
