@@ -18,6 +18,7 @@ use crate::task::{HoldView, TaskId};
 /// A task held for a human: its view, and what the scheduler needs to keep it alive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeldTask {
+    /// What the admin API, the webhooks and the audit log show of it.
     pub view: HoldView,
     /// How often to send `updateProgress` while vCD's timeout is still far.
     pub keepalive: Duration,
@@ -32,6 +33,7 @@ pub struct HeldTask {
 }
 
 impl HeldTask {
+    /// The held blocking task's id (the registry's key).
     pub fn id(&self) -> TaskId {
         self.view.id
     }
