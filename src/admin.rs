@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::approvers::Approver;
 use crate::engine::{Engine, HeldTask, HoldError};
-use crate::task::{FinalAction, TaskId};
+use crate::task::{FinalAction, HoldView, TaskId};
 
 /// One admin operation, as given (ids and actions are checked by [`execute`], so that the
 /// leader checks what another instance forwards).
@@ -48,34 +48,21 @@ impl Answer {
     }
 }
 
-/// A held task as the API shows it.
+/// A held task as `GET /v1/holds` lists it: the hold's view (its fields at the top level of
+/// the object) and when it is next kept alive.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub(crate) struct HoldView {
-    pub id: String,
-    pub operation: String,
-    pub org: String,
-    pub user: String,
-    pub owner_name: String,
-    pub rule: String,
-    pub since: DateTime<Utc>,
-    pub deadline: DateTime<Utc>,
-    pub fallback: String,
+pub(crate) struct ListedHold {
+    #[serde(flatten)]
+    pub hold: HoldView,
+    /// The next keepalive, or the deadline when that comes first.
     pub next_keepalive: DateTime<Utc>,
 }
 
-impl From<&HeldTask> for HoldView {
-    fn from(hold: &HeldTask) -> HoldView {
-        HoldView {
-            id: hold.id.to_string(),
-            operation: hold.operation.to_string(),
-            org: hold.org.to_string(),
-            user: hold.user.to_string(),
-            owner_name: hold.owner_name.to_string(),
-            rule: hold.rule.to_string(),
-            since: hold.since,
-            deadline: hold.deadline,
-            fallback: hold.fallback.name().to_owned(),
-            next_keepalive: hold.next_check.min(hold.deadline),
+impl From<&HeldTask> for ListedHold {
+    fn from(held: &HeldTask) -> ListedHold {
+        ListedHold {
+            hold: held.view.clone(),
+            next_keepalive: held.next_check.min(held.view.deadline),
         }
     }
 }
@@ -84,12 +71,12 @@ impl From<&HeldTask> for HoldView {
 pub(crate) async fn execute(engine: &Engine, approver: &Approver, call: Call) -> Answer {
     match call {
         Call::List => {
-            let holds: Vec<HoldView> = engine
+            let holds: Vec<ListedHold> = engine
                 .holds
                 .list()
                 .iter()
-                .filter(|hold| approver.may_see(&hold.org))
-                .map(HoldView::from)
+                .filter(|held| approver.may_see(&held.view.org))
+                .map(ListedHold::from)
                 .collect();
             Answer::ok(serde_json::to_value(holds).unwrap_or_default())
         }
@@ -161,5 +148,45 @@ mod tests {
             Call::List
         );
         assert!(serde_json::from_str::<Call>(r#"{"call":"delete","id":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn a_listed_hold_is_one_flat_object_with_the_documented_fields() {
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        let listed = ListedHold {
+            hold: HoldView {
+                id: TaskId::parse("8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94").unwrap(),
+                operation: "vdcInstantiateVapp".into(),
+                org: "prod-eu".into(),
+                user: "dave".into(),
+                owner_name: "billing".into(),
+                rule: "production deployments need an approver".into(),
+                since: at("2026-11-20T09:14:03.512Z"),
+                deadline: at("2026-11-20T10:14:03.512Z"),
+                fallback: FinalAction::Abort,
+            },
+            next_keepalive: at("2026-11-20T09:19:03Z"),
+        };
+        let json = serde_json::to_value(&listed).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94",
+                "operation": "vdcInstantiateVapp",
+                "org": "prod-eu",
+                "user": "dave",
+                "owner_name": "billing",
+                "rule": "production deployments need an approver",
+                "since": "2026-11-20T09:14:03.512Z",
+                "deadline": "2026-11-20T10:14:03.512Z",
+                "fallback": "abort",
+                "next_keepalive": "2026-11-20T09:19:03Z",
+            })
+        );
+        assert_eq!(
+            serde_json::from_value::<ListedHold>(json).unwrap(),
+            listed,
+            "vcd-blockd holds reads back what the API lists"
+        );
     }
 }

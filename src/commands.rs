@@ -91,17 +91,32 @@ pub fn run(config: Option<PathBuf>) -> ExitCode {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
+    block_on(Threads::Every, serve(settings))
+}
+
+/// Which threads a command's async work runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Threads {
+    /// A worker per core: the daemon.
+    Every,
+    /// The calling thread alone: a one-shot command that waits on one thing at a time.
+    This,
+}
+
+/// Runs `work` to its end on a new Tokio runtime (timers and I/O enabled). A runtime that
+/// cannot start is a usage error (exit 2) with the reason.
+fn block_on(threads: Threads, work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    let mut builder = match threads {
+        Threads::Every => tokio::runtime::Builder::new_multi_thread(),
+        Threads::This => tokio::runtime::Builder::new_current_thread(),
+    };
+    match builder.enable_all().build() {
+        Ok(runtime) => runtime.block_on(work),
         Err(error) => {
             eprintln!("vcd-blockd: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_USAGE);
+            ExitCode::from(EXIT_USAGE)
         }
-    };
-    runtime.block_on(serve(settings))
+    }
 }
 
 async fn serve(settings: Settings) -> ExitCode {

@@ -61,7 +61,7 @@ pub use facts::{
 pub use health::Health;
 pub use metrics::Metrics;
 pub use policy::{Action, Decision, Policy, PolicyErrors, decide};
-pub use task::{FinalAction, TaskId};
+pub use task::{FinalAction, HoldView, TaskId};
 pub use tls::install_crypto_provider;
 pub use vcd::{ApiVersion, ErrorClass, VcdClient, VcdError};
 

@@ -1,5 +1,7 @@
 //! Prometheus metrics (prefix `vcd_blockd_`), registered once and shared by every component
-//! through an `Arc<Metrics>`. Label values are short, fixed vocabularies or rule names.
+//! through an `Arc<Metrics>`. Label values are short, fixed vocabularies or rule names. Each
+//! metric is one line of the [`metrics!`] table below: its name, kind, help and labels; the
+//! table declares the field, registers it, writes its method and starts its series at zero.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -15,42 +17,207 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::outcome::{
-    DeadLetterReason, KeepaliveOutcome, NotificationOutcome, RunOutcome, WebhookEvent,
+    DeadLetterReason, KeepaliveOutcome, NotificationOutcome, RunOutcome, Vocabulary, WebhookEvent,
     WebhookOutcome,
 };
 
+/// A series' labels, `(name, value)` in declaration order.
 type Labels = Vec<(&'static str, String)>;
 type Counters = Family<Labels, Counter>;
+type Infos = Family<Labels, Gauge>;
 
-/// Every metric the daemon exports. Cheap to update from any task.
-#[derive(Debug)]
-pub struct Metrics {
-    registry: Registry,
-    notifications: Counters,
-    decisions: Counters,
-    vcd_requests: Counters,
-    vcd_request_seconds: Histogram,
-    /// Requests to vCD under way now (each holds a slot of the adaptive limit).
-    pub vcd_in_flight: Gauge,
-    /// The adaptive limit on concurrent vCD requests, at most `vcd.max_in_flight`.
-    pub vcd_concurrency_limit: Gauge,
-    pub holds_active: Gauge,
-    /// Unix time of the soonest hold deadline; 0 when nothing is held. Set at each scrape.
-    hold_next_deadline: Gauge,
-    keepalives: Counters,
-    hold_lateness_seconds: Histogram,
-    policy_reloads: Counters,
-    /// Unix time of the last policy load that succeeded (at start or on reload).
-    policy_last_reload_success: Gauge,
-    approvers_reloads: Counters,
-    pub amqp_connected: Gauge,
-    /// 1 while this instance leads (consumes, reconciles, keeps held tasks alive).
-    pub leader: Gauge,
-    reconcile_runs: Counters,
-    dead_lettered: Counters,
-    webhooks: Counters,
-    /// The latest decision, for systemd's `STATUS=` line.
-    last_decision: Mutex<Option<LastDecision>>,
+/// Buckets of `vcd_request_seconds`, in seconds.
+const REQUEST_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Buckets of `hold_lateness_seconds`, in seconds.
+const LATENESS_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// A value a metric label takes: an outcome enum, a name (`&str`) or a flag.
+pub(crate) trait LabelValue {
+    fn value(&self) -> String;
+    /// Every value the label can take, when that is a fixed vocabulary: then each series of a
+    /// counter starts at 0.
+    fn vocabulary() -> Option<Vec<String>>;
+}
+
+impl<T: Vocabulary> LabelValue for T {
+    fn value(&self) -> String {
+        self.label().to_owned()
+    }
+
+    fn vocabulary() -> Option<Vec<String>> {
+        Some(
+            T::all()
+                .iter()
+                .map(|value| value.label().to_owned())
+                .collect(),
+        )
+    }
+}
+
+impl LabelValue for NotificationOutcome {
+    fn value(&self) -> String {
+        self.label().to_owned()
+    }
+
+    /// Not started at zero: its `Task(…)` values are counted as they come.
+    fn vocabulary() -> Option<Vec<String>> {
+        None
+    }
+}
+
+impl LabelValue for &str {
+    fn value(&self) -> String {
+        (*self).to_owned()
+    }
+
+    fn vocabulary() -> Option<Vec<String>> {
+        None
+    }
+}
+
+impl LabelValue for bool {
+    fn value(&self) -> String {
+        self.to_string()
+    }
+
+    fn vocabulary() -> Option<Vec<String>> {
+        None
+    }
+}
+
+/// Every combination of `labels` (name, every value), in order; empty when a label has no
+/// fixed vocabulary.
+fn every_series(labels: &[(&'static str, Option<Vec<String>>)]) -> Vec<Labels> {
+    let mut series: Vec<Labels> = vec![Vec::new()];
+    for (name, values) in labels {
+        let Some(values) = values else {
+            return Vec::new();
+        };
+        series = series
+            .iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |value| {
+                    let mut labels = prefix.clone();
+                    labels.push((*name, value.clone()));
+                    labels
+                })
+            })
+            .collect();
+    }
+    series
+}
+
+/// The metric table. Each line is one metric, `kind name: "help"`, registered as
+/// `vcd_blockd_<name>` (counters add `_total`) in the order written:
+/// - `counter name: "help" => vis fn method(label: Type, …);` — a counter family whose
+///   labels are the method's parameters (the label's name is the parameter's); the method adds
+///   one. When every label is a [`Vocabulary`], every series starts at 0, so that an alert on
+///   `increase(…) > 0` fires on the first event after a start.
+/// - `gauge vis name: "help";` — a gauge, set directly through its field.
+/// - `histogram name: "help" [buckets];` — observed by a method written below the table.
+/// - `info name: "help" => vis fn method(label: Type, …);` — a gauge family at 1 for the
+///   labels given to the method.
+macro_rules! metrics {
+    (@type counter) => { Counters };
+    (@type gauge) => { Gauge };
+    (@type histogram) => { Histogram };
+    (@type info) => { Infos };
+    (@new counter) => { Counters::default() };
+    (@new gauge) => { Gauge::default() };
+    (@new histogram $buckets:expr) => { Histogram::new($buckets) };
+    (@new info) => { Infos::default() };
+    (@record counter, $series:expr) => { $series.inc() };
+    (@record info, $series:expr) => { $series.set(1) };
+    (@zero counter, $family:expr, $( $label:expr ),*) => {
+        for labels in every_series(&[$( $label ),*]) {
+            $family.get_or_create(&labels).inc_by(0);
+        }
+    };
+    (@zero info, $family:expr, $( $label:expr ),*) => {};
+    ( $(
+        $kind:ident $field_vis:vis $field:ident : $help:literal $( [ $buckets:expr ] )?
+            $( => $method_vis:vis fn $method:ident ( $( $label:ident : $label_type:ty ),* ) )? ;
+    )* ) => {
+        /// Every metric the daemon exports. Cheap to update from any task.
+        #[derive(Debug)]
+        pub struct Metrics {
+            registry: Registry,
+            $( #[doc = $help] $field_vis $field: metrics!(@type $kind), )*
+            /// The latest decision, for systemd's `STATUS=` line.
+            last_decision: Mutex<Option<LastDecision>>,
+        }
+
+        impl Metrics {
+            /// Every metric registered, the fixed vocabularies' series at 0.
+            fn register() -> Metrics {
+                // The daemon's own metrics carry the prefix; the standard process_* ones do not.
+                let mut root = Registry::default();
+                root.register_collector(Box::new(ProcessCollector));
+                let registry = root.sub_registry_with_prefix("vcd_blockd");
+                $(
+                    let $field = metrics!(@new $kind $( $buckets )?);
+                    registry.register(stringify!($field), $help, $field.clone());
+                )*
+                let metrics = Metrics {
+                    registry: root,
+                    $( $field, )*
+                    last_decision: Mutex::new(None),
+                };
+                $( $(
+                    metrics!(@zero $kind, metrics.$field, $( (stringify!($label), <$label_type as LabelValue>::vocabulary()) ),*);
+                )? )*
+                metrics
+            }
+
+            $( $(
+                #[doc = $help]
+                $method_vis fn $method(&self, $( $label: $label_type ),*) {
+                    let labels: Labels = vec![$( (stringify!($label), LabelValue::value(&$label)) ),*];
+                    metrics!(@record $kind, self.$field.get_or_create(&labels));
+                }
+            )? )*
+        }
+    };
+}
+
+metrics! {
+    counter notifications: "Notifications received, by outcome"
+        => pub fn notification(outcome: NotificationOutcome);
+    counter decisions: "Decisions taken, by action, rule and dry_run"
+        => fn count_decision(action: &str, rule: &str, dry_run: bool);
+    counter vcd_requests: "Requests to vCD, by operation and HTTP status"
+        => fn count_vcd_request(op: &str, status: &str);
+    histogram vcd_request_seconds: "Duration of requests to vCD" [REQUEST_BUCKETS];
+    gauge pub vcd_in_flight: "Requests to vCD under way now";
+    gauge pub vcd_concurrency_limit:
+        "How many requests to vCD may be under way at once (adaptive, at most vcd.max_in_flight)";
+    gauge pub holds_active: "Tasks currently held for a human";
+    counter keepalives: "updateProgress keepalives, by outcome"
+        => pub fn keepalive(outcome: KeepaliveOutcome);
+    histogram hold_lateness_seconds:
+        "How late held tasks were attended (keepalive or fallback) against their schedule"
+        [LATENESS_BUCKETS];
+    counter policy_reloads: "Policy reloads, by outcome"
+        => pub fn policy_reload(outcome: RunOutcome);
+    counter approvers_reloads: "Approvers file reloads, by outcome"
+        => pub fn approvers_reload(outcome: RunOutcome);
+    gauge pub amqp_connected: "1 while the AMQP consumer is connected";
+    gauge pub leader:
+        "1 while this instance leads: it consumes, reconciles and keeps held tasks alive";
+    counter reconcile_runs: "Reconciliation runs, by outcome"
+        => pub fn reconcile_run(outcome: RunOutcome);
+    counter dead_lettered: "Messages rejected to the dead-letter queue, by reason"
+        => pub fn dead_lettered(reason: DeadLetterReason);
+    gauge hold_next_deadline_timestamp_seconds:
+        "Unix time at which the soonest held task reaches its deadline (0: nothing is held)";
+    info build_info: "Always 1; the version label says which vcd-blockd runs"
+        => fn build_info(version: &str);
+    gauge policy_last_reload_success_timestamp_seconds:
+        "Unix time of the last successful policy load (at start or on reload)";
+    counter webhooks: "Webhook events per [[notify]] receiver, by event and outcome"
+        => pub(crate) fn webhook(event: WebhookEvent, outcome: WebhookOutcome);
 }
 
 /// When the latest decision was taken, its action and rule.
@@ -70,170 +237,13 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        // The daemon's own metrics carry the prefix; the standard process_* ones do not.
-        let mut root = Registry::default();
-        root.register_collector(Box::new(ProcessCollector));
-        let registry = root.sub_registry_with_prefix("vcd_blockd");
-        let notifications = Counters::default();
-        let decisions = Counters::default();
-        let vcd_requests = Counters::default();
-        let buckets = [
-            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-        ];
-        let vcd_request_seconds = Histogram::new(buckets);
-        let vcd_in_flight = Gauge::default();
-        let vcd_concurrency_limit = Gauge::default();
-        let holds_active = Gauge::default();
-        let hold_next_deadline = Gauge::default();
-        let keepalives = Counters::default();
-        let hold_lateness_seconds =
-            Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
-        let policy_reloads = Counters::default();
-        let policy_last_reload_success = Gauge::default();
-        let approvers_reloads = Counters::default();
-        let amqp_connected = Gauge::default();
-        let leader = Gauge::default();
-        let reconcile_runs = Counters::default();
-        let dead_lettered = Counters::default();
-        let webhooks = Counters::default();
-        registry.register(
-            "notifications",
-            "Notifications received, by outcome",
-            notifications.clone(),
-        );
-        registry.register(
-            "decisions",
-            "Decisions taken, by action, rule and dry_run",
-            decisions.clone(),
-        );
-        registry.register(
-            "vcd_requests",
-            "Requests to vCD, by operation and HTTP status",
-            vcd_requests.clone(),
-        );
-        registry.register(
-            "vcd_request_seconds",
-            "Duration of requests to vCD",
-            vcd_request_seconds.clone(),
-        );
-        registry.register(
-            "vcd_in_flight",
-            "Requests to vCD under way now",
-            vcd_in_flight.clone(),
-        );
-        registry.register(
-            "vcd_concurrency_limit",
-            "How many requests to vCD may be under way at once (adaptive, at most vcd.max_in_flight)",
-            vcd_concurrency_limit.clone(),
-        );
-        registry.register(
-            "holds_active",
-            "Tasks currently held for a human",
-            holds_active.clone(),
-        );
-        registry.register(
-            "keepalives",
-            "updateProgress keepalives, by outcome",
-            keepalives.clone(),
-        );
-        registry.register(
-            "hold_lateness_seconds",
-            "How late held tasks were attended (keepalive or fallback) against their schedule",
-            hold_lateness_seconds.clone(),
-        );
-        registry.register(
-            "policy_reloads",
-            "Policy reloads, by outcome",
-            policy_reloads.clone(),
-        );
-        registry.register(
-            "approvers_reloads",
-            "Approvers file reloads, by outcome",
-            approvers_reloads.clone(),
-        );
-        registry.register(
-            "amqp_connected",
-            "1 while the AMQP consumer is connected",
-            amqp_connected.clone(),
-        );
-        registry.register(
-            "leader",
-            "1 while this instance leads: it consumes, reconciles and keeps held tasks alive",
-            leader.clone(),
-        );
-        registry.register(
-            "reconcile_runs",
-            "Reconciliation runs, by outcome",
-            reconcile_runs.clone(),
-        );
-        registry.register(
-            "dead_lettered",
-            "Messages rejected to the dead-letter queue, by reason",
-            dead_lettered.clone(),
-        );
-        let build_info = Family::<Labels, Gauge>::default();
-        build_info
-            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())])
-            .set(1);
-        registry.register(
-            "hold_next_deadline_timestamp_seconds",
-            "Unix time at which the soonest held task reaches its deadline (0: nothing is held)",
-            hold_next_deadline.clone(),
-        );
-        registry.register(
-            "build_info",
-            "Always 1; the version label says which vcd-blockd runs",
-            build_info,
-        );
-        registry.register(
-            "policy_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful policy load (at start or on reload)",
-            policy_last_reload_success.clone(),
-        );
-        registry.register(
-            "webhooks",
-            "Webhook events per [[notify]] receiver, by event and outcome",
-            webhooks.clone(),
-        );
-        let metrics = Metrics {
-            registry: root,
-            notifications,
-            decisions,
-            vcd_requests,
-            vcd_request_seconds,
-            vcd_in_flight,
-            vcd_concurrency_limit,
-            holds_active,
-            hold_next_deadline,
-            keepalives,
-            hold_lateness_seconds,
-            policy_reloads,
-            policy_last_reload_success,
-            approvers_reloads,
-            amqp_connected,
-            leader,
-            reconcile_runs,
-            dead_lettered,
-            webhooks,
-            last_decision: Mutex::new(None),
-        };
-        metrics.start_at_zero();
+        let metrics = Metrics::register();
+        metrics.build_info(env!("CARGO_PKG_VERSION"));
         metrics
     }
 
-    pub fn notification(&self, outcome: NotificationOutcome) {
-        self.notifications
-            .get_or_create(&vec![("outcome", outcome.label().to_owned())])
-            .inc();
-    }
-
     pub fn decision(&self, action: &'static str, rule: &str, dry_run: bool) {
-        let labels = vec![
-            ("action", action.to_owned()),
-            ("rule", rule.to_owned()),
-            ("dry_run", dry_run.to_string()),
-        ];
-        self.decisions.get_or_create(&labels).inc();
+        self.count_decision(action, rule, dry_run);
         let last = LastDecision {
             at: Instant::now(),
             action,
@@ -255,105 +265,32 @@ impl Metrics {
 
     /// `status` is the HTTP status, or `"error"` when no response came back.
     pub fn vcd_request(&self, op: &'static str, status: &str, seconds: f64) {
-        let labels = vec![("op", op.to_owned()), ("status", status.to_owned())];
-        self.vcd_requests.get_or_create(&labels).inc();
+        self.count_vcd_request(op, status);
         self.vcd_request_seconds.observe(seconds);
-    }
-
-    pub fn keepalive(&self, outcome: KeepaliveOutcome) {
-        self.keepalives
-            .get_or_create(&vec![("outcome", outcome.label().to_owned())])
-            .inc();
     }
 
     pub fn hold_lateness(&self, seconds: f64) {
         self.hold_lateness_seconds.observe(seconds.max(0.0));
     }
 
-    pub fn policy_reload(&self, outcome: RunOutcome) {
-        self.policy_reloads
-            .get_or_create(&vec![("outcome", outcome.label().to_owned())])
-            .inc();
-    }
-
     /// The soonest deadline among held tasks, as of now (`None`: nothing is held).
     pub fn hold_next_deadline(&self, deadline: Option<chrono::DateTime<chrono::Utc>>) {
-        self.hold_next_deadline
+        self.hold_next_deadline_timestamp_seconds
             .set(deadline.map_or(0, |deadline| deadline.timestamp()));
     }
 
     /// A policy was loaded and is in force: at start and after each successful reload.
     pub fn policy_loaded(&self, at: chrono::DateTime<chrono::Utc>) {
-        self.policy_last_reload_success.set(at.timestamp());
+        self.policy_last_reload_success_timestamp_seconds
+            .set(at.timestamp());
     }
 
-    pub fn approvers_reload(&self, outcome: RunOutcome) {
-        self.approvers_reloads
-            .get_or_create(&vec![("outcome", outcome.label().to_owned())])
-            .inc();
-    }
-
-    pub fn reconcile_run(&self, outcome: RunOutcome) {
-        self.reconcile_runs
-            .get_or_create(&vec![("outcome", outcome.label().to_owned())])
-            .inc();
-    }
-
-    pub fn dead_lettered(&self, reason: DeadLetterReason) {
-        self.dead_lettered
-            .get_or_create(&vec![("reason", reason.label().to_owned())])
-            .inc();
-    }
-
-    pub(crate) fn webhook(&self, event: WebhookEvent, outcome: WebhookOutcome) {
-        let labels = vec![
-            ("event", event.label().to_owned()),
-            ("outcome", outcome.label().to_owned()),
-        ];
-        self.webhooks.get_or_create(&labels).inc();
-    }
-
-    /// Creates every series of a fixed vocabulary at 0, so that an alert on `increase(…) > 0`
-    /// fires on the first event after a start (a series that appears at 1 shows no increase).
-    fn start_at_zero(&self) {
-        let series = |name: &'static str, value: &str| vec![(name, value.to_owned())];
-        for outcome in RunOutcome::ALL {
-            self.policy_reloads
-                .get_or_create(&series("outcome", outcome.label()))
-                .inc_by(0);
-            self.approvers_reloads
-                .get_or_create(&series("outcome", outcome.label()))
-                .inc_by(0);
-            self.reconcile_runs
-                .get_or_create(&series("outcome", outcome.label()))
-                .inc_by(0);
-        }
-        for outcome in KeepaliveOutcome::ALL {
-            self.keepalives
-                .get_or_create(&series("outcome", outcome.label()))
-                .inc_by(0);
-        }
-        for reason in DeadLetterReason::ALL {
-            self.dead_lettered
-                .get_or_create(&series("reason", reason.label()))
-                .inc_by(0);
-        }
-        for event in WebhookEvent::ALL {
-            for outcome in WebhookOutcome::ALL {
-                let labels = vec![
-                    ("event", event.label().to_owned()),
-                    ("outcome", outcome.label().to_owned()),
-                ];
-                self.webhooks.get_or_create(&labels).inc_by(0);
-            }
-        }
-    }
-
-    /// The current value of `notifications_total{outcome}`, for tests and status lines.
+    /// The current value of `notifications_total{outcome}`, for tests and status lines. Reading
+    /// creates no series: an outcome never counted reads 0 and stays out of `/metrics`.
     pub fn notifications_with(&self, outcome: &str) -> u64 {
         self.notifications
-            .get_or_create(&vec![("outcome", outcome.to_owned())])
-            .get()
+            .get(&vec![("outcome", outcome.to_owned())])
+            .map_or(0, |counter| counter.get())
     }
 
     /// Prometheus text exposition format.
@@ -474,5 +411,157 @@ mod tests {
             "{text}"
         );
         assert_eq!(metrics.notifications_with("decided"), 2);
+    }
+
+    /// Every line of a fresh daemon's own metrics (sorted, as the order of series within a
+    /// family is not fixed): names, types, help texts and the series present at zero. Alert
+    /// rules and dashboards rely on them; a change here is a change for operators.
+    const AT_START: &str = r#"# HELP vcd_blockd_amqp_connected 1 while the AMQP consumer is connected.
+# HELP vcd_blockd_approvers_reloads Approvers file reloads, by outcome.
+# HELP vcd_blockd_build_info Always 1; the version label says which vcd-blockd runs.
+# HELP vcd_blockd_dead_lettered Messages rejected to the dead-letter queue, by reason.
+# HELP vcd_blockd_hold_lateness_seconds How late held tasks were attended (keepalive or fallback) against their schedule.
+# HELP vcd_blockd_hold_next_deadline_timestamp_seconds Unix time at which the soonest held task reaches its deadline (0: nothing is held).
+# HELP vcd_blockd_holds_active Tasks currently held for a human.
+# HELP vcd_blockd_keepalives updateProgress keepalives, by outcome.
+# HELP vcd_blockd_leader 1 while this instance leads: it consumes, reconciles and keeps held tasks alive.
+# HELP vcd_blockd_policy_last_reload_success_timestamp_seconds Unix time of the last successful policy load (at start or on reload).
+# HELP vcd_blockd_policy_reloads Policy reloads, by outcome.
+# HELP vcd_blockd_reconcile_runs Reconciliation runs, by outcome.
+# HELP vcd_blockd_vcd_concurrency_limit How many requests to vCD may be under way at once (adaptive, at most vcd.max_in_flight).
+# HELP vcd_blockd_vcd_in_flight Requests to vCD under way now.
+# HELP vcd_blockd_vcd_request_seconds Duration of requests to vCD.
+# HELP vcd_blockd_webhooks Webhook events per [[notify]] receiver, by event and outcome.
+# TYPE vcd_blockd_amqp_connected gauge
+# TYPE vcd_blockd_approvers_reloads counter
+# TYPE vcd_blockd_build_info gauge
+# TYPE vcd_blockd_dead_lettered counter
+# TYPE vcd_blockd_hold_lateness_seconds histogram
+# TYPE vcd_blockd_hold_next_deadline_timestamp_seconds gauge
+# TYPE vcd_blockd_holds_active gauge
+# TYPE vcd_blockd_keepalives counter
+# TYPE vcd_blockd_leader gauge
+# TYPE vcd_blockd_policy_last_reload_success_timestamp_seconds gauge
+# TYPE vcd_blockd_policy_reloads counter
+# TYPE vcd_blockd_reconcile_runs counter
+# TYPE vcd_blockd_vcd_concurrency_limit gauge
+# TYPE vcd_blockd_vcd_in_flight gauge
+# TYPE vcd_blockd_vcd_request_seconds histogram
+# TYPE vcd_blockd_webhooks counter
+vcd_blockd_amqp_connected 0
+vcd_blockd_approvers_reloads_total{outcome="error"} 0
+vcd_blockd_approvers_reloads_total{outcome="ok"} 0
+vcd_blockd_build_info{version="{version}"} 1
+vcd_blockd_dead_lettered_total{reason="action_refused"} 0
+vcd_blockd_dead_lettered_total{reason="id_mismatch"} 0
+vcd_blockd_dead_lettered_total{reason="invalid_id"} 0
+vcd_blockd_dead_lettered_total{reason="malformed"} 0
+vcd_blockd_dead_lettered_total{reason="missing_field"} 0
+vcd_blockd_dead_lettered_total{reason="not_utf8"} 0
+vcd_blockd_dead_lettered_total{reason="too_large"} 0
+vcd_blockd_dead_lettered_total{reason="unknown_format"} 0
+vcd_blockd_dead_lettered_total{reason="unreadable_task"} 0
+vcd_blockd_dead_lettered_total{reason="vcd_refused"} 0
+vcd_blockd_hold_lateness_seconds_bucket{le="+Inf"} 0
+vcd_blockd_hold_lateness_seconds_bucket{le="0.01"} 0
+vcd_blockd_hold_lateness_seconds_bucket{le="0.05"} 0
+vcd_blockd_hold_lateness_seconds_bucket{le="0.1"} 0
+vcd_blockd_hold_lateness_seconds_bucket{le="0.25"} 0
+vcd_blockd_hold_lateness_seconds_bucket{le="0.5"} 0
+vcd_blockd_hold_lateness_seconds_bucket{le="1.0"} 0
+vcd_blockd_hold_lateness_seconds_bucket{le="10.0"} 0
+vcd_blockd_hold_lateness_seconds_bucket{le="2.5"} 0
+vcd_blockd_hold_lateness_seconds_bucket{le="30.0"} 0
+vcd_blockd_hold_lateness_seconds_bucket{le="5.0"} 0
+vcd_blockd_hold_lateness_seconds_count 0
+vcd_blockd_hold_lateness_seconds_sum 0.0
+vcd_blockd_hold_next_deadline_timestamp_seconds 0
+vcd_blockd_holds_active 0
+vcd_blockd_keepalives_total{outcome="error"} 0
+vcd_blockd_keepalives_total{outcome="gone"} 0
+vcd_blockd_keepalives_total{outcome="ok"} 0
+vcd_blockd_leader 0
+vcd_blockd_policy_last_reload_success_timestamp_seconds 0
+vcd_blockd_policy_reloads_total{outcome="error"} 0
+vcd_blockd_policy_reloads_total{outcome="ok"} 0
+vcd_blockd_reconcile_runs_total{outcome="error"} 0
+vcd_blockd_reconcile_runs_total{outcome="ok"} 0
+vcd_blockd_vcd_concurrency_limit 0
+vcd_blockd_vcd_in_flight 0
+vcd_blockd_vcd_request_seconds_bucket{le="+Inf"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="0.005"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="0.01"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="0.025"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="0.05"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="0.1"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="0.25"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="0.5"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="1.0"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="10.0"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="2.5"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="30.0"} 0
+vcd_blockd_vcd_request_seconds_bucket{le="5.0"} 0
+vcd_blockd_vcd_request_seconds_count 0
+vcd_blockd_vcd_request_seconds_sum 0.0
+vcd_blockd_webhooks_total{event="approved",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="approved",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="approved",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="approved",outcome="sent"} 0
+vcd_blockd_webhooks_total{event="expired",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="expired",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="expired",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="expired",outcome="sent"} 0
+vcd_blockd_webhooks_total{event="held",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="held",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="held",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="held",outcome="sent"} 0
+vcd_blockd_webhooks_total{event="keepalive_failed",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="keepalive_failed",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="keepalive_failed",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="keepalive_failed",outcome="sent"} 0
+vcd_blockd_webhooks_total{event="rejected",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="rejected",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="rejected",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="rejected",outcome="sent"} 0
+"#;
+
+    #[test]
+    fn a_fresh_daemon_shows_exactly_these_metrics() {
+        let text = Metrics::new().render();
+        let mut own: Vec<&str> = text
+            .lines()
+            .filter(|line| line.contains("vcd_blockd_"))
+            .collect();
+        own.sort_unstable();
+        let expected = AT_START.replace("{version}", env!("CARGO_PKG_VERSION"));
+        assert_eq!(own.join("\n"), expected.trim_end());
+    }
+
+    #[test]
+    fn reading_a_counter_creates_no_series() {
+        let metrics = Metrics::new();
+        assert_eq!(metrics.notifications_with("decided"), 0);
+        assert!(
+            !metrics.render().contains("vcd_blockd_notifications"),
+            "a read must not add a series to /metrics: {}",
+            metrics.render()
+        );
+        metrics.notification(NotificationOutcome::OtherType);
+        assert_eq!(metrics.notifications_with("other_type"), 1);
+        assert_eq!(metrics.notifications_with("decided"), 0);
+    }
+
+    #[test]
+    fn every_series_is_each_combination_of_the_vocabularies_in_order() {
+        let two = Some(vec!["a".to_owned(), "b".to_owned()]);
+        let three = Some(vec!["x".to_owned(), "y".to_owned(), "z".to_owned()]);
+        let series = every_series(&[("first", two.clone()), ("second", three)]);
+        assert_eq!(series.len(), 6);
+        assert_eq!(
+            series[1],
+            vec![("first", "a".to_owned()), ("second", "y".to_owned())]
+        );
+        assert!(every_series(&[("first", two), ("rule", None)]).is_empty());
+        assert_eq!(every_series(&[]), vec![Vec::new()], "no labels: one series");
     }
 }

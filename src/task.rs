@@ -1,9 +1,12 @@
 //! Domain types for a blocking task: its validated identifier ([`TaskId`]), the task as vCD
-//! reports it ([`BlockingTask`]) and the three decisions vCD knows ([`FinalAction`]).
+//! reports it ([`BlockingTask`]), the three decisions vCD knows ([`FinalAction`]) and a held
+//! task as the admin API, webhooks and audit log show it ([`HoldView`]).
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 /// The URN prefix vCD gives blocking tasks (`urn:vcloud:blockingTask:<uuid>`).
@@ -56,6 +59,20 @@ impl TaskId {
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.hyphenated().fmt(f)
+    }
+}
+
+/// In JSON (the admin API) as its `Display` form; read back through [`TaskId::parse`].
+impl Serialize for TaskId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TaskId, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        TaskId::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -115,8 +132,9 @@ pub struct BlockingTask {
     pub owner: EntityRef,
 }
 
-/// The three actions vCD itself knows for a blocking task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The three actions vCD itself knows for a blocking task; in JSON by [`FinalAction::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FinalAction {
     Resume,
     Abort,
@@ -148,6 +166,49 @@ impl FinalAction {
 impl fmt::Display for FinalAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// A held task as the admin API (`GET /v1/holds`), the webhooks and the audit log show it:
+/// who asked for what, the rule that holds it and what happens at its deadline. The one copy
+/// of these fields: the engine's `HeldTask` keeps it, and each of those views borrows or clones it. In
+/// JSON (the admin API), times are RFC 3339 and `fallback` is `resume`, `abort` or `fail`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldView {
+    pub id: TaskId,
+    pub operation: Box<str>,
+    pub org: Box<str>,
+    pub user: Box<str>,
+    /// The name of what the task acts on (its vApp, VM or media).
+    pub owner_name: Box<str>,
+    /// The rule that holds it (shared with the policy's other decisions).
+    #[serde(with = "shared_str")]
+    pub rule: Arc<str>,
+    /// The task's `createdTime`: deadlines count from here, so restarts never extend them.
+    pub since: DateTime<Utc>,
+    /// When the fallback applies: `since` plus the rule's `hold.max`.
+    pub deadline: DateTime<Utc>,
+    pub fallback: FinalAction,
+}
+
+/// `Arc<str>` in JSON as a plain string (serde's `rc` feature would do the same for every
+/// `Arc` of the crate).
+mod shared_str {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        text: &Arc<str>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(text)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Arc<str>, D::Error> {
+        String::deserialize(deserializer).map(Arc::from)
     }
 }
 

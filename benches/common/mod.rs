@@ -1,10 +1,13 @@
 //! What the holds and drain benchmarks share: the broker's address, a vcd-sim in this process
-//! publishing to exchanges of the run's own, a free port for the daemon, and `main`'s runtime.
+//! publishing to exchanges of the run's own, a free port for the daemon, `main`'s runtime, and
+//! the teardown that removes every broker object a run created.
 
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::{Connection, ConnectionProperties};
 use vcd_sim::{Sim, SimConfig};
 
 /// The shared RabbitMQ the benchmarks need (guest/guest on 127.0.0.1:5672).
@@ -43,6 +46,49 @@ pub(crate) async fn start_sim(kind: &str) -> Result<RunSim, String> {
         xml_exchange,
         json_exchange: format!("{json_prefix}.notifications20"),
     })
+}
+
+/// Removes what a run left on the broker: the daemon's `queue` with the objects the daemon
+/// declares beside it (`<queue>.dead`, the durable leader queue `<queue>.leader`, the
+/// dead-letter exchange `<queue>.dlx`), the sim's two exchanges, and the run's own
+/// `extra_queues`. Objects already gone are skipped; a broker out of reach is reported on
+/// stderr, as the run's figures still stand.
+pub(crate) async fn remove_broker_objects(
+    queue: &str,
+    sim_exchanges: [&str; 2],
+    extra_queues: &[&str],
+) {
+    let Ok(connection) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await
+    else {
+        eprintln!("cannot reach RabbitMQ to remove {queue} and its exchanges");
+        return;
+    };
+    if let Ok(channel) = connection.create_channel().await {
+        let daemon_queues = [
+            queue.to_owned(),
+            format!("{queue}.dead"),
+            format!("{queue}.leader"),
+        ];
+        let queues = daemon_queues
+            .iter()
+            .map(String::as_str)
+            .chain(extra_queues.iter().copied());
+        for name in queues {
+            let _ = channel
+                .queue_delete(name.into(), QueueDeleteOptions::default())
+                .await;
+        }
+        let dead_letter_exchange = format!("{queue}.dlx");
+        for name in [dead_letter_exchange.as_str()]
+            .into_iter()
+            .chain(sim_exchanges)
+        {
+            let _ = channel
+                .exchange_delete(name.into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+    }
+    let _ = connection.close(200, "benchmark done".into()).await;
 }
 
 /// A port that was free a moment ago, for the daemon's HTTP listener.

@@ -6,14 +6,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lapin::options::{
-    ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
+use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use vcd_sim::Sim;
 
-use crate::common::{AMQP_URL, RunSim, free_port, start_sim};
+use crate::common::{AMQP_URL, RunSim, free_port, remove_broker_objects, start_sim};
 use crate::process::DaemonProcess;
 
 /// How the daemon is configured; unset values keep the daemon's defaults.
@@ -167,28 +165,15 @@ filter = "warn"
         )
     }
 
+    /// Stops the sim and removes every broker object of the run.
     pub(crate) async fn finish(self) {
         self.sim.shutdown().await;
-        for queue in [
-            self.queue.clone(),
-            format!("{}.dead", self.queue),
-            self.ack_only_queue.clone(),
-        ] {
-            let _ = self
-                .channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-        for exchange in [
-            format!("{}.dlx", self.queue),
-            self.xml_exchange.clone(),
-            self.json_exchange.clone(),
-        ] {
-            let _ = self
-                .channel
-                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
-        }
         let _ = self.connection.close(200, "benchmark done".into()).await;
+        remove_broker_objects(
+            &self.queue,
+            [&self.xml_exchange, &self.json_exchange],
+            &[&self.ack_only_queue],
+        )
+        .await;
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use vcd_blockd::FinalAction;
 use vcd_blockd::TaskId;
-use vcd_blockd::{HeldTask, HoldRegistry};
+use vcd_blockd::{HeldTask, HoldRegistry, HoldView};
 
 /// Bytes of resident memory per hold of a registry filled with `n` holds, and the size of
 /// one `HeldTask` value.
@@ -19,15 +19,17 @@ pub(crate) fn registry_cost(n: usize) -> (f64, usize) {
     let now = Utc::now();
     for i in 0..n {
         registry.insert(HeldTask {
-            id: TaskId::from_uuid(uuid::Uuid::new_v4()),
-            operation: "vdcInstantiateVapp".into(),
-            org: "acme".into(),
-            user: "alice".into(),
-            owner_name: "web-frontend".into(),
-            rule: rule.clone(),
-            since: now,
-            deadline: now + chrono::Duration::hours(48),
-            fallback: FinalAction::Abort,
+            view: HoldView {
+                id: TaskId::from_uuid(uuid::Uuid::new_v4()),
+                operation: "vdcInstantiateVapp".into(),
+                org: "acme".into(),
+                user: "alice".into(),
+                owner_name: "web-frontend".into(),
+                rule: rule.clone(),
+                since: now,
+                deadline: now + chrono::Duration::hours(48),
+                fallback: FinalAction::Abort,
+            },
             keepalive: Duration::from_secs(240),
             message: "Waiting for approval: vdcInstantiateVapp by alice@acme".into(),
             vcd_timeout: Some(now + chrono::Duration::minutes(15)),

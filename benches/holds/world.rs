@@ -4,11 +4,9 @@
 
 use std::path::PathBuf;
 
-use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-use lapin::{Connection, ConnectionProperties};
 use vcd_sim::Sim;
 
-use crate::common::{AMQP_URL, RunSim, free_port, start_sim};
+use crate::common::{AMQP_URL, RunSim, free_port, remove_broker_objects, start_sim};
 
 /// What the daemon is configured with; see `Params` in `main.rs`.
 pub(crate) struct Setup<'a> {
@@ -113,36 +111,8 @@ filter = "{filter}"
     /// directory unless `keep_dir`; returns the directory when kept.
     pub(crate) async fn finish(self, keep_dir: bool) -> Option<PathBuf> {
         self.sim.shutdown().await;
-        self.remove_broker_objects().await;
+        remove_broker_objects(&self.queue, [&self.xml_exchange, &self.json_exchange], &[]).await;
         keep_dir.then(|| self.dir.keep())
-    }
-
-    async fn remove_broker_objects(&self) {
-        let Ok(connection) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await
-        else {
-            eprintln!(
-                "cannot reach RabbitMQ to remove {} and its exchanges",
-                self.queue
-            );
-            return;
-        };
-        if let Ok(channel) = connection.create_channel().await {
-            for queue in [self.queue.clone(), format!("{}.dead", self.queue)] {
-                let _ = channel
-                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                    .await;
-            }
-            for exchange in [
-                format!("{}.dlx", self.queue),
-                self.xml_exchange.clone(),
-                self.json_exchange.clone(),
-            ] {
-                let _ = channel
-                    .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                    .await;
-            }
-        }
-        let _ = connection.close(200, "benchmark done".into()).await;
     }
 }
 

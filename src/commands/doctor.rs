@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use vcd_duration::format_duration;
 
 use super::vcd_settings::{Current, Plan, SettingsFlags, Wanted};
-use super::{EXIT_FAILED, EXIT_USAGE, config_path};
+use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path};
 use crate::config::{AmqpSettings, Settings};
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -110,17 +110,7 @@ pub fn doctor(config: Option<PathBuf>) -> ExitCode {
             None
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("vcd-blockd: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    runtime.block_on(async {
+    block_on(Threads::This, async {
         check_vcd(&settings, policy.as_ref(), &mut report).await;
         match &settings.amqp {
             Some(amqp) => check_broker(amqp, &mut report).await,
@@ -128,13 +118,13 @@ pub fn doctor(config: Option<PathBuf>) -> ExitCode {
         }
         check_admin(&settings, &mut report);
         check_webhooks(&settings, &mut report).await;
-    });
-    print!("{}", report.render());
-    if report.worst() == Level::Error {
-        ExitCode::from(EXIT_FAILED)
-    } else {
-        ExitCode::SUCCESS
-    }
+        print!("{}", report.render());
+        if report.worst() == Level::Error {
+            ExitCode::from(EXIT_FAILED)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
 }
 
 async fn check_vcd(settings: &Settings, policy: Option<&Policy>, report: &mut Report) {
@@ -370,7 +360,7 @@ fn check_admin(settings: &Settings, report: &mut Report) {
 async fn check_webhooks(settings: &Settings, report: &mut Report) {
     for (index, webhook) in settings.notify.iter().enumerate() {
         let number = index + 1;
-        let format = webhook.format.name();
+        let format = webhook.format.label();
         let Ok(url) = url::Url::parse(webhook.url.expose_secret().trim()) else {
             report.error(format!(
                 "webhook {number} ({format}): its URL does not parse"

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{EXIT_FAILED, EXIT_USAGE};
-use crate::admin::HoldView;
+use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on};
+use crate::admin::ListedHold;
 use crate::config::Settings;
 use crate::http::admin::DecisionRequest;
 
@@ -84,13 +84,6 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
         Ok(client) => client,
         Err(message) => return usage(&message),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => return usage(&error.to_string()),
-    };
     let api = Api {
         client,
         base,
@@ -98,8 +91,8 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
         token_source,
         json: options.json,
     };
-    let result = runtime.block_on(async {
-        match request {
+    block_on(Threads::This, async {
+        let result = match request {
             HoldsRequest::List => api.list().await,
             HoldsRequest::Approve { id, message } => {
                 let request = DecisionRequest {
@@ -119,15 +112,15 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
                 };
                 api.post_decision(&id, "reject", &request).await
             }
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("vcd-blockd: {message}");
+                ExitCode::from(EXIT_FAILED)
+            }
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("vcd-blockd: {message}");
-            ExitCode::from(EXIT_FAILED)
-        }
-    }
+    })
 }
 
 /// `--token-file`, else `$VCD_BLOCKD_TOKEN`, else the config's `admin_token_file`; with where
@@ -188,7 +181,7 @@ impl Api {
     async fn list(&self) -> Result<(), String> {
         let url = format!("{}/v1/holds", self.base);
         let response = self.send(self.client.get(&url)).await?;
-        let holds: Vec<HoldView> = response
+        let holds: Vec<ListedHold> = response
             .json()
             .await
             .map_err(|e| format!("unreadable answer from {url}: {e}"))?;
@@ -295,7 +288,7 @@ fn past_tense(action: &str) -> &'static str {
 }
 
 /// The holds as an aligned table, oldest first, with times relative to `now`.
-pub(super) fn table(holds: &[HoldView], now: DateTime<Utc>) -> String {
+pub(super) fn table(holds: &[ListedHold], now: DateTime<Utc>) -> String {
     if holds.is_empty() {
         return "no held tasks\n".to_owned();
     }
@@ -311,16 +304,16 @@ pub(super) fn table(holds: &[HoldView], now: DateTime<Utc>) -> String {
     ];
     let rows: Vec<[String; 8]> = holds
         .iter()
-        .map(|h| {
+        .map(|ListedHold { hold, .. }| {
             [
-                h.id.clone(),
-                h.operation.clone(),
-                h.org.clone(),
-                h.user.clone(),
-                h.rule.clone(),
-                span(now - h.since),
-                span(h.deadline - now),
-                h.fallback.clone(),
+                hold.id.to_string(),
+                hold.operation.to_string(),
+                hold.org.to_string(),
+                hold.user.to_string(),
+                hold.rule.to_string(),
+                span(now - hold.since),
+                span(hold.deadline - now),
+                hold.fallback.name().to_owned(),
             ]
         })
         .collect();
@@ -369,20 +362,24 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::task::HoldView;
+    use crate::task::{FinalAction, TaskId};
 
     #[test]
     fn the_table_aligns_columns_and_shows_relative_times() {
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
-        let hold = HoldView {
-            id: "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94".into(),
-            operation: "vdcInstantiateVapp".into(),
-            org: "prod-eu".into(),
-            user: "dave".into(),
-            owner_name: "billing".into(),
-            rule: "production deployments need an approver".into(),
-            since: now - chrono::TimeDelta::minutes(90),
-            deadline: now + chrono::TimeDelta::hours(46) + chrono::TimeDelta::minutes(30),
-            fallback: "abort".into(),
+        let hold = ListedHold {
+            hold: HoldView {
+                id: TaskId::parse("8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94").unwrap(),
+                operation: "vdcInstantiateVapp".into(),
+                org: "prod-eu".into(),
+                user: "dave".into(),
+                owner_name: "billing".into(),
+                rule: "production deployments need an approver".into(),
+                since: now - chrono::TimeDelta::minutes(90),
+                deadline: now + chrono::TimeDelta::hours(46) + chrono::TimeDelta::minutes(30),
+                fallback: FinalAction::Abort,
+            },
             next_keepalive: now,
         };
         let text = table(&[hold], now);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::{EXIT_FAILED, EXIT_USAGE, config_path};
+use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path};
 use crate::config::Settings;
 use crate::engine::task_facts;
 use crate::facts::{MatchKey, TaskFacts};
@@ -130,17 +130,7 @@ pub fn explain_live(config: Option<PathBuf>, policy: Option<PathBuf>, task_id: &
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("vcd-blockd: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    runtime.block_on(async {
+    block_on(Threads::This, async {
         let vcd = match VcdClient::new(
             &settings.vcd,
             Arc::new(Metrics::new()),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use vcd_duration::format_duration;
 
-use super::{EXIT_FAILED, EXIT_USAGE, config_path};
+use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path};
 use crate::config::Settings;
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -75,17 +75,7 @@ pub fn vcd_settings(
             }
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("vcd-blockd: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    runtime.block_on(async {
+    block_on(Threads::This, async {
         let vcd = match VcdClient::new(
             &settings.vcd,
             Arc::new(Metrics::new()),

@@ -351,10 +351,8 @@ impl<'a> Validator<'a> {
         if parsed.host().is_none() {
             return Err(self.invalid(&key("url"), "needs a host"));
         }
-        let formats = WebhookFormat::ALL.map(WebhookFormat::name);
-        let format = WebhookFormat::ALL
-            .into_iter()
-            .find(|f| f.name() == raw.format)
+        let formats = WebhookFormat::ALL.map(WebhookFormat::label);
+        let format = WebhookFormat::from_label(&raw.format)
             .ok_or_else(|| self.invalid(&key("format"), one_of(&raw.format, &formats)))?;
         let events = match raw.events {
             None => WebhookEvent::ALL.to_vec(),
@@ -367,7 +365,7 @@ impl<'a> Validator<'a> {
             Some(names) => {
                 let mut events = Vec::new();
                 for name in &names {
-                    let event = WebhookEvent::parse(name).ok_or_else(|| {
+                    let event = WebhookEvent::from_label(name).ok_or_else(|| {
                         self.invalid(
                             &key("events"),
                             one_of(name, &WebhookEvent::ALL.map(WebhookEvent::label)),

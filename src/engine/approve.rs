@@ -8,11 +8,10 @@
 
 use chrono::Utc;
 
-use super::audit::Outcome;
 use super::{Engine, audit};
 use crate::approvers::{Approver, Forbidden};
 use crate::notify::Event;
-use crate::outcome::{HoldEvent, WebhookEvent};
+use crate::outcome::{AuditOutcome, HoldEvent, WebhookEvent};
 use crate::task::FinalAction;
 use crate::task::TaskId;
 use crate::vcd::{ErrorClass, VcdError};
@@ -83,13 +82,13 @@ impl Engine {
             return Err(self.why_not_held(id, approver).await);
         };
         let allow_self = self.hold_settings.allow_self_approval;
-        if let Err(forbidden) = approver.may_decide(&hold.org, &hold.user, allow_self) {
+        if let Err(forbidden) = approver.may_decide(&hold.view.org, &hold.view.user, allow_self) {
             let reason = forbidden.to_string();
             audit::approval(
-                &hold,
+                &hold.view,
                 event,
                 action.name(),
-                Outcome::Forbidden,
+                AuditOutcome::Forbidden,
                 &reason,
                 approver.name(),
             );
@@ -104,7 +103,7 @@ impl Engine {
             format!(
                 "{verb} by {} (vcd-blockd rule \"{}\")",
                 approver.signature(),
-                hold.rule
+                hold.view.rule
             )
         });
         let started = Utc::now();
@@ -112,12 +111,12 @@ impl Engine {
             Ok(()) => {
                 self.forget(id);
                 self.decided.insert(id);
-                self.metrics.decision(action.name(), &hold.rule, false);
+                self.metrics.decision(action.name(), &hold.view.rule, false);
                 audit::approval(
-                    &hold,
+                    &hold.view,
                     event,
                     action.name(),
-                    Outcome::Done,
+                    AuditOutcome::Done,
                     &message,
                     approver.name(),
                 );
@@ -139,10 +138,10 @@ impl Engine {
                 if matches!(reason, HoldError::NotHeld { .. } | HoldError::Unknown(_)) {
                     self.forget(id);
                     audit::approval(
-                        &hold,
+                        &hold.view,
                         event,
                         action.name(),
-                        Outcome::AlreadyDecided,
+                        AuditOutcome::AlreadyDecided,
                         &message,
                         approver.name(),
                     );

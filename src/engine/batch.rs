@@ -52,7 +52,7 @@ impl Engine {
     /// Decides every held task again with the current policy (after a reload), in the
     /// background with bounded concurrency, until done or `shutdown`.
     pub async fn redecide_holds(self: Arc<Self>, shutdown: CancellationToken) {
-        let ids: Vec<TaskId> = self.holds.list().iter().map(|hold| hold.id).collect();
+        let ids: Vec<TaskId> = self.holds.list().iter().map(|hold| hold.view.id).collect();
         let count = ids.len();
         let (decided, failed) = self.handle_all(ids, Some(&shutdown)).await;
         tracing::info!(

@@ -4,7 +4,7 @@
 //! cost memory but no timers. Nothing here does I/O; times are passed in.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,23 +13,13 @@ use tokio::sync::Notify;
 use crate::backoff::Backoff;
 use crate::notify::Event;
 use crate::outcome::WebhookEvent;
-use crate::task::FinalAction;
-use crate::task::TaskId;
+use crate::task::{HoldView, TaskId};
 
-/// A task held for a human.
+/// A task held for a human: its view, and what the scheduler needs to keep it alive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeldTask {
-    pub id: TaskId,
-    pub operation: Box<str>,
-    pub org: Box<str>,
-    pub user: Box<str>,
-    pub owner_name: Box<str>,
-    /// The rule that holds it (shared with the policy's other decisions).
-    pub rule: Arc<str>,
-    /// The task's `createdTime`: deadlines count from here, so restarts never extend them.
-    pub since: DateTime<Utc>,
-    pub deadline: DateTime<Utc>,
-    pub fallback: FinalAction,
+    /// What the admin API, the webhooks and the audit log show of it.
+    pub view: HoldView,
     /// How often to send `updateProgress` while vCD's timeout is still far.
     pub keepalive: Duration,
     /// Sent with every keepalive; the tenant sees it in vCD.
@@ -43,9 +33,14 @@ pub struct HeldTask {
 }
 
 impl HeldTask {
+    /// The held blocking task's id (the registry's key).
+    pub fn id(&self) -> TaskId {
+        self.view.id
+    }
+
     /// The deadline has passed: apply the fallback instead of keeping the task alive.
     pub fn expired(&self, now: DateTime<Utc>) -> bool {
-        now >= self.deadline
+        now >= self.view.deadline
     }
 
     /// What the webhooks are told when `kind` happens to this hold at `at`; the caller adds
@@ -53,14 +48,7 @@ impl HeldTask {
     pub(crate) fn event(&self, kind: WebhookEvent, message: &str, at: DateTime<Utc>) -> Event {
         Event {
             kind,
-            task_id: self.id,
-            operation: self.operation.clone(),
-            org: self.org.clone(),
-            user: self.user.clone(),
-            owner_name: self.owner_name.clone(),
-            rule: self.rule.clone(),
-            deadline: self.deadline,
-            fallback: self.fallback,
+            hold: self.view.clone(),
             approver: None,
             action: None,
             message: Some(message.into()),
@@ -82,7 +70,7 @@ pub(crate) fn next_keepalive(
     let by_vcd = hold
         .vcd_timeout
         .map_or(by_cadence, |timeout| timeout - margin);
-    by_cadence.min(by_vcd).min(hold.deadline).max(now)
+    by_cadence.min(by_vcd).min(hold.view.deadline).max(now)
 }
 
 /// When to try again after `failures` failed attempts: quickly at first, at most a minute
@@ -94,7 +82,7 @@ pub(crate) fn next_retry(hold: &HeldTask, now: DateTime<Utc>) -> DateTime<Utc> {
         .map_or(retry, |t| t - Duration::from_millis(500));
     retry
         .min(before_timeout.max(now + Duration::from_millis(200)))
-        .min(hold.deadline.max(now))
+        .min(hold.view.deadline.max(now))
 }
 
 /// Held tasks, ordered by when each needs attention. Shared by the engine, the scheduler and
@@ -123,11 +111,11 @@ impl HoldRegistry {
     /// Adds a hold, or replaces the one with the same id, and schedules it.
     pub fn insert(&self, hold: HeldTask) {
         let mut inner = self.lock();
-        if let Some(old) = inner.holds.remove(&hold.id) {
-            inner.due.remove(&(old.next_check, old.id));
+        if let Some(old) = inner.holds.remove(&hold.id()) {
+            inner.due.remove(&(old.next_check, old.id()));
         }
-        inner.due.insert((hold.next_check, hold.id));
-        inner.holds.insert(hold.id, hold);
+        inner.due.insert((hold.next_check, hold.id()));
+        inner.holds.insert(hold.id(), hold);
         drop(inner);
         self.changed.notify_one();
     }
@@ -158,13 +146,17 @@ impl HoldRegistry {
     /// The soonest deadline of any hold (when its fallback applies), if any is held. Walks
     /// every hold: meant for a metrics scrape, not a hot path.
     pub fn earliest_deadline(&self) -> Option<DateTime<Utc>> {
-        self.lock().holds.values().map(|hold| hold.deadline).min()
+        self.lock()
+            .holds
+            .values()
+            .map(|hold| hold.view.deadline)
+            .min()
     }
 
     /// Every hold, oldest first.
     pub fn list(&self) -> Vec<HeldTask> {
         let mut holds: Vec<HeldTask> = self.lock().holds.values().cloned().collect();
-        holds.sort_by_key(|h| (h.since, h.id));
+        holds.sort_by_key(|h| (h.view.since, h.view.id));
         holds
     }
 
@@ -236,9 +228,12 @@ impl HoldRegistry {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use chrono::TimeZone;
 
     use super::*;
+    use crate::task::FinalAction;
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
@@ -246,15 +241,17 @@ mod tests {
 
     fn hold(n: u128, next_check: i64) -> HeldTask {
         HeldTask {
-            id: TaskId::from_uuid(uuid::Uuid::from_u128(n)),
-            operation: "vdcInstantiateVapp".into(),
-            org: "prod-eu".into(),
-            user: "dave".into(),
-            owner_name: "billing".into(),
-            rule: Arc::from("production deployments need an approver"),
-            since: at(0),
-            deadline: at(3600),
-            fallback: FinalAction::Abort,
+            view: HoldView {
+                id: TaskId::from_uuid(uuid::Uuid::from_u128(n)),
+                operation: "vdcInstantiateVapp".into(),
+                org: "prod-eu".into(),
+                user: "dave".into(),
+                owner_name: "billing".into(),
+                rule: Arc::from("production deployments need an approver"),
+                since: at(0),
+                deadline: at(3600),
+                fallback: FinalAction::Abort,
+            },
             keepalive: Duration::from_secs(300),
             message: "Waiting for approval".into(),
             vcd_timeout: Some(at(900)),
@@ -268,9 +265,9 @@ mod tests {
         let registry = HoldRegistry::default();
         assert_eq!(registry.earliest_deadline(), None);
         let mut late = hold(1, 30);
-        late.deadline = at(7200);
+        late.view.deadline = at(7200);
         let mut soon = hold(2, 60);
-        soon.deadline = at(1800);
+        soon.view.deadline = at(1800);
         registry.insert(late);
         registry.insert(soon);
         assert_eq!(registry.earliest_deadline(), Some(at(1800)));
@@ -287,13 +284,13 @@ mod tests {
         assert_eq!(registry.next_due(), Some(at(10)));
         assert!(registry.take_due(at(9), 10).is_empty());
         let due = registry.take_due(at(25), 10);
-        assert_eq!(due, [hold(2, 0).id, hold(3, 0).id]);
+        assert_eq!(due, [hold(2, 0).id(), hold(3, 0).id()]);
         // Taken holds stay registered but leave the schedule until rescheduled.
         assert_eq!(registry.len(), 3);
         assert_eq!(registry.next_due(), Some(at(30)));
-        assert!(registry.reschedule(hold(2, 0).id, at(40), |h| h.failures = 1));
-        assert_eq!(registry.get(hold(2, 0).id).unwrap().failures, 1);
-        assert_eq!(registry.take_due(at(100), 1), [hold(1, 0).id]);
+        assert!(registry.reschedule(hold(2, 0).id(), at(40), |h| h.failures = 1));
+        assert_eq!(registry.get(hold(2, 0).id()).unwrap().failures, 1);
+        assert_eq!(registry.take_due(at(100), 1), [hold(1, 0).id()]);
     }
 
     #[test]
@@ -303,13 +300,16 @@ mod tests {
         registry.insert(hold(1, 50));
         assert_eq!(registry.len(), 1);
         assert_eq!(registry.next_due(), Some(at(50)));
-        assert!(registry.remove(hold(1, 0).id).is_some());
+        assert!(registry.remove(hold(1, 0).id()).is_some());
         assert_eq!(registry.next_due(), None);
-        assert!(!registry.reschedule(hold(1, 0).id, at(60), |_| {}));
+        assert!(!registry.reschedule(hold(1, 0).id(), at(60), |_| {}));
         registry.insert(hold(2, 10));
         registry.insert(hold(3, 10));
-        assert_eq!(registry.retain(|id| id == hold(3, 0).id), [hold(2, 0).id]);
-        assert_eq!(registry.take_due(at(10), 10), [hold(3, 0).id]);
+        assert_eq!(
+            registry.retain(|id| id == hold(3, 0).id()),
+            [hold(2, 0).id()]
+        );
+        assert_eq!(registry.take_due(at(10), 10), [hold(3, 0).id()]);
     }
 
     #[test]
@@ -327,7 +327,7 @@ mod tests {
         assert_eq!(next_keepalive(&held, at(0), Duration::from_secs(3)), at(2));
         // Never past the deadline, never in the past.
         held.vcd_timeout = None;
-        held.deadline = at(100);
+        held.view.deadline = at(100);
         assert_eq!(next_keepalive(&held, at(0), extend_by), at(100));
         held.vcd_timeout = Some(at(-50));
         assert_eq!(next_keepalive(&held, at(0), extend_by), at(0));
@@ -337,7 +337,7 @@ mod tests {
     fn retries_back_off_but_stay_ahead_of_the_timeout() {
         let mut held = hold(1, 0);
         held.vcd_timeout = Some(at(3600));
-        held.deadline = at(7200);
+        held.view.deadline = at(7200);
         let waits: Vec<i64> = (1..=8)
             .map(|failures| {
                 held.failures = failures;

@@ -22,14 +22,13 @@ use crate::facts::TaskFacts;
 use crate::leadership::Leadership;
 use crate::metrics::Metrics;
 use crate::notify::{Event, Notifier};
-use crate::outcome::{DeadLetterReason, TaskOutcome, WebhookEvent};
+use crate::outcome::{AuditOutcome, DeadLetterReason, TaskOutcome, WebhookEvent};
 use crate::policy::{self, Action, Decision, Policy};
-use crate::task::{BlockingTask, FinalAction, TaskId};
+use crate::task::{BlockingTask, FinalAction, HoldView, TaskId};
 use crate::vcd::VcdClient;
 use crate::vcd::{ErrorClass, VcdError};
 
 pub(crate) use approve::HoldError;
-pub(crate) use audit::Outcome;
 pub use holds::{HeldTask, HoldRegistry};
 pub(crate) use owner::task_facts;
 use recent::RecentlyDecided;
@@ -192,9 +191,9 @@ impl Engine {
                 self.forget(task.id);
                 self.settled_set().insert(task.id);
                 let outcome = if dry_run {
-                    Outcome::DryRun
+                    AuditOutcome::DryRun
                 } else {
-                    Outcome::Left
+                    AuditOutcome::Left
                 };
                 self.record(facts, decision, dry_run, outcome, received);
                 return Disposition::Ack(if dry_run {
@@ -206,14 +205,14 @@ impl Engine {
         };
         if dry_run {
             self.settled_set().insert(task.id);
-            self.record(facts, decision, true, Outcome::DryRun, received);
+            self.record(facts, decision, true, AuditOutcome::DryRun, received);
             return Disposition::Ack(TaskOutcome::DryRun);
         }
         match self.vcd.act(task.id, final_action, &decision.message).await {
             Ok(()) => {
                 self.forget(task.id);
                 self.decided.insert(task.id);
-                self.record(facts, decision, false, Outcome::Done, received);
+                self.record(facts, decision, false, AuditOutcome::Done, received);
                 Disposition::Ack(TaskOutcome::Decided)
             }
             Err(error) => {
@@ -235,24 +234,26 @@ impl Engine {
         hold: policy::Hold,
         origin: Origin,
         now: DateTime<Utc>,
-    ) -> Outcome {
+    ) -> AuditOutcome {
         let Some(term_began) = self.leadership.since() else {
             tracing::info!(task_id = %task.id, "not the leader any more: the task is left to the next one");
-            return Outcome::LeftToLeader;
+            return AuditOutcome::LeftToLeader;
         };
         let since = task.created.unwrap_or(now);
         let deadline = since + hold.max;
         let existing = self.holds.get(task.id);
         let held = HeldTask {
-            id: task.id,
-            operation: task.operation.as_str().into(),
-            org: task.org.name.as_str().into(),
-            user: task.user.name.as_str().into(),
-            owner_name: task.owner.name.as_str().into(),
-            rule: decision.rule.clone(),
-            since,
-            deadline,
-            fallback: hold.fallback,
+            view: HoldView {
+                id: task.id,
+                operation: task.operation.as_str().into(),
+                org: task.org.name.as_str().into(),
+                user: task.user.name.as_str().into(),
+                owner_name: task.owner.name.as_str().into(),
+                rule: decision.rule.clone(),
+                since,
+                deadline,
+                fallback: hold.fallback,
+            },
             keepalive: hold.keepalive.unwrap_or(self.hold_settings.keepalive),
             message: decision.message.as_str().into(),
             vcd_timeout: task.timeout_date,
@@ -270,10 +271,10 @@ impl Engine {
         self.settled_set().remove(&task.id);
         self.metrics.holds_active.set(self.holds.len() as i64);
         let Some(announcement) = announcement else {
-            return Outcome::StillHeld;
+            return AuditOutcome::StillHeld;
         };
         self.notifier.send(announcement);
-        Outcome::Held
+        AuditOutcome::Held
     }
 
     /// The task is decided: it is neither held nor settled any more.
@@ -300,11 +301,17 @@ impl Engine {
         match self.vcd.blocking_task_now(id).await {
             Ok(task) if !task.status.is_active() => {
                 self.forget(id);
-                self.record(facts, decision, false, Outcome::AlreadyDecided, received);
+                self.record(
+                    facts,
+                    decision,
+                    false,
+                    AuditOutcome::AlreadyDecided,
+                    received,
+                );
                 Disposition::Ack(TaskOutcome::AlreadyDecided)
             }
             Ok(_) => {
-                self.record(facts, decision, false, Outcome::Refused, received);
+                self.record(facts, decision, false, AuditOutcome::Refused, received);
                 Disposition::DeadLetter {
                     reason: DeadLetterReason::ActionRefused,
                     detail: error.to_string(),
@@ -341,7 +348,7 @@ impl Engine {
         facts: &TaskFacts,
         decision: &Decision,
         dry_run: bool,
-        outcome: Outcome,
+        outcome: AuditOutcome,
         received: Instant,
     ) {
         audit::decision(facts, decision, dry_run, outcome, received.elapsed());

@@ -12,13 +12,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::audit::Outcome;
 use super::holds::{HeldTask, HoldRegistry, next_keepalive, next_retry};
 use super::{Engine, audit};
 use crate::duration::format_duration;
 use crate::liveness::Heartbeat;
 use crate::notify::Event;
-use crate::outcome::{HoldEvent, KeepaliveOutcome, WebhookEvent};
+use crate::outcome::{AuditOutcome, HoldEvent, KeepaliveOutcome, WebhookEvent};
 use crate::task::TaskId;
 use crate::vcd::{ErrorClass, VcdError};
 
@@ -66,7 +65,7 @@ impl Engine {
         let extend_by = self.hold_settings.extend_by;
         match self
             .vcd
-            .update_progress(hold.id, &hold.message, Some(extend_by))
+            .update_progress(hold.view.id, &hold.message, Some(extend_by))
             .await
         {
             Ok(task) if task.status.is_active() => {
@@ -75,16 +74,16 @@ impl Engine {
                 let mut refreshed = hold.clone();
                 refreshed.vcd_timeout = task.timeout_date;
                 let at = next_keepalive(&refreshed, now, extend_by);
-                self.holds.reschedule(hold.id, at, |h| {
+                self.holds.reschedule(hold.view.id, at, |h| {
                     h.vcd_timeout = task.timeout_date;
                     h.failures = 0;
                 });
-                tracing::debug!(task_id = %hold.id, next = %at, "kept alive");
+                tracing::debug!(task_id = %hold.view.id, next = %at, "kept alive");
                 audit::hold_event(
-                    &hold,
+                    &hold.view,
                     HoldEvent::Keepalive,
                     "updateProgress",
-                    Outcome::Done,
+                    AuditOutcome::Done,
                     &hold.message,
                 );
             }
@@ -94,27 +93,28 @@ impl Engine {
     }
 
     async fn fall_back(&self, hold: HeldTask) {
+        let view = &hold.view;
         let message = format!(
             "No approval within {} (vcd-blockd rule \"{}\"): {}",
-            format_duration((hold.deadline - hold.since).to_std().unwrap_or_default()),
-            hold.rule,
-            hold.fallback.name()
+            format_duration((view.deadline - view.since).to_std().unwrap_or_default()),
+            view.rule,
+            view.fallback.name()
         );
-        match self.vcd.act(hold.id, hold.fallback, &message).await {
+        match self.vcd.act(view.id, view.fallback, &message).await {
             Ok(()) => {
-                self.forget(hold.id);
-                self.decided.insert(hold.id);
+                self.forget(view.id);
+                self.decided.insert(view.id);
                 self.metrics
-                    .decision(hold.fallback.name(), &hold.rule, false);
+                    .decision(view.fallback.name(), &view.rule, false);
                 audit::hold_event(
-                    &hold,
+                    view,
                     HoldEvent::Fallback,
-                    hold.fallback.name(),
-                    Outcome::Done,
+                    view.fallback.name(),
+                    AuditOutcome::Done,
                     &message,
                 );
                 self.notifier.send(Event {
-                    action: Some(hold.fallback),
+                    action: Some(view.fallback),
                     ..hold.event(WebhookEvent::Expired, &message, Utc::now())
                 });
             }
@@ -126,7 +126,7 @@ impl Engine {
     /// otherwise try again soon, ahead of vCD's timeout.
     async fn hold_failed(&self, hold: HeldTask, event: HoldEvent, error: VcdError) {
         if matches!(error.class(), ErrorClass::Refused | ErrorClass::NotFound) {
-            match self.vcd.blocking_task_now(hold.id).await {
+            match self.vcd.blocking_task_now(hold.view.id).await {
                 Ok(task) if !task.status.is_active() => return self.release(&hold, event),
                 Err(reread) if reread.class() == ErrorClass::NotFound => {
                     return self.release(&hold, event);
@@ -146,18 +146,18 @@ impl Engine {
         let mut failed = hold.clone();
         failed.failures += 1;
         let at = next_retry(&failed, Utc::now());
-        tracing::warn!(task_id = %hold.id, event = event.label(), %error, retry_at = %at, "hold attention failed; will retry");
+        tracing::warn!(task_id = %hold.view.id, event = event.label(), %error, retry_at = %at, "hold attention failed; will retry");
         self.holds
-            .reschedule(hold.id, at, |h| h.failures = failed.failures);
+            .reschedule(hold.view.id, at, |h| h.failures = failed.failures);
     }
 
     /// vCD no longer waits for the task (someone decided it, or its timeout did).
     fn release(&self, hold: &HeldTask, event: HoldEvent) {
-        self.forget(hold.id);
+        self.forget(hold.view.id);
         if event == HoldEvent::Keepalive {
             self.metrics.keepalive(KeepaliveOutcome::Gone);
         }
-        audit::hold_event(hold, event, "none", Outcome::AlreadyDecided, "");
+        audit::hold_event(&hold.view, event, "none", AuditOutcome::AlreadyDecided, "");
     }
 }
 
@@ -223,6 +223,7 @@ mod tests {
     use super::*;
     use crate::liveness::Liveness;
     use crate::task::FinalAction;
+    use crate::task::HoldView;
 
     const EXTEND_BY: Duration = Duration::from_secs(900);
 
@@ -235,15 +236,17 @@ mod tests {
 
     fn held(n: u128, keepalive_secs: u64, due: DateTime<Utc>, deadline: DateTime<Utc>) -> HeldTask {
         HeldTask {
-            id: TaskId::from_uuid(uuid::Uuid::from_u128(n)),
-            operation: "vdcInstantiateVapp".into(),
-            org: "prod".into(),
-            user: "dave".into(),
-            owner_name: "billing".into(),
-            rule: Arc::from("hold"),
-            since: due,
-            deadline,
-            fallback: FinalAction::Abort,
+            view: HoldView {
+                id: TaskId::from_uuid(uuid::Uuid::from_u128(n)),
+                operation: "vdcInstantiateVapp".into(),
+                org: "prod".into(),
+                user: "dave".into(),
+                owner_name: "billing".into(),
+                rule: Arc::from("hold"),
+                since: due,
+                deadline,
+                fallback: FinalAction::Abort,
+            },
             keepalive: Duration::from_secs(keepalive_secs),
             message: "Waiting".into(),
             vcd_timeout: None,

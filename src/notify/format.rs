@@ -40,14 +40,14 @@ pub(super) fn body(format: WebhookFormat, event: &Event, link: Option<&str>) -> 
 fn plain(event: &Event, link: Option<&str>) -> Value {
     json!({
         "event": event.kind.label(),
-        "task_id": event.task_id.to_string(),
-        "operation": &*event.operation,
-        "org": &*event.org,
-        "user": &*event.user,
-        "owner_name": &*event.owner_name,
-        "rule": &*event.rule,
-        "deadline": rfc3339(event.deadline),
-        "fallback": event.fallback.name(),
+        "task_id": event.hold.id.to_string(),
+        "operation": &*event.hold.operation,
+        "org": &*event.hold.org,
+        "user": &*event.hold.user,
+        "owner_name": &*event.hold.owner_name,
+        "rule": &*event.hold.rule,
+        "deadline": rfc3339(event.hold.deadline),
+        "fallback": event.hold.fallback.name(),
         "approver": event.approver.as_deref(),
         "action": event.action.map(FinalAction::name),
         "message": event.message.as_deref(),
@@ -126,13 +126,13 @@ fn headline(event: &Event) -> String {
         (WebhookEvent::Rejected, None) => "Rejected".to_owned(),
         (WebhookEvent::Expired, _) => format!(
             "No decision in time, {}",
-            event.action.unwrap_or(event.fallback).name()
+            event.action.unwrap_or(event.hold.fallback).name()
         ),
         (WebhookEvent::KeepaliveFailed, _) => "Keepalives failing, the task may time out".into(),
     };
     format!(
         "{what}: {} by {} in {}",
-        event.operation, event.user, event.org
+        event.hold.operation, event.hold.user, event.hold.org
     )
 }
 
@@ -140,17 +140,17 @@ fn headline(event: &Event) -> String {
 /// while nothing has been done yet, the approver and the action once something has.
 fn facts(event: &Event) -> Vec<(&'static str, String)> {
     let mut facts = vec![
-        ("Task", event.task_id.to_string()),
-        ("Operation", event.operation.to_string()),
-        ("Org", event.org.to_string()),
-        ("User", event.user.to_string()),
-        ("Owner", event.owner_name.to_string()),
-        ("Rule", event.rule.to_string()),
-        ("Deadline", readable(event.deadline)),
+        ("Task", event.hold.id.to_string()),
+        ("Operation", event.hold.operation.to_string()),
+        ("Org", event.hold.org.to_string()),
+        ("User", event.hold.user.to_string()),
+        ("Owner", event.hold.owner_name.to_string()),
+        ("Rule", event.hold.rule.to_string()),
+        ("Deadline", readable(event.hold.deadline)),
     ];
     match event.action {
         Some(action) => facts.push(("Action", action.name().to_owned())),
-        None => facts.push(("Fallback", event.fallback.name().to_owned())),
+        None => facts.push(("Fallback", event.hold.fallback.name().to_owned())),
     }
     if let Some(approver) = &event.approver {
         facts.push(("Approver", approver.to_string()));
@@ -189,6 +189,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::task::HoldView;
 
     const ID: &str = "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94";
     const LINK: &str = "https://blockd.example.com/ui/#8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94";
@@ -200,14 +201,17 @@ mod tests {
     fn held() -> Event {
         Event {
             kind: WebhookEvent::Held,
-            task_id: TaskId::parse(ID).unwrap(),
-            operation: "vdcInstantiateVapp".into(),
-            org: "prod-eu".into(),
-            user: "dave".into(),
-            owner_name: "billing".into(),
-            rule: Arc::from("production deployments need an approver"),
-            deadline: at("2026-11-20T10:14:03.512Z"),
-            fallback: FinalAction::Abort,
+            hold: HoldView {
+                id: TaskId::parse(ID).unwrap(),
+                operation: "vdcInstantiateVapp".into(),
+                org: "prod-eu".into(),
+                user: "dave".into(),
+                owner_name: "billing".into(),
+                rule: Arc::from("production deployments need an approver"),
+                since: at("2026-11-20T09:14:03.512Z"),
+                deadline: at("2026-11-20T10:14:03.512Z"),
+                fallback: FinalAction::Abort,
+            },
             approver: None,
             action: None,
             message: Some("Waiting for approval".into()),
@@ -330,12 +334,12 @@ mod tests {
 
     #[test]
     fn slack_shows_names_as_written_and_links_only_with_a_public_url() {
-        let event = Event {
+        let mut event = Event {
             kind: WebhookEvent::KeepaliveFailed,
-            owner_name: "<!channel> & <https://evil.example|click>".into(),
             message: None,
             ..held()
         };
+        event.hold.owner_name = "<!channel> & <https://evil.example|click>".into();
         let body = body(WebhookFormat::Slack, &event, None);
         let blocks = body["blocks"].as_array().unwrap();
         assert_eq!(blocks.len(), 2, "no message, no link: {body:#}");
@@ -352,11 +356,9 @@ mod tests {
 
     #[test]
     fn slack_texts_stay_within_slacks_limits() {
-        let event = Event {
-            operation: "x".repeat(400).into(),
-            rule: Arc::from("r".repeat(3000)),
-            ..held()
-        };
+        let mut event = held();
+        event.hold.operation = "x".repeat(400).into();
+        event.hold.rule = Arc::from("r".repeat(3000));
         let body = body(WebhookFormat::Slack, &event, None);
         let header = body["blocks"][0]["text"]["text"].as_str().unwrap();
         assert_eq!(header.chars().count(), SLACK_HEADER_CHARS);

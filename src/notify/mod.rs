@@ -20,7 +20,8 @@ use self::queue::Queue;
 use self::settings::WebhookSettings;
 use crate::metrics::Metrics;
 use crate::outcome::{WebhookEvent, WebhookOutcome};
-use crate::task::{FinalAction, TaskId};
+use crate::task::FinalAction;
+use crate::task::HoldView;
 
 /// Events waiting for one receiver; beyond this the oldest is dropped.
 const QUEUE_CAPACITY: usize = 1000;
@@ -29,15 +30,8 @@ const QUEUE_CAPACITY: usize = 1000;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Event {
     pub kind: WebhookEvent,
-    pub task_id: TaskId,
-    pub operation: Box<str>,
-    pub org: Box<str>,
-    pub user: Box<str>,
-    pub owner_name: Box<str>,
-    pub rule: Arc<str>,
-    pub deadline: DateTime<Utc>,
-    /// What the deadline applies.
-    pub fallback: FinalAction,
+    /// The held task, as every view shows it.
+    pub hold: HoldView,
     /// Who decided: approved and rejected only.
     pub approver: Option<Box<str>>,
     /// What vCD was told to do: approved, rejected and expired only.
@@ -142,7 +136,7 @@ impl Notifier {
                 tracing::warn!(
                     notify = receiver.index,
                     event = dropped.kind.label(),
-                    task_id = %dropped.task_id,
+                    task_id = %dropped.hold.id,
                     "webhook queue full: the oldest event was dropped"
                 );
             }
@@ -154,18 +148,22 @@ impl Notifier {
 mod tests {
     use super::*;
     use crate::notify::settings::WebhookFormat;
+    use crate::task::TaskId;
 
     fn event(kind: WebhookEvent, n: u128) -> Event {
         Event {
             kind,
-            task_id: TaskId::from_uuid(uuid::Uuid::from_u128(n)),
-            operation: "vdcInstantiateVapp".into(),
-            org: "prod".into(),
-            user: "dave".into(),
-            owner_name: "billing".into(),
-            rule: Arc::from("hold"),
-            deadline: DateTime::from_timestamp(1_800_003_600, 0).unwrap(),
-            fallback: FinalAction::Abort,
+            hold: HoldView {
+                id: TaskId::from_uuid(uuid::Uuid::from_u128(n)),
+                operation: "vdcInstantiateVapp".into(),
+                org: "prod".into(),
+                user: "dave".into(),
+                owner_name: "billing".into(),
+                rule: Arc::from("hold"),
+                since: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+                deadline: DateTime::from_timestamp(1_800_003_600, 0).unwrap(),
+                fallback: FinalAction::Abort,
+            },
             approver: None,
             action: None,
             message: None,
@@ -200,7 +198,7 @@ mod tests {
                 .queue
                 .drain()
                 .iter()
-                .map(|e| (e.kind, e.task_id.uuid().as_u128()))
+                .map(|e| (e.kind, e.hold.id.uuid().as_u128()))
                 .collect()
         };
         assert_eq!(

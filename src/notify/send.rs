@@ -91,7 +91,7 @@ impl Sender {
         let link = self
             .public_url
             .as_ref()
-            .map(|url| format::approvals_link(url, event.task_id));
+            .map(|url| format::approvals_link(url, event.hold.id));
         let body = format::body(self.receiver.settings.format, event, link.as_deref());
         let mut schedule = Backoff::WEBHOOK.schedule();
         loop {
@@ -101,26 +101,26 @@ impl Sender {
             };
             let (why, retry_after) = match attempt {
                 Attempt::Sent => {
-                    tracing::debug!(notify = self.receiver.index, event = event.kind.label(), task_id = %event.task_id, "webhook sent");
+                    tracing::debug!(notify = self.receiver.index, event = event.kind.label(), task_id = %event.hold.id, "webhook sent");
                     return Some(WebhookOutcome::Sent);
                 }
                 Attempt::Refused(why) => {
-                    tracing::warn!(notify = self.receiver.index, event = event.kind.label(), task_id = %event.task_id, %why, "webhook refused; not sent again");
+                    tracing::warn!(notify = self.receiver.index, event = event.kind.label(), task_id = %event.hold.id, %why, "webhook refused; not sent again");
                     return Some(WebhookOutcome::Failed);
                 }
                 Attempt::Failed { why, retry_after } => (why, retry_after),
             };
             let attempts = schedule.attempts();
             let Some(delay) = schedule.next_delay() else {
-                tracing::warn!(notify = self.receiver.index, event = event.kind.label(), task_id = %event.task_id, %why, attempts, elapsed = ?schedule.elapsed(), "webhook still failing; given up");
+                tracing::warn!(notify = self.receiver.index, event = event.kind.label(), task_id = %event.hold.id, %why, attempts, elapsed = ?schedule.elapsed(), "webhook still failing; given up");
                 return Some(WebhookOutcome::Failed);
             };
             let delay = retry_after.map_or(delay, |after| after.clamp(delay, Backoff::WEBHOOK.cap));
             self.metrics.webhook(event.kind, WebhookOutcome::Retried);
             if attempts == 1 {
-                tracing::warn!(notify = self.receiver.index, event = event.kind.label(), task_id = %event.task_id, %why, retry_in = ?delay, "webhook failed; retrying");
+                tracing::warn!(notify = self.receiver.index, event = event.kind.label(), task_id = %event.hold.id, %why, retry_in = ?delay, "webhook failed; retrying");
             } else {
-                tracing::debug!(notify = self.receiver.index, event = event.kind.label(), task_id = %event.task_id, %why, attempt = attempts, retry_in = ?delay, "webhook failed; retrying");
+                tracing::debug!(notify = self.receiver.index, event = event.kind.label(), task_id = %event.hold.id, %why, attempt = attempts, retry_in = ?delay, "webhook failed; retrying");
             }
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}

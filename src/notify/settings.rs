@@ -3,7 +3,7 @@
 
 use secrecy::SecretString;
 
-use crate::outcome::WebhookEvent;
+use crate::outcome::{WebhookEvent, label_enum};
 
 /// One `[[notify]]` receiver.
 #[derive(Debug, Clone)]
@@ -22,29 +22,14 @@ impl WebhookSettings {
     }
 }
 
-/// The body a receiver takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WebhookFormat {
-    /// vcd-blockd's own flat JSON object (as the README documents it).
-    Json,
-    /// A Slack incoming-webhook message: `text` plus Block Kit `blocks`.
-    Slack,
-    /// A Microsoft Teams incoming-webhook message: an Adaptive Card attachment.
-    Teams,
-}
-
-impl WebhookFormat {
-    pub(crate) const ALL: [WebhookFormat; 3] = [
-        WebhookFormat::Json,
-        WebhookFormat::Slack,
-        WebhookFormat::Teams,
-    ];
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            WebhookFormat::Json => "json",
-            WebhookFormat::Slack => "slack",
-            WebhookFormat::Teams => "teams",
-        }
+label_enum! {
+    /// The body a receiver takes; its label is the config's `format`.
+    pub enum WebhookFormat {
+        /// vcd-blockd's own flat JSON object (as the README documents it).
+        Json => "json",
+        /// A Slack incoming-webhook message: `text` plus Block Kit `blocks`.
+        Slack => "slack",
+        /// A Microsoft Teams incoming-webhook message: an Adaptive Card attachment.
+        Teams => "teams",
     }
 }

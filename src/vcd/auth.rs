@@ -65,47 +65,19 @@ pub(super) async fn login(
     method: LoginMethod,
     generation: u64,
 ) -> Result<Session, VcdError> {
-    let result = match (method, auth) {
-        (LoginMethod::ApiToken, VcdAuth::ApiToken { token }) => {
-            token_login(http, endpoints, token).await
-        }
-        (LoginMethod::Legacy, VcdAuth::Password { user, password }) => {
-            match basic_login(
-                http,
-                endpoints,
-                user,
-                password,
-                version,
-                LoginMethod::Legacy,
-            )
-            .await
-            {
-                Err(LoginFailure::Gone) => {
-                    basic_login(
-                        http,
-                        endpoints,
-                        user,
-                        password,
-                        version,
-                        LoginMethod::Provider,
-                    )
-                    .await
+    let result = match auth {
+        VcdAuth::ApiToken { token } => token_login(http, endpoints, token).await,
+        VcdAuth::Password { user, password } => {
+            let basic = |method| basic_login(http, endpoints, user, password, version, method);
+            if method == LoginMethod::Legacy {
+                match basic(LoginMethod::Legacy).await {
+                    Err(LoginFailure::Gone) => basic(LoginMethod::Provider).await,
+                    other => other,
                 }
-                other => other,
+            } else {
+                basic(LoginMethod::Provider).await
             }
         }
-        (_, VcdAuth::Password { user, password }) => {
-            basic_login(
-                http,
-                endpoints,
-                user,
-                password,
-                version,
-                LoginMethod::Provider,
-            )
-            .await
-        }
-        (_, VcdAuth::ApiToken { token }) => token_login(http, endpoints, token).await,
     };
     let (header, mut value, method) = result.map_err(LoginFailure::into_error)?;
     value.set_sensitive(true);
