@@ -43,6 +43,8 @@ pub struct Metrics {
     /// Unix time of the last policy load that succeeded (at start or on reload).
     policy_last_reload_success: Gauge,
     approvers_reloads: Counters,
+    /// Admin API requests refused for a missing or unknown bearer token.
+    pub admin_auth_failures: Counter,
     pub amqp_connected: Gauge,
     /// 1 while this instance leads (consumes, reconciles, keeps held tasks alive).
     pub leader: Gauge,
@@ -91,6 +93,7 @@ impl Metrics {
         let policy_reloads = Counters::default();
         let policy_last_reload_success = Gauge::default();
         let approvers_reloads = Counters::default();
+        let admin_auth_failures = Counter::default();
         let amqp_connected = Gauge::default();
         let leader = Gauge::default();
         let reconcile_runs = Counters::default();
@@ -152,6 +155,11 @@ impl Metrics {
             approvers_reloads.clone(),
         );
         registry.register(
+            "admin_auth_failures",
+            "Admin API requests refused for a missing or unknown bearer token",
+            admin_auth_failures.clone(),
+        );
+        registry.register(
             "amqp_connected",
             "1 while the AMQP consumer is connected",
             amqp_connected.clone(),
@@ -210,6 +218,7 @@ impl Metrics {
             policy_reloads,
             policy_last_reload_success,
             approvers_reloads,
+            admin_auth_failures,
             amqp_connected,
             leader,
             reconcile_runs,

@@ -10,6 +10,7 @@ pub(crate) mod forward;
 pub(crate) mod headers;
 pub(crate) mod leader;
 pub(crate) mod notification;
+pub(crate) mod signing;
 pub(crate) mod topology;
 
 use std::sync::Arc;
@@ -130,7 +131,7 @@ impl Consumer {
         self.health.set_amqp_problem(None);
         let mut replies = self.forwarder.open(&connection).await?;
         let (mut leader_queue, mut leader_deliveries) =
-            LeaderQueue::open(&connection, &self.settings).await?;
+            LeaderQueue::open(&connection, &self.settings, self.desk.key.clone()).await?;
         self.health.set_amqp_consuming(true);
         self.metrics.amqp_connected.set(1);
         reconnect.reset();
