@@ -6,6 +6,7 @@
 //! errors.
 
 mod approvers;
+mod exposure;
 mod generate;
 mod holds;
 mod policy_tools;
@@ -158,7 +159,11 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
                 Ok(settings) => {
                     println!("{origin}: ok");
                     println!("{origin}: {}", mode(&settings));
-                    for warning in &settings.warnings {
+                    for warning in settings
+                        .warnings
+                        .iter()
+                        .chain(&exposure::warnings(&settings))
+                    {
                         println!("{origin}: warning: {warning}");
                     }
                     let approvers_ok = settings

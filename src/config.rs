@@ -41,6 +41,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Things worth a warning at start-up (plain-text secrets, plain-HTTP vCD).
     pub warnings: Vec<String>,
+    /// The secret files read, each with its key (`vcd.password_file`, …).
+    pub secret_files: Vec<(String, PathBuf)>,
 }
 
 #[derive(Debug, Clone)]

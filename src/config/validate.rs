@@ -38,6 +38,8 @@ pub(super) struct Validator<'a> {
     /// Relative `*_file` and `path` values are resolved against the config file's directory.
     base_dir: &'a Path,
     warnings: Vec<String>,
+    /// Every secret file read, with its key, for `check`'s look at who may read it.
+    secret_files: Vec<(String, PathBuf)>,
 }
 
 impl<'a> Validator<'a> {
@@ -46,6 +48,7 @@ impl<'a> Validator<'a> {
             origin,
             base_dir,
             warnings: Vec::new(),
+            secret_files: Vec::new(),
         }
     }
 
@@ -117,6 +120,7 @@ impl<'a> Validator<'a> {
             notify,
             log,
             warnings: self.warnings,
+            secret_files: self.secret_files,
         })
     }
 
@@ -333,7 +337,7 @@ impl<'a> Validator<'a> {
 
     /// `http.cluster_secret_file`: one line whose bytes, trimmed, are the key; at least
     /// [`CLUSTER_SECRET_MIN_BYTES`] of them, e.g. 64 hex characters from `openssl rand -hex 32`.
-    fn cluster_secret(&self, path: &Path) -> Result<SecretString, ConfigError> {
+    fn cluster_secret(&mut self, path: &Path) -> Result<SecretString, ConfigError> {
         let key = "http.cluster_secret_file";
         let secret = self.read_token_file(key, path)?;
         let length = secret.expose_secret().len();
@@ -522,7 +526,8 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn read_secret_file(&self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+    fn read_secret_file(&mut self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+        self.secret_files.push((key.to_owned(), path.to_owned()));
         let text = std::fs::read_to_string(path)
             .map_err(|e| self.invalid(key, format!("cannot read {}: {e}", path.display())))?;
         let value = text.trim_end_matches(['\n', '\r']);
@@ -534,7 +539,8 @@ impl<'a> Validator<'a> {
 
     /// A bearer token: the file's text with surrounding white space trimmed, as the admin API
     /// compares it byte for byte.
-    fn read_token_file(&self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+    fn read_token_file(&mut self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+        self.secret_files.push((key.to_owned(), path.to_owned()));
         let text = std::fs::read_to_string(path)
             .map_err(|e| self.invalid(key, format!("cannot read {}: {e}", path.display())))?;
         let token = text.trim();

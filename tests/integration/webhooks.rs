@@ -217,7 +217,7 @@ async fn approvals_and_rejections_reach_each_receiver_in_its_format() {
         blocks[1]["fields"]
             .as_array()
             .unwrap()
-            .contains(&json!({"type": "mrkdwn", "text": format!("*Task*\n{approved}")})),
+            .contains(&json!({"type": "plain_text", "text": format!("Task\n{approved}")})),
         "{blocks:#?}"
     );
     assert_eq!(
