@@ -188,3 +188,52 @@ async fn refused_tokens_are_counted_logged_with_the_source_and_a_guessing_source
     );
     world.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_notifications_for_unknown_ids_cost_one_read_each_and_a_real_task_is_still_decided()
+ {
+    let world = World::start(Options {
+        policy: POLICY.into(),
+        ..Options::default()
+    })
+    .await;
+    let upload = || NewTask {
+        operation: "vdcUploadMedia".into(),
+        ..NewTask::default()
+    };
+    let template = world.create(upload()).await;
+    let mut template = world.wait_for_status(template, "resumed").await;
+    let resolver = world.sim.base_url();
+    let mut unknown = std::collections::HashSet::new();
+    for _ in 0..1_000 {
+        template.id = uuid::Uuid::new_v4();
+        unknown.insert(template.id.to_string());
+        let crafted = crate::helpers::craft_create_notification(&template, &resolver);
+        world.publish_crafted(&crafted).await;
+    }
+    // Announced after the flood, so it waits behind it in the queue.
+    let real = world.create(upload()).await;
+    assert_eq!(
+        accepted(&world.wait_for_status(real, "resumed").await),
+        ["resume"]
+    );
+    let reads = world
+        .sim
+        .calls()
+        .into_iter()
+        .filter(|call| {
+            call.method == "GET"
+                && unknown
+                    .iter()
+                    .any(|id| call.path.ends_with(&format!("/blockingTask/{id}")))
+        })
+        .count();
+    // One read per unknown id, and at most four tasks' six retries at once while the flood
+    // lasted (`NOT_YET_VISIBLE_AT_ONCE`): without the shared budget every id cost six.
+    assert!(reads >= 1_000, "every unknown id was read: {reads}");
+    assert!(
+        reads <= 2_000,
+        "retries are bounded (six reads each before): {reads} reads"
+    );
+    world.finish().await;
+}
