@@ -27,6 +27,31 @@ pub(crate) enum Call {
     },
 }
 
+/// The longest approval or rejection message accepted, in bytes (DESIGN.md §5): vCD documents
+/// no limit for the `message` of resume/abort/fail, refuses bodies of a few MB (413), and the
+/// message is also written to the audit log; the approvals page caps it at 500 characters.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
+
+impl Call {
+    /// Refuses what no leader should run: a message over [`MAX_MESSAGE_BYTES`] (400).
+    pub(crate) fn check(&self) -> Result<(), Answer> {
+        let message = match self {
+            Call::List => None,
+            Call::Approve { message, .. } | Call::Reject { message, .. } => message.as_deref(),
+        };
+        match message {
+            Some(message) if message.len() > MAX_MESSAGE_BYTES => Err(Answer::error(
+                400,
+                &format!(
+                    "the message is {} bytes; at most {MAX_MESSAGE_BYTES} are accepted",
+                    message.len()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What the HTTP API answers: `status` (an HTTP status code) and a JSON `body`, an
 /// `{"error": "…"}` object on failure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +94,9 @@ impl From<&HeldTask> for ListedHold {
 
 /// Runs `call` for `approver` against this instance's engine, which must be the leader's.
 pub(crate) async fn execute(engine: &Engine, approver: &Approver, call: Call) -> Answer {
+    if let Err(answer) = call.check() {
+        return answer;
+    }
     match call {
         Call::List => {
             let holds: Vec<ListedHold> = engine

@@ -9,6 +9,7 @@
 
 mod approvers;
 mod doctor;
+mod exposure;
 mod generate;
 mod holds;
 mod policy_tools;
@@ -179,7 +180,11 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
                 Ok(settings) => {
                     println!("{origin}: ok");
                     println!("{origin}: {}", mode(&settings));
-                    for warning in &settings.warnings {
+                    for warning in settings
+                        .warnings
+                        .iter()
+                        .chain(&exposure::warnings(&settings))
+                    {
                         println!("{origin}: warning: {warning}");
                     }
                     let approvers_ok = settings

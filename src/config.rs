@@ -41,6 +41,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Things worth a warning at start-up (plain-text secrets, plain-HTTP vCD).
     pub warnings: Vec<String>,
+    /// The secret files read, each with its key (`vcd.password_file`, …).
+    pub secret_files: Vec<(String, PathBuf)>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,11 +133,22 @@ pub struct HttpSettings {
     pub tls: Option<TlsFiles>,
     /// Bearer token of the approver `admin`, who has every org.
     pub admin_token: Option<SecretString>,
+    /// Where `admin_token` was read from (re-read when it changes).
+    pub admin_token_file: Option<PathBuf>,
     /// The named approvers' file (re-read when it changes).
     pub approvers_file: Option<PathBuf>,
     /// How people reach the approvals page (no trailing slash); links in webhooks.
     pub public_url: Option<Url>,
+    /// The most connections each listener serves at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// The key instances sign forwarded admin calls, their answers and leadership batons with
+    /// (`cluster_secret_file`, trimmed, at least [`CLUSTER_SECRET_MIN_BYTES`]); `None`: this
+    /// instance neither forwards nor answers forwarded calls.
+    pub cluster_secret: Option<SecretString>,
 }
+
+/// The shortest cluster secret accepted, in bytes after trimming (256 bits).
+pub(crate) const CLUSTER_SECRET_MIN_BYTES: usize = 32;
 
 impl HttpSettings {
     /// The admin API is on when anyone could use it: the admin token or named approvers.

@@ -24,8 +24,9 @@ use crate::policy::{Policy, PolicyErrors};
 use crate::reload::Reloader;
 use crate::source::Source;
 use crate::source::amqp::AmqpSource;
-use crate::source::amqp::forward::{CallDesk, Forwarder, SigningKey};
+use crate::source::amqp::forward::{CallDesk, Forwarder};
 use crate::source::amqp::leader::leader_queue;
+use crate::source::amqp::signing::SigningKey;
 use crate::source::reconcile::Reconciler;
 use crate::vcd::{VcdClient, VcdError};
 
@@ -69,7 +70,7 @@ pub struct Daemon {
     /// Whether this instance leads.
     pub(crate) leadership: Arc<Leadership>,
     reloader: Arc<Reloader>,
-    /// Re-reads the approvers file; `None` without one.
+    /// Re-reads the approvers file and the admin token file; `None` without the admin API.
     approvers_watch: Option<Arc<approvers::Watch>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -122,7 +123,7 @@ impl Daemon {
             tasks.spawn(watch.clone().watch(shutdown.clone()));
         }
         let approvers = access.map(|access| access.approvers);
-        let signing_key = SigningKey::from_vcd(&settings.vcd.auth);
+        let signing_key = settings.http.cluster_secret.as_ref().map(SigningKey::new);
         let forwarder = settings.amqp.as_ref().map(|amqp| {
             Arc::new(Forwarder::new(
                 signing_key.clone(),
@@ -148,11 +149,7 @@ impl Daemon {
                 }
             })?;
         for server in listeners.servers {
-            tasks.spawn(async move {
-                if let Err(error) = server.await {
-                    tracing::error!(%error, "HTTP listener failed");
-                }
-            });
+            tasks.spawn(server);
         }
         let (http_address, admin_address) = (listeners.address, listeners.admin_address);
         tracing::info!(address = %http_address, admin_address = %admin_address, "HTTP listeners up");
@@ -181,11 +178,7 @@ impl Daemon {
                 grace: DELIVERY_GRACE,
                 leadership: leadership.clone(),
                 forwarder,
-                desk: CallDesk {
-                    key: signing_key,
-                    engine: engine.clone(),
-                    approvers,
-                },
+                desk: CallDesk::new(signing_key, engine.clone(), approvers, leadership.clone()),
             })),
             _ => {
                 tracing::info!(interval = ?settings.reconcile.interval, "no AMQP URL: polling vCD for blocking tasks");
@@ -239,8 +232,8 @@ impl Daemon {
         self.reloader.reload().await
     }
 
-    /// Reads the approvers file again and swaps its approvers in; on error the current ones
-    /// stay. Without an approvers file there is nothing to do.
+    /// Reads the approvers file and the admin token file again and swaps their content in; on
+    /// error the current ones stay. Without the admin API there is nothing to do.
     pub async fn reload_approvers(&self) -> Result<(), ApproversErrors> {
         match &self.approvers_watch {
             Some(watch) => watch.reload().await,
@@ -294,25 +287,27 @@ fn load_approvers(
     if !http.admin_api() {
         return Ok(None);
     }
-    let Some(path) = &http.approvers_file else {
-        let approvers = Approvers::new(http.admin_token.as_ref(), Vec::new());
-        return Ok(Some(AdminAccess {
-            approvers: Arc::new(approvers),
-            watch: None,
-        }));
-    };
-    let bytes = approvers::read(path).map_err(StartError::Approvers)?;
-    let listed = approvers::parse_bytes(&path.display().to_string(), &bytes)
-        .map_err(StartError::Approvers)?;
-    tracing::info!(path = %path.display(), approvers = listed.len(), "approvers loaded");
+    let mut listed = Vec::new();
+    let mut loaded = None;
+    if let Some(path) = &http.approvers_file {
+        let bytes = approvers::read(path).map_err(StartError::Approvers)?;
+        listed = approvers::parse_bytes(&path.display().to_string(), &bytes)
+            .map_err(StartError::Approvers)?;
+        tracing::info!(path = %path.display(), approvers = listed.len(), "approvers loaded");
+        loaded = Some((path.clone(), bytes));
+    }
     let approvers = Arc::new(Approvers::new(http.admin_token.as_ref(), listed));
-    let watch = approvers::Watch::new(
+    let mut watch = approvers::Watch::new(
         approvers.clone(),
         metrics.clone(),
-        path.clone(),
-        bytes,
         crate::reload::CHECK_EVERY,
     );
+    if let Some((path, bytes)) = loaded {
+        watch = watch.approvers_file(path, bytes);
+    }
+    if let Some(path) = &http.admin_token_file {
+        watch = watch.admin_token_file(path.clone(), std::fs::read(path).ok());
+    }
     Ok(Some(AdminAccess {
         approvers,
         watch: Some(Arc::new(watch)),

@@ -4,27 +4,29 @@
 //! shared state or call the engine, and format the answer.
 
 pub(crate) mod admin;
+mod refusals;
+mod serve;
 mod ui;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum_server::tls_rustls::RustlsConfig;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::approvers::Approvers;
 use crate::config::{HttpSettings, TlsFiles};
 use crate::engine::Engine;
 use crate::health::Health;
-use crate::leadership::Leadership;
+use crate::leadership::{Leadership, Role};
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::source::amqp::forward::Forwarder;
@@ -46,7 +48,7 @@ pub(crate) struct HttpState {
 }
 
 /// The bound listeners: their addresses, and the servers, which run until the shutdown token
-/// given to [`bind`] is cancelled.
+/// given to [`bind`] is cancelled, then finish in-flight requests within a grace.
 pub(crate) struct Listeners {
     /// `/livez`, `/readyz`, `/metrics` (and the admin API without `admin_listen`).
     pub address: SocketAddr,
@@ -62,11 +64,8 @@ pub(crate) struct BindError {
     pub source: std::io::Error,
 }
 
-/// How long in-flight admin requests may take to finish once the daemon stops.
-const ADMIN_GRACE: Duration = Duration::from_secs(5);
-
 /// Binds `settings.listen` and, when set, `settings.admin_listen` (HTTPS with `settings.tls`);
-/// port 0 picks a free port.
+/// port 0 picks a free port. Both listeners are served within the same bounds (`serve`).
 pub(crate) async fn bind(
     settings: &HttpSettings,
     state: HttpState,
@@ -85,20 +84,29 @@ pub(crate) async fn bind(
         (None, None) => (probes, None),
         (Some(address), admin) => (probes, Some((address, admin.unwrap_or_default()))),
     };
-    let (address, main) = serve_plain(
+    let (address, main) = listen(
         settings.listen,
+        None,
         main.with_state(state.clone()),
+        settings.max_connections,
         shutdown.clone(),
     )
     .await?;
     let mut servers = vec![main];
     let mut admin_address = address;
-    if let Some((listen, routes)) = separate_admin {
-        let app = routes.with_state(state);
-        let (bound, server) = match &settings.tls {
-            None => serve_plain(listen, app, shutdown).await?,
-            Some(tls) => serve_tls(listen, tls, app, shutdown).await?,
-        };
+    if let Some((address, routes)) = separate_admin {
+        let mut app = routes.with_state(state);
+        if settings.tls.is_some() {
+            app = app.layer(middleware::map_response(strict_transport_security));
+        }
+        let (bound, server) = listen(
+            address,
+            settings.tls.as_ref(),
+            app,
+            settings.max_connections,
+            shutdown,
+        )
+        .await?;
         admin_address = bound;
         servers.push(server);
     }
@@ -109,62 +117,73 @@ pub(crate) async fn bind(
     })
 }
 
-type Server = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+type Server = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-async fn serve_plain(
-    listen: SocketAddr,
+/// Binds `address` and returns the bound address and the server, HTTPS with `tls`.
+async fn listen(
+    address: SocketAddr,
+    tls: Option<&TlsFiles>,
     app: Router,
+    max_connections: usize,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, Server), BindError> {
-    let error = |source| BindError {
-        address: listen,
-        source,
+    let error = |source| BindError { address, source };
+    let tls = match tls {
+        None => None,
+        Some(files) => Some(tls_acceptor(files).map_err(error)?),
     };
-    let listener = TcpListener::bind(listen).await.map_err(error)?;
-    let address = listener.local_addr().map_err(error)?;
-    let server = async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
+    let socket = bind_socket(address).map_err(error)?;
+    let bound = socket.local_addr().map_err(error)?;
+    let listener = serve::Listener {
+        socket,
+        app,
+        tls,
+        max_connections,
     };
-    Ok((address, Box::pin(server)))
+    Ok((bound, Box::pin(serve::serve(listener, shutdown))))
 }
 
-/// HTTPS with rustls (ring), the certificate chain and key read from PEM files.
-async fn serve_tls(
-    listen: SocketAddr,
-    tls: &TlsFiles,
-    app: Router,
-    shutdown: CancellationToken,
-) -> Result<(SocketAddr, Server), BindError> {
-    let error = |source| BindError {
-        address: listen,
-        source,
+/// Clients beyond `max_connections` wait in the kernel's queue of this many connections (the
+/// usual `somaxconn` cap; Rust's own default of 128 would refuse a burst of approvers sooner).
+const BACKLOG: u32 = 1024;
+
+fn bind_socket(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
+}
+
+/// HTTPS with rustls (ring): the certificate chain and key read from PEM files, HTTP/1.1 only.
+fn tls_acceptor(files: &TlsFiles) -> std::io::Result<TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |error: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string())
     };
     crate::tls::install_crypto_provider();
-    let config = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-        .await
-        .map_err(error)?;
-    let listener = std::net::TcpListener::bind(listen).map_err(error)?;
-    let address = listener.local_addr().map_err(error)?;
-    let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, config)
-        .map_err(error)?
-        .handle(handle.clone())
-        .serve(app.into_make_service());
-    // A server that fails ends at once (and is logged); otherwise it runs until shutdown,
-    // then finishes in-flight requests within the grace.
-    let server = async move {
-        tokio::pin!(server);
-        tokio::select! {
-            served = &mut server => served,
-            () = shutdown.cancelled() => {
-                handle.graceful_shutdown(Some(ADMIN_GRACE));
-                server.await
-            }
-        }
-    };
-    Ok((address, Box::pin(server)))
+    let chain = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| invalid(&e))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| invalid(&e))?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| invalid(&e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Browsers that reached the admin listener over HTTPS keep to HTTPS for a year.
+async fn strict_transport_security(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        header::HeaderValue::from_static("max-age=31536000"),
+    );
+    response
 }
 
 /// 200 while every long-running loop makes progress (they beat while waiting on RabbitMQ or
@@ -185,10 +204,26 @@ async fn livez(State(state): State<HttpState>) -> Response {
     }
 }
 
-/// Ready or not, with the reasons, and this instance's role (`leader` or `standby`).
+/// Ready or not, with the reasons, and this instance's role (`leader` or `standby`). A standby
+/// that cannot reach a signed leader (no cluster secret, or none heard for 60 s) is not ready:
+/// it could not serve the admin API.
 async fn readyz(State(state): State<HttpState>) -> Response {
-    let role = state.leadership.role().label();
-    match state.health.readiness() {
+    let role = state.leadership.role();
+    let mut readiness = state.health.readiness();
+    let unheard = match (&state.forwarder, role) {
+        (Some(forwarder), Role::Standby) => forwarder.unheard(state.approvers.is_some()),
+        _ => None,
+    };
+    if let Some(reason) = unheard {
+        readiness = Err(readiness
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .chain([reason])
+            .collect());
+    }
+    let role = role.label();
+    match readiness {
         Ok(()) => (
             StatusCode::OK,
             axum::Json(serde_json::json!({"ready": true, "role": role})),

@@ -203,6 +203,9 @@ metrics! {
         => pub fn policy_reload(outcome: RunOutcome);
     counter approvers_reloads: "Approvers file reloads, by outcome"
         => pub fn approvers_reload(outcome: RunOutcome);
+    counter admin_auth_failures:
+        "Admin API requests refused for a missing or unknown bearer token"
+        => pub(crate) fn admin_auth_failure();
     gauge pub amqp_connected: "1 while the AMQP consumer is connected";
     gauge pub leader:
         "1 while this instance leads: it consumes, reconciles and keeps held tasks alive";

@@ -164,7 +164,7 @@ fn check_entry(
     }
 }
 
-fn whole_file(shown: &str, message: String) -> ApproversErrors {
+pub(super) fn whole_file(shown: &str, message: String) -> ApproversErrors {
     ApproversErrors(vec![ApproversError::whole_file(shown, message)])
 }
 

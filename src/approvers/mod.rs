@@ -164,11 +164,12 @@ struct Entry {
     approver: Arc<Approver>,
 }
 
-/// Every approver the admin API knows: the admin token's, fixed for the daemon's life, and the
-/// approvers file's, swapped whole when the file changes.
+/// Every approver the admin API knows: the admin token's and the
+/// approvers file's, each swapped whole when its file changes (`Watch`).
 #[derive(Debug)]
 pub(crate) struct Approvers {
-    admin: Option<Entry>,
+    /// The admin token's approver; swapped when the admin token file changes.
+    admin: RwLock<Option<Entry>>,
     listed: RwLock<Arc<Vec<Entry>>>,
 }
 
@@ -179,7 +180,7 @@ impl Approvers {
             approver: Arc::new(Approver::admin()),
         });
         let approvers = Approvers {
-            admin,
+            admin: RwLock::new(admin),
             listed: RwLock::new(Arc::new(Vec::new())),
         };
         approvers.replace(listed);
@@ -195,7 +196,7 @@ impl Approvers {
                 approver: Arc::new(listed.approver),
             })
             .collect();
-        if let Some(admin) = &self.admin
+        if let Some(admin) = &self.admin()
             && let Some(twin) = entries
                 .iter()
                 .find(|e| bool::from(e.token.ct_eq(&admin.token)))
@@ -209,6 +210,25 @@ impl Approvers {
             .listed
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(entries);
+    }
+
+    /// Swaps in the admin token of a newly read `admin_token_file`; `None` revokes it.
+    pub(crate) fn replace_admin(&self, token: Option<TokenHash>) {
+        let admin = token.map(|token| Entry {
+            token,
+            approver: Arc::new(Approver::admin()),
+        });
+        *self
+            .admin
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = admin;
+    }
+
+    fn admin(&self) -> Option<Entry> {
+        self.admin
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn listed(&self) -> Arc<Vec<Entry>> {
@@ -229,8 +249,8 @@ impl Approvers {
     /// compared with every known hash, in constant time and without stopping at a match, so
     /// the time taken tells nothing about the token or about who matched.
     pub(crate) fn find_hash(&self, presented: &TokenHash) -> Option<Arc<Approver>> {
-        let listed = self.listed();
-        let candidates: Vec<&Entry> = self.admin.iter().chain(listed.iter()).collect();
+        let (admin, listed) = (self.admin(), self.listed());
+        let candidates: Vec<&Entry> = admin.iter().chain(listed.iter()).collect();
         // Position + 1 of the first match; 0 while there is none.
         let mut found = 0u64;
         let mut matched = Choice::from(0);

@@ -68,6 +68,12 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
         .trim_end_matches('/')
         .to_owned();
     match url::Url::parse(&base) {
+        Ok(url) if url.scheme() == "http" && !is_loopback(&url) => {
+            eprintln!(
+                "vcd-blockd: warning: {base} is plain HTTP to another host: the bearer token \
+                 travels unencrypted (use https:// with the admin listener's TLS)"
+            );
+        }
         Ok(url) if matches!(url.scheme(), "http" | "https") => {}
         _ => {
             return usage(&format!(
@@ -352,6 +358,16 @@ fn span(delta: chrono::TimeDelta) -> String {
     crate::duration::format_duration(std::time::Duration::from_secs(seconds))
 }
 
+/// Whether `url` names this machine: `localhost` or a loopback address.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    }
+}
+
 fn usage(message: &str) -> ExitCode {
     eprintln!("vcd-blockd: {message}");
     ExitCode::from(EXIT_USAGE)
@@ -364,6 +380,18 @@ mod tests {
     use super::*;
     use crate::task::HoldView;
     use crate::task::{FinalAction, TaskId};
+
+    #[test]
+    fn only_loopback_urls_are_loopback() {
+        let loopback = |text: &str| is_loopback(&url::Url::parse(text).unwrap());
+        assert!(loopback("http://127.0.0.1:9180"));
+        assert!(loopback("http://127.9.0.1:9180"));
+        assert!(loopback("http://[::1]:9180"));
+        assert!(loopback("http://LOCALHOST:9180"));
+        assert!(!loopback("http://10.0.0.5:9180"));
+        assert!(!loopback("http://blockd.example.com"));
+        assert!(!loopback("http://localhost.example.com"));
+    }
 
     #[test]
     fn the_table_aligns_columns_and_shows_relative_times() {

@@ -160,6 +160,8 @@ pub(super) struct RawHttp {
     pub admin_token_file: String,
     pub approvers_file: String,
     pub public_url: String,
+    pub max_connections: usize,
+    pub cluster_secret_file: String,
 }
 
 impl Default for RawHttp {
@@ -172,6 +174,8 @@ impl Default for RawHttp {
             admin_token_file: String::new(),
             approvers_file: String::new(),
             public_url: String::new(),
+            max_connections: 256,
+            cluster_secret_file: String::new(),
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::outcome::WebhookEvent;
 
 /// The largest `vcd.max_in_flight` accepted: far beyond what one vCD cell serves at once.
 const MAX_IN_FLIGHT: usize = 1024;
+/// The largest `http.max_connections` accepted per listener.
+const MAX_CONNECTIONS: usize = 65_536;
 
 /// The AMQP prefetch: `vcd.max_in_flight`, capped by `amqp.prefetch` when set. RabbitMQ fixes
 /// a consumer's prefetch when it starts consuming (`basic.qos` applies to new consumers only,
@@ -36,6 +38,8 @@ pub(super) struct Validator<'a> {
     /// Relative `*_file` and `path` values are resolved against the config file's directory.
     base_dir: &'a Path,
     warnings: Vec<String>,
+    /// Every secret file read, with its key, for `check`'s look at who may read it.
+    secret_files: Vec<(String, PathBuf)>,
 }
 
 impl<'a> Validator<'a> {
@@ -44,6 +48,7 @@ impl<'a> Validator<'a> {
             origin,
             base_dir,
             warnings: Vec::new(),
+            secret_files: Vec::new(),
         }
     }
 
@@ -82,6 +87,15 @@ impl<'a> Validator<'a> {
             allow_self_approval: raw.holds.allow_self_approval,
         };
         let http = self.http(raw.http)?;
+        if amqp.is_some() && http.admin_api() && http.cluster_secret.is_none() {
+            self.warnings.push(
+                "http.cluster_secret_file is not set: with a broker, an instance that stands by \
+                 cannot forward admin calls to the leader (it answers them 503 \"no cluster \
+                 secret\" and is not ready), and the leader answers no forwarded call; set the \
+                 same file on every instance, e.g. the 64 hex characters of `openssl rand -hex 32`"
+                    .to_owned(),
+            );
+        }
         let notify = raw
             .notify
             .into_iter()
@@ -106,6 +120,7 @@ impl<'a> Validator<'a> {
             notify,
             log,
             warnings: self.warnings,
+            secret_files: self.secret_files,
         })
     }
 
@@ -274,17 +289,24 @@ impl<'a> Validator<'a> {
             text => Some(self.address("http.admin_listen", text)?),
         };
         let tls = self.tls(&raw, admin_listen.is_some())?;
-        let admin_token = match self.optional_path(&raw.admin_token_file) {
+        let admin_token_file = self.optional_path(&raw.admin_token_file);
+        let admin_token = match &admin_token_file {
             None => None,
-            Some(path) => Some(self.read_token_file("http.admin_token_file", &path)?),
+            Some(path) => Some(self.read_token_file("http.admin_token_file", path)?),
         };
         let http = HttpSettings {
             listen,
             admin_listen,
             tls,
             admin_token,
+            admin_token_file,
             approvers_file: self.optional_path(&raw.approvers_file),
             public_url: self.public_url(&raw.public_url)?,
+            max_connections: self.max_connections(raw.max_connections)?,
+            cluster_secret: match self.optional_path(&raw.cluster_secret_file) {
+                None => None,
+                Some(path) => Some(self.cluster_secret(&path)?),
+            },
         };
         let admin = admin_listen.unwrap_or(listen);
         if http.admin_api() && !admin.ip().is_loopback() && http.tls.is_none() {
@@ -299,6 +321,37 @@ impl<'a> Validator<'a> {
             ));
         }
         Ok(http)
+    }
+
+    /// `http.max_connections`: at least one, and no more than a process could hold open.
+    fn max_connections(&self, value: usize) -> Result<usize, ConfigError> {
+        if (1..=MAX_CONNECTIONS).contains(&value) {
+            Ok(value)
+        } else {
+            Err(self.invalid(
+                "http.max_connections",
+                format!("{value} is not between 1 and {MAX_CONNECTIONS}"),
+            ))
+        }
+    }
+
+    /// `http.cluster_secret_file`: one line whose bytes, trimmed, are the key; at least
+    /// [`CLUSTER_SECRET_MIN_BYTES`] of them, e.g. 64 hex characters from `openssl rand -hex 32`.
+    fn cluster_secret(&mut self, path: &Path) -> Result<SecretString, ConfigError> {
+        let key = "http.cluster_secret_file";
+        let secret = self.read_token_file(key, path)?;
+        let length = secret.expose_secret().len();
+        if length < CLUSTER_SECRET_MIN_BYTES {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "{} holds {length} bytes; at least {CLUSTER_SECRET_MIN_BYTES} are needed \
+                     (e.g. the 64 hex characters of `openssl rand -hex 32`)",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(secret)
     }
 
     /// `http.public_url`: where people open `/ui/`, so it must be an absolute http(s) URL to
@@ -471,7 +524,8 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn read_secret_file(&self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+    fn read_secret_file(&mut self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+        self.secret_files.push((key.to_owned(), path.to_owned()));
         let text = std::fs::read_to_string(path)
             .map_err(|e| self.invalid(key, format!("cannot read {}: {e}", path.display())))?;
         let value = text.trim_end_matches(['\n', '\r']);
@@ -483,7 +537,8 @@ impl<'a> Validator<'a> {
 
     /// A bearer token: the file's text with surrounding white space trimmed, as the admin API
     /// compares it byte for byte.
-    fn read_token_file(&self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+    fn read_token_file(&mut self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+        self.secret_files.push((key.to_owned(), path.to_owned()));
         let text = std::fs::read_to_string(path)
             .map_err(|e| self.invalid(key, format!("cannot read {}: {e}", path.display())))?;
         let token = text.trim();

@@ -16,6 +16,9 @@ use crate::task::FinalAction;
 use crate::task::TaskId;
 use crate::vcd::{ErrorClass, VcdError};
 
+/// Why [`HoldError::NotHeld`] when vCD no longer waits for the task.
+const ALREADY_DECIDED: &str = "already decided";
+
 /// Why an approval or rejection did not happen.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HoldError {
@@ -134,8 +137,18 @@ impl Engine {
                 Ok(())
             }
             Err(error) if matches!(error.class(), ErrorClass::Refused | ErrorClass::NotFound) => {
+                // Only a task vCD no longer waits for ends the hold; a task still active whose
+                // action vCD refused for another reason stays held, and the approver gets
+                // vCD's reason.
                 let reason = self.why_not_held(id, approver).await;
-                if matches!(reason, HoldError::NotHeld { .. } | HoldError::Unknown(_)) {
+                let gone = matches!(
+                    reason,
+                    HoldError::NotHeld {
+                        why: ALREADY_DECIDED,
+                        ..
+                    } | HoldError::Unknown(_)
+                );
+                if gone {
                     self.forget(id);
                     audit::approval(
                         &hold.view,
@@ -167,7 +180,7 @@ impl Engine {
             },
             Ok(_) => HoldError::NotHeld {
                 id,
-                why: "already decided",
+                why: ALREADY_DECIDED,
             },
             Err(error) if error.class() == ErrorClass::NotFound => HoldError::Unknown(id),
             Err(error) => HoldError::Vcd(error),

@@ -63,8 +63,9 @@ fn slack(event: &Event, link: Option<&str>) -> Value {
         .into_iter()
         .take(SLACK_MAX_FIELDS)
         .map(|(name, value)| {
-            let text = format!("*{name}*\n{}", slack_escape(&value));
-            json!({"type": "mrkdwn", "text": clip(&text, SLACK_FIELD_CHARS)})
+            // Plain text: tenants' names can neither format (`*bold*`) nor link (bare URLs).
+            let text = format!("{name}\n{value}");
+            json!({"type": "plain_text", "text": clip(&text, SLACK_FIELD_CHARS)})
         })
         .collect();
     let mut blocks = vec![
@@ -79,20 +80,20 @@ fn slack(event: &Event, link: Option<&str>) -> Value {
             {"type": "button", "text": {"type": "plain_text", "text": OPEN_LABEL}, "url": link}
         ]}));
     }
-    json!({"text": slack_escape(&headline), "blocks": blocks})
+    json!({"text": slack_escape(&headline), "mrkdwn": false, "blocks": blocks})
 }
 
 fn teams(event: &Event, link: Option<&str>) -> Value {
     let facts: Vec<Value> = facts(event)
         .into_iter()
-        .map(|(name, value)| json!({"title": name, "value": value}))
+        .map(|(name, value)| json!({"title": name, "value": teams_escape(&value)}))
         .collect();
     let mut body = vec![
-        json!({"type": "TextBlock", "text": headline(event), "size": "Medium", "weight": "Bolder", "wrap": true}),
+        json!({"type": "TextBlock", "text": teams_escape(&headline(event)), "size": "Medium", "weight": "Bolder", "wrap": true}),
         json!({"type": "FactSet", "facts": facts}),
     ];
     if let Some(message) = &event.message {
-        body.push(json!({"type": "TextBlock", "text": &**message, "wrap": true}));
+        body.push(json!({"type": "TextBlock", "text": teams_escape(message), "wrap": true}));
     }
     let mut card = json!({
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -172,6 +173,43 @@ fn slack_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// Adaptive Cards render TextBlock and FactSet texts as a Markdown subset (emphasis, links,
+/// lists) and expand `{{DATE(…)}}`: every character that starts markup is escaped with a
+/// backslash (CommonMark), as are a list or heading marker at the start of a line and the
+/// slashes of `://`, so that names from vCD and people's messages show as written and link
+/// nowhere.
+fn teams_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    let (mut line_start, mut previous) = (true, '\0');
+    for c in text.chars() {
+        let markup = matches!(
+            c,
+            '\\' | '*'
+                | '_'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | '<'
+                | '>'
+                | '`'
+                | '~'
+                | '|'
+                | '{'
+                | '}'
+                | '!'
+        ) || (line_start && matches!(c, '-' | '+' | '#'))
+            || (c == '/' && matches!(previous, ':' | '/'));
+        if markup {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+        line_start = c == '\n' || (line_start && c == ' ');
+        previous = c;
+    }
+    escaped
 }
 
 /// At most `max` characters, the last one an ellipsis when cut.
@@ -287,7 +325,7 @@ mod tests {
             headline
                 .as_str()
                 .unwrap()
-                .starts_with("Still held for approval (found again"),
+                .starts_with(r"Still held for approval \(found again"),
             "{teams}"
         );
     }
@@ -310,18 +348,19 @@ mod tests {
             body(WebhookFormat::Slack, &approved(), Some(LINK)),
             json!({
                 "text": "Approved by carol: vdcInstantiateVapp by dave in prod-eu",
+                "mrkdwn": false,
                 "blocks": [
                     {"type": "header", "text": {"type": "plain_text", "text": "Approved by carol: vdcInstantiateVapp by dave in prod-eu"}},
                     {"type": "section", "fields": [
-                        {"type": "mrkdwn", "text": format!("*Task*\n{ID}")},
-                        {"type": "mrkdwn", "text": "*Operation*\nvdcInstantiateVapp"},
-                        {"type": "mrkdwn", "text": "*Org*\nprod-eu"},
-                        {"type": "mrkdwn", "text": "*User*\ndave"},
-                        {"type": "mrkdwn", "text": "*Owner*\nbilling"},
-                        {"type": "mrkdwn", "text": "*Rule*\nproduction deployments need an approver"},
-                        {"type": "mrkdwn", "text": "*Deadline*\n2026-11-20 10:14:03 UTC"},
-                        {"type": "mrkdwn", "text": "*Action*\nresume"},
-                        {"type": "mrkdwn", "text": "*Approver*\ncarol"},
+                        {"type": "plain_text", "text": format!("Task\n{ID}")},
+                        {"type": "plain_text", "text": "Operation\nvdcInstantiateVapp"},
+                        {"type": "plain_text", "text": "Org\nprod-eu"},
+                        {"type": "plain_text", "text": "User\ndave"},
+                        {"type": "plain_text", "text": "Owner\nbilling"},
+                        {"type": "plain_text", "text": "Rule\nproduction deployments need an approver"},
+                        {"type": "plain_text", "text": "Deadline\n2026-11-20 10:14:03 UTC"},
+                        {"type": "plain_text", "text": "Action\nresume"},
+                        {"type": "plain_text", "text": "Approver\ncarol"},
                     ]},
                     {"type": "section", "text": {"type": "plain_text", "text": "ok by carol"}},
                     {"type": "actions", "elements": [
@@ -344,10 +383,11 @@ mod tests {
         let blocks = body["blocks"].as_array().unwrap();
         assert_eq!(blocks.len(), 2, "no message, no link: {body:#}");
         assert_eq!(
-            blocks[1]["fields"][4]["text"],
-            "*Owner*\n&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"
+            blocks[1]["fields"][4],
+            json!({"type": "plain_text", "text": "Owner\n<!channel> & <https://evil.example|click>"}),
+            "plain text: shown as written, never a mention or a link"
         );
-        assert_eq!(blocks[1]["fields"][7]["text"], "*Fallback*\nabort");
+        assert_eq!(blocks[1]["fields"][7]["text"], "Fallback\nabort");
         assert_eq!(
             body["text"],
             "Keepalives failing, the task may time out: vdcInstantiateVapp by dave in prod-eu"
@@ -404,6 +444,31 @@ mod tests {
                     },
                 }],
             })
+        );
+    }
+
+    #[test]
+    fn teams_shows_markdown_from_tenants_and_approvers_as_text() {
+        let mut event = Event {
+            message: Some("- see https://evil.example {{DATE(2026-01-01T00:00:00Z)}}".into()),
+            ..held()
+        };
+        event.hold.owner_name = "[Approve here](https://evil.example)".into();
+        event.hold.user = "*boss*".into();
+        let body = body(WebhookFormat::Teams, &event, None);
+        let card = &body["attachments"][0]["content"];
+        assert_eq!(
+            card["body"][1]["facts"][4]["value"],
+            r"\[Approve here\]\(https:\/\/evil.example\)"
+        );
+        assert_eq!(card["body"][1]["facts"][3]["value"], r"\*boss\*");
+        assert_eq!(
+            card["body"][0]["text"],
+            r"Held for approval: vdcInstantiateVapp by \*boss\* in prod-eu"
+        );
+        assert_eq!(
+            card["body"][2]["text"],
+            r"\- see https:\/\/evil.example \{\{DATE\(2026-01-01T00:00:00Z\)\}\}"
         );
     }
 

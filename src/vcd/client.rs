@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
-use tokio::sync::{Mutex, RwLock};
+use tokio::sync::{Mutex, RwLock, Semaphore};
 
 use super::auth::{self, LoginMethod, Session};
 use super::error::{ErrorClass, VcdError, describe_transport_error};
@@ -81,7 +81,17 @@ pub struct VcdClient {
     metrics: Arc<Metrics>,
     /// Told whether the last login succeeded, for `/readyz`.
     health: Arc<Health>,
+    /// The tasks that may wait for vCD to show them at once ([`NOT_YET_VISIBLE_AT_ONCE`]).
+    not_yet_visible: Semaphore,
 }
+
+/// How many announced tasks vCD does not show yet may be read again at once; the others are
+/// given up after their first 404 (reconciliation finds them if they appear). vCD shows a new
+/// task within a second or two, so four cover a burst of real announcements, while a flood of
+/// notifications for ids vCD does not know (anyone who may publish to the exchange can send
+/// them) costs one read each plus at most four tasks' retries ([`Backoff::NOT_YET_VISIBLE`]:
+/// six reads within 8 s), about three reads a second, however large the flood.
+const NOT_YET_VISIBLE_AT_ONCE: usize = 4;
 
 impl VcdClient {
     pub fn new(
@@ -126,6 +136,7 @@ impl VcdClient {
             generation: AtomicU64::new(0),
             metrics,
             health,
+            not_yet_visible: Semaphore::new(NOT_YET_VISIBLE_AT_ONCE),
         })
     }
 
@@ -142,9 +153,20 @@ impl VcdClient {
     }
 
     /// Reads one blocking task. A 404 is retried briefly, because vCD can announce a task
-    /// before it is readable.
+    /// before it is readable, while one of [`NOT_YET_VISIBLE_AT_ONCE`] retry slots is free.
     pub async fn blocking_task(&self, id: TaskId) -> Result<BlockingTask, VcdError> {
+        let error = match self.blocking_task_now(id).await {
+            Err(error) if error.class() == ErrorClass::NotFound => error,
+            other => return other,
+        };
+        let Ok(_slot) = self.not_yet_visible.try_acquire() else {
+            tracing::debug!(task_id = %id, "blocking task not visible, and other tasks use every retry slot; given up");
+            return Err(error);
+        };
         let mut schedule = Backoff::NOT_YET_VISIBLE.schedule();
+        if !schedule.sleep().await {
+            return Err(error);
+        }
         loop {
             match self.blocking_task_now(id).await {
                 Err(error) if error.class() == ErrorClass::NotFound => {

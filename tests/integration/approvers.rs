@@ -322,6 +322,42 @@ async fn a_broken_edit_of_the_approvers_file_keeps_the_last_good_one() {
     world.finish().await;
 }
 
+#[tokio::test]
+async fn a_deleted_approvers_file_revokes_every_named_approver_and_a_rotated_admin_token_takes_effect()
+ {
+    let world = World::start(options()).await;
+    let file = world.config_path().with_file_name("approvers.toml");
+    let carol = Admin::with_token(world.admin_url(), CAROL);
+    assert_eq!(carol.whoami().await.0, 200);
+
+    std::fs::remove_file(&file).unwrap();
+    eventually("carol is revoked", || async {
+        (carol.whoami().await.0 == 401).then_some(())
+    })
+    .await;
+    assert!(
+        captured_logs().contains("every named approver is revoked until it is back"),
+        "logged loudly"
+    );
+    std::fs::write(&file, approver("carol", CAROL, None)).unwrap();
+    eventually("carol is back", || async {
+        (carol.whoami().await.0 == 200).then_some(())
+    })
+    .await;
+
+    let token_file = world.config_path().with_file_name("admin-token");
+    let old = Admin::new(world.admin_url());
+    let rotated = Admin::with_token(world.admin_url(), "rotated-admin-token-0123456789");
+    assert_eq!(rotated.whoami().await.0, 401);
+    std::fs::write(&token_file, "rotated-admin-token-0123456789\n").unwrap();
+    eventually("the rotated token works", || async {
+        (rotated.whoami().await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(old.whoami().await.0, 401, "the old token no longer does");
+    world.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvers_add_prints_a_token_once_and_an_entry_that_works() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))

@@ -12,7 +12,7 @@ use crate::helpers::{
     http_client,
 };
 
-const POLICY: &str = r#"
+pub(crate) const POLICY: &str = r#"
 [defaults]
 action = "resume"
 
@@ -25,9 +25,9 @@ message = "Waiting for approval"
 "#;
 
 /// A running instance: its process and where it answers.
-struct Instance {
-    process: DaemonProcess,
-    base: String,
+pub(crate) struct Instance {
+    pub process: DaemonProcess,
+    pub base: String,
 }
 
 impl Instance {
@@ -41,7 +41,7 @@ impl Instance {
     }
 
     /// `leader` or `standby`, from `/readyz`.
-    async fn role(&self) -> Option<String> {
+    pub(crate) async fn role(&self) -> Option<String> {
         let response = http_client()
             .get(format!("{}/readyz", self.base))
             .send()
@@ -51,12 +51,12 @@ impl Instance {
         body["role"].as_str().map(str::to_owned)
     }
 
-    fn admin(&self) -> Admin {
+    pub(crate) fn admin(&self) -> Admin {
         Admin::new(self.base.clone())
     }
 }
 
-fn deployment(owner_name: &str) -> NewTask {
+pub(crate) fn deployment(owner_name: &str) -> NewTask {
     NewTask {
         operation: "vdcInstantiateVapp".into(),
         owner_name: owner_name.into(),
@@ -64,7 +64,7 @@ fn deployment(owner_name: &str) -> NewTask {
     }
 }
 
-fn accepted(view: &vcd_sim::TaskView) -> Vec<&str> {
+pub(crate) fn accepted(view: &vcd_sim::TaskView) -> Vec<&str> {
     view.actions
         .iter()
         .filter(|a| a.accepted && a.action != "updateProgress")
@@ -73,7 +73,7 @@ fn accepted(view: &vcd_sim::TaskView) -> Vec<&str> {
 }
 
 /// Waits until exactly one of the instances leads, and returns (leader, standby).
-async fn roles(a: Instance, b: Instance) -> (Instance, Instance) {
+pub(crate) async fn roles(a: Instance, b: Instance) -> (Instance, Instance) {
     let (role_a, role_b) = eventually("one instance leads and the other stands by", || async {
         let (role_a, role_b) = (a.role().await?, b.role().await?);
         (role_a != role_b).then_some((role_a, role_b))
@@ -296,131 +296,307 @@ async fn a_standby_is_ready_and_forwards_calls_that_the_leader_checks() {
     world.finish().await;
 }
 
-/// Publishes `body` to the leader queue as a forwarded call, signed with `key` (hex HMAC-SHA256
-/// of the body), with `reply_to` as the property, and returns the answer.
-async fn forwarded_call(world: &World, body: &Value, key: &[u8], reply_to_property: bool) -> Value {
-    use futures_lite::StreamExt;
-    use hmac::{Hmac, Mac};
-    use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
-    use lapin::types::{AMQPValue, FieldTable};
-
-    let channel = &world.channel;
-    let reply = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut answers = channel
-        .basic_consume(
-            reply.name().as_str().into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut body = body.clone();
-    if reply_to_property {
-        body["reply_to"] = Value::from(reply.name().as_str());
-    }
-    let bytes = serde_json::to_vec(&body).unwrap();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
-    mac.update(&bytes);
-    let mut headers = FieldTable::default();
-    headers.insert(
-        "x-vcd-blockd-signature".into(),
-        AMQPValue::LongString(hex::encode(mac.finalize().into_bytes()).into()),
-    );
-    channel
-        .basic_publish(
-            "".into(),
-            format!("{}.leader", world.queue).as_str().into(),
-            BasicPublishOptions::default(),
-            &bytes,
-            lapin::BasicProperties::default()
-                .with_type("vcd-blockd.admin-call".into())
-                .with_correlation_id("c-1".into())
-                .with_reply_to(reply.name().clone())
-                .with_headers(headers),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    let answer = tokio::time::timeout(Duration::from_secs(10), answers.next())
-        .await
-        .expect("the leader answers")
-        .unwrap()
-        .unwrap();
-    serde_json::from_slice(&answer.data).unwrap()
+/// A broker user's own reply queue, where the leader's answers to its calls arrive.
+struct ReplyQueue {
+    name: String,
+    answers: lapin::Consumer,
 }
 
-/// The key the daemon signs forwarded calls with: HMAC-SHA256 of a fixed label under the vCD
-/// password (the test config's is "vmware").
-fn signing_key(secret: &str) -> Vec<u8> {
+impl ReplyQueue {
+    async fn open(world: &World) -> ReplyQueue {
+        use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
+        use lapin::types::FieldTable;
+        let reply = world
+            .channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let answers = world
+            .channel
+            .basic_consume(
+                reply.name().as_str().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        ReplyQueue {
+            name: reply.name().to_string(),
+            answers,
+        }
+    }
+
+    /// A forwarded call as a standby writes it, with this queue as its `reply_to`.
+    fn call(&self, id: &str, sent_at: chrono::DateTime<chrono::Utc>) -> Value {
+        use sha2::Digest;
+        serde_json::json!({
+            "id": id,
+            "sent_at": sent_at,
+            "reply_to": self.name,
+            "admin": {
+                "token_sha256": hex::encode(sha2::Sha256::digest(crate::helpers::ADMIN_TOKEN.as_bytes())),
+                "call": {"call": "list"},
+            },
+        })
+    }
+
+    /// Publishes `bytes` to the leader queue as a forwarded call with `signature` in its
+    /// header and answers to this queue, and returns the answer: its body, as JSON and as
+    /// sent, and its signature.
+    async fn send(
+        &mut self,
+        world: &World,
+        bytes: &[u8],
+        signature: &str,
+    ) -> (Value, Vec<u8>, Option<String>) {
+        use futures_lite::StreamExt;
+        use lapin::options::BasicPublishOptions;
+        use lapin::types::{AMQPValue, FieldTable};
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "x-vcd-blockd-signature".into(),
+            AMQPValue::LongString(signature.into()),
+        );
+        world
+            .channel
+            .basic_publish(
+                "".into(),
+                format!("{}.leader", world.queue).as_str().into(),
+                BasicPublishOptions::default(),
+                bytes,
+                lapin::BasicProperties::default()
+                    .with_type("vcd-blockd.admin-call".into())
+                    .with_correlation_id("c-1".into())
+                    .with_reply_to(self.name.as_str().into())
+                    .with_headers(headers),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(10), self.answers.next())
+            .await
+            .expect("the leader answers")
+            .unwrap()
+            .unwrap();
+        let signature = answer.properties.headers().as_ref().and_then(|headers| {
+            match headers.inner().get("x-vcd-blockd-signature")? {
+                AMQPValue::LongString(text) => Some(text.to_string()),
+                _ => None,
+            }
+        });
+        let body = serde_json::from_slice(&answer.data).unwrap();
+        (body, answer.data, signature)
+    }
+}
+
+/// Hex HMAC-SHA256 of a purpose `label`, a NUL and `body` under `key`: how instances sign
+/// calls ("vcd-blockd call v2") and answers ("vcd-blockd answer v2") with the cluster secret.
+fn signature(key: &[u8], label: &str, body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(label.as_bytes());
+    mac.update(&[0]);
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A call signed as earlier versions did: under a key derived from the vCD password (the test
+/// config's is "vmware") with no salt, which anyone who captured a call could brute-force.
+fn signed_with_the_vcd_password(body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"vmware").unwrap();
     mac.update(b"vcd-blockd forwarded admin calls v1");
-    mac.finalize().into_bytes().to_vec()
+    let key = mac.finalize().into_bytes();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn error(answer: &Value) -> &str {
+    answer["answer"]["body"]["error"]
+        .as_str()
+        .unwrap_or_default()
 }
 
 #[tokio::test]
-async fn the_leader_answers_only_calls_signed_with_the_shared_credentials_for_their_own_reply_queue()
- {
-    use sha2::Digest;
+async fn the_leader_answers_only_new_calls_signed_with_the_cluster_secret_and_signs_its_answers() {
     let world = World::start(Options {
         policy: POLICY.into(),
         ..Options::default()
     })
     .await;
-    let call = serde_json::json!({
-        "token_sha256": hex::encode(sha2::Sha256::digest(crate::helpers::ADMIN_TOKEN.as_bytes())),
-        "sent_at": chrono::Utc::now(),
-        "reply_to": "",
-        "call": {"call": "list"},
-    });
-    let answer = forwarded_call(&world, &call, &signing_key("vmware"), true).await;
-    assert_eq!(answer, serde_json::json!({"status": 200, "body": []}));
+    let secret = crate::helpers::CLUSTER_SECRET.as_bytes();
+    let sign = |body: &[u8]| signature(secret, "vcd-blockd call v2", body);
+    let mut replies = ReplyQueue::open(&world).await;
+    let now = chrono::Utc::now;
 
-    let answer = forwarded_call(&world, &call, &signing_key("a-guess"), true).await;
-    assert_eq!(answer["status"], 403, "{answer}");
-    assert!(
-        answer["body"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("signature"),
-        "{answer}"
+    let call = serde_json::to_vec(&replies.call("call-1", now())).unwrap();
+    let (answer, body, signed) = replies.send(&world, &call, &sign(&call)).await;
+    assert_eq!(
+        answer,
+        serde_json::json!({"id": "call-1", "answer": {"status": 200, "body": []}})
+    );
+    assert_eq!(
+        signed,
+        Some(signature(secret, "vcd-blockd answer v2", &body)),
+        "the answer is signed with the cluster secret"
+    );
+
+    // The same call again: a replay.
+    let (answer, _, _) = replies.send(&world, &call, &sign(&call)).await;
+    assert_eq!(answer["answer"]["status"], 403, "{answer}");
+    assert!(error(&answer).contains("replay"), "{answer}");
+
+    // A call signed as before, with a key derived from the vCD password.
+    let call = serde_json::to_vec(&replies.call("call-2", now())).unwrap();
+    let (answer, _, signed) = replies
+        .send(&world, &call, &signed_with_the_vcd_password(&call))
+        .await;
+    assert_eq!(answer["answer"]["status"], 403, "{answer}");
+    assert!(error(&answer).contains("signature"), "{answer}");
+    assert_eq!(
+        signed, None,
+        "a refusal of an unverified call proves nothing"
     );
 
     // A copy of a signed call, sent to be answered on another queue.
-    let answer = forwarded_call(&world, &call, &signing_key("vmware"), false).await;
-    assert_eq!(answer["status"], 403, "{answer}");
-    assert!(
-        answer["body"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("reply queue"),
-        "{answer}"
-    );
+    let mut elsewhere = replies.call("call-3", now());
+    elsewhere["reply_to"] = Value::from("amq.gen-elsewhere");
+    let call = serde_json::to_vec(&elsewhere).unwrap();
+    let (answer, _, _) = replies.send(&world, &call, &sign(&call)).await;
+    assert_eq!(answer["answer"]["status"], 403, "{answer}");
+    assert!(error(&answer).contains("reply queue"), "{answer}");
 
-    // A replay, minutes later.
-    let mut stale = call.clone();
-    stale["sent_at"] = serde_json::json!(chrono::Utc::now() - chrono::TimeDelta::minutes(5));
-    let answer = forwarded_call(&world, &stale, &signing_key("vmware"), true).await;
-    assert_eq!(answer["status"], 403, "{answer}");
+    // A call sent before this leader's term began, and one minutes old.
+    let before = now() - chrono::TimeDelta::seconds(30);
+    let call = serde_json::to_vec(&replies.call("call-4", before)).unwrap();
+    let (answer, _, _) = replies.send(&world, &call, &sign(&call)).await;
+    assert_eq!(answer["answer"]["status"], 503, "{answer}");
     assert!(
-        answer["body"]["error"].as_str().unwrap().contains("older"),
+        error(&answer).contains("before this instance began to lead"),
         "{answer}"
     );
+    let stale = now() - chrono::TimeDelta::minutes(5);
+    let call = serde_json::to_vec(&replies.call("call-5", stale)).unwrap();
+    let (answer, _, _) = replies.send(&world, &call, &sign(&call)).await;
+    assert_eq!(answer["answer"]["status"], 403, "{answer}");
+    assert!(error(&answer).contains("older"), "{answer}");
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_consumer_on_the_leader_queue_cannot_make_an_instance_obey_it_and_readyz_says_so()
+{
+    use futures_lite::StreamExt;
+    use lapin::options::{
+        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions,
+    };
+    use lapin::types::{AMQPValue, FieldTable};
+
+    let world = World::without_daemon(Options {
+        policy: POLICY.into(),
+        ..Options::default()
+    })
+    .await;
+    // A broker user consumes the leader queue before any instance does, so RabbitMQ makes it
+    // the single active consumer, and answers every call with a forged 200.
+    let leader_queue = format!("{}.leader", world.queue);
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("classic".into()),
+    );
+    arguments.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    world
+        .channel
+        .queue_declare(
+            leader_queue.as_str().into(),
+            QueueDeclareOptions::durable(),
+            arguments,
+        )
+        .await
+        .unwrap();
+    let mut stolen = world
+        .channel
+        .basic_consume(
+            leader_queue.as_str().into(),
+            "foreign".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let channel = world.channel.clone();
+    let forged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = forged.clone();
+    let forger = tokio::spawn(async move {
+        while let Some(Ok(delivery)) = stolen.next().await {
+            let properties = &delivery.properties;
+            if let (Some(reply_to), Some(id)) = (properties.reply_to(), properties.correlation_id())
+            {
+                let body = serde_json::json!({
+                    "id": id.as_str(),
+                    "answer": {"status": 200, "body": {"id": "forged", "action": "resume"}},
+                });
+                channel
+                    .basic_publish(
+                        "".into(),
+                        reply_to.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &serde_json::to_vec(&body).unwrap(),
+                        lapin::BasicProperties::default().with_correlation_id(id.clone()),
+                    )
+                    .await
+                    .unwrap();
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+        }
+    });
+
+    let instance = Instance::start(&world).await;
+    let held = world.create(deployment("hijacked")).await;
+    let (status, answer) = instance
+        .admin()
+        .decide(&held.to_string(), "approve", serde_json::json!({}))
+        .await;
+    assert_ne!(status, 200, "a forged answer is not taken: {answer}");
+    assert!(
+        forged.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the foreign consumer answered the instance's calls"
+    );
+    assert_eq!(instance.role().await.as_deref(), Some("standby"));
+    let task = world.sim.task(held).unwrap();
+    assert_eq!(task.status, "active", "nothing acted on the task");
+    assert!(accepted(&task).is_empty(), "{task:?}");
+
+    // Within a minute of hearing no signed leader, /readyz says so.
+    let readyz = format!("{}/readyz", instance.base);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let reasons = loop {
+        let response = http_client().get(&readyz).send().await.unwrap();
+        if response.status() == 503 {
+            let body: Value = response.json().await.unwrap();
+            break body["reasons"].to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "/readyz stays 200");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert!(reasons.contains("no leader heard"), "{reasons}");
+    drop(instance);
+    forger.abort();
     world.finish().await;
 }

@@ -25,6 +25,9 @@ use vcd_sim::{NewTask, Sim, SimConfig, TaskView};
 pub(crate) const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// The admin API token every test daemon is configured with.
 pub(crate) const ADMIN_TOKEN: &str = "test-admin-token";
+/// The cluster secret every test daemon shares (`[http] cluster_secret_file`).
+pub(crate) const CLUSTER_SECRET: &str =
+    "5f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 /// How long a test waits for something that should happen within a second or two.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -228,6 +231,40 @@ impl World {
         process
     }
 
+    /// [`World::spawn_daemon_process`] with at most `open_files` file descriptors
+    /// (`ulimit -n`) and its log (text format) written to `log`.
+    pub(crate) async fn spawn_limited_daemon_process(
+        &self,
+        port: u16,
+        open_files: u32,
+        log: &std::path::Path,
+    ) -> DaemonProcess {
+        let log = std::fs::File::create(log).unwrap();
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n \"$0\" && exec \"$@\"")
+            .arg(open_files.to_string())
+            .arg(env!("CARGO_BIN_EXE_vcd-blockd"))
+            .arg("run")
+            .arg("-c")
+            .arg(self.config_path())
+            .env("VCD_BLOCKD__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("vcd-blockd starts");
+        let process = DaemonProcess(child);
+        let readyz = format!("http://127.0.0.1:{port}/readyz");
+        let client = http_client();
+        eventually("the daemon process is ready", || async {
+            let response = client.get(&readyz).send().await.ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await;
+        process
+    }
+
     pub(crate) async fn stop_daemon(&mut self) {
         if let Some(daemon) = self.daemon.take() {
             daemon.stop().await;
@@ -382,6 +419,7 @@ fn write_config(
     std::fs::write(path("amqp-url"), AMQP_URL).unwrap();
     std::fs::write(path("policy.toml"), &options.policy).unwrap();
     std::fs::write(path("admin-token"), ADMIN_TOKEN).unwrap();
+    std::fs::write(path("cluster-secret"), format!("{CLUSTER_SECRET}\n")).unwrap();
     let approvers_file = match &options.approvers {
         Some(text) => {
             std::fs::write(path("approvers.toml"), text).unwrap();
@@ -430,6 +468,7 @@ interval = "{reconcile_interval}"
 [http]
 listen = "127.0.0.1:0"
 admin_token_file = "admin-token"
+cluster_secret_file = "cluster-secret"
 {http_extra}
 {approvers_file}
 public_url = "{public_url}"

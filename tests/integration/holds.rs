@@ -545,6 +545,28 @@ async fn the_admin_api_can_have_its_own_listener_with_tls_while_probes_stay_plai
     })
     .await;
     assert!(listed.starts_with("TASK"), "{listed}");
+    // Browsers keep to HTTPS there, and nobody keeps the answers.
+    vcd_blockd::install_crypto_provider();
+    let ca_pem = std::fs::read(ca).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
+        .build()
+        .unwrap();
+    let answer = trusting
+        .get(format!("{https}/v1/holds"))
+        .header(
+            "authorization",
+            format!("bEaReR {}", crate::helpers::ADMIN_TOKEN),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "the scheme name in any case");
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    assert_eq!(
+        answer.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
     let (code, _, stderr) = holds_cli(&["list", "--url", &https, "--token-file", token], &[]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("TLS failed"), "{stderr}");

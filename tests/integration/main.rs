@@ -21,6 +21,8 @@ mod e2e;
 mod explain;
 mod ha;
 mod holds;
+mod hostile;
+mod listeners;
 mod owner_facts;
 mod poll;
 mod systemd;

@@ -229,7 +229,7 @@ async fn approvals_and_rejections_reach_each_receiver_in_its_format() {
         blocks[1]["fields"]
             .as_array()
             .unwrap()
-            .contains(&json!({"type": "mrkdwn", "text": format!("*Task*\n{approved}")})),
+            .contains(&json!({"type": "plain_text", "text": format!("Task\n{approved}")})),
         "{blocks:#?}"
     );
     assert_eq!(
@@ -446,5 +446,56 @@ async fn a_dead_receiver_delays_no_decision_and_its_url_is_never_logged() {
     for secret in [&closed, &hanging] {
         assert!(!logs.contains(secret.as_str()), "a webhook URL was logged");
     }
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_markdown_link_in_an_owner_name_reaches_teams_as_text_and_slack_as_plain_text() {
+    let teams = WebhookReceiver::start().await;
+    let slack = WebhookReceiver::start().await;
+    let world = World::start(options(vec![
+        Webhook {
+            url: teams.url.clone(),
+            format: "teams",
+            events: None,
+        },
+        Webhook {
+            url: slack.url.clone(),
+            format: "slack",
+            events: None,
+        },
+    ]))
+    .await;
+    let owner = "[Approve here](https://evil.example)";
+    world.create(task("vdcInstantiateVapp", owner)).await;
+
+    let card = &teams.wait_for(1, |b| b["type"] == "message").await[0];
+    let facts = &card["attachments"][0]["content"]["body"][1]["facts"];
+    let shown = facts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|fact| fact["title"] == "Owner")
+        .unwrap_or_else(|| panic!("no owner fact: {card:#}"));
+    assert_eq!(
+        shown["value"], r"\[Approve here\]\(https:\/\/evil.example\)",
+        "escaped Markdown shows the name as written, and links nowhere"
+    );
+    assert_eq!(
+        card["attachments"][0]["content"]["actions"][0]["url"]
+            .as_str()
+            .unwrap()
+            .split("/ui/")
+            .next(),
+        Some(PUBLIC_URL),
+        "the only link is the approvals page"
+    );
+
+    let message = &slack.wait_for(1, |b| b["blocks"].is_array()).await[0];
+    let fields = message["blocks"][1]["fields"].as_array().unwrap();
+    assert!(
+        fields.contains(&json!({"type": "plain_text", "text": format!("Owner\n{owner}")})),
+        "{message:#}"
+    );
     world.finish().await;
 }

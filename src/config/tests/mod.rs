@@ -665,3 +665,63 @@ fn max_in_flight_must_be_between_1_and_1024() {
         assert!(error.contains("vcd.max_in_flight"), "{error}");
     }
 }
+
+#[test]
+fn a_cluster_secret_has_at_least_32_bytes_and_its_absence_is_worth_a_warning_with_a_broker() {
+    use secrecy::ExposeSecret;
+    let fixture = Fixture::new();
+    std::fs::write(fixture.dir.path().join("admin-token"), "t0ken\n").unwrap();
+    let admin = format!("{MINIMAL}\n[http]\nadmin_token_file = \"admin-token\"\n");
+    let settings = fixture.load(&admin, &[]).unwrap();
+    assert!(settings.http.cluster_secret.is_none());
+    assert!(
+        settings
+            .warnings
+            .iter()
+            .any(|w| w.contains("http.cluster_secret_file is not set")),
+        "{:?}",
+        settings.warnings
+    );
+
+    let with_secret = format!("{admin}cluster_secret_file = \"cluster-secret\"\n");
+    std::fs::write(fixture.dir.path().join("cluster-secret"), "short-s3cret\n").unwrap();
+    let error = fixture.load(&with_secret, &[]).unwrap_err().to_string();
+    assert!(error.contains("http.cluster_secret_file"), "{error}");
+    assert!(error.contains("holds 12 bytes; at least 32"), "{error}");
+    assert!(!error.contains("short-s3cret"), "{error}");
+
+    let secret = "0123456789abcdef0123456789abcdef";
+    std::fs::write(
+        fixture.dir.path().join("cluster-secret"),
+        format!("  {secret}\n"),
+    )
+    .unwrap();
+    let settings = fixture.load(&with_secret, &[]).unwrap();
+    assert_eq!(
+        settings
+            .http
+            .cluster_secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned()),
+        Some(secret.to_owned())
+    );
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+    assert!(!format!("{settings:?}").contains(secret), "never in Debug");
+}
+
+#[test]
+fn max_connections_is_between_1_and_65536() {
+    let fixture = Fixture::new();
+    assert_eq!(
+        fixture.load(MINIMAL, &[]).unwrap().http.max_connections,
+        256
+    );
+    for bad in ["0", "65537"] {
+        let error = fixture
+            .load(MINIMAL, &[("VCD_BLOCKD__HTTP__MAX_CONNECTIONS", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("http.max_connections"), "{error}");
+        assert!(error.contains("is not between 1 and 65536"), "{error}");
+    }
+}

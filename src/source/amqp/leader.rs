@@ -4,7 +4,9 @@
 //! next consumer the moment the leader's connection ends. The queue carries two kinds of
 //! message: *batons* and forwarded admin calls (see `forward`).
 //!
-//! A baton is an empty persistent message. Each instance publishes one when it connects; the
+//! A baton is a small persistent message, signed with the cluster secret when there is one
+//! (`signing`): a baton without a valid signature is acknowledged and dropped, so nobody who
+//! can merely publish to the queue hands out leadership tokens. Each instance publishes one when it connects; the
 //! leader keeps the newest baton it received unacknowledged, acknowledging older ones, and
 //! publishes a fresh one every [`BATON_RENEWAL`] (so no delivery stays unacknowledged long
 //! enough for RabbitMQ's consumer timeout). An instance leads from the first delivery the
@@ -21,6 +23,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
 
 use super::headers::{key, text};
+use super::signing::{Purpose, SigningKey};
 use crate::config::AmqpSettings;
 
 /// How often the leader replaces its baton (RabbitMQ's default consumer timeout is 30 min).
@@ -50,6 +53,8 @@ pub(super) struct LeaderQueue {
     name: String,
     /// The delivery tag of the baton this instance keeps while it leads.
     kept: Option<u64>,
+    /// Signs and checks batons; `None` without a cluster secret (any baton is kept).
+    key: Option<SigningKey>,
 }
 
 impl LeaderQueue {
@@ -58,6 +63,7 @@ impl LeaderQueue {
     pub(super) async fn open(
         connection: &Connection,
         settings: &AmqpSettings,
+        signing: Option<SigningKey>,
     ) -> Result<(LeaderQueue, lapin::Consumer), lapin::Error> {
         let channel = connection.create_channel().await?;
         channel
@@ -88,30 +94,36 @@ impl LeaderQueue {
             channel,
             name,
             kept: None,
+            key: signing,
         };
         queue.publish_baton().await?;
         Ok((queue, consumer))
     }
 
-    /// Publishes a baton (persistent, so a broker restart keeps it).
+    /// Publishes a baton (persistent, so a broker restart keeps it): its body is a random id,
+    /// so that no two batons carry the same signature.
     pub(super) async fn publish_baton(&self) -> Result<(), lapin::Error> {
-        let properties = BasicProperties::default()
+        let body = uuid::Uuid::new_v4().to_string();
+        let mut properties = BasicProperties::default()
             .with_type(BATON_TYPE.into())
             .with_delivery_mode(2);
+        if let Some(key) = &self.key {
+            properties = properties.with_headers(key.headers(Purpose::Baton, body.as_bytes()));
+        }
         self.channel
             .basic_publish(
                 "".into(),
                 self.name.as_str().into(),
                 BasicPublishOptions::default(),
-                b"",
+                body.as_bytes(),
                 properties,
             )
             .await?;
         Ok(())
     }
 
-    /// Sorts a delivery: a baton replaces the kept one (acknowledged now); anything else is a
-    /// call for the leader.
+    /// Sorts a delivery: a signed baton replaces the kept one (acknowledged now), an unsigned
+    /// one is dropped; anything else is a call for the leader.
     pub(super) async fn received(&mut self, delivery: Delivery) -> Result<Received, lapin::Error> {
         let is_baton = delivery
             .properties
@@ -120,6 +132,20 @@ impl LeaderQueue {
             .is_some_and(|kind| kind.as_str() == BATON_TYPE);
         if !is_baton {
             return Ok(Received::Call(Box::new(delivery)));
+        }
+        let signed = self.key.as_ref().is_none_or(|key| {
+            key.signed(
+                Purpose::Baton,
+                delivery.properties.headers(),
+                &delivery.data,
+            )
+        });
+        if !signed {
+            tracing::warn!("a baton without a valid signature in the leader queue; dropped");
+            self.channel
+                .basic_ack(delivery.delivery_tag, BasicAckOptions::default())
+                .await?;
+            return Ok(Received::Baton);
         }
         if let Some(older) = self.kept.replace(delivery.delivery_tag) {
             self.channel

@@ -13,6 +13,7 @@ pub(crate) mod headers;
 pub(crate) mod leader;
 pub(crate) mod notification;
 pub(crate) mod probe;
+pub(crate) mod signing;
 pub(crate) mod topology;
 
 use std::sync::Arc;
@@ -180,7 +181,7 @@ impl AmqpSource {
         *problem = None;
         let mut replies = self.forwarder.open(&connection).await?;
         let (mut leader_queue, mut leader_deliveries) =
-            LeaderQueue::open(&connection, &self.settings).await?;
+            LeaderQueue::open(&connection, &self.settings, self.desk.key.clone()).await?;
         report.condition(up(false));
         self.metrics.amqp_connected.set(1);
         reconnect.reset();
