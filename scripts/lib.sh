@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the project's scripts. Source it; do not run it.
 
 # Runs a command as root: directly when we are root, else through sudo.

@@ -47,7 +47,7 @@ pub enum StartError {
     Approvers(ApproversErrors),
     #[error("vCD client: {0}")]
     Vcd(#[from] VcdError),
-    #[error("webhooks: cannot build the HTTP client: {0}")]
+    #[error("webhooks: cannot build the HTTP client: {}", crate::tls::with_sources(.0))]
     Webhooks(reqwest::Error),
     #[error("cannot listen on {address}: {source}")]
     Http {
@@ -69,7 +69,7 @@ pub struct Daemon {
     pub(crate) liveness: Arc<Liveness>,
     /// Whether this instance leads.
     pub(crate) leadership: Arc<Leadership>,
-    reloader: Arc<Reloader>,
+    pub(crate) reloader: Arc<Reloader>,
     /// Re-reads the approvers file and the admin token file; `None` without the admin API.
     approvers_watch: Option<Arc<approvers::Watch>>,
     shutdown: CancellationToken,

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -27,6 +28,8 @@ pub(crate) struct Reloader {
     /// The fingerprint of the text last tried (good or bad), so that a broken edit is
     /// reported once, not every few seconds. Also serialises reloads.
     last: Mutex<Option<u64>>,
+    /// Whether the last reload failed, so that the last good policy is still in force.
+    failed: AtomicBool,
 }
 
 impl Reloader {
@@ -44,6 +47,7 @@ impl Reloader {
             path,
             shutdown,
             last: Mutex::new(loaded),
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -56,6 +60,7 @@ impl Reloader {
             Ok(policy) => {
                 tracing::info!(path = %self.path.display(), rules = policy.rule_count(), "policy reloaded");
                 self.engine.replace_policy(policy);
+                self.failed.store(false, Ordering::Relaxed);
                 self.metrics.policy_reload(RunOutcome::Ok);
                 self.metrics.policy_loaded(chrono::Utc::now());
                 tokio::spawn(self.engine.clone().redecide_holds(self.shutdown.clone()));
@@ -64,9 +69,16 @@ impl Reloader {
             Err(errors) => {
                 tracing::error!(path = %self.path.display(), errors = %errors, "policy reload failed; keeping the last good policy");
                 self.metrics.policy_reload(RunOutcome::Error);
+                self.failed.store(true, Ordering::Relaxed);
                 Err(errors)
             }
         }
+    }
+
+    /// True when the last reload failed and the last good policy is still in force, until a
+    /// reload succeeds.
+    pub(crate) fn last_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 
     /// Reloads whenever the policy text changes, until `shutdown`.

@@ -14,6 +14,7 @@ use crate::duration::format_duration;
 use crate::health::Health;
 use crate::liveness::Liveness;
 use crate::metrics::{LastDecision, Metrics};
+use crate::reload::Reloader;
 
 /// How often the `STATUS=` line is recomputed; it is sent only when it changed.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
@@ -29,6 +30,7 @@ impl Systemd {
         let status = Status {
             health: daemon.health.clone(),
             metrics: daemon.metrics.clone(),
+            reloader: daemon.reloader.clone(),
         };
         let line = status.line(Instant::now());
         send(&[NotifyState::Ready, NotifyState::Status(&line)]);
@@ -97,6 +99,7 @@ async fn ping(liveness: Arc<Liveness>, every: Duration) {
 struct Status {
     health: Arc<Health>,
     metrics: Arc<Metrics>,
+    reloader: Arc<Reloader>,
 }
 
 impl Status {
@@ -105,6 +108,7 @@ impl Status {
             &self.health.statuses().join(", "),
             self.metrics.holds_active.get(),
             self.metrics.last_decision().as_ref(),
+            self.reloader.last_failed(),
             now,
         )
     }
@@ -124,8 +128,16 @@ impl Status {
 }
 
 /// E.g. `consuming; 3 held; last decision 12s ago (resume by "rule")`; `sources` says where
-/// task ids come from now (e.g. `consuming`, `polling vCD every 15s`).
-fn status_line(sources: &str, held: i64, last: Option<&LastDecision>, now: Instant) -> String {
+/// task ids come from now (e.g. `consuming`, `polling vCD every 15s`). After a failed policy
+/// reload it ends with `; policy reload failed, last good policy kept (see the journal)` until a
+/// reload succeeds.
+fn status_line(
+    sources: &str,
+    held: i64,
+    last: Option<&LastDecision>,
+    reload_failed: bool,
+    now: Instant,
+) -> String {
     let decision = match last {
         None => "no decision yet".to_owned(),
         Some(last) => {
@@ -141,7 +153,12 @@ fn status_line(sources: &str, held: i64, last: Option<&LastDecision>, now: Insta
             )
         }
     };
-    format!("{sources}; {held} held; {decision}")
+    let reload = if reload_failed {
+        "; policy reload failed, last good policy kept (see the journal)"
+    } else {
+        ""
+    };
+    format!("{sources}; {held} held; {decision}{reload}")
 }
 
 #[cfg(test)]
@@ -152,7 +169,7 @@ mod tests {
     fn the_status_line_says_what_the_daemon_does() {
         let now = Instant::now();
         assert_eq!(
-            status_line("not consuming (reconnecting)", 0, None, now),
+            status_line("not consuming (reconnecting)", 0, None, false, now),
             "not consuming (reconnecting); 0 held; no decision yet"
         );
         let last = LastDecision {
@@ -163,7 +180,7 @@ mod tests {
         };
         let later = now + Duration::from_secs(72);
         assert_eq!(
-            status_line("consuming", 3, Some(&last), later),
+            status_line("consuming", 3, Some(&last), false, later),
             "consuming; 3 held; last decision 1m12s ago (resume by \"dev\")"
         );
         let shadow = LastDecision {
@@ -171,8 +188,13 @@ mod tests {
             ..last
         };
         assert_eq!(
-            status_line("consuming", 0, Some(&shadow), now),
+            status_line("consuming", 0, Some(&shadow), false, now),
             "consuming; 0 held; last decision 0s ago (resume by \"dev\", dry run)"
+        );
+        assert_eq!(
+            status_line("consuming", 0, None, true, now),
+            "consuming; 0 held; no decision yet; policy reload failed, last good policy kept \
+             (see the journal)"
         );
     }
 }

@@ -67,26 +67,27 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
         .unwrap_or_else(|| DEFAULT_URL.to_owned())
         .trim_end_matches('/')
         .to_owned();
-    match url::Url::parse(&base) {
+    let base_url = match url::Url::parse(&base) {
         Ok(url) if url.scheme() == "http" && !is_loopback(&url) => {
             eprintln!(
                 "vcd-blockd: warning: {base} is plain HTTP to another host: the bearer token \
                  travels unencrypted (use https:// with the admin listener's TLS)"
             );
+            url
         }
-        Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => {
             return usage(&format!(
                 "{base:?} is not the admin API's URL: write e.g. http://127.0.0.1:9180 or \
                  https://blockd.example.com:9443"
             ));
         }
-    }
+    };
     let (token, token_source) = match token(&options, http.and_then(|http| http.admin_token)) {
         Ok(token) => token,
         Err(message) => return usage(&message),
     };
-    let client = match client(options.ca_file.as_deref()) {
+    let client = match client(&base_url, options.ca_file.as_deref()) {
         Ok(client) => client,
         Err(message) => return usage(&message),
     };
@@ -159,18 +160,14 @@ fn token(
     }
 }
 
-fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
+fn client(base: &url::Url, ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
     crate::tls::install_crypto_provider();
-    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
-        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("--ca-file {} is not PEM: {e}", path.display()))?;
-        for certificate in certificates {
-            builder = builder.add_root_certificate(certificate);
-        }
-    }
-    builder.build().map_err(|e| e.to_string())
+    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    crate::tls::Roots::for_url(base, ca_file)
+        .apply(builder)
+        .map_err(|e| format!("--ca-file: {e}"))?
+        .build()
+        .map_err(|e| crate::tls::with_sources(&e))
 }
 
 /// The admin API of one daemon.

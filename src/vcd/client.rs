@@ -24,6 +24,7 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::task::FinalAction;
 use crate::task::{BlockingTask, TaskId};
+use crate::tls::Roots;
 
 /// A request that can be sent again on retry.
 struct Call {
@@ -100,7 +101,7 @@ impl VcdClient {
         health: Arc<Health>,
     ) -> Result<VcdClient, VcdError> {
         crate::tls::install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.request_timeout)
             .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
@@ -109,20 +110,12 @@ impl VcdClient {
             // idle this long, and their buffers go back to the system.
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .https_only(settings.url.scheme() == "https");
-        if let Some(path) = &settings.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                VcdError::Login(format!("cannot read vcd.ca_file {}: {e}", path.display()))
-            })?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                VcdError::Login(format!("vcd.ca_file {} is not PEM: {e}", path.display()))
-            })?;
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
-        let http = builder
-            .build()
-            .map_err(|e| VcdError::Login(format!("HTTP client: {e}")))?;
+        let builder = Roots::for_url(&settings.url, settings.ca_file.as_deref())
+            .apply(builder)
+            .map_err(|e| VcdError::Login(format!("vcd.ca_file: {e}")))?;
+        let http = builder.build().map_err(|e| {
+            VcdError::Login(format!("HTTP client: {}", crate::tls::with_sources(&e)))
+        })?;
         Ok(VcdClient {
             http,
             limiter: Limiter::new(settings.max_in_flight, metrics.clone()),

@@ -1,5 +1,6 @@
 //! The daemon as a container runs it: no config file anywhere, only `VCD_BLOCKD__*`
-//! environment variables and secrets in mounted files.
+//! environment variables and secrets in mounted files; and on a system without CA
+//! certificates (a minimal Debian without `ca-certificates`, an image without them).
 
 use crate::helpers::{AMQP_URL, DaemonProcess, Options, World, eventually, free_port, http_client};
 use vcd_sim::NewTask;
@@ -15,8 +16,10 @@ async fn run_decides_tasks_configured_by_the_environment_alone() {
         ..Options::default()
     })
     .await;
-    // The container's view: secrets mounted as files, policies in a mounted directory, and a
-    // working directory and HOME with no config in them.
+    // The container's view: secrets mounted as files, policies in a mounted directory, a
+    // working directory and HOME with no config in them, and no CA certificates (rustls reads
+    // SSL_CERT_FILE and SSL_CERT_DIR instead of the system's store): a plain http:// vCD needs
+    // none.
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("secrets");
     let policies = dir.path().join("policies");
@@ -36,6 +39,8 @@ async fn run_decides_tasks_configured_by_the_environment_alone() {
         .env_clear()
         .current_dir(dir.path())
         .env("HOME", dir.path())
+        .env("SSL_CERT_FILE", dir.path().join("no-ca.pem"))
+        .env("SSL_CERT_DIR", dir.path().join("no-certs"))
         .env("VCD_BLOCKD__VCD__URL", world.sim.base_url())
         .env(
             "VCD_BLOCKD__VCD__PASSWORD_FILE",
@@ -80,4 +85,34 @@ async fn run_decides_tasks_configured_by_the_environment_alone() {
     );
     daemon.kill();
     world.finish().await;
+}
+
+#[test]
+fn without_ca_certificates_an_https_vcd_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[defaults]\naction = \"resume\"\n").unwrap();
+    std::fs::write(dir.path().join("vcd-password"), "vmware\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))
+        .arg("run")
+        .env_clear()
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("SSL_CERT_FILE", dir.path().join("no-ca.pem"))
+        .env("SSL_CERT_DIR", dir.path().join("no-certs"))
+        .env("VCD_BLOCKD__VCD__URL", "https://vcd.invalid")
+        .env(
+            "VCD_BLOCKD__VCD__PASSWORD_FILE",
+            dir.path().join("vcd-password"),
+        )
+        .env("VCD_BLOCKD__POLICY__PATH", &policy)
+        .env("VCD_BLOCKD__HTTP__LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("vcd-blockd runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("No CA certificates were loaded from the system"),
+        "the cause, not only \"builder error\": {stderr}"
+    );
 }

@@ -225,6 +225,18 @@ async fn sighup_says_reloading_then_ready_whether_the_policy_is_taken_or_kept() 
             })
             .await;
     }
+    // `systemctl status` says the broken edit was not taken.
+    notified
+        .notifications
+        .wait_for("a status line naming the failed reload", 0, |text| {
+            text.lines().any(|line| {
+                line.starts_with("STATUS=")
+                    && line.ends_with(
+                        "; policy reload failed, last good policy kept (see the journal)",
+                    )
+            })
+        })
+        .await;
     notified.daemon.kill();
     notified.world.finish().await;
 }
