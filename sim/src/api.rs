@@ -22,7 +22,7 @@ use crate::reply::{ApiError, Format, typed};
 use crate::shared::Shared;
 use crate::task::ActionOutcome;
 use crate::versions::ApiVersion;
-use crate::{control, owner, xml};
+use crate::{control, owner_api, xml};
 
 const ENTITY_URN_PREFIX: &str = "urn:vcloud:blockingTask:";
 const NOT_ACTIVE: &str =
@@ -56,10 +56,10 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
             post(act),
         )
         .route("/api/entity/{urn}", get(resolve_entity))
-        .route("/api/vApp/{reference}", get(owner::vapp_or_vm))
-        .route("/api/vApp/{reference}/metadata", get(owner::metadata))
-        .route("/api/media/{id}", get(owner::media))
-        .route("/api/media/{id}/metadata", get(owner::metadata))
+        .route("/api/vApp/{reference}", get(owner_api::vapp_or_vm))
+        .route("/api/vApp/{reference}/metadata", get(owner_api::metadata))
+        .route("/api/media/{id}", get(owner_api::media))
+        .route("/api/media/{id}/metadata", get(owner_api::metadata))
         .fallback(unknown)
         .layer(from_fn_with_state(
             Arc::clone(&shared),

@@ -15,6 +15,7 @@ mod load;
 mod model;
 mod notification;
 mod owner;
+mod owner_api;
 mod owner_xml;
 mod params;
 mod publish;

@@ -307,6 +307,13 @@ impl OwnerType {
     }
 }
 
+/// A named vCD object with its id (organization, user, task owner).
+#[derive(Clone, Debug)]
+pub(crate) struct Named {
+    pub name: String,
+    pub id: Uuid,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use crate::model::Named;
 use crate::model::{Call, Decision, Faults, TaskStatus};
 use crate::owner::Owner;
 use crate::sessions::Sessions;
-use crate::task::{Named, Task, ValidTask};
+use crate::task::{Task, ValidTask};
 
 #[derive(Debug, Default)]
 pub(crate) struct CloudState {
