@@ -60,6 +60,7 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
         .route("/api/vApp/{reference}/metadata", get(owner_api::metadata))
         .route("/api/media/{id}", get(owner_api::media))
         .route("/api/media/{id}/metadata", get(owner_api::metadata))
+        .route("/api/vdc/{id}", get(owner_api::vdc))
         .fallback(unknown)
         .layer(from_fn_with_state(
             Arc::clone(&shared),

@@ -39,7 +39,9 @@ use uuid::Uuid;
 pub use config::SimConfig;
 pub use error::SimError;
 pub use load::LoadView;
-pub use model::{ActionRecord, Call, Faults, NewTask, SimMedia, SimVm, TaskView, Unreadable};
+pub use model::{
+    ActionRecord, Call, Faults, NewTask, SimMedia, SimVdc, SimVm, TaskView, Unreadable,
+};
 pub use publish::PublishError;
 pub use task::InvalidTask;
 

@@ -1,5 +1,6 @@
-//! The owner documents as `GET` answers them: `/api/vApp/{vapp-|vm-}<uuid>`, `/api/media/<uuid>`
-//! and their `/metadata`. An object no task registered answers 404 as vCD does.
+//! The owner documents as `GET` answers them: `/api/vApp/{vapp-|vm-}<uuid>`, `/api/media/<uuid>`,
+//! their `/metadata`, and `/api/vdc/<uuid>`. An object no task registered answers 404 as vCD
+//! does.
 
 use std::sync::Arc;
 
@@ -53,6 +54,26 @@ pub(crate) async fn media(
             owner_xml::MEDIA_TYPE,
             Some(&auth.version),
             owner_xml::media(&shared.base_url, &owner),
+        ),
+        None => not_found(&id).version(&auth.version).into_response(),
+    }
+}
+
+/// `GET /api/vdc/<uuid>`.
+pub(crate) async fn vdc(
+    State(shared): State<Arc<Shared>>,
+    XmlApi(auth): XmlApi,
+    Path(id): Path<String>,
+) -> Response {
+    let found = Uuid::parse_str(&id)
+        .ok()
+        .and_then(|id| Some((id, shared.state().vdc(id).cloned()?)));
+    match found {
+        Some((id, vdc)) => typed(
+            StatusCode::OK,
+            owner_xml::VDC_TYPE,
+            Some(&auth.version),
+            owner_xml::vdc(&shared.base_url, id, &vdc),
         ),
         None => not_found(&id).version(&auth.version).into_response(),
     }

@@ -49,6 +49,7 @@ impl ValidTask {
             vms: new.vms.unwrap_or_else(|| vec![Default::default()]),
             media: new.media,
             metadata: new.metadata,
+            vdc: new.vdc,
         });
         Ok(Self {
             operation: new.operation,

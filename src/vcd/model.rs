@@ -19,10 +19,8 @@ use crate::task::{BlockingTask, EntityRef, TaskId, TaskStatus};
 use crate::timestamp::parse_timestamp;
 use crate::xml::{self, XmlError};
 
-mod owner;
+pub(crate) mod owner;
 mod wire;
-
-pub(crate) use owner::{parse_media, parse_metadata, parse_vapp, parse_vm};
 
 pub(crate) const MEDIA_OPERATION_PARAMS: &str =
     "application/vnd.vmware.admin.blockingTaskOperationParams+xml";
