@@ -230,6 +230,20 @@ mod tests {
     }
 
     #[test]
+    fn every_group_fits_in_a_set_of_needs_and_names_its_owners_in_lower_case() {
+        assert!(crate::facts::GROUPS.len() <= 32, "Needs is a u32");
+        for group in FactGroup::all() {
+            let owners = group.spec().owners;
+            assert!(
+                owners.iter().all(|o| *o == o.to_ascii_lowercase()),
+                "{group:?}"
+            );
+        }
+        assert!(owner_has("vApp", group("vdc")) && owner_has("MEDIA", group("vdc")));
+        assert!(!owner_has("vAppTemplate", group("vdc")) && !owner_has("media", group("vm")));
+    }
+
+    #[test]
     fn needs_is_a_set_of_groups() {
         let needs = Needs::default()
             .with(group("vm"))
