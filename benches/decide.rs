@@ -14,7 +14,7 @@ use chrono::Utc;
 use vcd_blockd::wire;
 use vcd_blockd::wire::{BLOCKING_TASK_CREATE, Delivery, HeaderValue, Headers, parse_notification};
 use vcd_blockd::{Action, Policy, decide};
-use vcd_blockd::{FactGroup, MediaFacts, Needs, OwnerFacts, TaskFacts, VmFacts};
+use vcd_blockd::{FactGroup, Needs, OwnerFacts, Record, TaskFacts, Value};
 
 /// A batch lasts at least this long, so the clock's own cost (~25 ns a reading) stays small.
 const BATCH_TARGET: Duration = Duration::from_micros(20);
@@ -199,10 +199,10 @@ fn example_policy_cases(bench: &Bench) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml");
     let policy = Policy::load(path.as_ref()).unwrap_or_else(|errors| panic!("{errors}"));
     let mut early = facts("vdcUploadMedia", "acme", "alice", "iso-library");
-    early.owner.media = Ok(MediaFacts {
-        size_gb: Some(0.7),
-        image_type: Some("iso".into()),
-    });
+    let media = Record::new("")
+        .with("size_gb", Some(Value::Number(0.7)))
+        .with("image_type", Some(Value::Text("iso".into())));
+    early.owner = OwnerFacts::default().with("media", Ok(vec![media]));
     let mut held = facts("vdcInstantiateVapp", "prod-eu", "alice", "billing");
     held.owner = vapp((0..10).map(|i| vm(i, 4096)).collect());
     let late = facts("vdcDeleteVapp", "prod-eu", "alice", "billing");
@@ -246,32 +246,29 @@ fn example_policy_cases(bench: &Bench) {
     });
 }
 
-fn vm(index: usize, memory_mb: u64) -> VmFacts {
-    VmFacts {
-        name: format!("vm-{index}"),
-        cpu: Some(2),
-        memory_mb: Some(memory_mb),
-        disk_gb: Some(16.0),
-        storage_profile: Some("Gold".into()),
-        networks: Some(vec!["frontend".into()]),
-    }
+fn vm(index: usize, memory_mb: u64) -> Record {
+    Record::new(format!("vm-{index}"))
+        .with("cpu", Some(Value::Number(2.0)))
+        .with("memory_mb", Some(Value::Number(memory_mb as f64)))
+        .with("disk_gb", Some(Value::Number(16.0)))
+        .with("storage_profile", Some(Value::Text("Gold".into())))
+        .with("network", Some(Value::Texts(vec!["frontend".into()])))
 }
 
-fn vapp(vms: Vec<VmFacts>) -> OwnerFacts {
-    OwnerFacts {
-        vm_count: Ok(vms.len() as u64),
-        vms: Ok(vms),
-        ..OwnerFacts::default()
-    }
+fn vapp(vms: Vec<Record>) -> OwnerFacts {
+    let count = Record::new("").with("vm_count", Some(Value::Number(vms.len() as f64)));
+    OwnerFacts::default()
+        .with("vapp", Ok(vec![count]))
+        .with("vm", Ok(vms))
 }
 
-/// Requests to vCD per task: the GET of the task, one GET per owner document the policy needs
-/// (the vApp or VM serves `vapp` and `vm` alike), the POST of the action.
+/// Requests to vCD per task about a vApp or Media: the GET of the task, one GET per owner
+/// document the policy needs (the owner's serves `vapp`, `vm` and the way to its VDC alike;
+/// `vdc` adds the VDC's), the POST of the action.
 fn requests_per_task(needs: Needs) -> usize {
-    let owner = needs.contains(FactGroup::Vapp) || needs.contains(FactGroup::Vm);
-    let reads = usize::from(owner)
-        + usize::from(needs.contains(FactGroup::Media))
-        + usize::from(needs.contains(FactGroup::Metadata));
+    let has = |name: &str| FactGroup::parse(name).is_some_and(|group| needs.contains(group));
+    let owner = has("vapp") || has("vm") || has("media") || has("vdc");
+    let reads = usize::from(owner) + usize::from(has("metadata")) + usize::from(has("vdc"));
     2 + reads
 }
 

@@ -55,8 +55,8 @@ pub use config::{ApiVersionChoice, Settings, VcdAuth, VcdSettings};
 pub use daemon::Daemon;
 pub use engine::{HeldTask, HoldRegistry, Origin};
 pub use facts::{
-    FactGroup, FactKind, FactValue, MatchKey, MediaFacts, Needs, OwnerFacts, OwnerKey, TaskFacts,
-    Unknown, UnknownFact, VmFacts,
+    FactGroup, FactKind, FactValue, MatchKey, Needs, OwnerFact, OwnerFacts, Record, TaskFacts,
+    Unknown, UnknownFact, Value,
 };
 pub use health::Health;
 pub use metrics::Metrics;

@@ -22,7 +22,7 @@ use crate::reply::{ApiError, Format, typed};
 use crate::shared::Shared;
 use crate::task::ActionOutcome;
 use crate::versions::ApiVersion;
-use crate::{control, owner, settings_api, xml};
+use crate::{control, owner_api, settings_api, xml};
 
 const ENTITY_URN_PREFIX: &str = "urn:vcloud:blockingTask:";
 const NOT_ACTIVE: &str =
@@ -68,10 +68,11 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
             get(settings_api::get_notifications),
         )
         .route("/api/entity/{urn}", get(resolve_entity))
-        .route("/api/vApp/{reference}", get(owner::vapp_or_vm))
-        .route("/api/vApp/{reference}/metadata", get(owner::metadata))
-        .route("/api/media/{id}", get(owner::media))
-        .route("/api/media/{id}/metadata", get(owner::metadata))
+        .route("/api/vApp/{reference}", get(owner_api::vapp_or_vm))
+        .route("/api/vApp/{reference}/metadata", get(owner_api::metadata))
+        .route("/api/media/{id}", get(owner_api::media))
+        .route("/api/media/{id}/metadata", get(owner_api::metadata))
+        .route("/api/vdc/{id}", get(owner_api::vdc))
         .fallback(unknown)
         .layer(from_fn_with_state(
             Arc::clone(&shared),

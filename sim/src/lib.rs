@@ -16,6 +16,7 @@ mod load;
 mod model;
 mod notification;
 mod owner;
+mod owner_api;
 mod owner_xml;
 mod params;
 mod publish;
@@ -40,7 +41,9 @@ use uuid::Uuid;
 pub use config::SimConfig;
 pub use error::SimError;
 pub use load::LoadView;
-pub use model::{ActionRecord, Call, Faults, NewTask, SimMedia, SimVm, TaskView, Unreadable};
+pub use model::{
+    ActionRecord, Call, Faults, NewTask, SimMedia, SimVdc, SimVm, TaskView, Unreadable,
+};
 pub use publish::PublishError;
 pub use task::InvalidTask;
 

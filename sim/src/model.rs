@@ -29,6 +29,8 @@ pub struct NewTask {
     pub media: SimMedia,
     /// The owner's metadata entries (string values).
     pub metadata: BTreeMap<String, String>,
+    /// The VDC the owner lives in (its `Link rel="up"`, through its vApp for a VM).
+    pub vdc: SimVdc,
     /// The owner is gone (deleted meanwhile): reads of it and its metadata answer 404.
     pub owner_gone: bool,
 }
@@ -79,6 +81,24 @@ impl Default for SimMedia {
     }
 }
 
+/// A VDC as vCD describes it. VDCs of the same name are one VDC.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimVdc {
+    pub name: String,
+    /// `AllocationVApp`, `AllocationPool`, `ReservationPool` or `Flex`.
+    pub allocation_model: String,
+}
+
+impl Default for SimVdc {
+    fn default() -> Self {
+        Self {
+            name: "acme-vdc".into(),
+            allocation_model: "AllocationVApp".into(),
+        }
+    }
+}
+
 impl Default for NewTask {
     fn default() -> Self {
         Self {
@@ -91,6 +111,7 @@ impl Default for NewTask {
             vms: None,
             media: SimMedia::default(),
             metadata: BTreeMap::new(),
+            vdc: SimVdc::default(),
             owner_gone: false,
         }
     }
@@ -305,6 +326,13 @@ impl OwnerType {
             Self::Vdc => format!("/api/vdc/{id}"),
         }
     }
+}
+
+/// A named vCD object with its id (organization, user, task owner).
+#[derive(Clone, Debug)]
+pub(crate) struct Named {
+    pub name: String,
+    pub id: Uuid,
 }
 
 #[cfg(test)]

@@ -1,21 +1,12 @@
-//! The objects blocking tasks are about, as `GET` answers them: a task's owner vApp (with its
-//! VMs), VM or Media, and their `/metadata`. Each task registers its owner when created (unless
-//! `NewTask::owner_gone`); everything else answers 404 as vCD does for an unknown object.
+//! The objects blocking tasks are about: a task's owner vApp (with its VMs), VM or Media, what
+//! reading it shows, and the VDC it lives in (a VM through a vApp of its own). Each task
+//! registers its owner when created (unless `NewTask::owner_gone`); `owner_api` serves them.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use crate::auth::XmlApi;
-use crate::model::{OwnerType, SimMedia, SimVm};
-use crate::owner_xml;
-use crate::reply::{ApiError, typed};
-use crate::shared::Shared;
-use crate::task::Named;
+use crate::model::{Named, OwnerType, SimMedia, SimVdc, SimVm};
 
 /// What a task's owner looks like when read.
 #[derive(Clone, Debug)]
@@ -23,6 +14,7 @@ pub(crate) struct OwnerDetails {
     pub vms: Vec<SimVm>,
     pub media: SimMedia,
     pub metadata: BTreeMap<String, String>,
+    pub vdc: SimVdc,
 }
 
 /// A registered owner: its kind, name and id, and what reading it shows. A vApp's VMs get ids
@@ -33,98 +25,41 @@ pub(crate) struct Owner {
     pub named: Named,
     pub details: OwnerDetails,
     pub vm_ids: Vec<Uuid>,
+    /// The id of the VDC in `details.vdc`.
+    pub vdc_id: Uuid,
+    /// The object its `Link rel="up"` names: the vApp of a VM, the VDC of anything else.
+    pub up: (OwnerType, Uuid),
 }
 
 impl Owner {
-    pub(crate) fn new(kind: OwnerType, named: Named, details: OwnerDetails) -> Owner {
+    /// An owner in the VDC `vdc_id`; a VM's `up` is a vApp of its own ([`Owner::vapp_of`]).
+    pub(crate) fn new(kind: OwnerType, named: Named, details: OwnerDetails, vdc_id: Uuid) -> Owner {
         let vm_ids = details.vms.iter().map(|_| Uuid::new_v4()).collect();
+        let up = match kind {
+            OwnerType::Vm => (OwnerType::VApp, Uuid::new_v4()),
+            _ => (OwnerType::Vdc, vdc_id),
+        };
         Owner {
             kind,
             named,
             details,
             vm_ids,
+            vdc_id,
+            up,
         }
     }
-}
 
-/// `GET /api/vApp/vapp-<uuid>` or `GET /api/vApp/vm-<uuid>`.
-pub(crate) async fn vapp_or_vm(
-    State(shared): State<Arc<Shared>>,
-    XmlApi(auth): XmlApi,
-    Path(reference): Path<String>,
-) -> Response {
-    let found = vapp_reference(&reference).and_then(|(kind, id)| {
-        let owner = shared.state().owner(id).cloned()?;
-        (owner.kind == kind).then_some(owner)
-    });
-    let Some(owner) = found else {
-        return not_found(&reference).version(&auth.version).into_response();
-    };
-    let (media, body) = match owner.kind {
-        OwnerType::Vm => (owner_xml::VM_TYPE, owner_xml::vm(&shared.base_url, &owner)),
-        _ => (
-            owner_xml::VAPP_TYPE,
-            owner_xml::vapp(&shared.base_url, &owner),
-        ),
-    };
-    typed(StatusCode::OK, media, Some(&auth.version), body)
-}
-
-/// `GET /api/media/<uuid>`.
-pub(crate) async fn media(
-    State(shared): State<Arc<Shared>>,
-    XmlApi(auth): XmlApi,
-    Path(id): Path<String>,
-) -> Response {
-    let found = Uuid::parse_str(&id).ok().and_then(|id| {
-        let owner = shared.state().owner(id).cloned()?;
-        (owner.kind == OwnerType::Media).then_some(owner)
-    });
-    match found {
-        Some(owner) => typed(
-            StatusCode::OK,
-            owner_xml::MEDIA_TYPE,
-            Some(&auth.version),
-            owner_xml::media(&shared.base_url, &owner),
-        ),
-        None => not_found(&id).version(&auth.version).into_response(),
+    /// The vApp a VM owner lives in, holding that VM; `None` for other owners.
+    pub(crate) fn vapp_of(&self) -> Option<Owner> {
+        let (OwnerType::Vm, (_, id)) = (self.kind, self.up) else {
+            return None;
+        };
+        let named = Named {
+            name: format!("{}-vapp", self.named.name),
+            id,
+        };
+        let mut vapp = Owner::new(OwnerType::VApp, named, self.details.clone(), self.vdc_id);
+        vapp.vm_ids = vec![self.named.id];
+        Some(vapp)
     }
-}
-
-/// `GET /api/vApp/{vapp-|vm-}<uuid>/metadata` and `GET /api/media/<uuid>/metadata`.
-pub(crate) async fn metadata(
-    State(shared): State<Arc<Shared>>,
-    XmlApi(auth): XmlApi,
-    Path(reference): Path<String>,
-) -> Response {
-    let id = vapp_reference(&reference)
-        .map(|(_, id)| id)
-        .or_else(|| Uuid::parse_str(&reference).ok());
-    let found = id.and_then(|id| shared.state().owner(id).cloned());
-    match found {
-        Some(owner) => typed(
-            StatusCode::OK,
-            owner_xml::METADATA_TYPE,
-            Some(&auth.version),
-            owner_xml::metadata(&shared.base_url, &owner),
-        ),
-        None => not_found(&reference).version(&auth.version).into_response(),
-    }
-}
-
-/// `vapp-<uuid>` or `vm-<uuid>`.
-fn vapp_reference(reference: &str) -> Option<(OwnerType, Uuid)> {
-    let (kind, id) = reference.split_once('-')?;
-    let kind = match kind {
-        "vapp" => OwnerType::VApp,
-        "vm" => OwnerType::Vm,
-        _ => return None,
-    };
-    Some((kind, Uuid::parse_str(id).ok()?))
-}
-
-fn not_found(reference: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "[ {reference} ] No access to entity {reference:?}."
-    ))
 }

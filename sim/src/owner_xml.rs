@@ -1,11 +1,14 @@
 //! The owner documents the sim serves, shaped like vCD 10.x's: a `VApp` whose `Children` hold
 //! `Vm`s, each with both a `VmSpecSection` and an `ovf:VirtualHardwareSection` (`rasd:` items,
 //! `vcloud:capacity` on a disk's `rasd:HostResource`), a `NetworkConnectionSection` and a
-//! `StorageProfile`; a `Media` with `size` and `imageType`; and `Metadata` with typed values.
+//! `StorageProfile`; a `Media` with `size` and `imageType`; `Metadata` with typed values; and
+//! the `Vdc` they live in, which each names in its `Link rel="up"` (a VM names its vApp).
 
 use std::fmt::Write as _;
 
-use crate::model::SimVm;
+use uuid::Uuid;
+
+use crate::model::{SimVdc, SimVm};
 use crate::owner::Owner;
 use crate::xml::{DECLARATION, NS_VCLOUD, e};
 
@@ -13,11 +16,37 @@ pub(crate) const VAPP_TYPE: &str = "application/vnd.vmware.vcloud.vApp+xml";
 pub(crate) const VM_TYPE: &str = "application/vnd.vmware.vcloud.vm+xml";
 pub(crate) const MEDIA_TYPE: &str = "application/vnd.vmware.vcloud.media+xml";
 pub(crate) const METADATA_TYPE: &str = "application/vnd.vmware.vcloud.metadata+xml";
+pub(crate) const VDC_TYPE: &str = "application/vnd.vmware.vcloud.vdc+xml";
 
 const NS_OVF: &str = "http://schemas.dmtf.org/ovf/envelope/1";
 const NS_RASD: &str =
     "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData";
 const NS_XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+/// The `Link rel="up"` to the vApp or VDC the owner lives in.
+fn up_link(base: &str, owner: &Owner) -> String {
+    let (kind, id) = owner.up;
+    let media_type = match kind {
+        crate::model::OwnerType::VApp => VAPP_TYPE,
+        _ => VDC_TYPE,
+    };
+    format!(
+        "<Link rel=\"up\" href=\"{}{}\" type=\"{media_type}\"/>",
+        e(base),
+        kind.api_path(id)
+    )
+}
+
+/// `GET /api/vdc/<uuid>`.
+pub(crate) fn vdc(base: &str, id: Uuid, vdc: &SimVdc) -> String {
+    let href = format!("{base}/api/vdc/{id}");
+    format!(
+        "{DECLARATION}<Vdc xmlns=\"{NS_VCLOUD}\" status=\"1\" name=\"{}\" id=\"urn:vcloud:vdc:{id}\" href=\"{}\" type=\"{VDC_TYPE}\">\n    <Description/>\n    <AllocationModel>{}</AllocationModel>\n    <IsEnabled>true</IsEnabled>\n</Vdc>\n",
+        e(&vdc.name),
+        e(&href),
+        e(&vdc.allocation_model),
+    )
+}
 
 /// The namespaces a vApp or VM document declares on its root.
 fn namespaces() -> String {
@@ -29,17 +58,18 @@ fn namespaces() -> String {
 pub(crate) fn vapp(base: &str, owner: &Owner) -> String {
     let href = format!("{base}/api/vApp/vapp-{}", owner.named.id);
     let mut doc = format!(
-        "{DECLARATION}<VApp {} status=\"8\" deployed=\"false\" name=\"{}\" id=\"urn:vcloud:vapp:{}\" href=\"{}\" type=\"{VAPP_TYPE}\">\n    <Link rel=\"down\" href=\"{}/metadata\" type=\"{METADATA_TYPE}\"/>\n    <Description/>\n    <InMaintenanceMode>false</InMaintenanceMode>\n",
+        "{DECLARATION}<VApp {} status=\"8\" deployed=\"false\" name=\"{}\" id=\"urn:vcloud:vapp:{}\" href=\"{}\" type=\"{VAPP_TYPE}\">\n    <Link rel=\"down\" href=\"{}/metadata\" type=\"{METADATA_TYPE}\"/>\n    {}\n    <Description/>\n    <InMaintenanceMode>false</InMaintenanceMode>\n",
         namespaces(),
         e(&owner.named.name),
         owner.named.id,
         e(&href),
         e(&href),
+        up_link(base, owner),
     );
     if !owner.details.vms.is_empty() {
         doc.push_str("    <Children>\n");
         for (vm, id) in owner.details.vms.iter().zip(&owner.vm_ids) {
-            doc.push_str(&vm_element(base, vm, &id.to_string(), ""));
+            doc.push_str(&vm_element(base, vm, &id.to_string(), "", ""));
         }
         doc.push_str("    </Children>\n");
     }
@@ -55,18 +85,23 @@ pub(crate) fn vm(base: &str, owner: &Owner) -> String {
         name: owner.named.name.clone(),
         ..vm.clone()
     };
-    let element = vm_element(base, &vm, &owner.named.id.to_string(), &namespaces());
+    let id = owner.named.id.to_string();
+    let element = vm_element(base, &vm, &id, &namespaces(), &up_link(base, owner));
     format!("{DECLARATION}{}", element.trim_start())
 }
 
-/// One `Vm` element; `namespaces` is empty inside a vApp.
-fn vm_element(base: &str, vm: &SimVm, id: &str, namespaces: &str) -> String {
+/// One `Vm` element; `namespaces` and the `up` link are empty inside a vApp.
+fn vm_element(base: &str, vm: &SimVm, id: &str, namespaces: &str, up: &str) -> String {
     let href = format!("{base}/api/vApp/vm-{id}");
     let mut out = format!(
-        "        <Vm {namespaces} needsCustomization=\"false\" deployed=\"false\" status=\"8\" name=\"{}\" id=\"urn:vcloud:vm:{id}\" href=\"{}\" type=\"{VM_TYPE}\">\n            <Description/>\n",
+        "        <Vm {namespaces} needsCustomization=\"false\" deployed=\"false\" status=\"8\" name=\"{}\" id=\"urn:vcloud:vm:{id}\" href=\"{}\" type=\"{VM_TYPE}\">\n",
         e(&vm.name),
         e(&href),
     );
+    if !up.is_empty() {
+        let _ = writeln!(out, "            {up}");
+    }
+    out.push_str("            <Description/>\n");
     out.push_str(&spec_section(vm));
     out.push_str(&hardware_section(vm));
     out.push_str("            <NetworkConnectionSection ovf:required=\"false\">\n                <ovf:Info>Specifies the available VM network connections</ovf:Info>\n                <PrimaryNetworkConnectionIndex>0</PrimaryNetworkConnectionIndex>\n");
@@ -139,12 +174,13 @@ fn hardware_section(vm: &SimVm) -> String {
 pub(crate) fn media(base: &str, owner: &Owner) -> String {
     let href = format!("{base}/api/media/{}", owner.named.id);
     format!(
-        "{DECLARATION}<Media xmlns=\"{NS_VCLOUD}\" size=\"{}\" imageType=\"{}\" status=\"0\" name=\"{}\" id=\"urn:vcloud:media:{}\" href=\"{}\" type=\"{MEDIA_TYPE}\">\n    <Link rel=\"down\" href=\"{}/metadata\" type=\"{METADATA_TYPE}\"/>\n    <Description/>\n</Media>\n",
+        "{DECLARATION}<Media xmlns=\"{NS_VCLOUD}\" size=\"{}\" imageType=\"{}\" status=\"0\" name=\"{}\" id=\"urn:vcloud:media:{}\" href=\"{}\" type=\"{MEDIA_TYPE}\">\n    {}\n    <Link rel=\"down\" href=\"{}/metadata\" type=\"{METADATA_TYPE}\"/>\n    <Description/>\n</Media>\n",
         owner.details.media.size,
         e(&owner.details.media.image_type),
         e(&owner.named.name),
         owner.named.id,
         e(&href),
+        up_link(base, owner),
         e(&href),
     )
 }

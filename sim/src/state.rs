@@ -8,10 +8,10 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::blocking::BlockingSettings;
-use crate::model::{Call, Decision, Faults, TaskStatus};
+use crate::model::{Call, Decision, Faults, Named, SimVdc, TaskStatus};
 use crate::owner::Owner;
 use crate::sessions::Sessions;
-use crate::task::{Named, Task, ValidTask};
+use crate::task::{Task, ValidTask};
 
 #[derive(Debug, Default)]
 pub(crate) struct CloudState {
@@ -25,8 +25,12 @@ pub(crate) struct CloudState {
     /// One id per (organization, user name).
     users: HashMap<(String, String), Uuid>,
     pub sessions: Sessions,
-    /// The objects tasks are about, by owner id (VMs of a vApp also by their own id).
+    /// The objects tasks are about, by owner id, with the vApp of an owner VM.
     owners: HashMap<Uuid, Owner>,
+    /// One id per VDC name.
+    vdc_ids: HashMap<String, Uuid>,
+    /// The VDCs by id, as the latest task in each described it.
+    vdcs: HashMap<Uuid, SimVdc>,
     calls: Vec<Call>,
     /// The call log keeps the first this many calls; `None` keeps all.
     call_log_limit: Option<usize>,
@@ -83,7 +87,15 @@ impl CloudState {
             actions: Vec::new(),
         };
         if let Some(details) = new.owner_details {
-            let owner = Owner::new(task.owner_type, task.owner.clone(), details);
+            let vdc_id = *self
+                .vdc_ids
+                .entry(details.vdc.name.clone())
+                .or_insert_with(Uuid::new_v4);
+            self.vdcs.insert(vdc_id, details.vdc.clone());
+            let owner = Owner::new(task.owner_type, task.owner.clone(), details, vdc_id);
+            if let Some(vapp) = owner.vapp_of() {
+                self.owners.insert(vapp.named.id, vapp);
+            }
             self.owners.insert(task.owner.id, owner);
         }
         self.order.push(task.id);
@@ -94,6 +106,11 @@ impl CloudState {
     /// The object a task is about, by its id, unless it is gone.
     pub(crate) fn owner(&self, id: Uuid) -> Option<&Owner> {
         self.owners.get(&id)
+    }
+
+    /// The VDC with id `id`.
+    pub(crate) fn vdc(&self, id: Uuid) -> Option<&SimVdc> {
+        self.vdcs.get(&id)
     }
 
     pub(crate) fn task(&self, id: Uuid) -> Option<&Task> {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use crate::model::{ActionRecord, Decision, NewTask, OwnerType, TaskStatus, TaskView};
+use crate::model::{ActionRecord, Decision, Named, NewTask, OwnerType, TaskStatus, TaskView};
 use crate::owner::OwnerDetails;
 
 /// Why a `NewTask` was refused; the message names the field.
@@ -49,6 +49,7 @@ impl ValidTask {
             vms: new.vms.unwrap_or_else(|| vec![Default::default()]),
             media: new.media,
             metadata: new.metadata,
+            vdc: new.vdc,
         });
         Ok(Self {
             operation: new.operation,
@@ -60,13 +61,6 @@ impl ValidTask {
             owner_details,
         })
     }
-}
-
-/// A named vCD object with its id (organization, user, task owner).
-#[derive(Clone, Debug)]
-pub(crate) struct Named {
-    pub name: String,
-    pub id: Uuid,
 }
 
 /// A blocking task as vCD holds it.

@@ -3,18 +3,39 @@
 //!
 //! Both come from one table, the `match_keys!` invocation below: adding a match key is one
 //! line there, one line in `From<&BlockingTask>` saying where vCD gives its value, and its
-//! documentation (README, `policies/example.toml`). What the operation is about (the owner's
-//! VMs, media, metadata) is in [`owner`], with its own table of keys.
+//! documentation (README, `policies/example.toml`).
+//!
+//! What the operation is about (the owner's VMs, its Media, its metadata, its VDC) comes in
+//! owner-fact groups: each is one module here holding one [`Group`] descriptor, listed once in
+//! [`GROUPS`]. Adding a group is a module and a line there.
 
+mod group;
+mod media;
+mod metadata;
 mod owner;
+mod read;
+mod value;
+mod vapp;
+mod vdc;
+mod vm;
 
-pub use owner::{
-    FactGroup, FactKind, FactValue, MediaFacts, Needs, OwnerFacts, OwnerKey, Unknown, UnknownFact,
-    VmFacts,
-};
+pub(crate) use group::Group;
+pub use group::{FactGroup, FactKind, Needs, OwnerFact};
+pub use owner::OwnerFacts;
 pub(crate) use owner::{documented_owner, owner_has};
+pub(crate) use read::OwnerReader;
+pub use value::{FactValue, Record, Unknown, UnknownFact, Value};
 
 use crate::task::BlockingTask;
+
+/// Every owner-fact group, in the order `explain` shows them.
+pub(crate) static GROUPS: &[&Group] = &[
+    &vapp::VAPP,
+    &vm::VM,
+    &media::MEDIA,
+    &metadata::METADATA,
+    &vdc::VDC,
+];
 
 /// Declares [`MatchKey`] and [`TaskFacts`] from one list of `Variant => field_name` pairs; the
 /// field name is the key as written in a policy.

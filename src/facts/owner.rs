@@ -1,78 +1,11 @@
-//! Owner facts: what a blocking task's operation is about (the owner vApp and its VMs, the
-//! owner VM, the owner Media, the owner's metadata), read from vCD only when a policy needs
-//! them. [`OwnerKey`] is the one table of owner-fact keys; [`OwnerFacts`] holds what was read
-//! and, for what could not be had, why ([`Unknown`]).
+//! Owner facts: what a blocking task's operation is about, read from vCD only when a policy
+//! needs them. [`OwnerFacts`] holds, for each group of the registry, its [`Record`]s or why
+//! they could not be had ([`Unknown`]).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-/// Owner facts that come together: one group is one read from vCD (`vapp` and `vm` share the
-/// read of the owner vApp or VM).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FactGroup {
-    Vapp,
-    Vm,
-    Media,
-    Metadata,
-}
-
-impl FactGroup {
-    pub const ALL: [FactGroup; 4] = [
-        FactGroup::Vapp,
-        FactGroup::Vm,
-        FactGroup::Media,
-        FactGroup::Metadata,
-    ];
-
-    /// The group's table name in a policy: `vapp`, `vm`, `media`, `metadata`.
-    pub fn name(self) -> &'static str {
-        match self {
-            FactGroup::Vapp => "vapp",
-            FactGroup::Vm => "vm",
-            FactGroup::Media => "media",
-            FactGroup::Metadata => "metadata",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<FactGroup> {
-        FactGroup::ALL
-            .into_iter()
-            .find(|group| group.name() == name)
-    }
-
-    fn bit(self) -> u8 {
-        1 << self as u8
-    }
-}
-
-/// A set of [`FactGroup`]s: what a rule or a policy needs read before it can decide.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Needs(u8);
-
-impl Needs {
-    pub fn with(self, group: FactGroup) -> Needs {
-        Needs(self.0 | group.bit())
-    }
-
-    pub fn union(self, other: Needs) -> Needs {
-        Needs(self.0 | other.0)
-    }
-
-    pub fn contains(self, group: FactGroup) -> bool {
-        self.0 & group.bit() != 0
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The groups in the set, in [`FactGroup::ALL`] order.
-    pub fn groups(self) -> impl Iterator<Item = FactGroup> {
-        FactGroup::ALL
-            .into_iter()
-            .filter(move |group| self.contains(*group))
-    }
-}
+use super::group::{FactGroup, FactKind, Group, OwnerFact};
+use super::value::{FactValue, Record, Unknown, Value};
 
 /// Operations whose owner vCD documents, with that owner's type: a `vdc*Media` operation is
 /// about a Media, a vApp operation about the vApp (vCD's task `operationName`s; the owner is
@@ -103,267 +36,59 @@ pub(crate) fn documented_owner(operation: &str) -> Option<&'static str> {
 
 /// Whether an owner of type `owner` (`vApp`, `vm`, `media`, …) has the facts of `group`.
 pub(crate) fn owner_has(owner: &str, group: FactGroup) -> bool {
-    matches!(
-        (owner.to_ascii_lowercase().as_str(), group),
-        (
-            "vapp",
-            FactGroup::Vapp | FactGroup::Vm | FactGroup::Metadata
-        ) | ("vm", FactGroup::Vm | FactGroup::Metadata)
-            | ("media", FactGroup::Media | FactGroup::Metadata)
-    )
+    group.spec().has_owner(owner)
 }
 
-/// Whether a fact is compared as a number (`{ gt, ge, lt, le, eq }`) or matched as text (globs,
-/// regexes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FactKind {
-    Number,
-    Text,
-}
-
-/// Declares [`OwnerKey`] from one list of `Variant => Group "group.field" Kind` entries.
-macro_rules! owner_keys {
-    ($($(#[doc = $doc:literal])+ $variant:ident => $group:ident $name:literal $kind:ident,)+) => {
-        /// An owner fact with a fixed name (`metadata.<key>` entries are open-ended and have
-        /// none), in the order `explain` shows them.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum OwnerKey {
-            $($(#[doc = $doc])+ $variant,)+
-        }
-
-        impl OwnerKey {
-            pub const ALL: &'static [OwnerKey] = &[$(OwnerKey::$variant,)+];
-
-            /// The key as written in a policy, e.g. `vm.memory_mb`.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(OwnerKey::$variant => $name,)+
-                }
-            }
-
-            pub fn group(self) -> FactGroup {
-                match self {
-                    $(OwnerKey::$variant => FactGroup::$group,)+
-                }
-            }
-
-            pub fn kind(self) -> FactKind {
-                match self {
-                    $(OwnerKey::$variant => FactKind::$kind,)+
-                }
-            }
-        }
-    };
-}
-
-owner_keys! {
-    /// How many VMs the owner vApp has (its `Children/Vm`).
-    VappVmCount => Vapp "vapp.vm_count" Number,
-    /// Virtual CPUs of a VM.
-    VmCpu => Vm "vm.cpu" Number,
-    /// Memory of a VM in MiB.
-    VmMemoryMb => Vm "vm.memory_mb" Number,
-    /// The sum of a VM's disks in GiB.
-    VmDiskGb => Vm "vm.disk_gb" Number,
-    /// The name of a VM's storage policy.
-    VmStorageProfile => Vm "vm.storage_profile" Text,
-    /// The networks a VM's NICs connect to (matches when any NIC's does).
-    VmNetwork => Vm "vm.network" Text,
-    /// The owner Media's size in GiB, as a fraction (bytes / 2^30).
-    MediaSizeGb => Media "media.size_gb" Number,
-    /// The owner Media's image type, e.g. `iso`, `floppy`.
-    MediaImageType => Media "media.image_type" Text,
-}
-
-impl OwnerKey {
-    /// The part after the group, e.g. `memory_mb`.
-    pub fn field(self) -> &'static str {
-        let name = self.name();
-        name.split_once('.').map_or(name, |(_, field)| field)
-    }
-
-    /// The key of `group` named `field`.
-    pub fn parse(group: FactGroup, field: &str) -> Option<OwnerKey> {
-        OwnerKey::ALL
-            .iter()
-            .copied()
-            .find(|key| key.group() == group && key.field() == field)
-    }
-
-    /// The field names of `group`, in declaration order.
-    pub fn fields(group: FactGroup) -> impl Iterator<Item = &'static str> {
-        OwnerKey::ALL
-            .iter()
-            .filter(move |key| key.group() == group)
-            .map(|key| key.field())
-    }
-}
-
-/// Why an owner fact could not be had.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Unknown {
-    /// Nobody gave it: a `[[test]]` case or `explain` without it.
-    NotGiven,
-    /// The task's owner is of a type that has no such fact (e.g. `vm.*` of a Media); holds
-    /// the owner type as vCD named it, empty when the task names no owner.
-    OwnerType(String),
-    /// vCD's document leaves it out; says what is missing.
-    Missing(String),
-    /// Reading the owner from vCD failed after retries; the error.
-    ReadFailed(String),
-}
-
-impl fmt::Display for Unknown {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Unknown::NotGiven => f.write_str("not given"),
-            Unknown::OwnerType(kind) if kind.is_empty() => {
-                f.write_str("the task names no owner of a known type")
-            }
-            Unknown::OwnerType(kind) => write!(f, "the task's owner is a {kind}"),
-            Unknown::Missing(what) => write!(f, "vCD's answer has no {what}"),
-            Unknown::ReadFailed(error) => write!(f, "reading the owner failed: {error}"),
-        }
-    }
-}
-
-/// A fact a rule needed that was unknown, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UnknownFact {
-    /// The key as written in a policy, e.g. `vm.memory_mb` or `metadata.env`.
-    pub key: String,
-    pub reason: Unknown,
-}
-
-impl fmt::Display for UnknownFact {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.key, self.reason)
-    }
-}
-
-/// One VM: the owner VM, or one of the owner vApp's. A field is `None` when vCD's document
-/// says nothing about it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct VmFacts {
-    pub name: String,
-    pub cpu: Option<u64>,
-    pub memory_mb: Option<u64>,
-    pub disk_gb: Option<f64>,
-    pub storage_profile: Option<String>,
-    /// The network of each NIC, in document order (empty: the VM has no NIC).
-    pub networks: Option<Vec<String>>,
-}
-
-/// The owner Media.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MediaFacts {
-    /// `size` / 2^30: the size the uploading client declared, in GiB.
-    pub size_gb: Option<f64>,
-    pub image_type: Option<String>,
-}
-
-/// A fact's value as a rule sees it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FactValue<'a> {
-    Number(f64),
-    Text(&'a str),
-    /// Several values, of which any may match (a VM's NIC networks).
-    Texts(&'a [String]),
-}
-
-/// Everything read about a task's owner, each group known or unknown with its reason.
+/// Everything read about a task's owner: for each group of the registry its records, or why
+/// they are unknown.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnerFacts {
-    /// `vapp.vm_count`.
-    pub vm_count: Result<u64, Unknown>,
-    /// The owner vApp's VMs, or the owner VM alone.
-    pub vms: Result<Vec<VmFacts>, Unknown>,
-    pub media: Result<MediaFacts, Unknown>,
-    /// The owner's metadata entries, key to value as text.
-    pub metadata: Result<BTreeMap<String, String>, Unknown>,
+    /// By [`FactGroup`] index.
+    groups: Vec<Result<Vec<Record>, Unknown>>,
 }
 
 impl Default for OwnerFacts {
     fn default() -> OwnerFacts {
         OwnerFacts {
-            vm_count: Err(Unknown::NotGiven),
-            vms: Err(Unknown::NotGiven),
-            media: Err(Unknown::NotGiven),
-            metadata: Err(Unknown::NotGiven),
-        }
-    }
-}
-
-impl VmFacts {
-    /// The VM's value for a `vm.*` key; `Err` says what the document lacked.
-    pub fn value(&self, key: OwnerKey) -> Result<FactValue<'_>, Unknown> {
-        let missing = |what: &str| Unknown::Missing(format!("{what} for VM {:?}", self.name));
-        let number = |value: Option<u64>, what| {
-            value
-                .map(|v| FactValue::Number(v as f64))
-                .ok_or_else(|| missing(what))
-        };
-        match key {
-            OwnerKey::VmCpu => number(self.cpu, "CPU count"),
-            OwnerKey::VmMemoryMb => number(self.memory_mb, "memory size"),
-            OwnerKey::VmDiskGb => self
-                .disk_gb
-                .map(FactValue::Number)
-                .ok_or_else(|| missing("disk sizes")),
-            OwnerKey::VmStorageProfile => self
-                .storage_profile
-                .as_deref()
-                .map(FactValue::Text)
-                .ok_or_else(|| missing("StorageProfile")),
-            OwnerKey::VmNetwork => self
-                .networks
-                .as_deref()
-                .map(FactValue::Texts)
-                .ok_or_else(|| missing("NetworkConnectionSection")),
-            other => Err(Unknown::Missing(format!("{} on a VM", other.name()))),
+            groups: FactGroup::all().map(|_| Err(Unknown::NotGiven)).collect(),
         }
     }
 }
 
 impl OwnerFacts {
-    /// The value of a `vapp.*` or `media.*` key (`vm.*` keys are per VM: [`VmFacts::value`]).
-    pub fn value(&self, key: OwnerKey) -> Result<FactValue<'_>, Unknown> {
-        match key {
-            OwnerKey::VappVmCount => self
-                .vm_count
-                .clone()
-                .map(|count| FactValue::Number(count as f64)),
-            OwnerKey::MediaSizeGb => {
-                let media = self.media.as_ref().map_err(Clone::clone)?;
-                media
-                    .size_gb
-                    .map(FactValue::Number)
-                    .ok_or_else(|| Unknown::Missing("Media size".to_owned()))
-            }
-            OwnerKey::MediaImageType => {
-                let media = self.media.as_ref().map_err(Clone::clone)?;
-                media
-                    .image_type
-                    .as_deref()
-                    .map(FactValue::Text)
-                    .ok_or_else(|| Unknown::Missing("Media imageType".to_owned()))
-            }
-            vm_key => Err(Unknown::Missing(format!("{} outside a VM", vm_key.name()))),
+    /// The records of `group` (the VMs of a vApp; one record for other groups), or why they
+    /// are unknown.
+    pub fn records(&self, group: FactGroup) -> Result<&[Record], &Unknown> {
+        self.groups[group.index()].as_deref()
+    }
+
+    /// Sets what is known of `group`.
+    pub fn set_records(&mut self, group: FactGroup, records: Result<Vec<Record>, Unknown>) {
+        self.groups[group.index()] = records;
+    }
+
+    /// The facts with `group` set, for building them in tests and benchmarks.
+    pub fn with(mut self, group: &str, records: Result<Vec<Record>, Unknown>) -> OwnerFacts {
+        if let Some(group) = FactGroup::parse(group) {
+            self.set_records(group, records);
+        }
+        self
+    }
+
+    /// The value of a fact of a group of one record (a group of several is matched record by
+    /// record: [`Record::value`]).
+    pub fn value(&self, fact: &OwnerFact) -> Result<FactValue<'_>, Unknown> {
+        let records = self.records(fact.group).map_err(Clone::clone)?;
+        match records.first() {
+            Some(record) => fact.value_in(record),
+            None => Err(Unknown::Missing(fact.name())),
         }
     }
 
-    /// The owner's metadata entry `key`.
-    pub fn metadata_value(&self, key: &str) -> Result<FactValue<'_>, Unknown> {
-        let entries = self.metadata.as_ref().map_err(Clone::clone)?;
-        entries
-            .get(key)
-            .map(|value| FactValue::Text(value))
-            .ok_or_else(|| Unknown::Missing(format!("metadata entry {key:?}")))
-    }
-
     /// Sets one fact written `group.field` (`vm.memory_mb`, `metadata.env`), as `explain
-    /// --fact` takes them: `vm.*` facts describe one VM named `vm`. `Ok(false)` when `name` is
-    /// no owner fact; `Err` when the value is not of the fact's kind.
+    /// --fact` takes them: a group of several records gets one, named after the group.
+    /// `Ok(false)` when `name` is no owner fact; `Err` when the group has no such field or the
+    /// value is not of the fact's kind.
     pub fn set(&mut self, name: &str, value: &str) -> Result<bool, String> {
         let Some((group, field)) = name.split_once('.') else {
             return Ok(false);
@@ -371,116 +96,82 @@ impl OwnerFacts {
         let Some(group) = FactGroup::parse(group) else {
             return Ok(false);
         };
-        if group == FactGroup::Metadata {
-            known_or_default(&mut self.metadata).insert(field.to_owned(), value.to_owned());
-            return Ok(true);
-        }
-        let Some(key) = OwnerKey::parse(group, field) else {
-            let known: Vec<&str> = OwnerKey::fields(group).collect();
+        let spec = group.spec();
+        let Some(fact) = OwnerFact::new(group, field) else {
+            let known: Vec<&str> = spec.field_names().collect();
             return Err(format!(
                 "{name:?}: {} has no fact {field:?}; use {}",
-                group.name(),
+                spec.name,
                 known.join(", ")
             ));
         };
-        let number = || {
-            value
-                .trim()
-                .parse::<f64>()
-                .map_err(|_| format!("{name:?} is a number, not {value:?}"))
+        let parsed = match fact.kind() {
+            FactKind::Number => Value::Number(
+                value
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("{name:?} is a number, not {value:?}"))?,
+            ),
+            FactKind::Text => Value::Text(value.to_owned()),
         };
-        match key {
-            OwnerKey::VappVmCount => self.vm_count = Ok(number()? as u64),
-            OwnerKey::MediaSizeGb => self.media_mut().size_gb = Some(number()?),
-            OwnerKey::MediaImageType => self.media_mut().image_type = Some(value.to_owned()),
-            OwnerKey::VmCpu => self.vm_mut().cpu = Some(number()? as u64),
-            OwnerKey::VmMemoryMb => self.vm_mut().memory_mb = Some(number()? as u64),
-            OwnerKey::VmDiskGb => self.vm_mut().disk_gb = Some(number()?),
-            OwnerKey::VmStorageProfile => self.vm_mut().storage_profile = Some(value.to_owned()),
-            OwnerKey::VmNetwork => self
-                .vm_mut()
-                .networks
-                .get_or_insert_with(Vec::new)
-                .push(value.to_owned()),
+        let slot = &mut self.groups[group.index()];
+        if slot.is_err() {
+            *slot = Ok(Vec::new());
         }
+        let Ok(records) = slot else {
+            unreachable!("made Ok above")
+        };
+        if records.is_empty() {
+            let name = if spec.each.is_some() { spec.name } else { "" };
+            records.push(Record::new(name));
+        }
+        let many = fact.spec().is_some_and(|field| field.many);
+        records[0].set(field, many, parsed);
         Ok(true)
-    }
-
-    fn media_mut(&mut self) -> &mut MediaFacts {
-        known_or_default(&mut self.media)
-    }
-
-    /// The one VM `explain --fact vm.…` describes.
-    fn vm_mut(&mut self) -> &mut VmFacts {
-        let vms = known_or_default(&mut self.vms);
-        if vms.is_empty() {
-            vms.push(VmFacts {
-                name: "vm".to_owned(),
-                ..VmFacts::default()
-            });
-        }
-        &mut vms[0]
     }
 
     /// Whether anything is known or was tried: false for facts nobody gave or read.
     fn any_given(&self) -> bool {
-        let given = |unknown: Option<&Unknown>| unknown != Some(&Unknown::NotGiven);
-        given(self.vm_count.as_ref().err())
-            || given(self.vms.as_ref().err())
-            || given(self.media.as_ref().err())
-            || given(self.metadata.as_ref().err())
+        self.groups
+            .iter()
+            .any(|group| group.as_ref().err() != Some(&Unknown::NotGiven))
     }
 }
 
-/// The known value, made known (empty) first if it was not.
-fn known_or_default<T: Default>(slot: &mut Result<T, Unknown>) -> &mut T {
-    if slot.is_err() {
-        *slot = Ok(T::default());
-    }
-    match slot {
-        Ok(value) => value,
-        Err(_) => unreachable!("made Ok above"),
-    }
-}
-
-/// Lines of `group  value` for `explain`, or nothing when no owner fact was given or read.
+/// Lines of `group  values` for `explain`, or nothing when no owner fact was given or read.
 impl fmt::Display for OwnerFacts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.any_given() {
             return Ok(());
         }
         writeln!(f, "owner facts:")?;
-        match &self.vm_count {
-            Ok(count) => writeln!(f, "  vapp.vm_count  {count}")?,
-            Err(reason) => writeln!(f, "  vapp           unknown: {reason}")?,
-        }
-        match &self.vms {
-            Ok(vms) if vms.is_empty() => writeln!(f, "  vm             none")?,
-            Ok(vms) => {
-                for vm in vms {
-                    writeln!(f, "  vm {:?}: {}", vm.name, VmLine(vm))?;
+        for group in FactGroup::all() {
+            let spec = group.spec();
+            let name = spec.name;
+            match self.records(group) {
+                Err(reason) => writeln!(f, "  {name:<14} unknown: {reason}")?,
+                Ok(records)
+                    if records.is_empty()
+                        || (spec.open.is_some() && records.iter().all(Record::is_empty)) =>
+                {
+                    writeln!(f, "  {name:<14} none")?
+                }
+                Ok(records) if spec.open.is_some() => {
+                    for (key, value) in records.iter().flat_map(Record::entries) {
+                        writeln!(f, "  {name}.{key} = {value}")?;
+                    }
+                }
+                Ok(records) if spec.each.is_some() => {
+                    for record in records {
+                        writeln!(f, "  {name} {:?}: {}", record.name, Line(spec, record))?;
+                    }
+                }
+                Ok(records) => {
+                    for record in records {
+                        writeln!(f, "  {name:<14} {}", Line(spec, record))?;
+                    }
                 }
             }
-            Err(reason) => writeln!(f, "  vm             unknown: {reason}")?,
-        }
-        match &self.media {
-            Ok(media) => {
-                let size = media
-                    .size_gb
-                    .map_or("unknown".to_owned(), |gb| format!("{gb}"));
-                let kind = media.image_type.as_deref().unwrap_or("unknown");
-                writeln!(f, "  media          size_gb {size}, image_type {kind:?}")?;
-            }
-            Err(reason) => writeln!(f, "  media          unknown: {reason}")?,
-        }
-        match &self.metadata {
-            Ok(entries) if entries.is_empty() => writeln!(f, "  metadata       none")?,
-            Ok(entries) => {
-                for (key, value) in entries {
-                    writeln!(f, "  metadata.{key} = {value:?}")?;
-                }
-            }
-            Err(reason) => writeln!(f, "  metadata       unknown: {reason}")?,
         }
         Ok(())
     }
@@ -488,66 +179,79 @@ impl fmt::Display for OwnerFacts {
 
 /// `cpu 2, memory_mb 4096, disk_gb 16, storage_profile "Gold", network ["net1"]`, with
 /// `unknown` for what the document left out.
-struct VmLine<'a>(&'a VmFacts);
+struct Line<'a>(&'a Group, &'a Record);
 
-impl fmt::Display for VmLine<'_> {
+impl fmt::Display for Line<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, key) in OwnerKey::ALL
-            .iter()
-            .filter(|key| key.group() == FactGroup::Vm)
-            .enumerate()
-        {
+        for (i, field) in self.0.fields.iter().enumerate() {
             let separator = if i == 0 { "" } else { ", " };
-            write!(f, "{separator}{} ", key.field())?;
-            match self.0.value(*key) {
-                Ok(value) => write!(f, "{value}")?,
-                Err(_) => f.write_str("unknown")?,
+            write!(f, "{separator}{} ", field.name)?;
+            match self.1.get(field.name) {
+                Some(value) => write!(f, "{value}")?,
+                None => f.write_str("unknown")?,
             }
         }
         Ok(())
     }
 }
 
-/// Numbers as written in a policy (`16`, `0.5`), text quoted, lists in brackets.
-impl fmt::Display for FactValue<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FactValue::Number(n) => write!(f, "{n}"),
-            FactValue::Text(text) => write!(f, "{text:?}"),
-            FactValue::Texts(texts) => write!(f, "{texts:?}"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::Needs;
+
+    fn fact(name: &str) -> OwnerFact {
+        OwnerFact::parse(name).unwrap()
+    }
+
+    fn group(name: &str) -> FactGroup {
+        FactGroup::parse(name).unwrap()
+    }
 
     #[test]
-    fn every_owner_key_parses_back_from_its_group_and_field() {
-        for key in OwnerKey::ALL {
-            assert_eq!(OwnerKey::parse(key.group(), key.field()), Some(*key));
-            assert_eq!(
-                key.name(),
-                format!("{}.{}", key.group().name(), key.field())
-            );
+    fn every_field_parses_back_from_its_name() {
+        for group in FactGroup::all() {
+            assert_eq!(FactGroup::parse(group.name()), Some(group));
+            for field in group.spec().fields {
+                let name = format!("{}.{}", group.name(), field.name);
+                assert_eq!(fact(&name).name(), name);
+                assert_eq!(fact(&name).kind(), field.kind);
+            }
         }
-        assert_eq!(OwnerKey::parse(FactGroup::Vm, "size_gb"), None);
+        assert_eq!(OwnerFact::parse("vm.size_gb"), None);
         assert_eq!(
-            OwnerKey::fields(FactGroup::Media).collect::<Vec<_>>(),
+            fact("metadata.any-key").kind(),
+            crate::facts::FactKind::Text
+        );
+        assert_eq!(
+            group("media").spec().field_names().collect::<Vec<_>>(),
             ["size_gb", "image_type"]
         );
     }
 
     #[test]
+    fn every_group_fits_in_a_set_of_needs_and_names_its_owners_in_lower_case() {
+        assert!(crate::facts::GROUPS.len() <= 32, "Needs is a u32");
+        for group in FactGroup::all() {
+            let owners = group.spec().owners;
+            assert!(
+                owners.iter().all(|o| *o == o.to_ascii_lowercase()),
+                "{group:?}"
+            );
+        }
+        assert!(owner_has("vApp", group("vdc")) && owner_has("MEDIA", group("vdc")));
+        assert!(!owner_has("vAppTemplate", group("vdc")) && !owner_has("media", group("vm")));
+    }
+
+    #[test]
     fn needs_is_a_set_of_groups() {
         let needs = Needs::default()
-            .with(FactGroup::Vm)
-            .union(Needs::default().with(FactGroup::Metadata));
-        assert!(needs.contains(FactGroup::Vm) && !needs.contains(FactGroup::Media));
+            .with(group("vm"))
+            .union(Needs::default().with(group("metadata")));
+        assert!(needs.contains(group("vm")) && !needs.contains(group("media")));
         assert_eq!(
             needs.groups().collect::<Vec<_>>(),
-            [FactGroup::Vm, FactGroup::Metadata]
+            [group("vm"), group("metadata")]
         );
         assert!(Needs::default().is_empty());
     }
@@ -561,16 +265,23 @@ mod tests {
             ("vm.network", "b"),
             ("media.size_gb", "0.5"),
             ("metadata.env", "prod"),
+            ("vdc.name", "prod-vdc"),
         ] {
             assert_eq!(facts.set(name, value), Ok(true), "{name}");
         }
-        let vms = facts.vms.as_ref().unwrap();
+        let vms = facts.records(group("vm")).unwrap();
         assert_eq!(vms.len(), 1);
-        assert_eq!(vms[0].memory_mb, Some(131072));
-        assert_eq!(vms[0].networks, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(vms[0].name, "vm");
+        assert_eq!(vms[0].get("memory_mb"), Some(FactValue::Number(131072.0)));
+        let networks = ["a".to_owned(), "b".to_owned()];
+        assert_eq!(vms[0].get("network"), Some(FactValue::Texts(&networks)));
         assert_eq!(
-            facts.value(OwnerKey::MediaSizeGb),
+            facts.value(&fact("media.size_gb")),
             Ok(FactValue::Number(0.5))
+        );
+        assert_eq!(
+            facts.value(&fact("vdc.name")),
+            Ok(FactValue::Text("prod-vdc"))
         );
         assert_eq!(facts.set("org", "x"), Ok(false));
         assert!(
@@ -589,29 +300,47 @@ mod tests {
 
     #[test]
     fn values_say_why_they_are_unknown() {
-        let facts = OwnerFacts {
-            media: Err(Unknown::OwnerType("vApp".into())),
-            metadata: Ok(BTreeMap::from([("env".into(), "prod".into())])),
-            ..OwnerFacts::default()
-        };
+        let facts = OwnerFacts::default()
+            .with("media", Err(Unknown::OwnerType("vApp".into())))
+            .with(
+                "metadata",
+                Ok(vec![
+                    Record::new("").with("env", Some(Value::Text("prod".into()))),
+                ]),
+            );
         assert_eq!(
-            facts.value(OwnerKey::MediaSizeGb).unwrap_err().to_string(),
+            facts.value(&fact("media.size_gb")).unwrap_err().to_string(),
             "the task's owner is a vApp"
         );
-        assert_eq!(facts.metadata_value("env"), Ok(FactValue::Text("prod")));
         assert_eq!(
-            facts.metadata_value("team").unwrap_err().to_string(),
+            facts.value(&fact("metadata.env")),
+            Ok(FactValue::Text("prod"))
+        );
+        assert_eq!(
+            facts.value(&fact("metadata.team")).unwrap_err().to_string(),
             "vCD's answer has no metadata entry \"team\""
         );
-        let vm = VmFacts {
-            name: "db".into(),
-            cpu: Some(4),
-            ..VmFacts::default()
-        };
-        assert_eq!(vm.value(OwnerKey::VmCpu), Ok(FactValue::Number(4.0)));
+        let vm = Record::new("db").with("cpu", Some(Value::Number(4.0)));
+        assert_eq!(fact("vm.cpu").value_in(&vm), Ok(FactValue::Number(4.0)));
         assert_eq!(
-            vm.value(OwnerKey::VmMemoryMb).unwrap_err().to_string(),
+            fact("vm.memory_mb").value_in(&vm).unwrap_err().to_string(),
             "vCD's answer has no memory size for VM \"db\""
         );
+    }
+
+    #[test]
+    fn explain_shows_every_group_known_or_not() {
+        let mut facts = OwnerFacts::default();
+        facts.set("vm.cpu", "2").unwrap();
+        facts.set("vdc.allocation_model", "Flex").unwrap();
+        facts.set_records(group("metadata"), Ok(vec![Record::new("")]));
+        assert_eq!(
+            facts.to_string(),
+            "owner facts:\n  vapp           unknown: not given\n  \
+             vm \"vm\": cpu 2, memory_mb unknown, disk_gb unknown, storage_profile unknown, \
+             network unknown\n  media          unknown: not given\n  metadata       none\n  \
+             vdc            name unknown, allocation_model \"Flex\"\n"
+        );
+        assert_eq!(OwnerFacts::default().to_string(), "");
     }
 }

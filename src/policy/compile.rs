@@ -14,10 +14,10 @@ use super::index::{KnownRule, RuleIndex};
 use super::matcher::Matcher;
 use super::model::{Action, DEFAULTS_RULE, Location};
 use super::raw::{self, RawDefaults, RawRule, RawTest};
-use super::rule::{Condition, Defaults, OwnerCondition, OwnerFact, Rule};
+use super::rule::{Condition, Defaults, EachCondition, OwnerCondition, Rule};
 use super::selftest;
 use super::template::Template;
-use crate::facts::{FactGroup, FactKind, Needs, documented_owner, owner_has};
+use crate::facts::{FactKind, Needs, documented_owner, owner_has};
 
 /// One file being compiled.
 struct File<'a> {
@@ -233,11 +233,11 @@ fn compile_rule(
         }
     }
     let conditions = conditions(&raw, source, errors);
-    let (owner, vm) = owner_conditions(&raw, source, errors);
+    let (owner, each) = owner_conditions(&raw, source, errors);
     let needs = owner
         .iter()
-        .chain(&vm)
-        .fold(Needs::default(), |needs, c| needs.with(c.fact.group()));
+        .chain(each.iter().flat_map(|each| &each.conditions))
+        .fold(Needs::default(), |needs, c| needs.with(c.fact.group));
     let on_unknown_matches = on_unknown(&raw, source, errors);
     let message = match (&raw.message, action) {
         (Some(text), _) => template(text, source).map_err(|e| errors.push(e)).ok(),
@@ -252,7 +252,7 @@ fn compile_rule(
         location,
         conditions,
         owner,
-        vm,
+        each,
         needs,
         on_unknown_matches,
         action: action?,
@@ -295,31 +295,38 @@ fn conditions(raw: &RawRule, source: &Source<'_>, errors: &mut Vec<PolicyError>)
     conditions
 }
 
-/// The owner-fact conditions: (`vapp`, `media` and `metadata` ones, `vm` ones).
+/// The owner-fact conditions: those on groups of one record (`vapp`, `media`, `metadata`, …),
+/// and those on each group of several (`vm`), which one record must meet together.
 fn owner_conditions(
     raw: &RawRule,
     source: &Source<'_>,
     errors: &mut Vec<PolicyError>,
-) -> (Vec<OwnerCondition>, Vec<OwnerCondition>) {
-    let keyed = raw
-        .owner
-        .iter()
-        .map(|(key, value)| (OwnerFact::Key(*key), key.kind(), value));
-    let metadata = raw.metadata.iter().map(|(key, value)| {
-        let fact = OwnerFact::Metadata(key.as_str().into());
-        (fact, FactKind::Text, value)
-    });
-    let (mut owner, mut vm) = (Vec::new(), Vec::new());
-    for (fact, kind, value) in keyed.chain(metadata) {
-        match Matcher::compile(value, &fact.name(), kind, source) {
-            Ok(matcher) if fact.group() == FactGroup::Vm => {
-                vm.push(OwnerCondition { fact, matcher })
+) -> (Vec<OwnerCondition>, Vec<EachCondition>) {
+    let (mut owner, mut each) = (Vec::new(), Vec::<EachCondition>::new());
+    for (fact, value) in &raw.owner {
+        let matcher = match Matcher::compile(value, &fact.name(), fact.kind(), source) {
+            Ok(matcher) => matcher,
+            Err(mut e) => {
+                errors.append(&mut e);
+                continue;
             }
-            Ok(matcher) => owner.push(OwnerCondition { fact, matcher }),
-            Err(mut e) => errors.append(&mut e),
+        };
+        let condition = OwnerCondition {
+            fact: fact.clone(),
+            matcher,
+        };
+        if fact.group.spec().each.is_none() {
+            owner.push(condition);
+        } else if let Some(group) = each.iter_mut().find(|each| each.group == fact.group) {
+            group.conditions.push(condition);
+        } else {
+            each.push(EachCondition {
+                group: fact.group,
+                conditions: vec![condition],
+            });
         }
     }
-    (owner, vm)
+    (owner, each)
 }
 
 /// `on_unknown`: "match" or "no_match" (the default).

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::Policy;
 use super::model::{Action, DEFAULTS_RULE, Decision, Location};
-use super::rule::{Failure, Rule, Verdict, owner_value};
-use crate::facts::{FactValue, TaskFacts, UnknownFact, VmFacts};
+use super::rule::{EachCondition, Failure, Rule, Verdict, owner_value};
+use crate::facts::{FactGroup, FactValue, Record, TaskFacts, UnknownFact};
 
 /// Decides what to do with a task. Pure: no I/O, no clock; allocates only the message, the
 /// shadow list and what it says about unknown owner facts.
@@ -175,25 +175,32 @@ fn mismatch(rule: &Rule, failure: Failure, facts: &TaskFacts) -> Mismatch {
                 value: value.map_or_else(|reason| reason.to_string(), |v| v.to_string()),
             }
         }
-        Failure::Vms => {
-            let vms = facts.owner.vms.as_deref().unwrap_or_default();
-            let keys: Vec<String> = rule.vm.iter().map(|c| c.fact.name()).collect();
-            let patterns: Vec<String> = rule
-                .vm
+        Failure::Each(index) => {
+            let each = &rule.each[index];
+            let records = facts.owner.records(each.group).unwrap_or_default();
+            let keys: Vec<String> = each.conditions.iter().map(|c| c.fact.name()).collect();
+            let patterns: Vec<String> = each
+                .conditions
                 .iter()
                 .map(|c| format!("{} {}", c.fact.name(), c.matcher))
                 .collect();
-            let value = if vms.is_empty() {
-                "the vApp has no VMs".to_owned()
+            let words = each.group.spec().each.as_ref();
+            let value = if records.is_empty() {
+                words.map_or("none", |words| words.none).to_owned()
             } else {
-                vms.iter()
-                    .map(|vm| vm_values(vm, rule))
+                records
+                    .iter()
+                    .map(|record| record_values(record, each))
                     .collect::<Vec<_>>()
                     .join("; ")
             };
             Mismatch {
                 key: keys.join(" and "),
-                pattern: format!("any VM: {}", patterns.join(" and ")),
+                pattern: format!(
+                    "any {}: {}",
+                    words.map_or("record", |words| words.word),
+                    patterns.join(" and ")
+                ),
                 value,
             }
         }
@@ -201,25 +208,31 @@ fn mismatch(rule: &Rule, failure: Failure, facts: &TaskFacts) -> Mismatch {
 }
 
 /// `"web-1": 4096` (one condition) or `"web-1": cpu 2, memory_mb 4096` (several).
-fn vm_values(vm: &VmFacts, rule: &Rule) -> String {
-    let values: Vec<String> = rule
-        .vm
+fn record_values(record: &Record, each: &EachCondition) -> String {
+    let values: Vec<String> = each
+        .conditions
         .iter()
-        .filter_map(|condition| match condition.fact {
-            super::rule::OwnerFact::Key(key) => {
-                let value = vm
-                    .value(key)
-                    .map_or_else(|_| "unknown".to_owned(), |v: FactValue<'_>| v.to_string());
-                Some(if rule.vm.len() == 1 {
-                    value
-                } else {
-                    format!("{} {value}", key.field())
-                })
+        .map(|condition| {
+            let value = condition
+                .fact
+                .value_in(record)
+                .map_or_else(|_| "unknown".to_owned(), |v: FactValue<'_>| v.to_string());
+            if each.conditions.len() == 1 {
+                value
+            } else {
+                format!("{} {value}", condition.fact.field)
             }
-            super::rule::OwnerFact::Metadata(_) => None,
         })
         .collect();
-    format!("{:?}: {}", vm.name, values.join(", "))
+    format!("{:?}: {}", record.name, values.join(", "))
+}
+
+/// Whether `key` (`vm.memory_mb and vm.cpu`) names facts that one record must meet together.
+fn of_each(key: &str) -> bool {
+    let group = key
+        .split_once('.')
+        .and_then(|(group, _)| FactGroup::parse(group));
+    group.is_some_and(|group| group.spec().each.is_some())
 }
 
 impl fmt::Display for Explanation {
@@ -283,7 +296,7 @@ impl fmt::Display for RuleTrace {
                 "matched{vm}{unknown}; would {}, evaluation went on",
                 self.action
             ),
-            RuleResult::NoMatch(m) if m.key.starts_with("vm.") => {
+            RuleResult::NoMatch(m) if of_each(&m.key) => {
                 write!(f, "{} does not match: {}", m.pattern, m.value)
             }
             RuleResult::NoMatch(m) if m.key.contains('.') => {
@@ -544,10 +557,8 @@ action = "resume"
 
 #[cfg(test)]
 mod owner_tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::facts::{FactGroup, MediaFacts, OwnerFacts, Unknown, VmFacts};
+    use crate::facts::{FactGroup, OwnerFacts, Record, Unknown, Value};
 
     const POLICY: &str = r#"
 [defaults]
@@ -589,15 +600,21 @@ action = "abort"
         Policy::from_sources(&[("p.toml".into(), POLICY.into())]).unwrap()
     }
 
-    fn vm(name: &str, memory_mb: u64) -> VmFacts {
-        VmFacts {
-            name: name.into(),
-            cpu: Some(2),
-            memory_mb: Some(memory_mb),
-            disk_gb: Some(16.0),
-            storage_profile: Some("Gold".into()),
-            networks: Some(vec!["net1".into()]),
-        }
+    fn number(n: f64) -> Option<Value> {
+        Some(Value::Number(n))
+    }
+
+    fn text(text: &str) -> Option<Value> {
+        Some(Value::Text(text.into()))
+    }
+
+    fn vm(name: &str, memory_mb: u64) -> Record {
+        Record::new(name)
+            .with("cpu", number(2.0))
+            .with("memory_mb", number(memory_mb as f64))
+            .with("disk_gb", number(16.0))
+            .with("storage_profile", text("Gold"))
+            .with("network", Some(Value::Texts(vec!["net1".into()])))
     }
 
     fn task(operation: &str, org: &str, owner: OwnerFacts) -> TaskFacts {
@@ -609,27 +626,29 @@ action = "abort"
         }
     }
 
-    fn with_metadata(mut owner: OwnerFacts) -> OwnerFacts {
-        owner.metadata = Ok(BTreeMap::from([("cost-center".into(), "4711".into())]));
-        owner
+    fn with_metadata(owner: OwnerFacts) -> OwnerFacts {
+        let entries = Record::new("").with("cost-center", text("4711"));
+        owner.with("metadata", Ok(vec![entries]))
     }
 
-    fn vapp(vms: Vec<VmFacts>) -> OwnerFacts {
-        with_metadata(OwnerFacts {
-            vm_count: Ok(vms.len() as u64),
-            vms: Ok(vms),
-            ..OwnerFacts::default()
-        })
+    fn count(vms: usize) -> Result<Vec<Record>, Unknown> {
+        Ok(vec![Record::new("").with("vm_count", number(vms as f64))])
+    }
+
+    fn vapp(vms: Vec<Record>) -> OwnerFacts {
+        let owner = OwnerFacts::default().with("vapp", count(vms.len()));
+        with_metadata(owner.with("vm", Ok(vms)))
     }
 
     fn media(size_gb: f64) -> OwnerFacts {
-        with_metadata(OwnerFacts {
-            media: Ok(MediaFacts {
-                size_gb: Some(size_gb),
-                image_type: Some("iso".into()),
-            }),
-            ..OwnerFacts::default()
-        })
+        let media = Record::new("")
+            .with("size_gb", number(size_gb))
+            .with("image_type", text("iso"));
+        with_metadata(OwnerFacts::default().with("media", Ok(vec![media])))
+    }
+
+    fn group(name: &str) -> FactGroup {
+        FactGroup::parse(name).unwrap()
     }
 
     fn decided(facts: &TaskFacts) -> (String, Option<String>) {
@@ -683,8 +702,7 @@ action = "abort"
             decided(&task("vdcUploadMedia", "acme", media(20.0))).0,
             "defaults"
         );
-        let mut silver = vm("db", 1024);
-        silver.storage_profile = Some("Silver".into());
+        let silver = vm("db", 1024).with("storage_profile", text("Silver"));
         assert_eq!(
             decided(&task(
                 "vdcComposeVapp",
@@ -697,11 +715,11 @@ action = "abort"
 
     #[test]
     fn an_unknown_fact_does_not_match_and_is_reported_with_its_reason() {
-        let owner = with_metadata(OwnerFacts {
-            vms: Err(Unknown::OwnerType("media".into())),
-            vm_count: Err(Unknown::OwnerType("media".into())),
-            ..OwnerFacts::default()
-        });
+        let owner = with_metadata(
+            OwnerFacts::default()
+                .with("vm", Err(Unknown::OwnerType("media".into())))
+                .with("vapp", Err(Unknown::OwnerType("media".into()))),
+        );
         let facts = task("vdcInstantiateVapp", "prod-eu", owner);
         let decision = decide(&policy(), &facts, DateTime::UNIX_EPOCH);
         assert_eq!(&*decision.rule, "defaults");
@@ -726,12 +744,13 @@ action = "abort"
 
     #[test]
     fn on_unknown_match_lets_a_rule_match_an_unknown_fact() {
-        let owner = OwnerFacts {
-            vms: Ok(Vec::new()),
-            vm_count: Ok(0),
-            metadata: Err(Unknown::ReadFailed("vCD answered 404".into())),
-            ..OwnerFacts::default()
-        };
+        let owner = OwnerFacts::default()
+            .with("vm", Ok(Vec::new()))
+            .with("vapp", count(0))
+            .with(
+                "metadata",
+                Err(Unknown::ReadFailed("vCD answered 404".into())),
+            );
         let facts = task("vdcComposeVapp", "acme", owner);
         let decision = decide(&policy(), &facts, DateTime::UNIX_EPOCH);
         assert_eq!(&*decision.rule, "cost centre required");
@@ -757,11 +776,11 @@ action = "abort"
         };
         assert_eq!(
             needs("vdcUploadMedia", "acme"),
-            [FactGroup::Media, FactGroup::Metadata]
+            [group("media"), group("metadata")]
         );
         assert_eq!(
             needs("vdcInstantiateVapp", "prod-1"),
-            [FactGroup::Vm, FactGroup::Metadata]
+            [group("vm"), group("metadata")]
         );
         let plain = Policy::from_sources(&[(
             "p.toml".into(),

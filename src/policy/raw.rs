@@ -15,7 +15,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::{PolicyError, Source, did_you_mean};
-use crate::facts::{FactGroup, MatchKey, OwnerKey};
+use crate::facts::{FactGroup, MatchKey, OwnerFact};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,10 +35,8 @@ pub(crate) struct RawRule {
     pub message: Option<Spanned<String>>,
     pub hold: Option<Spanned<RawHold>>,
     pub dry_run: bool,
-    /// Owner-fact conditions (`vapp`, `vm`, `media` tables), in the order written.
-    pub owner: Vec<(OwnerKey, Spanned<RawMatch>)>,
-    /// `metadata` conditions: entry key and match value, in the order written.
-    pub metadata: Vec<(String, Spanned<RawMatch>)>,
+    /// Owner-fact conditions (`vapp`, `vm`, `metadata`, … tables), in the order written.
+    pub owner: RawOwnerValues,
     pub on_unknown: Option<Spanned<String>>,
 }
 
@@ -66,17 +64,21 @@ pub(crate) struct RawTest {
 #[derive(Debug, Default)]
 pub(crate) struct RawTask {
     pub facts: BTreeMap<MatchKey, String>,
-    pub vapp: Option<RawOwnerValues>,
-    /// `vm = { … }`: one VM.
-    pub vm: Option<RawOwnerValues>,
-    /// `vms = [{ … }, …]`: several VMs (or none).
-    pub vms: Option<Vec<RawOwnerValues>>,
-    pub media: Option<RawOwnerValues>,
-    pub metadata: Option<BTreeMap<String, String>>,
+    /// Owner-fact groups as given, in the order written.
+    pub owner: Vec<(FactGroup, RawRecords)>,
 }
 
-/// Owner facts of one group (or one VM) as written, in the order written.
-pub(crate) type RawOwnerValues = Vec<(OwnerKey, Spanned<RawMatch>)>;
+/// The records a test task gives a group.
+#[derive(Debug)]
+pub(crate) enum RawRecords {
+    /// `vm = { … }`: one record.
+    One(RawOwnerValues),
+    /// `vms = [{ … }, …]`: several (or none), for a group of several records.
+    List(Vec<RawOwnerValues>),
+}
+
+/// Owner facts of one group (or one record of it) as written, in the order written.
+pub(crate) type RawOwnerValues = Vec<(OwnerFact, Spanned<RawMatch>)>;
 
 /// A match value as written. The position of a glob is that of the enclosing `Spanned`.
 #[derive(Debug)]
@@ -393,7 +395,7 @@ impl<'de> Visitor<'de> for RawMatchVisitor {
 /// The keys of a `[[rule]]` table, as serde lists them in "unknown key" messages.
 static RULE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let head = ["name"].into_iter();
-    let groups = FactGroup::ALL.map(FactGroup::name);
+    let groups = FactGroup::all().map(FactGroup::name);
     let tail = ["on_unknown", "action", "message", "hold", "dry_run"];
     head.chain(MatchKey::names())
         .chain(groups)
@@ -401,19 +403,18 @@ static RULE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The keys of a test task.
+/// The keys of a test task: match keys, then each group's table (and its list form).
 static TASK_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    let owner = ["vapp", "vm", "vms", "media", "metadata"];
-    MatchKey::names().chain(owner).collect()
+    let owner = FactGroup::all().flat_map(|group| [Some(group.name()), group.spec().test.list]);
+    MatchKey::names().chain(owner.flatten()).collect()
 });
 
-/// The fields of each owner-fact table, as "unknown key" messages list them.
-static VAPP_FIELDS: LazyLock<Vec<&'static str>> =
-    LazyLock::new(|| OwnerKey::fields(FactGroup::Vapp).collect());
-static VM_FIELDS: LazyLock<Vec<&'static str>> =
-    LazyLock::new(|| OwnerKey::fields(FactGroup::Vm).collect());
-static MEDIA_FIELDS: LazyLock<Vec<&'static str>> =
-    LazyLock::new(|| OwnerKey::fields(FactGroup::Media).collect());
+/// The fields of each owner-fact group, as "unknown key" messages list them.
+static GROUP_FIELDS: LazyLock<Vec<Vec<&'static str>>> = LazyLock::new(|| {
+    FactGroup::all()
+        .map(|group| group.spec().field_names().collect())
+        .collect()
+});
 
 /// One key of a `[[rule]]` table. Deserialized as an identifier so that an unknown key is
 /// reported at its own position, with the allowed keys.
@@ -445,41 +446,35 @@ impl RuleKey {
 }
 
 /// Reads the table of one owner-fact group (`vm = { memory_mb = { gt = 65536 } }`): its keys
-/// are the group's fields, its values [`RawMatch`]es.
+/// are the group's fields (any key for an open group such as `metadata`), its values
+/// [`RawMatch`]es.
 struct GroupSeed(FactGroup);
 
 /// A field of an owner-fact group, read as an identifier so that an unknown one is reported
 /// at its own position with the group's fields.
-struct FieldKey(OwnerKey);
-
 struct FieldSeed(FactGroup);
 
 impl<'de> DeserializeSeed<'de> for FieldSeed {
-    type Value = FieldKey;
+    type Value = OwnerFact;
 
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<FieldKey, D::Error> {
-        let visitor = match self.0 {
-            FactGroup::Vapp => KeyVisitor(|k| vapp_field(k).map(FieldKey), &VAPP_FIELDS),
-            FactGroup::Vm => KeyVisitor(|k| vm_field(k).map(FieldKey), &VM_FIELDS),
-            // Metadata keys are free and read by `MetadataMatches`, never here.
-            FactGroup::Media | FactGroup::Metadata => {
-                KeyVisitor(|k| media_field(k).map(FieldKey), &MEDIA_FIELDS)
-            }
-        };
-        deserializer.deserialize_identifier(visitor)
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<OwnerFact, D::Error> {
+        deserializer.deserialize_identifier(FieldVisitor(self.0))
     }
 }
 
-fn vapp_field(field: &str) -> Option<OwnerKey> {
-    OwnerKey::parse(FactGroup::Vapp, field)
-}
+struct FieldVisitor(FactGroup);
 
-fn vm_field(field: &str) -> Option<OwnerKey> {
-    OwnerKey::parse(FactGroup::Vm, field)
-}
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = OwnerFact;
 
-fn media_field(field: &str) -> Option<OwnerKey> {
-    OwnerKey::parse(FactGroup::Media, field)
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a fact of {}", self.0.name())
+    }
+
+    fn visit_str<E: de::Error>(self, field: &str) -> Result<OwnerFact, E> {
+        OwnerFact::new(self.0, field)
+            .ok_or_else(|| E::unknown_field(field, &GROUP_FIELDS[self.0.index()]))
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for GroupSeed {
@@ -501,66 +496,50 @@ impl<'de> Visitor<'de> for GroupSeed {
             f,
             "a table of {} facts, e.g. {{ {} = … }}",
             self.0.name(),
-            OwnerKey::fields(self.0).next().unwrap_or("…")
+            self.0.spec().field_names().next().unwrap_or("…")
         )
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawOwnerValues, A::Error> {
         let mut values = Vec::new();
-        while let Some(FieldKey(key)) = map.next_key_seed(FieldSeed(self.0))? {
-            values.push((key, map.next_value()?));
+        while let Some(fact) = map.next_key_seed(FieldSeed(self.0))? {
+            values.push((fact, map.next_value()?));
         }
         Ok(values)
     }
 }
 
-/// `metadata = { env = "prod", … }`: any entry key, each with a match value.
-struct MetadataMatches(Vec<(String, Spanned<RawMatch>)>);
+/// `vms = [{ … }, { … }]` in a test task: several records of a group.
+struct ListSeed(FactGroup);
 
-impl<'de> Deserialize<'de> for MetadataMatches {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MetadataVisitor;
-        impl<'de> Visitor<'de> for MetadataVisitor {
-            type Value = MetadataMatches;
+impl<'de> DeserializeSeed<'de> for ListSeed {
+    type Value = Vec<RawOwnerValues>;
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a table of metadata entries, e.g. { env = \"prod\" }")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MetadataMatches, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    entries.push((key, map.next_value()?));
-                }
-                Ok(MetadataMatches(entries))
-            }
-        }
-        deserializer.deserialize_map(MetadataVisitor)
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Vec<RawOwnerValues>, D::Error> {
+        deserializer.deserialize_seq(self)
     }
 }
 
-/// `vms = [{ … }, { … }]` in a test task.
-struct VmList(Vec<RawOwnerValues>);
+impl<'de> Visitor<'de> for ListSeed {
+    type Value = Vec<RawOwnerValues>;
 
-impl<'de> Deserialize<'de> for VmList {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct VmListVisitor;
-        impl<'de> Visitor<'de> for VmListVisitor {
-            type Value = VmList;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a list of {} tables, e.g. [{{ … }}, {{ … }}]",
+            self.0.name()
+        )
+    }
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of VMs, e.g. [{ memory_mb = 4096 }, { memory_mb = 131072 }]")
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<VmList, A::Error> {
-                let mut vms = Vec::new();
-                while let Some(vm) = seq.next_element_seed(GroupSeed(FactGroup::Vm))? {
-                    vms.push(vm);
-                }
-                Ok(VmList(vms))
-            }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<RawOwnerValues>, A::Error> {
+        let mut records = Vec::new();
+        while let Some(record) = seq.next_element_seed(GroupSeed(self.0))? {
+            records.push(record);
         }
-        deserializer.deserialize_seq(VmListVisitor)
+        Ok(records)
     }
 }
 
@@ -570,25 +549,21 @@ impl<'de> Deserialize<'de> for RuleKey {
     }
 }
 
-/// One key of a test task: a match key or an owner-fact table.
+/// One key of a test task: a match key, an owner-fact table, or a group's list of tables.
 enum TaskKey {
     Match(MatchKey),
-    Vapp,
-    Vm,
-    Vms,
-    Media,
-    Metadata,
+    Group(FactGroup),
+    List(FactGroup),
 }
 
 impl<'de> Deserialize<'de> for TaskKey {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<TaskKey, D::Error> {
-        let parse = |key: &str| match key {
-            "vapp" => Some(TaskKey::Vapp),
-            "vm" => Some(TaskKey::Vm),
-            "vms" => Some(TaskKey::Vms),
-            "media" => Some(TaskKey::Media),
-            "metadata" => Some(TaskKey::Metadata),
-            other => MatchKey::parse(other).map(TaskKey::Match),
+        let parse = |key: &str| {
+            let list = || FactGroup::all().find(|group| group.spec().test.list == Some(key));
+            MatchKey::parse(key)
+                .map(TaskKey::Match)
+                .or_else(|| FactGroup::parse(key).map(TaskKey::Group))
+                .or_else(|| list().map(TaskKey::List))
         };
         deserializer.deserialize_identifier(KeyVisitor(parse, &TASK_KEYS))
     }
@@ -628,10 +603,6 @@ impl<'de> Deserialize<'de> for RawRule {
                         RuleKey::Match(key) => {
                             rule.matches.insert(key, map.next_value()?);
                         }
-                        RuleKey::Group(FactGroup::Metadata) => {
-                            let MetadataMatches(entries) = map.next_value()?;
-                            rule.metadata.extend(entries);
-                        }
                         RuleKey::Group(group) => {
                             rule.owner.extend(map.next_value_seed(GroupSeed(group))?);
                         }
@@ -666,17 +637,14 @@ impl<'de> Deserialize<'de> for RawTask {
                         TaskKey::Match(key) => {
                             task.facts.insert(key, map.next_value()?);
                         }
-                        TaskKey::Vapp => {
-                            task.vapp = Some(map.next_value_seed(GroupSeed(FactGroup::Vapp))?)
+                        TaskKey::Group(group) => {
+                            let record = map.next_value_seed(GroupSeed(group))?;
+                            task.owner.push((group, RawRecords::One(record)));
                         }
-                        TaskKey::Vm => {
-                            task.vm = Some(map.next_value_seed(GroupSeed(FactGroup::Vm))?)
+                        TaskKey::List(group) => {
+                            let records = map.next_value_seed(ListSeed(group))?;
+                            task.owner.push((group, RawRecords::List(records)));
                         }
-                        TaskKey::Vms => task.vms = Some(map.next_value::<VmList>()?.0),
-                        TaskKey::Media => {
-                            task.media = Some(map.next_value_seed(GroupSeed(FactGroup::Media))?)
-                        }
-                        TaskKey::Metadata => task.metadata = Some(map.next_value()?),
                     }
                 }
                 Ok(task)

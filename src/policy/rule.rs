@@ -4,8 +4,9 @@
 //! A rule's conditions on owner facts have three outcomes: met, not met, or unknown (the fact
 //! could not be had). All conditions of a rule must be met; one that is not met decides that
 //! the rule does not match, otherwise an unknown one makes the rule's verdict unknown, which
-//! does not match unless the rule says `on_unknown = "match"`. The `vm.*` conditions of a rule
-//! are met together by one VM of the owner: any VM that meets them all will do.
+//! does not match unless the rule says `on_unknown = "match"`. The conditions on a group of
+//! several records (`vm.*`: the VMs of a vApp) are met together by one record: any VM that meets
+//! them all will do.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use super::matcher::Matcher;
 use super::model::{Action, DEFAULTS_RULE, Location, ShadowMatch};
 use super::template::{Context, Template};
 use crate::facts::{
-    FactGroup, FactValue, MatchKey, Needs, OwnerKey, TaskFacts, Unknown, UnknownFact,
+    FactGroup, FactValue, MatchKey, Needs, OwnerFact, TaskFacts, Unknown, UnknownFact,
 };
 
 /// One `[[rule]]`.
@@ -23,10 +24,10 @@ pub(crate) struct Rule {
     pub location: Location,
     /// On the task's own facts; all must match; none means the rule matches every task.
     pub conditions: Vec<Condition>,
-    /// On owner facts other than `vm.*`, in the order written.
+    /// On owner facts of groups of one record, in the order written.
     pub owner: Vec<OwnerCondition>,
-    /// On `vm.*` facts: one VM must meet them all.
-    pub vm: Vec<OwnerCondition>,
+    /// On the facts of each group of several records (`vm`): one record must meet them all.
+    pub each: Vec<EachCondition>,
     /// The owner-fact groups the conditions read.
     pub needs: Needs,
     /// Whether a rule whose owner facts are unknown matches.
@@ -44,30 +45,6 @@ pub(crate) struct Condition {
     pub matcher: Matcher,
 }
 
-/// An owner fact a rule matches on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum OwnerFact {
-    Key(OwnerKey),
-    /// `metadata.<key>`.
-    Metadata(Box<str>),
-}
-
-impl OwnerFact {
-    pub(crate) fn name(&self) -> String {
-        match self {
-            OwnerFact::Key(key) => key.name().to_owned(),
-            OwnerFact::Metadata(key) => format!("metadata.{key}"),
-        }
-    }
-
-    pub(crate) fn group(&self) -> FactGroup {
-        match self {
-            OwnerFact::Key(key) => key.group(),
-            OwnerFact::Metadata(_) => FactGroup::Metadata,
-        }
-    }
-}
-
 /// One owner fact of a rule and the value it must match.
 #[derive(Debug, Clone)]
 pub(crate) struct OwnerCondition {
@@ -75,11 +52,19 @@ pub(crate) struct OwnerCondition {
     pub matcher: Matcher,
 }
 
+/// The conditions of a rule on one group of several records, which one record must meet.
+#[derive(Debug, Clone)]
+pub(crate) struct EachCondition {
+    pub group: FactGroup,
+    pub conditions: Vec<OwnerCondition>,
+}
+
 /// How a rule fared against a task.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Verdict<'f> {
     /// Every condition was met, or `on_unknown = "match"` counted unknown ones as met (they
-    /// are in `unknown`). `vm` is the VM that met the `vm.*` conditions.
+    /// are in `unknown`). `vm` is the record (the VM) that met the conditions on a group of
+    /// several.
     Matches {
         vm: Option<&'f str>,
         unknown: Vec<UnknownFact>,
@@ -97,8 +82,8 @@ pub(crate) enum Failure {
     Task(usize),
     /// `owner[i]`.
     Owner(usize),
-    /// No VM met the `vm.*` conditions.
-    Vms,
+    /// No record met the conditions of `each[i]`.
+    Each(usize),
 }
 
 /// What happens when no rule matches.
@@ -135,63 +120,18 @@ impl Rule {
                 }),
             }
         }
-        let vm = match self.any_vm(facts) {
-            VmVerdict::Matches(vm) => vm,
-            VmVerdict::Fails => return Verdict::Fails(Failure::Vms),
-            VmVerdict::Unknown(mut facts) => {
-                unknown.append(&mut facts);
-                None
+        let mut vm = None;
+        for (index, each) in self.each.iter().enumerate() {
+            match each.any_record(facts) {
+                RecordVerdict::Matches(record) => vm = vm.or(record),
+                RecordVerdict::Fails => return Verdict::Fails(Failure::Each(index)),
+                RecordVerdict::Unknown(mut facts) => unknown.append(&mut facts),
             }
-        };
+        }
         if unknown.is_empty() || self.on_unknown_matches {
             Verdict::Matches { vm, unknown }
         } else {
             Verdict::Unknown(unknown)
-        }
-    }
-
-    /// Whether some VM of the owner meets every `vm.*` condition.
-    fn any_vm<'f>(&self, facts: &'f TaskFacts) -> VmVerdict<'f> {
-        if self.vm.is_empty() {
-            return VmVerdict::Matches(None);
-        }
-        let vms = match &facts.owner.vms {
-            Ok(vms) => vms,
-            Err(reason) => {
-                let unknown = self.vm.iter().map(|condition| UnknownFact {
-                    key: condition.fact.name(),
-                    reason: reason.clone(),
-                });
-                return VmVerdict::Unknown(unknown.collect());
-            }
-        };
-        let mut unknown = Vec::new();
-        'vms: for vm in vms {
-            let before = unknown.len();
-            for condition in &self.vm {
-                let OwnerFact::Key(key) = condition.fact else {
-                    continue;
-                };
-                match vm.value(key) {
-                    Ok(value) if condition.matcher.matches_value(value) => {}
-                    Ok(_) => {
-                        unknown.truncate(before);
-                        continue 'vms;
-                    }
-                    Err(reason) => unknown.push(UnknownFact {
-                        key: key.name().to_owned(),
-                        reason,
-                    }),
-                }
-            }
-            if unknown.len() == before {
-                return VmVerdict::Matches(Some(&vm.name));
-            }
-        }
-        if unknown.is_empty() {
-            VmVerdict::Fails
-        } else {
-            VmVerdict::Unknown(unknown)
         }
     }
 
@@ -212,23 +152,61 @@ impl Rule {
     }
 }
 
-/// What the `vm.*` conditions of a rule found.
-enum VmVerdict<'f> {
-    /// A VM met them all (`None`: the rule has none).
+impl EachCondition {
+    /// Whether some record of the group meets every condition.
+    fn any_record<'f>(&self, facts: &'f TaskFacts) -> RecordVerdict<'f> {
+        let records = match facts.owner.records(self.group) {
+            Ok(records) => records,
+            Err(reason) => {
+                let unknown = self.conditions.iter().map(|condition| UnknownFact {
+                    key: condition.fact.name(),
+                    reason: reason.clone(),
+                });
+                return RecordVerdict::Unknown(unknown.collect());
+            }
+        };
+        let mut unknown = Vec::new();
+        'records: for record in records {
+            let before = unknown.len();
+            for condition in &self.conditions {
+                match condition.fact.value_in(record) {
+                    Ok(value) if condition.matcher.matches_value(value) => {}
+                    Ok(_) => {
+                        unknown.truncate(before);
+                        continue 'records;
+                    }
+                    Err(reason) => unknown.push(UnknownFact {
+                        key: condition.fact.name(),
+                        reason,
+                    }),
+                }
+            }
+            if unknown.len() == before {
+                return RecordVerdict::Matches(Some(&record.name));
+            }
+        }
+        if unknown.is_empty() {
+            RecordVerdict::Fails
+        } else {
+            RecordVerdict::Unknown(unknown)
+        }
+    }
+}
+
+/// What the conditions on a group of several records found.
+enum RecordVerdict<'f> {
+    /// A record met them all.
     Matches(Option<&'f str>),
     Fails,
     Unknown(Vec<UnknownFact>),
 }
 
-/// The value of a non-VM owner fact.
+/// The value of an owner fact of a group of one record.
 pub(super) fn owner_value<'f>(
     facts: &'f TaskFacts,
     fact: &OwnerFact,
 ) -> Result<FactValue<'f>, Unknown> {
-    match fact {
-        OwnerFact::Key(key) => facts.owner.value(*key),
-        OwnerFact::Metadata(key) => facts.owner.metadata_value(key),
-    }
+    facts.owner.value(fact)
 }
 
 impl Defaults {

@@ -16,8 +16,8 @@ use super::error::{Diagnostics, PolicyError, Source, did_you_mean};
 use super::eval::decide;
 use super::index::RuleIndex;
 use super::model::{ACTION_NAMES, DEFAULTS_RULE, Decision, Location};
-use super::raw::{RawMatch, RawOwnerValues, RawTask, RawTest};
-use crate::facts::{FactKind, MediaFacts, OwnerKey, TaskFacts, VmFacts};
+use super::raw::{RawMatch, RawOwnerValues, RawRecords, RawTask, RawTest};
+use crate::facts::{FactGroup, FactKind, OwnerFact, Record, TaskFacts, Value};
 
 /// One `[[test]]` case.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,7 +245,9 @@ fn impossible_rule(rule: &str, expect: &str, index: &RuleIndex) -> Option<String
     })
 }
 
-/// The test task's facts; owner facts it leaves out are unknown ("not given").
+/// The test task's facts; owner facts it leaves out are unknown ("not given"). A group given
+/// as a list of records also gives the fact it counts (`vms` gives `vapp.vm_count`) unless
+/// the task gives that too.
 fn facts(
     task: RawTask,
     header: Range<usize>,
@@ -257,46 +259,44 @@ fn facts(
         *facts.get_mut(key) = value;
     }
     let mut values = TestValues { source, errors };
-    let owner = &mut facts.owner;
-    if let Some(vapp) = &task.vapp {
-        for (key, value) in vapp {
-            if let Some(count) = values.number(*key, value) {
-                owner.vm_count = Ok(count as u64);
-            }
+    let mut given = Vec::new();
+    let mut counts = Vec::new();
+    for (group, raw) in &task.owner {
+        let spec = group.spec();
+        if given.contains(group) {
+            let list = spec.test.list.unwrap_or(spec.name);
+            values.errors.push(source.error(
+                header.clone(),
+                format!(
+                    "the test task gives both `{0}` and `{list}`; give one as {0} = {{ … }} or \
+                     several as {list} = [{{ … }}, {{ … }}]",
+                    spec.name
+                ),
+            ));
+            continue;
         }
-    }
-    match (&task.vm, &task.vms) {
-        (Some(_), Some(_)) => values.errors.push(source.error(
-            header,
-            "the test task gives both `vm` and `vms`; give one VM as vm = { … } or several as \
-             vms = [{ … }, { … }]",
-        )),
-        (Some(vm), None) => owner.vms = Ok(vec![values.vm("vm".to_owned(), vm)]),
-        (None, Some(vms)) => {
-            let vms: Vec<VmFacts> = vms
-                .iter()
-                .enumerate()
-                .map(|(i, vm)| values.vm(format!("vms[{i}]"), vm))
-                .collect();
-            if owner.vm_count.is_err() {
-                owner.vm_count = Ok(vms.len() as u64);
+        given.push(*group);
+        let records = match raw {
+            RawRecords::One(record) => {
+                let name = if spec.each.is_some() { spec.name } else { "" };
+                vec![values.record(name.to_owned(), record)]
             }
-            owner.vms = Ok(vms);
-        }
-        (None, None) => {}
-    }
-    if let Some(media) = &task.media {
-        let mut facts = MediaFacts::default();
-        for (key, value) in media {
-            match key {
-                OwnerKey::MediaSizeGb => facts.size_gb = values.number(*key, value),
-                _ => facts.image_type = values.text(*key, value),
+            RawRecords::List(records) => {
+                let list = spec.test.list.unwrap_or(spec.name);
+                counts.extend(spec.test.counts.map(|counted| (counted, records.len())));
+                let records = records.iter().enumerate();
+                records
+                    .map(|(i, record)| values.record(format!("{list}[{i}]"), record))
+                    .collect()
             }
-        }
-        owner.media = Ok(facts);
+        };
+        facts.owner.set_records(*group, Ok(records));
     }
-    if let Some(metadata) = task.metadata {
-        owner.metadata = Ok(metadata);
+    for ((group, field), count) in counts {
+        if let Some(group) = FactGroup::parse(group).filter(|group| !given.contains(group)) {
+            let record = Record::new("").with(field, Some(Value::Number(count as f64)));
+            facts.owner.set_records(group, Ok(vec![record]));
+        }
     }
     facts
 }
@@ -308,54 +308,40 @@ struct TestValues<'a, 'e> {
 }
 
 impl TestValues<'_, '_> {
-    fn vm(&mut self, name: String, values: &RawOwnerValues) -> VmFacts {
-        let mut vm = VmFacts {
-            name,
-            ..VmFacts::default()
-        };
-        for (key, value) in values {
-            match key {
-                OwnerKey::VmCpu => vm.cpu = self.number(*key, value).map(|n| n as u64),
-                OwnerKey::VmMemoryMb => vm.memory_mb = self.number(*key, value).map(|n| n as u64),
-                OwnerKey::VmDiskGb => vm.disk_gb = self.number(*key, value),
-                OwnerKey::VmStorageProfile => vm.storage_profile = self.text(*key, value),
-                _ => vm.networks = self.texts(*key, value),
+    /// One record named `name` from the values given for it.
+    fn record(&mut self, name: String, values: &RawOwnerValues) -> Record {
+        values
+            .iter()
+            .fold(Record::new(name), |record, (fact, value)| {
+                let value = self.value(fact, value);
+                record.with(&fact.field, value)
+            })
+    }
+
+    /// A number for a number fact, a string for a text, one or a list for a fact of several.
+    fn value(&mut self, fact: &OwnerFact, value: &Spanned<RawMatch>) -> Option<Value> {
+        let many = fact.spec().is_some_and(|field| field.many);
+        match (fact.kind(), value.get_ref()) {
+            (FactKind::Number, RawMatch::Number(number)) => Some(Value::Number(*number)),
+            (FactKind::Text, RawMatch::Glob(text)) if many => {
+                Some(Value::Texts(vec![text.clone()]))
             }
-        }
-        vm
-    }
-
-    fn number(&mut self, key: OwnerKey, value: &Spanned<RawMatch>) -> Option<f64> {
-        match (key.kind(), value.get_ref()) {
-            (FactKind::Number, RawMatch::Number(number)) => Some(*number),
-            _ => self.wrong(key, value),
+            (FactKind::Text, RawMatch::Glob(text)) => Some(Value::Text(text.clone())),
+            (FactKind::Text, RawMatch::List(items)) if many => Some(Value::Texts(
+                items.iter().map(|item| item.get_ref().clone()).collect(),
+            )),
+            _ => self.wrong(fact, value),
         }
     }
 
-    fn text(&mut self, key: OwnerKey, value: &Spanned<RawMatch>) -> Option<String> {
-        match (key.kind(), value.get_ref()) {
-            (FactKind::Text, RawMatch::Glob(text)) => Some(text.clone()),
-            _ => self.wrong(key, value),
-        }
-    }
-
-    /// One text or a list of them (a VM's networks).
-    fn texts(&mut self, key: OwnerKey, value: &Spanned<RawMatch>) -> Option<Vec<String>> {
-        match value.get_ref() {
-            RawMatch::Glob(text) => Some(vec![text.clone()]),
-            RawMatch::List(items) => Some(items.iter().map(|i| i.get_ref().clone()).collect()),
-            _ => self.wrong(key, value),
-        }
-    }
-
-    fn wrong<T>(&mut self, key: OwnerKey, value: &Spanned<RawMatch>) -> Option<T> {
-        let expected = match key.kind() {
+    fn wrong<T>(&mut self, fact: &OwnerFact, value: &Spanned<RawMatch>) -> Option<T> {
+        let expected = match fact.kind() {
             FactKind::Number => "a number, e.g. 4096",
             FactKind::Text => "a string",
         };
         let message = format!(
             "`{}` in a test task is a value, not a match: give {expected}",
-            key.name()
+            fact.name()
         );
         self.errors.push(self.source.error(value.span(), message));
         None
@@ -446,7 +432,11 @@ rule = "defaults"
                 "ok    none given: ignore by [defaults]; unknown: vm.memory_mb (not given)",
             ]
         );
-        assert_eq!(policy.tests()[0].facts.owner.vm_count, Ok(2));
+        let vm_count = crate::facts::OwnerFact::parse("vapp.vm_count").unwrap();
+        assert_eq!(
+            policy.tests()[0].facts.owner.value(&vm_count),
+            Ok(crate::facts::FactValue::Number(2.0))
+        );
     }
 
     #[test]

@@ -19,7 +19,6 @@ use super::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 use super::urls::{Endpoints, OwnerRef};
 use super::version::{ApiVersion, VersionInfo};
 use crate::backoff::Backoff;
-use crate::facts::{MediaFacts, VmFacts};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::task::FinalAction;
@@ -232,35 +231,17 @@ impl VcdClient {
         }
     }
 
-    /// The VMs of the owner: a vApp's, or the VM itself (a Media is read as a vApp, and
-    /// refused as the wrong document).
-    pub(crate) async fn owner_vms(&self, owner: OwnerRef) -> Result<Vec<VmFacts>, VcdError> {
-        let op = match owner {
-            OwnerRef::Vm(_) => "get_vm",
-            OwnerRef::Vapp(_) | OwnerRef::Media(_) => "get_vapp",
-        };
-        let answer = self.get(op, self.endpoints.owner(owner)).await?;
-        let vms = match owner {
-            OwnerRef::Vm(_) => model::parse_vm(&answer).map(|vm| vec![vm]),
-            OwnerRef::Vapp(_) | OwnerRef::Media(_) => model::parse_vapp(&answer),
-        };
-        decode(op, vms)
+    /// The document of an owner or of what it lives in (`GET /api/vApp/vapp-<uuid>`, `…/vm-<uuid>`,
+    /// `/api/media/<uuid>`, `/api/vdc/<uuid>`), as vCD answered it; `facts` parses it with
+    /// the `vcd::model` parser of that document.
+    pub(crate) async fn owner_document(&self, owner: OwnerRef) -> Result<String, VcdError> {
+        self.get(owner.op(), self.endpoints.owner(owner)).await
     }
 
-    /// The owner Media.
-    pub(crate) async fn owner_media(&self, owner: OwnerRef) -> Result<MediaFacts, VcdError> {
-        let answer = self.get("get_media", self.endpoints.owner(owner)).await?;
-        decode("get_media", model::parse_media(&answer))
-    }
-
-    /// The owner's metadata entries.
-    pub(crate) async fn owner_metadata(
-        &self,
-        owner: OwnerRef,
-    ) -> Result<std::collections::BTreeMap<String, String>, VcdError> {
-        let url = self.endpoints.owner_metadata(owner);
-        let answer = self.get("get_metadata", url).await?;
-        decode("get_metadata", model::parse_metadata(&answer))
+    /// The owner's `<owner>/metadata` document, as vCD answered it.
+    pub(crate) async fn owner_metadata(&self, owner: OwnerRef) -> Result<String, VcdError> {
+        self.get("get_metadata", self.endpoints.owner_metadata(owner))
+            .await
     }
 
     /// The cloud's BlockingTaskSettings: which operations block, vCD's timeout and its action.

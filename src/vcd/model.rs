@@ -19,11 +19,10 @@ use crate::task::{BlockingTask, EntityRef, TaskId, TaskStatus};
 use crate::timestamp::parse_timestamp;
 use crate::xml::{self, XmlError};
 
-mod owner;
+pub(crate) mod owner;
 mod settings;
 mod wire;
 
-pub(crate) use owner::{parse_media, parse_metadata, parse_vapp, parse_vm};
 pub(crate) use settings::{
     AmqpSettings, BlockingSettings, MEDIA_BLOCKING_TASK_SETTINGS, blocking_settings_document,
     parse_amqp_settings, parse_blocking_settings, parse_notifications_enabled,

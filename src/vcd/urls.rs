@@ -7,13 +7,15 @@ use uuid::Uuid;
 use crate::task::FinalAction;
 use crate::task::TaskId;
 
-/// The object a blocking task is about, by kind and validated UUID: the only owner URLs the
-/// daemon builds (never the href a task names, which could point elsewhere).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The object a blocking task is about, or one it lives in (its vApp, its VDC), by kind and
+/// validated UUID: the only owner URLs the daemon builds (never the href a task or a document
+/// names, which could point elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum OwnerRef {
     Vapp(Uuid),
     Vm(Uuid),
     Media(Uuid),
+    Vdc(Uuid),
 }
 
 impl OwnerRef {
@@ -29,11 +31,35 @@ impl OwnerRef {
         }
     }
 
+    /// The vApp or VDC an owner document's `Link rel="up"` names: only the kind and the UUID
+    /// are taken from `href` (`…/api/vApp/vapp-<uuid>`, `…/api/vdc/<uuid>`); its host never is.
+    /// `None` for anything else.
+    pub(crate) fn parent(href: &str) -> Option<OwnerRef> {
+        let (_, path) = href.rsplit_once("/api/")?;
+        if let Some(id) = path.strip_prefix("vApp/vapp-") {
+            return Some(OwnerRef::Vapp(Uuid::try_parse(id).ok()?));
+        }
+        Some(OwnerRef::Vdc(
+            Uuid::try_parse(path.strip_prefix("vdc/")?).ok()?,
+        ))
+    }
+
+    /// The name of the GET of its document, as logs and errors give it.
+    pub(crate) fn op(self) -> &'static str {
+        match self {
+            OwnerRef::Vapp(_) => "get_vapp",
+            OwnerRef::Vm(_) => "get_vm",
+            OwnerRef::Media(_) => "get_media",
+            OwnerRef::Vdc(_) => "get_vdc",
+        }
+    }
+
     fn path(self) -> String {
         match self {
             OwnerRef::Vapp(id) => format!("/api/vApp/vapp-{id}"),
             OwnerRef::Vm(id) => format!("/api/vApp/vm-{id}"),
             OwnerRef::Media(id) => format!("/api/media/{id}"),
+            OwnerRef::Vdc(id) => format!("/api/vdc/{id}"),
         }
     }
 }
@@ -163,6 +189,20 @@ mod tests {
             ("vAppTemplate", "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"),
         ] {
             assert_eq!(OwnerRef::new(kind, id), None, "{kind} {id}");
+        }
+        let vdc = "6b8d0f2a-4c3e-4a5b-9d7f-1e3a5c7b9d0f";
+        let up = OwnerRef::parent(&format!("https://elsewhere.example.org/api/vdc/{vdc}")).unwrap();
+        assert_eq!(
+            endpoints.owner(up),
+            format!("https://vcd.example.com/api/vdc/{vdc}")
+        );
+        for href in [
+            "https://vcd.example.com/api/org/6b8d0f2a-4c3e-4a5b-9d7f-1e3a5c7b9d0f",
+            "https://vcd.example.com/api/vdc/6b8d0f2a-4c3e-4a5b-9d7f-1e3a5c7b9d0f/../../admin",
+            "https://vcd.example.com/api/vApp/vm-6b8d0f2a-4c3e-4a5b-9d7f-1e3a5c7b9d0f",
+            "",
+        ] {
+            assert_eq!(OwnerRef::parent(href), None, "{href}");
         }
         let prefixed = Endpoints::new(&Url::parse("https://proxy.example.com/vcd").unwrap());
         assert_eq!(

@@ -587,3 +587,86 @@ fn check_warns_about_a_misspelt_operation_and_names_the_nearest() {
     );
     assert!(all.lines().any(|line| line == expected), "{all}");
 }
+
+/// A policy with a rule on the VDC the owner lives in and `[[test]]`s that give it.
+const VDC_POLICY: &str = r#"[defaults]
+action = "resume"
+
+[[rule]]
+name = "nothing new in VDCs being retired"
+operation = ["vdcInstantiateVapp", "vdcUploadMedia"]
+vdc.name = "*-retiring"
+action = "fail"
+
+[[rule]]
+name = "pay-as-you-go VDCs take no big VMs"
+vdc = { allocation_model = "AllocationVApp" }
+vm.memory_mb = { gt = 65536 }
+action = "abort"
+
+[[test]]
+name = "no uploads into a retiring VDC"
+task = { operation = "vdcUploadMedia", vdc = { name = "fra-retiring" } }
+expect = "fail"
+rule = "nothing new in VDCs being retired"
+
+[[test]]
+name = "a big VM in a pay-as-you-go VDC"
+task = { operation = "vdcComposeVapp", vdc = { name = "dev", allocation_model = "AllocationVApp" }, vm = { memory_mb = 131072 } }
+expect = "abort"
+
+[[test]]
+name = "a big VM elsewhere"
+task = { operation = "vdcComposeVapp", vdc = { name = "prod", allocation_model = "Flex" }, vm = { memory_mb = 131072 } }
+expect = "resume"
+"#;
+
+#[test]
+fn vdc_facts_are_given_by_test_tasks_and_explain_fact() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("vdc.toml");
+    std::fs::write(&policy, VDC_POLICY).unwrap();
+    let output = vcd_blockd().arg("test").arg(&policy).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("ok    no uploads into a retiring VDC: fail by rule"),
+        "{stdout}"
+    );
+
+    let explain = |facts: &[&str]| {
+        let mut command = vcd_blockd();
+        command.arg("explain").arg(&policy);
+        for fact in facts {
+            command.args(["--fact", fact]);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let retiring = explain(&["operation=vdcInstantiateVapp", "vdc.name=ber-retiring"]);
+    assert!(retiring.starts_with("decision: fail"), "{retiring}");
+    assert!(
+        retiring.contains("by:       rule \"nothing new in VDCs being retired\""),
+        "{retiring}"
+    );
+    assert!(
+        retiring.contains("  vdc            name \"ber-retiring\", allocation_model unknown"),
+        "{retiring}"
+    );
+    let open = explain(&["operation=vdcInstantiateVapp", "vdc.name=ber-1"]);
+    assert!(open.starts_with("decision: resume"), "{open}");
+    assert!(
+        open.contains("vdc.name \"ber-1\" does not match \"*-retiring\""),
+        "{open}"
+    );
+    let output = vcd_blockd()
+        .arg("explain")
+        .arg(&policy)
+        .args(["--fact", "vdc.size=3"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0));
+    assert!(stderr.contains("name, allocation_model"), "{stderr}");
+}

@@ -1,11 +1,11 @@
 //! Rules on what an operation is about, end to end against vcd-sim: the daemon reads the owner
-//! vApp, VM, Media or metadata a rule needs, decides on it, and says which facts it could not
-//! have; a policy without owner facts reads nothing more than the task.
+//! vApp, VM, Media, metadata or VDC a rule needs, decides on it, and says which facts it could
+//! not have; a policy without owner facts reads nothing more than the task.
 
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
-use vcd_sim::{NewTask, SimMedia, SimVm};
+use vcd_sim::{NewTask, SimMedia, SimVdc, SimVm};
 
 use crate::helpers::{Options, World, captured_logs, wait_until};
 
@@ -249,5 +249,97 @@ async fn a_policy_without_owner_facts_sends_one_get_and_one_post_per_task() {
         assert_eq!(calls, ["GET", "POST"], "task {id}");
     }
     assert_eq!(owner_reads(&world), Vec::<String>::new());
+    world.finish().await;
+}
+
+const VDC_POLICY: &str = r#"
+[defaults]
+action = "resume"
+
+[[rule]]
+name = "frozen VDCs take no changes"
+vdc.name = "frozen-*"
+action = "abort"
+message = "{owner_name} lives in a frozen VDC"
+
+[[rule]]
+name = "no big VMs on pay-as-you-go"
+vdc = { allocation_model = "AllocationVApp" }
+vm = { memory_mb = { gt = 65536 } }
+action = "fail"
+"#;
+
+fn in_vdc(task: NewTask, name: &str, allocation_model: &str) -> NewTask {
+    NewTask {
+        vdc: SimVdc {
+            name: name.into(),
+            allocation_model: allocation_model.into(),
+        },
+        ..task
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_on_the_vdc_decides_vapp_vm_and_media_tasks() {
+    let world = World::start(Options {
+        policy: VDC_POLICY.into(),
+        ..Options::default()
+    })
+    .await;
+    let pool = "AllocationPool";
+    let vapp_task = vapp("vdcInstantiateVapp", "acme", vec![vm("web", 4096)]);
+    let frozen_vapp = world.create(in_vdc(vapp_task, "frozen-eu", pool)).await;
+    let vm_task = NewTask {
+        operation: "vappUpdateVm".into(),
+        owner_type: "vm".into(),
+        owner_name: "db-1".into(),
+        vms: Some(vec![vm("db-1", 8192)]),
+        ..NewTask::default()
+    };
+    let frozen_vm = world.create(in_vdc(vm_task, "frozen-eu", pool)).await;
+    let frozen_iso = world
+        .create(in_vdc(iso("dvd.iso", 1 << 30), "frozen-us", pool))
+        .await;
+    let open_iso = world
+        .create(in_vdc(iso("netinst.iso", 1 << 30), "open-eu", pool))
+        .await;
+    let big = vapp("vdcInstantiateVapp", "acme", vec![vm("db", 131072)]);
+    let paygo_big = world.create(in_vdc(big, "dev-eu", "AllocationVApp")).await;
+    for (id, owner) in [
+        (frozen_vapp, "shop"),
+        (frozen_vm, "db-1"),
+        (frozen_iso, "dvd.iso"),
+    ] {
+        assert_eq!(
+            decided(&world, id, "aborted").await,
+            format!("abort: {owner} lives in a frozen VDC")
+        );
+    }
+    assert!(
+        decided(&world, paygo_big, "failed")
+            .await
+            .contains("no big VMs on pay-as-you-go")
+    );
+    world.wait_for_status(open_iso, "resumed").await;
+    // The VM's VDC is found through its vApp: one GET of each document, each once.
+    let reads: Vec<String> = world
+        .sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.path.starts_with("/api/vApp/") || c.path.starts_with("/api/vdc/"))
+        .map(|c| c.path.split('-').next().unwrap_or_default().to_owned())
+        .collect();
+    let count = |prefix: &str| reads.iter().filter(|path| *path == prefix).count();
+    assert_eq!(count("/api/vApp/vm"), 1, "{reads:?}");
+    // The frozen vApp and the VM's own vApp; the pay-as-you-go vApp read once for vm and vdc.
+    assert_eq!(count("/api/vApp/vapp"), 3, "{reads:?}");
+    assert_eq!(
+        reads
+            .iter()
+            .filter(|path| path.starts_with("/api/vdc/"))
+            .count(),
+        5,
+        "{reads:?}"
+    );
     world.finish().await;
 }

@@ -1,14 +1,46 @@
-//! The documents of what a blocking task is about, converted into owner facts: a `VApp`
-//! (its VMs), a `Vm`, a `Media`, and the owner's `Metadata`. Where vCD gives a value twice
+//! The documents of what a blocking task is about, converted into what they say: a `VApp`
+//! (its VMs), a `Vm`, a `Media`, the owner's `Metadata`, the `Vdc` it lives in and the
+//! `Link rel="up"` that leads there. `facts` turns these into owner facts. Where vCD gives a value twice
 //! (a VM's `VmSpecSection` from API 32 and the OVF `VirtualHardwareSection` of every
 //! version), the first is taken and the second is the fallback; a value neither gives stays
 //! `None` and makes the facts that need it unknown.
 
 use std::collections::BTreeMap;
 
-use super::wire::{ItemXml, MediaXml, MetadataXml, TextXml, VAppXml, VmXml};
+use super::wire::{ItemXml, LinksXml, MediaXml, MetadataXml, TextXml, VAppXml, VdcXml, VmXml};
 use super::{ModelError, document, invalid};
-use crate::facts::{MediaFacts, VmFacts};
+use crate::xml;
+
+/// One VM: the owner VM, or one of the owner vApp's. A field is `None` when vCD's document
+/// says nothing about it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Vm {
+    pub name: String,
+    pub cpu: Option<u64>,
+    /// MiB.
+    pub memory_mb: Option<u64>,
+    /// The sum of the VM's disks, GiB.
+    pub disk_gb: Option<f64>,
+    pub storage_profile: Option<String>,
+    /// The network of each NIC, in document order (empty: the VM has no NIC).
+    pub networks: Option<Vec<String>>,
+}
+
+/// The owner Media.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Media {
+    /// `size` / 2^30: the size the uploading client declared, in GiB.
+    pub size_gb: Option<f64>,
+    pub image_type: Option<String>,
+}
+
+/// The VDC an owner lives in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Vdc {
+    pub name: Option<String>,
+    /// `AllocationVApp` (pay-as-you-go), `AllocationPool`, `ReservationPool` or `Flex`.
+    pub allocation_model: Option<String>,
+}
 
 /// `rasd:ResourceType` of the devices read.
 const CPU: &str = "3";
@@ -20,20 +52,48 @@ const MIB_PER_GIB: f64 = 1024.0;
 const BYTES_PER_GIB: f64 = (1u64 << 30) as f64;
 
 /// `GET /api/vApp/vapp-<uuid>`: the vApp's VMs, in document order (none without `Children`).
-pub(crate) fn parse_vapp(xml: &str) -> Result<Vec<VmFacts>, ModelError> {
+pub(crate) fn parse_vapp(xml: &str) -> Result<Vec<Vm>, ModelError> {
     let vapp: VAppXml = document(xml, "VApp")?;
     let vms = vapp.children.map(|c| c.vms).unwrap_or_default();
-    vms.into_iter().map(VmFacts::try_from).collect()
+    vms.into_iter().map(Vm::try_from).collect()
 }
 
 /// `GET /api/vApp/vm-<uuid>`.
-pub(crate) fn parse_vm(xml: &str) -> Result<VmFacts, ModelError> {
+pub(crate) fn parse_vm(xml: &str) -> Result<Vm, ModelError> {
     document::<VmXml>(xml, "Vm")?.try_into()
 }
 
 /// `GET /api/media/<uuid>`.
-pub(crate) fn parse_media(xml: &str) -> Result<MediaFacts, ModelError> {
+pub(crate) fn parse_media(xml: &str) -> Result<Media, ModelError> {
     document::<MediaXml>(xml, "Media")?.try_into()
+}
+
+/// `GET /api/vdc/<uuid>`.
+pub(crate) fn parse_vdc(xml: &str) -> Result<Vdc, ModelError> {
+    let vdc: VdcXml = document(xml, "Vdc")?;
+    Ok(Vdc {
+        name: vdc.name.filter(|name| !name.is_empty()),
+        allocation_model: text(vdc.allocation_model.as_ref()),
+    })
+}
+
+/// The href of the `Link rel="up"` of a `VApp`, `Vm` or `Media` document: the VDC a vApp or
+/// Media lives in, the vApp a VM belongs to; `None` when the document has none.
+pub(crate) fn parse_up(xml: &str) -> Result<Option<String>, ModelError> {
+    let document = xml::check(xml)?;
+    let root = document.root();
+    if !["VApp", "Vm", "Media"].contains(&root) {
+        return Err(ModelError::UnexpectedRoot {
+            expected: "VApp, Vm or Media",
+            found: root.to_owned(),
+        });
+    }
+    let links: LinksXml = document.deserialize()?;
+    let up = links
+        .links
+        .into_iter()
+        .find(|link| link.rel.as_deref() == Some("up"));
+    Ok(up.and_then(|link| link.href))
 }
 
 /// `GET <owner>/metadata`: entry key to value as text (numbers, booleans and dates as vCD
@@ -52,10 +112,10 @@ pub(crate) fn parse_metadata(xml: &str) -> Result<BTreeMap<String, String>, Mode
     Ok(entries.collect())
 }
 
-impl TryFrom<VmXml> for VmFacts {
+impl TryFrom<VmXml> for Vm {
     type Error = ModelError;
 
-    fn try_from(xml: VmXml) -> Result<VmFacts, ModelError> {
+    fn try_from(xml: VmXml) -> Result<Vm, ModelError> {
         // Without a VirtualHardwareSection nothing can be said from it (not even "no disks").
         let hardware = xml.hardware.map(|h| h.items);
         let items = hardware.as_deref().unwrap_or_default();
@@ -100,7 +160,7 @@ impl TryFrom<VmXml> for VmFacts {
             None if hardware.is_none() => None,
             None => hardware_networks(items),
         };
-        Ok(VmFacts {
+        Ok(Vm {
             name: xml.name.unwrap_or_default(),
             cpu,
             memory_mb,
@@ -114,15 +174,15 @@ impl TryFrom<VmXml> for VmFacts {
     }
 }
 
-impl TryFrom<MediaXml> for MediaFacts {
+impl TryFrom<MediaXml> for Media {
     type Error = ModelError;
 
-    fn try_from(xml: MediaXml) -> Result<MediaFacts, ModelError> {
+    fn try_from(xml: MediaXml) -> Result<Media, ModelError> {
         let size_gb = xml
             .size
             .map(|size| number("size", &size).map(|bytes| bytes as f64 / BYTES_PER_GIB))
             .transpose()?;
-        Ok(MediaFacts {
+        Ok(Media {
             size_gb,
             image_type: xml.image_type.filter(|kind| !kind.is_empty()),
         })

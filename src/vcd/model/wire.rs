@@ -193,6 +193,30 @@ pub(super) struct MediaXml {
     pub image_type: Option<String>,
 }
 
+/// The `Link`s of any document: `rel` and `href` alone.
+#[derive(Debug, Deserialize)]
+pub(super) struct LinksXml {
+    #[serde(rename = "Link", default)]
+    pub links: Vec<LinkXml>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LinkXml {
+    #[serde(rename = "@rel")]
+    pub rel: Option<String>,
+    #[serde(rename = "@href")]
+    pub href: Option<String>,
+}
+
+/// `Vdc` (`application/vnd.vmware.vcloud.vdc+xml`): its name and allocation model.
+#[derive(Debug, Deserialize)]
+pub(super) struct VdcXml {
+    #[serde(rename = "@name")]
+    pub name: Option<String>,
+    #[serde(rename = "AllocationModel")]
+    pub allocation_model: Option<TextXml>,
+}
+
 /// `Metadata` (`application/vnd.vmware.vcloud.metadata+xml`).
 #[derive(Debug, Deserialize)]
 pub(super) struct MetadataXml {

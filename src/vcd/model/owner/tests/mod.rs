@@ -19,7 +19,7 @@ fn a_vapp_gives_each_vm_from_its_spec_or_else_its_ovf_hardware() {
     assert_eq!(
         vms,
         [
-            VmFacts {
+            Vm {
                 name: "web-1".into(),
                 cpu: Some(2),
                 memory_mb: Some(4096),
@@ -27,7 +27,7 @@ fn a_vapp_gives_each_vm_from_its_spec_or_else_its_ovf_hardware() {
                 storage_profile: Some("Gold".into()),
                 networks: Some(vec!["frontend".into()]),
             },
-            VmFacts {
+            Vm {
                 name: "db-1".into(),
                 cpu: Some(16),
                 memory_mb: Some(131072),
@@ -44,7 +44,7 @@ fn a_vm_captured_from_a_public_test_suite_parses() {
     let vm = parse_vm(fixture!("field/09-terraform-provider-vm.xml")).unwrap();
     assert_eq!(
         vm,
-        VmFacts {
+        Vm {
             name: "photon-vm".into(),
             cpu: Some(1),
             memory_mb: Some(512),
@@ -86,9 +86,9 @@ fn a_vapp_without_children_has_no_vms_and_what_a_vm_leaves_out_stays_unknown() {
     let bare = r#"<Vm xmlns="http://www.vmware.com/vcloud/v1.5" name="bare"/>"#;
     assert_eq!(
         parse_vm(bare).unwrap(),
-        VmFacts {
+        Vm {
             name: "bare".into(),
-            ..VmFacts::default()
+            ..Vm::default()
         }
     );
 }
@@ -145,4 +145,36 @@ fn documents_that_are_not_what_was_asked_for_or_lie_about_numbers_are_refused() 
         let error = result.unwrap_err().to_string();
         assert!(error.contains(expected), "{error} lacks {expected}");
     }
+}
+
+#[test]
+fn the_up_link_leads_from_an_owner_to_its_vdc_and_the_vdc_gives_its_name_and_model() {
+    let vdc = "https://vcd.example.com/api/vdc/6b8d0f2a-4c3e-4a5b-9d7f-1e3a5c7b9d0f";
+    assert_eq!(
+        parse_up(fixture!("protocol/vapp.xml")).unwrap().as_deref(),
+        Some(vdc)
+    );
+    assert_eq!(
+        parse_up(fixture!("protocol/media.xml")).unwrap().as_deref(),
+        Some(vdc)
+    );
+    assert_eq!(
+        parse_up(fixture!("field/09-terraform-provider-vm.xml"))
+            .unwrap()
+            .as_deref(),
+        Some("https://vcd.example.com/api/vApp/vapp-9a7e5c3b-1d2f-4a6b-8e0c-4f1a3b5d7e92")
+    );
+    let no_link = r#"<VApp xmlns="http://www.vmware.com/vcloud/v1.5" name="x"/>"#;
+    assert_eq!(parse_up(no_link).unwrap(), None);
+    assert!(parse_up(fixture!("protocol/metadata.xml")).is_err());
+    assert_eq!(
+        parse_vdc(fixture!("protocol/vdc.xml")).unwrap(),
+        Vdc {
+            name: Some("prod-eu-vdc".into()),
+            allocation_model: Some("AllocationPool".into()),
+        }
+    );
+    let bare = r#"<Vdc xmlns="http://www.vmware.com/vcloud/v1.5" name=""/>"#;
+    assert_eq!(parse_vdc(bare).unwrap(), Vdc::default());
+    assert!(parse_vdc(fixture!("protocol/media.xml")).is_err());
 }
