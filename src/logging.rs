@@ -16,12 +16,24 @@ use tracing_subscriber::fmt::format::Writer;
 
 use crate::config::{LogFormat, LogSettings};
 
+/// lapin's connection loop, whose errors repeat what the AMQP session logs itself.
+const LAPIN_RECOVERY: &str = "lapin::io_loop=off";
+
 pub(crate) fn init(settings: &LogSettings) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(text) if !text.is_empty() => text,
         _ => settings.filter.clone(),
     };
-    let filter = EnvFilter::try_new(&filter).map_err(|e| format!("log.filter {filter:?}: {e}"))?;
+    let mut filter =
+        EnvFilter::try_new(&filter).map_err(|e| format!("log.filter {filter:?}: {e}"))?;
+    // lapin logs each failed connection as an error of its own ("Exponential backoff attempts
+    // exhausted, aborting recovery"), though the daemon reconnects by itself and logs why:
+    // silenced unless the filter names lapin.
+    if !settings.filter.contains("lapin")
+        && !std::env::var("RUST_LOG").is_ok_and(|f| f.contains("lapin"))
+    {
+        filter = filter.add_directive(LAPIN_RECOVERY.parse().map_err(|e| format!("{e}"))?);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

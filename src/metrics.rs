@@ -419,7 +419,8 @@ mod tests {
     /// Every line of a fresh daemon's own metrics (sorted, as the order of series within a
     /// family is not fixed): names, types, help texts and the series present at zero. Alert
     /// rules and dashboards rely on them; a change here is a change for operators.
-    const AT_START: &str = r#"# HELP vcd_blockd_amqp_connected 1 while the AMQP consumer is connected.
+    const AT_START: &str = r#"# HELP vcd_blockd_admin_auth_failures Admin API requests refused for a missing or unknown bearer token.
+# HELP vcd_blockd_amqp_connected 1 while the AMQP consumer is connected.
 # HELP vcd_blockd_approvers_reloads Approvers file reloads, by outcome.
 # HELP vcd_blockd_build_info Always 1; the version label says which vcd-blockd runs.
 # HELP vcd_blockd_dead_lettered Messages rejected to the dead-letter queue, by reason.
@@ -435,6 +436,7 @@ mod tests {
 # HELP vcd_blockd_vcd_in_flight Requests to vCD under way now.
 # HELP vcd_blockd_vcd_request_seconds Duration of requests to vCD.
 # HELP vcd_blockd_webhooks Webhook events per [[notify]] receiver, by event and outcome.
+# TYPE vcd_blockd_admin_auth_failures counter
 # TYPE vcd_blockd_amqp_connected gauge
 # TYPE vcd_blockd_approvers_reloads counter
 # TYPE vcd_blockd_build_info gauge
@@ -451,6 +453,7 @@ mod tests {
 # TYPE vcd_blockd_vcd_in_flight gauge
 # TYPE vcd_blockd_vcd_request_seconds histogram
 # TYPE vcd_blockd_webhooks counter
+vcd_blockd_admin_auth_failures_total 0
 vcd_blockd_amqp_connected 0
 vcd_blockd_approvers_reloads_total{outcome="error"} 0
 vcd_blockd_approvers_reloads_total{outcome="ok"} 0

@@ -30,6 +30,9 @@ const NOT_ACTIVE: &str =
 /// What a login proxy in front of vCD answers with status 200 (`Unreadable::Html`).
 const PROXY_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n\
     <body><form method=\"post\" action=\"/login\"><input name=\"user\"></form></body></html>\n";
+/// The answer to an action refused by the `refuse_actions` fault.
+const ACTION_REFUSED: &str =
+    "The blocking task action was refused: the operation is locked by another task.";
 /// The answer to a keepalive refused by the `refuse_update_progress` fault.
 const KEEPALIVE_REFUSED: &str = "The progress of the blocking task could not be updated.";
 
@@ -191,6 +194,10 @@ fn decide(
         params::operation_params(utf8(body)?).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (outcome, task) = {
         let mut state = shared.state();
+        if state.task(id).is_some_and(|task| task.is_active()) && state.refuse_action() {
+            tracing::info!(task_id = %id, action = decision.as_str(), "blocking task action refused (fault refuse_actions)");
+            return Err(ApiError::bad_request(ACTION_REFUSED));
+        }
         let task = state.task_mut(id).ok_or_else(|| not_found(id))?;
         let outcome = task.decide(decision, &params.message, Utc::now());
         (outcome, task.clone())
@@ -216,13 +223,14 @@ fn update_progress(
     require_content_type(headers, xml::UPDATE_PROGRESS_PARAMS_TYPE)?;
     let params =
         params::progress_params(utf8(body)?).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let extend = match params.timeout_ms {
-        // `progress_params` caps the value far below i64::MAX milliseconds.
-        Some(ms) => Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX / 2)),
-        None => shared.settings.task_timeout,
-    };
     let (accepted, task) = {
         let mut state = shared.state();
+        let extend = match params.timeout_ms {
+            // `progress_params` caps the value far below i64::MAX milliseconds.
+            Some(ms) => Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX / 2)),
+            // Without a value vCD applies the cloud's timeout, as its settings say now.
+            None => state.blocking.timeout,
+        };
         if state.task(id).is_some() && state.refuse_update_progress() {
             tracing::info!(task_id = %id, action = "updateProgress", "blocking task action refused (fault refuse_update_progress)");
             return Err(ApiError::bad_request(KEEPALIVE_REFUSED));

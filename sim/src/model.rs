@@ -182,6 +182,10 @@ pub struct Faults {
     /// The next this many `updateProgress` calls are refused (400), as when vCD will not
     /// extend a task; each refusal uses one up.
     pub refuse_update_progress: u32,
+    /// The next this many `resume`, `abort` or `fail` calls are refused (400) while the task
+    /// stays active, as when vCD turns an action down for a reason of its own; each refusal
+    /// uses one up.
+    pub refuse_actions: u32,
     /// GETs of these tasks answer 200 with a body that cannot be read, as a proxy in front of
     /// vCD can give: `{"<task id>": "html"}` (a login page) or `"truncated"` (the document cut
     /// off half-way). The other tasks are served as usual.

@@ -140,6 +140,17 @@ impl CloudState {
         true
     }
 
+    /// True when an injected `refuse_actions` fault refuses this resume, abort or fail (and
+    /// uses one refusal up).
+    pub(crate) fn refuse_action(&mut self) -> bool {
+        let left = &mut self.faults.refuse_actions;
+        if *left == 0 {
+            return false;
+        }
+        *left -= 1;
+        true
+    }
+
     /// All tasks in creation order.
     pub(crate) fn tasks(&self) -> impl Iterator<Item = &Task> {
         self.order.iter().filter_map(|id| self.tasks.get(id))

@@ -334,6 +334,17 @@ fn check_admin(settings: &Settings, report: &mut Report) {
     if http.admin_token.is_some() {
         report.ok("admin token read");
     }
+    if settings.amqp.is_some() {
+        if http.cluster_secret.is_some() {
+            report.ok("cluster secret read: instances sign and check forwarded admin calls");
+        } else {
+            report.warning(
+                "no http.cluster_secret_file: with several instances, a standby neither \
+                 forwards admin calls nor is the leader answered (503 \"no cluster secret\"); \
+                 give every instance the same file of at least 32 bytes",
+            );
+        }
+    }
     if let Some(path) = &http.approvers_file {
         match crate::approvers::load(path) {
             Ok(listed) => report.ok(format!(

@@ -1,7 +1,8 @@
 //! Living with the broker the operator has: an exchange that already exists is used as it is
 //! (non-durable, with an alternate exchange, shared with another consumer, `amq.topic`); a
 //! queue that exists with other arguments is named in `/readyz` and the log, and the daemon
-//! consumes once the operator fixed it.
+//! consumes once the operator fixed it. A broker that refuses the credentials or the vhost is
+//! named in `/readyz`, where the role is `none`.
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -206,4 +207,43 @@ async fn a_queue_that_exists_with_other_arguments_is_named_in_readyz_until_fixed
     let response = client.get(&readyz).send().await.unwrap();
     assert_eq!(response.status(), 200);
     world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_refuses_the_password_or_the_vhost_is_named_in_readyz_and_nobody_leads() {
+    for (url, named) in [
+        (
+            AMQP_URL.replace("guest:guest@", "guest:not-the-password@"),
+            "AMQP consumer not active: the broker refused the user name or password in amqp.url (authentication failed)",
+        ),
+        (
+            AMQP_URL.replace("%2f", "no-such-vhost"),
+            "AMQP consumer not active: the broker refused the virtual host (NOT_ALLOWED - vhost no-such-vhost not found)",
+        ),
+    ] {
+        let mut world = World::without_daemon(Options::default()).await;
+        let amqp = world.settings.amqp.as_mut().expect("broker mode");
+        amqp.url = url.clone().into();
+        let daemon = Daemon::start(world.settings.clone()).await.unwrap();
+        let readyz = format!("http://{}/readyz", daemon.http_address);
+        world.daemon = Some(daemon);
+        let client = http_client();
+        let body = eventually("/readyz names the broker's refusal", || async {
+            let response = client.get(&readyz).send().await.ok()?;
+            let body: serde_json::Value = response.json().await.ok()?;
+            body["reasons"]
+                .as_array()?
+                .iter()
+                .any(|reason| reason.as_str().is_some_and(|r| r.starts_with(named)))
+                .then_some(body)
+        })
+        .await;
+        assert_eq!(body["ready"], false, "{body}");
+        assert_eq!(
+            body["role"], "none",
+            "without a broker nobody leads: {body}"
+        );
+        assert!(!body.to_string().contains("not-the-password"), "{body}");
+        world.finish().await;
+    }
 }

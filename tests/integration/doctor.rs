@@ -85,6 +85,7 @@ async fn doctor_passes_a_healthy_setup_and_names_each_broken_part() {
         "ok      broker: connected, the credentials and the virtual host are accepted",
         "ok      exchange \"systemExchange-test-",
         "ok      queue \"vcd-blockd-test-",
+        "ok      cluster secret read",
     ] {
         assert!(
             all.lines().any(|l| l.starts_with(expected)),

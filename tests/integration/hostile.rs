@@ -1,5 +1,6 @@
 //! Text that tenants and approvers control, as an attacker would write it: it stays inside its
-//! log line, and an approval message over the bound is refused without dropping the hold.
+//! log line, and an approval message over the bound is refused without dropping the hold, as is
+//! an approval vCD turns down while the task still waits.
 
 use vcd_sim::NewTask;
 
@@ -158,6 +159,49 @@ async fn a_one_megabyte_approval_message_is_refused_with_400_and_the_task_stays_
         )
         .await;
     assert_eq!(status, 200, "{answer}");
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_vcd_refuses_while_the_task_waits_keeps_the_hold_and_says_why() {
+    let world = World::start(Options {
+        policy: POLICY.into(),
+        ..Options::default()
+    })
+    .await;
+    let held = world.create(deployment("refused-once")).await;
+    let admin = Admin::new(world.admin_url());
+    eventually("the task is held", || async {
+        admin.holds().await.filter(|holds| holds.len() == 1)
+    })
+    .await;
+    world.sim.set_faults(vcd_sim::Faults {
+        refuse_actions: 1,
+        ..vcd_sim::Faults::default()
+    });
+    let (status, answer) = admin
+        .decide(&held.to_string(), "approve", serde_json::json!({}))
+        .await;
+    assert!(
+        (400..600).contains(&status) && status != 409,
+        "{status} {answer}"
+    );
+    assert!(
+        answer
+            .to_string()
+            .contains("the operation is locked by another task"),
+        "vCD's reason reaches the approver: {answer}"
+    );
+    let holds = admin.holds().await.unwrap();
+    assert_eq!(holds.len(), 1, "still held: {holds:?}");
+    assert_eq!(world.sim.task(held).unwrap().status, "active");
+
+    // The refusal used up, the same approval goes through.
+    let (status, answer) = admin
+        .decide(&held.to_string(), "approve", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    world.wait_for_status(held, "resumed").await;
     world.finish().await;
 }
 

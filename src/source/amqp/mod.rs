@@ -139,7 +139,15 @@ impl AmqpSource {
             match session.await {
                 Ok(()) => break,
                 Err(error) => {
-                    report.condition(down(problem.as_deref()));
+                    // The broker's own refusal, in words that say what to fix, unless a
+                    // problem of the topology already says more.
+                    let broker = match &error {
+                        AmqpError::Broker(error) => {
+                            Some(probe::BrokerProblem::of(error).to_string())
+                        }
+                        _ => None,
+                    };
+                    report.condition(down(problem.as_deref().or(broker.as_deref())));
                     self.metrics.amqp_connected.set(0);
                     tracing::warn!(%error, attempt = reconnect.attempts(), "AMQP session ended; reconnecting");
                     let waited = report.beating(reconnect.wait(shutdown)).await;
