@@ -81,6 +81,12 @@ pub struct Daemon {
 impl Daemon {
     pub async fn start(settings: Settings) -> Result<Daemon, StartError> {
         let metrics = Arc::new(Metrics::new());
+        let mode = if settings.amqp.is_some() {
+            "amqp"
+        } else {
+            "poll"
+        };
+        metrics.build_info(env!("CARGO_PKG_VERSION"), mode);
         let health = Arc::new(Health::default());
         // Without a broker there is nobody to share the work with: the daemon leads alone.
         let leadership = Arc::new(match &settings.amqp {

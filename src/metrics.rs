@@ -215,8 +215,9 @@ metrics! {
         => pub fn dead_lettered(reason: DeadLetterReason);
     gauge hold_next_deadline_timestamp_seconds:
         "Unix time at which the soonest held task reaches its deadline (0: nothing is held)";
-    info build_info: "Always 1; the version label says which vcd-blockd runs"
-        => fn build_info(version: &str);
+    info build_info:
+        "Always 1; version says which vcd-blockd runs, mode whether it consumes vCD's notifications from a broker (amqp) or polls vCD (poll)"
+        => pub(crate) fn build_info(version: &str, mode: &str);
     gauge policy_last_reload_success_timestamp_seconds:
         "Unix time of the last successful policy load (at start or on reload)";
     counter webhooks: "Webhook events per [[notify]] receiver, by event and outcome"
@@ -239,10 +240,9 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every metric at its start. `build_info` is set by the daemon, which knows its mode.
     pub fn new() -> Metrics {
-        let metrics = Metrics::register();
-        metrics.build_info(env!("CARGO_PKG_VERSION"));
-        metrics
+        Metrics::register()
     }
 
     pub fn decision(&self, action: &'static str, rule: &str, dry_run: bool) {
@@ -422,7 +422,7 @@ mod tests {
     const AT_START: &str = r#"# HELP vcd_blockd_admin_auth_failures Admin API requests refused for a missing or unknown bearer token.
 # HELP vcd_blockd_amqp_connected 1 while the AMQP consumer is connected.
 # HELP vcd_blockd_approvers_reloads Approvers file reloads, by outcome.
-# HELP vcd_blockd_build_info Always 1; the version label says which vcd-blockd runs.
+# HELP vcd_blockd_build_info Always 1; version says which vcd-blockd runs, mode whether it consumes vCD's notifications from a broker (amqp) or polls vCD (poll).
 # HELP vcd_blockd_dead_lettered Messages rejected to the dead-letter queue, by reason.
 # HELP vcd_blockd_hold_lateness_seconds How late held tasks were attended (keepalive or fallback) against their schedule.
 # HELP vcd_blockd_hold_next_deadline_timestamp_seconds Unix time at which the soonest held task reaches its deadline (0: nothing is held).
@@ -457,7 +457,7 @@ vcd_blockd_admin_auth_failures_total 0
 vcd_blockd_amqp_connected 0
 vcd_blockd_approvers_reloads_total{outcome="error"} 0
 vcd_blockd_approvers_reloads_total{outcome="ok"} 0
-vcd_blockd_build_info{version="{version}"} 1
+vcd_blockd_build_info{version="{version}",mode="amqp"} 1
 vcd_blockd_dead_lettered_total{reason="action_refused"} 0
 vcd_blockd_dead_lettered_total{reason="id_mismatch"} 0
 vcd_blockd_dead_lettered_total{reason="invalid_id"} 0
@@ -533,7 +533,9 @@ vcd_blockd_webhooks_total{event="rejected",outcome="sent"} 0
 
     #[test]
     fn a_fresh_daemon_shows_exactly_these_metrics() {
-        let text = Metrics::new().render();
+        let metrics = Metrics::new();
+        metrics.build_info(env!("CARGO_PKG_VERSION"), "amqp");
+        let text = metrics.render();
         let mut own: Vec<&str> = text
             .lines()
             .filter(|line| line.contains("vcd_blockd_"))

@@ -190,7 +190,9 @@ async fn metrics_say_which_format_they_are_in() {
     );
     let version = env!("CARGO_PKG_VERSION");
     assert!(
-        body.contains(&format!("vcd_blockd_build_info{{version=\"{version}\"}} 1")),
+        body.contains(&format!(
+            "vcd_blockd_build_info{{version=\"{version}\",mode=\"amqp\"}} 1"
+        )),
         "{body}"
     );
     let loaded: i64 = body

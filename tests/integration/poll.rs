@@ -100,6 +100,14 @@ async fn in_poll_mode_readiness_follows_the_last_listing() {
             .map(|r| r.status())
     };
     eventually("ready", || async { (status().await? == 200).then_some(()) }).await;
+    let metrics = world.daemon().metrics.render();
+    assert!(
+        metrics.contains(&format!(
+            "vcd_blockd_build_info{{version=\"{}\",mode=\"poll\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "alerts tell poll mode from AMQP by build_info: {metrics}"
+    );
     world.sim.set_faults(vcd_sim::Faults {
         error_rate_5xx: 1.0,
         ..vcd_sim::Faults::default()
