@@ -47,6 +47,7 @@ mod systemd;
 mod task;
 mod timestamp;
 mod tls;
+mod token_file;
 mod vcd;
 mod xml;
 

@@ -140,7 +140,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ApproversCommand {
-    /// Print a new approver's token (only once) and the [[approver]] entry for the approvers file.
+    /// Make a new approver's token: printed alone on stdout (or written to --token-file), and
+    /// the [[approver]] entry for the approvers file on stderr.
     Add {
         /// Shown in audit events and vCD messages; the approver's vCD user name, so that they
         /// cannot decide their own requests.
@@ -149,6 +150,9 @@ enum ApproversCommand {
         /// several. Without it: every org.
         #[arg(long = "org", value_name = "GLOB")]
         orgs: Vec<String>,
+        /// Write the token to this new file (mode 0600) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
 }
 
@@ -295,8 +299,13 @@ fn main() -> ExitCode {
             commands::holds(options, request.into())
         }
         Command::Approvers {
-            command: ApproversCommand::Add { name, orgs },
-        } => commands::approvers_add(&name, &orgs),
+            command:
+                ApproversCommand::Add {
+                    name,
+                    orgs,
+                    token_file,
+                },
+        } => commands::approvers_add(&name, &orgs, token_file.as_deref()),
         Command::Vcd { config, command } => {
             let (request, flags) = match command {
                 VcdCommand::Show => (

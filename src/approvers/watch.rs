@@ -208,11 +208,11 @@ impl Watch {
     }
 }
 
-/// The hash of the token in an admin token file: its text, trimmed, not empty.
+/// The hash of the token in an admin token file: its one line, trimmed, not empty.
 fn admin_token(shown: &str, bytes: &[u8]) -> Result<TokenHash, ApproversErrors> {
-    match std::str::from_utf8(bytes).map(str::trim) {
-        Ok(token) if !token.is_empty() => Ok(TokenHash::of(token.as_bytes())),
-        Ok(_) => Err(file::whole_file(shown, "empty".to_owned())),
+    match std::str::from_utf8(bytes).map(crate::token_file::one_line) {
+        Ok(Ok(token)) => Ok(TokenHash::of(token.as_bytes())),
+        Ok(Err(why)) => Err(file::whole_file(shown, why.to_owned())),
         Err(error) => Err(file::whole_file(shown, format!("not UTF-8 text: {error}"))),
     }
 }

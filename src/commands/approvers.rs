@@ -1,43 +1,76 @@
-//! `vcd-blockd approvers add NAME [--org GLOB]…`: makes a new approver's bearer token, prints
-//! it once, and prints the `[[approver]]` entry (with the token's SHA-256, never the token) to
-//! paste into the approvers file. Needs no config and touches no file.
+//! `vcd-blockd approvers add NAME [--org GLOB]… [--token-file FILE]`: makes a new approver's
+//! bearer token and prints it alone on stdout (or writes it to a new file, mode 0600), and
+//! prints the `[[approver]]` entry (with the token's SHA-256, never the token) to paste into the
+//! approvers file on stderr, so that saving stdout saves the token and nothing else. Needs no
+//! config and touches no file but the token file.
 
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use super::{EXIT_FAILED, EXIT_USAGE};
 use crate::approvers::{TokenHash, check_name, compile_orgs, new_token};
 
-/// Prints a new token for approver `name`, who may decide the tasks of `orgs` (every org when
-/// empty), and their entry for the approvers file.
-pub fn approvers_add(name: &str, orgs: &[String]) -> ExitCode {
+/// Makes a new token for approver `name`, who may decide the tasks of `orgs` (every org when
+/// empty): printed alone on stdout, or written to `token_file`; the entry for the approvers
+/// file goes to stderr.
+pub fn approvers_add(name: &str, orgs: &[String], token_file: Option<&Path>) -> ExitCode {
     let checked = check_name(name).and_then(|()| compile_orgs(orgs.iter().map(String::as_str)));
     if let Err(message) = checked {
         eprintln!("vcd-blockd: {message}");
         return ExitCode::from(EXIT_USAGE);
     }
-    match new_token() {
-        Ok(token) => {
-            print!("{}", announce(name, orgs, &token));
-            ExitCode::SUCCESS
-        }
+    let token = match new_token() {
+        Ok(token) => token,
         Err(error) => {
             eprintln!("vcd-blockd: cannot get random bytes from the operating system: {error}");
-            ExitCode::from(EXIT_FAILED)
+            return ExitCode::from(EXIT_FAILED);
         }
-    }
+    };
+    let kept = match token_file {
+        Some(path) => match write_token(path, &token) {
+            Ok(()) => format!("The token is in {} (mode 0600)", path.display()),
+            Err(error) => {
+                eprintln!(
+                    "vcd-blockd: cannot write the token to {}: {error}",
+                    path.display()
+                );
+                return ExitCode::from(EXIT_FAILED);
+            }
+        },
+        None => {
+            println!("{token}");
+            "The token above (on stdout)".to_owned()
+        }
+    };
+    eprint!(
+        "{}",
+        guidance(name, orgs, &kept, TokenHash::of(token.as_bytes()))
+    );
+    ExitCode::SUCCESS
 }
 
-/// The token, the warning that it is shown only once, and the entry to paste.
-fn announce(name: &str, orgs: &[String], token: &str) -> String {
+/// Writes the token to a new file only the owner can read; an existing file is left alone.
+fn write_token(path: &Path, token: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{token}")
+}
+
+/// Where the token is, that it is shown only once, and the entry to paste.
+fn guidance(name: &str, orgs: &[String], kept: &str, token: TokenHash) -> String {
     format!(
-        "token: {token}\n\
-         This token is shown only once: vcd-blockd keeps only its SHA-256. Give it to {name} \
-         over a safe channel.\n\
+        "{kept} is shown only once: vcd-blockd keeps only its SHA-256. Give it to {name} over a \
+         safe channel.\n\
          \n\
          Add this to the approvers file ([http] approvers_file); it is read again within seconds:\n\
          \n\
          {}",
-        entry(name, orgs, TokenHash::of(token.as_bytes()))
+        entry(name, orgs, token)
     )
 }
 
@@ -64,9 +97,9 @@ mod tests {
     #[test]
     fn the_entry_reads_back_as_an_approvers_file() {
         let orgs = ["prod-*".to_owned(), "shared \"x\"".to_owned()];
-        let printed = announce("Zoë \"Z\" O'Brien", &orgs, "the-token");
+        let token = TokenHash::of(b"the-token");
+        let printed = guidance("Zoë \"Z\" O'Brien", &orgs, "The token above", token);
         let (head, entry) = printed.split_once("\n\n[[approver]]").unwrap();
-        assert!(head.starts_with("token: the-token\n"), "{printed}");
         assert!(head.contains("shown only once"), "{printed}");
         let listed =
             crate::approvers::parse_bytes("pasted", format!("[[approver]]{entry}").as_bytes())
@@ -76,12 +109,25 @@ mod tests {
         assert_eq!(listed[0].approver.org_globs(), ["prod-*", "shared \"x\""]);
         assert!(listed[0].token == TokenHash::of(b"the-token"));
         assert!(
-            !entry.contains("the-token"),
+            !printed.contains("the-token"),
             "the token itself is not in the entry"
         );
 
         let everyone = entry_of("carol", &[]);
         assert!(!everyone.contains("orgs"), "{everyone}");
+    }
+
+    #[test]
+    fn a_token_file_is_new_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("carol.token");
+        write_token(&path, "the-token").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "the-token\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(write_token(&path, "another").is_err(), "never overwritten");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "the-token\n");
     }
 
     fn entry_of(name: &str, orgs: &[String]) -> String {

@@ -139,9 +139,9 @@ fn token(
     if let Some(path) = &options.token_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
-        return match text.trim() {
-            "" => Err(format!("--token-file {} is empty", path.display())),
-            token => Ok((SecretString::from(token.to_owned()), "--token-file")),
+        return match crate::token_file::one_line(&text) {
+            Ok(token) => Ok((SecretString::from(token.to_owned()), "--token-file")),
+            Err(why) => Err(format!("--token-file {} {why}", path.display())),
         };
     }
     let from_environment = std::env::var(TOKEN_VARIABLE)

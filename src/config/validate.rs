@@ -535,16 +535,14 @@ impl<'a> Validator<'a> {
         Ok(SecretString::from(value.to_owned()))
     }
 
-    /// A bearer token: the file's text with surrounding white space trimmed, as the admin API
-    /// compares it byte for byte.
+    /// A bearer token: the file's one line with surrounding white space trimmed, as the admin
+    /// API compares it byte for byte (`token_file`).
     fn read_token_file(&mut self, key: &str, path: &Path) -> Result<SecretString, ConfigError> {
         self.secret_files.push((key.to_owned(), path.to_owned()));
         let text = std::fs::read_to_string(path)
             .map_err(|e| self.invalid(key, format!("cannot read {}: {e}", path.display())))?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(self.invalid(key, format!("{} is empty", path.display())));
-        }
+        let token = crate::token_file::one_line(&text)
+            .map_err(|why| self.invalid(key, format!("{} {why}", path.display())))?;
         Ok(SecretString::from(token.to_owned()))
     }
 

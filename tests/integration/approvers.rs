@@ -373,22 +373,39 @@ async fn approvers_add_prints_a_token_once_and_an_entry_that_works() {
         .output()
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(output.status.success(), "{stdout}");
-    let token = stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("token: "))
-        .expect("a token line")
-        .to_owned();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stdout}{stderr}");
+    // stdout is the token alone, so `> file` saves a working token file.
+    let token = stdout.trim_end_matches('\n').to_owned();
+    assert!(!token.contains('\n') && !token.contains(' '), "{stdout:?}");
     assert!(token.len() >= 22, "at least 128 bits: {token}");
-    assert!(stdout.contains("shown only once"), "{stdout}");
-    let entry = &stdout[stdout.find("[[approver]]").expect("an entry")..];
+    assert!(stderr.contains("shown only once"), "{stderr}");
+    let entry = &stderr[stderr.find("[[approver]]").expect("an entry")..];
     assert!(
-        !entry.contains(&token),
+        !stderr.contains(&token),
         "only the hash goes into the file: {entry}"
     );
     assert!(
         entry.contains(&format!("token_sha256 = \"{}\"", sha256_hex(&token))),
         "{entry}"
+    );
+
+    // With --token-file the token goes to a new private file and nowhere else.
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("grace.token");
+    let written = std::process::Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))
+        .args(["approvers", "add", "grace", "--token-file"])
+        .arg(&token_file)
+        .output()
+        .unwrap();
+    assert!(written.status.success(), "{written:?}");
+    assert!(written.stdout.is_empty(), "{written:?}");
+    let saved = std::fs::read_to_string(&token_file).unwrap();
+    let saved = saved.trim();
+    assert!(
+        String::from_utf8_lossy(&written.stderr)
+            .contains(&format!("token_sha256 = \"{}\"", sha256_hex(saved))),
+        "{written:?}"
     );
 
     // The entry, pasted into the approvers file, lets the token in.

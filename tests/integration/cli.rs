@@ -670,3 +670,30 @@ fn vdc_facts_are_given_by_test_tasks_and_explain_fact() {
     assert_ne!(output.status.code(), Some(0));
     assert!(stderr.contains("name, allocation_model"), "{stderr}");
 }
+
+#[test]
+fn a_token_file_of_two_lines_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-token\n[[approver]]\nname = \"carol\"\n").unwrap();
+    let output = vcd_blockd()
+        .args(["holds", "--url", "http://127.0.0.1:9", "--token-file"])
+        .arg(&token)
+        .arg("list")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--token-file {} holds more than one line; a token file holds the token alone, on one line",
+            token.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret-token"), "{stderr}");
+    assert!(
+        !stderr.contains("cannot reach"),
+        "not blamed on the API: {stderr}"
+    );
+}
