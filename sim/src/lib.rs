@@ -9,6 +9,7 @@
 mod api;
 mod auth;
 mod blocking;
+mod clean;
 mod config;
 mod control;
 mod error;
@@ -38,6 +39,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
+pub use clean::clean_broker;
 pub use config::SimConfig;
 pub use error::SimError;
 pub use load::LoadView;

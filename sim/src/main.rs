@@ -11,9 +11,28 @@ use tracing_subscriber::EnvFilter;
 use vcd_duration::parse_duration;
 use vcd_sim::{Sim, SimConfig};
 
+/// The control endpoints, for `--help`; docs/vcd-sim.md has the whole reference.
+const CONTROL_API: &str = "\
+Control endpoints (JSON, under /sim/, not recorded as vCD calls):
+  POST /sim/tasks          create a blocking task, as a tenant's operation would, and publish
+                           its notification: {\"operation\", \"org\", \"user\", \"owner_type\",
+                           \"owner_name\", \"description\", \"vms\", \"media\", \"metadata\", \"vdc\",
+                           \"owner_gone\"}, every field optional; 201 {\"id\"}, or 409 when the
+                           cloud's blocking task settings do not list the operation
+  GET  /sim/tasks[/{id}]   the tasks and every action attempted on them
+  GET  /sim/calls          every vCD API request, in arrival order
+  GET  /sim/load           requests being answered now, the most at once, how many answered
+  PUT  /sim/faults         inject faults ({} clears them): latency_ms, error_rate_5xx,
+                           rate_limit_rate, retry_after_secs, not_found_first_reads,
+                           session_ttl_requests, refuse_update_progress, refuse_actions, ...
+  POST /sim/sessions/expire  every session answers 401 from now on
+The vCD API it serves includes the cloud's settings: GET|PUT
+/api/admin/extension/settings/blockingTask (until a PUT every operation blocks), GET
+.../settings/amqp and .../settings/notifications. Reference: docs/vcd-sim.md.";
+
 /// A stand-in for VMware Cloud Director's blocking-task API and AMQP notifications.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, after_help = CONTROL_API)]
 struct Args {
     /// HTTP listen address (plain HTTP)
     #[arg(long, env = "VCD_SIM_LISTEN", default_value = "127.0.0.1:9440")]
@@ -55,6 +74,24 @@ struct Args {
     /// Keep only the first N API calls in the call log (`GET /sim/calls`); default: all.
     #[arg(long, value_name = "N")]
     call_log_limit: Option<usize>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Delete what a run left on the broker (at --amqp-url), then exit: the exchanges named
+    /// with --delete-exchange and a vcd-blockd queue with its companions (<QUEUE>,
+    /// <QUEUE>.dead, <QUEUE>.leader and the exchange <QUEUE>.dlx). Missing ones are fine. For
+    /// demos and scripts that must leave the broker as they found it.
+    CleanBroker {
+        /// An exchange to delete (repeatable), e.g. the demo's own.
+        #[arg(long = "delete-exchange", value_name = "EXCHANGE")]
+        exchanges: Vec<String>,
+        /// The vcd-blockd queue (amqp.queue) whose objects go too.
+        #[arg(long)]
+        queue: Option<String>,
+    },
 }
 
 impl Args {
@@ -92,6 +129,22 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(Command::CleanBroker { exchanges, queue }) = &args.command {
+        let Some(url) = &args.amqp_url else {
+            eprintln!("vcd-sim: clean-broker needs --amqp-url");
+            return ExitCode::from(2);
+        };
+        return match vcd_sim::clean_broker(url, exchanges, queue.as_deref()).await {
+            Ok(deleted) => {
+                println!("deleted from the broker: {}", deleted.join(", "));
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("vcd-sim: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match args.into_config() {
         Ok(config) => config,
         Err(message) => {

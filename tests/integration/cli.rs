@@ -195,10 +195,14 @@ fn run_without_any_config_file_says_where_it_looked() {
 #[test]
 fn sigterm_stops_the_daemon_cleanly() {
     let (_dir, config) = config_dir();
+    let queue = format!("vcd-blockd-sigterm-test-{}", uuid::Uuid::new_v4().simple());
     // vCD is unreachable: the daemon keeps trying, and must still stop at once when told.
     std::fs::write(
         &config,
-        "[vcd]\nurl = \"http://127.0.0.1:9\"\npassword_file = \"pw\"\n[amqp]\nurl = \"amqp://guest:guest@127.0.0.1:5672/%2f\"\nqueue = \"vcd-blockd-sigterm-test\"\nqueue_type = \"classic\"\n[policy]\npath = \"policy.toml\"\n",
+        format!(
+            "[vcd]\nurl = \"http://127.0.0.1:9\"\npassword_file = \"pw\"\n[amqp]\nurl = \"{}\"\nqueue = \"{queue}\"\nqueue_type = \"classic\"\n[policy]\npath = \"policy.toml\"\n",
+            crate::helpers::AMQP_URL
+        ),
     )
     .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -230,6 +234,15 @@ fn sigterm_stops_the_daemon_cleanly() {
     assert!(killed.success());
     let status = daemon.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+    // The queues the daemon declared go with the test.
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(vcd_sim::clean_broker(
+            crate::helpers::AMQP_URL,
+            &[],
+            Some(&queue),
+        ))
+        .unwrap();
 }
 
 #[test]
