@@ -22,7 +22,7 @@ use crate::reply::{ApiError, Format, typed};
 use crate::shared::Shared;
 use crate::task::ActionOutcome;
 use crate::versions::ApiVersion;
-use crate::{control, owner, xml};
+use crate::{control, owner, query, xml};
 
 const ENTITY_URN_PREFIX: &str = "urn:vcloud:blockingTask:";
 const NOT_ACTIVE: &str =
@@ -55,6 +55,7 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
             "/api/admin/extension/blockingTask/{id}/action/{action}",
             post(act),
         )
+        .route("/api/query", get(query::blocking_tasks))
         .route("/api/entity/{urn}", get(resolve_entity))
         .route("/api/vApp/{reference}", get(owner::vapp_or_vm))
         .route("/api/vApp/{reference}/metadata", get(owner::metadata))

@@ -18,6 +18,7 @@ mod owner;
 mod owner_xml;
 mod params;
 mod publish;
+mod query;
 mod record;
 mod reply;
 mod sessions;

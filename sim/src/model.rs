@@ -168,6 +168,9 @@ pub struct Faults {
     /// The task list carries one more `Reference` that names no task (a placeholder id, as
     /// VMware's own examples print), before the real ones.
     pub bad_list_entry: bool,
+    /// The query service (`/api/query`) answers 403, as a cell whose administrator may not
+    /// use it: clients fall back to `blockingTasks/`.
+    pub refuse_query: bool,
 }
 
 /// How an unreadable answer looks (see [`Faults::unreadable_tasks`]).

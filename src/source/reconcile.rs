@@ -2,8 +2,10 @@
 //! source of truth. Tasks the daemon does not know are decided as if their notification had
 //! arrived (it was lost, or sent while the daemon was down); holds vCD no longer lists are
 //! dropped. Only the leader reconciles; a new leader does so at once, which is how it finds
-//! the tasks an earlier leader held. Its vCD requests wait in the limiter's background line,
-//! behind a backlog of notifications (`vcd::limit`).
+//! the tasks an earlier leader held. A term's first run (until it succeeds) lists and reads in
+//! the limiter's takeover line, ahead of a backlog of notifications, so those holds are kept
+//! alive before vCD times them out; later runs wait in the background line, behind the backlog
+//! (`vcd::limit`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -36,11 +38,21 @@ pub(crate) struct ReconcileReport {
 
 /// Lists vCD's active blocking tasks once and hands the engine those it does not know.
 pub(crate) async fn reconcile(engine: &Arc<Engine>) -> Result<ReconcileReport, VcdError> {
-    let active: HashSet<TaskId> = engine.vcd().active_tasks().await?.into_iter().collect();
-    let sync = engine.sync_active(&active);
-    let (decided, failed) = engine.handle_all(sync.unknown, None).await;
+    let listing = engine.vcd().active_tasks().await?;
+    let active: HashSet<TaskId> = listing.ids.iter().copied().collect();
+    let sync = engine.sync_active(&active, listing.complete);
+    let count = active.len();
+    drop(active);
+    // Oldest first, as vCD lists them: the holds an earlier leader kept are older than a
+    // backlog that formed after them, and nearer vCD's timeout.
+    let mut unknown: HashSet<TaskId> = sync.unknown.into_iter().collect();
+    let mut ordered = listing.ids;
+    // Each once: a task listed twice (the list moved while it was paged) is kept where first.
+    ordered.retain(|id| unknown.remove(id));
+    drop(unknown);
+    let (decided, failed) = engine.handle_all(ordered, None).await;
     Ok(ReconcileReport {
-        active: active.len(),
+        active: count,
         decided,
         dropped: sync.dropped,
         failed,
@@ -61,24 +73,34 @@ pub(crate) async fn run(
 ) {
     let mut retry = Backoff::RECONCILE.schedule();
     let mut role = leadership.subscribe();
+    // The term whose holds were found again: its later runs yield to a backlog.
+    let mut taken_over = None;
     loop {
         liveness.beat(Loop::Reconcile);
         let term = *role.borrow_and_update();
         let wait = match term {
             Role::Standby => None,
-            // In the background line: while a backlog of notifications drains, the listing
-            // waits, so it lists what the queue did not announce instead of the backlog.
             // Beating meanwhile: a reconciliation that waits or reads for minutes progresses.
-            Role::Leader { .. } => Some(
-                liveness
-                    .beating(
-                        Loop::Reconcile,
-                        crate::vcd::background(reconcile_once(
-                            &engine, &metrics, &health, &mut retry, interval,
-                        )),
-                    )
-                    .await,
-            ),
+            Role::Leader { .. } => {
+                let run = reconcile_once(&engine, &metrics, &health, &mut retry, interval);
+                let (wait, ok) = if taken_over == Some(term) {
+                    // In the background line: while a backlog of notifications drains, the
+                    // listing waits, so it lists what the queue did not announce.
+                    liveness
+                        .beating(Loop::Reconcile, crate::vcd::background(run))
+                        .await
+                } else {
+                    // Ahead of the backlog: the holds an earlier leader kept must be kept
+                    // alive before vCD's timeout.
+                    liveness
+                        .beating(Loop::Reconcile, crate::vcd::takeover(run))
+                        .await
+                };
+                if ok {
+                    taken_over = Some(term);
+                }
+                Some(wait)
+            }
         };
         let stopped = liveness
             .beating(Loop::Reconcile, async {
@@ -102,14 +124,14 @@ pub(crate) async fn run(
     }
 }
 
-/// One run; returns how long to wait before the next.
+/// One run; returns how long to wait before the next, and whether it succeeded.
 async fn reconcile_once(
     engine: &Arc<Engine>,
     metrics: &Metrics,
     health: &Health,
     retry: &mut crate::backoff::Schedule,
     interval: Duration,
-) -> Duration {
+) -> (Duration, bool) {
     let result = reconcile(engine).await;
     health.set_last_listing(result.is_ok());
     match result {
@@ -123,13 +145,13 @@ async fn reconcile_once(
                 "reconciled with vCD"
             );
             retry.reset();
-            interval
+            (interval, true)
         }
         Err(error) => {
             metrics.reconcile_run(RunOutcome::Error);
             let wait = retry.next_delay().unwrap_or(interval).min(interval);
             tracing::warn!(%error, retry_in = ?wait, "reconciliation failed");
-            wait
+            (wait, false)
         }
     }
 }
