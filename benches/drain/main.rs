@@ -19,12 +19,14 @@
 //! recovering; a per-second timeline is printed, and how soon the limit fell and came back),
 //! `DAEMON_BIN` (another build of the daemon, e.g. the static musl one),
 //! `KEEP_LOG` (a directory: each run's daemon log is copied there; the daemon's own
-//! `VCD_BLOCKD__LOG__FILTER` sets how much it holds).
+//! `VCD_BLOCKD__LOG__FILTER` sets how much it holds). With `POLL_TASKS` set it measures poll
+//! mode's listing instead (`poll.rs`: `POLL_INTERVAL_SECS`, 5; `POLL_LISTINGS`, 3).
 //! See BENCHMARKS.md.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod limits;
+mod poll;
 #[allow(
     dead_code,
     reason = "shared with the holds benchmark, which uses all of it"
@@ -200,6 +202,23 @@ struct Steady {
 }
 
 fn main() -> ExitCode {
+    if let Some(tasks) = std::env::var("POLL_TASKS")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+    {
+        let number = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let params = poll::PollParams {
+            tasks,
+            interval_secs: number("POLL_INTERVAL_SECS", 5).max(1),
+            listings: number("POLL_LISTINGS", 3).max(1) as usize,
+        };
+        return common::run_main("drain", poll::run(&params));
+    }
     let params = Params::from_env();
     common::run_main("drain", run(&params))
 }
@@ -684,6 +703,6 @@ fn print_report(params: &Params, table: &[(Case, Vec<Run>)]) {
     }
 }
 
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     eprintln!("[drain] {line}");
 }

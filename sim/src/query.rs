@@ -93,7 +93,8 @@ pub(crate) async fn blocking_tasks(
             .filter(|t| t.is_active())
             .skip(skip)
             .take(paging.page_size);
-        records(&shared.base_url, &paging, total, page)
+        let bad_entry = state.faults.bad_list_entry && paging.page == 1;
+        records(&shared.base_url, &paging, total, bad_entry, page)
     };
     typed(StatusCode::OK, RECORDS_TYPE, Some(&auth.version), body)
 }
@@ -106,6 +107,7 @@ fn records<'a>(
     base: &str,
     paging: &Paging,
     total: usize,
+    bad_entry: bool,
     tasks: impl Iterator<Item = &'a Task>,
 ) -> String {
     let Paging { page, page_size } = *paging;
@@ -118,6 +120,13 @@ fn records<'a>(
         doc.push_str(&format!(
             "    <Link rel=\"nextPage\" type=\"{RECORDS_TYPE}\" href=\"{}\"/>\n",
             e(&page_href(base, page + 1, page_size))
+        ));
+    }
+    if bad_entry {
+        // A placeholder id, as in VMware's own examples: the record names no task.
+        doc.push_str(&format!(
+            "    <BlockingTaskRecord href=\"{}\" status=\"active\" operationName=\"vdcComposeVapp\"/>\n",
+            e(&format!("{base}/api/admin/extension/blockingTask/25"))
         ));
     }
     for task in tasks {

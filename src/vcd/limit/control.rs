@@ -15,6 +15,13 @@
 //!
 //! Answers to requests sent before the last decrease say nothing about the limit now and are
 //! not counted, so the limit falls at most once per round trip.
+//!
+//! Not a crate: `tower-acc` (AIMD, Gradient2, Vegas), `tower-resilience-adaptive`,
+//! `rate_limiter_aimd` (vector's adaptive request concurrency) and `throttle-net` all lower
+//! the limit on every failed request or on latency alone, which is what kept this limit at its
+//! floor under a few percent of 503s; none weighs a share of refusals against its usual level,
+//! and as tower layers or reqwest middleware they bring one queue, where the daemon needs its
+//! four lines, `Retry-After` pauses and a cap that urgent work may reach.
 
 use std::time::{Duration, Instant};
 
