@@ -83,13 +83,6 @@ filter = "warn"
         "poll mode: first two listings done after {:.1?}",
         started.elapsed()
     ));
-    let query_pages = |sim: &vcd_sim::Sim| {
-        sim.calls()
-            .iter()
-            .filter(|c| c.path.starts_with("/api/query"))
-            .count()
-    };
-    let pages_before = query_pages(&sim);
     std::fs::write(format!("/proc/{}/clear_refs", daemon.pid()), "5")
         .map_err(|e| format!("resetting the RSS high-water mark: {e}"))?;
     let mut idle_kib = u64::MAX;
@@ -131,16 +124,14 @@ filter = "warn"
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let peak_kib = daemon.memory()?.peak_kib;
-    let pages = query_pages(&sim) - pages_before;
     daemon.stop(Duration::from_secs(30)).await?;
     sim.shutdown().await;
     let most = samples.iter().copied().max().unwrap_or(0);
     println!();
     println!(
-        "Poll mode, {} active tasks, {} listings ({} query pages): idle RSS {:.1} MB, peak {:.1} MB (high-water mark; highest sample {:.1} MB): {:+.1} MB; a listing took {}",
+        "Poll mode, {} active tasks, {} listings: idle RSS {:.1} MB, peak {:.1} MB (high-water mark; highest sample {:.1} MB): {:+.1} MB; a listing took {}",
         params.tasks,
         params.listings,
-        pages,
         idle_kib as f64 / 1024.0,
         peak_kib as f64 / 1024.0,
         most as f64 / 1024.0,
