@@ -432,7 +432,8 @@ async fn a_new_leader_keeps_a_hold_alive_ahead_of_a_backlog_in_a_503_storm() {
         // vCD gives up on a task after 8 s unless somebody keeps it alive.
         task_timeout: Duration::from_secs(8),
         extend_by: "8s",
-        max_in_flight: 8,
+        // 80 deliveries at once (the prefetch) for the few slots a storm leaves.
+        max_in_flight: 64,
         prefetch: None,
         ..Options::default()
     })
@@ -457,7 +458,7 @@ async fn a_new_leader_keeps_a_hold_alive_ahead_of_a_backlog_in_a_503_storm() {
         ..vcd_sim::Faults::default()
     });
     let mut backlog = Vec::new();
-    for n in 0..300 {
+    for n in 0..400 {
         let task = NewTask {
             operation: "vdcUploadMedia".into(),
             owner_type: "media".into(),
