@@ -62,6 +62,7 @@ pub fn blocking_task(data: &[u8]) {
 pub fn task_list(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let _ = model::parse_task_references(&text);
+    let _ = model::parse_task_page(&text);
 }
 
 /// The policy loader; a policy that loads is also run against a task and its own tests.

@@ -64,7 +64,7 @@ pub use metrics::Metrics;
 pub use policy::{Action, Decision, Policy, PolicyErrors, decide};
 pub use task::{FinalAction, HoldView, TaskId};
 pub use tls::install_crypto_provider;
-pub use vcd::{ApiVersion, ErrorClass, VcdClient, VcdError};
+pub use vcd::{ActiveTasks, ApiVersion, ErrorClass, VcdClient, VcdError};
 
 /// vCD's wire formats, for benchmarks and fuzzing: the notification, BlockingTask and task-list
 /// parsers the daemon runs on everything vCD and the broker send it.
@@ -73,7 +73,9 @@ pub mod wire {
         BLOCKING_TASK_CREATE, Delivery, HeaderValue, Headers, Notification, NotificationError,
         parse as parse_notification,
     };
-    pub use crate::vcd::model::{TaskReferences, parse_blocking_task, parse_task_references};
+    pub use crate::vcd::model::{
+        TaskPage, TaskReferences, parse_blocking_task, parse_task_page, parse_task_references,
+    };
 }
 
 #[cfg(test)]

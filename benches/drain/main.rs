@@ -11,16 +11,22 @@
 //! Run with `cargo bench --bench drain` (RabbitMQ on 127.0.0.1:5672). Parameters, from the
 //! environment: `TASKS` (10000), `LATENCIES` (ms, "0,50,200"), `RUNS` (3; runs at 200 ms and
 //! more: `SLOW_RUNS`, 1), `MAX_IN_FLIGHT` and `PREFETCH` (unset: the daemon's defaults),
-//! `STEADY_RATE` (200), `STEADY_SECS` (30, 0 skips), `OVERLOAD_SECS` (0: vCD answers 503 to
-//! 30 % of calls for this long from 2 s after the start, then recovers; a per-second timeline
-//! is printed), `DAEMON_BIN` (another build of the daemon, e.g. the static musl one),
+//! `STEADY_RATE` (200), `STEADY_SECS` (30, 0 skips), `ERRORS` (percentages, "0": one case per
+//! latency and share of calls vCD answers 503 at random for the whole drain, side by side in
+//! one run; the report gives each case's time against the 0 % case's), `RETRY_AFTER` (seconds
+//! sent with those 503s and the storm's; unset: none), `OVERLOAD_SECS` (0: one more case per
+//! latency, vCD answering 503 to 30 % of calls for this long from 2 s after the start, then
+//! recovering; a per-second timeline is printed, and how soon the limit fell and came back),
+//! `DAEMON_BIN` (another build of the daemon, e.g. the static musl one),
 //! `KEEP_LOG` (a directory: each run's daemon log is copied there; the daemon's own
-//! `VCD_BLOCKD__LOG__FILTER` sets how much it holds).
+//! `VCD_BLOCKD__LOG__FILTER` sets how much it holds). With `POLL_TASKS` set it measures poll
+//! mode's listing instead (`poll.rs`: `POLL_INTERVAL_SECS`, 5; `POLL_LISTINGS`, 3).
 //! See BENCHMARKS.md.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod limits;
+mod poll;
 #[allow(
     dead_code,
     reason = "shared with the holds benchmark, which uses all of it"
@@ -58,7 +64,45 @@ struct Params {
     prefetch: Option<u16>,
     steady_rate: u64,
     steady_secs: u64,
+    errors: Vec<u32>,
+    retry_after: Option<u64>,
     overload_secs: u64,
+}
+
+/// What vCD does during one drain besides answering after `latency` ms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Case {
+    latency: u64,
+    /// Percent of calls answered 503 at random, the whole drain long.
+    errors: u32,
+    /// The 30 % storm of `OVERLOAD_SECS`.
+    storm: bool,
+}
+
+impl Case {
+    fn name(&self, params: &Params) -> String {
+        let mut name = format!("{} ms", self.latency);
+        if self.errors > 0 {
+            name.push_str(&format!(", {} % 503s", self.errors));
+        }
+        if self.storm {
+            name.push_str(&format!(", 30 % storm {} s", params.overload_secs));
+        }
+        if params.retry_after.is_some() && (self.storm || self.errors > 0) {
+            name.push_str(", Retry-After");
+        }
+        name
+    }
+
+    /// The sim's faults in this case, outside a storm.
+    fn faults(&self, params: &Params) -> Faults {
+        Faults {
+            latency_ms: self.latency,
+            error_rate_5xx: f64::from(self.errors) / 100.0,
+            retry_after_secs: params.retry_after,
+            ..Faults::default()
+        }
+    }
 }
 
 impl Params {
@@ -82,17 +126,47 @@ impl Params {
             prefetch: number("PREFETCH").map(|n| n.min(u64::from(u16::MAX)) as u16),
             steady_rate: number("STEADY_RATE").unwrap_or(200),
             steady_secs: number("STEADY_SECS").unwrap_or(30),
+            errors: std::env::var("ERRORS")
+                .unwrap_or_else(|_| "0".into())
+                .split(',')
+                .filter_map(|v| v.trim().trim_end_matches('%').parse().ok())
+                .filter(|&e| e <= 100)
+                .collect(),
+            retry_after: number("RETRY_AFTER"),
             overload_secs: number("OVERLOAD_SECS").unwrap_or(0),
         }
+    }
+
+    /// Every case, latency by latency: each share of `ERRORS`, then the storm.
+    fn cases(&self) -> Vec<Case> {
+        let mut cases = Vec::new();
+        for &latency in &self.latencies {
+            for &errors in &self.errors {
+                cases.push(Case {
+                    latency,
+                    errors,
+                    storm: false,
+                });
+            }
+            if self.overload_secs > 0 {
+                cases.push(Case {
+                    latency,
+                    errors: 0,
+                    storm: true,
+                });
+            }
+        }
+        cases
     }
 
     fn max_in_flight(&self) -> usize {
         self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)
     }
 
-    /// The prefetch the daemon computes: `max_in_flight`, capped by `PREFETCH`.
+    /// The prefetch the daemon computes: `max_in_flight` and a quarter, capped by `PREFETCH`.
     fn prefetch(&self) -> u16 {
-        let follow = self.max_in_flight().min(usize::from(u16::MAX)) as u16;
+        let max = self.max_in_flight();
+        let follow = (max + max / 4).min(usize::from(u16::MAX)) as u16;
         self.prefetch.map_or(follow, |cap| cap.min(follow))
     }
 }
@@ -128,78 +202,102 @@ struct Steady {
 }
 
 fn main() -> ExitCode {
+    if let Some(tasks) = std::env::var("POLL_TASKS")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+    {
+        let number = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let params = poll::PollParams {
+            tasks,
+            interval_secs: number("POLL_INTERVAL_SECS", 5).max(1),
+            listings: number("POLL_LISTINGS", 3).max(1) as usize,
+        };
+        return common::run_main("drain", poll::run(&params));
+    }
     let params = Params::from_env();
     common::run_main("drain", run(&params))
 }
 
 async fn run(params: &Params) -> Result<(), String> {
     say(&format!(
-        "{} tasks; vCD latencies {:?} ms; max_in_flight {}, prefetch {}; daemon {}",
+        "{} tasks; vCD latencies {:?} ms, random 503s {:?} %, storm {} s; max_in_flight {}, prefetch {}; daemon {}",
         params.tasks,
         params.latencies,
+        params.errors,
+        params.overload_secs,
         params.max_in_flight(),
         params.prefetch(),
         std::env::var("DAEMON_BIN").unwrap_or_else(|_| "built by cargo bench".into())
     ));
-    say(&format!(
-        "load average before the run: {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
-    ));
+    say(&format!("load average before the run: {}", load_average()));
     let mut table = Vec::new();
-    for &latency in &params.latencies {
-        let runs = if latency >= 200 {
+    for case in params.cases() {
+        let runs = if case.latency >= 200 {
             params.slow_runs
         } else {
             params.runs
         };
         let mut results = Vec::new();
         for index in 0..runs {
-            let steady = latency == 0 && index == 0 && params.steady_secs > 0;
-            let result = one_run(params, latency, steady).await?;
+            let steady = case == params.cases()[0] && index == 0 && params.steady_secs > 0;
+            let steady = steady && case.latency == 0;
+            let result = one_run(params, case, steady).await?;
             say(&format!(
-                "{latency} ms, run {}: {:.0} tasks/s, drained in {:.2?}, peak RSS {} KiB, {:.2} CPU s, sim saw ≤ {} at once; ack-only {:.0}/s, sim {:.0} req/s",
+                "{}, run {}: {:.0} tasks/s, drained in {:.2?}, peak RSS {} KiB, {:.2} CPU s, sim saw ≤ {} at once, limit median {:.0}; ack-only {:.0}/s, sim {:.0} req/s; load average {}",
+                case.name(params),
                 index + 1,
                 params.tasks as f64 / result.drain.as_secs_f64(),
                 result.drain,
                 result.peak_kib,
                 result.cpu.as_secs_f64(),
                 result.sim_max_in_flight,
+                result.limits.median(),
                 result.ack_only_rate,
-                result.sim_rate
+                result.sim_rate,
+                load_average(),
             ));
             results.push(result);
         }
-        table.push((latency, results));
+        table.push((case, results));
     }
     print_report(params, &table);
     Ok(())
 }
 
-async fn one_run(params: &Params, latency: u64, steady: bool) -> Result<Run, String> {
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn one_run(params: &Params, case: Case, steady: bool) -> Result<Run, String> {
     let setup = Setup {
         max_in_flight: params.max_in_flight,
         prefetch: params.prefetch,
     };
     let world = World::start(&setup).await?;
-    let result = drain(&world, params, latency, steady).await;
+    let result = drain(&world, params, case, steady).await;
     world.finish().await;
     result
 }
 
-async fn drain(world: &World, params: &Params, latency: u64, steady: bool) -> Result<Run, String> {
+async fn drain(world: &World, params: &Params, case: Case, steady: bool) -> Result<Run, String> {
     let ids = announce(world, params.tasks).await?;
-    world.sim.set_faults(Faults {
-        latency_ms: latency,
-        ..Faults::default()
-    });
+    world.sim.set_faults(case.faults(params));
     let calls_before = world.sim.load().answered;
     let mut daemon =
         DaemonProcess::start(&world.config, &world.path("daemon.log"), world.http_port)?;
     let started = Instant::now();
     daemon.wait_ready(Duration::from_secs(60)).await?;
-    let (drain, limits) = follow(world, &daemon, params, started, latency).await?;
+    let (drain, limits) = follow(world, &daemon, params, started, case).await?;
     let cpu = daemon.cpu()?;
     let peak_kib = daemon.memory()?.peak_kib;
     let load = world.sim.load();
@@ -212,11 +310,20 @@ async fn drain(world: &World, params: &Params, latency: u64, steady: bool) -> Re
     };
     daemon.stop(Duration::from_secs(30)).await?;
     if let Some(dir) = std::env::var_os("KEEP_LOG") {
-        let kept = std::path::Path::new(&dir).join(format!("drain-{latency}ms-daemon.log"));
+        let kept = std::path::Path::new(&dir).join(format!(
+            "drain-{}ms-{}pct{}-daemon.log",
+            case.latency,
+            case.errors,
+            if case.storm { "-storm" } else { "" }
+        ));
         std::fs::copy(world.path("daemon.log"), &kept)
             .map_err(|e| format!("KEEP_LOG: {}: {e}", kept.display()))?;
         say(&format!("daemon log kept in {}", kept.display()));
     }
+    world.sim.set_faults(Faults {
+        latency_ms: case.latency,
+        ..Faults::default()
+    });
     let ack_only_rate = limits::ack_only_rate(world, params.tasks, params.prefetch()).await?;
     let sim_rate = limits::sim_rate(
         world,
@@ -280,11 +387,11 @@ async fn follow(
     daemon: &DaemonProcess,
     params: &Params,
     started: Instant,
-    latency: u64,
+    case: Case,
 ) -> Result<(Duration, Limits), String> {
     let target = params.tasks as f64;
     let mut limits = Limits::default();
-    let mut overload = (params.overload_secs > 0).then_some(OverloadPhase::Before);
+    let mut overload = case.storm.then_some(OverloadPhase::Before);
     let mut last_second = (Instant::now(), 0.0);
     loop {
         tokio::time::sleep(POLL).await;
@@ -293,7 +400,9 @@ async fn follow(
         let limit = scrape.value(LIMIT, "");
         limits.see(limit);
         if let Some(phase) = overload.as_mut() {
-            phase.advance(world, started, params.overload_secs, latency);
+            if let Some(event) = phase.advance(world, started, params, case) {
+                limits.storm(event);
+            }
             if last_second.0.elapsed() >= Duration::from_secs(1) {
                 say(&format!(
                     "  t={:>5.1}s {:>8} decided, {:>6.0}/s, limit {limit}, sim in flight {} ({})",
@@ -318,21 +427,71 @@ async fn follow(
 }
 
 /// The concurrency limit seen while draining (polled every [`POLL`]).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Limits {
     highest: f64,
     /// The lowest since `highest` was last seen: how far the limit fell back.
     lowest_after: f64,
+    /// Every value polled, for the median.
+    samples: Vec<f64>,
+    /// With a storm: when it began and ended, the limit just before it, and how long after its
+    /// start the limit first fell to half of that, and after its end it first came back.
+    storm: Option<Storm>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Storm {
+    began: Option<Instant>,
+    ended: Option<Instant>,
+    before: f64,
+    fell_after: Option<Duration>,
+    recovered_after: Option<Duration>,
 }
 
 impl Limits {
     fn see(&mut self, limit: f64) {
+        self.samples.push(limit);
         if limit >= self.highest {
             self.highest = limit;
             self.lowest_after = limit;
         } else {
             self.lowest_after = self.lowest_after.min(limit);
         }
+        let Some(storm) = self.storm.as_mut() else {
+            return;
+        };
+        if let Some(began) = storm.began
+            && storm.fell_after.is_none()
+            && limit <= storm.before / 2.0
+        {
+            storm.fell_after = Some(began.elapsed());
+        }
+        if let Some(ended) = storm.ended
+            && storm.recovered_after.is_none()
+            && limit >= storm.before
+        {
+            storm.recovered_after = Some(ended.elapsed());
+        }
+    }
+
+    fn storm(&mut self, event: OverloadPhase) {
+        let before = self.samples.last().copied().unwrap_or_default();
+        let storm = self.storm.get_or_insert_with(Storm::default);
+        match event {
+            OverloadPhase::During => {
+                storm.began = Some(Instant::now());
+                storm.before = before;
+            }
+            OverloadPhase::After => storm.ended = Some(Instant::now()),
+            OverloadPhase::Before => {}
+        }
+    }
+
+    fn median(&self) -> f64 {
+        if self.samples.is_empty() {
+            return 0.0;
+        }
+        median(self.samples.clone())
     }
 }
 
@@ -345,27 +504,33 @@ enum OverloadPhase {
 }
 
 impl OverloadPhase {
-    fn advance(&mut self, world: &World, started: Instant, secs: u64, latency: u64) {
+    /// Moves to the next phase when its time came; returns the phase entered.
+    fn advance(
+        &mut self,
+        world: &World,
+        started: Instant,
+        params: &Params,
+        case: Case,
+    ) -> Option<OverloadPhase> {
         let elapsed = started.elapsed();
         let from = Duration::from_secs(2);
         match self {
             OverloadPhase::Before if elapsed >= from => {
                 world.sim.set_faults(Faults {
-                    latency_ms: latency,
                     error_rate_5xx: 0.3,
-                    ..Faults::default()
+                    ..case.faults(params)
                 });
                 *self = OverloadPhase::During;
             }
-            OverloadPhase::During if elapsed >= from + Duration::from_secs(secs) => {
-                world.sim.set_faults(Faults {
-                    latency_ms: latency,
-                    ..Faults::default()
-                });
+            OverloadPhase::During
+                if elapsed >= from + Duration::from_secs(params.overload_secs) =>
+            {
+                world.sim.set_faults(case.faults(params));
                 *self = OverloadPhase::After;
             }
-            _ => {}
+            _ => return None,
         }
+        Some(*self)
     }
 
     fn name(self) -> &'static str {
@@ -446,32 +611,52 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn print_report(params: &Params, table: &[(u64, Vec<Run>)]) {
+fn print_report(params: &Params, table: &[(Case, Vec<Run>)]) {
     let n = params.tasks as f64;
     let max = params.max_in_flight() as f64;
+    let drain_of = |runs: &[Run]| median(runs.iter().map(|r| r.drain.as_secs_f64()).collect());
+    let limit_of = |runs: &[Run]| median(runs.iter().map(|r| r.limits.median()).collect());
+    // The same latency without errors: what each case is compared with.
+    let clean = |latency: u64| {
+        table
+            .iter()
+            .find(|(c, _)| c.latency == latency && c.errors == 0 && !c.storm)
+            .map(|(_, runs)| (drain_of(runs), limit_of(runs)))
+    };
     println!();
     println!(
-        "Drain of {} tasks, max_in_flight {}, prefetch {}; medians of the runs shown",
+        "Drain of {} tasks, max_in_flight {}, prefetch {}; medians of the runs shown; load average at the end {}",
         params.tasks,
         params.max_in_flight(),
-        params.prefetch()
+        params.prefetch(),
+        load_average()
     );
     println!(
-        "| vCD latency | runs | tasks/s | time to drain | bound (N×2×latency/max_in_flight) | peak RSS | CPU s | sim's most at once | limit: highest, lowest after | calls per task | ack-only consumer | daemon / ack-only | sim's rate (req/s ÷ 2) |"
+        "| vCD | runs | tasks/s | time to drain | × the 0 % case | bound (N×2×latency/max_in_flight) | peak RSS | CPU s | sim's most at once | limit: median (of the 0 % case), highest, lowest after | calls per task | ack-only consumer | daemon / ack-only | sim's rate (req/s ÷ 2) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for (latency, runs) in table {
-        let drain = median(runs.iter().map(|r| r.drain.as_secs_f64()).collect());
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (case, runs) in table {
+        let latency = case.latency;
+        let drain = drain_of(runs);
+        let limit = limit_of(runs);
         let rate = n / drain;
         let ack_only = median(runs.iter().map(|r| r.ack_only_rate).collect());
-        let bound = n * 2.0 * (*latency as f64 / 1000.0) / max;
+        let bound = n * 2.0 * (latency as f64 / 1000.0) / max;
         let bound = if bound > 0.0 {
             format!("{bound:.1} s ({:.0} %)", drain / bound * 100.0)
         } else {
             "—".into()
         };
+        let (versus, limit_versus) = match clean(latency) {
+            Some((clean_drain, clean_limit)) => (
+                format!("{:.2}×", drain / clean_drain),
+                format!("{limit:.0} ({:.0} %)", limit / clean_limit * 100.0),
+            ),
+            None => ("—".into(), format!("{limit:.0}")),
+        };
         println!(
-            "| {latency} ms | {} | {rate:.0} | {drain:.2} s | {bound} | {:.1} MB | {:.2} | {} | {:.0}, {:.0} | {:.2} | {:.0}/s | {:.0} % | {:.0} tasks/s |",
+            "| {} | {} | {rate:.0} | {drain:.2} s | {versus} | {bound} | {:.1} MB | {:.2} | {} | {limit_versus}, {:.0}, {:.0} | {:.2} | {:.0}/s | {:.0} % | {:.0} tasks/s |",
+            case.name(params),
             runs.len(),
             median(runs.iter().map(|r| r.peak_kib as f64).collect()) / 1024.0,
             median(runs.iter().map(|r| r.cpu.as_secs_f64()).collect()),
@@ -483,6 +668,21 @@ fn print_report(params: &Params, table: &[(u64, Vec<Run>)]) {
             rate / ack_only * 100.0,
             median(runs.iter().map(|r| r.sim_rate).collect()) / 2.0,
         );
+    }
+    for (case, runs) in table {
+        for (index, storm) in runs.iter().filter_map(|r| r.limits.storm).enumerate() {
+            let secs = |d: Option<Duration>| {
+                d.map_or_else(|| "never".into(), |d| format!("{:.1} s", d.as_secs_f64()))
+            };
+            println!(
+                "Storm, {} run {}: the limit was {:.0} when it began, fell to half of that {} after it began, and was back {} after it ended",
+                case.name(params),
+                index + 1,
+                storm.before,
+                secs(storm.fell_after),
+                secs(storm.recovered_after),
+            );
+        }
     }
     for (_, runs) in table {
         for steady in runs.iter().filter_map(|r| r.steady.as_ref()) {
@@ -503,6 +703,6 @@ fn print_report(params: &Params, table: &[(u64, Vec<Run>)]) {
     }
 }
 
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     eprintln!("[drain] {line}");
 }

@@ -22,7 +22,7 @@ use crate::reply::{ApiError, Format, typed};
 use crate::shared::Shared;
 use crate::task::ActionOutcome;
 use crate::versions::ApiVersion;
-use crate::{control, owner_api, settings_api, xml};
+use crate::{control, owner_api, query, settings_api, xml};
 
 const ENTITY_URN_PREFIX: &str = "urn:vcloud:blockingTask:";
 const NOT_ACTIVE: &str =
@@ -70,6 +70,7 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
             "/api/admin/extension/settings/notifications",
             get(settings_api::get_notifications),
         )
+        .route("/api/query", get(query::blocking_tasks))
         .route("/api/entity/{urn}", get(resolve_entity))
         .route("/api/vApp/{reference}", get(owner_api::vapp_or_vm))
         .route("/api/vApp/{reference}/metadata", get(owner_api::metadata))

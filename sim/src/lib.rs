@@ -21,6 +21,7 @@ mod owner_api;
 mod owner_xml;
 mod params;
 mod publish;
+mod query;
 mod record;
 mod reply;
 mod sessions;

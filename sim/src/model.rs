@@ -191,8 +191,12 @@ pub struct Faults {
     /// off half-way). The other tasks are served as usual.
     pub unreadable_tasks: BTreeMap<Uuid, Unreadable>,
     /// The task list carries one more `Reference` that names no task (a placeholder id, as
-    /// VMware's own examples print), before the real ones.
+    /// VMware's own examples print), before the real ones; the query service's first page
+    /// one more such `BlockingTaskRecord`.
     pub bad_list_entry: bool,
+    /// The query service (`/api/query`) answers 403, as a cell whose administrator may not
+    /// use it: clients fall back to `blockingTasks/`.
+    pub refuse_query: bool,
 }
 
 /// How an unreadable answer looks (see [`Faults::unreadable_tasks`]).

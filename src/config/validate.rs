@@ -20,15 +20,16 @@ const MAX_IN_FLIGHT: usize = 1024;
 /// The largest `http.max_connections` accepted per listener.
 const MAX_CONNECTIONS: usize = 65_536;
 
-/// The AMQP prefetch: `vcd.max_in_flight`, capped by `amqp.prefetch` when set. RabbitMQ fixes
-/// a consumer's prefetch when it starts consuming (`basic.qos` applies to new consumers only,
-/// and quorum queues refuse the channel-wide kind), so it cannot follow the adaptive limit as
-/// it moves: it follows the limit's ceiling instead, and the limit decides how many of those
-/// deliveries reach vCD at once. Not more: twice as many drained a backlog no faster at 50 ms
-/// per call (a task holds no slot only for microseconds between its requests) and cost 1.8 MB
-/// of peak memory (BENCHMARKS.md §3).
+/// The AMQP prefetch: `vcd.max_in_flight` and a quarter more, capped by `amqp.prefetch` when
+/// set. RabbitMQ fixes a consumer's prefetch when it starts consuming (`basic.qos` applies to
+/// new consumers only, and quorum queues refuse the channel-wide kind), so it cannot follow the
+/// adaptive limit as it moves: it follows the limit's ceiling instead, and the limit decides
+/// how many of those deliveries reach vCD at once. The quarter more is for deliveries whose
+/// task waits out a retry after a 503 and makes no call meanwhile: with as many deliveries as
+/// slots, each of those leaves a slot idle. Not twice as many: that drained no faster at 50 ms
+/// per call and cost 1.8 MB of peak memory (BENCHMARKS.md §3).
 pub(super) fn prefetch(cap: Option<u16>, max_in_flight: usize) -> u16 {
-    let follow = u16::try_from(max_in_flight).unwrap_or(u16::MAX);
+    let follow = u16::try_from(max_in_flight + max_in_flight / 4).unwrap_or(u16::MAX);
     cap.map_or(follow, |cap| cap.min(follow))
 }
 

@@ -26,18 +26,25 @@ pub struct ActiveSync {
 }
 
 impl Engine {
-    /// Takes `active`, vCD's complete list of active blocking tasks, as the truth: holds and
-    /// settled tasks it does not list are forgotten, and the ids it lists that the engine does
-    /// not know are returned.
-    pub fn sync_active(&self, active: &HashSet<TaskId>) -> ActiveSync {
+    /// Takes `active`, vCD's list of active blocking tasks, as the truth: holds and settled
+    /// tasks it does not list are forgotten (only when the list is `complete`: a listing paged
+    /// while tasks left it may miss some), and the ids it lists that the engine does not know
+    /// are returned.
+    pub fn sync_active(&self, active: &HashSet<TaskId>, complete: bool) -> ActiveSync {
         self.decided.cover(active.len());
-        let dropped = self.holds.retain(|id| active.contains(&id));
+        let dropped = if complete {
+            self.holds.retain(|id| active.contains(&id))
+        } else {
+            Vec::new()
+        };
         for id in &dropped {
             tracing::info!(task_id = %id, "vCD no longer lists the held task; hold dropped");
         }
         self.metrics.holds_active.set(self.holds.len() as i64);
         let mut settled = self.settled_set();
-        settled.retain(|id| active.contains(id));
+        if complete {
+            settled.retain(|id| active.contains(id));
+        }
         let unknown = active
             .iter()
             .copied()
@@ -79,12 +86,13 @@ impl Engine {
             {
                 let Some(id) = pending.next() else { break };
                 let engine = self.clone();
-                running.spawn(async move {
+                // In the caller's vCD line (takeover, background), not the bulk one.
+                running.spawn(crate::vcd::same_line(async move {
                     (
                         id,
                         engine.handle_task(id, Instant::now(), Origin::Listed).await,
                     )
-                });
+                }));
             }
             let Some(done) = running.join_next().await else {
                 break;

@@ -2,9 +2,11 @@
 //! source of truth. Tasks the daemon does not know are decided as if their notification had
 //! arrived (it was lost, or sent while the daemon was down); holds vCD no longer lists are
 //! dropped. Only the leader reconciles; a new leader does so at once, which is how it finds
-//! the tasks an earlier leader held. Its vCD requests wait in the limiter's background line,
-//! behind a backlog of notifications (`vcd::limit`). In poll mode it is the only source, and
-//! readiness and the `STATUS=` line follow its listings.
+//! the tasks an earlier leader held. A term's first run (until it succeeds) lists and reads in
+//! the limiter's takeover line, ahead of a backlog of notifications, so those holds are kept
+//! alive before vCD times them out; later runs wait in the background line, behind the backlog
+//! (`vcd::limit`). In poll mode it is the only source, and readiness and the `STATUS=` line
+//! follow its listings.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -37,11 +39,21 @@ pub(crate) struct ReconcileReport {
 
 /// Lists vCD's active blocking tasks once and hands the engine those it does not know.
 pub(crate) async fn reconcile(engine: &Arc<Engine>) -> Result<ReconcileReport, VcdError> {
-    let active: HashSet<TaskId> = engine.vcd().active_tasks().await?.into_iter().collect();
-    let sync = engine.sync_active(&active);
-    let (decided, failed) = engine.handle_all(sync.unknown, None).await;
+    let listing = engine.vcd().active_tasks().await?;
+    let active: HashSet<TaskId> = listing.ids.iter().copied().collect();
+    let sync = engine.sync_active(&active, listing.complete);
+    let count = active.len();
+    drop(active);
+    // Oldest first, as vCD lists them: the holds an earlier leader kept are older than a
+    // backlog that formed after them, and nearer vCD's timeout.
+    let mut unknown: HashSet<TaskId> = sync.unknown.into_iter().collect();
+    let mut ordered = listing.ids;
+    // Each once: a task listed twice (the list moved while it was paged) is kept where first.
+    ordered.retain(|id| unknown.remove(id));
+    drop(unknown);
+    let (decided, failed) = engine.handle_all(ordered, None).await;
     Ok(ReconcileReport {
-        active: active.len(),
+        active: count,
         decided,
         dropped: sync.dropped,
         failed,
@@ -81,13 +93,23 @@ impl Reconciler {
     /// sooner, with backoff. It beats while it waits and while a run is under way.
     async fn term(&self, report: Report, until: CancellationToken) {
         let mut retry = Backoff::RECONCILE.schedule();
+        // Whether this term found the holds again: until then the listing and its reads go
+        // ahead of a backlog (the takeover line), as the holds an earlier leader kept must be
+        // kept alive before vCD's timeout. Later runs wait in the background line: while a
+        // backlog of notifications drains, they list what the queue did not announce.
+        let mut taken_over = false;
         loop {
-            // In the background line: while a backlog of notifications drains, the listing
-            // waits, so it lists what the queue did not announce instead of the backlog.
             // Beating meanwhile: a reconciliation that waits or reads for minutes progresses.
-            let listed = report
-                .beating(crate::vcd::background(reconcile(&self.engine)))
-                .await;
+            let listed = if taken_over {
+                report
+                    .beating(crate::vcd::background(reconcile(&self.engine)))
+                    .await
+            } else {
+                report
+                    .beating(crate::vcd::takeover(reconcile(&self.engine)))
+                    .await
+            };
+            taken_over |= listed.is_ok();
             report.condition(poll_condition(self.interval, Some(listed.is_ok())));
             let wait = self.after(listed, &mut retry);
             let stopped = report

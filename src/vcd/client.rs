@@ -3,7 +3,7 @@
 //! domain types. It only ever talks to the configured base URL and never follows redirects.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -35,6 +35,23 @@ struct Call {
 
 /// How long an idle connection to vCD is kept for the next request (reqwest's default: 90 s).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Records asked for per page of the query service: vCD's default cap (a cell configured
+/// lower serves fewer; the pages stay consistent since the cell caps each alike).
+const QUERY_PAGE_SIZE: u32 = 128;
+/// The most pages one listing reads (8.4 million tasks): a vCD that names a next page for ever
+/// must not hold reconciliation for ever.
+const MAX_QUERY_PAGES: u32 = 65_536;
+
+/// vCD's active blocking tasks, as one listing found them.
+#[derive(Debug, Default)]
+pub struct ActiveTasks {
+    /// In vCD's order, oldest first (a task may appear twice when the list moved while it was
+    /// paged through).
+    pub ids: Vec<TaskId>,
+    /// False when the list changed while it was paged through (some active tasks may be
+    /// missing): the ids are all active, but a task not among them may be active too.
+    pub complete: bool,
+}
 
 /// The wait after vCD first refuses a login; it doubles with each refusal in a row, up to
 /// [`LOGIN_REFUSED_MAX_WAIT`]. Directories commonly lock an account after 3–10 failures
@@ -78,6 +95,8 @@ pub struct VcdClient {
     /// next try is due, so the daemon's loops together log in at most once a minute.
     refusal: std::sync::Mutex<Option<Refusal>>,
     generation: AtomicU64,
+    /// vCD refused the query service once (warned about once; each listing still tries it).
+    query_refused: AtomicBool,
     metrics: Arc<Metrics>,
     /// Told whether the last login succeeded, for `/readyz`.
     health: Arc<Health>,
@@ -126,6 +145,7 @@ impl VcdClient {
             login_lock: Mutex::new(()),
             refusal: std::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
+            query_refused: AtomicBool::new(false),
             metrics,
             health,
             not_yet_visible: Semaphore::new(NOT_YET_VISIBLE_AT_ONCE),
@@ -180,17 +200,64 @@ impl VcdClient {
             .await
     }
 
-    /// The ids of every active blocking task, from vCD's list. An entry that names no task is
-    /// logged and skipped, so that one bad entry does not hide the others.
-    pub async fn active_tasks(&self) -> Result<Vec<TaskId>, VcdError> {
+    /// The ids of every active blocking task, oldest first, read page by page through the
+    /// query service (`/api/query?type=blockingTask`, protocol notes §8), so that only one
+    /// page of records is in memory at once however many tasks are active. Where vCD refuses the query (a 4xx
+    /// other than 401: the account may not use it, or the cell does not serve it), the one
+    /// `blockingTasks/` document instead. An entry that names no task is logged and skipped,
+    /// so that one bad entry does not hide the others.
+    pub async fn active_tasks(&self) -> Result<ActiveTasks, VcdError> {
+        match self.query_active_tasks().await {
+            Err(error) if matches!(error.class(), ErrorClass::Refused | ErrorClass::NotFound) => {
+                if !self.query_refused.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(%error, "vCD refuses the query service; listing blocking tasks with the blockingTasks document instead");
+                }
+                self.listed_active_tasks().await
+            }
+            other => other,
+        }
+    }
+
+    async fn query_active_tasks(&self) -> Result<ActiveTasks, VcdError> {
+        let mut active = ActiveTasks {
+            ids: Vec::new(),
+            complete: true,
+        };
+        let mut first_total = None;
+        for page in 1..=MAX_QUERY_PAGES {
+            let url = self.endpoints.blocking_task_query(page, QUERY_PAGE_SIZE);
+            let answer = self
+                .read("query_tasks", &url, model::parse_task_page)
+                .await?;
+            warn_skipped(&answer.tasks.skipped);
+            let empty = answer.tasks.ids.is_empty();
+            active.ids.extend(answer.tasks.ids);
+            first_total.get_or_insert(answer.total);
+            if !answer.more || empty {
+                // Tasks that left the list while it was paged through moved later ones to
+                // earlier pages, unseen: such a listing is not the whole truth.
+                active.complete = first_total == Some(answer.total) && !answer.more;
+                return Ok(active);
+            }
+        }
+        tracing::warn!(
+            pages = MAX_QUERY_PAGES,
+            "vCD's query service still names a next page; the listing stops here"
+        );
+        active.complete = false;
+        Ok(active)
+    }
+
+    async fn listed_active_tasks(&self) -> Result<ActiveTasks, VcdError> {
         let url = self.endpoints.blocking_tasks();
         let list = self
             .read("list_tasks", &url, model::parse_task_references)
             .await?;
-        for problem in &list.skipped {
-            tracing::warn!(%problem, "skipping an entry of vCD's task list that names no task");
-        }
-        Ok(list.ids)
+        warn_skipped(&list.skipped);
+        Ok(ActiveTasks {
+            ids: list.ids,
+            complete: true,
+        })
     }
 
     /// GETs `url` and parses the answer; an answer `parse` refuses is fetched again within
@@ -419,7 +486,7 @@ impl VcdClient {
         let response = match response {
             Ok(response) => response,
             Err(error) => {
-                permit.finish(Signal::Overloaded);
+                permit.finish(Signal::Refused);
                 self.metrics.vcd_request(call.op, "error", seconds);
                 return Err(VcdError::Transport {
                     op: call.op,
@@ -428,12 +495,13 @@ impl VcdClient {
             }
         };
         let status = response.status();
-        let signal = Signal::of_status(status.as_u16());
-        if signal == Signal::Overloaded
-            && let Some(wait) = retry_after(response.headers())
-        {
+        let throttled = matches!(status.as_u16(), 429 | 503)
+            .then(|| retry_after(response.headers()))
+            .flatten();
+        if let Some(wait) = throttled {
             self.limiter.pause(wait);
         }
+        let signal = Signal::of_status(status.as_u16(), throttled.is_some());
         self.metrics.vcd_request(call.op, status.as_str(), seconds);
         tracing::debug!(
             op = call.op,
@@ -617,6 +685,12 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
         .to_std()
         .ok()
+}
+
+fn warn_skipped(skipped: &[model::ModelError]) {
+    for problem in skipped {
+        tracing::warn!(%problem, "skipping an entry of vCD's task list that names no task");
+    }
 }
 
 fn decode<T>(op: &'static str, result: Result<T, model::ModelError>) -> Result<T, VcdError> {

@@ -1,9 +1,13 @@
 //! [`Limiter`]: how many requests to vCD may be under way at once. Every request takes a slot
 //! ([`Permit`]) for as long as it runs; the number of slots is an adaptive limit (`control`)
-//! between 2 and `vcd.max_in_flight`. Requests that find no free slot queue in three lines:
+//! between 4 and `vcd.max_in_flight`. Requests that find no free slot queue in four lines:
 //!
-//! - **urgent** (keepalives, approvals, fallbacks: whatever runs inside [`urgent`]) is always
-//!   served first, so a backlog never starves a held task;
+//! - **urgent** (keepalives and their retries, approvals, fallbacks: whatever runs inside
+//!   [`urgent`]) is always served first, and may use slots above the adaptive limit up to
+//!   `vcd.max_in_flight`, so neither a backlog nor a lowered limit starves a held task;
+//! - **takeover** (a new leader's first listing and its reads: whatever runs inside
+//!   [`takeover`]) next, so the holds an earlier leader kept are found again ahead of a
+//!   backlog of notifications;
 //! - **bulk** (reading and deciding announced tasks) next;
 //! - **background** (reconciliation: whatever runs inside [`background`]) only when no bulk
 //!   request waits, or once it has waited [`BACKGROUND_PATIENCE`]. While a backlog of
@@ -39,6 +43,7 @@ tokio::task_local! {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Priority {
     Urgent,
+    Takeover,
     Bulk,
     Background,
 }
@@ -46,6 +51,18 @@ enum Priority {
 /// Runs `work` with its vCD requests in the urgent line (keepalives, approvals, fallbacks).
 pub(crate) async fn urgent<F: Future>(work: F) -> F::Output {
     PRIORITY.scope(Priority::Urgent, work).await
+}
+
+/// Runs `work` with its vCD requests in the takeover line (a new leader finding the holds of
+/// the one before); an [`urgent`] block inside it is still urgent.
+pub(crate) async fn takeover<F: Future>(work: F) -> F::Output {
+    PRIORITY.scope(Priority::Takeover, work).await
+}
+
+/// Wraps `work` to run in the line of the caller, for work the caller spawns as its own
+/// tokio task (a task-local line does not pass to spawned tasks by itself).
+pub(crate) fn same_line<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    PRIORITY.scope(current_priority(), work)
 }
 
 /// Runs `work` with its vCD requests in the background line (reconciliation); an
@@ -70,6 +87,7 @@ struct State {
     control: Control,
     in_flight: usize,
     urgent: VecDeque<oneshot::Sender<()>>,
+    takeover: VecDeque<oneshot::Sender<()>>,
     bulk: VecDeque<oneshot::Sender<()>>,
     /// With when each began to wait, for [`BACKGROUND_PATIENCE`].
     background: VecDeque<(tokio::time::Instant, oneshot::Sender<()>)>,
@@ -86,6 +104,7 @@ impl Limiter {
                 control,
                 in_flight: 0,
                 urgent: VecDeque::new(),
+                takeover: VecDeque::new(),
                 bulk: VecDeque::new(),
                 background: VecDeque::new(),
                 paused_until: None,
@@ -104,16 +123,27 @@ impl Limiter {
         loop {
             let waiting = {
                 let mut state = self.state();
-                let ahead = match priority {
-                    Priority::Urgent => !state.urgent.is_empty(),
-                    Priority::Bulk => !state.urgent.is_empty() || !state.bulk.is_empty(),
-                    Priority::Background => {
+                let (ahead, slots) = match priority {
+                    Priority::Urgent => (!state.urgent.is_empty(), state.control.max()),
+                    Priority::Takeover => (
+                        !state.urgent.is_empty() || !state.takeover.is_empty(),
+                        state.control.limit(),
+                    ),
+                    Priority::Bulk => (
                         !state.urgent.is_empty()
+                            || !state.takeover.is_empty()
+                            || !state.bulk.is_empty(),
+                        state.control.limit(),
+                    ),
+                    Priority::Background => (
+                        !state.urgent.is_empty()
+                            || !state.takeover.is_empty()
                             || !state.bulk.is_empty()
-                            || !state.background.is_empty()
-                    }
+                            || !state.background.is_empty(),
+                        state.control.limit(),
+                    ),
                 };
-                if state.in_flight < state.control.limit() && !ahead {
+                if state.in_flight < slots && !ahead {
                     state.in_flight += 1;
                     self.metrics.vcd_in_flight.set(state.in_flight as i64);
                     None
@@ -122,6 +152,7 @@ impl Limiter {
                     let (sender, receiver) = oneshot::channel();
                     match priority {
                         Priority::Urgent => state.urgent.push_back(sender),
+                        Priority::Takeover => state.takeover.push_back(sender),
                         Priority::Bulk => state.bulk.push_back(sender),
                         Priority::Background => {
                             state
@@ -191,24 +222,18 @@ impl Limiter {
     }
 }
 
-/// Hands free slots to waiters: urgent first, then a background request that has waited its
-/// patience out, then bulk, then background; a waiter that gave up is skipped.
+/// Hands free slots to waiters: urgent first (up to the cap), then, within the limit,
+/// takeover, a background request that has waited its patience out, bulk, then background; a
+/// waiter that gave up is skipped.
 fn grant(state: &mut State, now: tokio::time::Instant) {
-    while state.in_flight < state.control.limit() {
-        let overdue = state
-            .background
-            .front()
-            .is_some_and(|(since, _)| now.duration_since(*since) >= BACKGROUND_PATIENCE);
-        let next = state.urgent.pop_front().or_else(|| {
-            if overdue {
-                state.background.pop_front().map(|(_, sender)| sender)
-            } else {
-                state
-                    .bulk
-                    .pop_front()
-                    .or_else(|| state.background.pop_front().map(|(_, sender)| sender))
-            }
-        });
+    loop {
+        let next = if state.in_flight < state.control.max() && !state.urgent.is_empty() {
+            state.urgent.pop_front()
+        } else if state.in_flight < state.control.limit() {
+            next_within_limit(state, now)
+        } else {
+            None
+        };
         let Some(next) = next else {
             return;
         };
@@ -216,6 +241,21 @@ fn grant(state: &mut State, now: tokio::time::Instant) {
             state.in_flight += 1;
         }
     }
+}
+
+fn next_within_limit(state: &mut State, now: tokio::time::Instant) -> Option<oneshot::Sender<()>> {
+    let overdue = state
+        .background
+        .front()
+        .is_some_and(|(since, _)| now.duration_since(*since) >= BACKGROUND_PATIENCE);
+    let background = |state: &mut State| state.background.pop_front().map(|(_, sender)| sender);
+    if let Some(next) = state.takeover.pop_front() {
+        return Some(next);
+    }
+    if overdue {
+        return background(state);
+    }
+    state.bulk.pop_front().or_else(|| background(state))
 }
 
 /// A request waiting in line. Dropped before its turn (the request was cancelled), it leaves

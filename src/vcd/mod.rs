@@ -12,10 +12,10 @@ pub(crate) mod settings;
 mod urls;
 pub(crate) mod version;
 
-pub use client::VcdClient;
+pub use client::{ActiveTasks, VcdClient};
 pub(crate) use error::describe_transport_error;
 pub use error::{ErrorClass, VcdError};
-pub(crate) use limit::{background, urgent};
+pub(crate) use limit::{background, same_line, takeover, urgent};
 pub(crate) use model::{AmqpSettings, BlockingSettings};
 pub(crate) use urls::OwnerRef;
 pub use version::ApiVersion;

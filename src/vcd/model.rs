@@ -130,6 +130,60 @@ pub fn parse_task_references(xml: &str) -> Result<TaskReferences, ModelError> {
     }
 }
 
+/// One page of `GET /api/query?type=blockingTask&format=records` (protocol notes §8).
+#[derive(Debug, Default)]
+pub struct TaskPage {
+    /// The tasks of this page's `BlockingTaskRecord`s, and the records that name none.
+    pub tasks: TaskReferences,
+    /// vCD links a `nextPage`: more records follow.
+    pub more: bool,
+    /// The root's `total`: how many records all pages hold together, when vCD says.
+    pub total: Option<u64>,
+}
+
+/// A page of the query service's `QueryResultRecords`: the ids of its `BlockingTaskRecord`s
+/// (the task's id is the last segment of the record's `href`, as in the references list) and
+/// whether a `Link rel="nextPage"` says more follow. A record that names no task is set aside
+/// in [`TaskReferences::skipped`]; only a document that is not a page of records is an error.
+pub fn parse_task_page(xml: &str) -> Result<TaskPage, ModelError> {
+    let mut page = TaskPage::default();
+    let mut wrong_root = None;
+    xml::scan(xml, |depth, tag| {
+        match depth {
+            0 if tag.name() != "QueryResultRecords" => {
+                wrong_root = Some(ModelError::UnexpectedRoot {
+                    expected: "QueryResultRecords",
+                    found: tag.name().to_owned(),
+                });
+            }
+            0 => page.total = tag.attr("total")?.and_then(|total| total.parse().ok()),
+            1 if wrong_root.is_some() => {}
+            1 if tag.name() == "Link" => {
+                page.more |= tag.attr("rel")?.is_some_and(|rel| rel == "nextPage");
+            }
+            1 if tag.name() == "BlockingTaskRecord" => match tag.attr("href")? {
+                None => page
+                    .tasks
+                    .skipped
+                    .push(ModelError::Missing("BlockingTaskRecord href")),
+                Some(href) => match TaskId::parse(last_path_segment(&href)) {
+                    Ok(id) => page.tasks.ids.push(id),
+                    Err(_) => page
+                        .tasks
+                        .skipped
+                        .push(invalid("BlockingTaskRecord href", &href)),
+                },
+            },
+            _ => {}
+        }
+        Ok(())
+    })?;
+    match wrong_root {
+        Some(problem) => Err(problem),
+        None => Ok(page),
+    }
+}
+
 /// `GET /api/versions`, in document order (vCD lists oldest first). Entries whose version
 /// cannot be parsed are skipped: one odd entry must not hide the versions we can use.
 pub(crate) fn parse_versions(xml: &str) -> Result<Vec<VersionInfo>, ModelError> {

@@ -110,6 +110,14 @@ impl Endpoints {
         self.at(&format!("/api/admin/extension/blockingTask/{id}"))
     }
 
+    /// Page `page` (from 1) of the active blocking tasks, oldest first, `page_size` records
+    /// per page.
+    pub(super) fn blocking_task_query(&self, page: u32, page_size: u32) -> String {
+        self.at(&format!(
+            "/api/query?type=blockingTask&format=records&sortAsc=creationDate&page={page}&pageSize={page_size}"
+        ))
+    }
+
     pub(super) fn blocking_tasks(&self) -> String {
         self.at("/api/admin/extension/blockingTasks/")
     }

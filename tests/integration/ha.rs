@@ -600,3 +600,80 @@ async fn a_foreign_consumer_on_the_leader_queue_cannot_make_an_instance_obey_it_
     forger.abort();
     world.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_leader_keeps_a_hold_alive_ahead_of_a_backlog_in_a_503_storm() {
+    let world = World::without_daemon(Options {
+        policy: POLICY.into(),
+        // vCD gives up on a task after 8 s unless somebody keeps it alive.
+        task_timeout: Duration::from_secs(8),
+        extend_by: "8s",
+        // 80 deliveries at once (the prefetch) for the few slots a storm leaves.
+        max_in_flight: 64,
+        prefetch: None,
+        ..Options::default()
+    })
+    .await;
+    let first = Instance::start(&world).await;
+    let second = Instance::start(&world).await;
+    let (leader, standby) = roles(first, second).await;
+    let held = world.create(deployment("held")).await;
+    eventually("the leader holds the deployment", || async {
+        leader
+            .admin()
+            .holds()
+            .await
+            .filter(|holds| holds.len() == 1)
+    })
+    .await;
+
+    // A storm: slow answers, 30 % of them 503; then a backlog, and the leader dies.
+    world.sim.set_faults(vcd_sim::Faults {
+        latency_ms: 100,
+        error_rate_5xx: 0.3,
+        ..vcd_sim::Faults::default()
+    });
+    let mut backlog = Vec::new();
+    for n in 0..400 {
+        let task = NewTask {
+            operation: "vdcUploadMedia".into(),
+            owner_type: "media".into(),
+            owner_name: format!("iso-{n}"),
+            ..NewTask::default()
+        };
+        backlog.push(world.create(task).await);
+    }
+    let killed_at = chrono::Utc::now();
+    leader.process.kill();
+    eventually("the standby leads", || async {
+        (standby.role().await? == "leader").then_some(())
+    })
+    .await;
+    eventually("the new leader keeps the held task alive", || async {
+        let view = world.sim.task(held)?;
+        view.actions
+            .iter()
+            .any(|a| a.action == "updateProgress" && a.accepted && a.at > killed_at)
+            .then_some(())
+    })
+    .await;
+    let waiting = backlog
+        .iter()
+        .filter(|id| world.sim.task(**id).is_some_and(|t| t.status == "active"))
+        .count();
+    assert!(
+        waiting > 0,
+        "the hold was kept alive while the backlog still waited"
+    );
+    // The hold outlives several of vCD's timeouts while the backlog drains.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let view = world.sim.task(held).unwrap();
+    assert_eq!(view.status, "active", "{:?}", view.actions);
+    assert!(
+        view.actions.iter().all(|a| a.action != "timeout"),
+        "vCD never timed the held task out: {:?}",
+        view.actions
+    );
+    world.sim.set_faults(vcd_sim::Faults::default());
+    world.finish().await;
+}

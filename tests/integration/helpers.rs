@@ -354,10 +354,11 @@ impl World {
     /// the next reconciliation (`reconcile_interval`, 5 min by default).
     pub(crate) async fn wait_for_first_listing(&self) {
         wait_until("the daemon listed vCD's tasks", || {
-            self.sim
-                .calls()
-                .iter()
-                .any(|c| c.path.starts_with("/api/admin/extension/blockingTasks") && c.status != 0)
+            self.sim.calls().iter().any(|c| {
+                (c.path.starts_with("/api/query?type=blockingTask")
+                    || c.path.starts_with("/api/admin/extension/blockingTasks"))
+                    && c.status != 0
+            })
         })
         .await;
     }

@@ -132,3 +132,86 @@ async fn in_poll_mode_readiness_follows_the_last_listing() {
     .await;
     world.finish().await;
 }
+
+/// The sim's calls to the query service and to the `blockingTasks/` document.
+fn listings(world: &World) -> (Vec<String>, usize) {
+    let calls = world.sim.calls();
+    let queries = calls
+        .iter()
+        .filter(|c| c.path.starts_with("/api/query"))
+        .map(|c| c.path.clone())
+        .collect();
+    let documents = calls
+        .iter()
+        .filter(|c| c.path.starts_with("/api/admin/extension/blockingTasks"))
+        .count();
+    (queries, documents)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_mode_pages_through_the_query_service_and_decides_every_task() {
+    let options = Options {
+        policy: POLICY.into(),
+        broker: false,
+        reconcile_interval: "1s",
+        ..Options::default()
+    };
+    let world = World::without_daemon(options).await;
+    // More than two pages of 128.
+    let mut ids = Vec::new();
+    for n in 0..300 {
+        ids.push(
+            world
+                .create(NewTask {
+                    operation: "vdcUploadMedia".into(),
+                    owner_type: "media".into(),
+                    owner_name: format!("iso-{n}"),
+                    ..NewTask::default()
+                })
+                .await,
+        );
+    }
+    let world = world.with_daemon().await;
+    for id in &ids {
+        world.wait_for_status(*id, "resumed").await;
+    }
+    let (queries, documents) = listings(&world);
+    for page in 1..=3 {
+        assert!(
+            queries
+                .iter()
+                .any(|q| q.contains("type=blockingTask") && q.contains(&format!("&page={page}&"))),
+            "page {page} was read: {queries:?}"
+        );
+    }
+    assert_eq!(documents, 0, "the one big document was not needed");
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_vcd_refuses_the_query_the_task_list_document_is_read_instead() {
+    let world = World::without_daemon(Options {
+        policy: POLICY.into(),
+        broker: false,
+        reconcile_interval: "1s",
+        ..Options::default()
+    })
+    .await;
+    world.sim.set_faults(vcd_sim::Faults {
+        refuse_query: true,
+        ..vcd_sim::Faults::default()
+    });
+    let id = world
+        .create(NewTask {
+            operation: "vdcUploadMedia".into(),
+            owner_type: "media".into(),
+            ..NewTask::default()
+        })
+        .await;
+    let world = world.with_daemon().await;
+    world.wait_for_status(id, "resumed").await;
+    let (queries, documents) = listings(&world);
+    assert!(!queries.is_empty(), "the query was tried first");
+    assert!(documents >= 1, "then the document was read");
+    world.finish().await;
+}

@@ -3,8 +3,8 @@
 //! shrinks the adaptive limit without losing a task, an approval goes through while a backlog
 //! drains, and `/metrics` shows the limit and the requests under way.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -71,6 +71,28 @@ fn watch_lowest_limit(world: &World) -> (Arc<AtomicI64>, tokio::task::JoinHandle
     (lowest, watch)
 }
 
+/// Follows the daemon's `vcd_concurrency_limit` gauge: every value it took, in order.
+fn watch_limit(world: &World) -> (Arc<Mutex<Vec<i64>>>, tokio::task::JoinHandle<()>) {
+    let metrics = world.daemon().metrics.clone();
+    let limits = Arc::new(Mutex::new(Vec::new()));
+    let watch = tokio::spawn({
+        let limits = limits.clone();
+        async move {
+            loop {
+                let now = metrics.vcd_concurrency_limit.get();
+                {
+                    let mut limits = limits.lock().unwrap();
+                    if limits.last() != Some(&now) {
+                        limits.push(now);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    });
+    (limits, watch)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_never_has_more_requests_at_vcd_than_max_in_flight() {
     let (world, ids) = backlog(options(6), 120).await;
@@ -123,21 +145,22 @@ async fn a_backlog_never_has_more_requests_at_vcd_than_max_in_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overloaded_vcd_shrinks_the_limit_and_every_task_is_still_decided() {
-    let (world, ids) = backlog(options(64), 40).await;
+    let (world, ids) = backlog(options(64), 100).await;
     world.sim.set_faults(Faults {
         latency_ms: 10,
         error_rate_5xx: 0.3,
         ..Faults::default()
     });
     let world = world.with_daemon().await;
-    let (lowest, watch) = watch_lowest_limit(&world);
+    let (limits, watch) = watch_limit(&world);
     all_resumed(&world, &ids).await;
     watch.abort();
-    assert!(
-        lowest.load(Ordering::SeqCst) < 8,
-        "503s brought the limit below where it starts (8): lowest {}",
-        lowest.load(Ordering::SeqCst)
-    );
+    let limits = limits.lock().unwrap().clone();
+    let halved = limits
+        .iter()
+        .enumerate()
+        .any(|(i, &high)| limits[i..].iter().any(|&low| low * 2 <= high));
+    assert!(halved, "30 % of 503s halved the limit: {limits:?}");
     for id in &ids {
         let view = world.sim.task(*id).unwrap();
         assert!(
@@ -145,6 +168,37 @@ async fn an_overloaded_vcd_shrinks_the_limit_and_every_task_is_still_decided() {
             "{id} was left to vCD's timeout"
         );
     }
+    assert!(
+        world.dead_letters().await.is_empty(),
+        "no task was given up"
+    );
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_percent_of_503s_do_not_take_the_limit_to_its_floor() {
+    let (world, ids) = backlog(options(64), 400).await;
+    world.sim.set_faults(Faults {
+        latency_ms: 10,
+        error_rate_5xx: 0.05,
+        ..Faults::default()
+    });
+    let world = world.with_daemon().await;
+    let (limits, watch) = watch_limit(&world);
+    all_resumed(&world, &ids).await;
+    watch.abort();
+    let limits = limits.lock().unwrap().clone();
+    let refused = world.sim.calls().iter().filter(|c| c.status == 503).count();
+    assert!(refused >= 10, "vCD refused some requests: {refused}");
+    let lowest_after_start = limits.iter().skip(1).min().copied().unwrap_or(8);
+    assert!(
+        lowest_after_start > 4,
+        "the limit never fell to its floor of 4: {limits:?}"
+    );
+    assert!(
+        limits.iter().any(|&l| l >= 32),
+        "the backlog grew the limit although 5 % of requests were refused: {limits:?}"
+    );
     assert!(
         world.dead_letters().await.is_empty(),
         "no task was given up"

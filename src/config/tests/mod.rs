@@ -98,8 +98,8 @@ fn minimal_file_gets_documented_defaults() {
     assert_eq!(settings.vcd.max_in_flight, 64);
     assert_eq!(
         settings.amqp.as_ref().unwrap().prefetch,
-        64,
-        "vcd.max_in_flight"
+        80,
+        "vcd.max_in_flight and a quarter"
     );
     assert_eq!(settings.amqp.as_ref().unwrap().max_message_bytes, 262_144);
     assert_eq!(settings.policy.path, Path::new("/etc/vcd-blockd/policies"));
@@ -635,7 +635,11 @@ fn the_prefetch_follows_max_in_flight_and_amqp_prefetch_caps_it() {
     let load = |env: &[(&str, &str)]| fixture.load(MINIMAL, env).unwrap();
     let followed = load(&[("VCD_BLOCKD__VCD__MAX_IN_FLIGHT", "16")]);
     assert_eq!(followed.vcd.max_in_flight, 16);
-    assert_eq!(followed.amqp.as_ref().unwrap().prefetch, 16);
+    assert_eq!(
+        followed.amqp.as_ref().unwrap().prefetch,
+        20,
+        "a quarter more deliveries than slots, for those waiting out a retry"
+    );
     let capped = load(&[
         ("VCD_BLOCKD__VCD__MAX_IN_FLIGHT", "16"),
         ("VCD_BLOCKD__AMQP__PREFETCH", "10"),
@@ -647,11 +651,13 @@ fn the_prefetch_follows_max_in_flight_and_amqp_prefetch_caps_it() {
     ]);
     assert_eq!(
         above.amqp.as_ref().unwrap().prefetch,
-        16,
+        20,
         "a cap above what the limit can use changes nothing"
     );
     let most = load(&[("VCD_BLOCKD__VCD__MAX_IN_FLIGHT", "1024")]);
-    assert_eq!(most.amqp.as_ref().unwrap().prefetch, 1024);
+    assert_eq!(most.amqp.as_ref().unwrap().prefetch, 1280);
+    let one = load(&[("VCD_BLOCKD__VCD__MAX_IN_FLIGHT", "1")]);
+    assert_eq!(one.amqp.as_ref().unwrap().prefetch, 1);
 }
 
 #[test]

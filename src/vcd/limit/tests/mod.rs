@@ -115,13 +115,14 @@ async fn the_metrics_follow_the_slots() {
     let permit = limiter.acquire().await;
     assert_eq!(metrics.vcd_in_flight.get(), 1);
     assert_eq!(metrics.vcd_concurrency_limit.get(), 8);
-    permit.finish(Signal::Overloaded);
+    permit.finish(Signal::Throttled);
     assert_eq!(metrics.vcd_in_flight.get(), 0);
     assert_eq!(metrics.vcd_concurrency_limit.get(), 4);
 }
 
-/// Queues `names` (each `background:`-prefixed name in the background line, the rest in the
-/// bulk line) while every slot of a 2-slot limiter is taken, waiting `gap` between them, then
+/// Queues `names` (each `background:`-prefixed name in the background line, each
+/// `takeover:`-prefixed one in the takeover line, the rest in the bulk line) while every slot
+/// of a 2-slot limiter is taken, waiting `gap` between them, then
 /// frees the slots; returns the order in which they got one.
 async fn order_of_service(names: &[&'static str], gap: Duration) -> Vec<&'static str> {
     let limiter = limiter(2);
@@ -138,6 +139,8 @@ async fn order_of_service(names: &[&'static str], gap: Duration) -> Vec<&'static
         };
         tasks.push(if name.starts_with("background:") {
             tokio::spawn(background(work))
+        } else if name.starts_with("takeover:") {
+            tokio::spawn(takeover(work))
         } else {
             tokio::spawn(work)
         });
@@ -201,4 +204,103 @@ async fn urgent_work_inside_reconciliation_stays_urgent() {
     nested.abort();
     bulk.await.unwrap();
     assert_eq!(bulk_done.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_leaders_listing_and_reads_go_ahead_of_a_backlog() {
+    let order = order_of_service(
+        &[
+            "bulk-1",
+            "background:list",
+            "bulk-2",
+            "takeover:list",
+            "takeover:read",
+        ],
+        Duration::from_millis(10),
+    )
+    .await;
+    assert_eq!(
+        order,
+        [
+            "takeover:list",
+            "takeover:read",
+            "bulk-1",
+            "bulk-2",
+            "background:list"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_line_passes_to_spawned_work_wrapped_in_same_line() {
+    let limiter = limiter(2);
+    let held: Vec<_> = vec![limiter.acquire().await, limiter.acquire().await];
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let bulk = tokio::spawn({
+        let (limiter, order) = (limiter.clone(), order.clone());
+        async move {
+            drop(limiter.acquire().await);
+            order.lock().unwrap().push("bulk");
+        }
+    });
+    tokio::task::yield_now().await;
+    let (inner, inner_order) = (limiter.clone(), order.clone());
+    // Spawned from inside the takeover line, as `Engine::handle_all` spawns its workers.
+    let (sender, receiver) = oneshot::channel();
+    takeover(async move {
+        let spawned = tokio::spawn(same_line(async move {
+            drop(inner.acquire().await);
+            inner_order.lock().unwrap().push("spawned by the takeover");
+        }));
+        let _ = sender.send(spawned);
+    })
+    .await;
+    let spawned = receiver.await.unwrap();
+    tokio::task::yield_now().await;
+    drop(held);
+    spawned.await.unwrap();
+    bulk.await.unwrap();
+    assert_eq!(*order.lock().unwrap(), ["spawned by the takeover", "bulk"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn urgent_requests_use_slots_above_a_lowered_limit_up_to_the_cap() {
+    let limiter = limiter(16);
+    // Lowered to the floor by vCD's Retry-After answers.
+    for _ in 0..4 {
+        let permit = limiter.acquire().await;
+        permit.finish(Signal::Throttled);
+        tokio::time::advance(Duration::from_millis(1)).await;
+    }
+    assert_eq!(limiter.limit(), 4);
+    let mut bulk = Vec::new();
+    for _ in 0..4 {
+        bulk.push(limiter.acquire().await);
+    }
+    // A bulk request now waits; keepalives still get slots, up to the cap of 16.
+    let waiting = tokio::spawn({
+        let limiter = limiter.clone();
+        async move { drop(limiter.acquire().await) }
+    });
+    tokio::task::yield_now().await;
+    let mut keepalives = Vec::new();
+    for _ in 0..12 {
+        keepalives.push(urgent(limiter.acquire()).await);
+    }
+    assert_eq!(limiter.state().in_flight, 16);
+    assert!(!waiting.is_finished());
+    let over_the_cap = tokio::spawn({
+        let limiter = limiter.clone();
+        urgent(async move { drop(limiter.acquire().await) })
+    });
+    tokio::task::yield_now().await;
+    assert!(
+        !over_the_cap.is_finished(),
+        "the cap holds for urgent requests too"
+    );
+    drop(keepalives);
+    over_the_cap.await.unwrap();
+    drop(bulk);
+    waiting.await.unwrap();
+    assert_eq!(limiter.state().in_flight, 0);
 }

@@ -426,3 +426,46 @@ fn damaged_documents_give_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn a_query_page_names_its_tasks_its_total_and_whether_more_follow() {
+    let (a, b) = (
+        "6f9d2c58-3b7e-4f0a-9d1c-2e8b7a6c5d40",
+        "0b5e7f21-9c3d-4a6e-8f12-7d4c3b2a1e09",
+    );
+    let document = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<QueryResultRecords xmlns="http://www.vmware.com/vcloud/v1.5" total="300" pageSize="128" page="1" name="blockingTask" type="application/vnd.vmware.vcloud.query.records+xml">
+    <Link rel="lastPage" href="https://v/api/query?type=blockingTask&amp;page=3"/>
+    <Link rel="nextPage" href="https://v/api/query?type=blockingTask&amp;page=2"/>
+    <BlockingTaskRecord href="https://v/api/admin/extension/blockingTask/{a}" status="active" operationName="vdcComposeVapp"/>
+    <BlockingTaskRecord status="active"/>
+    <BlockingTaskRecord href="https://v/api/admin/extension/blockingTask/{b}" status="active"/>
+</QueryResultRecords>"#
+    );
+    let page = parse_task_page(&document).unwrap();
+    assert_eq!(
+        page.tasks.ids,
+        [TaskId::parse(a).unwrap(), TaskId::parse(b).unwrap()]
+    );
+    assert_eq!(
+        page.tasks.skipped,
+        [ModelError::Missing("BlockingTaskRecord href")]
+    );
+    assert!(page.more);
+    assert_eq!(page.total, Some(300));
+    let last = parse_task_page(
+        r#"<QueryResultRecords total="0" page="1"><Link rel="lastPage" href="x"/></QueryResultRecords>"#,
+    )
+    .unwrap();
+    assert!(!last.more);
+    assert!(last.tasks.ids.is_empty());
+    let wrong = parse_task_page("<BlockingTaskReferences/>").unwrap_err();
+    assert!(matches!(
+        wrong,
+        ModelError::UnexpectedRoot {
+            expected: "QueryResultRecords",
+            ..
+        }
+    ));
+}
