@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -18,7 +18,7 @@ use crate::auth::{self, XmlApi};
 use crate::model::{Decision, Unreadable};
 use crate::params;
 use crate::record::record_and_inject_faults;
-use crate::reply::{ApiError, Format, typed};
+use crate::reply::{ApiError, Format, require_content_type, typed, utf8};
 use crate::shared::Shared;
 use crate::task::ActionOutcome;
 use crate::versions::ApiVersion;
@@ -251,25 +251,6 @@ fn update_progress(
         Some(version),
         body,
     ))
-}
-
-pub(crate) fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
-    let given = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media = given.split(';').next().unwrap_or("").trim();
-    if media.eq_ignore_ascii_case(expected) {
-        Ok(())
-    } else {
-        Err(ApiError::unsupported_media_type(format!(
-            "Content-Type {given:?} is not supported here; send {expected}."
-        )))
-    }
-}
-
-pub(crate) fn utf8(body: &[u8]) -> Result<&str, ApiError> {
-    std::str::from_utf8(body).map_err(|_| ApiError::bad_request("The request body is not UTF-8."))
 }
 
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {

@@ -2,7 +2,7 @@
 //! error shape for CloudAPI) and typed XML responses whose `Content-Type` carries the
 //! negotiated `;version=`.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::versions::{ApiVersion, Flavor};
@@ -165,4 +165,25 @@ fn with_version(media: &str, version: Option<&str>) -> HeaderValue {
     // Media types and versions are ASCII built here, never request data with control bytes;
     // the fallback is unreachable in practice but keeps this total.
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("application/octet-stream"))
+}
+
+/// Refuses a request whose `Content-Type` is not `expected` (parameters ignored), as vCD does.
+pub(crate) fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = given.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(format!(
+            "Content-Type {given:?} is not supported here; send {expected}."
+        )))
+    }
+}
+
+/// The request body as text.
+pub(crate) fn utf8(body: &[u8]) -> Result<&str, ApiError> {
+    std::str::from_utf8(body).map_err(|_| ApiError::bad_request("The request body is not UTF-8."))
 }

@@ -38,8 +38,8 @@ pub(crate) async fn put_blocking(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = crate::api::require_content_type(&headers, BLOCKING_SETTINGS_TYPE)
-        .and_then(|()| crate::api::utf8(&body))
+    let result = crate::reply::require_content_type(&headers, BLOCKING_SETTINGS_TYPE)
+        .and_then(|()| crate::reply::utf8(&body))
         .and_then(|text| {
             BlockingSettings::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
         });
