@@ -7,7 +7,6 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 use vcd_duration::format_duration;
@@ -15,8 +14,6 @@ use vcd_duration::format_duration;
 use super::vcd_settings::{Current, Plan, SettingsFlags, Wanted};
 use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path};
 use crate::config::{AmqpSettings, Settings};
-use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::source::amqp::probe::{self, BrokerProblem, ExchangeState, QueueState};
 use crate::source::amqp::{AmqpError, connect};
@@ -129,11 +126,7 @@ pub fn doctor(config: Option<PathBuf>) -> ExitCode {
 
 async fn check_vcd(settings: &Settings, policy: Option<&Policy>, report: &mut Report) {
     let url = &settings.vcd.url;
-    let vcd = match VcdClient::new(
-        &settings.vcd,
-        Arc::new(Metrics::new()),
-        Arc::new(Health::default()),
-    ) {
+    let vcd = match VcdClient::standalone(&settings.vcd) {
         Ok(vcd) => vcd,
         Err(error) => {
             report.error(format!("vCD client: {error}"));

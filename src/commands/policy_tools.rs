@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use chrono::Utc;
 
@@ -15,8 +14,6 @@ use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path};
 use crate::config::Settings;
 use crate::engine::task_facts;
 use crate::facts::{MatchKey, TaskFacts};
-use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::policy::{self, Policy};
 use crate::source::amqp::notification::{self, BodyFormat, Delivery, Headers, Notification};
 use crate::task::{BlockingTask, TaskId, TaskStatus};
@@ -131,11 +128,7 @@ pub fn explain_live(config: Option<PathBuf>, policy: Option<PathBuf>, task_id: &
         }
     };
     block_on(Threads::This, async {
-        let vcd = match VcdClient::new(
-            &settings.vcd,
-            Arc::new(Metrics::new()),
-            Arc::new(Health::default()),
-        ) {
+        let vcd = match VcdClient::standalone(&settings.vcd) {
             Ok(vcd) => vcd,
             Err(error) => {
                 eprintln!("vcd-blockd: {error}");

@@ -11,14 +11,11 @@ pub(crate) use plan::{Current, Plan, Wanted};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use vcd_duration::format_duration;
 
 use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path};
 use crate::config::Settings;
-use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::vcd::{AmqpSettings, BlockingSettings, VcdClient};
 
@@ -76,11 +73,7 @@ pub fn vcd_settings(
         }
     };
     block_on(Threads::This, async {
-        let vcd = match VcdClient::new(
-            &settings.vcd,
-            Arc::new(Metrics::new()),
-            Arc::new(Health::default()),
-        ) {
+        let vcd = match VcdClient::standalone(&settings.vcd) {
             Ok(vcd) => vcd,
             Err(error) => {
                 eprintln!("vcd-blockd: {error}");

@@ -152,6 +152,16 @@ impl VcdClient {
         })
     }
 
+    /// A client for a one-shot command (`explain --task-id`, `vcd`, `doctor`): its metrics
+    /// and readiness are its own, and nobody reads them.
+    pub fn standalone(settings: &VcdSettings) -> Result<VcdClient, VcdError> {
+        VcdClient::new(
+            settings,
+            Arc::new(Metrics::new()),
+            Arc::new(Health::default()),
+        )
+    }
+
     /// Negotiates the API version (once) and logs in. Returns the version in use.
     pub async fn connect(&self) -> Result<ApiVersion, VcdError> {
         let version = self.api_version().await?;
