@@ -120,6 +120,16 @@ fn block_on(threads: Threads, work: impl std::future::Future<Output = ExitCode>)
     }
 }
 
+/// The vCD client of a one-shot command, or the usage error (exit 2) that it cannot be built.
+fn standalone_vcd(
+    settings: &crate::vcd::settings::VcdSettings,
+) -> Result<crate::vcd::VcdClient, ExitCode> {
+    crate::vcd::VcdClient::standalone(settings).map_err(|error| {
+        eprintln!("vcd-blockd: {error}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
 async fn serve(settings: Settings) -> ExitCode {
     // Installed before anything listens, so a started daemon always stops cleanly.
     let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (

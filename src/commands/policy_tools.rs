@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 
-use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path};
+use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path, standalone_vcd};
 use crate::config::Settings;
 use crate::engine::task_facts;
 use crate::facts::{MatchKey, TaskFacts};
@@ -18,7 +18,7 @@ use crate::policy::{self, Policy};
 use crate::source::amqp::notification::{self, BodyFormat, Delivery, Headers, Notification};
 use crate::task::{BlockingTask, TaskId, TaskStatus};
 use crate::vcd::model::{self, ModelError};
-use crate::vcd::{ErrorClass, VcdClient};
+use crate::vcd::ErrorClass;
 use crate::xml;
 
 /// `vcd-blockd test [POLICY]`: exit 0 when every case passes, 1 otherwise.
@@ -128,12 +128,9 @@ pub fn explain_live(config: Option<PathBuf>, policy: Option<PathBuf>, task_id: &
         }
     };
     block_on(Threads::This, async {
-        let vcd = match VcdClient::standalone(&settings.vcd) {
+        let vcd = match standalone_vcd(&settings.vcd) {
             Ok(vcd) => vcd,
-            Err(error) => {
-                eprintln!("vcd-blockd: {error}");
-                return ExitCode::from(EXIT_USAGE);
-            }
+            Err(code) => return code,
         };
         let read = vcd.blocking_task_now(id).await;
         let code = match read {

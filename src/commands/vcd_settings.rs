@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use vcd_duration::format_duration;
 
-use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path};
+use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path, standalone_vcd};
 use crate::config::Settings;
 use crate::policy::Policy;
 use crate::vcd::{AmqpSettings, BlockingSettings, VcdClient};
@@ -73,12 +73,9 @@ pub fn vcd_settings(
         }
     };
     block_on(Threads::This, async {
-        let vcd = match VcdClient::standalone(&settings.vcd) {
+        let vcd = match standalone_vcd(&settings.vcd) {
             Ok(vcd) => vcd,
-            Err(error) => {
-                eprintln!("vcd-blockd: {error}");
-                return ExitCode::from(EXIT_USAGE);
-            }
+            Err(code) => return code,
         };
         let code = match read_cloud(&vcd).await {
             Err(error) => {

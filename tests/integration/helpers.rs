@@ -220,15 +220,7 @@ impl World {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("vcd-blockd starts");
-        let process = DaemonProcess(child);
-        let readyz = format!("http://127.0.0.1:{port}/readyz");
-        let client = http_client();
-        eventually("the daemon process is ready", || async {
-            let response = client.get(&readyz).send().await.ok()?;
-            response.status().is_success().then_some(())
-        })
-        .await;
-        process
+        ready_process(child, port).await
     }
 
     /// [`World::spawn_daemon_process`] with at most `open_files` file descriptors
@@ -254,15 +246,7 @@ impl World {
             .stderr(log)
             .spawn()
             .expect("vcd-blockd starts");
-        let process = DaemonProcess(child);
-        let readyz = format!("http://127.0.0.1:{port}/readyz");
-        let client = http_client();
-        eventually("the daemon process is ready", || async {
-            let response = client.get(&readyz).send().await.ok()?;
-            response.status().is_success().then_some(())
-        })
-        .await;
-        process
+        ready_process(child, port).await
     }
 
     pub(crate) async fn stop_daemon(&mut self) {
@@ -500,6 +484,19 @@ public_url = "{public_url}"
     std::fs::write(path("config.toml"), config).unwrap();
     Settings::load_with_env(Some(&path("config.toml")), &Default::default())
         .expect("test config is valid")
+}
+
+/// `child`, a daemon process listening on `port`, once its `/readyz` answers 200.
+async fn ready_process(child: std::process::Child, port: u16) -> DaemonProcess {
+    let process = DaemonProcess(child);
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let client = http_client();
+    eventually("the daemon process is ready", || async {
+        let response = client.get(&readyz).send().await.ok()?;
+        response.status().is_success().then_some(())
+    })
+    .await;
+    process
 }
 
 /// A daemon running as its own process; killed (SIGKILL) when dropped, so a failing test
