@@ -17,8 +17,8 @@ use crate::facts::{MatchKey, TaskFacts};
 use crate::policy::{self, Policy};
 use crate::source::amqp::notification::{self, BodyFormat, Delivery, Headers, Notification};
 use crate::task::{BlockingTask, TaskId, TaskStatus};
-use crate::vcd::model::{self, ModelError};
 use crate::vcd::ErrorClass;
+use crate::vcd::model::{self, ModelError};
 use crate::xml;
 
 /// `vcd-blockd test [POLICY]`: exit 0 when every case passes, 1 otherwise.
