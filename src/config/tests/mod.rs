@@ -4,6 +4,8 @@ use std::io::Write;
 
 use super::*;
 
+mod documented;
+
 /// A config directory with secret files, and the file itself.
 struct Fixture {
     dir: tempfile::TempDir,
