@@ -494,6 +494,25 @@ fn man_prints_a_roff_page_naming_the_commands() {
     for word in ["run", "check", "holds", "approvers", "config"] {
         assert!(page.contains(word), "the man page lacks {word}");
     }
+    let sections = [
+        ".SH FILES",
+        ".SH ENVIRONMENT",
+        ".SH EXIT STATUS",
+        ".SH SIGNALS",
+        ".SH EXAMPLES",
+    ];
+    for section in sections {
+        assert!(page.contains(section), "the man page lacks {section}");
+    }
+    for fact in [
+        "/etc/vcd\\-blockd/config.toml",
+        "VCD_BLOCKD_CONFIG",
+        "SIGHUP",
+        "SIGTERM",
+        "RestartPreventExitStatus=2",
+    ] {
+        assert!(page.contains(fact), "the man page lacks {fact}");
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let output = vcd_blockd()
@@ -512,6 +531,8 @@ fn man_prints_a_roff_page_naming_the_commands() {
     }
     let run = std::fs::read_to_string(dir.path().join("vcd-blockd-run.1")).unwrap();
     assert!(run.contains("VCD_BLOCKD_CONFIG"), "{run}");
+    let main = std::fs::read_to_string(dir.path().join("vcd-blockd.1")).unwrap();
+    assert_eq!(main, page, "the installed page is the one `man` prints");
 }
 
 #[test]
