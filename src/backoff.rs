@@ -75,7 +75,7 @@ impl Backoff {
     pub(crate) const KEEPALIVE: Backoff = Backoff::forever(Duration::from_secs(1));
 
     /// Between attempts to deliver one event to a `[[notify]]` webhook: at most a minute
-    /// apart, for up to five minutes (as the README documents it); past that the event is given up.
+    /// apart, for up to five minutes (as `docs/approvals.md` documents it); past that the event is given up.
     pub(crate) const WEBHOOK: Backoff = Backoff {
         first: Duration::from_secs(1),
         cap: Duration::from_secs(60),

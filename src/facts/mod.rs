@@ -3,7 +3,7 @@
 //!
 //! Both come from one table, the `match_keys!` invocation below: adding a match key is one
 //! line there, one line in `From<&BlockingTask>` saying where vCD gives its value, and its
-//! documentation (README, `policies/example.toml`).
+//! documentation (`docs/policy.md`, `policies/example.toml`).
 //!
 //! What the operation is about (the owner's VMs, its Media, its metadata, its VDC) comes in
 //! owner-fact groups: each is one module here holding one [`Group`] descriptor, listed once in

@@ -25,7 +25,7 @@ impl WebhookSettings {
 label_enum! {
     /// The body a receiver takes; its label is the config's `format`.
     pub enum WebhookFormat {
-        /// vcd-blockd's own flat JSON object (as the README documents it).
+        /// vcd-blockd's own flat JSON object (as `docs/approvals.md` documents it).
         Json => "json",
         /// A Slack incoming-webhook message: `text` plus Block Kit `blocks`.
         Slack => "slack",
