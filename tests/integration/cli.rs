@@ -710,3 +710,60 @@ fn a_token_file_of_two_lines_is_refused_with_the_reason() {
         "not blamed on the API: {stderr}"
     );
 }
+
+#[test]
+fn check_names_where_a_bad_value_came_from_file_secret_file_or_variable() {
+    let (dir, config) = config_dir();
+    std::fs::write(dir.path().join("amqp-url"), "amqp//missing-colon\n").unwrap();
+    let check = |text: &str, vars: &[(&str, &str)]| {
+        std::fs::write(&config, text).unwrap();
+        let output = vcd_blockd()
+            .arg("check")
+            .arg("-c")
+            .arg(&config)
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let base = "[vcd]\nurl = \"https://vcd.example.com\"\npassword_file = \"pw\"\n\
+                [policy]\npath = \"policy.toml\"\n";
+
+    // The config file: its line and column.
+    let stderr = check(&format!("{base}[log]\nformat = \"yaml\"\n"), &[]);
+    assert!(
+        stderr.starts_with(&format!(
+            "{}:7:10: log.format: \"yaml\" is not one of text, json",
+            config.display()
+        )),
+        "{stderr}"
+    );
+
+    // The file a `*_file` key named, and where that key was set.
+    let stderr = check(&format!("{base}[amqp]\nurl_file = \"amqp-url\"\n"), &[]);
+    assert!(
+        stderr.starts_with(&format!(
+            "{} (read through amqp.url_file, set at {}:7:12): amqp.url: not a URL",
+            dir.path().join("amqp-url").display(),
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("built-in default"), "{stderr}");
+
+    // An environment variable: its value, or its name when it names no setting.
+    let stderr = check(base, &[("VCD_BLOCKD__HOLDS__KEEPALIVE", "soon")]);
+    assert!(
+        stderr.starts_with("environment VCD_BLOCKD__HOLDS__KEEPALIVE: holds.keepalive: "),
+        "{stderr}"
+    );
+    let stderr = check(base, &[("VCD_BLOCKD__HOLDS__KEEPALIFE", "5m")]);
+    assert!(
+        stderr.starts_with(
+            "environment VCD_BLOCKD__HOLDS__KEEPALIFE: names no setting; did you mean \
+             VCD_BLOCKD__HOLDS__KEEPALIVE?"
+        ),
+        "{stderr}"
+    );
+}
