@@ -21,6 +21,7 @@ use super::version::{ApiVersion, VersionInfo};
 use crate::backoff::Backoff;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::outcome::LoginOutcome;
 use crate::task::FinalAction;
 use crate::task::{BlockingTask, TaskId};
 use crate::tls::Roots;
@@ -584,6 +585,11 @@ impl VcdClient {
         let status = if result.is_ok() { "200" } else { "error" };
         self.metrics
             .vcd_request("login", status, started.elapsed().as_secs_f64());
+        self.metrics.vcd_login(match &result {
+            Ok(_) => LoginOutcome::Ok,
+            Err(VcdError::Login(_)) => LoginOutcome::Refused,
+            Err(_) => LoginOutcome::Error,
+        });
         self.health.set_vcd_session(result.is_ok());
         self.note_login(&result);
         let session = Arc::new(result?);
