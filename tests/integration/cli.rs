@@ -767,3 +767,79 @@ fn check_names_where_a_bad_value_came_from_file_secret_file_or_variable() {
         "{stderr}"
     );
 }
+
+/// Runs the daemon against a broker that refuses it (`amqp_url`) until it has reconnected
+/// three times, and returns its log (stderr, text format). `filter` is `log.filter`.
+fn log_of_a_daemon_the_broker_refuses(amqp_url: &str, filter: &str) -> String {
+    let (dir, config) = config_dir();
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &config,
+        format!(
+            "[vcd]\nurl = \"http://127.0.0.1:9\"\npassword_file = \"pw\"\n\
+             [amqp]\nurl = \"{amqp_url}\"\n\
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\n\
+             [policy]\npath = \"policy.toml\"\n[log]\nfilter = \"{filter}\"\n"
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("daemon.log");
+    let mut daemon = vcd_blockd()
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let reconnects = |log: &str| log.matches("AMQP session ended; reconnecting").count();
+    let started = std::time::Instant::now();
+    let mut log = String::new();
+    while reconnects(&log) < 3 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the daemon never reconnected three times: {log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        log = std::fs::read_to_string(&log_path).unwrap();
+    }
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
+    std::fs::read_to_string(&log_path).unwrap()
+}
+
+#[test]
+fn a_refusing_broker_is_logged_by_the_daemon_alone_without_lapins_recovery_noise() {
+    let noise = |log: &str| {
+        log.lines()
+            .filter(|line| line.contains("lapin") || line.contains("backoff attempts"))
+            .count()
+    };
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = format!("amqp://guest:guest@127.0.0.1:{closed_port}/%2f");
+    let wrong_password =
+        crate::helpers::AMQP_URL.replace("guest:guest@", "guest:not-the-password@");
+    assert_ne!(wrong_password, crate::helpers::AMQP_URL);
+    for url in [&refused, &wrong_password] {
+        let log = log_of_a_daemon_the_broker_refuses(url, "info");
+        assert_eq!(noise(&log), 0, "{log}");
+    }
+
+    // The same daemon with lapin named in the filter shows lapin's own lines: what the
+    // default filter keeps out is there to keep out.
+    let log = log_of_a_daemon_the_broker_refuses(&wrong_password, "info,lapin=info");
+    assert!(noise(&log) > 0, "{log}");
+}
