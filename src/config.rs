@@ -310,18 +310,45 @@ fn layered<T>(
     if let Some((path, text)) = file {
         raw::check_file(path, text)?;
     }
-    let raw = raw::load_layered(text.as_deref(), env).map_err(|message| ConfigError::Syntax {
-        location: match path {
-            Some(path) => format!("{} or environment {ENV_PREFIX}__*", path.display()),
-            None => format!("environment {ENV_PREFIX}__*"),
-        },
-        message,
-    })?;
+    raw::check_environment(env)?;
+    let raw = raw::load_layered(text.as_deref(), env)
+        .map_err(|message| layering_error(path, env, message))?;
     let base_dir = path.and_then(Path::parent).unwrap_or(Path::new("."));
     finish(
         validate::Validator::new(Origin { file, env }, base_dir),
         raw,
     )
+}
+
+/// A problem found only once the layers are put together: the file alone was fine, so it is
+/// the environment's. The loader says which key (``… for key `vcd.max_in_flight` in the
+/// environment``); its variable is named when the environment sets it.
+fn layering_error(path: Option<&Path>, env: &EnvVars, message: String) -> ConfigError {
+    let key = message
+        .split_once("for key `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(key, _)| key.to_owned());
+    if let Some(key) = key {
+        let variable = env_var_name(&key);
+        if env.contains_key(&variable) {
+            let message = match message.split_once(" for key `") {
+                Some((what, _)) => what.to_owned(),
+                None => message,
+            };
+            return ConfigError::Invalid {
+                location: format!("environment {variable}"),
+                key,
+                message,
+            };
+        }
+    }
+    ConfigError::Syntax {
+        location: match path {
+            Some(path) => format!("{} or environment {ENV_PREFIX}__*", path.display()),
+            None => format!("environment {ENV_PREFIX}__*"),
+        },
+        message,
+    }
 }
 
 #[cfg(test)]

@@ -222,12 +222,7 @@ async fn readyz(State(state): State<HttpState>) -> Response {
             .chain([reason])
             .collect());
     }
-    // A standby has a session and waits for its turn; without a session (no broker) an
-    // instance neither leads nor stands by.
-    let role = match role {
-        Role::Standby if state.forwarder.is_some() && !state.health.source_ready("amqp") => "none",
-        role => role.label(),
-    };
+    let role = state.leadership.standing();
     match readiness {
         Ok(()) => (
             StatusCode::OK,

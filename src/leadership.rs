@@ -4,6 +4,8 @@
 //! approvals by forwarding them to the leader, and take over when it goes. The AMQP session
 //! decides the role (see `source::amqp::leader`); a daemon without a broker is its own leader.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::{DateTime, Utc};
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::watch;
@@ -31,6 +33,10 @@ pub(crate) struct Leadership {
     role: watch::Sender<Role>,
     /// The `leader` metric: 1 while leading.
     gauge: Gauge,
+    /// In the running: the source that elects the leader (the AMQP session on the leader
+    /// queue) is up, so a standby waits for its turn. Without it, an instance that does not
+    /// lead takes no part at all.
+    in_the_running: AtomicBool,
 }
 
 impl Leadership {
@@ -40,6 +46,7 @@ impl Leadership {
         Leadership {
             role: watch::Sender::new(Role::Standby),
             gauge,
+            in_the_running: AtomicBool::new(false),
         }
     }
 
@@ -49,11 +56,26 @@ impl Leadership {
         Leadership {
             role: watch::Sender::new(Role::Leader { since: Utc::now() }),
             gauge,
+            in_the_running: AtomicBool::new(true),
         }
     }
 
     pub(crate) fn role(&self) -> Role {
         *self.role.borrow()
+    }
+
+    /// What `/readyz` calls this instance: `leader`, `standby` while in the running, else
+    /// `none` (a broker-backed instance without its session neither leads nor stands by).
+    pub(crate) fn standing(&self) -> &'static str {
+        match self.role() {
+            Role::Standby if !self.in_the_running.load(Ordering::Relaxed) => "none",
+            role => role.label(),
+        }
+    }
+
+    /// The electing source's session is up (`true`) or gone (`false`).
+    pub(crate) fn set_in_the_running(&self, running: bool) {
+        self.in_the_running.store(running, Ordering::Relaxed);
     }
 
     pub(crate) fn is_leader(&self) -> bool {
@@ -125,6 +147,20 @@ pub(crate) enum TermEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_standby_out_of_the_running_is_none() {
+        let leadership = Leadership::standby(Gauge::default());
+        assert_eq!(leadership.standing(), "none");
+        leadership.set_in_the_running(true);
+        assert_eq!(leadership.standing(), "standby");
+        leadership.gain();
+        assert_eq!(leadership.standing(), "leader");
+        leadership.lose(TermEnd::ConnectionLost);
+        leadership.set_in_the_running(false);
+        assert_eq!(leadership.standing(), "none");
+        assert_eq!(Leadership::alone(Gauge::default()).standing(), "leader");
+    }
 
     #[test]
     fn a_term_begins_once_and_ends() {

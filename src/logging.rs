@@ -16,8 +16,10 @@ use tracing_subscriber::fmt::format::Writer;
 
 use crate::config::{LogFormat, LogSettings};
 
-/// lapin's connection loop, whose errors repeat what the AMQP session logs itself.
-const LAPIN_RECOVERY: &str = "lapin::io_loop=off";
+/// lapin's own log lines: each failure it logs (the connection loop's "backoff attempts
+/// exhausted", a refused login or vhost closing channel 0, a closed channel) comes back to the
+/// daemon as an error, which the daemon logs once, in its own words.
+const LAPIN_RECOVERY: &str = "lapin=off";
 
 pub(crate) fn init(settings: &LogSettings) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
@@ -26,9 +28,10 @@ pub(crate) fn init(settings: &LogSettings) -> Result<(), String> {
     };
     let mut filter =
         EnvFilter::try_new(&filter).map_err(|e| format!("log.filter {filter:?}: {e}"))?;
-    // lapin logs each failed connection as an error of its own ("Exponential backoff attempts
-    // exhausted, aborting recovery"), though the daemon reconnects by itself and logs why:
-    // silenced unless the filter names lapin.
+    // lapin logs each failed connection as errors of its own ("Exponential backoff attempts
+    // exhausted, aborting recovery", "Connection closed" with the broker's ACCESS_REFUSED),
+    // though the daemon reconnects by itself and logs why: silenced unless the filter names
+    // lapin.
     if !settings.filter.contains("lapin")
         && !std::env::var("RUST_LOG").is_ok_and(|f| f.contains("lapin"))
     {

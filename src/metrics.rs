@@ -17,8 +17,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::outcome::{
-    DeadLetterReason, KeepaliveOutcome, NotificationOutcome, RunOutcome, Vocabulary, WebhookEvent,
-    WebhookOutcome,
+    DeadLetterReason, KeepaliveOutcome, LoginOutcome, NotificationOutcome, RunOutcome, Vocabulary,
+    WebhookEvent, WebhookOutcome,
 };
 
 /// A series' labels, `(name, value)` in declaration order.
@@ -190,6 +190,9 @@ metrics! {
     counter vcd_requests: "Requests to vCD, by operation and HTTP status"
         => fn count_vcd_request(op: &str, status: &str);
     histogram vcd_request_seconds: "Duration of requests to vCD" [REQUEST_BUCKETS];
+    counter vcd_logins:
+        "Logins to vCD, by outcome (refused: the credentials; error: vCD unreachable or failing)"
+        => pub(crate) fn vcd_login(outcome: LoginOutcome);
     gauge pub vcd_in_flight: "Requests to vCD under way now";
     gauge pub vcd_concurrency_limit:
         "How many requests to vCD may be under way at once (adaptive, at most vcd.max_in_flight)";
@@ -434,6 +437,7 @@ mod tests {
 # HELP vcd_blockd_reconcile_runs Reconciliation runs, by outcome.
 # HELP vcd_blockd_vcd_concurrency_limit How many requests to vCD may be under way at once (adaptive, at most vcd.max_in_flight).
 # HELP vcd_blockd_vcd_in_flight Requests to vCD under way now.
+# HELP vcd_blockd_vcd_logins Logins to vCD, by outcome (refused: the credentials; error: vCD unreachable or failing).
 # HELP vcd_blockd_vcd_request_seconds Duration of requests to vCD.
 # HELP vcd_blockd_webhooks Webhook events per [[notify]] receiver, by event and outcome.
 # TYPE vcd_blockd_admin_auth_failures counter
@@ -451,6 +455,7 @@ mod tests {
 # TYPE vcd_blockd_reconcile_runs counter
 # TYPE vcd_blockd_vcd_concurrency_limit gauge
 # TYPE vcd_blockd_vcd_in_flight gauge
+# TYPE vcd_blockd_vcd_logins counter
 # TYPE vcd_blockd_vcd_request_seconds histogram
 # TYPE vcd_blockd_webhooks counter
 vcd_blockd_admin_auth_failures_total 0
@@ -494,6 +499,9 @@ vcd_blockd_reconcile_runs_total{outcome="error"} 0
 vcd_blockd_reconcile_runs_total{outcome="ok"} 0
 vcd_blockd_vcd_concurrency_limit 0
 vcd_blockd_vcd_in_flight 0
+vcd_blockd_vcd_logins_total{outcome="error"} 0
+vcd_blockd_vcd_logins_total{outcome="ok"} 0
+vcd_blockd_vcd_logins_total{outcome="refused"} 0
 vcd_blockd_vcd_request_seconds_bucket{le="+Inf"} 0
 vcd_blockd_vcd_request_seconds_bucket{le="0.005"} 0
 vcd_blockd_vcd_request_seconds_bucket{le="0.01"} 0

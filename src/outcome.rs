@@ -154,6 +154,19 @@ label_enum! {
 }
 
 label_enum! {
+    /// One login to vCD (`vcd_logins_total{outcome}`).
+    pub(crate) enum LoginOutcome {
+        /// vCD gave a session.
+        Ok => "ok",
+        /// vCD did not accept the credentials (401, 403), or offers no login the daemon can
+        /// use; the next try waits minutes so that the account is never locked.
+        Refused => "refused",
+        /// vCD could not be reached or was in trouble (transport error, 5xx, 429).
+        Error => "error",
+    }
+}
+
+label_enum! {
     /// How a periodic or one-off job ended (`policy_reloads_total{outcome}`,
     /// `approvers_reloads_total{outcome}`, `reconcile_runs_total{outcome}`).
     pub enum RunOutcome {

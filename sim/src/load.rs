@@ -13,7 +13,7 @@ pub(crate) struct Load {
     answered: AtomicU64,
 }
 
-/// A snapshot of [`Load`], as `Sim::load` and `GET /sim/load` give it.
+/// A snapshot of `Load`, as `Sim::load` and `GET /sim/load` give it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LoadView {
     /// API requests being answered now (waiting out injected latency included).

@@ -258,3 +258,83 @@ pub(super) fn load_layered(
         .and_then(|c| c.try_deserialize::<RawSettings>())
         .map_err(|e| e.to_string())
 }
+
+/// Every key the environment can set, dotted as in the file (`vcd.url`, `amqp.url_file`): each
+/// setting of each section. `[[notify]]` entries are a list of tables, which only the file can
+/// write.
+pub(super) fn environment_keys() -> Vec<String> {
+    let mut keys = Vec::new();
+    // serde_json keeps `None` as `null` (TOML would drop it), so every field shows.
+    if let Ok(serde_json::Value::Object(sections)) = serde_json::to_value(RawSettings::default()) {
+        for (section, fields) in sections {
+            if let serde_json::Value::Object(fields) = fields {
+                keys.extend(fields.keys().map(|field| format!("{section}.{field}")));
+            }
+        }
+    }
+    keys
+}
+
+/// Refuses a `VCD_BLOCKD__…` variable that names no setting (a misspelt key, a missing `__`,
+/// a `[[notify]]` entry), naming the variable and the nearest one that exists, and a
+/// `VCD_BLOCKD_SECTION__KEY` with one underscore too few after the prefix, which the loader
+/// would otherwise ignore. Variables named `VCD_BLOCKD_…` without `__` (`VCD_BLOCKD_CONFIG`,
+/// `VCD_BLOCKD_TOKEN`) are the commands' own and not looked at.
+pub(super) fn check_environment(env: &super::EnvVars) -> Result<(), ConfigError> {
+    let known: Vec<String> = environment_keys()
+        .iter()
+        .map(|key| super::env_var_name(key))
+        .collect();
+    let prefix = format!("{ENV_PREFIX}__");
+    let mut names: Vec<&String> = env.keys().collect();
+    names.sort();
+    for name in names {
+        let upper = name.to_ascii_uppercase();
+        let message = if let Some(rest) = upper.strip_prefix(&prefix) {
+            if known.contains(&upper) {
+                continue;
+            }
+            if rest.starts_with("NOTIFY") {
+                "names no setting: [[notify]] entries are set in the config file only (their \
+                 url_file can be a path the environment's deployment provides)"
+                    .to_owned()
+            } else {
+                match nearest(&upper, &known) {
+                    Some(near) => format!("names no setting; did you mean {near}?"),
+                    None => format!(
+                        "names no setting; variables are {prefix}SECTION__KEY for a key of the \
+                         config file, e.g. {prefix}VCD__URL"
+                    ),
+                }
+            }
+        } else if upper.starts_with(ENV_PREFIX) && upper[ENV_PREFIX.len()..].contains("__") {
+            let fixed = format!(
+                "{prefix}{}",
+                upper[ENV_PREFIX.len()..].trim_start_matches('_')
+            );
+            if !known.contains(&fixed) {
+                continue;
+            }
+            format!(
+                "is not read (one underscore too few after {ENV_PREFIX}); did you mean {fixed}?"
+            )
+        } else {
+            continue;
+        };
+        return Err(ConfigError::Syntax {
+            location: format!("environment {name}"),
+            message,
+        });
+    }
+    Ok(())
+}
+
+/// The known variable nearest to `name`, if it is close enough to be a misspelling.
+fn nearest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    let (distance, best) = known
+        .iter()
+        .map(|candidate| (strsim::levenshtein(name, candidate), candidate))
+        .min_by_key(|(distance, _)| *distance)?;
+    let suffix = name.len().saturating_sub(ENV_PREFIX.len() + 2);
+    (distance <= suffix.div_ceil(3).max(1)).then_some(best.as_str())
+}

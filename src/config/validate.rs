@@ -41,6 +41,9 @@ pub(super) struct Validator<'a> {
     warnings: Vec<String>,
     /// Every secret file read, with its key, for `check`'s look at who may read it.
     secret_files: Vec<(String, PathBuf)>,
+    /// The secrets whose value a `*_file` gave: `amqp.url` → the file `amqp.url_file` named.
+    /// A problem with such a value is that file's, not the key's.
+    read_from: Vec<(String, PathBuf)>,
 }
 
 impl<'a> Validator<'a> {
@@ -50,12 +53,27 @@ impl<'a> Validator<'a> {
             base_dir,
             warnings: Vec::new(),
             secret_files: Vec::new(),
+            read_from: Vec::new(),
         }
     }
 
+    /// A problem with the value of `key`, at the place its value came from: the config file's
+    /// `file:line:col`, the `VCD_BLOCKD__…` variable, or the file a `*_file` key named (with
+    /// where that key was set).
     fn invalid(&self, key: &str, message: impl fmt::Display) -> ConfigError {
+        let location = match self.read_from.iter().find(|(secret, _)| secret == key) {
+            Some((_, path)) => {
+                let file_key = format!("{key}_file");
+                format!(
+                    "{} (read through {file_key}, set at {})",
+                    path.display(),
+                    self.origin.describe(&file_key)
+                )
+            }
+            None => self.origin.describe(key),
+        };
         ConfigError::Invalid {
-            location: self.origin.describe(key),
+            location,
             key: key.to_owned(),
             message: message.to_string(),
         }
@@ -517,7 +535,9 @@ impl<'a> Validator<'a> {
             }
             (None, Some(path)) => {
                 let path = self.resolve(&path);
-                self.read_secret_file(&file_key, &path)
+                let value = self.read_secret_file(&file_key, &path)?;
+                self.read_from.push((key.to_owned(), path));
+                Ok(value)
             }
             (None, None) => {
                 Err(self.invalid(&file_key, format!("required (or {key}, discouraged)")))

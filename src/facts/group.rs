@@ -139,7 +139,7 @@ impl Group {
     }
 }
 
-/// A group of [`GROUPS`](super::GROUPS), by its place there.
+/// A group of `GROUPS`, by its place there.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FactGroup(u8);
 

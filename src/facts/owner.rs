@@ -76,7 +76,7 @@ impl OwnerFacts {
     }
 
     /// The value of a fact of a group of one record (a group of several is matched record by
-    /// record: [`Record::value`]).
+    /// record: [`Record::get`]).
     pub fn value(&self, fact: &OwnerFact) -> Result<FactValue<'_>, Unknown> {
         let records = self.records(fact.group).map_err(Clone::clone)?;
         match records.first() {

@@ -85,7 +85,7 @@ impl fmt::Display for Action {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub action: Action,
-    /// The deciding rule's name, or [`DEFAULTS_RULE`] when no rule matched.
+    /// The deciding rule's name, or `DEFAULTS_RULE` when no rule matched.
     pub rule: Arc<str>,
     /// The rendered message, sent to vCD with the action and shown to the tenant.
     pub message: String,

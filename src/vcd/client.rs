@@ -21,6 +21,7 @@ use super::version::{ApiVersion, VersionInfo};
 use crate::backoff::Backoff;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::outcome::LoginOutcome;
 use crate::task::FinalAction;
 use crate::task::{BlockingTask, TaskId};
 use crate::tls::Roots;
@@ -175,7 +176,7 @@ impl VcdClient {
     }
 
     /// Reads one blocking task. A 404 is retried briefly, because vCD can announce a task
-    /// before it is readable, while one of [`NOT_YET_VISIBLE_AT_ONCE`] retry slots is free.
+    /// before it is readable, while one of `NOT_YET_VISIBLE_AT_ONCE` retry slots is free.
     pub async fn blocking_task(&self, id: TaskId) -> Result<BlockingTask, VcdError> {
         let error = match self.blocking_task_now(id).await {
             Err(error) if error.class() == ErrorClass::NotFound => error,
@@ -203,7 +204,7 @@ impl VcdClient {
     }
 
     /// Reads one blocking task once, for a task known to exist: a 404 means it is gone. An
-    /// answer that cannot be read is read again a few times ([`Backoff::UNREADABLE`]).
+    /// answer that cannot be read is read again a few times (`Backoff::UNREADABLE`).
     pub async fn blocking_task_now(&self, id: TaskId) -> Result<BlockingTask, VcdError> {
         let url = self.endpoints.blocking_task(id);
         self.read("get_task", &url, model::parse_blocking_task)
@@ -584,6 +585,11 @@ impl VcdClient {
         let status = if result.is_ok() { "200" } else { "error" };
         self.metrics
             .vcd_request("login", status, started.elapsed().as_secs_f64());
+        self.metrics.vcd_login(match &result {
+            Ok(_) => LoginOutcome::Ok,
+            Err(VcdError::Login(_)) => LoginOutcome::Refused,
+            Err(_) => LoginOutcome::Error,
+        });
         self.health.set_vcd_session(result.is_ok());
         self.note_login(&result);
         let session = Arc::new(result?);

@@ -247,3 +247,64 @@ async fn a_broker_that_refuses_the_password_or_the_vhost_is_named_in_readyz_and_
         world.finish().await;
     }
 }
+
+/// The harness's own promise: a world that ends without `finish` (a failed assertion) still
+/// leaves neither its exchanges nor its queues on the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_world_dropped_without_finish_leaves_nothing_on_the_broker() {
+    let world = crate::helpers::World::start(crate::helpers::Options::default()).await;
+    let queue = world.queue.clone();
+    let exchange = world.xml_exchange.clone();
+    drop(world);
+    let connection = lapin::Connection::connect(
+        crate::helpers::AMQP_URL,
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let passive = |name: String, is_queue: bool| {
+        let connection = &connection;
+        async move {
+            // A passive declare of something missing closes its channel with 404.
+            let channel = connection.create_channel().await.unwrap();
+            if is_queue {
+                channel
+                    .queue_declare(
+                        name.as_str().into(),
+                        lapin::options::QueueDeclareOptions {
+                            passive: true,
+                            ..Default::default()
+                        },
+                        lapin::types::FieldTable::default(),
+                    )
+                    .await
+                    .is_ok()
+            } else {
+                channel
+                    .exchange_declare(
+                        name.as_str().into(),
+                        lapin::ExchangeKind::Topic,
+                        lapin::options::ExchangeDeclareOptions {
+                            passive: true,
+                            ..Default::default()
+                        },
+                        lapin::types::FieldTable::default(),
+                    )
+                    .await
+                    .is_ok()
+            }
+        }
+    };
+    assert!(
+        !passive(exchange.clone(), false).await,
+        "{exchange} is left"
+    );
+    for name in [
+        queue.clone(),
+        format!("{queue}.dead"),
+        format!("{queue}.leader"),
+    ] {
+        assert!(!passive(name.clone(), true).await, "{name} is left");
+    }
+    let _ = connection.close(200, "done".into()).await;
+}

@@ -731,3 +731,136 @@ fn a_token_file_of_two_lines_is_refused_with_the_reason() {
         "not blamed on the API: {stderr}"
     );
 }
+
+#[test]
+fn check_names_where_a_bad_value_came_from_file_secret_file_or_variable() {
+    let (dir, config) = config_dir();
+    std::fs::write(dir.path().join("amqp-url"), "amqp//missing-colon\n").unwrap();
+    let check = |text: &str, vars: &[(&str, &str)]| {
+        std::fs::write(&config, text).unwrap();
+        let output = vcd_blockd()
+            .arg("check")
+            .arg("-c")
+            .arg(&config)
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let base = "[vcd]\nurl = \"https://vcd.example.com\"\npassword_file = \"pw\"\n\
+                [policy]\npath = \"policy.toml\"\n";
+
+    // The config file: its line and column.
+    let stderr = check(&format!("{base}[log]\nformat = \"yaml\"\n"), &[]);
+    assert!(
+        stderr.starts_with(&format!(
+            "{}:7:10: log.format: \"yaml\" is not one of text, json",
+            config.display()
+        )),
+        "{stderr}"
+    );
+
+    // The file a `*_file` key named, and where that key was set.
+    let stderr = check(&format!("{base}[amqp]\nurl_file = \"amqp-url\"\n"), &[]);
+    assert!(
+        stderr.starts_with(&format!(
+            "{} (read through amqp.url_file, set at {}:7:12): amqp.url: not a URL",
+            dir.path().join("amqp-url").display(),
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("built-in default"), "{stderr}");
+
+    // An environment variable: its value, or its name when it names no setting.
+    let stderr = check(base, &[("VCD_BLOCKD__HOLDS__KEEPALIVE", "soon")]);
+    assert!(
+        stderr.starts_with("environment VCD_BLOCKD__HOLDS__KEEPALIVE: holds.keepalive: "),
+        "{stderr}"
+    );
+    let stderr = check(base, &[("VCD_BLOCKD__HOLDS__KEEPALIFE", "5m")]);
+    assert!(
+        stderr.starts_with(
+            "environment VCD_BLOCKD__HOLDS__KEEPALIFE: names no setting; did you mean \
+             VCD_BLOCKD__HOLDS__KEEPALIVE?"
+        ),
+        "{stderr}"
+    );
+}
+
+/// Runs the daemon against a broker that refuses it (`amqp_url`) until it has reconnected
+/// three times, and returns its log (stderr, text format). `filter` is `log.filter`.
+fn log_of_a_daemon_the_broker_refuses(amqp_url: &str, filter: &str) -> String {
+    let (dir, config) = config_dir();
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &config,
+        format!(
+            "[vcd]\nurl = \"http://127.0.0.1:9\"\npassword_file = \"pw\"\n\
+             [amqp]\nurl = \"{amqp_url}\"\n\
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\n\
+             [policy]\npath = \"policy.toml\"\n[log]\nfilter = \"{filter}\"\n"
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("daemon.log");
+    let mut daemon = vcd_blockd()
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let reconnects = |log: &str| log.matches("AMQP session ended; reconnecting").count();
+    let started = std::time::Instant::now();
+    let mut log = String::new();
+    while reconnects(&log) < 3 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the daemon never reconnected three times: {log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        log = std::fs::read_to_string(&log_path).unwrap();
+    }
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
+    std::fs::read_to_string(&log_path).unwrap()
+}
+
+#[test]
+fn a_refusing_broker_is_logged_by_the_daemon_alone_without_lapins_recovery_noise() {
+    let noise = |log: &str| {
+        log.lines()
+            .filter(|line| line.contains("lapin") || line.contains("backoff attempts"))
+            .count()
+    };
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = format!("amqp://guest:guest@127.0.0.1:{closed_port}/%2f");
+    let wrong_password =
+        crate::helpers::AMQP_URL.replace("guest:guest@", "guest:not-the-password@");
+    assert_ne!(wrong_password, crate::helpers::AMQP_URL);
+    for url in [&refused, &wrong_password] {
+        let log = log_of_a_daemon_the_broker_refuses(url, "info");
+        assert_eq!(noise(&log), 0, "{log}");
+    }
+
+    // The same daemon with lapin named in the filter shows lapin's own lines: what the
+    // default filter keeps out is there to keep out.
+    let log = log_of_a_daemon_the_broker_refuses(&wrong_password, "info,lapin=info");
+    assert!(noise(&log) > 0, "{log}");
+}

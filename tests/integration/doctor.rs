@@ -160,6 +160,64 @@ async fn doctor_passes_a_healthy_setup_and_names_each_broken_part() {
         );
     });
 
+    // An exchange that exists but routes by something other than pattern.
+    let fanout = format!("{}-fanout", world.queue);
+    world
+        .channel
+        .exchange_declare(
+            fanout.as_str().into(),
+            lapin::ExchangeKind::Fanout,
+            lapin::options::ExchangeDeclareOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let not_topic = text.replace(
+        &format!("exchange = \"{}\"", world.xml_exchange),
+        &format!("exchange = \"{fanout}\""),
+    );
+    with_file(&dir, "config.toml", &not_topic, || {
+        let (code, errors, all) = doctor(&config, "error");
+        assert_eq!(code, Some(1), "{all}");
+        assert!(
+            errors.iter().any(|l| l
+                .contains(&format!("exchange {fanout:?} is not a topic exchange"))
+                && l.contains("point vCD and amqp.exchange at a topic exchange")),
+            "{all}"
+        );
+    });
+    world
+        .channel
+        .exchange_delete(
+            fanout.as_str().into(),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+
+    // A webhook whose host does not resolve: a warning, and its URL (a secret) is not shown.
+    std::fs::write(
+        dir.join("hook-url"),
+        "https://hooks.vcd-blockd-doctor.invalid/s3cret-path\n",
+    )
+    .unwrap();
+    let with_hook = format!("{text}\n[[notify]]\nurl_file = \"hook-url\"\n");
+    with_file(&dir, "config.toml", &with_hook, || {
+        let (code, warnings, all) = doctor(&config, "warning");
+        assert_eq!(code, Some(0), "{all}");
+        assert!(
+            warnings.iter().any(|l| l.contains(
+                "webhook 1 (json): its host does not resolve from here; events to it will be \
+                 retried and dropped"
+            )),
+            "{all}"
+        );
+        assert!(
+            !all.contains("s3cret-path"),
+            "no secret in the output: {all}"
+        );
+    });
+
     // vCD stops blocking uploads: a warning, as the daemon still works for the rest.
     let apply = run(
         &config,
@@ -200,4 +258,5 @@ async fn doctor_passes_a_healthy_setup_and_names_each_broken_part() {
         .filter(|call| call.method != "GET" && call.path.contains("/settings/"))
         .count();
     assert_eq!(puts, 2);
+    world.finish().await;
 }

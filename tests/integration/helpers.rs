@@ -116,6 +116,39 @@ pub(crate) struct World {
     pub channel: Channel,
     connection: Connection,
     dir: tempfile::TempDir,
+    /// Deletes the queues and exchanges when the world ends without [`World::finish`] (a
+    /// failed assertion, a forgotten `finish`).
+    leftovers: Leftovers,
+}
+
+/// A test's queues (`queue`, `.dead`, `.leader`) and exchanges (the sim's two, `.dlx`), deleted
+/// on drop unless `finish` already did.
+struct Leftovers {
+    queue: String,
+    exchanges: Vec<String>,
+    cleaned: bool,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        let queue = self.queue.clone();
+        let exchanges = self.exchanges.clone();
+        // Its own thread and runtime: the drop may run inside the test's runtime, or while
+        // it unwinds.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime
+                .block_on(vcd_sim::clean_broker(AMQP_URL, &exchanges, Some(&queue)))
+                .ok()
+        })
+        .join();
+    }
 }
 
 impl World {
@@ -158,6 +191,11 @@ impl World {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .unwrap();
+        let leftovers = Leftovers {
+            queue: queue.clone(),
+            exchanges: vec![xml_exchange.clone(), json_exchange.clone()],
+            cleaned: false,
+        };
         World {
             sim,
             daemon: None,
@@ -168,6 +206,7 @@ impl World {
             channel,
             connection,
             dir,
+            leftovers,
         }
     }
 
@@ -387,6 +426,7 @@ impl World {
                 .await;
         }
         let _ = self.connection.close(200, "done".into()).await;
+        self.leftovers.cleaned = true;
         drop(self.dir);
     }
 }

@@ -246,6 +246,12 @@ async fn refused_credentials_are_tried_once_a_minute_and_readyz_says_why() {
     let logins = logins(&world);
     assert_eq!(logins.len(), 1, "{logins:?}");
     assert_eq!(logins[0].1, 401, "{logins:?}");
+    // `vcd_logins_total` counts what the sim saw: one refused login, none that worked.
+    let metrics = world.daemon().metrics.render();
+    for (outcome, count) in [("refused", 1), ("ok", 0), ("error", 0)] {
+        let series = format!("vcd_blockd_vcd_logins_total{{outcome=\"{outcome}\"}} {count}\n");
+        assert!(metrics.contains(&series), "{series:?} not in {metrics}");
+    }
     let reasons = world.daemon().health.readiness().unwrap_err();
     assert!(
         reasons.iter().any(|reason| reason.starts_with(

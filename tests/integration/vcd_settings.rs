@@ -174,6 +174,7 @@ async fn an_operation_blocks_after_apply_and_the_timeout_is_raised_to_fit_the_ho
     // Nothing was removed that the operator did not name: the last PUT still lists the
     // operations no rule names.
     assert!(puts[1].body.contains(">vappPowerOff<"), "{}", puts[1].body);
+    world.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,4 +207,5 @@ async fn plan_reports_what_apply_cannot_change() {
         "{text}"
     );
     assert!(puts(&world).is_empty(), "plan changes nothing");
+    world.finish().await;
 }

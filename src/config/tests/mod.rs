@@ -733,3 +733,140 @@ fn max_connections_is_between_1_and_65536() {
         assert!(error.contains("is not between 1 and 65536"), "{error}");
     }
 }
+
+#[test]
+fn a_bad_secret_names_the_file_it_was_read_from() {
+    let fixture = Fixture::new();
+    std::fs::write(fixture.dir.path().join("amqp-url"), "not a url s3cret\n").unwrap();
+    let error = fixture.load(MINIMAL, &[]).unwrap_err().to_string();
+    let secret_file = fixture.dir.path().join("amqp-url");
+    let config = fixture.dir.path().join("config.toml");
+    assert!(
+        error.starts_with(&format!(
+            "{} (read through amqp.url_file, set at {}:7:12): amqp.url: not a URL",
+            secret_file.display(),
+            config.display()
+        )),
+        "{error}"
+    );
+    assert!(!error.contains("built-in default"), "{error}");
+    assert!(!error.contains("s3cret"), "{error}");
+
+    let elsewhere = fixture.dir.path().join("elsewhere-amqp-url");
+    std::fs::write(&elsewhere, "http://u:s3cret@host\n").unwrap();
+    let error = fixture
+        .load(
+            MINIMAL,
+            &[("VCD_BLOCKD__AMQP__URL_FILE", elsewhere.to_str().unwrap())],
+        )
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "{} (read through amqp.url_file, set at environment VCD_BLOCKD__AMQP__URL_FILE): \
+             amqp.url: scheme must be amqp:// or amqps://",
+            elsewhere.display()
+        )
+    );
+
+    std::fs::write(
+        fixture.dir.path().join("amqp-url"),
+        "amqp://u:s3cret-amqp@127.0.0.1:5672/%2f\n",
+    )
+    .unwrap();
+    std::fs::write(fixture.dir.path().join("chat-webhook"), "ftp://hooks\n").unwrap();
+    let error = fixture
+        .load(
+            &format!("{MINIMAL}\n[[notify]]\nurl_file = \"chat-webhook\"\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with(&format!(
+            "{} (read through notify[0].url_file, set at {}:10:12): notify[0].url: scheme",
+            fixture.dir.path().join("chat-webhook").display(),
+            config.display()
+        )),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unknown_environment_variable_is_named_with_the_nearest_one() {
+    let fixture = Fixture::new();
+    let cases = [
+        (
+            "VCD_BLOCKD__AMQP__URL_FIEL",
+            "environment VCD_BLOCKD__AMQP__URL_FIEL: names no setting; did you mean \
+             VCD_BLOCKD__AMQP__URL_FILE?",
+        ),
+        (
+            "VCD_BLOCKD__VCD_PASSWORD_FILE",
+            "environment VCD_BLOCKD__VCD_PASSWORD_FILE: names no setting; did you mean \
+             VCD_BLOCKD__VCD__PASSWORD_FILE?",
+        ),
+        (
+            "VCD_BLOCKD_HTTP__LISTEN",
+            "environment VCD_BLOCKD_HTTP__LISTEN: is not read (one underscore too few after \
+             VCD_BLOCKD); did you mean VCD_BLOCKD__HTTP__LISTEN?",
+        ),
+        (
+            "VCD_BLOCKD__WEATHER__FORECAST",
+            "environment VCD_BLOCKD__WEATHER__FORECAST: names no setting; variables are \
+             VCD_BLOCKD__SECTION__KEY for a key of the config file, e.g. VCD_BLOCKD__VCD__URL",
+        ),
+        (
+            "VCD_BLOCKD__NOTIFY__URL_FILE",
+            "environment VCD_BLOCKD__NOTIFY__URL_FILE: names no setting: [[notify]] entries",
+        ),
+    ];
+    for (name, expected) in cases {
+        let error = fixture
+            .load(MINIMAL, &[(name, "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with(expected), "{name}: {error}");
+    }
+}
+
+#[test]
+fn every_setting_has_its_variable_and_other_variables_are_left_alone() {
+    let keys = raw::environment_keys();
+    for key in [
+        "vcd.url",
+        "vcd.password_file",
+        "amqp.url_file",
+        "amqp.prefetch",
+        "reconcile.interval",
+        "log.filter",
+    ] {
+        assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
+    }
+    let fixture = Fixture::new();
+    fixture
+        .load(
+            MINIMAL,
+            &[
+                ("VCD_BLOCKD_CONFIG", "/etc/vcd-blockd/config.toml"),
+                ("VCD_BLOCKD_TOKEN", "/run/token"),
+                ("VCD_BLOCKD__RECONCILE__INTERVAL", "1m"),
+            ],
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_value_of_the_wrong_type_in_the_environment_names_the_variable() {
+    let fixture = Fixture::new();
+    let error = fixture
+        .load(MINIMAL, &[("VCD_BLOCKD__VCD__MAX_IN_FLIGHT", "many")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "environment VCD_BLOCKD__VCD__MAX_IN_FLIGHT: vcd.max_in_flight: invalid type: string \
+         \"many\", expected an integer"
+    );
+}

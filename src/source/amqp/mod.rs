@@ -191,6 +191,7 @@ impl AmqpSource {
         let (mut leader_queue, mut leader_deliveries) =
             LeaderQueue::open(&connection, &self.settings, self.desk.key.clone()).await?;
         report.condition(up(false));
+        self.leadership.set_in_the_running(true);
         self.metrics.amqp_connected.set(1);
         reconnect.reset();
         tracing::info!(queue = %self.settings.queue, exchange = %self.settings.exchange, "connected to RabbitMQ; waiting for leadership");
@@ -257,6 +258,7 @@ impl AmqpSource {
         };
         self.forwarder.close();
         report.condition(down(problem.as_deref()));
+        self.leadership.set_in_the_running(false);
         self.metrics.amqp_connected.set(0);
         if ended.is_ok() {
             self.stop(
