@@ -256,9 +256,9 @@ impl Daemon {
 
     /// Waits until the shutdown token is cancelled (by [`Daemon::stop`] or a signal handler)
     /// and everything has wound down.
-    pub async fn wait(self) {
+    pub async fn wait(mut self) {
         self.shutdown.cancelled().await;
-        for (name, running) in self.sources {
+        for (name, running) in std::mem::take(&mut self.sources) {
             if let Err(error) = running.await {
                 tracing::error!(source = name, %error, "source task failed");
             }
@@ -267,6 +267,15 @@ impl Daemon {
         self.tasks.wait().await;
         self.engine.vcd().logout().await;
         tracing::info!("stopped");
+    }
+}
+
+/// A daemon dropped without [`Daemon::stop`] stops its loops too (it does not wait for them):
+/// nothing it started goes on consuming, reconnecting or declaring broker objects for a
+/// daemon nobody holds.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 
