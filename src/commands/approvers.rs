@@ -29,7 +29,10 @@ pub fn approvers_add(name: &str, orgs: &[String], token_file: Option<&Path>) -> 
     };
     let kept = match token_file {
         Some(path) => match write_token(path, &token) {
-            Ok(()) => format!("The token is in {} (mode 0600)", path.display()),
+            Ok(()) => format!(
+                "The token is in {} (mode 0600) and nowhere else",
+                path.display()
+            ),
             Err(error) => {
                 eprintln!(
                     "vcd-blockd: cannot write the token to {}: {error}",
@@ -40,7 +43,7 @@ pub fn approvers_add(name: &str, orgs: &[String], token_file: Option<&Path>) -> 
         },
         None => {
             println!("{token}");
-            "The token above (on stdout)".to_owned()
+            "The token above (on stdout) is shown only once".to_owned()
         }
     };
     eprint!(
@@ -61,10 +64,11 @@ fn write_token(path: &Path, token: &str) -> std::io::Result<()> {
     writeln!(file, "{token}")
 }
 
-/// Where the token is, that it is shown only once, and the entry to paste.
+/// Where the token is (`kept`, a sentence without its full stop), that no copy is kept, and
+/// the entry to paste.
 fn guidance(name: &str, orgs: &[String], kept: &str, token: TokenHash) -> String {
     format!(
-        "{kept} is shown only once: vcd-blockd keeps only its SHA-256. Give it to {name} over a \
+        "{kept}: vcd-blockd keeps only its SHA-256. Give it to {name} over a \
          safe channel.\n\
          \n\
          Add this to the approvers file ([http] approvers_file); it is read again within seconds:\n\
@@ -98,9 +102,14 @@ mod tests {
     fn the_entry_reads_back_as_an_approvers_file() {
         let orgs = ["prod-*".to_owned(), "shared \"x\"".to_owned()];
         let token = TokenHash::of(b"the-token");
-        let printed = guidance("Zoë \"Z\" O'Brien", &orgs, "The token above", token);
+        let printed = guidance(
+            "Zoë \"Z\" O'Brien",
+            &orgs,
+            "The token above is shown only once",
+            token,
+        );
         let (head, entry) = printed.split_once("\n\n[[approver]]").unwrap();
-        assert!(head.contains("shown only once"), "{printed}");
+        assert!(head.contains("keeps only its SHA-256"), "{printed}");
         let listed =
             crate::approvers::parse_bytes("pasted", format!("[[approver]]{entry}").as_bytes())
                 .unwrap();

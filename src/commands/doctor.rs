@@ -332,9 +332,9 @@ fn check_admin(settings: &Settings, report: &mut Report) {
             report.ok("cluster secret read: instances sign and check forwarded admin calls");
         } else {
             report.warning(
-                "no http.cluster_secret_file: with several instances, a standby neither \
-                 forwards admin calls nor is the leader answered (503 \"no cluster secret\"); \
-                 give every instance the same file of at least 32 bytes",
+                "no http.cluster_secret_file: fine for one instance; with several, a standby \
+                 cannot forward admin calls to the leader (it answers 503 \"no cluster \
+                 secret\"): give every instance the same file of at least 32 bytes",
             );
         }
     }

@@ -181,10 +181,11 @@ async fn apply(
     match vcd.put_blocking_settings(&next).await {
         Ok(stored) if stored == next => {
             println!(
-                "Applied: vCD blocks {} operations, times out after {}, then does {}.",
+                "Applied: vCD blocks {} operation(s) and applies {} to a task nobody decided \
+                 within {}.",
                 stored.operations.len(),
-                format_duration(stored.timeout),
-                stored.timeout_action
+                stored.timeout_action,
+                format_duration(stored.timeout)
             );
             ExitCode::SUCCESS
         }

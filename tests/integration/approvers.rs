@@ -402,6 +402,14 @@ async fn approvers_add_prints_a_token_once_and_an_entry_that_works() {
     assert!(written.stdout.is_empty(), "{written:?}");
     let saved = std::fs::read_to_string(&token_file).unwrap();
     let saved = saved.trim();
+    let told = String::from_utf8_lossy(&written.stderr);
+    assert!(
+        told.starts_with(&format!(
+            "The token is in {} (mode 0600) and nowhere else: vcd-blockd keeps only its SHA-256.",
+            token_file.display()
+        )),
+        "{told}"
+    );
     assert!(
         String::from_utf8_lossy(&written.stderr)
             .contains(&format!("token_sha256 = \"{}\"", sha256_hex(saved))),
