@@ -20,9 +20,13 @@
 //! `DAEMON_BIN` (another build of the daemon, e.g. the static musl one),
 //! `KEEP_LOG` (a directory: each run's daemon log is copied there; the daemon's own
 //! `VCD_BLOCKD__LOG__FILTER` sets how much it holds). With `POLL_TASKS` set it measures poll
-//! mode's listing instead (`poll.rs`: `POLL_INTERVAL_SECS`, 5; `POLL_LISTINGS`, 3).
+//! mode's listing instead (`poll.rs`: `POLL_INTERVAL_SECS`, 5; `POLL_LISTINGS`, 3). With
+//! `CHAOS_TASKS` set it runs the takeover chaos run instead (`chaos.rs`: two instances, a 503
+//! storm, the leader killed twice, held tasks that must stay alive; `CHAOS_RATE`, 100;
+//! `CHAOS_HELD`, 20; `CHAOS_TIMEOUT_SECS`, 40; `CHAOS_STORM_SECS`, 60; `CHAOS_AFTER_SECS`, 45).
 //! See BENCHMARKS.md.
 
+mod chaos;
 #[path = "../common/mod.rs"]
 mod common;
 mod limits;
@@ -185,6 +189,8 @@ struct Run {
     /// The daemon's concurrency limit: the highest it reached, and the lowest after that.
     limits: Limits,
     steady: Option<Steady>,
+    /// The load average (1, 5, 15 min) as the run began.
+    load: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -219,6 +225,26 @@ fn main() -> ExitCode {
         };
         return common::run_main("drain", poll::run(&params));
     }
+    if let Some(tasks) = std::env::var("CHAOS_TASKS")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+    {
+        let number = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let params = chaos::ChaosParams {
+            tasks,
+            rate: number("CHAOS_RATE", 100).max(1),
+            held: number("CHAOS_HELD", 20) as usize,
+            timeout_secs: number("CHAOS_TIMEOUT_SECS", 40).max(1),
+            storm_secs: number("CHAOS_STORM_SECS", 60),
+            after_secs: number("CHAOS_AFTER_SECS", 45),
+        };
+        return common::run_main("drain", chaos::run(&params));
+    }
     let params = Params::from_env();
     common::run_main("drain", run(&params))
 }
@@ -235,16 +261,23 @@ async fn run(params: &Params) -> Result<(), String> {
         std::env::var("DAEMON_BIN").unwrap_or_else(|_| "built by cargo bench".into())
     ));
     say(&format!("load average before the run: {}", load_average()));
-    let mut table = Vec::new();
-    for case in params.cases() {
-        let runs = if case.latency >= 200 {
-            params.slow_runs
-        } else {
-            params.runs
-        };
-        let mut results = Vec::new();
-        for index in 0..runs {
-            let steady = case == params.cases()[0] && index == 0 && params.steady_secs > 0;
+    // Run by run, every case in turn, so that each run's cases share the machine's load
+    // and their ratio (the report's min, median and max) compares like with like.
+    let cases = params.cases();
+    let mut table: Vec<(Case, Vec<Run>)> = cases.iter().map(|&c| (c, Vec::new())).collect();
+    let most = params.runs.max(params.slow_runs);
+    for index in 0..most {
+        for (case, results) in &mut table {
+            let case = *case;
+            let runs = if case.latency >= 200 {
+                params.slow_runs
+            } else {
+                params.runs
+            };
+            if index >= runs {
+                continue;
+            }
+            let steady = case == cases[0] && index == 0 && params.steady_secs > 0;
             let steady = steady && case.latency == 0;
             let result = one_run(params, case, steady).await?;
             say(&format!(
@@ -263,13 +296,12 @@ async fn run(params: &Params) -> Result<(), String> {
             ));
             results.push(result);
         }
-        table.push((case, results));
     }
     print_report(params, &table);
     Ok(())
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
         .split_whitespace()
@@ -279,6 +311,7 @@ fn load_average() -> String {
 }
 
 async fn one_run(params: &Params, case: Case, steady: bool) -> Result<Run, String> {
+    let load = load_average();
     let setup = Setup {
         max_in_flight: params.max_in_flight,
         prefetch: params.prefetch,
@@ -286,7 +319,7 @@ async fn one_run(params: &Params, case: Case, steady: bool) -> Result<Run, Strin
     let world = World::start(&setup).await?;
     let result = drain(&world, params, case, steady).await;
     world.finish().await;
-    result
+    result.map(|run| Run { load, ..run })
 }
 
 async fn drain(world: &World, params: &Params, case: Case, steady: bool) -> Result<Run, String> {
@@ -342,6 +375,7 @@ async fn drain(world: &World, params: &Params, case: Case, steady: bool) -> Resu
         sim_rate,
         limits,
         steady,
+        load: String::new(),
     })
 }
 
@@ -669,6 +703,7 @@ fn print_report(params: &Params, table: &[(Case, Vec<Run>)]) {
             median(runs.iter().map(|r| r.sim_rate).collect()) / 2.0,
         );
     }
+    print_ratios(params, table);
     for (case, runs) in table {
         for (index, storm) in runs.iter().filter_map(|r| r.limits.storm).enumerate() {
             let secs = |d: Option<Duration>| {
@@ -700,6 +735,61 @@ fn print_report(params: &Params, table: &[(Case, Vec<Run>)]) {
                 steady.rss_kib as f64 / 1024.0
             );
         }
+    }
+}
+
+/// Each case against the 0 % case at its latency, run by run (the cases of one run follow each
+/// other, so they share the machine's load): every run's ratio of drain times and of the
+/// limit's medians, then their min, median and max.
+fn print_ratios(params: &Params, table: &[(Case, Vec<Run>)]) {
+    for (case, runs) in table {
+        let Some((_, clean)) = table
+            .iter()
+            .find(|(c, _)| c.latency == case.latency && c.errors == 0 && !c.storm)
+        else {
+            continue;
+        };
+        if case.errors == 0 && !case.storm {
+            continue;
+        }
+        println!();
+        println!("{} against 0 %, run by run:", case.name(params));
+        let mut drains = Vec::new();
+        let mut limits = Vec::new();
+        for (index, (run, base)) in runs.iter().zip(clean).enumerate() {
+            let drain = run.drain.as_secs_f64() / base.drain.as_secs_f64();
+            let limit = run.limits.median() / base.limits.median();
+            println!(
+                "  run {}: {:.2} s against {:.2} s: {drain:.2}×; limit's median {:.0} against {:.0} ({:.0} %); load average at the starts {} and {}",
+                index + 1,
+                run.drain.as_secs_f64(),
+                base.drain.as_secs_f64(),
+                run.limits.median(),
+                base.limits.median(),
+                limit * 100.0,
+                base.load,
+                run.load,
+            );
+            drains.push(drain);
+            limits.push(limit);
+        }
+        if drains.is_empty() {
+            continue;
+        }
+        let spread = |mut values: Vec<f64>, scale: f64| {
+            values.sort_by(f64::total_cmp);
+            format!(
+                "min {:.2}, median {:.2}, max {:.2}",
+                values[0] * scale,
+                values[values.len() / 2] * scale,
+                values[values.len() - 1] * scale
+            )
+        };
+        println!(
+            "  time to drain, × the 0 % case: {}; limit's median, % of the 0 % case's: {}",
+            spread(drains, 1.0),
+            spread(limits, 100.0)
+        );
     }
 }
 

@@ -112,6 +112,16 @@ impl DaemonProcess {
         cpu_time(&format!("/proc/{}/stat", self.pid()))
     }
 
+    /// Sends SIGKILL, as a crash would, and reaps the process.
+    #[allow(
+        dead_code,
+        reason = "the drain benchmark's chaos run kills its leaders; the holds benchmark does not"
+    )]
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGHUP: the daemon reloads its policy and decides every held task again.
     pub(crate) fn reload(&self) -> Result<(), String> {
         signal(self.pid(), "-HUP")

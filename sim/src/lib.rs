@@ -145,6 +145,16 @@ impl Sim {
         self.shared.set_faults(faults);
     }
 
+    /// Sets the timeout of tasks created from now on, as an administrator's PUT of
+    /// `…/settings/blockingTask` does; tasks already created keep their `timeoutDate`.
+    /// A timeout too large for a date is an error ([`SimError::Config`]).
+    pub fn set_task_timeout(&self, timeout: Duration) -> Result<(), SimError> {
+        let timeout = chrono::Duration::from_std(timeout)
+            .map_err(|_| SimError::Config("task timeout is too large".into()))?;
+        self.shared.state().blocking.timeout = timeout;
+        Ok(())
+    }
+
     /// API requests under way now, the most at once so far, and how many were answered.
     pub fn load(&self) -> LoadView {
         self.shared.load.view()

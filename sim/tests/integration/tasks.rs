@@ -523,3 +523,24 @@ async fn unreadable_faults_spoil_only_the_named_tasks_and_the_list_gets_a_bad_en
     }
     finish(sim, &config).await;
 }
+
+#[tokio::test]
+async fn a_new_task_timeout_applies_to_tasks_created_afterwards_only() {
+    let config = config();
+    let sim = start(config.clone()).await;
+    let before = sim.create_task(NewTask::default()).await.unwrap();
+    sim.set_task_timeout(Duration::from_secs(40)).unwrap();
+    let after = sim.create_task(NewTask::default()).await.unwrap();
+    let left = |id| sim.task(id).unwrap().timeout_date - chrono::Utc::now();
+    assert!(
+        left(before) > chrono::Duration::minutes(9),
+        "kept its 10 min"
+    );
+    let short = left(after);
+    assert!(
+        short > chrono::Duration::seconds(35) && short <= chrono::Duration::seconds(40),
+        "{short}"
+    );
+    assert!(sim.set_task_timeout(Duration::MAX).is_err());
+    finish(sim, &config).await;
+}
