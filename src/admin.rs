@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::approvers::Approver;
 use crate::engine::{Engine, HeldTask, HoldError};
+use crate::journal;
 use crate::task::{FinalAction, HoldView, TaskId};
 
 /// One admin operation, as given (ids and actions are checked by [`execute`], so that the
@@ -17,6 +18,11 @@ use crate::task::{FinalAction, HoldView, TaskId};
 pub(crate) enum Call {
     /// The held tasks the approver may see.
     List,
+    /// The latest decisions of the approver's orgs, newest first (`since`: RFC 3339).
+    Decisions {
+        since: Option<String>,
+        limit: Option<usize>,
+    },
     /// Resume a held task.
     Approve { id: String, message: Option<String> },
     /// Abort (default) or fail a held task.
@@ -36,7 +42,7 @@ impl Call {
     /// Refuses what no leader should run: a message over [`MAX_MESSAGE_BYTES`] (400).
     pub(crate) fn check(&self) -> Result<(), Answer> {
         let message = match self {
-            Call::List => None,
+            Call::List | Call::Decisions { .. } => None,
             Call::Approve { message, .. } | Call::Reject { message, .. } => message.as_deref(),
         };
         match message {
@@ -108,6 +114,7 @@ pub(crate) async fn execute(engine: &Engine, approver: &Approver, call: Call) ->
                 .collect();
             Answer::ok(serde_json::to_value(holds).unwrap_or_default())
         }
+        Call::Decisions { since, limit } => decisions(engine, approver, since, limit),
         Call::Approve { id, message } => {
             let id = match TaskId::parse(&id) {
                 Ok(id) => id,
@@ -138,6 +145,34 @@ pub(crate) async fn execute(engine: &Engine, approver: &Approver, call: Call) ->
     }
 }
 
+/// `GET /v1/decisions`: 400 for a `since` that is not an RFC 3339 time or a `limit` of 0.
+fn decisions(
+    engine: &Engine,
+    approver: &Approver,
+    since: Option<String>,
+    limit: Option<usize>,
+) -> Answer {
+    let since = match since.as_deref().map(DateTime::parse_from_rfc3339) {
+        None => None,
+        Some(Ok(since)) => Some(since.with_timezone(&Utc)),
+        Some(Err(error)) => {
+            return Answer::error(
+                400,
+                &format!("since: not an RFC 3339 time such as 2026-11-20T09:00:00Z ({error})"),
+            );
+        }
+    };
+    let limit = match limit {
+        Some(0) => return Answer::error(400, "limit: at least 1"),
+        Some(limit) => limit,
+        None => journal::DEFAULT_LIMIT,
+    };
+    let decisions = engine
+        .journal()
+        .decisions(since, limit, |decided| approver.may_see(&decided.org));
+    Answer::ok(serde_json::to_value(decisions).unwrap_or_default())
+}
+
 fn answer(id: TaskId, action: FinalAction, result: Result<(), HoldError>) -> Answer {
     match result {
         Ok(()) => Answer::ok(serde_json::json!({"id": id.to_string(), "action": action.name()})),
@@ -147,6 +182,7 @@ fn answer(id: TaskId, action: FinalAction, result: Result<(), HoldError>) -> Ans
                 HoldError::NotHeld { .. } => 409,
                 HoldError::NotARejection(_) => 400,
                 HoldError::Forbidden(_) => 403,
+                HoldError::Journal(_) => 503,
                 HoldError::Vcd(_) => 502,
             };
             Answer::error(status, &error.to_string())

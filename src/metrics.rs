@@ -17,7 +17,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::outcome::{
-    DeadLetterReason, KeepaliveOutcome, NotificationOutcome, RunOutcome, Vocabulary, WebhookEvent,
+    DeadLetterReason, JournalSkip, KeepaliveOutcome, NotificationOutcome, RunOutcome, Vocabulary, WebhookEvent,
     WebhookOutcome,
 };
 
@@ -222,6 +222,14 @@ metrics! {
         "Unix time of the last successful policy load (at start or on reload)";
     counter webhooks: "Webhook events per [[notify]] receiver, by event and outcome"
         => pub(crate) fn webhook(event: WebhookEvent, outcome: WebhookOutcome);
+    counter journal_writes: "Records written to the journal (recorded approvals, reminders, decisions), by outcome"
+        => pub(crate) fn journal_write(outcome: RunOutcome);
+    counter journal_records_skipped:
+        "Journal records skipped when the journal was read, as corrupt or foreign (another version or kind)"
+        => pub(crate) fn journal_skipped(reason: JournalSkip);
+    counter journal_lost:
+        "Times the journal was found gone (its stream deleted): the approvals it recorded were lost"
+        => pub(crate) fn journal_lost();
 }
 
 /// When the latest decision was taken, its action and rule.

@@ -154,8 +154,20 @@ label_enum! {
 }
 
 label_enum! {
+    /// Why a journal record was skipped when the journal was read
+    /// (`journal_records_skipped_total{reason}`).
+    pub(crate) enum JournalSkip {
+        /// Not a record: cut off, not JSON, or fields missing.
+        Corrupt => "corrupt",
+        /// Another version or an unknown kind.
+        Foreign => "foreign",
+    }
+}
+
+label_enum! {
     /// How a periodic or one-off job ended (`policy_reloads_total{outcome}`,
-    /// `approvers_reloads_total{outcome}`, `reconcile_runs_total{outcome}`).
+    /// `approvers_reloads_total{outcome}`, `reconcile_runs_total{outcome}`,
+    /// `journal_writes_total{outcome}`).
     pub enum RunOutcome {
         Ok => "ok",
         Error => "error",

@@ -10,6 +10,7 @@ use chrono::Utc;
 
 use super::{Engine, audit};
 use crate::approvers::{Approver, Forbidden};
+use crate::journal::{Decided, JournalError};
 use crate::notify::Event;
 use crate::outcome::{AuditOutcome, HoldEvent, WebhookEvent};
 use crate::task::FinalAction;
@@ -34,6 +35,9 @@ pub(crate) enum HoldError {
     /// The approver may not decide this task (outside their orgs, or their own request).
     #[error(transparent)]
     Forbidden(#[from] Forbidden),
+    /// The journal cannot be written, so the decision is not taken (503).
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     /// vCD could not be asked, or refused.
     #[error(transparent)]
     Vcd(#[from] VcdError),
@@ -109,12 +113,18 @@ impl Engine {
                 hold.view.rule
             )
         });
+        // What people decide is journaled; a journal that cannot take it refuses the decision
+        // before vCD hears of it.
+        self.journal.check().await?;
         let started = Utc::now();
         match self.vcd.act(id, action, &message).await {
             Ok(()) => {
                 self.forget(id);
                 self.decided.insert(id);
                 self.metrics.decision(action.name(), &hold.view.rule, false);
+                let approvers = vec![approver.name().to_owned()];
+                let decided = Decided::of_hold(&hold.view, action, approvers, Utc::now());
+                self.journal.decided(decided).await;
                 audit::approval(
                     &hold.view,
                     event,

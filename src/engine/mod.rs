@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{HoldSettings, PolicyMode};
 use crate::facts::TaskFacts;
+use crate::journal::{Decided, Journal};
 use crate::leadership::Leadership;
 use crate::metrics::Metrics;
 use crate::notify::{Event, Notifier};
@@ -69,6 +70,8 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     /// Tells the `[[notify]]` webhooks about holds; only queues, so it never delays anything.
     notifier: Notifier,
+    /// Where decisions (and what people said) are written before they are acknowledged.
+    journal: Arc<Journal>,
     /// Only the leader holds tasks, keeps them alive and announces them.
     leadership: Arc<Leadership>,
     flights: SingleFlight,
@@ -88,6 +91,7 @@ impl Engine {
         hold_settings: HoldSettings,
         metrics: Arc<Metrics>,
         notifier: Notifier,
+        journal: Arc<Journal>,
         leadership: Arc<Leadership>,
     ) -> Engine {
         Engine {
@@ -97,6 +101,7 @@ impl Engine {
             hold_settings,
             metrics,
             notifier,
+            journal,
             leadership,
             flights: SingleFlight::default(),
             holds: HoldRegistry::default(),
@@ -130,6 +135,11 @@ impl Engine {
 
     pub fn vcd(&self) -> &VcdClient {
         &self.vcd
+    }
+
+    /// The journal decisions are written to; also what `GET /v1/decisions` reads.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     /// Leadership ended: the holds and settled tasks are the next leader's now. If this
@@ -213,6 +223,8 @@ impl Engine {
                 self.forget(task.id);
                 self.decided.insert(task.id);
                 self.record(facts, decision, false, AuditOutcome::Done, received);
+                let decided = Decided::by_rule(task, &decision.rule, final_action, Utc::now());
+                self.journal.decided(decided).await;
                 Disposition::Ack(TaskOutcome::Decided)
             }
             Err(error) => {

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::journal::Decided;
 use super::holds::{HeldTask, HoldRegistry, next_keepalive, next_retry};
 use super::{Engine, audit};
 use crate::duration::format_duration;
@@ -106,6 +107,8 @@ impl Engine {
                 self.decided.insert(view.id);
                 self.metrics
                     .decision(view.fallback.name(), &view.rule, false);
+                let decided = Decided::of_hold(view, view.fallback, Vec::new(), Utc::now());
+                self.journal.decided(decided).await;
                 audit::hold_event(
                     view,
                     HoldEvent::Fallback,
