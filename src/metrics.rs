@@ -17,8 +17,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::outcome::{
-    DeadLetterReason, JournalSkip, KeepaliveOutcome, NotificationOutcome, RunOutcome, Vocabulary, WebhookEvent,
-    WebhookOutcome,
+    DeadLetterReason, JournalSkip, KeepaliveOutcome, NotificationOutcome, RunOutcome, Vocabulary,
+    WebhookEvent, WebhookOutcome,
 };
 
 /// A series' labels, `(name, value)` in declaration order.
@@ -435,6 +435,9 @@ mod tests {
 # HELP vcd_blockd_hold_lateness_seconds How late held tasks were attended (keepalive or fallback) against their schedule.
 # HELP vcd_blockd_hold_next_deadline_timestamp_seconds Unix time at which the soonest held task reaches its deadline (0: nothing is held).
 # HELP vcd_blockd_holds_active Tasks currently held for a human.
+# HELP vcd_blockd_journal_lost Times the journal was found gone (its stream deleted): the approvals it recorded were lost.
+# HELP vcd_blockd_journal_records_skipped Journal records skipped when the journal was read, as corrupt or foreign (another version or kind).
+# HELP vcd_blockd_journal_writes Records written to the journal (recorded approvals, reminders, decisions), by outcome.
 # HELP vcd_blockd_keepalives updateProgress keepalives, by outcome.
 # HELP vcd_blockd_leader 1 while this instance leads: it consumes, reconciles and keeps held tasks alive.
 # HELP vcd_blockd_policy_last_reload_success_timestamp_seconds Unix time of the last successful policy load (at start or on reload).
@@ -452,6 +455,9 @@ mod tests {
 # TYPE vcd_blockd_hold_lateness_seconds histogram
 # TYPE vcd_blockd_hold_next_deadline_timestamp_seconds gauge
 # TYPE vcd_blockd_holds_active gauge
+# TYPE vcd_blockd_journal_lost counter
+# TYPE vcd_blockd_journal_records_skipped counter
+# TYPE vcd_blockd_journal_writes counter
 # TYPE vcd_blockd_keepalives counter
 # TYPE vcd_blockd_leader gauge
 # TYPE vcd_blockd_policy_last_reload_success_timestamp_seconds gauge
@@ -491,6 +497,11 @@ vcd_blockd_hold_lateness_seconds_count 0
 vcd_blockd_hold_lateness_seconds_sum 0.0
 vcd_blockd_hold_next_deadline_timestamp_seconds 0
 vcd_blockd_holds_active 0
+vcd_blockd_journal_lost_total 0
+vcd_blockd_journal_records_skipped_total{reason="corrupt"} 0
+vcd_blockd_journal_records_skipped_total{reason="foreign"} 0
+vcd_blockd_journal_writes_total{outcome="error"} 0
+vcd_blockd_journal_writes_total{outcome="ok"} 0
 vcd_blockd_keepalives_total{outcome="error"} 0
 vcd_blockd_keepalives_total{outcome="gone"} 0
 vcd_blockd_keepalives_total{outcome="ok"} 0

@@ -358,12 +358,23 @@ pub(super) fn history_table(decisions: &[Decided]) -> String {
     if decisions.is_empty() {
         return "no decisions\n".to_owned();
     }
-    let header = ["AT", "TASK", "OPERATION", "ORG", "USER", "ACTION", "BY", "RULE"];
+    let header = [
+        "AT",
+        "TASK",
+        "OPERATION",
+        "ORG",
+        "USER",
+        "ACTION",
+        "BY",
+        "RULE",
+    ];
     let rows: Vec<[String; 8]> = decisions
         .iter()
         .map(|decided| {
             [
-                decided.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                decided
+                    .at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 decided.task_id.to_string(),
                 decided.operation.clone(),
                 decided.org.clone(),
@@ -500,8 +511,14 @@ mod tests {
         ]);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("AT    "), "{text}");
-        assert!(lines[1].starts_with("2026-11-22T12:00:00Z  8c1d6e2a"), "{text}");
-        assert!(lines[1].contains("resume  carol, dave  two people"), "{text}");
+        assert!(
+            lines[1].starts_with("2026-11-22T12:00:00Z  8c1d6e2a"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("resume  carol, dave  two people"),
+            "{text}"
+        );
         assert!(lines[2].contains("abort   (rule)"), "{text}");
         assert_eq!(history_table(&[]), "no decisions\n");
     }

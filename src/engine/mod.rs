@@ -84,6 +84,10 @@ pub struct Engine {
 }
 
 impl Engine {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is one of the engine's parts, built by the daemon"
+    )]
     pub(crate) fn new(
         vcd: Arc<VcdClient>,
         policy: Policy,

@@ -12,10 +12,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::journal::Decided;
 use super::holds::{HeldTask, HoldRegistry, next_keepalive, next_retry};
 use super::{Engine, audit};
 use crate::duration::format_duration;
+use crate::journal::Decided;
 use crate::liveness::Heartbeat;
 use crate::notify::Event;
 use crate::outcome::{AuditOutcome, HoldEvent, KeepaliveOutcome, WebhookEvent};

@@ -3,10 +3,12 @@
 //! file is opened for each record, so a file replaced or removed meanwhile is noticed at once.
 //! At [`ROTATE_AT`] bytes it is renamed `journal.1.jsonl` (replacing the one before) and a new
 //! file begins: the journal keeps between one and two files' worth of records, read back
-//! oldest first.
+//! oldest first. The directory is created when missing (systemd's `StateDirectory=` creates
+//! it for the unit).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::record::{Decoded, decode};
@@ -62,10 +64,16 @@ impl FileJournal {
         self.open().map(drop)
     }
 
+    /// Opens the file for appending, creating it (readable by the daemon's user alone) and
+    /// its directory when missing.
     fn open(&self) -> std::io::Result<File> {
+        if let Some(dir) = self.current.parent() {
+            fs::create_dir_all(dir)?;
+        }
         OpenOptions::new()
             .append(true)
             .create(true)
+            .mode(0o600)
             .open(&self.current)
     }
 
@@ -128,8 +136,12 @@ mod tests {
         let journal = FileJournal::new(dir.path());
         assert!(read_back(&journal).is_empty(), "no file yet: nothing");
         journal.append(&encode(&mark(1))).unwrap();
-        let mut file = OpenOptions::new().append(true).open(journal.path()).unwrap();
-        file.write_all(b"{\"v\":1,\"kind\":\"mark\",\"id\n").unwrap();
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(journal.path())
+            .unwrap();
+        file.write_all(b"{\"v\":1,\"kind\":\"mark\",\"id\n")
+            .unwrap();
         journal.append(&encode(&mark(2))).unwrap();
         assert_eq!(
             read_back(&journal),
@@ -158,7 +170,10 @@ mod tests {
     #[test]
     fn a_journal_that_cannot_be_opened_says_so() {
         let dir = tempfile::tempdir().unwrap();
-        let journal = FileJournal::new(&dir.path().join("missing"));
+        let journal = FileJournal::new(&dir.path().join("state"));
+        journal.check().unwrap();
+        fs::remove_file(journal.path()).unwrap();
+        fs::create_dir(journal.path()).unwrap();
         assert!(journal.check().is_err());
         assert!(journal.append(&encode(&mark(1))).is_err());
     }

@@ -25,10 +25,10 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::outcome::JournalSkip;
 pub(crate) use file::FileJournal;
-pub(crate) use history::{DEFAULT_LIMIT, MAX_LIMIT};
 use history::Replay;
-use record::Decoded;
+pub(crate) use history::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use record::Decided;
+use record::Decoded;
 pub(crate) use record::Record;
 
 /// A backend's future.
@@ -204,8 +204,7 @@ impl Journal {
         limit: usize,
         visible: impl FnMut(&Decided) -> bool,
     ) -> Vec<Decided> {
-        self.lock()
-            .decisions(since, limit.min(MAX_LIMIT), visible)
+        self.lock().decisions(since, limit.min(MAX_LIMIT), visible)
     }
 
     /// Keeps checking the journal until `shutdown`: every [`CHECK_EVERY`] while it works, and

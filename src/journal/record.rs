@@ -109,11 +109,7 @@ pub(crate) fn encode(record: &Record) -> Vec<u8> {
         record: &'a Record,
     }
     // A record holds strings, ids and times only: serialising it cannot fail.
-    serde_json::to_vec(&Versioned {
-        v: VERSION,
-        record,
-    })
-    .unwrap_or_default()
+    serde_json::to_vec(&Versioned { v: VERSION, record }).unwrap_or_default()
 }
 
 pub(crate) fn decode(bytes: &[u8]) -> Decoded {
@@ -190,7 +186,10 @@ mod tests {
         );
         assert_eq!(decode(br#"{"v":1,"kind":"vote"}"#), Decoded::Foreign);
         assert_eq!(decode(br#"{"hello":"world"}"#), Decoded::Corrupt);
-        assert_eq!(decode(br#"{"v":1,"kind":"decision","task_"#), Decoded::Corrupt);
+        assert_eq!(
+            decode(br#"{"v":1,"kind":"decision","task_"#),
+            Decoded::Corrupt
+        );
         assert_eq!(
             decode(br#"{"v":1,"kind":"approval","task_id":"not-a-uuid","approver":"c","at":"2026-11-20T09:15:00Z"}"#),
             Decoded::Corrupt

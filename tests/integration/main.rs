@@ -22,6 +22,7 @@ mod explain;
 mod ha;
 mod holds;
 mod hostile;
+mod journal;
 mod listeners;
 mod owner_facts;
 mod poll;

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures_lite::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions,
-    BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
-};
 use lapin::Confirmation;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
 
@@ -74,8 +74,7 @@ impl StreamJournal {
         if created && self.seen.load(std::sync::atomic::Ordering::Relaxed) {
             tracing::error!(stream = %self.name, "the journal stream was gone and is created again: the approvals it recorded are lost");
         }
-        self.seen
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.seen.store(true, std::sync::atomic::Ordering::Relaxed);
         let channel = publishing_channel(&connection).await?;
         *self.lock() = Some(Session {
             connection,
@@ -220,7 +219,8 @@ impl StreamJournal {
                 let delivery = delivery.map_err(broker)?;
                 unacked += 1;
                 let decoded = record::decode(&delivery.data);
-                let last = matches!(&decoded, Decoded::Record(Record::Mark { id, .. }) if *id == mark);
+                let last =
+                    matches!(&decoded, Decoded::Record(Record::Mark { id, .. }) if *id == mark);
                 if unacked >= ACK_EVERY || last {
                     let multiple = BasicAckOptions { multiple: true };
                     channel
