@@ -79,12 +79,8 @@ async fn benchmark(records: usize, runs: usize) -> Result<(), String> {
     }
     .await;
     run.sim.shutdown().await;
-    common::remove_broker_objects(
-        &queue,
-        [&run.xml_exchange, &run.json_exchange],
-        &[&stream],
-    )
-    .await;
+    common::remove_broker_objects(&queue, [&run.xml_exchange, &run.json_exchange], &[&stream])
+        .await;
     result
 }
 

@@ -1,12 +1,14 @@
 //! The journal: every decision, automatic and human, is written to RabbitMQ's stream
 //! `<queue>.journal` (or, in poll mode, to the file under `[state] dir`) and listed by
 //! `GET /v1/decisions` and `vcd-blockd holds history`; a journal that cannot be written refuses
-//! approvals with 503 and is named in `/readyz` until it works again.
+//! approvals with 503 and is named in `/readyz` until it works again. The approvals page shows
+//! the latest decisions under "Decided lately" (headless Chromium).
 
 use serde_json::{Value, json};
 use vcd_sim::NewTask;
 
 use crate::approvers::approver;
+use crate::browser::Browser;
 use crate::helpers::{ADMIN_TOKEN, Admin, Options, World, eventually, http_client};
 
 const POLICY: &str = r#"
@@ -280,5 +282,87 @@ async fn poll_modes_journal_file_keeps_the_history_across_a_restart_and_refuses_
         .decide(&second.to_string(), "approve", json!({}))
         .await;
     assert_eq!(status, 200, "{answer}");
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_what_was_decided_lately_in_the_approvers_orgs_with_who_decided() {
+    let world = World::start(options(true)).await;
+    let base = world.admin_url();
+    let admin = Admin::new(base.clone());
+    let by_rule = world
+        .create(NewTask {
+            operation: "vdcUploadMedia".into(),
+            owner_type: "media".into(),
+            org: "prod-eu".into(),
+            ..NewTask::default()
+        })
+        .await;
+    world.wait_for_status(by_rule, "resumed").await;
+    let elsewhere = world
+        .create(NewTask {
+            operation: "vdcUploadMedia".into(),
+            owner_type: "media".into(),
+            org: "test-lab".into(),
+            ..NewTask::default()
+        })
+        .await;
+    world.wait_for_status(elsewhere, "resumed").await;
+    let waiting = world.create(deployment("prod-eu")).await;
+    held(&admin, 1).await;
+
+    let mut browser = Browser::launch().await;
+    browser.goto(&format!("{base}/ui/")).await;
+    browser
+        .wait_for(
+            "the sign-in form shows",
+            "!document.getElementById('sign-in').hidden",
+        )
+        .await;
+    browser.type_into("#token", BOB).await;
+    browser.click("#sign-in-button").await;
+    browser
+        .wait_for(
+            "the rule's decision is listed under Decided lately",
+            "document.querySelectorAll('#decided .decided').length === 1",
+        )
+        .await;
+    let first = format!("#decided .decided[data-id='{by_rule}']");
+    assert_eq!(browser.text(&format!("{first} .action")).await, "Resumed");
+    assert_eq!(browser.text(&format!("{first} .org")).await, "in prod-eu");
+    assert_eq!(browser.text(&format!("{first} .by")).await, "by the rule");
+
+    // bob approves on the page: his decision comes first, with his name.
+    let card = format!("#hold-{waiting}");
+    browser
+        .wait_for(
+            "the held task is listed",
+            &format!("document.querySelector('{card}') !== null"),
+        )
+        .await;
+    browser.click(&format!("{card} .approve")).await;
+    browser
+        .wait_for(
+            "bob's decision is listed first",
+            &format!(
+                "document.querySelectorAll('#decided .decided').length === 2 && \
+                 document.querySelector('#decided .decided').dataset.id === '{waiting}'"
+            ),
+        )
+        .await;
+    let top = "#decided .decided:first-child";
+    assert_eq!(browser.text(&format!("{top} .by")).await, "by bob");
+    assert_eq!(
+        browser.text(&format!("{top} .operation")).await,
+        "vdcInstantiateVapp"
+    );
+    assert_eq!(
+        browser.text(&format!("{top} .user")).await,
+        "requested by dave"
+    );
+    let fits = browser
+        .eval("document.documentElement.scrollWidth <= window.innerWidth")
+        .await;
+    assert_eq!(fits, true, "the page still fits a phone-sized screen");
     world.finish().await;
 }
