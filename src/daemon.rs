@@ -131,10 +131,17 @@ impl Daemon {
             None => Arc::new(FileJournal::new(&settings.state.dir)),
         };
         let journal = Arc::new(Journal::new(backend, metrics.clone(), health.clone()));
-        if stream.is_none()
-            && let Err(error) = journal.replay().await
-        {
-            tracing::error!(%error, "the journal could not be read: approvals are refused until it can be written");
+        if stream.is_none() {
+            // Read what the file holds, then make sure the next record can be written, so
+            // that /readyz names an unwritable [state] dir from the start.
+            match journal.replay().await {
+                Ok(_) => {
+                    let _ = journal.check().await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the journal could not be read: approvals are refused until it can be written");
+                }
+            }
         }
         let engine = Arc::new(Engine::new(
             vcd.clone(),
