@@ -24,6 +24,7 @@ use crate::backoff::Backoff;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::outcome::JournalSkip;
+use crate::task::TaskId;
 pub(crate) use file::FileJournal;
 use history::Replay;
 pub(crate) use history::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -205,6 +206,12 @@ impl Journal {
         visible: impl FnMut(&Decided) -> bool,
     ) -> Vec<Decided> {
         self.lock().decisions(since, limit.min(MAX_LIMIT), visible)
+    }
+
+    /// Forgets what was journaled about undecided tasks for which `gone` holds (vCD no longer
+    /// lists them: they were decided elsewhere or timed out), so that memory follows vCD.
+    pub(crate) fn forget_undecided(&self, mut gone: impl FnMut(TaskId) -> bool) {
+        self.lock().retain_pending(|id| !gone(id));
     }
 
     /// Keeps checking the journal until `shutdown`: every [`CHECK_EVERY`] while it works, and
