@@ -61,8 +61,8 @@ pub use facts::{
 };
 pub use health::Health;
 pub use metrics::Metrics;
-pub use policy::{Action, Decision, Policy, PolicyErrors, decide};
-pub use task::{FinalAction, HoldView, TaskId};
+pub use policy::{Action, ApprovalRule, Decision, Policy, PolicyErrors, decide};
+pub use task::{Approval, FinalAction, HoldView, TaskId};
 pub use tls::install_crypto_provider;
 pub use vcd::{ActiveTasks, ApiVersion, ErrorClass, VcdClient, VcdError};
 

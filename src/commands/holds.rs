@@ -404,8 +404,12 @@ mod tests {
                 since: now - chrono::TimeDelta::minutes(90),
                 deadline: now + chrono::TimeDelta::hours(46) + chrono::TimeDelta::minutes(30),
                 fallback: FinalAction::Abort,
+                approvals: Vec::new(),
+                needed: 1,
             },
             next_keepalive: now,
+            may_decide: true,
+            why_not: None,
         };
         let text = table(&[hold], now);
         let lines: Vec<&str> = text.lines().collect();

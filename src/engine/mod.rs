@@ -28,7 +28,7 @@ use crate::task::{BlockingTask, FinalAction, HoldView, TaskId};
 use crate::vcd::VcdClient;
 use crate::vcd::{ErrorClass, VcdError};
 
-pub(crate) use approve::HoldError;
+pub(crate) use approve::{Decided, HoldError, gate};
 pub use holds::{HeldTask, HoldRegistry};
 pub(crate) use owner::task_facts;
 use recent::RecentlyDecided;
@@ -178,12 +178,12 @@ impl Engine {
         origin: Origin,
     ) -> Disposition {
         let dry_run = self.mode == PolicyMode::DryRun;
-        let final_action = match decision.action {
+        let final_action = match &decision.action {
             Action::Resume => FinalAction::Resume,
             Action::Abort => FinalAction::Abort,
             Action::Fail => FinalAction::Fail,
             Action::Hold(hold) if !dry_run => {
-                let outcome = self.hold(task, decision, hold, origin, Utc::now());
+                let outcome = self.hold(task, decision, hold.clone(), origin, Utc::now());
                 self.record(facts, decision, false, outcome, received);
                 return Disposition::Ack(TaskOutcome::Held);
             }
@@ -242,7 +242,11 @@ impl Engine {
         let since = task.created.unwrap_or(now);
         let deadline = since + hold.max;
         let existing = self.holds.get(task.id);
-        let held = HeldTask {
+        let rediscovered = origin == Origin::Listed && task.created.is_none_or(|c| c < term_began);
+        let keepalive_due = existing
+            .as_ref()
+            .map_or(now, |h| h.keepalive_due.min(deadline));
+        let mut held = HeldTask {
             view: HoldView {
                 id: task.id,
                 operation: task.operation.as_str().into(),
@@ -253,16 +257,29 @@ impl Engine {
                 since,
                 deadline,
                 fallback: hold.fallback,
+                approvals: existing
+                    .as_ref()
+                    .map(|h| h.view.approvals.clone())
+                    .unwrap_or_default(),
+                needed: hold.approval.needed,
             },
             keepalive: hold.keepalive.unwrap_or(self.hold_settings.keepalive),
             message: decision.message.as_str().into(),
             vcd_timeout: task.timeout_date,
-            next_check: existing
-                .as_ref()
-                .map_or(now, |h| h.next_check.min(deadline)),
+            next_check: keepalive_due,
+            keepalive_due,
             failures: existing.as_ref().map_or(0, |h| h.failures),
+            approval: hold.approval.clone(),
+            reminders_sent: existing.as_ref().map_or(0, |h| h.reminders_sent),
+            escalation_sent: existing.as_ref().is_some_and(|h| h.escalation_sent),
         };
-        let rediscovered = origin == Origin::Listed && task.created.is_none_or(|c| c < term_began);
+        if existing.is_none() && rediscovered {
+            // Found again after a restart or takeover: what fell due before counts as
+            // announced, so that a restart repeats nothing (the journal, when it knows
+            // better, restores what was sent).
+            held.reminders_sent = held.reminders_due(now);
+            held.escalation_sent = held.escalated(now);
+        }
         let announcement = existing.is_none().then(|| Event {
             rediscovered,
             ..held.event(WebhookEvent::Held, &held.message, now)
@@ -275,6 +292,11 @@ impl Engine {
         };
         self.notifier.send(announcement);
         AuditOutcome::Held
+    }
+
+    /// `[holds] allow_self_approval`: whether approvers may decide their own requests.
+    pub(crate) fn allow_self_approval(&self) -> bool {
+        self.hold_settings.allow_self_approval
     }
 
     /// The task is decided: it is neither held nor settled any more.
