@@ -210,6 +210,21 @@ impl Api {
             .map_err(|e| format!("unreadable answer from {url}: {e}"))?;
         if self.json {
             println!("{}", to_json(&answer)?);
+        } else if answer["recorded"] == true {
+            // The rule needs more approvals than this one (202).
+            let names: Vec<&str> = answer["approvals"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|approval| approval["approver"].as_str())
+                .collect();
+            println!(
+                "{} approval recorded ({} of {}: {}); it waits for another approver",
+                answer["id"].as_str().unwrap_or("?"),
+                names.len(),
+                answer["needed"],
+                names.join(", ")
+            );
         } else {
             println!(
                 "{} {}",
