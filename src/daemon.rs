@@ -153,6 +153,12 @@ impl Daemon {
             journal.clone(),
             leadership.clone(),
         ));
+        let lost = Arc::downgrade(&engine);
+        journal.when_lost(move || {
+            if let Some(engine) = lost.upgrade() {
+                engine.forget_approvals();
+            }
+        });
         tasks.spawn(journal.watch(shutdown.clone()));
         let approvers_watch = access.as_ref().and_then(|access| access.watch.clone());
         if let Some(watch) = &approvers_watch {

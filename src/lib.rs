@@ -63,10 +63,10 @@ pub use facts::{
     Unknown, UnknownFact, Value,
 };
 pub use health::Health;
-pub use journal::{Decided, Journal};
+pub use journal::{DecisionRecord, Journal};
 pub use metrics::Metrics;
-pub use policy::{Action, Decision, Policy, PolicyErrors, decide};
-pub use task::{FinalAction, HoldView, TaskId};
+pub use policy::{Action, ApprovalRule, Decision, Policy, PolicyErrors, decide};
+pub use task::{Approval, FinalAction, HoldView, TaskId};
 pub use tls::install_crypto_provider;
 pub use vcd::{ActiveTasks, ApiVersion, ErrorClass, VcdClient, VcdError};
 

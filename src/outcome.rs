@@ -196,6 +196,8 @@ label_enum! {
         /// An approver asked for a decision they may not take (outside their orgs, their own
         /// request); nothing was done.
         Forbidden => "forbidden",
+        /// An approval was recorded; the task waits for more.
+        Recorded => "recorded",
     }
 }
 
@@ -210,6 +212,10 @@ label_enum! {
         Reject => "reject",
         /// The rule's deadline passed; its fallback was applied.
         Fallback => "fallback",
+        /// A reminder was announced (`hold.remind_every`).
+        Reminder => "reminder",
+        /// The escalation was announced (`hold.escalate_after`).
+        Escalation => "escalation",
     }
 }
 
@@ -227,6 +233,12 @@ label_enum! {
         Expired => "expired",
         /// vCD refused or failed the keepalives of a held task: it may time out.
         KeepaliveFailed => "keepalive_failed",
+        /// An approval was recorded; the task needs more (`hold.approvals`).
+        ApprovalRecorded => "approval_recorded",
+        /// `hold.remind_every` passed again and nobody has decided.
+        Reminder => "reminder",
+        /// `hold.escalate_after` passed: `escalate_to` may decide too.
+        Escalated => "escalated",
     }
 }
 
@@ -258,7 +270,10 @@ mod tests {
                 "approved",
                 "rejected",
                 "expired",
-                "keepalive_failed"
+                "keepalive_failed",
+                "approval_recorded",
+                "reminder",
+                "escalated"
             ]
         );
         for reason in DeadLetterReason::ALL {

@@ -12,7 +12,7 @@ use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on};
 use crate::admin::ListedHold;
 use crate::config::Settings;
 use crate::http::admin::DecisionRequest;
-use crate::journal::Decided;
+use crate::journal::DecisionRecord;
 
 /// Where the admin API is when neither `--url` nor a config says.
 const DEFAULT_URL: &str = "http://127.0.0.1:9180";
@@ -213,7 +213,7 @@ impl Api {
         }
         let url = format!("{}/v1/decisions?{}", self.base, query.finish());
         let response = self.send(self.client.get(&url)).await?;
-        let decisions: Vec<Decided> = response
+        let decisions: Vec<DecisionRecord> = response
             .json()
             .await
             .map_err(|e| format!("unreadable answer from {url}: {e}"))?;
@@ -239,6 +239,21 @@ impl Api {
             .map_err(|e| format!("unreadable answer from {url}: {e}"))?;
         if self.json {
             println!("{}", to_json(&answer)?);
+        } else if answer["recorded"] == true {
+            // The rule needs more approvals than this one (202).
+            let names: Vec<&str> = answer["approvals"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|approval| approval["approver"].as_str())
+                .collect();
+            println!(
+                "{} approval recorded ({} of {}: {}); it waits for another approver",
+                answer["id"].as_str().unwrap_or("?"),
+                names.len(),
+                answer["needed"],
+                names.join(", ")
+            );
         } else {
             println!(
                 "{} {}",
@@ -354,7 +369,7 @@ pub(super) fn table(holds: &[ListedHold], now: DateTime<Utc>) -> String {
 
 /// The decisions as an aligned table, newest first; `by` names the approvers, or says the
 /// rule (or its fallback) decided.
-pub(super) fn history_table(decisions: &[Decided]) -> String {
+pub(super) fn history_table(decisions: &[DecisionRecord]) -> String {
     if decisions.is_empty() {
         return "no decisions\n".to_owned();
     }
@@ -478,8 +493,12 @@ mod tests {
                 since: now - chrono::TimeDelta::minutes(90),
                 deadline: now + chrono::TimeDelta::hours(46) + chrono::TimeDelta::minutes(30),
                 fallback: FinalAction::Abort,
+                approvals: Vec::new(),
+                needed: 1,
             },
             next_keepalive: now,
+            may_decide: true,
+            why_not: None,
         };
         let text = table(&[hold], now);
         let lines: Vec<&str> = text.lines().collect();
@@ -495,7 +514,7 @@ mod tests {
 
     #[test]
     fn the_history_names_who_decided() {
-        let decided = |approvers: Vec<String>, action: &str| Decided {
+        let decided = |approvers: Vec<String>, action: &str| DecisionRecord {
             task_id: TaskId::parse("8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94").unwrap(),
             operation: "vdcDeleteVapp".into(),
             org: "prod-eu".into(),

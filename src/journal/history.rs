@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
-use super::record::{Decided, Record};
+use super::record::{DecisionRecord, Record};
 use crate::task::TaskId;
 
 /// How many decisions are kept in memory for the history, newest first; older ones stay in
@@ -34,7 +34,7 @@ pub(crate) struct Pending {
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
     /// The latest decisions, oldest first, at most [`KEPT_DECISIONS`].
-    decisions: VecDeque<Decided>,
+    decisions: VecDeque<DecisionRecord>,
     /// Tasks with something journaled and no decision yet.
     pending: HashMap<TaskId, Pending>,
 }
@@ -71,7 +71,6 @@ impl Replay {
     }
 
     /// What was journaled about the undecided task `id`.
-    #[cfg(test)]
     pub(crate) fn pending(&self, id: TaskId) -> Option<&Pending> {
         self.pending.get(&id)
     }
@@ -87,8 +86,8 @@ impl Replay {
         &self,
         since: Option<DateTime<Utc>>,
         limit: usize,
-        mut visible: impl FnMut(&Decided) -> bool,
-    ) -> Vec<Decided> {
+        mut visible: impl FnMut(&DecisionRecord) -> bool,
+    ) -> Vec<DecisionRecord> {
         self.decisions
             .iter()
             .rev()
@@ -118,7 +117,7 @@ mod tests {
     }
 
     fn decided(n: u8, org: &str, minute: u32) -> Record {
-        Record::Decision(Decided {
+        Record::Decision(DecisionRecord {
             task_id: id(n),
             operation: "vdcDeleteVapp".into(),
             org: org.into(),
@@ -157,7 +156,7 @@ mod tests {
         for (n, org) in [(1, "prod"), (2, "test"), (3, "prod"), (4, "prod")] {
             replay.apply(decided(n, org, u32::from(n)));
         }
-        let ids = |list: Vec<Decided>| list.iter().map(|d| d.task_id).collect::<Vec<_>>();
+        let ids = |list: Vec<DecisionRecord>| list.iter().map(|d| d.task_id).collect::<Vec<_>>();
         assert_eq!(
             ids(replay.decisions(None, 10, |_| true)),
             [id(4), id(3), id(2), id(1)]

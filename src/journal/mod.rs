@@ -14,7 +14,7 @@ pub(crate) mod record;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -27,8 +27,8 @@ use crate::outcome::JournalSkip;
 use crate::task::TaskId;
 pub(crate) use file::FileJournal;
 use history::Replay;
-pub(crate) use history::{DEFAULT_LIMIT, MAX_LIMIT};
-pub use record::Decided;
+pub(crate) use history::{DEFAULT_LIMIT, MAX_LIMIT, Pending};
+pub use record::DecisionRecord;
 use record::Decoded;
 pub(crate) use record::Record;
 
@@ -88,6 +88,10 @@ pub struct Journal {
     state: Mutex<Replay>,
     /// Set while the journal cannot be written; cleared by the next write or check that works.
     broken: AtomicBool,
+    /// Whether a read succeeded: what [`Journal::pending`] says is then the journal's word.
+    read: AtomicBool,
+    /// Told when the journal was found gone, so that what it held is forgotten everywhere.
+    on_lost: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Journal {
@@ -107,6 +111,8 @@ impl Journal {
             health,
             state: Mutex::default(),
             broken: AtomicBool::new(false),
+            read: AtomicBool::new(false),
+            on_lost: OnceLock::new(),
         }
     }
 
@@ -137,7 +143,7 @@ impl Journal {
     /// Writes a decision already carried out. The decision stands whatever happens here: a
     /// journal that cannot be written is logged (and `/readyz` says so), and the history
     /// misses it.
-    pub(crate) async fn decided(&self, decided: Decided) {
+    pub(crate) async fn decided(&self, decided: DecisionRecord) {
         let task_id = decided.task_id;
         if let Err(error) = self.write(Record::Decision(decided)).await {
             tracing::error!(task_id = %task_id, %error, "decision not journaled; the history will not show it");
@@ -193,6 +199,7 @@ impl Journal {
             "journal read"
         );
         *self.lock() = replay;
+        self.read.store(true, Ordering::Relaxed);
         self.works();
         Ok(read)
     }
@@ -203,9 +210,25 @@ impl Journal {
         &self,
         since: Option<DateTime<Utc>>,
         limit: usize,
-        visible: impl FnMut(&Decided) -> bool,
-    ) -> Vec<Decided> {
+        visible: impl FnMut(&DecisionRecord) -> bool,
+    ) -> Vec<DecisionRecord> {
         self.lock().decisions(since, limit.min(MAX_LIMIT), visible)
+    }
+
+    /// What the journal holds about the undecided task `id`: its recorded approvals and the
+    /// announcements sent.
+    pub(crate) fn pending(&self, id: TaskId) -> Option<Pending> {
+        self.lock().pending(id).cloned()
+    }
+
+    /// Whether the journal was read (at start, or by this leader on takeover).
+    pub(crate) fn was_read(&self) -> bool {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// Calls `forget` whenever the journal is found gone (once per loss).
+    pub(crate) fn when_lost(&self, forget: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_lost.set(Box::new(forget));
     }
 
     /// Forgets what was journaled about undecided tasks for which `gone` holds (vCD no longer
@@ -266,6 +289,9 @@ impl Journal {
             if let Trouble::Gone(_) = trouble {
                 self.metrics.journal_lost();
                 self.lock().retain_pending(|_| false);
+                if let Some(forget) = self.on_lost.get() {
+                    forget();
+                }
                 tracing::error!(
                     journal = %self.describe(),
                     "the journal is gone, and with it the approvals it recorded: held tasks \

@@ -17,7 +17,7 @@ pub(crate) const VERSION: u64 = 1;
 pub(crate) enum Record {
     /// A task was decided: by a rule (no approvers), by people, or by its fallback at the
     /// deadline.
-    Decision(Decided),
+    Decision(DecisionRecord),
     /// One approval of a task that needs several was recorded.
     Approval {
         task_id: TaskId,
@@ -34,7 +34,7 @@ pub(crate) enum Record {
 
 /// A decision as `GET /v1/decisions` lists it (DESIGN.md §5b).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Decided {
+pub struct DecisionRecord {
     pub task_id: TaskId,
     pub operation: String,
     pub org: String,
@@ -47,15 +47,15 @@ pub struct Decided {
     pub at: DateTime<Utc>,
 }
 
-impl Decided {
+impl DecisionRecord {
     /// A rule's decision on `task`, carried out at `at`.
     pub(crate) fn by_rule(
         task: &BlockingTask,
         rule: &str,
         action: FinalAction,
         at: DateTime<Utc>,
-    ) -> Decided {
-        Decided {
+    ) -> DecisionRecord {
+        DecisionRecord {
             task_id: task.id,
             operation: task.operation.clone(),
             org: task.org.name.clone(),
@@ -73,8 +73,8 @@ impl Decided {
         action: FinalAction,
         approvers: Vec<String>,
         at: DateTime<Utc>,
-    ) -> Decided {
-        Decided {
+    ) -> DecisionRecord {
+        DecisionRecord {
             task_id: view.id,
             operation: view.operation.to_string(),
             org: view.org.to_string(),
@@ -137,7 +137,7 @@ mod tests {
     use super::*;
 
     fn decision() -> Record {
-        Record::Decision(Decided {
+        Record::Decision(DecisionRecord {
             task_id: TaskId::parse("8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94").unwrap(),
             operation: "vdcDeleteVapp".into(),
             org: "prod-eu".into(),

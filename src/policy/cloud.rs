@@ -60,7 +60,7 @@ impl Policy {
     pub(crate) fn longest_hold(&self) -> Option<Duration> {
         self.rules
             .iter()
-            .filter_map(|rule| match rule.action {
+            .filter_map(|rule| match &rule.action {
                 Action::Hold(hold) => Some(hold.max),
                 _ => None,
             })
@@ -72,7 +72,7 @@ impl Policy {
     pub(crate) fn longest_keepalive(&self, default: Duration) -> Option<Duration> {
         self.rules
             .iter()
-            .filter_map(|rule| match rule.action {
+            .filter_map(|rule| match &rule.action {
                 Action::Hold(hold) => Some(hold.keepalive.unwrap_or(default)),
                 _ => None,
             })

@@ -11,6 +11,7 @@
 mod browser;
 mod helpers;
 
+mod approval_rules;
 mod approvers;
 mod broker;
 mod cli;

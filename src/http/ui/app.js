@@ -171,6 +171,20 @@ function card(hold, now, highlight) {
   set(".deadline-in", span(Date.parse(hold.deadline) - now));
   set(".fallback", hold.fallback + " if nobody decides");
   set(".task-id", hold.id);
+  const needed = hold.needed || 1;
+  const approvals = hold.approvals || [];
+  if (needed > 1 || approvals.length > 0) {
+    const names = approvals.map((approval) => approval.approver).join(", ");
+    set(".approvals", approvals.length + " of " + needed + (names ? ": " + names : ""));
+    item.querySelector(".approvals").hidden = false;
+    item.querySelector(".approvals-label").hidden = false;
+  }
+  if (hold.may_decide === false) {
+    item.classList.add("not-yours");
+    set(".why-not", "You may not decide this task: " + (hold.why_not || "not yours to decide") + ".");
+    item.querySelector(".why-not").hidden = false;
+    item.querySelectorAll("button, select, input").forEach((control) => (control.disabled = true));
+  }
   const message = item.querySelector(".message");
   message.id = "message-" + hold.id;
   item.querySelector(".message-label").htmlFor = message.id;
@@ -191,6 +205,12 @@ async function decide(item, hold, verb) {
       method: "POST",
       body: JSON.stringify(body),
     });
+    if (answer.recorded) {
+      const names = answer.approvals.map((approval) => approval.approver).join(", ");
+      show("notice", "Your approval is recorded (" + answer.approvals.length + " of " + answer.needed + ": " + names + "); the task waits for another approver.");
+      refresh();
+      return;
+    }
     item.remove();
     $("empty").hidden = $("holds").children.length > 0;
     const done = { resume: "resumed", abort: "aborted", fail: "failed" }[answer.action] || "decided";
@@ -201,7 +221,7 @@ async function decide(item, hold, verb) {
       401: "Your token is no longer accepted; sign in again.",
       403: error.message,
       404: "vCD does not know this task any more.",
-      409: "This task is not waiting any more (already decided): " + error.message,
+      409: error.message,
     }[error.status] || error.message;
     const line = item.querySelector(".hold-error");
     line.textContent = why;
