@@ -9,6 +9,7 @@ use vcd_sim::NewTask;
 
 use crate::approvers::approver;
 use crate::browser::Browser;
+use crate::ha::{Instance, roles};
 use crate::helpers::{ADMIN_TOKEN, Admin, Options, World, eventually, http_client};
 
 const POLICY: &str = r#"
@@ -364,5 +365,125 @@ async fn the_page_shows_what_was_decided_lately_in_the_approvers_orgs_with_who_d
         .eval("document.documentElement.scrollWidth <= window.innerWidth")
         .await;
     assert_eq!(fits, true, "the page still fits a phone-sized screen");
+    world.finish().await;
+}
+
+const DAVE: &str = "dave-token-0123456789";
+
+/// Two approvals from two people for erin's deletes.
+fn four_eyes(broker: bool) -> Options {
+    Options {
+        policy: "[defaults]\naction = \"resume\"\n\n[[rule]]\nname = \"deletes need two people\"\n\
+                 operation = \"vdcDeleteVapp\"\naction = \"hold\"\n\
+                 [rule.hold]\nmax = \"1h\"\napprovals = 2\n"
+            .into(),
+        approvers: Some([approver("carol", CAROL, None), approver("dave", DAVE, None)].concat()),
+        broker,
+        reconcile_interval: if broker { "5m" } else { "1s" },
+        ..Options::default()
+    }
+}
+
+fn delete_by_erin() -> NewTask {
+    NewTask {
+        operation: "vdcDeleteVapp".into(),
+        org: "prod-eu".into(),
+        user: "erin".into(),
+        ..NewTask::default()
+    }
+}
+
+/// The approvers recorded on held task `id`, once `admin` lists it with `count` of them.
+async fn recorded(admin: &Admin, id: uuid::Uuid, count: usize) -> Vec<String> {
+    eventually(
+        &format!("{id} is listed with {count} approvals"),
+        || async {
+            let hold = admin
+                .holds()
+                .await?
+                .into_iter()
+                .find(|hold| hold["id"] == id.to_string())?;
+            let approvals = hold["approvals"].as_array()?.clone();
+            (approvals.len() == count).then(|| {
+                approvals
+                    .iter()
+                    .map(|a| a["approver"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+        },
+    )
+    .await
+}
+
+/// Both approvals named in vCD's message and in the history.
+async fn resumed_by_carol_and_dave(world: &World, base: &str, id: uuid::Uuid) {
+    let view = world.wait_for_status(id, "resumed").await;
+    assert_eq!(
+        view.actions.last().unwrap().message,
+        "Approved by carol and dave (vcd-blockd rule \"deletes need two people\")"
+    );
+    let (_, listed) = decisions(base, ADMIN_TOKEN, "").await;
+    assert_eq!(listed[0]["task_id"], id.to_string(), "{listed}");
+    assert_eq!(listed[0]["approvers"], json!(["carol", "dave"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approval_given_through_the_standby_survives_the_leaders_sigkill() {
+    let world = World::without_daemon(four_eyes(true)).await;
+    let first = Instance::start(&world).await;
+    let second = Instance::start(&world).await;
+    let (leader, standby) = roles(first, second).await;
+    let task = world.create(delete_by_erin()).await;
+    let admin = standby.admin();
+    recorded(&admin, task, 0).await;
+
+    let carol = Admin::with_token(standby.base.clone(), CAROL);
+    let (status, answer) = carol.decide(&task.to_string(), "approve", json!({})).await;
+    assert_eq!(status, 202, "recorded, one more needed: {answer}");
+    assert_eq!(world.sim.task(task).unwrap().status, "active");
+
+    leader.process.kill();
+    eventually("the standby leads", || async {
+        (standby.role().await? == "leader").then_some(())
+    })
+    .await;
+    assert_eq!(
+        recorded(&admin, task, 1).await,
+        ["carol"],
+        "the new leader knows 1 of 2: carol"
+    );
+    let (status, answer) = carol.decide(&task.to_string(), "approve", json!({})).await;
+    assert_eq!(status, 409, "carol's approval counts once: {answer}");
+
+    let dave = Admin::with_token(standby.base.clone(), DAVE);
+    let (status, answer) = dave.decide(&task.to_string(), "approve", json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    resumed_by_carol_and_dave(&world, &standby.base, task).await;
+    drop(standby);
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_poll_mode_an_approval_survives_a_restart_in_the_journal_file() {
+    let mut world = World::start(four_eyes(false)).await;
+    let task = world.create(delete_by_erin()).await;
+    let admin = Admin::new(world.admin_url());
+    recorded(&admin, task, 0).await;
+    let carol = Admin::with_token(world.admin_url(), CAROL);
+    let (status, answer) = carol.decide(&task.to_string(), "approve", json!({})).await;
+    assert_eq!(status, 202, "{answer}");
+
+    world.stop_daemon().await;
+    let world = world.with_daemon().await;
+    let base = world.admin_url();
+    assert_eq!(
+        recorded(&Admin::new(base.clone()), task, 1).await,
+        ["carol"],
+        "the restarted daemon knows 1 of 2: carol"
+    );
+    let dave = Admin::with_token(base.clone(), DAVE);
+    let (status, answer) = dave.decide(&task.to_string(), "approve", json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    resumed_by_carol_and_dave(&world, &base, task).await;
     world.finish().await;
 }
