@@ -509,10 +509,18 @@ vcd_blockd_vcd_request_seconds_bucket{le="30.0"} 0
 vcd_blockd_vcd_request_seconds_bucket{le="5.0"} 0
 vcd_blockd_vcd_request_seconds_count 0
 vcd_blockd_vcd_request_seconds_sum 0.0
+vcd_blockd_webhooks_total{event="approval_recorded",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="approval_recorded",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="approval_recorded",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="approval_recorded",outcome="sent"} 0
 vcd_blockd_webhooks_total{event="approved",outcome="dropped"} 0
 vcd_blockd_webhooks_total{event="approved",outcome="failed"} 0
 vcd_blockd_webhooks_total{event="approved",outcome="retried"} 0
 vcd_blockd_webhooks_total{event="approved",outcome="sent"} 0
+vcd_blockd_webhooks_total{event="escalated",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="escalated",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="escalated",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="escalated",outcome="sent"} 0
 vcd_blockd_webhooks_total{event="expired",outcome="dropped"} 0
 vcd_blockd_webhooks_total{event="expired",outcome="failed"} 0
 vcd_blockd_webhooks_total{event="expired",outcome="retried"} 0
@@ -529,6 +537,10 @@ vcd_blockd_webhooks_total{event="rejected",outcome="dropped"} 0
 vcd_blockd_webhooks_total{event="rejected",outcome="failed"} 0
 vcd_blockd_webhooks_total{event="rejected",outcome="retried"} 0
 vcd_blockd_webhooks_total{event="rejected",outcome="sent"} 0
+vcd_blockd_webhooks_total{event="reminder",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="reminder",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="reminder",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="reminder",outcome="sent"} 0
 "#;
 
     #[test]
