@@ -6,8 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::approvers::Approver;
-use crate::engine::{Engine, HeldTask, HoldError};
+use crate::approvers::{Approver, Forbidden};
+use crate::engine::{Decided, Engine, HeldTask, HoldError, gate};
+use crate::journal;
 use crate::task::{FinalAction, HoldView, TaskId};
 
 /// One admin operation, as given (ids and actions are checked by [`execute`], so that the
@@ -17,6 +18,11 @@ use crate::task::{FinalAction, HoldView, TaskId};
 pub(crate) enum Call {
     /// The held tasks the approver may see.
     List,
+    /// The latest decisions of the approver's orgs, newest first (`since`: RFC 3339).
+    Decisions {
+        since: Option<String>,
+        limit: Option<usize>,
+    },
     /// Resume a held task.
     Approve { id: String, message: Option<String> },
     /// Abort (default) or fail a held task.
@@ -36,7 +42,7 @@ impl Call {
     /// Refuses what no leader should run: a message over [`MAX_MESSAGE_BYTES`] (400).
     pub(crate) fn check(&self) -> Result<(), Answer> {
         let message = match self {
-            Call::List => None,
+            Call::List | Call::Decisions { .. } => None,
             Call::Approve { message, .. } | Call::Reject { message, .. } => message.as_deref(),
         };
         match message {
@@ -74,20 +80,40 @@ impl Answer {
 }
 
 /// A held task as `GET /v1/holds` lists it: the hold's view (its fields at the top level of
-/// the object) and when it is next kept alive.
+/// the object), when it is next kept alive, and whether the caller may decide it.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub(crate) struct ListedHold {
     #[serde(flatten)]
     pub hold: HoldView,
     /// The next keepalive, or the deadline when that comes first.
     pub next_keepalive: DateTime<Utc>,
+    /// Whether the caller may approve or reject it now.
+    #[serde(default = "yes")]
+    pub may_decide: bool,
+    /// Why not, in a few words ("your own request", "not among the rule's approvers",
+    /// "already approved by you"); `null` when they may.
+    #[serde(default)]
+    pub why_not: Option<String>,
 }
 
-impl From<&HeldTask> for ListedHold {
-    fn from(held: &HeldTask) -> ListedHold {
+fn yes() -> bool {
+    true
+}
+
+impl ListedHold {
+    /// `held` as `approver` sees it at `now`.
+    fn of(
+        held: &HeldTask,
+        approver: &Approver,
+        allow_self: bool,
+        now: DateTime<Utc>,
+    ) -> ListedHold {
+        let refusal = approver.may_decide(&gate(held, allow_self, now)).err();
         ListedHold {
             hold: held.view.clone(),
-            next_keepalive: held.next_check.min(held.view.deadline),
+            next_keepalive: held.keepalive_due.min(held.view.deadline),
+            may_decide: refusal.is_none(),
+            why_not: refusal.map(|refusal| refusal.short().to_owned()),
         }
     }
 }
@@ -99,15 +125,17 @@ pub(crate) async fn execute(engine: &Engine, approver: &Approver, call: Call) ->
     }
     match call {
         Call::List => {
+            let (allow_self, now) = (engine.allow_self_approval(), Utc::now());
             let holds: Vec<ListedHold> = engine
                 .holds
                 .list()
                 .iter()
                 .filter(|held| approver.may_see(&held.view.org))
-                .map(ListedHold::from)
+                .map(|held| ListedHold::of(held, approver, allow_self, now))
                 .collect();
             Answer::ok(serde_json::to_value(holds).unwrap_or_default())
         }
+        Call::Decisions { since, limit } => decisions(engine, approver, since, limit),
         Call::Approve { id, message } => {
             let id = match TaskId::parse(&id) {
                 Ok(id) => id,
@@ -138,15 +166,59 @@ pub(crate) async fn execute(engine: &Engine, approver: &Approver, call: Call) ->
     }
 }
 
-fn answer(id: TaskId, action: FinalAction, result: Result<(), HoldError>) -> Answer {
+/// `GET /v1/decisions`: 400 for a `since` that is not an RFC 3339 time or a `limit` of 0.
+fn decisions(
+    engine: &Engine,
+    approver: &Approver,
+    since: Option<String>,
+    limit: Option<usize>,
+) -> Answer {
+    let since = match since.as_deref().map(DateTime::parse_from_rfc3339) {
+        None => None,
+        Some(Ok(since)) => Some(since.with_timezone(&Utc)),
+        Some(Err(error)) => {
+            return Answer::error(
+                400,
+                &format!("since: not an RFC 3339 time such as 2026-11-20T09:00:00Z ({error})"),
+            );
+        }
+    };
+    let limit = match limit {
+        Some(0) => return Answer::error(400, "limit: at least 1"),
+        Some(limit) => limit,
+        None => journal::DEFAULT_LIMIT,
+    };
+    let decisions = engine
+        .journal()
+        .decisions(since, limit, |decided| approver.may_see(&decided.org));
+    Answer::ok(serde_json::to_value(decisions).unwrap_or_default())
+}
+
+/// 200 when vCD accepted the action; 202 with `approvals` and `needed` when an approval was
+/// recorded and the task waits for more.
+fn answer(id: TaskId, action: FinalAction, result: Result<Decided, HoldError>) -> Answer {
     match result {
-        Ok(()) => Answer::ok(serde_json::json!({"id": id.to_string(), "action": action.name()})),
+        Ok(Decided::Acted) => {
+            Answer::ok(serde_json::json!({"id": id.to_string(), "action": action.name()}))
+        }
+        Ok(Decided::Recorded { approvals, needed }) => Answer {
+            status: 202,
+            body: serde_json::json!({
+                "id": id.to_string(),
+                "action": action.name(),
+                "recorded": true,
+                "approvals": approvals,
+                "needed": needed,
+            }),
+        },
         Err(error) => {
             let status = match &error {
                 HoldError::Unknown(_) => 404,
                 HoldError::NotHeld { .. } => 409,
                 HoldError::NotARejection(_) => 400,
+                HoldError::Forbidden(Forbidden::AlreadyApproved { .. }) => 409,
                 HoldError::Forbidden(_) => 403,
+                HoldError::Journal(_) => 503,
                 HoldError::Vcd(_) => 502,
             };
             Answer::error(status, &error.to_string())
@@ -192,8 +264,12 @@ mod tests {
                 since: at("2026-11-20T09:14:03.512Z"),
                 deadline: at("2026-11-20T10:14:03.512Z"),
                 fallback: FinalAction::Abort,
+                approvals: Vec::new(),
+                needed: 1,
             },
             next_keepalive: at("2026-11-20T09:19:03Z"),
+            may_decide: false,
+            why_not: Some("your own request".into()),
         };
         let json = serde_json::to_value(&listed).unwrap();
         assert_eq!(
@@ -209,6 +285,10 @@ mod tests {
                 "deadline": "2026-11-20T10:14:03.512Z",
                 "fallback": "abort",
                 "next_keepalive": "2026-11-20T09:19:03Z",
+                "approvals": [],
+                "needed": 1,
+                "may_decide": false,
+                "why_not": "your own request",
             })
         );
         assert_eq!(

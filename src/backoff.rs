@@ -83,6 +83,16 @@ impl Backoff {
         max_attempts: u32::MAX,
     };
 
+    /// Between attempts to repair a journal that cannot be written (a deleted stream is
+    /// declared again). The first wait (2–4 s) lets `/readyz` and a refused approval show the
+    /// trouble before it is mended.
+    pub(crate) const JOURNAL: Backoff = Backoff {
+        first: Duration::from_secs(4),
+        cap: Duration::from_secs(30),
+        deadline: Duration::MAX,
+        max_attempts: u32::MAX,
+    };
+
     /// Starts at `first`, waits at most a minute, never gives up.
     const fn forever(first: Duration) -> Backoff {
         Backoff {

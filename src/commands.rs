@@ -181,8 +181,8 @@ async fn serve(settings: Settings) -> ExitCode {
 /// needed); otherwise the config, the approvers file it names and the policy it names (or
 /// POLICY, when given).
 pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
-    let (policy_path, approvers_ok) = match (&config, policy) {
-        (None, Some(policy)) => (policy, true),
+    let (policy_path, approvers) = match (&config, policy) {
+        (None, Some(policy)) => (policy, None),
         (config, policy) => {
             let path = config_path(config.clone());
             let origin = config_origin(path.as_deref());
@@ -197,12 +197,8 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
                     {
                         println!("{origin}: warning: {warning}");
                     }
-                    let approvers_ok = settings
-                        .http
-                        .approvers_file
-                        .as_deref()
-                        .is_none_or(check_approvers);
-                    (policy.unwrap_or(settings.policy.path), approvers_ok)
+                    let approvers = settings.http.approvers_file.as_deref().map(check_approvers);
+                    (policy.unwrap_or(settings.policy.path), approvers)
                 }
                 Err(error) => {
                     eprintln!("{error}");
@@ -212,7 +208,8 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
             }
         }
     };
-    let policy_ok = check_policy(&policy_path);
+    let approvers_ok = !matches!(approvers, Some(None));
+    let policy_ok = check_policy(&policy_path, approvers.flatten().as_deref());
     if policy_ok && approvers_ok {
         ExitCode::SUCCESS
     } else {
@@ -232,8 +229,21 @@ fn mode(settings: &Settings) -> String {
     }
 }
 
-fn check_policy(path: &Path) -> bool {
-    match Policy::load(path) {
+/// Checks the policy at `path`; with the approvers file's `approvers`, also that the rules
+/// name only approvers and groups it has, and need no more approvals than they can give.
+fn check_policy(path: &Path, approvers: Option<&[crate::approvers::Listed]>) -> bool {
+    let loaded = Policy::load(path).and_then(|policy| {
+        let Some(listed) = approvers else {
+            return Ok(policy);
+        };
+        let errors = policy.approval_errors(|who| crate::approvers::members(listed, who));
+        if errors.0.is_empty() {
+            Ok(policy)
+        } else {
+            Err(errors)
+        }
+    });
+    match loaded {
         Ok(policy) => {
             println!(
                 "{}: ok ({} rules, {} tests)",
@@ -255,17 +265,18 @@ fn check_policy(path: &Path) -> bool {
     }
 }
 
-fn check_approvers(path: &Path) -> bool {
+/// The approvers file's approvers, or `None` (its problems printed) when it is refused.
+fn check_approvers(path: &Path) -> Option<Vec<crate::approvers::Listed>> {
     match crate::approvers::load(path) {
         Ok(listed) => {
             println!("{}: ok ({} approvers)", path.display(), listed.len());
-            true
+            Some(listed)
         }
         Err(errors) => {
             for error in &errors.0 {
                 eprintln!("{error}");
             }
-            false
+            None
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct Settings {
     pub http: HttpSettings,
     /// `[[notify]]`: the webhooks told about held tasks; empty = none.
     pub notify: Vec<WebhookSettings>,
+    /// `[state]`: where poll mode keeps its journal.
+    pub state: StateSettings,
     pub log: LogSettings,
     /// Things worth a warning at start-up (plain-text secrets, plain-HTTP vCD).
     pub warnings: Vec<String>,
@@ -114,6 +116,14 @@ pub struct HoldSettings {
     pub extend_by: Duration,
     /// Lets an approver decide a task their own vCD user requested (off: separation of duties).
     pub allow_self_approval: bool,
+}
+
+/// `[state]`.
+#[derive(Debug, Clone)]
+pub struct StateSettings {
+    /// The directory of poll mode's journal file (`journal.jsonl`); with a broker the journal
+    /// is the stream `<queue>.journal` and this is not used.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]

@@ -16,6 +16,7 @@ use crate::backoff::Backoff;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::health::Health;
+use crate::journal::{Backend, FileJournal, Journal};
 use crate::leadership::Leadership;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
@@ -25,6 +26,7 @@ use crate::reload::Reloader;
 use crate::source::Source;
 use crate::source::amqp::AmqpSource;
 use crate::source::amqp::forward::{CallDesk, Forwarder};
+use crate::source::amqp::journal::{HISTORY_RETENTION, StreamJournal};
 use crate::source::amqp::leader::leader_queue;
 use crate::source::amqp::signing::SigningKey;
 use crate::source::reconcile::Reconciler;
@@ -115,6 +117,32 @@ impl Daemon {
             &shutdown,
         )
         .map_err(StartError::Webhooks)?;
+        // The journal: the broker's stream, or poll mode's file, read now (the stream is read
+        // by each new leader).
+        let stream = settings.amqp.as_ref().map(|amqp| {
+            let longest_hold = policy.longest_hold().unwrap_or_default();
+            Arc::new(StreamJournal::new(
+                &amqp.queue,
+                longest_hold + HISTORY_RETENTION,
+            ))
+        });
+        let backend: Arc<dyn Backend> = match &stream {
+            Some(stream) => stream.clone(),
+            None => Arc::new(FileJournal::new(&settings.state.dir)),
+        };
+        let journal = Arc::new(Journal::new(backend, metrics.clone(), health.clone()));
+        if stream.is_none() {
+            // Read what the file holds, then make sure the next record can be written, so
+            // that /readyz names an unwritable [state] dir from the start.
+            match journal.replay().await {
+                Ok(_) => {
+                    let _ = journal.check().await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the journal could not be read: approvals are refused until it can be written");
+                }
+            }
+        }
         let engine = Arc::new(Engine::new(
             vcd.clone(),
             policy,
@@ -122,8 +150,16 @@ impl Daemon {
             settings.holds.clone(),
             metrics.clone(),
             notifier,
+            journal.clone(),
             leadership.clone(),
         ));
+        let lost = Arc::downgrade(&engine);
+        journal.when_lost(move || {
+            if let Some(engine) = lost.upgrade() {
+                engine.forget_approvals();
+            }
+        });
+        tasks.spawn(journal.watch(shutdown.clone()));
         let approvers_watch = access.as_ref().and_then(|access| access.watch.clone());
         if let Some(watch) = &approvers_watch {
             tasks.spawn(watch.clone().watch(shutdown.clone()));
@@ -175,8 +211,8 @@ impl Daemon {
         tasks.spawn(reloader.clone().watch(shutdown.clone()));
         // The sources; a new one is one more entry.
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
-        match (&settings.amqp, forwarder) {
-            (Some(amqp), Some(forwarder)) => sources.push(Arc::new(AmqpSource {
+        match (&settings.amqp, forwarder, stream) {
+            (Some(amqp), Some(forwarder), Some(stream)) => sources.push(Arc::new(AmqpSource {
                 settings: amqp.clone(),
                 engine: engine.clone(),
                 metrics: metrics.clone(),
@@ -185,6 +221,7 @@ impl Daemon {
                 leadership: leadership.clone(),
                 forwarder,
                 desk: CallDesk::new(signing_key, engine.clone(), approvers, leadership.clone()),
+                stream,
             })),
             _ => {
                 tracing::info!(interval = ?settings.reconcile.interval, "no AMQP URL: polling vCD for blocking tasks");

@@ -14,6 +14,8 @@ pub struct Health {
     /// Why there is no session, when only the operator can fix it (vCD refused the
     /// credentials).
     vcd_problem: Mutex<Option<String>>,
+    /// Why the journal cannot be written, while it cannot.
+    journal_problem: Mutex<Option<String>>,
     /// The sources that take part in readiness, in the order they registered.
     sources: Mutex<Vec<SourceHealth>>,
 }
@@ -69,6 +71,14 @@ impl Health {
             .unwrap_or_else(PoisonError::into_inner) = problem;
     }
 
+    /// Says why the journal cannot be written (`None`: it can).
+    pub fn set_journal_problem(&self, problem: Option<String>) {
+        *self
+            .journal_problem
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = problem;
+    }
+
     /// Adds the source `name` to readiness and the `STATUS=` line, standing as `first` until
     /// it says otherwise.
     pub fn register_source(&self, name: &'static str, first: Condition) -> SourceHealth {
@@ -117,6 +127,14 @@ impl Health {
                 Some(problem) => format!("no valid vCD session: {problem}"),
                 None => "no valid vCD session".to_owned(),
             });
+        }
+        if let Some(problem) = self
+            .journal_problem
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            reasons.push(problem);
         }
         if reasons.is_empty() {
             Ok(())

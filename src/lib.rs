@@ -10,6 +10,8 @@
 //! - `policy/`: the policy language, parsed, checked and evaluated by the pure `decide`.
 //! - `vcd/`: the only code that talks to vCD; wire types stay in `vcd/model`.
 //! - `http`, `metrics`, `health`, `engine/audit`: what operators see.
+//! - `journal/`: what must outlive the process (recorded approvals, the decision history),
+//!   in the broker's stream or poll mode's file.
 //! - `approvers/`: who may decide which held task (the approvers file, tokens, scope).
 //! - `notify/`: webhooks telling people about held tasks; the engine only queues.
 //! - `task`, `facts`, `outcome`: the shared words at the bottom.
@@ -32,6 +34,7 @@ pub mod fuzzing;
 mod glob;
 mod health;
 mod http;
+mod journal;
 mod leadership;
 mod liveness;
 mod located;
@@ -60,9 +63,10 @@ pub use facts::{
     Unknown, UnknownFact, Value,
 };
 pub use health::Health;
+pub use journal::{DecisionRecord, Journal};
 pub use metrics::Metrics;
-pub use policy::{Action, Decision, Policy, PolicyErrors, decide};
-pub use task::{FinalAction, HoldView, TaskId};
+pub use policy::{Action, ApprovalRule, Decision, Policy, PolicyErrors, decide};
+pub use task::{Approval, FinalAction, HoldView, TaskId};
 pub use tls::install_crypto_provider;
 pub use vcd::{ActiveTasks, ApiVersion, ErrorClass, VcdClient, VcdError};
 

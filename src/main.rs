@@ -72,7 +72,8 @@ enum Command {
         #[arg(long = "fact", value_name = "KEY=VALUE")]
         facts: Vec<String>,
     },
-    /// List, approve or reject held tasks through a running daemon's admin API. Needs no
+    /// List, approve or reject held tasks, or show the latest decisions, through a running
+    /// daemon's admin API. Needs no
     /// daemon config: the flags may go before or after the subcommand.
     Holds {
         /// A config whose [http] section gives the admin API's address and admin token (no
@@ -230,12 +231,24 @@ enum HoldsCommand {
         #[arg(long)]
         message: Option<String>,
     },
+    /// Show the latest decisions, automatic and human, newest first.
+    History {
+        /// Only decisions at or after this time (RFC 3339, e.g. 2026-11-20T09:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// At most this many (default 100, at most 1000).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
 }
 
 impl From<HoldsCommand> for commands::HoldsRequest {
     fn from(command: HoldsCommand) -> Self {
         match command {
             HoldsCommand::List => commands::HoldsRequest::List,
+            HoldsCommand::History { since, limit } => {
+                commands::HoldsRequest::History { since, limit }
+            }
             HoldsCommand::Approve { id, message } => {
                 commands::HoldsRequest::Approve { id, message }
             }

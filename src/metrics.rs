@@ -17,7 +17,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::outcome::{
-    DeadLetterReason, KeepaliveOutcome, LoginOutcome, NotificationOutcome, RunOutcome, Vocabulary,
+    DeadLetterReason, JournalSkip, KeepaliveOutcome, LoginOutcome, NotificationOutcome, RunOutcome,
+    Vocabulary,
     WebhookEvent, WebhookOutcome,
 };
 
@@ -225,6 +226,14 @@ metrics! {
         "Unix time of the last successful policy load (at start or on reload)";
     counter webhooks: "Webhook events per [[notify]] receiver, by event and outcome"
         => pub(crate) fn webhook(event: WebhookEvent, outcome: WebhookOutcome);
+    counter journal_writes: "Records written to the journal (recorded approvals, reminders, decisions), by outcome"
+        => pub(crate) fn journal_write(outcome: RunOutcome);
+    counter journal_records_skipped:
+        "Journal records skipped when the journal was read, as corrupt or foreign (another version or kind)"
+        => pub(crate) fn journal_skipped(reason: JournalSkip);
+    counter journal_lost:
+        "Times the journal was found gone (its stream deleted): the approvals it recorded were lost"
+        => pub(crate) fn journal_lost();
 }
 
 /// When the latest decision was taken, its action and rule.
@@ -430,6 +439,9 @@ mod tests {
 # HELP vcd_blockd_hold_lateness_seconds How late held tasks were attended (keepalive or fallback) against their schedule.
 # HELP vcd_blockd_hold_next_deadline_timestamp_seconds Unix time at which the soonest held task reaches its deadline (0: nothing is held).
 # HELP vcd_blockd_holds_active Tasks currently held for a human.
+# HELP vcd_blockd_journal_lost Times the journal was found gone (its stream deleted): the approvals it recorded were lost.
+# HELP vcd_blockd_journal_records_skipped Journal records skipped when the journal was read, as corrupt or foreign (another version or kind).
+# HELP vcd_blockd_journal_writes Records written to the journal (recorded approvals, reminders, decisions), by outcome.
 # HELP vcd_blockd_keepalives updateProgress keepalives, by outcome.
 # HELP vcd_blockd_leader 1 while this instance leads: it consumes, reconciles and keeps held tasks alive.
 # HELP vcd_blockd_policy_last_reload_success_timestamp_seconds Unix time of the last successful policy load (at start or on reload).
@@ -448,6 +460,9 @@ mod tests {
 # TYPE vcd_blockd_hold_lateness_seconds histogram
 # TYPE vcd_blockd_hold_next_deadline_timestamp_seconds gauge
 # TYPE vcd_blockd_holds_active gauge
+# TYPE vcd_blockd_journal_lost counter
+# TYPE vcd_blockd_journal_records_skipped counter
+# TYPE vcd_blockd_journal_writes counter
 # TYPE vcd_blockd_keepalives counter
 # TYPE vcd_blockd_leader gauge
 # TYPE vcd_blockd_policy_last_reload_success_timestamp_seconds gauge
@@ -488,6 +503,11 @@ vcd_blockd_hold_lateness_seconds_count 0
 vcd_blockd_hold_lateness_seconds_sum 0.0
 vcd_blockd_hold_next_deadline_timestamp_seconds 0
 vcd_blockd_holds_active 0
+vcd_blockd_journal_lost_total 0
+vcd_blockd_journal_records_skipped_total{reason="corrupt"} 0
+vcd_blockd_journal_records_skipped_total{reason="foreign"} 0
+vcd_blockd_journal_writes_total{outcome="error"} 0
+vcd_blockd_journal_writes_total{outcome="ok"} 0
 vcd_blockd_keepalives_total{outcome="error"} 0
 vcd_blockd_keepalives_total{outcome="gone"} 0
 vcd_blockd_keepalives_total{outcome="ok"} 0
@@ -517,10 +537,18 @@ vcd_blockd_vcd_request_seconds_bucket{le="30.0"} 0
 vcd_blockd_vcd_request_seconds_bucket{le="5.0"} 0
 vcd_blockd_vcd_request_seconds_count 0
 vcd_blockd_vcd_request_seconds_sum 0.0
+vcd_blockd_webhooks_total{event="approval_recorded",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="approval_recorded",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="approval_recorded",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="approval_recorded",outcome="sent"} 0
 vcd_blockd_webhooks_total{event="approved",outcome="dropped"} 0
 vcd_blockd_webhooks_total{event="approved",outcome="failed"} 0
 vcd_blockd_webhooks_total{event="approved",outcome="retried"} 0
 vcd_blockd_webhooks_total{event="approved",outcome="sent"} 0
+vcd_blockd_webhooks_total{event="escalated",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="escalated",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="escalated",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="escalated",outcome="sent"} 0
 vcd_blockd_webhooks_total{event="expired",outcome="dropped"} 0
 vcd_blockd_webhooks_total{event="expired",outcome="failed"} 0
 vcd_blockd_webhooks_total{event="expired",outcome="retried"} 0
@@ -537,6 +565,10 @@ vcd_blockd_webhooks_total{event="rejected",outcome="dropped"} 0
 vcd_blockd_webhooks_total{event="rejected",outcome="failed"} 0
 vcd_blockd_webhooks_total{event="rejected",outcome="retried"} 0
 vcd_blockd_webhooks_total{event="rejected",outcome="sent"} 0
+vcd_blockd_webhooks_total{event="reminder",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="reminder",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="reminder",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="reminder",outcome="sent"} 0
 "#;
 
     #[test]

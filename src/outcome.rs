@@ -167,8 +167,20 @@ label_enum! {
 }
 
 label_enum! {
+    /// Why a journal record was skipped when the journal was read
+    /// (`journal_records_skipped_total{reason}`).
+    pub(crate) enum JournalSkip {
+        /// Not a record: cut off, not JSON, or fields missing.
+        Corrupt => "corrupt",
+        /// Another version or an unknown kind.
+        Foreign => "foreign",
+    }
+}
+
+label_enum! {
     /// How a periodic or one-off job ended (`policy_reloads_total{outcome}`,
-    /// `approvers_reloads_total{outcome}`, `reconcile_runs_total{outcome}`).
+    /// `approvers_reloads_total{outcome}`, `reconcile_runs_total{outcome}`,
+    /// `journal_writes_total{outcome}`).
     pub enum RunOutcome {
         Ok => "ok",
         Error => "error",
@@ -197,6 +209,8 @@ label_enum! {
         /// An approver asked for a decision they may not take (outside their orgs, their own
         /// request); nothing was done.
         Forbidden => "forbidden",
+        /// An approval was recorded; the task waits for more.
+        Recorded => "recorded",
     }
 }
 
@@ -211,6 +225,10 @@ label_enum! {
         Reject => "reject",
         /// The rule's deadline passed; its fallback was applied.
         Fallback => "fallback",
+        /// A reminder was announced (`hold.remind_every`).
+        Reminder => "reminder",
+        /// The escalation was announced (`hold.escalate_after`).
+        Escalation => "escalation",
     }
 }
 
@@ -228,6 +246,12 @@ label_enum! {
         Expired => "expired",
         /// vCD refused or failed the keepalives of a held task: it may time out.
         KeepaliveFailed => "keepalive_failed",
+        /// An approval was recorded; the task needs more (`hold.approvals`).
+        ApprovalRecorded => "approval_recorded",
+        /// `hold.remind_every` passed again and nobody has decided.
+        Reminder => "reminder",
+        /// `hold.escalate_after` passed: `escalate_to` may decide too.
+        Escalated => "escalated",
     }
 }
 
@@ -259,7 +283,10 @@ mod tests {
                 "approved",
                 "rejected",
                 "expired",
-                "keepalive_failed"
+                "keepalive_failed",
+                "approval_recorded",
+                "reminder",
+                "escalated"
             ]
         );
         for reason in DeadLetterReason::ALL {

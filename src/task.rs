@@ -1,6 +1,7 @@
 //! Domain types for a blocking task: its validated identifier ([`TaskId`]), the task as vCD
 //! reports it ([`BlockingTask`]), the three decisions vCD knows ([`FinalAction`]) and a held
-//! task as the admin API, webhooks and audit log show it ([`HoldView`]).
+//! task as the admin API, webhooks and audit log show it ([`HoldView`]), with the
+//! [`Approval`]s recorded on it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -189,6 +190,41 @@ pub struct HoldView {
     /// When the fallback applies: `since` plus the rule's `hold.max`.
     pub deadline: DateTime<Utc>,
     pub fallback: FinalAction,
+    /// The approvals recorded so far, oldest first (fewer than `needed` while it is held).
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+    /// How many distinct approvers must approve (the rule's `hold.approvals`, at least 1).
+    #[serde(default = "one")]
+    pub needed: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl HoldView {
+    /// The approvers recorded so far, in order: `carol, dave`.
+    pub fn approver_names(&self) -> String {
+        let names: Vec<&str> = self.approvals.iter().map(|a| &*a.approver).collect();
+        names.join(", ")
+    }
+
+    /// `1 of 2: carol`, how far the approvals are.
+    pub fn progress(&self) -> String {
+        format!(
+            "{} of {}: {}",
+            self.approvals.len(),
+            self.needed,
+            self.approver_names()
+        )
+    }
+}
+
+/// One approval recorded on a held task: who, and when (RFC 3339 in JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub approver: Box<str>,
+    pub at: DateTime<Utc>,
 }
 
 /// `Arc<str>` in JSON as a plain string (serde's `rc` feature would do the same for every

@@ -49,7 +49,8 @@ pub(crate) async fn start_sim(kind: &str) -> Result<RunSim, String> {
 }
 
 /// Removes what a run left on the broker: the daemon's `queue` with the objects the daemon
-/// declares beside it (`<queue>.dead`, the durable leader queue `<queue>.leader`, the
+/// declares beside it (`<queue>.dead`, the durable leader queue `<queue>.leader`, the journal
+/// stream `<queue>.journal`, the
 /// dead-letter exchange `<queue>.dlx`), the sim's two exchanges, and the run's own
 /// `extra_queues`. Objects already gone are skipped; a broker out of reach is reported on
 /// stderr, as the run's figures still stand.
@@ -68,6 +69,7 @@ pub(crate) async fn remove_broker_objects(
             queue.to_owned(),
             format!("{queue}.dead"),
             format!("{queue}.leader"),
+            format!("{queue}.journal"),
         ];
         let queues = daemon_queues
             .iter()

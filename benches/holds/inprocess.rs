@@ -8,13 +8,14 @@ use std::time::Duration;
 use chrono::Utc;
 use vcd_blockd::FinalAction;
 use vcd_blockd::TaskId;
-use vcd_blockd::{HeldTask, HoldRegistry, HoldView};
+use vcd_blockd::{ApprovalRule, HeldTask, HoldRegistry, HoldView};
 
 /// Bytes of resident memory per hold of a registry filled with `n` holds, and the size of
 /// one `HeldTask` value.
 pub(crate) fn registry_cost(n: usize) -> (f64, usize) {
     let before = super::process::own_rss_kib().unwrap_or(0);
     let registry = HoldRegistry::default();
+    let approval = Arc::new(ApprovalRule::default());
     let rule: Arc<str> = Arc::from("benchmark: hold every task");
     let now = Utc::now();
     for i in 0..n {
@@ -29,13 +30,19 @@ pub(crate) fn registry_cost(n: usize) -> (f64, usize) {
                 since: now,
                 deadline: now + chrono::Duration::hours(48),
                 fallback: FinalAction::Abort,
+                approvals: Vec::new(),
+                needed: 1,
             },
             keepalive: Duration::from_secs(240),
             message: "Waiting for approval: vdcInstantiateVapp by alice@acme".into(),
             vcd_timeout: Some(now + chrono::Duration::minutes(15)),
             // Spread like a keepalive round: about 10,000 a second.
             next_check: now + chrono::Duration::microseconds(100 * i as i64),
+            keepalive_due: now + chrono::Duration::microseconds(100 * i as i64),
             failures: 0,
+            approval: approval.clone(),
+            reminders_sent: 0,
+            escalation_sent: false,
         });
     }
     let after = super::process::own_rss_kib().unwrap_or(0);

@@ -1,5 +1,5 @@
 //! The approvers file (`[http] approvers_file`): `[[approver]]` tables with `name`,
-//! `token_sha256` and optional `orgs` globs. Every problem is reported as `file:line:col:
+//! `token_sha256`, optional `orgs` globs and optional `groups`. Every problem is reported as `file:line:col:
 //! message`; a file with any problem is refused whole.
 
 use std::ops::Range;
@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Approver, TokenHash, check_name, compile_orgs};
+use super::{Approver, TokenHash, check_group, check_name, compile_orgs};
 use crate::config::line_col;
 
 /// One approver as the file names them.
@@ -31,6 +31,8 @@ struct RawApprover {
     name: Spanned<String>,
     token_sha256: Spanned<String>,
     orgs: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The groups a rule's `approvers = ["group:…"]` may name.
+    groups: Option<Vec<Spanned<String>>>,
 }
 
 pub use crate::located::{FileError as ApproversError, FileErrors as ApproversErrors};
@@ -155,9 +157,16 @@ fn check_entry(
             Some(globs)
         }
     };
+    let mut groups = Vec::new();
+    for group in entry.groups.iter().flatten() {
+        match check_group(group.get_ref()) {
+            Ok(()) => groups.push(group.get_ref().clone()),
+            Err(message) => problems.push((group.span(), message)),
+        }
+    }
     match token {
         Some(token) if problems.is_empty() => Ok(Listed {
-            approver: Approver::person(name.clone(), orgs),
+            approver: Approver::person(name.clone(), orgs).in_groups(groups),
             token,
         }),
         _ => Err(problems),

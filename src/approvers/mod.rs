@@ -3,7 +3,9 @@
 //! come from `[http] approvers_file` (`file`), re-read when it changes (`watch`), plus the
 //! approver `admin` of `admin_token_file`, who has every org and names no person.
 //!
-//! Separation of duties: a person may not decide a task their own vCD user requested.
+//! Separation of duties: a person may not decide a task their own vCD user requested. A rule
+//! may name who decides its tasks (names and `group:` entries, [`Gate`]), and ask for more than
+//! one approval: nobody counts twice.
 
 mod file;
 mod token;
@@ -20,6 +22,8 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::{Choice, ConditionallySelectable};
 
 use crate::glob::Glob;
+use crate::policy::{Who, Written};
+use crate::task::Approval;
 
 /// Someone who may decide held tasks.
 #[derive(Debug)]
@@ -30,6 +34,8 @@ pub(crate) struct Approver {
     /// False for the admin token, which names no person and so is exempt from the
     /// self-approval check.
     person: bool,
+    /// The groups of the approvers file this approver is in (`group:` entries of a rule).
+    groups: Vec<String>,
 }
 
 /// The name the admin token goes by; reserved in the approvers file.
@@ -48,6 +54,50 @@ pub(crate) enum Forbidden {
          approver must (separation of duties)"
     )]
     OwnRequest { approver: String },
+    /// The rule names who decides its tasks, and this approver is not among them (yet: an
+    /// escalation may come).
+    #[error("{approver} is not among the approvers of rule \"{rule}\" ({who})")]
+    NotAmongApprovers {
+        approver: String,
+        rule: String,
+        who: String,
+    },
+    /// The approver's approval is recorded already; another approver must add theirs (the
+    /// admin API answers 409).
+    #[error("{approver} has already approved this task ({progress}); another approver must")]
+    AlreadyApproved { approver: String, progress: String },
+}
+
+impl Forbidden {
+    /// The page's short reason for a greyed-out task.
+    pub(crate) fn short(&self) -> &'static str {
+        match self {
+            Forbidden::OutsideOrgs { .. } => "outside your orgs",
+            Forbidden::OwnRequest { .. } => "your own request",
+            Forbidden::NotAmongApprovers { .. } => "not among the rule's approvers",
+            Forbidden::AlreadyApproved { .. } => "already approved by you",
+        }
+    }
+}
+
+/// What a held task asks of whoever decides it, at one moment: its org and requester, the
+/// rule's approvers (and `escalate_to` once escalated), and the approvals recorded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Gate<'a> {
+    pub org: &'a str,
+    /// The vCD user who requested the task.
+    pub user: &'a str,
+    pub allow_self_approval: bool,
+    /// The rule's name, for the reason of a refusal.
+    pub rule: &'a str,
+    /// The rule's `approvers`; `None`: any approver in scope.
+    pub approvers: Option<&'a [(Who, Written)]>,
+    /// The rule's `escalate_to` once `escalate_after` has passed; empty before.
+    pub escalated_to: &'a [(Who, Written)],
+    /// The approvals recorded so far.
+    pub approvals: &'a [Approval],
+    /// How many approvals the task needs.
+    pub needed: u32,
 }
 
 impl Approver {
@@ -57,7 +107,30 @@ impl Approver {
             name,
             orgs,
             person: true,
+            groups: Vec::new(),
         }
+    }
+
+    /// The same approver in `groups` (each passed by [`check_group`]).
+    pub(crate) fn in_groups(self, groups: Vec<String>) -> Approver {
+        Approver { groups, ..self }
+    }
+
+    /// Whether a rule's entry (`"carol"`, `"group:prod-leads"`) names this approver; names
+    /// and groups compare without regard to case.
+    pub(crate) fn answers_to(&self, who: &Who) -> bool {
+        match who {
+            Who::Person(name) => self.person && name.to_lowercase() == self.name.to_lowercase(),
+            Who::Group(group) => self
+                .groups
+                .iter()
+                .any(|mine| mine.to_lowercase() == group.to_lowercase()),
+        }
+    }
+
+    /// Whether this is the admin token, which decides outright (break-glass).
+    pub(crate) fn is_admin(&self) -> bool {
+        !self.person
     }
 
     /// The holder of `admin_token_file`.
@@ -66,6 +139,7 @@ impl Approver {
             name: ADMIN.to_owned(),
             orgs: None,
             person: false,
+            groups: Vec::new(),
         }
     }
 
@@ -106,20 +180,51 @@ impl Approver {
         }
     }
 
-    /// Whether this approver may approve or reject a task of `org` that vCD user `user`
-    /// started. Names are compared case-insensitively.
-    pub(crate) fn may_decide(
-        &self,
-        org: &str,
-        user: &str,
-        allow_self_approval: bool,
-    ) -> Result<(), Forbidden> {
-        if !self.may_see(org) {
+    /// Whether this approver may approve or reject the task `gate` describes: in its org
+    /// scope, not its requester (unless self-approval is allowed), among the rule's approvers
+    /// or, once escalated, its `escalate_to` when the rule names them, and not among those who
+    /// approved already. The admin token may always decide. Names compare case-insensitively.
+    pub(crate) fn may_decide(&self, gate: &Gate<'_>) -> Result<(), Forbidden> {
+        if !self.may_see(gate.org) {
             return Err(self.outside_orgs());
         }
-        if self.person && !allow_self_approval && self.name.to_lowercase() == user.to_lowercase() {
+        if !self.person {
+            return Ok(());
+        }
+        if !gate.allow_self_approval && self.name.to_lowercase() == gate.user.to_lowercase() {
             return Err(Forbidden::OwnRequest {
                 approver: self.name.clone(),
+            });
+        }
+        if let Some(approvers) = gate.approvers {
+            let named = approvers
+                .iter()
+                .chain(gate.escalated_to)
+                .any(|(who, _)| self.answers_to(who));
+            if !named {
+                let who: Vec<String> = approvers.iter().map(|(who, _)| who.to_string()).collect();
+                return Err(Forbidden::NotAmongApprovers {
+                    approver: self.name.clone(),
+                    rule: gate.rule.to_owned(),
+                    who: who.join(", "),
+                });
+            }
+        }
+        let mine = self.name.to_lowercase();
+        if gate
+            .approvals
+            .iter()
+            .any(|approval| approval.approver.to_lowercase() == mine)
+        {
+            let names: Vec<&str> = gate.approvals.iter().map(|a| &*a.approver).collect();
+            return Err(Forbidden::AlreadyApproved {
+                approver: self.name.clone(),
+                progress: format!(
+                    "{} of {}: {}",
+                    gate.approvals.len(),
+                    gate.needed,
+                    names.join(", ")
+                ),
             });
         }
         Ok(())
@@ -145,6 +250,26 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
     if name.eq_ignore_ascii_case(ADMIN) {
         return Err(format!(
             "the name {name:?} belongs to the holder of admin_token_file; choose another"
+        ));
+    }
+    Ok(())
+}
+
+/// The (lower-case) names of the listed approvers a rule's entry stands for: the one named,
+/// or the members of the group.
+pub(crate) fn members(listed: &[Listed], who: &Who) -> Vec<String> {
+    listed
+        .iter()
+        .filter(|entry| entry.approver.answers_to(who))
+        .map(|entry| entry.approver.name().to_lowercase())
+        .collect()
+}
+
+/// Checks a group's name as the approvers file gives it (a rule names it as `group:<name>`).
+pub(crate) fn check_group(group: &str) -> Result<(), String> {
+    if group.trim().is_empty() || group.trim() != group || group.chars().any(char::is_control) {
+        return Err(format!(
+            "group {group:?} is not a group name (no empty names, no white space around them)"
         ));
     }
     Ok(())
@@ -350,9 +475,13 @@ mod tests {
             (&admin, "dev", "admin", false, Ok(())),
         ];
         for (approver, org, user, allow_self, expected) in cases {
-            let result = approver
-                .may_decide(org, user, allow_self)
-                .map_err(|e| e.to_string());
+            let gate = Gate {
+                org,
+                user,
+                allow_self_approval: allow_self,
+                ..gate(None, &[], &[])
+            };
+            let result = approver.may_decide(&gate).map_err(|e| e.to_string());
             match (&result, expected) {
                 (Ok(()), Ok(())) => {}
                 (Err(message), Err(part)) if message.contains(part) => {}
@@ -364,6 +493,92 @@ mod tests {
         assert_eq!(admin.org_globs(), ["*"]);
         assert_eq!(carol.signature(), "Carol");
         assert_eq!(admin.signature(), "an administrator");
+    }
+
+    fn gate<'a>(
+        approvers: Option<&'a [(Who, Written)]>,
+        escalated_to: &'a [(Who, Written)],
+        approvals: &'a [Approval],
+    ) -> Gate<'a> {
+        Gate {
+            org: "prod-eu",
+            user: "erin",
+            allow_self_approval: false,
+            rule: "deletes need two",
+            approvers,
+            escalated_to,
+            approvals,
+            needed: 2,
+        }
+    }
+
+    fn who(entries: &[&str]) -> Vec<(Who, Written)> {
+        let written = Written {
+            file: "p.toml".into(),
+            line: 1,
+            col: 1,
+        };
+        entries
+            .iter()
+            .map(|entry| {
+                let who = match entry.strip_prefix("group:") {
+                    Some(group) => Who::Group(group.into()),
+                    None => Who::Person((*entry).into()),
+                };
+                (who, written.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_rules_approvers_groups_escalation_and_earlier_approvals_decide_who_may() {
+        let carol = Approver::person("carol".into(), None).in_groups(vec!["Prod-Leads".into()]);
+        let dave = Approver::person("Dave".into(), None);
+        let oscar = Approver::person("oscar".into(), None).in_groups(vec!["on-call".into()]);
+        let admin = Approver::admin();
+        let approvers = who(&["group:prod-leads", "dave"]);
+        let on_call = who(&["group:on-call"]);
+        let by_carol = [Approval {
+            approver: "Carol".into(),
+            at: chrono::DateTime::UNIX_EPOCH,
+        }];
+        let short = |approver: &Approver, gate: &Gate<'_>| {
+            approver.may_decide(gate).map_err(|refusal| refusal.short())
+        };
+        // Any approver in scope when the rule names nobody.
+        assert_eq!(short(&oscar, &gate(None, &[], &[])), Ok(()));
+        // A group entry and a name, compared without case.
+        let named = gate(Some(&approvers), &[], &[]);
+        assert_eq!(short(&carol, &named), Ok(()));
+        assert_eq!(short(&dave, &named), Ok(()));
+        assert_eq!(short(&oscar, &named), Err("not among the rule's approvers"));
+        assert_eq!(
+            oscar.may_decide(&named).unwrap_err().to_string(),
+            "oscar is not among the approvers of rule \"deletes need two\" (group:prod-leads, dave)"
+        );
+        // After escalate_after, escalate_to may decide too.
+        assert_eq!(
+            short(&oscar, &gate(Some(&approvers), &on_call, &[])),
+            Ok(())
+        );
+        // Nobody approves twice; the admin token decides outright.
+        let once = gate(Some(&approvers), &[], &by_carol);
+        assert_eq!(short(&carol, &once), Err("already approved by you"));
+        assert_eq!(
+            carol.may_decide(&once).unwrap_err().to_string(),
+            "carol has already approved this task (1 of 2: Carol); another approver must"
+        );
+        assert_eq!(short(&dave, &once), Ok(()));
+        assert_eq!(short(&admin, &once), Ok(()));
+        assert!(admin.is_admin() && !carol.is_admin());
+        // The requester is refused before the rule's list is looked at.
+        let own = Gate {
+            user: "carol",
+            ..named
+        };
+        assert_eq!(short(&carol, &own), Err("your own request"));
+        // The admin token is no group member, and no name matches it.
+        assert!(!admin.answers_to(&Who::Person("admin".into())));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `vcd-blockd holds list | approve ID | reject ID`: talks to a running daemon's admin API and
+//! `vcd-blockd holds list | approve ID | reject ID | history`: talks to a running daemon's admin API and
 //! prints what happened. It needs only the API's address and a token (flags, the environment,
 //! or the `[http]` section of a config), never the daemon's vCD or AMQP secrets.
 
@@ -12,6 +12,7 @@ use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on};
 use crate::admin::ListedHold;
 use crate::config::Settings;
 use crate::http::admin::DecisionRequest;
+use crate::journal::DecisionRecord;
 
 /// Where the admin API is when neither `--url` nor a config says.
 const DEFAULT_URL: &str = "http://127.0.0.1:9180";
@@ -22,6 +23,11 @@ const TOKEN_VARIABLE: &str = "VCD_BLOCKD_TOKEN";
 #[derive(Debug, Clone)]
 pub enum HoldsRequest {
     List,
+    /// The latest decisions (`since`: RFC 3339).
+    History {
+        since: Option<String>,
+        limit: Option<usize>,
+    },
     Approve {
         id: String,
         message: Option<String>,
@@ -101,6 +107,7 @@ pub fn holds(options: HoldsOptions, request: HoldsRequest) -> ExitCode {
     block_on(Threads::This, async {
         let result = match request {
             HoldsRequest::List => api.list().await,
+            HoldsRequest::History { since, limit } => api.history(since, limit).await,
             HoldsRequest::Approve { id, message } => {
                 let request = DecisionRequest {
                     message,
@@ -196,6 +203,28 @@ impl Api {
         Ok(())
     }
 
+    async fn history(&self, since: Option<String>, limit: Option<usize>) -> Result<(), String> {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(since) = since {
+            query.append_pair("since", &since);
+        }
+        if let Some(limit) = limit {
+            query.append_pair("limit", &limit.to_string());
+        }
+        let url = format!("{}/v1/decisions?{}", self.base, query.finish());
+        let response = self.send(self.client.get(&url)).await?;
+        let decisions: Vec<DecisionRecord> = response
+            .json()
+            .await
+            .map_err(|e| format!("unreadable answer from {url}: {e}"))?;
+        if self.json {
+            println!("{}", to_json(&decisions)?);
+        } else {
+            print!("{}", history_table(&decisions));
+        }
+        Ok(())
+    }
+
     async fn post_decision(
         &self,
         id: &str,
@@ -210,6 +239,21 @@ impl Api {
             .map_err(|e| format!("unreadable answer from {url}: {e}"))?;
         if self.json {
             println!("{}", to_json(&answer)?);
+        } else if answer["recorded"] == true {
+            // The rule needs more approvals than this one (202).
+            let names: Vec<&str> = answer["approvals"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|approval| approval["approver"].as_str())
+                .collect();
+            println!(
+                "{} approval recorded ({} of {}: {}); it waits for another approver",
+                answer["id"].as_str().unwrap_or("?"),
+                names.len(),
+                answer["needed"],
+                names.join(", ")
+            );
         } else {
             println!(
                 "{} {}",
@@ -320,8 +364,53 @@ pub(super) fn table(holds: &[ListedHold], now: DateTime<Utc>) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
+    aligned(&header, &rows)
+}
+
+/// The decisions as an aligned table, newest first; `by` names the approvers, or says the
+/// rule (or its fallback) decided.
+pub(super) fn history_table(decisions: &[DecisionRecord]) -> String {
+    if decisions.is_empty() {
+        return "no decisions\n".to_owned();
+    }
+    let header = [
+        "AT",
+        "TASK",
+        "OPERATION",
+        "ORG",
+        "USER",
+        "ACTION",
+        "BY",
+        "RULE",
+    ];
+    let rows: Vec<[String; 8]> = decisions
+        .iter()
+        .map(|decided| {
+            [
+                decided
+                    .at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                decided.task_id.to_string(),
+                decided.operation.clone(),
+                decided.org.clone(),
+                decided.user.clone(),
+                decided.action.clone(),
+                if decided.approvers.is_empty() {
+                    "(rule)".to_owned()
+                } else {
+                    decided.approvers.join(", ")
+                },
+                decided.rule.clone(),
+            ]
+        })
+        .collect();
+    aligned(&header, &rows)
+}
+
+/// Rows under a header, each column as wide as its widest cell, two spaces apart.
+fn aligned<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(|cell| cell.chars().count());
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -336,8 +425,8 @@ pub(super) fn table(holds: &[ListedHold], now: DateTime<Utc>) -> String {
         out.push_str(padded.join("  ").trim_end());
         out.push('\n');
     };
-    line(&header);
-    for row in &rows {
+    line(header);
+    for row in rows {
         line(&row.each_ref().map(String::as_str));
     }
     out
@@ -404,8 +493,12 @@ mod tests {
                 since: now - chrono::TimeDelta::minutes(90),
                 deadline: now + chrono::TimeDelta::hours(46) + chrono::TimeDelta::minutes(30),
                 fallback: FinalAction::Abort,
+                approvals: Vec::new(),
+                needed: 1,
             },
             next_keepalive: now,
+            may_decide: true,
+            why_not: None,
         };
         let text = table(&[hold], now);
         let lines: Vec<&str> = text.lines().collect();
@@ -417,5 +510,35 @@ mod tests {
         assert!(lines[1].contains("1d22h30m"), "{text}");
         assert!(lines[1].ends_with("abort"), "{text}");
         assert_eq!(table(&[], now), "no held tasks\n");
+    }
+
+    #[test]
+    fn the_history_names_who_decided() {
+        let decided = |approvers: Vec<String>, action: &str| DecisionRecord {
+            task_id: TaskId::parse("8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94").unwrap(),
+            operation: "vdcDeleteVapp".into(),
+            org: "prod-eu".into(),
+            user: "erin".into(),
+            rule: "two people".into(),
+            action: action.into(),
+            approvers,
+            at: Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap(),
+        };
+        let text = history_table(&[
+            decided(vec!["carol".into(), "dave".into()], "resume"),
+            decided(vec![], "abort"),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("AT    "), "{text}");
+        assert!(
+            lines[1].starts_with("2026-11-22T12:00:00Z  8c1d6e2a"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("resume  carol, dave  two people"),
+            "{text}"
+        );
+        assert!(lines[2].contains("abort   (rule)"), "{text}");
+        assert_eq!(history_table(&[]), "no decisions\n");
     }
 }

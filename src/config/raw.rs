@@ -19,6 +19,7 @@ pub(super) struct RawSettings {
     pub http: RawHttp,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<RawNotify>,
+    pub state: RawState,
     pub log: RawLog,
 }
 
@@ -198,6 +199,21 @@ impl Default for RawNotify {
             url_file: None,
             format: "json".into(),
             events: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawState {
+    /// Where poll mode keeps its journal; unused with a broker (the journal is a stream).
+    pub dir: String,
+}
+
+impl Default for RawState {
+    fn default() -> Self {
+        RawState {
+            dir: "/var/lib/vcd-blockd".into(),
         }
     }
 }

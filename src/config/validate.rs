@@ -121,6 +121,15 @@ impl<'a> Validator<'a> {
             .enumerate()
             .map(|(index, raw)| self.webhook(index, raw))
             .collect::<Result<_, _>>()?;
+        if raw.state.dir.trim().is_empty() {
+            return Err(self.invalid(
+                "state.dir",
+                "must name a directory (default /var/lib/vcd-blockd)".to_owned(),
+            ));
+        }
+        let state = StateSettings {
+            dir: PathBuf::from(raw.state.dir),
+        };
         let log = LogSettings {
             format: match raw.log.format.as_str() {
                 "text" => LogFormat::Text,
@@ -137,6 +146,7 @@ impl<'a> Validator<'a> {
             reconcile,
             http,
             notify,
+            state,
             log,
             warnings: self.warnings,
             secret_files: self.secret_files,

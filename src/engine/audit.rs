@@ -142,6 +142,8 @@ fn held_task_event(
         outcome = outcome.label(),
         deadline = %hold.deadline.to_rfc3339(),
         approver,
+        approvers = (!hold.approvals.is_empty()).then(|| hold.approver_names()),
+        needed = (hold.needed > 1).then_some(hold.needed),
         message,
         "hold"
     );
@@ -216,6 +218,8 @@ mod tests {
             since: "2026-11-20T09:14:03Z".parse().unwrap(),
             deadline: "2026-11-20T10:14:03Z".parse().unwrap(),
             fallback: FinalAction::Abort,
+            approvals: Vec::new(),
+            needed: 1,
         };
         let events = json_events(|| {
             decision(

@@ -41,6 +41,9 @@ impl Engine {
             tracing::info!(task_id = %id, "vCD no longer lists the held task; hold dropped");
         }
         self.metrics.holds_active.set(self.holds.len() as i64);
+        if complete {
+            self.journal.forget_undecided(|id| !active.contains(&id));
+        }
         let mut settled = self.settled_set();
         if complete {
             settled.retain(|id| active.contains(id));

@@ -4,7 +4,7 @@
 //! cost memory but no timers. Nothing here does I/O; times are passed in.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,7 +13,8 @@ use tokio::sync::Notify;
 use crate::backoff::Backoff;
 use crate::notify::Event;
 use crate::outcome::WebhookEvent;
-use crate::task::{HoldView, TaskId};
+use crate::policy::ApprovalRule;
+use crate::task::{Approval, HoldView, TaskId};
 
 /// A task held for a human: its view, and what the scheduler needs to keep it alive.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,10 +27,20 @@ pub struct HeldTask {
     pub message: Box<str>,
     /// vCD's `timeoutDate` as last seen.
     pub vcd_timeout: Option<DateTime<Utc>>,
-    /// When the scheduler looks at this hold next.
+    /// When the scheduler looks at this hold next: its next keepalive, or an announcement
+    /// (reminder, escalation) due earlier.
     pub next_check: DateTime<Utc>,
+    /// When the next keepalive (or retry) is due.
+    pub keepalive_due: DateTime<Utc>,
     /// Keepalive or fallback attempts that failed in a row.
     pub failures: u32,
+    /// Who may decide, how many must approve, reminders and escalation: the rule's, as it
+    /// was when the task was last decided `hold`.
+    pub approval: Arc<ApprovalRule>,
+    /// Reminders counted as sent: the `n`th is due at `since + n × remind_every`.
+    pub reminders_sent: u32,
+    /// Whether `escalated` was announced.
+    pub escalation_sent: bool,
 }
 
 impl HeldTask {
@@ -41,6 +52,87 @@ impl HeldTask {
     /// The deadline has passed: apply the fallback instead of keeping the task alive.
     pub fn expired(&self, now: DateTime<Utc>) -> bool {
         now >= self.view.deadline
+    }
+
+    /// Whether `escalate_to` may decide too: `escalate_after` has passed since the task was
+    /// created.
+    pub fn escalated(&self, now: DateTime<Utc>) -> bool {
+        self.escalation_due().is_some_and(|due| now >= due)
+    }
+
+    fn escalation_due(&self) -> Option<DateTime<Utc>> {
+        self.approval
+            .escalate_after
+            .map(|after| self.view.since + after)
+    }
+
+    /// How many reminders are due by `now`, counted from the task's creation (none at or
+    /// after the deadline, when the fallback applies instead).
+    pub fn reminders_due(&self, now: DateTime<Utc>) -> u32 {
+        let Some(every) = self.approval.remind_every else {
+            return 0;
+        };
+        let until = now.min(self.view.deadline - Duration::from_millis(1));
+        let elapsed = (until - self.view.since).to_std().unwrap_or_default();
+        u32::try_from(elapsed.as_millis() / every.as_millis().max(1)).unwrap_or(u32::MAX)
+    }
+
+    /// What is due to be announced at `now`: a reminder (one, however many were missed), the
+    /// escalation (once).
+    pub fn announcements_due(&self, now: DateTime<Utc>) -> Announcements {
+        Announcements {
+            reminder: self.reminders_due(now) > self.reminders_sent,
+            escalation: !self.escalation_sent && self.escalated(now),
+        }
+    }
+
+    /// When the next reminder or the escalation is due, if any is still to come before the
+    /// deadline.
+    fn next_announcement(&self) -> Option<DateTime<Utc>> {
+        let reminder = self
+            .approval
+            .remind_every
+            .map(|every| self.view.since + every * self.reminders_sent.saturating_add(1));
+        let escalation = self.escalation_due().filter(|_| !self.escalation_sent);
+        [reminder, escalation]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at < self.view.deadline)
+            .min()
+    }
+
+    /// When the scheduler should look at this hold, given its next keepalive.
+    fn next_check_for(&self, keepalive_due: DateTime<Utc>) -> DateTime<Utc> {
+        self.next_announcement()
+            .map_or(keepalive_due, |at| at.min(keepalive_due))
+    }
+
+    /// What each keepalive tells vCD: the rule's message, and once approvals are recorded,
+    /// how far they are ("…; 1 of 2 approvals (carol)").
+    pub fn progress_message(&self) -> String {
+        if self.view.approvals.is_empty() {
+            return self.message.to_string();
+        }
+        format!(
+            "{}; {} of {} approvals ({})",
+            self.message,
+            self.view.approvals.len(),
+            self.view.needed,
+            self.view.approver_names()
+        )
+    }
+
+    /// Takes what is due at `now` as announced (the reminders due so far, the escalation) and
+    /// says what to announce: at most one reminder however many fell due, the escalation once.
+    pub fn take_announcements(&mut self, now: DateTime<Utc>) -> Announcements {
+        let due = self.announcements_due(now);
+        if due.reminder {
+            self.reminders_sent = self.reminders_due(now);
+        }
+        if due.escalation {
+            self.escalation_sent = true;
+        }
+        due
     }
 
     /// What the webhooks are told when `kind` happens to this hold at `at`; the caller adds
@@ -56,6 +148,13 @@ impl HeldTask {
             rediscovered: false,
         }
     }
+}
+
+/// What a hold has due to announce at a moment ([`HeldTask::announcements_due`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Announcements {
+    pub reminder: bool,
+    pub escalation: bool,
 }
 
 /// When a hold needs its next keepalive: at its cadence, but early enough before vCD's timeout
@@ -108,8 +207,10 @@ impl HoldRegistry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds a hold, or replaces the one with the same id, and schedules it.
-    pub fn insert(&self, hold: HeldTask) {
+    /// Adds a hold, or replaces the one with the same id, and schedules it at its
+    /// `keepalive_due`, or earlier when a reminder or escalation is due first.
+    pub fn insert(&self, mut hold: HeldTask) {
+        hold.next_check = hold.next_check_for(hold.keepalive_due);
         let mut inner = self.lock();
         if let Some(old) = inner.holds.remove(&hold.id()) {
             inner.due.remove(&(old.next_check, old.id()));
@@ -160,7 +261,8 @@ impl HoldRegistry {
         holds
     }
 
-    /// Updates a hold and schedules its next check at `at`. Returns false if it is gone.
+    /// Updates a hold and schedules its next keepalive at `at` (its next check may come
+    /// earlier, for a reminder or escalation). Returns false if it is gone.
     pub fn reschedule(
         &self,
         id: TaskId,
@@ -173,9 +275,11 @@ impl HoldRegistry {
         };
         let old = (hold.next_check, id);
         update(hold);
-        hold.next_check = at;
+        hold.keepalive_due = at;
+        hold.next_check = hold.next_check_for(at);
+        let new = (hold.next_check, id);
         inner.due.remove(&old);
-        inner.due.insert((at, id));
+        inner.due.insert(new);
         drop(inner);
         self.changed.notify_one();
         true
@@ -203,6 +307,41 @@ impl HoldRegistry {
         taken
     }
 
+    /// Updates a hold without touching its schedule (for a hold taken out by
+    /// [`HoldRegistry::take_due`] and being worked on). Returns false if it is gone.
+    pub fn update(&self, id: TaskId, update: impl FnOnce(&mut HeldTask)) -> bool {
+        let mut inner = self.lock();
+        match inner.holds.get_mut(&id) {
+            Some(hold) => {
+                let next_check = hold.next_check;
+                update(hold);
+                hold.next_check = next_check;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Applies what the journal knew of a hold when it was taken in again after a restart or
+    /// takeover: its recorded approvals, and how many reminders were sent and whether the
+    /// escalation was. Returns false if the hold is gone. The next check follows.
+    pub fn restore_approvals(
+        &self,
+        id: TaskId,
+        approvals: Vec<Approval>,
+        reminders_sent: u32,
+        escalation_sent: bool,
+    ) -> bool {
+        let Some(keepalive_due) = self.get(id).map(|hold| hold.keepalive_due) else {
+            return false;
+        };
+        self.reschedule(id, keepalive_due, |hold| {
+            hold.view.approvals = approvals;
+            hold.reminders_sent = reminders_sent;
+            hold.escalation_sent = escalation_sent;
+        })
+    }
+
     /// Drops every hold for which `keep` is false; returns the dropped ids.
     pub fn retain(&self, keep: impl Fn(TaskId) -> bool) -> Vec<TaskId> {
         let mut inner = self.lock();
@@ -228,8 +367,6 @@ impl HoldRegistry {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use chrono::TimeZone;
 
     use super::*;
@@ -251,12 +388,18 @@ mod tests {
                 since: at(0),
                 deadline: at(3600),
                 fallback: FinalAction::Abort,
+                approvals: Vec::new(),
+                needed: 1,
             },
             keepalive: Duration::from_secs(300),
             message: "Waiting for approval".into(),
             vcd_timeout: Some(at(900)),
             next_check: at(next_check),
+            keepalive_due: at(next_check),
             failures: 0,
+            approval: Arc::default(),
+            reminders_sent: 0,
+            escalation_sent: false,
         }
     }
 

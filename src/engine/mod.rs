@@ -19,16 +19,17 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{HoldSettings, PolicyMode};
 use crate::facts::TaskFacts;
+use crate::journal::{DecisionRecord, Journal};
 use crate::leadership::Leadership;
 use crate::metrics::Metrics;
 use crate::notify::{Event, Notifier};
 use crate::outcome::{AuditOutcome, DeadLetterReason, TaskOutcome, WebhookEvent};
 use crate::policy::{self, Action, Decision, Policy};
-use crate::task::{BlockingTask, FinalAction, HoldView, TaskId};
+use crate::task::{Approval, BlockingTask, FinalAction, HoldView, TaskId};
 use crate::vcd::VcdClient;
 use crate::vcd::{ErrorClass, VcdError};
 
-pub(crate) use approve::HoldError;
+pub(crate) use approve::{Decided, HoldError, gate};
 pub use holds::{HeldTask, HoldRegistry};
 pub(crate) use owner::task_facts;
 use recent::RecentlyDecided;
@@ -69,6 +70,8 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     /// Tells the `[[notify]]` webhooks about holds; only queues, so it never delays anything.
     notifier: Notifier,
+    /// Where decisions (and what people said) are written before they are acknowledged.
+    journal: Arc<Journal>,
     /// Only the leader holds tasks, keeps them alive and announces them.
     leadership: Arc<Leadership>,
     flights: SingleFlight,
@@ -81,6 +84,10 @@ pub struct Engine {
 }
 
 impl Engine {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is one of the engine's parts, built by the daemon"
+    )]
     pub(crate) fn new(
         vcd: Arc<VcdClient>,
         policy: Policy,
@@ -88,6 +95,7 @@ impl Engine {
         hold_settings: HoldSettings,
         metrics: Arc<Metrics>,
         notifier: Notifier,
+        journal: Arc<Journal>,
         leadership: Arc<Leadership>,
     ) -> Engine {
         Engine {
@@ -97,6 +105,7 @@ impl Engine {
             hold_settings,
             metrics,
             notifier,
+            journal,
             leadership,
             flights: SingleFlight::default(),
             holds: HoldRegistry::default(),
@@ -130,6 +139,11 @@ impl Engine {
 
     pub fn vcd(&self) -> &VcdClient {
         &self.vcd
+    }
+
+    /// The journal decisions are written to; also what `GET /v1/decisions` reads.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     /// Leadership ended: the holds and settled tasks are the next leader's now. If this
@@ -178,12 +192,12 @@ impl Engine {
         origin: Origin,
     ) -> Disposition {
         let dry_run = self.mode == PolicyMode::DryRun;
-        let final_action = match decision.action {
+        let final_action = match &decision.action {
             Action::Resume => FinalAction::Resume,
             Action::Abort => FinalAction::Abort,
             Action::Fail => FinalAction::Fail,
             Action::Hold(hold) if !dry_run => {
-                let outcome = self.hold(task, decision, hold, origin, Utc::now());
+                let outcome = self.hold(task, decision, hold.clone(), origin, Utc::now());
                 self.record(facts, decision, false, outcome, received);
                 return Disposition::Ack(TaskOutcome::Held);
             }
@@ -213,6 +227,9 @@ impl Engine {
                 self.forget(task.id);
                 self.decided.insert(task.id);
                 self.record(facts, decision, false, AuditOutcome::Done, received);
+                let decided =
+                    DecisionRecord::by_rule(task, &decision.rule, final_action, Utc::now());
+                self.journal.decided(decided).await;
                 Disposition::Ack(TaskOutcome::Decided)
             }
             Err(error) => {
@@ -242,7 +259,11 @@ impl Engine {
         let since = task.created.unwrap_or(now);
         let deadline = since + hold.max;
         let existing = self.holds.get(task.id);
-        let held = HeldTask {
+        let rediscovered = origin == Origin::Listed && task.created.is_none_or(|c| c < term_began);
+        let keepalive_due = existing
+            .as_ref()
+            .map_or(now, |h| h.keepalive_due.min(deadline));
+        let mut held = HeldTask {
             view: HoldView {
                 id: task.id,
                 operation: task.operation.as_str().into(),
@@ -253,16 +274,25 @@ impl Engine {
                 since,
                 deadline,
                 fallback: hold.fallback,
+                approvals: existing
+                    .as_ref()
+                    .map(|h| h.view.approvals.clone())
+                    .unwrap_or_default(),
+                needed: hold.approval.needed,
             },
             keepalive: hold.keepalive.unwrap_or(self.hold_settings.keepalive),
             message: decision.message.as_str().into(),
             vcd_timeout: task.timeout_date,
-            next_check: existing
-                .as_ref()
-                .map_or(now, |h| h.next_check.min(deadline)),
+            next_check: keepalive_due,
+            keepalive_due,
             failures: existing.as_ref().map_or(0, |h| h.failures),
+            approval: hold.approval.clone(),
+            reminders_sent: existing.as_ref().map_or(0, |h| h.reminders_sent),
+            escalation_sent: existing.as_ref().is_some_and(|h| h.escalation_sent),
         };
-        let rediscovered = origin == Origin::Listed && task.created.is_none_or(|c| c < term_began);
+        if existing.is_none() {
+            self.restore_from_journal(&mut held, rediscovered, now);
+        }
         let announcement = existing.is_none().then(|| Event {
             rediscovered,
             ..held.event(WebhookEvent::Held, &held.message, now)
@@ -275,6 +305,51 @@ impl Engine {
         };
         self.notifier.send(announcement);
         AuditOutcome::Held
+    }
+
+    /// A hold taken in anew (at start, after a takeover, or first held): what the journal
+    /// says was recorded and announced for it, "1 of 2: carol" and the reminders sent. A hold
+    /// found again in vCD's list of which the journal knows nothing (a journal that was lost,
+    /// or could not be read) counts what fell due before as announced, so that nothing is
+    /// repeated.
+    fn restore_from_journal(&self, held: &mut HeldTask, rediscovered: bool, now: DateTime<Utc>) {
+        match self.journal.pending(held.view.id) {
+            Some(pending) => {
+                held.view.approvals = pending
+                    .approvals
+                    .into_iter()
+                    .map(|(approver, at)| Approval {
+                        approver: approver.into(),
+                        at,
+                    })
+                    .collect();
+                held.reminders_sent = pending
+                    .reminded
+                    .map_or(0, |at| held.reminders_due(at.min(now)));
+                held.escalation_sent = pending.escalated.is_some();
+            }
+            None if rediscovered && !self.journal.was_read() => {
+                held.reminders_sent = held.reminders_due(now);
+                held.escalation_sent = held.escalated(now);
+            }
+            None => {}
+        }
+    }
+
+    /// The journal lost what it held (its stream was deleted): recorded approvals are gone
+    /// with it, and held tasks start again at 0 of N.
+    pub(crate) fn forget_approvals(&self) {
+        for held in self.holds.list() {
+            if !held.view.approvals.is_empty() {
+                self.holds
+                    .update(held.view.id, |held| held.view.approvals.clear());
+            }
+        }
+    }
+
+    /// `[holds] allow_self_approval`: whether approvers may decide their own requests.
+    pub(crate) fn allow_self_approval(&self) -> bool {
+        self.hold_settings.allow_self_approval
     }
 
     /// The task is decided: it is neither held nor settled any more.

@@ -1,5 +1,6 @@
-//! The hold scheduler: one task that sleeps until the earliest hold is due, then keeps it
-//! alive with `updateProgress` or, past its deadline, applies the rule's fallback. Work on
+//! The hold scheduler: one task that sleeps until the earliest hold is due, then announces its
+//! reminder or escalation when one is due, keeps it alive with `updateProgress` or, past its
+//! deadline, applies the rule's fallback. Work on
 //! due holds runs concurrently, bounded, each under the task's single flight.
 
 use std::sync::Arc;
@@ -12,9 +13,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::holds::{HeldTask, HoldRegistry, next_keepalive, next_retry};
+use super::holds::{Announcements, HeldTask, HoldRegistry, next_keepalive, next_retry};
 use super::{Engine, audit};
 use crate::duration::format_duration;
+use crate::journal::{DecisionRecord, Record};
 use crate::liveness::Heartbeat;
 use crate::notify::Event;
 use crate::outcome::{AuditOutcome, HoldEvent, KeepaliveOutcome, WebhookEvent};
@@ -56,16 +58,92 @@ impl Engine {
         self.metrics.hold_lateness(lateness);
         if hold.expired(now) {
             self.fall_back(hold).await;
-        } else {
-            self.keep_alive(hold).await;
+            return;
         }
+        let hold = self.announce(hold, now).await;
+        if hold.keepalive_due <= now {
+            self.keep_alive(hold).await;
+        } else {
+            self.holds.reschedule(id, hold.keepalive_due, |_| {});
+        }
+    }
+
+    /// Sends the reminder and the escalation due at `now`, if any, and counts them as sent in
+    /// the registry and the journal (so that the next leader sends neither again): the one
+    /// place they are announced. Both are timed from the task's `createdTime`; a reminder
+    /// missed (no instance led) is sent once.
+    async fn announce(&self, mut hold: HeldTask, now: DateTime<Utc>) -> HeldTask {
+        let due = hold.take_announcements(now);
+        if due == Announcements::default() {
+            return hold;
+        }
+        let task_id = hold.view.id;
+        let records = [
+            due.reminder
+                .then_some(Record::Reminder { task_id, at: now }),
+            due.escalation
+                .then_some(Record::Escalated { task_id, at: now }),
+        ];
+        for record in records.into_iter().flatten() {
+            // Announced anyway: a reminder sent twice after a takeover is better than none.
+            if let Err(error) = self.journal.write(record).await {
+                tracing::warn!(task_id = %task_id, %error, "announcement not journaled");
+            }
+        }
+        let (reminders_sent, escalation_sent) = (hold.reminders_sent, hold.escalation_sent);
+        self.holds.update(hold.view.id, |h| {
+            h.reminders_sent = reminders_sent;
+            h.escalation_sent = escalation_sent;
+        });
+        let waited = format_duration((now - hold.view.since).to_std().unwrap_or_default());
+        if due.reminder {
+            let message = format!(
+                "Still waiting for a decision after {waited} (vcd-blockd rule \"{}\"); {} at {}",
+                hold.view.rule,
+                hold.view.fallback.name(),
+                hold.view.deadline.to_rfc3339()
+            );
+            audit::hold_event(
+                &hold.view,
+                HoldEvent::Reminder,
+                "none",
+                AuditOutcome::Done,
+                &message,
+            );
+            self.notifier
+                .send(hold.event(WebhookEvent::Reminder, &message, now));
+        }
+        if due.escalation {
+            let to: Vec<String> = hold
+                .approval
+                .escalate_to
+                .iter()
+                .map(|(who, _)| who.to_string())
+                .collect();
+            let message = format!(
+                "No decision after {waited} (vcd-blockd rule \"{}\"): {} may decide too",
+                hold.view.rule,
+                to.join(", ")
+            );
+            audit::hold_event(
+                &hold.view,
+                HoldEvent::Escalation,
+                "none",
+                AuditOutcome::Done,
+                &message,
+            );
+            self.notifier
+                .send(hold.event(WebhookEvent::Escalated, &message, now));
+        }
+        hold
     }
 
     async fn keep_alive(&self, hold: HeldTask) {
         let extend_by = self.hold_settings.extend_by;
+        let message = hold.progress_message();
         match self
             .vcd
-            .update_progress(hold.view.id, &hold.message, Some(extend_by))
+            .update_progress(hold.view.id, &message, Some(extend_by))
             .await
         {
             Ok(task) if task.status.is_active() => {
@@ -84,7 +162,7 @@ impl Engine {
                     HoldEvent::Keepalive,
                     "updateProgress",
                     AuditOutcome::Done,
-                    &hold.message,
+                    &message,
                 );
             }
             Ok(_) => self.release(&hold, HoldEvent::Keepalive),
@@ -106,6 +184,8 @@ impl Engine {
                 self.decided.insert(view.id);
                 self.metrics
                     .decision(view.fallback.name(), &view.rule, false);
+                let decided = DecisionRecord::of_hold(view, view.fallback, Vec::new(), Utc::now());
+                self.journal.decided(decided).await;
                 audit::hold_event(
                     view,
                     HoldEvent::Fallback,
@@ -246,22 +326,29 @@ mod tests {
                 since: due,
                 deadline,
                 fallback: FinalAction::Abort,
+                approvals: Vec::new(),
+                needed: 1,
             },
             keepalive: Duration::from_secs(keepalive_secs),
             message: "Waiting".into(),
             vcd_timeout: None,
             next_check: due,
+            keepalive_due: due,
             failures: 0,
+            approval: Arc::default(),
+            reminders_sent: 0,
+            escalation_sent: false,
         }
     }
 
     /// Serves `holds` on the paused clock as the engine would with a vCD that accepts every
-    /// keepalive and fallback; returns each attendance as (id, seconds since the start).
+    /// keepalive and fallback; returns what was done as (id, seconds since the start, what:
+    /// `keepalive`, `fallback`, `reminder` or `escalated`).
     async fn serve_for(
         holds: Arc<HoldRegistry>,
         run_for: Duration,
         meanwhile: impl Future<Output = ()>,
-    ) -> Vec<(u128, i64)> {
+    ) -> Vec<(u128, i64, &'static str)> {
         let clock = Arc::new(paused_clock());
         let start = clock();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -284,12 +371,30 @@ mod tests {
                         async move {
                             let now = clock();
                             let at = (now - start).num_seconds();
-                            seen.lock().unwrap().push((id.uuid().as_u128(), at));
-                            let Some(hold) = holds.get(id) else { return };
+                            let did =
+                                |what| seen.lock().unwrap().push((id.uuid().as_u128(), at, what));
+                            let Some(mut hold) = holds.get(id) else {
+                                return;
+                            };
                             if hold.expired(now) {
+                                did("fallback");
                                 holds.remove(id);
-                            } else {
+                                return;
+                            }
+                            let due = hold.take_announcements(now);
+                            let counted = (hold.reminders_sent, hold.escalation_sent);
+                            holds.update(id, |h| (h.reminders_sent, h.escalation_sent) = counted);
+                            if due.reminder {
+                                did("reminder");
+                            }
+                            if due.escalation {
+                                did("escalated");
+                            }
+                            if hold.keepalive_due <= now {
+                                did("keepalive");
                                 holds.reschedule(id, next_keepalive(&hold, now, EXTEND_BY), |_| {});
+                            } else {
+                                holds.reschedule(id, hold.keepalive_due, |_| {});
                             }
                         }
                     },
@@ -302,8 +407,16 @@ mod tests {
         shutdown.cancel();
         serving.await.unwrap();
         let mut seen = seen.lock().unwrap().clone();
-        seen.sort_by_key(|&(id, at)| (at, id));
+        seen.sort_by_key(|&(id, at, what)| (at, id, what));
         seen
+    }
+
+    /// The times at which `what` was done to hold `id`.
+    fn times(seen: &[(u128, i64, &str)], id: u128, what: &[&str]) -> Vec<i64> {
+        seen.iter()
+            .filter(|(seen_id, _, done)| *seen_id == id && what.contains(done))
+            .map(|&(_, at, _)| at)
+            .collect()
     }
 
     #[tokio::test(start_paused = true)]
@@ -315,14 +428,9 @@ mod tests {
         holds.insert(held(2, 600, start + Duration::from_secs(90), hour));
         let seen = serve_for(holds.clone(), Duration::from_secs(2 * 3600), async {}).await;
 
-        let times = |id| -> Vec<i64> {
-            seen.iter()
-                .filter(|(seen_id, _)| *seen_id == id)
-                .map(|&(_, at)| at)
-                .collect()
-        };
-        assert_eq!(times(1), (0..=3600).step_by(300).collect::<Vec<_>>());
-        assert_eq!(times(2), [90, 690, 1290, 1890, 2490, 3090, 3600]);
+        let attended = |id| times(&seen, id, &["keepalive", "fallback"]);
+        assert_eq!(attended(1), (0..=3600).step_by(300).collect::<Vec<_>>());
+        assert_eq!(attended(2), [90, 690, 1290, 1890, 2490, 3090, 3600]);
         assert!(holds.is_empty(), "both holds ended at their deadline");
     }
 
@@ -340,6 +448,60 @@ mod tests {
             }
         };
         let seen = serve_for(holds, Duration::from_secs(20), late_arrival).await;
-        assert_eq!(seen, [(1, 0), (2, 10)]);
+        assert_eq!(seen, [(1, 0, "keepalive"), (2, 10, "keepalive")]);
+    }
+
+    fn with_reminders(mut hold: HeldTask, remind_every: u64, escalate_after: u64) -> HeldTask {
+        hold.approval = Arc::new(crate::policy::ApprovalRule {
+            remind_every: Some(Duration::from_secs(remind_every)),
+            escalate_after: Some(Duration::from_secs(escalate_after)),
+            ..Default::default()
+        });
+        hold
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reminders_and_the_escalation_come_at_their_times_from_the_tasks_creation() {
+        let start = paused_clock()();
+        let hour = start + Duration::from_secs(3600);
+        let holds = Arc::new(HoldRegistry::default());
+        // Keepalives every 25 min; a reminder every 10 min; escalation after 35 min.
+        holds.insert(with_reminders(held(1, 1500, start, hour), 600, 2100));
+        let seen = serve_for(holds, Duration::from_secs(2 * 3600), async {}).await;
+        assert_eq!(
+            times(&seen, 1, &["reminder"]),
+            [600, 1200, 1800, 2400, 3000]
+        );
+        assert_eq!(times(&seen, 1, &["escalated"]), [2100]);
+        assert_eq!(times(&seen, 1, &["keepalive"]), [0, 1500, 3000]);
+        assert_eq!(
+            times(&seen, 1, &["fallback"]),
+            [3600],
+            "no reminder at the deadline"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reminders_missed_while_nobody_led_come_once_and_nothing_announced_is_repeated() {
+        // The task was created 25 min before this instance took it in: two reminders (10 and
+        // 20 min) fell due meanwhile, and the escalation (at 15 min) too.
+        let created = paused_clock()() - Duration::from_secs(1500);
+        let deadline = created + Duration::from_secs(3600);
+        let holds = Arc::new(HoldRegistry::default());
+        let mut missed = with_reminders(held(1, 3000, created, deadline), 600, 900);
+        missed.keepalive_due = created + Duration::from_secs(1500);
+        holds.insert(missed.clone());
+        // The same hold, as the journal says: the first reminder and the escalation were sent.
+        let mut journaled = missed;
+        journaled.view.id = TaskId::from_uuid(uuid::Uuid::from_u128(2));
+        journaled.reminders_sent = 1;
+        journaled.escalation_sent = true;
+        holds.insert(journaled);
+        let seen = serve_for(holds, Duration::from_secs(1200), async {}).await;
+        for id in [1, 2] {
+            assert_eq!(times(&seen, id, &["reminder"]), [0, 300, 900], "hold {id}");
+        }
+        assert_eq!(times(&seen, 1, &["escalated"]), [0]);
+        assert_eq!(times(&seen, 2, &["escalated"]), Vec::<i64>::new());
     }
 }

@@ -1,10 +1,10 @@
-//! The admin API for held tasks: list them, approve (resume) or reject (abort/fail) one, and
-//! `whoami`. Every route needs `Authorization: Bearer <token>`, the admin token or an
+//! The admin API for held tasks: list them, approve (resume) or reject (abort/fail) one, the
+//! latest decisions (`/v1/decisions`), and `whoami`. Every route needs `Authorization: Bearer <token>`, the admin token or an
 //! approver's; the token names the approver, who sees only the tasks of their orgs. Approvals
 //! answer after vCD accepted. An instance that stands by forwards the calls to the leader.
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +29,7 @@ pub(crate) fn routes(state: HttpState) -> Router<HttpState> {
         .route("/v1/holds", get(list))
         .route("/v1/holds/{id}/approve", post(approve))
         .route("/v1/holds/{id}/reject", post(reject))
+        .route("/v1/decisions", get(decisions))
         .route("/v1/whoami", get(whoami))
         .route_layer(middleware::from_fn_with_state(guard, require_token))
         .layer(middleware::map_response(no_store))
@@ -143,6 +144,37 @@ async fn whoami(Extension(caller): Extension<Caller>) -> Json<serde_json::Value>
 /// The held tasks of the approver's orgs, oldest first.
 async fn list(State(state): State<HttpState>, Extension(caller): Extension<Caller>) -> Response {
     run(&state, &caller, Call::List).await
+}
+
+/// The latest decisions of the approver's orgs, newest first, from the journal:
+/// `GET /v1/decisions?since=RFC3339&limit=N`; 400 for a parameter that cannot be read.
+async fn decisions(
+    State(state): State<HttpState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (mut since, mut limit) = (None, None);
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "since" => since = Some(value.into_owned()),
+            "limit" => match value.parse::<usize>() {
+                Ok(value) => limit = Some(value),
+                Err(_) => {
+                    return problem(
+                        StatusCode::BAD_REQUEST,
+                        &format!("limit: {value:?} is not a number of decisions"),
+                    );
+                }
+            },
+            other => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    &format!("unknown parameter {other:?}; use since and limit"),
+                );
+            }
+        }
+    }
+    run(&state, &caller, Call::Decisions { since, limit }).await
 }
 
 async fn approve(

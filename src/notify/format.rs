@@ -54,6 +54,11 @@ fn plain(event: &Event, link: Option<&str>) -> Value {
         "url": link,
         "at": rfc3339(event.at),
         "rediscovered": (event.kind == WebhookEvent::Held).then_some(event.rediscovered),
+        "approvals": event.hold.approvals.iter().map(|a| json!({
+            "approver": &*a.approver,
+            "at": rfc3339(a.at),
+        })).collect::<Vec<_>>(),
+        "needed": event.hold.needed,
     })
 }
 
@@ -130,6 +135,9 @@ fn headline(event: &Event) -> String {
             event.action.unwrap_or(event.hold.fallback).name()
         ),
         (WebhookEvent::KeepaliveFailed, _) => "Keepalives failing, the task may time out".into(),
+        (WebhookEvent::ApprovalRecorded, _) => format!("Approved {}", event.hold.progress()),
+        (WebhookEvent::Reminder, _) => "Still waiting for approval".to_owned(),
+        (WebhookEvent::Escalated, _) => "Escalated: no decision yet".to_owned(),
     };
     format!(
         "{what}: {} by {} in {}",
@@ -155,6 +163,9 @@ fn facts(event: &Event) -> Vec<(&'static str, String)> {
     }
     if let Some(approver) = &event.approver {
         facts.push(("Approver", approver.to_string()));
+    }
+    if event.hold.needed > 1 {
+        facts.push(("Approvals", event.hold.progress()));
     }
     facts
 }
@@ -249,6 +260,8 @@ mod tests {
                 since: at("2026-11-20T09:14:03.512Z"),
                 deadline: at("2026-11-20T10:14:03.512Z"),
                 fallback: FinalAction::Abort,
+                approvals: Vec::new(),
+                needed: 1,
             },
             approver: None,
             action: None,
@@ -298,6 +311,8 @@ mod tests {
                 "action": null,
                 "message": "Waiting for approval",
                 "url": null,
+                "approvals": [],
+                "needed": 1,
                 "at": "2026-11-20T09:14:04Z",
                 "rediscovered": false,
             })
@@ -339,7 +354,43 @@ mod tests {
         assert_eq!(body["message"], "ok by carol");
         assert_eq!(body["url"], LINK);
         assert_eq!(body["rediscovered"], Value::Null, "held events only");
-        assert_eq!(body.as_object().unwrap().len(), 15);
+        assert_eq!(body.as_object().unwrap().len(), 17);
+    }
+
+    #[test]
+    fn a_recorded_approval_says_how_far_the_approvals_are_in_every_format() {
+        let recorded = Event {
+            kind: WebhookEvent::ApprovalRecorded,
+            approver: Some("carol".into()),
+            message: Some("Approved by carol".into()),
+            hold: HoldView {
+                approvals: vec![crate::task::Approval {
+                    approver: "carol".into(),
+                    at: at("2026-11-20T09:20:00Z"),
+                }],
+                needed: 2,
+                ..held().hold
+            },
+            ..held()
+        };
+        let json = body(WebhookFormat::Json, &recorded, None);
+        assert_eq!(json["event"], "approval_recorded");
+        assert_eq!(
+            json["approvals"],
+            json!([{"approver": "carol", "at": "2026-11-20T09:20:00Z"}])
+        );
+        assert_eq!(json["needed"], 2);
+        let slack = body(WebhookFormat::Slack, &recorded, None).to_string();
+        assert!(
+            slack.contains("Approved 1 of 2: carol: vdcInstantiateVapp"),
+            "{slack}"
+        );
+        assert!(slack.contains("Approvals\\n1 of 2: carol"), "{slack}");
+        let teams = body(WebhookFormat::Teams, &recorded, None).to_string();
+        assert!(
+            teams.contains("\"title\":\"Approvals\",\"value\":\"1 of 2: carol\""),
+            "{teams}"
+        );
     }
 
     #[test]

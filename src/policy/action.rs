@@ -1,11 +1,13 @@
-//! Checks action names and hold parameters (`max`, `fallback`, `keepalive`) of rules and
-//! `[defaults]`, turning them into an [`Action`].
+//! Checks action names and hold parameters (`max`, `fallback`, `keepalive`, and through
+//! `approval` who decides) of rules and `[defaults]`, turning them into an [`Action`].
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 use toml::Spanned;
 
+use super::approval;
 use super::error::{PolicyError, Source, did_you_mean};
 use super::model::{ACTION_NAMES, Action, Hold};
 use super::raw::{RawHold, RawRule};
@@ -105,6 +107,7 @@ fn compile_hold(
         })
         .map(Some),
     };
+    let approval = approval::compile(raw, max, source, errors);
     if errors.len() > before {
         return None;
     }
@@ -112,6 +115,7 @@ fn compile_hold(
         max: max?,
         fallback: fallback?,
         keepalive: keepalive?,
+        approval: Arc::new(approval),
     })
 }
 

@@ -55,12 +55,24 @@ impl Policy {
         named
     }
 
+    /// The longest `hold.max` among the rules that hold, or `None` when no rule holds: what
+    /// the journal must keep at least (recorded approvals of a task still held).
+    pub(crate) fn longest_hold(&self) -> Option<Duration> {
+        self.rules
+            .iter()
+            .filter_map(|rule| match &rule.action {
+                Action::Hold(hold) => Some(hold.max),
+                _ => None,
+            })
+            .max()
+    }
+
     /// The longest keepalive cadence among the rules that hold (`default` for those that set
     /// none), or `None` when no rule holds.
     pub(crate) fn longest_keepalive(&self, default: Duration) -> Option<Duration> {
         self.rules
             .iter()
-            .filter_map(|rule| match rule.action {
+            .filter_map(|rule| match &rule.action {
                 Action::Hold(hold) => Some(hold.keepalive.unwrap_or(default)),
                 _ => None,
             })

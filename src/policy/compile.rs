@@ -225,7 +225,7 @@ fn compile_rule(
     if let Some(name) = &name {
         let known = KnownRule {
             location: location.clone(),
-            action: action.map(|a| a.name()),
+            action: action.as_ref().map(Action::name),
             dry_run: raw.dry_run,
         };
         if let Err(error) = index.register(name, known, source) {
@@ -239,7 +239,7 @@ fn compile_rule(
         .chain(each.iter().flat_map(|each| &each.conditions))
         .fold(Needs::default(), |needs, c| needs.with(c.fact.group));
     let on_unknown_matches = on_unknown(&raw, source, errors);
-    let message = match (&raw.message, action) {
+    let message = match (&raw.message, &action) {
         (Some(text), _) => template(text, source).map_err(|e| errors.push(e)).ok(),
         (None, Some(action)) => Some(Template::default_for_rule(action.name())),
         (None, None) => None,

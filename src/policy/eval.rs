@@ -35,7 +35,7 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
             continue;
         }
         return Decision {
-            action: rule.action,
+            action: rule.action.clone(),
             rule: rule.name.clone(),
             message: rule.render(facts),
             shadow,
@@ -44,7 +44,7 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
         };
     }
     Decision {
-        action: policy.defaults.action,
+        action: policy.defaults.action.clone(),
         rule: policy.defaults.name.clone(),
         message: policy.defaults.render(facts),
         shadow,
@@ -140,7 +140,7 @@ pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) ->
             RuleTrace {
                 rule: rule.name.clone(),
                 location: rule.location.clone(),
-                action: rule.action,
+                action: rule.action.clone(),
                 dry_run: rule.dry_run,
                 result,
                 vm,
@@ -393,11 +393,14 @@ action = "resume"
         DateTime::UNIX_EPOCH
     }
 
-    const HOLD: Action = Action::Hold(Hold {
-        max: Duration::from_secs(48 * 3600),
-        fallback: FinalAction::Abort,
-        keepalive: Some(Duration::from_secs(600)),
-    });
+    fn hold() -> Action {
+        Action::Hold(Hold {
+            max: Duration::from_secs(48 * 3600),
+            fallback: FinalAction::Abort,
+            keepalive: Some(Duration::from_secs(600)),
+            approval: std::sync::Arc::default(),
+        })
+    }
 
     #[test]
     fn first_enforcing_match_decides_and_dry_runs_are_shadows() {
@@ -407,8 +410,8 @@ action = "resume"
         let cases: &[(TaskFacts, Action, &str, &[&str])] = &[
             (facts("vdcUploadMedia", "dev", "alice", ""), Action::Resume, "media", &[]),
             (facts("VDCCOPYMEDIA", "dev", "alice", ""), Action::Resume, "media", &[]),
-            (facts("vdcInstantiateVapp", "prod-eu", "alice", ""), HOLD, "prod needs approval", &[]),
-            (facts("vdcInstantiateVapp", "PROD-EU", "alice", ""), HOLD, "prod needs approval", &[]),
+            (facts("vdcInstantiateVapp", "prod-eu", "alice", ""), hold(), "prod needs approval", &[]),
+            (facts("vdcInstantiateVapp", "PROD-EU", "alice", ""), hold(), "prod needs approval", &[]),
             (facts("vdcInstantiateVapp", "preprod-eu", "alice", ""), Action::Resume, "instantiate elsewhere", &[]),
             (facts("vdcDeleteVapp", "dev", "intern-bob", ""), Action::Resume, "deletes outside prod", shadow),
             (facts("vdcDeleteVapp", "prod-eu", "intern-bob", ""), Action::Abort, "defaults", shadow),
@@ -422,8 +425,12 @@ action = "resume"
             let decision = decide(&policy, facts, now());
             let shadow_rules: Vec<&str> = decision.shadow.iter().map(|s| &*s.rule).collect();
             assert_eq!(
-                (decision.action, &*decision.rule, shadow_rules.as_slice()),
-                (*action, *rule, *shadows),
+                (
+                    decision.action.clone(),
+                    &*decision.rule,
+                    shadow_rules.as_slice()
+                ),
+                (action.clone(), *rule, *shadows),
                 "{facts:?}"
             );
             assert_eq!(explain(&policy, facts, now()).decision, decision);

@@ -7,6 +7,7 @@
 //! policy's own `[[test]]` cases.
 
 mod action;
+mod approval;
 mod cloud;
 mod compile;
 mod error;
@@ -24,6 +25,8 @@ use std::path::Path;
 
 use crate::facts::{Needs, TaskFacts};
 
+pub use approval::ApprovalRule;
+pub(crate) use approval::{Who, Written};
 pub use error::PolicyErrors;
 pub use eval::decide;
 pub(crate) use eval::explain;
@@ -71,6 +74,24 @@ impl Policy {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         sources.hash(&mut hasher);
         Some(hasher.finish())
+    }
+
+    /// `check -c`: what the rules' `approvers` and `escalate_to` name that the approvers file
+    /// does not have, and `approvals` no set of its people could reach, in file order.
+    /// `members` gives the (lower-case) names an entry stands for in the approvers file.
+    pub(crate) fn approval_errors(&self, members: impl Fn(&Who) -> Vec<String>) -> PolicyErrors {
+        let errors = self
+            .rules
+            .iter()
+            .filter_map(|rule| match &rule.action {
+                Action::Hold(hold) => Some(hold.approval.unknown_in(&members)),
+                _ => None,
+            })
+            .flatten()
+            .collect::<Vec<_>>();
+        let mut errors = errors;
+        errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+        PolicyErrors(errors)
     }
 
     /// The policy's `[[test]]` cases, in order.

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::approval::ApprovalRule;
 use crate::duration::format_duration;
 use crate::facts::UnknownFact;
 use crate::task::FinalAction;
@@ -13,7 +14,7 @@ use crate::task::FinalAction;
 pub(crate) const DEFAULTS_RULE: &str = "defaults";
 
 /// What to do with a blocking task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Resume,
     Abort,
@@ -24,8 +25,8 @@ pub enum Action {
     Hold(Hold),
 }
 
-/// How long a task may be held and what happens when nobody decides in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How long a task may be held, what happens when nobody decides in time, and who decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
     /// Deadline, measured from the task's creation time (so restarts do not extend it).
     pub max: Duration,
@@ -33,6 +34,9 @@ pub struct Hold {
     pub fallback: FinalAction,
     /// Cadence of `updateProgress` calls; `None` = the daemon's configured default.
     pub keepalive: Option<Duration>,
+    /// Who may decide, how many must approve, reminders and escalation (shared by every
+    /// task the rule holds).
+    pub approval: Arc<ApprovalRule>,
 }
 
 /// Every action name a rule may use, in the order error messages list them.
@@ -73,6 +77,9 @@ impl fmt::Display for Action {
                 )?;
                 if let Some(keepalive) = hold.keepalive {
                     write!(f, ", keepalive {}", format_duration(keepalive))?;
+                }
+                if hold.approval.needed > 1 {
+                    write!(f, ", {} approvals", hold.approval.needed)?;
                 }
                 write!(f, ")")
             }
@@ -128,13 +135,14 @@ mod tests {
             max: Duration::from_secs(48 * 3600),
             fallback: FinalAction::Abort,
             keepalive: Some(Duration::from_secs(600)),
+            approval: Arc::default(),
         };
         let cases = [
             (Action::Resume, "resume", "resume"),
             (Action::Fail, "fail", "fail"),
             (Action::Ignore, "ignore", "ignore"),
             (
-                Action::Hold(hold),
+                Action::Hold(hold.clone()),
                 "hold",
                 "hold (max 2d, fallback abort, keepalive 10m)",
             ),

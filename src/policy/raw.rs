@@ -46,6 +46,11 @@ pub(crate) struct RawHold {
     pub max: Option<Spanned<String>>,
     pub fallback: Option<Spanned<String>>,
     pub keepalive: Option<Spanned<String>>,
+    pub approvers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub approvals: Option<Spanned<i64>>,
+    pub remind_every: Option<Spanned<String>>,
+    pub escalate_after: Option<Spanned<String>>,
+    pub escalate_to: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -146,7 +146,7 @@ impl Rule {
     pub(super) fn shadow(&self, facts: &TaskFacts) -> ShadowMatch {
         ShadowMatch {
             rule: self.name.clone(),
-            action: self.action,
+            action: self.action.clone(),
             message: self.render(facts),
         }
     }

@@ -31,7 +31,7 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    async fn start(world: &World) -> Instance {
+    pub(crate) async fn start(world: &World) -> Instance {
         let port = free_port();
         let process = world.spawn_daemon_process(port).await;
         Instance {

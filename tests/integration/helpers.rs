@@ -409,6 +409,7 @@ impl World {
             self.queue.clone(),
             format!("{}.dead", self.queue),
             format!("{}.leader", self.queue),
+            format!("{}.journal", self.queue),
         ] {
             let _ = self
                 .channel
@@ -490,6 +491,9 @@ allow_self_approval = {allow_self_approval}
 [reconcile]
 interval = "{reconcile_interval}"
 
+[state]
+dir = "{state_dir}"
+
 [http]
 listen = "127.0.0.1:0"
 admin_token_file = "admin-token"
@@ -520,6 +524,7 @@ public_url = "{public_url}"
         allow_self_approval = options.allow_self_approval,
         public_url = options.public_url,
         max_in_flight = options.max_in_flight,
+        state_dir = path("state").display(),
     );
     std::fs::write(path("config.toml"), config).unwrap();
     Settings::load_with_env(Some(&path("config.toml")), &Default::default())

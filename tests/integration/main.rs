@@ -11,6 +11,7 @@
 mod browser;
 mod helpers;
 
+mod approval_rules;
 mod approvers;
 mod broker;
 mod cli;
@@ -22,6 +23,7 @@ mod explain;
 mod ha;
 mod holds;
 mod hostile;
+mod journal;
 mod listeners;
 mod owner_facts;
 mod poll;

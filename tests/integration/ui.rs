@@ -45,9 +45,10 @@ async fn an_approver_signs_in_sees_the_held_task_and_approves_it() {
     .await;
     let dave = world.create(held_task("dave", "billing")).await;
     let own = world.create(held_task("carol", "carols-lab")).await;
+    let erin = world.create(held_task("erin", "erins-lab")).await;
     let admin = Admin::new(world.admin_url());
-    crate::helpers::eventually("both tasks are held", || async {
-        admin.holds().await.filter(|holds| holds.len() == 2)
+    crate::helpers::eventually("the tasks are held", || async {
+        admin.holds().await.filter(|holds| holds.len() == 3)
     })
     .await;
 
@@ -84,7 +85,7 @@ async fn an_approver_signs_in_sees_the_held_task_and_approves_it() {
     browser
         .wait_for(
             "the held tasks are listed",
-            &format!("document.querySelectorAll('#holds .hold').length === 2 && document.querySelector('{card}')"),
+            &format!("document.querySelectorAll('#holds .hold').length === 3 && document.querySelector('{card}')"),
         )
         .await;
     assert_eq!(
@@ -114,22 +115,15 @@ async fn an_approver_signs_in_sees_the_held_task_and_approves_it() {
         std::fs::write(path, browser.screenshot().await).unwrap();
     }
 
-    // Her own request: the page says why she may not, and the task stays held.
+    // Her own request: greyed out, with the reason, and the task stays held.
     let own_card = format!("#hold-{own}");
-    browser.click(&format!("{own_card} .approve")).await;
-    let refusal = browser
-        .wait_for(
-            "the refusal shows on the card",
-            &format!("document.querySelector('{own_card} .hold-error').textContent"),
-        )
-        .await;
-    assert!(
-        refusal
-            .as_str()
-            .unwrap()
-            .contains("may not decide it themselves"),
-        "{refusal}"
+    assert_eq!(
+        browser.text(&format!("{own_card} .why-not")).await,
+        "You may not decide this task: your own request."
     );
+    let disabled = format!("document.querySelector('{own_card} .approve').disabled");
+    assert_eq!(browser.eval(&disabled).await, true);
+    browser.click(&format!("{own_card} .approve")).await;
     assert_eq!(world.sim.task(own).unwrap().status, "active");
 
     browser
@@ -155,14 +149,15 @@ async fn an_approver_signs_in_sees_the_held_task_and_approves_it() {
 
     // Decided meanwhile by someone else: the page says the task is no longer waiting.
     let (status, _) = admin
-        .decide(&own.to_string(), "approve", serde_json::json!({}))
+        .decide(&erin.to_string(), "approve", serde_json::json!({}))
         .await;
     assert_eq!(status, 200);
-    browser.click(&format!("{own_card} .approve")).await;
+    let erin_card = format!("#hold-{erin}");
+    browser.click(&format!("{erin_card} .approve")).await;
     browser
         .wait_for(
             "the page says it was decided",
-            &format!("document.querySelector('{own_card} .hold-error').textContent.includes('already decided')"),
+            &format!("document.querySelector('{erin_card} .hold-error').textContent.includes('already decided')"),
         )
         .await;
     let png = browser.screenshot().await;
@@ -198,5 +193,112 @@ async fn the_page_loads_nothing_from_elsewhere_and_says_so_in_its_policy() {
             assert!(!body.contains(elsewhere), "{path} contains {elsewhere:?}");
         }
     }
+    world.finish().await;
+}
+
+const TWO_PEOPLE: &str = r#"
+[defaults]
+action = "abort"
+
+[[rule]]
+name = "production deletes need two people"
+operation = "vdcDeleteVapp"
+action = "hold"
+message = "Waiting for two approvals"
+[rule.hold]
+max = "48h"
+approvals = 2
+"#;
+
+const DAVE: &str = "dave-page-token-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_how_far_the_approvals_are_and_greys_out_who_approved() {
+    let world = World::start(Options {
+        policy: TWO_PEOPLE.into(),
+        approvers: Some(format!(
+            "{}{}",
+            approver("carol", CAROL, None),
+            approver("dave", DAVE, None)
+        )),
+        ..Options::default()
+    })
+    .await;
+    let delete = world
+        .create(NewTask {
+            operation: "vdcDeleteVapp".into(),
+            ..held_task("erin", "billing")
+        })
+        .await;
+    let carol = Admin::with_token(world.admin_url(), CAROL);
+    crate::helpers::eventually("the task is held", || async {
+        carol.holds().await.filter(|holds| holds.len() == 1)
+    })
+    .await;
+    let (status, answer) = carol
+        .decide(&delete.to_string(), "approve", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+
+    let mut browser = Browser::launch().await;
+    browser.goto(&format!("{}/ui/", world.admin_url())).await;
+    browser
+        .wait_for(
+            "the sign-in form shows",
+            "!document.getElementById('sign-in').hidden",
+        )
+        .await;
+    browser.type_into("#token", CAROL).await;
+    browser.click("#sign-in-button").await;
+    let card = format!("#hold-{delete}");
+    let approvals = browser
+        .wait_for(
+            "the approvals show on the card",
+            &format!("document.querySelector('{card} .approvals') && document.querySelector('{card} .approvals').textContent"),
+        )
+        .await;
+    assert_eq!(approvals, "1 of 2: carol");
+    assert_eq!(
+        browser.text(&format!("{card} .why-not")).await,
+        "You may not decide this task: already approved by you."
+    );
+    let disabled = format!("document.querySelector('{card} .approve').disabled");
+    assert_eq!(browser.eval(&disabled).await, true);
+    let fits = browser
+        .eval("document.documentElement.scrollWidth <= window.innerWidth")
+        .await;
+    assert_eq!(fits, true, "the page fits a phone-sized screen");
+
+    // dave signs in on the same page and completes the approvals.
+    browser.click("#sign-out").await;
+    browser
+        .wait_for(
+            "the sign-in form shows",
+            "!document.getElementById('sign-in').hidden",
+        )
+        .await;
+    browser.type_into("#token", DAVE).await;
+    browser.click("#sign-in-button").await;
+    browser
+        .wait_for(
+            "dave may decide",
+            &format!("document.querySelector('{card} .approve') && !document.querySelector('{card} .approve').disabled"),
+        )
+        .await;
+    browser.click(&format!("{card} .approve")).await;
+    browser
+        .wait_for(
+            "the task leaves the list",
+            &format!(
+                "!document.querySelector('{card}') && document.getElementById('notice').textContent"
+            ),
+        )
+        .await;
+    let task = world.sim.task(delete).unwrap();
+    assert_eq!(task.status, "resumed");
+    assert_eq!(
+        task.actions.last().unwrap().message,
+        "Approved by carol and dave (vcd-blockd rule \"production deletes need two people\")"
+    );
     world.finish().await;
 }

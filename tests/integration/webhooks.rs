@@ -110,6 +110,8 @@ async fn a_held_task_is_announced_once_with_every_field() {
             "url": format!("{PUBLIC_URL}/ui/#{id}"),
             "at": held["at"],
             "rediscovered": false,
+            "approvals": [],
+            "needed": 1,
         })
     );
     let deadline: chrono::DateTime<chrono::Utc> =

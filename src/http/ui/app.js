@@ -1,10 +1,12 @@
 // The approvals page: sign in with an approver token (kept in this tab's sessionStorage), list
-// the held tasks this approver may decide, approve or reject them. It calls the same admin API
+// the held tasks this approver may decide, approve or reject them, and show what was decided
+// lately (automatically or by people) in the approver's orgs. It calls the same admin API
 // as `vcd-blockd holds`; the daemon decides what this approver may see and do.
 "use strict";
 
 const TOKEN_KEY = "vcd-blockd-token";
 const REFRESH_MS = 15000;
+const DECIDED_SHOWN = 20;
 const $ = (id) => document.getElementById(id);
 let refreshTimer = null;
 
@@ -72,8 +74,10 @@ function render(who) {
   $("sign-in").hidden = who !== null;
   $("who").hidden = who === null;
   $("holds-section").hidden = who === null;
+  $("decided-section").hidden = who === null;
   if (who === null) {
     $("holds").replaceChildren();
+    $("decided").replaceChildren();
     return;
   }
   $("who-name").textContent = who.name;
@@ -119,6 +123,37 @@ async function refresh() {
   $("empty").hidden = holds.length > 0;
   const highlighted = document.querySelector(".hold.highlight");
   if (highlighted) highlighted.scrollIntoView({ block: "center" });
+  await refreshDecided();
+}
+
+// "Decided lately": the latest decisions of the approver's orgs, newest first.
+async function refreshDecided() {
+  let decisions;
+  try {
+    decisions = await api("/v1/decisions?limit=" + DECIDED_SHOWN);
+  } catch (error) {
+    if (error.status === 401) return signOut();
+    show("error", "Cannot list the latest decisions: " + error.message);
+    return;
+  }
+  const now = Date.now();
+  $("decided").replaceChildren(...decisions.map((decided) => decidedItem(decided, now)));
+  $("decided-empty").hidden = decisions.length > 0;
+}
+
+function decidedItem(decided, now) {
+  const item = $("decided-template").content.firstElementChild.cloneNode(true);
+  const set = (selector, text) => (item.querySelector(selector).textContent = text);
+  item.dataset.id = decided.task_id;
+  const done = { resume: "Resumed", abort: "Aborted", fail: "Failed" }[decided.action] || decided.action;
+  set(".action", done);
+  set(".operation", decided.operation);
+  set(".org", "in " + decided.org);
+  set(".by", decided.approvers.length ? "by " + decided.approvers.join(", ") : "by the rule");
+  set(".ago", span(now - Date.parse(decided.at)) + " ago");
+  set(".user", "requested by " + decided.user);
+  set(".rule", decided.rule);
+  return item;
 }
 
 function card(hold, now, highlight) {
@@ -136,6 +171,20 @@ function card(hold, now, highlight) {
   set(".deadline-in", span(Date.parse(hold.deadline) - now));
   set(".fallback", hold.fallback + " if nobody decides");
   set(".task-id", hold.id);
+  const needed = hold.needed || 1;
+  const approvals = hold.approvals || [];
+  if (needed > 1 || approvals.length > 0) {
+    const names = approvals.map((approval) => approval.approver).join(", ");
+    set(".approvals", approvals.length + " of " + needed + (names ? ": " + names : ""));
+    item.querySelector(".approvals").hidden = false;
+    item.querySelector(".approvals-label").hidden = false;
+  }
+  if (hold.may_decide === false) {
+    item.classList.add("not-yours");
+    set(".why-not", "You may not decide this task: " + (hold.why_not || "not yours to decide") + ".");
+    item.querySelector(".why-not").hidden = false;
+    item.querySelectorAll("button, select, input").forEach((control) => (control.disabled = true));
+  }
   const message = item.querySelector(".message");
   message.id = "message-" + hold.id;
   item.querySelector(".message-label").htmlFor = message.id;
@@ -156,16 +205,23 @@ async function decide(item, hold, verb) {
       method: "POST",
       body: JSON.stringify(body),
     });
+    if (answer.recorded) {
+      const names = answer.approvals.map((approval) => approval.approver).join(", ");
+      show("notice", "Your approval is recorded (" + answer.approvals.length + " of " + answer.needed + ": " + names + "); the task waits for another approver.");
+      refresh();
+      return;
+    }
     item.remove();
     $("empty").hidden = $("holds").children.length > 0;
     const done = { resume: "resumed", abort: "aborted", fail: "failed" }[answer.action] || "decided";
     show("notice", hold.operation + " in " + hold.org + " by " + hold.user + ": " + done + ".");
+    await refreshDecided();
   } catch (error) {
     const why = {
       401: "Your token is no longer accepted; sign in again.",
       403: error.message,
       404: "vCD does not know this task any more.",
-      409: "This task is not waiting any more (already decided): " + error.message,
+      409: error.message,
     }[error.status] || error.message;
     const line = item.querySelector(".hold-error");
     line.textContent = why;

@@ -10,6 +10,7 @@
 mod deliver;
 pub(crate) mod forward;
 pub(crate) mod headers;
+pub(crate) mod journal;
 pub(crate) mod leader;
 pub(crate) mod notification;
 pub(crate) mod probe;
@@ -64,6 +65,8 @@ pub(crate) struct AmqpSource {
     pub forwarder: Arc<Forwarder>,
     /// Answers forwarded admin calls while this instance leads.
     pub desk: CallDesk,
+    /// The journal's stream, written through this source's sessions.
+    pub stream: Arc<journal::StreamJournal>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +139,10 @@ impl AmqpSource {
         while !shutdown.is_cancelled() {
             report.beat();
             let session = self.session(report, shutdown, &mut reconnect, &mut problem);
-            match session.await {
+            let ended = session.await;
+            // Nothing is written through a session that ended, however it ended.
+            self.stream.detach();
+            match ended {
                 Ok(()) => break,
                 Err(error) => {
                     // The broker's own refusal, in words that say what to fix, unless a
@@ -168,7 +174,7 @@ impl AmqpSource {
         reconnect: &mut Schedule,
         problem: &mut Option<String>,
     ) -> Result<(), AmqpError> {
-        let connection = self.connect().await?;
+        let connection = Arc::new(self.connect().await?);
         let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -187,6 +193,7 @@ impl AmqpSource {
             return Err(error.into());
         }
         *problem = None;
+        self.stream.attach(connection.clone()).await?;
         let mut replies = self.forwarder.open(&connection).await?;
         let (mut leader_queue, mut leader_deliveries) =
             LeaderQueue::open(&connection, &self.settings, self.desk.key.clone()).await?;
@@ -282,7 +289,8 @@ impl AmqpSource {
         ended
     }
 
-    /// Begins a term: consume the notifications.
+    /// Begins a term: read the journal (so that what people said before is known before
+    /// anyone is answered), then consume the notifications.
     async fn lead(
         &self,
         channel: &lapin::Channel,
@@ -296,6 +304,9 @@ impl AmqpSource {
                 FieldTable::default(),
             )
             .await?;
+        if let Err(error) = self.engine.journal().replay().await {
+            tracing::error!(%error, "the journal could not be read: recorded approvals start again at 0 until a later takeover reads it");
+        }
         self.leadership.gain();
         tracing::info!(queue = %self.settings.queue, "consuming");
         Ok(consumer)

@@ -473,3 +473,84 @@ fn a_rule_asking_for_facts_its_operations_owner_lacks_is_warned_about() {
         ]
     );
 }
+
+/// A hold rule whose `hold` table is `hold` (one line per key).
+fn approval_rule(hold: &str) -> String {
+    format!("[[rule]]\nname = \"r\"\naction = \"hold\"\n[rule.hold]\nmax = \"48h\"\n{hold}\n")
+}
+
+#[test]
+fn approval_keys_are_checked_where_they_are_written() {
+    let cases = [
+        (
+            approval_rule("approvals = 0"),
+            "p.toml:6:13: `hold.approvals` must be at least 1",
+        ),
+        (
+            approval_rule("approvers = [\"carol\"]\napprovals = 2"),
+            "p.toml:7:13: `hold.approvals` is 2 but `approvers` and `escalate_to` name only 1 people",
+        ),
+        (
+            approval_rule("approvers = [\"carol\", \"Carol\"]\napprovals = 2"),
+            "p.toml:7:13: name only 1 people",
+        ),
+        (
+            approval_rule("approvers = []"),
+            "p.toml:6:13: `hold.approvers` is empty",
+        ),
+        (
+            approval_rule("approvers = [\"group:\"]"),
+            "p.toml:6:14: `hold.approvers`: \"group:\" is not an approver's name",
+        ),
+        (
+            approval_rule("escalate_after = \"48h\"\nescalate_to = [\"oscar\"]"),
+            "p.toml:6:18: `hold.escalate_after` (2d) must be shorter than `hold.max` (2d)",
+        ),
+        (
+            approval_rule("escalate_after = \"12h\""),
+            "p.toml:6:18: `hold.escalate_after` needs `escalate_to`",
+        ),
+        (
+            approval_rule("escalate_to = [\"oscar\"]"),
+            "p.toml:6:15: `hold.escalate_to` needs `escalate_after`",
+        ),
+        (
+            approval_rule("remind_every = \"0s\""),
+            "p.toml:6:16: `hold.remind_every` must be longer than 0",
+        ),
+        (
+            approval_rule("approval = 2"),
+            "p.toml:6:1: unknown key `approval` in `hold` (did you mean `approvals`?)",
+        ),
+    ];
+    let cases: Vec<(&str, &str)> = cases.iter().map(|(t, e)| (t.as_str(), *e)).collect();
+    check(&cases);
+}
+
+#[test]
+fn a_four_eyes_rule_compiles_with_its_approvers_reminders_and_escalation() {
+    let text = approval_rule(
+        "approvers = [\"group:prod-leads\", \"dave\"]\napprovals = 2\nremind_every = \"4h\"\n\
+         escalate_after = \"12h\"\nescalate_to = [\"group:on-call\"]",
+    );
+    assert_eq!(errors_in(&text), Vec::<String>::new());
+    // A group may hold any number of people: only `check -c` can count them.
+    let groups = approval_rule("approvers = [\"group:prod-leads\"]\napprovals = 3");
+    assert_eq!(errors_in(&groups), Vec::<String>::new());
+    let policy = Policy::from_sources(&[("p.toml".to_owned(), text)]).unwrap();
+    let members = |who: &crate::policy::Who| match who.to_string().as_str() {
+        "group:prod-leads" => vec!["carol".to_owned()],
+        "dave" => vec!["dave".to_owned()],
+        _ => Vec::new(),
+    };
+    let errors: Vec<String> = policy
+        .approval_errors(members)
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        ["p.toml:10:16: no approver of the approvers file is in group \"on-call\""]
+    );
+}
