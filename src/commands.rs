@@ -244,6 +244,9 @@ fn check_policy(path: &Path) -> bool {
             for warning in policy.warnings() {
                 println!("{warning}");
             }
+            for warning in policy.time_warnings(chrono::Utc::now()) {
+                println!("{warning}");
+            }
             true
         }
         Err(errors) => {

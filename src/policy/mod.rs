@@ -19,8 +19,12 @@ mod raw;
 mod rule;
 mod selftest;
 mod template;
+mod window;
 
 use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use crate::facts::{Needs, TaskFacts};
 
@@ -43,6 +47,8 @@ pub struct Policy {
     tests: Vec<PolicyTest>,
     /// What `check` should point out without refusing the policy, as `file:line: text`.
     warnings: Vec<String>,
+    /// The `[[window]]`s rules name in `during` and `outside`.
+    windows: window::CompiledWindows,
 }
 
 impl Policy {
@@ -99,6 +105,32 @@ impl Policy {
     /// Things worth pointing out that do not make the policy wrong (`check` prints them).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The first instant after `now` at which time alone may change a decision: a window
+    /// that a rule names opens or closes, or a rule's `from` or `until` passes. `None` when
+    /// the policy's answers no longer depend on time.
+    pub fn next_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let windows = &self.windows.windows;
+        let changes = self
+            .rules
+            .iter()
+            .map(|rule| rule.time.next_change(windows, now));
+        changes.flatten().min()
+    }
+
+    /// Every window of the policy, in policy order, with whether it is open at `now`.
+    pub fn windows_at(&self, now: DateTime<Utc>) -> Vec<(Arc<str>, bool)> {
+        let open = self.windows.windows.open_at(now);
+        let list = self.windows.windows.list().iter().enumerate();
+        list.map(|(i, window)| (window.name.clone(), open.contains(i)))
+            .collect()
+    }
+
+    /// What `check` points out about time that has passed at `now`: rules whose `until` is
+    /// over, one-off windows that have ended.
+    pub fn time_warnings(&self, now: DateTime<Utc>) -> Vec<String> {
+        window::expired_warnings(&self.windows, &self.rules, now)
     }
 
     /// Whether any rule matches on owner facts.
