@@ -192,6 +192,7 @@ mod tests {
                 since: at("2026-11-20T09:14:03.512Z"),
                 deadline: at("2026-11-20T10:14:03.512Z"),
                 fallback: FinalAction::Abort,
+                reason: None,
             },
             next_keepalive: at("2026-11-20T09:19:03Z"),
         };

@@ -189,6 +189,10 @@ pub struct HoldView {
     /// When the fallback applies: `since` plus the rule's `hold.max`.
     pub deadline: DateTime<Utc>,
     pub fallback: FinalAction,
+    /// Why time holds it, when the rule has conditions on time: `weekend freeze until Mon
+    /// 06:00 CET`.
+    #[serde(default)]
+    pub reason: Option<Box<str>>,
 }
 
 /// `Arc<str>` in JSON as a plain string (serde's `rc` feature would do the same for every

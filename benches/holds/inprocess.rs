@@ -29,6 +29,7 @@ pub(crate) fn registry_cost(n: usize) -> (f64, usize) {
                 since: now,
                 deadline: now + chrono::Duration::hours(48),
                 fallback: FinalAction::Abort,
+                reason: None,
             },
             keepalive: Duration::from_secs(240),
             message: "Waiting for approval: vdcInstantiateVapp by alice@acme".into(),

@@ -404,6 +404,7 @@ mod tests {
                 since: now - chrono::TimeDelta::minutes(90),
                 deadline: now + chrono::TimeDelta::hours(46) + chrono::TimeDelta::minutes(30),
                 fallback: FinalAction::Abort,
+                reason: None,
             },
             next_keepalive: now,
         };

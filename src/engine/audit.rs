@@ -225,6 +225,7 @@ mod tests {
             since: "2026-11-20T09:14:03Z".parse().unwrap(),
             deadline: "2026-11-20T10:14:03Z".parse().unwrap(),
             fallback: FinalAction::Abort,
+            reason: None,
         };
         let events = json_events(|| {
             decision(

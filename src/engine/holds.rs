@@ -251,6 +251,7 @@ mod tests {
                 since: at(0),
                 deadline: at(3600),
                 fallback: FinalAction::Abort,
+                reason: None,
             },
             keepalive: Duration::from_secs(300),
             message: "Waiting for approval".into(),

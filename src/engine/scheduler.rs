@@ -246,6 +246,7 @@ mod tests {
                 since: due,
                 deadline,
                 fallback: FinalAction::Abort,
+                reason: None,
             },
             keepalive: Duration::from_secs(keepalive_secs),
             message: "Waiting".into(),

@@ -46,6 +46,7 @@ fn plain(event: &Event, link: Option<&str>) -> Value {
         "user": &*event.hold.user,
         "owner_name": &*event.hold.owner_name,
         "rule": &*event.hold.rule,
+        "reason": event.hold.reason.as_deref(),
         "deadline": rfc3339(event.hold.deadline),
         "fallback": event.hold.fallback.name(),
         "approver": event.approver.as_deref(),
@@ -149,6 +150,9 @@ fn facts(event: &Event) -> Vec<(&'static str, String)> {
         ("Rule", event.hold.rule.to_string()),
         ("Deadline", readable(event.hold.deadline)),
     ];
+    if let Some(reason) = &event.hold.reason {
+        facts.push(("Why", reason.to_string()));
+    }
     match event.action {
         Some(action) => facts.push(("Action", action.name().to_owned())),
         None => facts.push(("Fallback", event.hold.fallback.name().to_owned())),
@@ -249,6 +253,7 @@ mod tests {
                 since: at("2026-11-20T09:14:03.512Z"),
                 deadline: at("2026-11-20T10:14:03.512Z"),
                 fallback: FinalAction::Abort,
+                reason: None,
             },
             approver: None,
             action: None,
@@ -292,6 +297,7 @@ mod tests {
                 "user": "dave",
                 "owner_name": "billing",
                 "rule": "production deployments need an approver",
+                "reason": null,
                 "deadline": "2026-11-20T10:14:03.512Z",
                 "fallback": "abort",
                 "approver": null,

@@ -163,6 +163,7 @@ mod tests {
                 since: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
                 deadline: DateTime::from_timestamp(1_800_003_600, 0).unwrap(),
                 fallback: FinalAction::Abort,
+                reason: None,
             },
             approver: None,
             action: None,

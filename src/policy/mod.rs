@@ -119,6 +119,15 @@ impl Policy {
         changes.flatten().min()
     }
 
+    /// The first instant after `now` at which any window of the policy opens or closes,
+    /// named by a rule or not (for `window_open`).
+    pub fn next_window_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let list = self.windows.windows.list();
+        list.iter()
+            .filter_map(|window| window.next_change(now))
+            .min()
+    }
+
     /// Every window of the policy, in policy order, with whether it is open at `now`.
     pub fn windows_at(&self, now: DateTime<Utc>) -> Vec<(Arc<str>, bool)> {
         let open = self.windows.windows.open_at(now);
