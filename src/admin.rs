@@ -209,6 +209,7 @@ mod tests {
                 "since": "2026-11-20T09:14:03.512Z",
                 "deadline": "2026-11-20T10:14:03.512Z",
                 "fallback": "abort",
+                "reason": null,
                 "next_keepalive": "2026-11-20T09:19:03Z",
             })
         );

@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(body["message"], "ok by carol");
         assert_eq!(body["url"], LINK);
         assert_eq!(body["rediscovered"], Value::Null, "held events only");
-        assert_eq!(body.as_object().unwrap().len(), 15);
+        assert_eq!(body.as_object().unwrap().len(), 16);
     }
 
     #[test]

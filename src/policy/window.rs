@@ -390,7 +390,13 @@ fn window_names(
             Some(index) => indexes.push(index),
             None if compiled.broken.contains(&name) => {}
             None => {
-                let known: Vec<&str> = windows.list().iter().map(|w| &*w.name).collect();
+                let written = compiled.broken.iter().map(String::as_str);
+                let known: Vec<&str> = windows
+                    .list()
+                    .iter()
+                    .map(|w| &*w.name)
+                    .chain(written)
+                    .collect();
                 let hint = super::error::did_you_mean(&name, known.iter().copied())
                     .map(|k| format!(" (did you mean {k:?}?)"))
                     .unwrap_or_default();
