@@ -32,6 +32,7 @@ fn main() {
     parse_cases(&bench);
     example_policy_cases(&bench);
     generated_policy_cases(&bench);
+    window_policy_cases(&bench);
     pipeline_case(&bench);
     reconcile_list_case(&bench);
     request_counts();
@@ -195,6 +196,62 @@ fn decide_case(bench: &Bench, name: &str, policy: &Policy, facts: &TaskFacts, ru
     bench.run(name, || decide(policy, black_box(facts), now));
 }
 
+/// Ten windows (schedules in three zones and one-off spans) named by ten rules, each rule
+/// also limited by `until`; the task is decided by `[defaults]` after every rule looked at the
+/// moment. Once with the open set cached (the usual case: it changes only at an opening or
+/// closing), once with it computed afresh on every call (two instants in different spans).
+fn window_policy_cases(bench: &Bench) {
+    let zones = ["Europe/Berlin", "America/New_York", "Asia/Tokyo"];
+    let mut text = String::from("[defaults]\naction = \"resume\"\n");
+    for i in 0..10 {
+        let zone = zones[i % zones.len()];
+        if i % 4 == 3 {
+            text.push_str(&format!(
+                "[[window]]\nname = \"w{i}\"\nfrom = \"2027-0{}-01T00:00:00Z\"\n\
+                 until = \"2027-0{}-15T00:00:00Z\"\n",
+                1 + i % 8,
+                1 + i % 8
+            ));
+        } else {
+            text.push_str(&format!(
+                "[[window]]\nname = \"w{i}\"\nschedule = \"{} {} * * MON-FRI\"\n\
+                 duration = \"{}h\"\ntimezone = \"{zone}\"\n",
+                i * 5,
+                i + 6,
+                1 + i % 3
+            ));
+        }
+        let (key, op) = if i % 2 == 0 {
+            ("during", "vdcDeleteVapp")
+        } else {
+            ("outside", "vdcDeleteMedia")
+        };
+        text.push_str(&format!(
+            "[[rule]]\nname = \"r{i}\"\noperation = \"{op}\"\n{key} = \"w{i}\"\n\
+             until = \"2030-01-01T00:00:00Z\"\naction = \"hold\"\nhold = {{ max = \"1h\" }}\n"
+        ));
+    }
+    let policy = Policy::from_sources(&[("windows.toml".into(), text)])
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    let task = facts("vdcInstantiateVapp", "prod-eu", "alice", "billing");
+    // A Sunday, 2026-12-06T12:00:00Z.
+    let sunday = chrono::DateTime::from_timestamp(1_796_558_400, 0).unwrap_or_default();
+    let monday = sunday + chrono::TimeDelta::hours(20);
+    assert_eq!(&*decide(&policy, &task, sunday).rule, "defaults");
+    bench.run("decide, 10 windows: open set cached", || {
+        decide(&policy, black_box(&task), sunday)
+    });
+    let mut flip = false;
+    bench.run("decide, 10 windows: open set recomputed", || {
+        flip = !flip;
+        decide(
+            &policy,
+            black_box(&task),
+            if flip { sunday } else { monday },
+        )
+    });
+}
+
 fn example_policy_cases(bench: &Bench) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/example.toml");
     let policy = Policy::load(path.as_ref()).unwrap_or_else(|errors| panic!("{errors}"));
@@ -208,21 +265,21 @@ fn example_policy_cases(bench: &Bench) {
     let late = facts("vdcDeleteVapp", "prod-eu", "alice", "billing");
     decide_case(
         bench,
-        "decide example: rule 4 resumes (media read)",
+        "decide example: rule 7 resumes (media read)",
         &policy,
         &early,
         "media uploads and copies are fine",
     );
     decide_case(
         bench,
-        "decide example: rule 6 holds (10 VMs read)",
+        "decide example: rule 9 holds (10 VMs read)",
         &policy,
         &held,
         "production deployments need an approver",
     );
     decide_case(
         bench,
-        "decide example: all 9 rules, defaults",
+        "decide example: all 12 rules, defaults",
         &policy,
         &late,
         "defaults",

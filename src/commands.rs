@@ -254,6 +254,9 @@ fn check_policy(path: &Path, approvers: Option<&[crate::approvers::Listed]>) -> 
             for warning in policy.warnings() {
                 println!("{warning}");
             }
+            for warning in policy.time_warnings(chrono::Utc::now()) {
+                println!("{warning}");
+            }
             true
         }
         Err(errors) => {

@@ -201,6 +201,7 @@ impl Daemon {
                 .clone()
                 .run_scheduler(liveness.register("scheduler"), shutdown.clone()),
         );
+        tasks.spawn(engine.clone().run_timeline(shutdown.clone()));
         let reloader = Arc::new(Reloader::new(
             engine.clone(),
             metrics.clone(),

@@ -71,6 +71,10 @@ enum Command {
         /// A fact as key=value (operation, org, user, owner_type, …); overrides --task.
         #[arg(long = "fact", value_name = "KEY=VALUE")]
         facts: Vec<String>,
+        /// Decide at this moment (RFC 3339, e.g. 2026-12-26T10:00:00+01:00) instead of now:
+        /// which windows are open, which rules' `from`/`until` hold.
+        #[arg(long, value_name = "TIME", value_parser = parse_moment)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// List, approve or reject held tasks, or show the latest decisions, through a running
     /// daemon's admin API. Needs no
@@ -285,15 +289,17 @@ fn main() -> ExitCode {
             config,
             policy,
             task_id: Some(id),
+            at,
             ..
-        } => commands::explain_live(config, policy, &id),
+        } => commands::explain_live(config, policy, &id, at),
         Command::Explain {
             config,
             policy,
             task,
             facts,
             task_id: None,
-        } => commands::explain(config, policy, task, &facts),
+            at,
+        } => commands::explain(config, policy, task, &facts, at),
         Command::Holds {
             config,
             url,
@@ -337,4 +343,13 @@ fn main() -> ExitCode {
         Command::Completions { shell } => commands::completions(Cli::command(), shell),
         Command::Man { out_dir } => commands::man(Cli::command(), out_dir.as_deref()),
     }
+}
+
+/// `--at`: an RFC 3339 instant with its offset.
+fn parse_moment(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|moment| moment.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            format!("{text:?} is not an instant; write RFC 3339, e.g. 2026-12-26T10:00:00+01:00")
+        })
 }

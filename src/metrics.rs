@@ -234,6 +234,8 @@ metrics! {
     counter journal_lost:
         "Times the journal was found gone (its stream deleted): the approvals it recorded were lost"
         => pub(crate) fn journal_lost();
+    info window_open:
+        "1 while the policy's [[window]] of that name is open, 0 while it is closed";
 }
 
 /// When the latest decision was taken, its action and rule.
@@ -252,6 +254,18 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Sets `window_open` to the policy's windows, `(name, open)` each; windows no longer in
+    /// the policy lose their series.
+    pub(crate) fn windows_open(&self, windows: &[(std::sync::Arc<str>, bool)]) {
+        self.window_open.clear();
+        for (name, open) in windows {
+            let labels: Labels = vec![("window", name.to_string())];
+            self.window_open
+                .get_or_create(&labels)
+                .set(i64::from(*open));
+        }
+    }
+
     /// Every metric at its start. `build_info` is set by the daemon, which knows its mode.
     pub fn new() -> Metrics {
         Metrics::register()

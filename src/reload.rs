@@ -63,7 +63,11 @@ impl Reloader {
                 self.failed.store(false, Ordering::Relaxed);
                 self.metrics.policy_reload(RunOutcome::Ok);
                 self.metrics.policy_loaded(chrono::Utc::now());
-                tokio::spawn(self.engine.clone().redecide_holds(self.shutdown.clone()));
+                let redecide = self
+                    .engine
+                    .clone()
+                    .redecide_holds(self.shutdown.clone(), "policy reloaded");
+                tokio::spawn(redecide);
                 Ok(())
             }
             Err(errors) => {

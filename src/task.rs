@@ -196,6 +196,10 @@ pub struct HoldView {
     /// How many distinct approvers must approve (the rule's `hold.approvals`, at least 1).
     #[serde(default = "one")]
     pub needed: u32,
+    /// Why time holds it, when the rule has conditions on time: `weekend freeze until Mon
+    /// 06:00 CET`.
+    #[serde(default)]
+    pub reason: Option<Box<str>>,
 }
 
 fn one() -> u32 {

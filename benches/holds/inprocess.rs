@@ -32,6 +32,7 @@ pub(crate) fn registry_cost(n: usize) -> (f64, usize) {
                 fallback: FinalAction::Abort,
                 approvals: Vec::new(),
                 needed: 1,
+                reason: None,
             },
             keepalive: Duration::from_secs(240),
             message: "Waiting for approval: vdcInstantiateVapp by alice@acme".into(),

@@ -495,6 +495,7 @@ mod tests {
                 fallback: FinalAction::Abort,
                 approvals: Vec::new(),
                 needed: 1,
+                reason: None,
             },
             next_keepalive: now,
             may_decide: true,

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path, standalone_vcd};
 use crate::config::Settings;
@@ -52,6 +52,7 @@ pub fn explain(
     policy: Option<PathBuf>,
     task: Option<PathBuf>,
     facts: &[String],
+    at: Option<DateTime<Utc>>,
 ) -> ExitCode {
     if task.is_none() && facts.is_empty() {
         eprintln!(
@@ -97,7 +98,10 @@ pub fn explain(
         }
     }
     print!("{known}");
-    print!("{}", policy::explain(&policy, &known.facts, Utc::now()));
+    print!(
+        "{}",
+        policy::explain(&policy, &known.facts, at.unwrap_or_else(Utc::now))
+    );
     ExitCode::SUCCESS
 }
 
@@ -105,7 +109,12 @@ pub fn explain(
 /// only: never an action, no broker) and explains it with the facts the daemon would use.
 /// Exit 0 when a decision or "already decided" was printed, 1 when vCD does not know the task
 /// or cannot be asked, 2 for usage and configuration errors.
-pub fn explain_live(config: Option<PathBuf>, policy: Option<PathBuf>, task_id: &str) -> ExitCode {
+pub fn explain_live(
+    config: Option<PathBuf>,
+    policy: Option<PathBuf>,
+    task_id: &str,
+    at: Option<DateTime<Utc>>,
+) -> ExitCode {
     let Ok(id) = TaskId::parse(task_id) else {
         eprintln!(
             "vcd-blockd: --task-id {task_id:?}: not a blocking task id (a UUID, or urn:vcloud:blockingTask:<UUID>)"
@@ -153,7 +162,8 @@ pub fn explain_live(config: Option<PathBuf>, policy: Option<PathBuf>, task_id: &
                     ..Known::given(facts)
                 };
                 print!("{known}");
-                print!("{}", policy::explain(&policy, &known.facts, Utc::now()));
+                let now = at.unwrap_or_else(Utc::now);
+                print!("{}", policy::explain(&policy, &known.facts, now));
                 ExitCode::SUCCESS
             }
         };

@@ -75,6 +75,8 @@ pub(super) fn decision(
         latency_ms = %format_args!("{:.3}", latency.as_secs_f64() * 1000.0),
         vm = decision.vm.as_deref(),
         unknown = unknown_list(&decision.unknown).as_deref(),
+        windows = window_list(&decision.windows).as_deref(),
+        reason = decision.reason.as_deref(),
         message = %decision.message,
         "decision"
     );
@@ -149,6 +151,11 @@ fn held_task_event(
     );
 }
 
+/// The windows open at the moment of a decision, comma-separated; `None` when none was.
+fn window_list(windows: &[std::sync::Arc<str>]) -> Option<String> {
+    (!windows.is_empty()).then(|| windows.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use std::io;
@@ -207,6 +214,8 @@ mod tests {
             shadow: Vec::new(),
             vm: None,
             unknown: Vec::new(),
+            windows: Vec::new(),
+            reason: None,
         };
         let held = HoldView {
             id: TaskId::parse(ID).unwrap(),
@@ -220,6 +229,7 @@ mod tests {
             fallback: FinalAction::Abort,
             approvals: Vec::new(),
             needed: 1,
+            reason: None,
         };
         let events = json_events(|| {
             decision(

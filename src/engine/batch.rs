@@ -59,9 +59,9 @@ impl Engine {
         }
     }
 
-    /// Decides every held task again with the current policy (after a reload), in the
-    /// background with bounded concurrency, until done or `shutdown`.
-    pub async fn redecide_holds(self: Arc<Self>, shutdown: CancellationToken) {
+    /// Decides every held task again with the current policy (after a reload, or when time
+    /// changed its answers: `why`), with bounded concurrency, until done or `shutdown`.
+    pub async fn redecide_holds(self: Arc<Self>, shutdown: CancellationToken, why: &'static str) {
         let ids: Vec<TaskId> = self.holds.list().iter().map(|hold| hold.view.id).collect();
         let count = ids.len();
         let (decided, failed) = self.handle_all(ids, Some(&shutdown)).await;
@@ -69,7 +69,8 @@ impl Engine {
             held = count,
             decided,
             failed,
-            "held tasks decided again with the new policy"
+            why,
+            "held tasks decided again"
         );
     }
 

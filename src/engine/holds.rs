@@ -390,6 +390,7 @@ mod tests {
                 fallback: FinalAction::Abort,
                 approvals: Vec::new(),
                 needed: 1,
+                reason: None,
             },
             keepalive: Duration::from_secs(300),
             message: "Waiting for approval".into(),

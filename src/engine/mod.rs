@@ -10,6 +10,7 @@ mod owner;
 mod recent;
 mod scheduler;
 mod single_flight;
+mod timeline;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
@@ -81,6 +82,9 @@ pub struct Engine {
     settled: Mutex<HashSet<TaskId>>,
     /// Tasks vCD accepted this daemon's decision for lately: announced again, they need no read.
     decided: RecentlyDecided,
+    /// Woken when the policy is replaced, so that the timeline sleeps until the new policy's
+    /// next instant of change.
+    policy_changed: tokio::sync::Notify,
 }
 
 impl Engine {
@@ -111,6 +115,7 @@ impl Engine {
             holds: HoldRegistry::default(),
             settled: Mutex::new(HashSet::new()),
             decided: RecentlyDecided::default(),
+            policy_changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -129,6 +134,7 @@ impl Engine {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(policy);
         self.settled_set().clear();
+        self.policy_changed.notify_waiters();
     }
 
     fn settled_set(&self) -> std::sync::MutexGuard<'_, HashSet<TaskId>> {
@@ -279,6 +285,7 @@ impl Engine {
                     .map(|h| h.view.approvals.clone())
                     .unwrap_or_default(),
                 needed: hold.approval.needed,
+                reason: decision.reason.as_deref().map(Box::from),
             },
             keepalive: hold.keepalive.unwrap_or(self.hold_settings.keepalive),
             message: decision.message.as_str().into(),

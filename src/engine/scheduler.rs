@@ -328,6 +328,7 @@ mod tests {
                 fallback: FinalAction::Abort,
                 approvals: Vec::new(),
                 needed: 1,
+                reason: None,
             },
             keepalive: Duration::from_secs(keepalive_secs),
             message: "Waiting".into(),

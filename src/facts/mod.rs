@@ -18,6 +18,7 @@ mod value;
 mod vapp;
 mod vdc;
 mod vm;
+pub(crate) mod window;
 
 pub(crate) use group::Group;
 pub use group::{FactGroup, FactKind, Needs, OwnerFact};

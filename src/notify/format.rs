@@ -46,6 +46,7 @@ fn plain(event: &Event, link: Option<&str>) -> Value {
         "user": &*event.hold.user,
         "owner_name": &*event.hold.owner_name,
         "rule": &*event.hold.rule,
+        "reason": event.hold.reason.as_deref(),
         "deadline": rfc3339(event.hold.deadline),
         "fallback": event.hold.fallback.name(),
         "approver": event.approver.as_deref(),
@@ -157,6 +158,9 @@ fn facts(event: &Event) -> Vec<(&'static str, String)> {
         ("Rule", event.hold.rule.to_string()),
         ("Deadline", readable(event.hold.deadline)),
     ];
+    if let Some(reason) = &event.hold.reason {
+        facts.push(("Why", reason.to_string()));
+    }
     match event.action {
         Some(action) => facts.push(("Action", action.name().to_owned())),
         None => facts.push(("Fallback", event.hold.fallback.name().to_owned())),
@@ -262,6 +266,7 @@ mod tests {
                 fallback: FinalAction::Abort,
                 approvals: Vec::new(),
                 needed: 1,
+                reason: None,
             },
             approver: None,
             action: None,
@@ -305,6 +310,7 @@ mod tests {
                 "user": "dave",
                 "owner_name": "billing",
                 "rule": "production deployments need an approver",
+                "reason": null,
                 "deadline": "2026-11-20T10:14:03.512Z",
                 "fallback": "abort",
                 "approver": null,
@@ -354,7 +360,7 @@ mod tests {
         assert_eq!(body["message"], "ok by carol");
         assert_eq!(body["url"], LINK);
         assert_eq!(body["rediscovered"], Value::Null, "held events only");
-        assert_eq!(body.as_object().unwrap().len(), 17);
+        assert_eq!(body.as_object().unwrap().len(), 18);
     }
 
     #[test]

@@ -165,6 +165,7 @@ mod tests {
                 fallback: FinalAction::Abort,
                 approvals: Vec::new(),
                 needed: 1,
+                reason: None,
             },
             approver: None,
             action: None,

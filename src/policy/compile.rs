@@ -17,6 +17,7 @@ use super::raw::{self, RawDefaults, RawRule, RawTest};
 use super::rule::{Condition, Defaults, EachCondition, OwnerCondition, Rule};
 use super::selftest;
 use super::template::Template;
+use super::window::{self, CompiledWindows, FileWindow};
 use crate::facts::{FactKind, Needs, documented_owner, owner_has};
 
 /// One file being compiled.
@@ -41,19 +42,42 @@ pub(crate) fn compile(sources: &[(String, String)]) -> Result<Policy, PolicyErro
         rules: Vec::new(),
         defaults: None,
         first_defaults: None,
+        windows: CompiledWindows::default(),
         index: RuleIndex {
             rules: HashMap::new(),
             defaults_action: Some(Action::Ignore.name()),
             complete: true,
         },
     };
-    let mut raw_tests = Vec::new();
-    for (file_index, (name, text)) in sources.iter().enumerate() {
-        let file = File {
+    let files: Vec<File<'_>> = sources
+        .iter()
+        .map(|(name, text)| File {
             source: Source { name, text },
             name: Arc::from(name.as_str()),
-        };
-        let tests = compiler.file(&file, file_index);
+        })
+        .collect();
+    let mut parsed = Vec::with_capacity(files.len());
+    let mut raw_windows = Vec::new();
+    for (file_index, file) in files.iter().enumerate() {
+        let (mut raw_file, errors) = raw::parse_file(&file.source);
+        for raw in std::mem::take(&mut raw_file.windows) {
+            raw_windows.push(FileWindow {
+                source: &file.source,
+                location: file.location(raw.span().start),
+                file_index,
+                raw,
+            });
+        }
+        parsed.push((raw_file, errors));
+    }
+    let mut window_errors = Vec::new();
+    compiler.windows = window::compile_windows(raw_windows, &mut window_errors);
+    for (file_index, error) in window_errors {
+        compiler.diagnostics.push(file_index, error);
+    }
+    let mut raw_tests = Vec::new();
+    for (file_index, (file, (raw_file, errors))) in files.iter().zip(parsed).enumerate() {
+        let tests = compiler.file(file, raw_file, errors, file_index);
         raw_tests.extend(tests.into_iter().map(|test| (file_index, test)));
     }
     let mut diagnostics = compiler.diagnostics;
@@ -68,6 +92,7 @@ pub(crate) fn compile(sources: &[(String, String)]) -> Result<Policy, PolicyErro
         defaults: compiler.defaults.unwrap_or_default(),
         tests,
         warnings,
+        windows: compiler.windows,
     })
 }
 
@@ -121,20 +146,28 @@ struct Compiler {
     defaults: Option<Defaults>,
     /// Where `[defaults]` was first written, even if it had errors.
     first_defaults: Option<Location>,
+    /// Every file's `[[window]]`s, compiled before any rule names them.
+    windows: CompiledWindows,
     index: RuleIndex,
 }
 
 impl Compiler {
     /// Compiles a file's `[defaults]` and rules; hands back its tests, which are compiled
     /// once every rule name is known.
-    fn file(&mut self, file: &File<'_>, file_index: usize) -> Vec<Spanned<RawTest>> {
-        let (raw_file, mut errors) = raw::parse_file(&file.source);
+    fn file(
+        &mut self,
+        file: &File<'_>,
+        raw_file: raw::RawFile,
+        mut errors: Vec<PolicyError>,
+        file_index: usize,
+    ) -> Vec<Spanned<RawTest>> {
         self.index.complete &= raw_file.rules_complete;
         if let Some(raw) = raw_file.defaults {
             self.defaults(file, raw, &mut errors);
         }
         for raw in raw_file.rules {
-            if let Some(rule) = compile_rule(file, raw, &mut self.index, &mut errors) {
+            let rule = compile_rule(file, raw, &mut self.index, &self.windows, &mut errors);
+            if let Some(rule) = rule {
                 self.rules.push(rule);
             }
         }
@@ -213,6 +246,7 @@ fn compile_rule(
     file: &File<'_>,
     raw: Spanned<RawRule>,
     index: &mut RuleIndex,
+    windows: &CompiledWindows,
     errors: &mut Vec<PolicyError>,
 ) -> Option<Rule> {
     let source = &file.source;
@@ -239,6 +273,7 @@ fn compile_rule(
         .chain(each.iter().flat_map(|each| &each.conditions))
         .fold(Needs::default(), |needs, c| needs.with(c.fact.group));
     let on_unknown_matches = on_unknown(&raw, source, errors);
+    let time = window::time_condition(&raw, windows, source, errors);
     let message = match (&raw.message, &action) {
         (Some(text), _) => template(text, source).map_err(|e| errors.push(e)).ok(),
         (None, Some(action)) => Some(Template::default_for_rule(action.name())),
@@ -255,6 +290,7 @@ fn compile_rule(
         each,
         needs,
         on_unknown_matches,
+        time,
         action: action?,
         message: message?,
         dry_run: raw.dry_run,

@@ -10,16 +10,19 @@ use chrono::{DateTime, Utc};
 use super::Policy;
 use super::model::{Action, DEFAULTS_RULE, Decision, Location};
 use super::rule::{EachCondition, Failure, Rule, Verdict, owner_value};
+use super::window::{Moment, TimeFailure};
+use crate::facts::window::OpenSet;
 use crate::facts::{FactGroup, FactValue, Record, TaskFacts, UnknownFact};
 
 /// Decides what to do with a task. Pure: no I/O, no clock; allocates only the message, the
 /// shadow list and what it says about unknown owner facts.
 pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decision {
-    let _ = now; // reserved for time-of-day rules
+    let open = policy.windows.windows.open_at(now);
+    let moment = Moment { now, open: &open };
     let mut shadow = Vec::new();
     let mut unknown = Vec::new();
     for rule in &policy.rules {
-        let vm = match rule.evaluate(facts) {
+        let vm = match rule.evaluate(facts, moment) {
             Verdict::Fails(_) => continue,
             Verdict::Unknown(facts) => {
                 note_unknown(&mut unknown, facts);
@@ -41,6 +44,8 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
             shadow,
             vm: vm.map(str::to_owned),
             unknown,
+            windows: open_names(policy, &open),
+            reason: rule.time.reason(&policy.windows.windows, now),
         };
     }
     Decision {
@@ -50,7 +55,16 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
         shadow,
         vm: None,
         unknown,
+        windows: open_names(policy, &open),
+        reason: None,
     }
+}
+
+/// The names of the open windows, in policy order.
+fn open_names(policy: &Policy, open: &OpenSet) -> Vec<Arc<str>> {
+    let list = policy.windows.windows.list();
+    let open = list.iter().enumerate().filter(|(i, _)| open.contains(*i));
+    open.map(|(_, window)| window.name.clone()).collect()
 }
 
 /// Adds `facts` to `unknown`, each key once.
@@ -70,6 +84,10 @@ pub(crate) struct Explanation {
     pub owner: crate::facts::OwnerFacts,
     /// Every rule of the policy, in order.
     pub rules: Vec<RuleTrace>,
+    /// The moment of the decision.
+    pub at: DateTime<Utc>,
+    /// Each window of the policy at that moment: `"weekend freeze": open until Mon 08:00 CET`.
+    pub windows: Vec<String>,
 }
 
 /// How one rule fared against the task.
@@ -114,15 +132,19 @@ pub(crate) struct Mismatch {
 /// Decides like [`decide`] and says, for every rule, whether it matched and why not.
 pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Explanation {
     let decision = decide(policy, facts, now);
+    let open = policy.windows.windows.open_at(now);
+    let moment = Moment { now, open: &open };
     let mut decided = false;
     let rules = policy
         .rules
         .iter()
         .map(|rule| {
             let (mut vm, mut unknown) = (None, Vec::new());
-            let result = match rule.evaluate(facts) {
+            let result = match rule.evaluate(facts, moment) {
                 _ if decided => RuleResult::NotReached,
-                Verdict::Fails(failure) => RuleResult::NoMatch(mismatch(rule, failure, facts)),
+                Verdict::Fails(failure) => {
+                    RuleResult::NoMatch(mismatch(policy, rule, failure, facts, now))
+                }
                 Verdict::Unknown(facts) => RuleResult::Unknown(facts),
                 Verdict::Matches {
                     vm: matched,
@@ -152,12 +174,44 @@ pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) ->
         decision,
         owner: facts.owner.clone(),
         rules,
+        at: now,
+        windows: window_lines(policy, now),
     }
 }
 
+/// `"weekend freeze": open until Mon 08:00 CET` or `"business hours": closed, opens Mon 08:00
+/// CET`, one per window of the policy.
+fn window_lines(policy: &Policy, now: DateTime<Utc>) -> Vec<String> {
+    let list = policy.windows.windows.list();
+    list.iter()
+        .map(|window| match window.closes_after(now) {
+            Some(closes) => format!(
+                "{:?}: open until {}",
+                window.name,
+                window.show_instant(closes, now)
+            ),
+            None => match window.next_change(now) {
+                Some(opens) => format!(
+                    "{:?}: closed, opens {}",
+                    window.name,
+                    window.show_instant(opens, now)
+                ),
+                None => format!("{:?}: closed for ever", window.name),
+            },
+        })
+        .collect()
+}
+
 /// What the condition that failed asked for and what the task had.
-fn mismatch(rule: &Rule, failure: Failure, facts: &TaskFacts) -> Mismatch {
+fn mismatch(
+    policy: &Policy,
+    rule: &Rule,
+    failure: Failure,
+    facts: &TaskFacts,
+    now: DateTime<Utc>,
+) -> Mismatch {
     match failure {
+        Failure::Time(failure) => time_mismatch(policy, rule, failure, now),
         Failure::Task(index) => {
             let condition = &rule.conditions[index];
             Mismatch {
@@ -207,6 +261,54 @@ fn mismatch(rule: &Rule, failure: Failure, facts: &TaskFacts) -> Mismatch {
     }
 }
 
+/// The keys of a rule's conditions on time, as a [`Mismatch`] names them.
+const TIME_KEYS: [&str; 4] = ["during", "outside", "from", "until"];
+
+/// What a rule's condition on time asked for and what the moment was.
+fn time_mismatch(
+    policy: &Policy,
+    rule: &Rule,
+    failure: TimeFailure,
+    now: DateTime<Utc>,
+) -> Mismatch {
+    let list = policy.windows.windows.list();
+    let names = |indexes: &[usize]| -> String {
+        let names: Vec<String> = indexes
+            .iter()
+            .map(|&i| format!("{:?}", list[i].name))
+            .collect();
+        names.join(", ")
+    };
+    let moment = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (key, pattern, value) = match failure {
+        TimeFailure::NotDuring => (
+            "during",
+            names(&rule.time.during),
+            "none of them is open".to_owned(),
+        ),
+        TimeFailure::Inside(index) => (
+            "outside",
+            names(&rule.time.outside),
+            format!("{:?} is open", list[index].name),
+        ),
+        TimeFailure::Before => (
+            "from",
+            rule.time.from.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            format!("it is {moment}"),
+        ),
+        TimeFailure::Expired => (
+            "until",
+            rule.time.until.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            format!("it is {moment}"),
+        ),
+    };
+    Mismatch {
+        key: key.to_owned(),
+        pattern,
+        value,
+    }
+}
+
 /// `"web-1": 4096` (one condition) or `"web-1": cpu 2, memory_mb 4096` (several).
 fn record_values(record: &Record, each: &EachCondition) -> String {
     let values: Vec<String> = each
@@ -248,6 +350,16 @@ impl fmt::Display for Explanation {
             writeln!(f, "vm:       {vm:?}")?;
         }
         writeln!(f, "message:  {}", decision.message)?;
+        if let Some(reason) = &decision.reason {
+            writeln!(f, "reason:   {reason}")?;
+        }
+        if !self.windows.is_empty() {
+            let at = self.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            writeln!(f, "at:       {at}")?;
+            for line in &self.windows {
+                writeln!(f, "window:   {line}")?;
+            }
+        }
         for fact in &decision.unknown {
             writeln!(f, "unknown:  {fact}")?;
         }
@@ -296,6 +408,9 @@ impl fmt::Display for RuleTrace {
                 "matched{vm}{unknown}; would {}, evaluation went on",
                 self.action
             ),
+            RuleResult::NoMatch(m) if TIME_KEYS.contains(&m.key.as_str()) => {
+                write!(f, "{} {}: {}", m.key, m.pattern, m.value)
+            }
             RuleResult::NoMatch(m) if of_each(&m.key) => {
                 write!(f, "{} does not match: {}", m.pattern, m.value)
             }

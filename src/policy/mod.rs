@@ -20,8 +20,12 @@ mod raw;
 mod rule;
 mod selftest;
 mod template;
+mod window;
 
 use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use crate::facts::{Needs, TaskFacts};
 
@@ -46,6 +50,8 @@ pub struct Policy {
     tests: Vec<PolicyTest>,
     /// What `check` should point out without refusing the policy, as `file:line: text`.
     warnings: Vec<String>,
+    /// The `[[window]]`s rules name in `during` and `outside`.
+    windows: window::CompiledWindows,
 }
 
 impl Policy {
@@ -122,6 +128,41 @@ impl Policy {
         &self.warnings
     }
 
+    /// The first instant after `now` at which time alone may change a decision: a window
+    /// that a rule names opens or closes, or a rule's `from` or `until` passes. `None` when
+    /// the policy's answers no longer depend on time.
+    pub fn next_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let windows = &self.windows.windows;
+        let changes = self
+            .rules
+            .iter()
+            .map(|rule| rule.time.next_change(windows, now));
+        changes.flatten().min()
+    }
+
+    /// The first instant after `now` at which any window of the policy opens or closes,
+    /// named by a rule or not (for `window_open`).
+    pub fn next_window_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let list = self.windows.windows.list();
+        list.iter()
+            .filter_map(|window| window.next_change(now))
+            .min()
+    }
+
+    /// Every window of the policy, in policy order, with whether it is open at `now`.
+    pub fn windows_at(&self, now: DateTime<Utc>) -> Vec<(Arc<str>, bool)> {
+        let open = self.windows.windows.open_at(now);
+        let list = self.windows.windows.list().iter().enumerate();
+        list.map(|(i, window)| (window.name.clone(), open.contains(i)))
+            .collect()
+    }
+
+    /// What `check` points out about time that has passed at `now`: rules whose `until` is
+    /// over, one-off windows that have ended.
+    pub fn time_warnings(&self, now: DateTime<Utc>) -> Vec<String> {
+        window::expired_warnings(&self.windows, &self.rules, now)
+    }
+
     /// Whether any rule matches on owner facts.
     pub fn uses_owner_facts(&self) -> bool {
         self.rules.iter().any(|rule| !rule.needs.is_empty())
@@ -155,7 +196,7 @@ mod tests {
     fn the_example_policy_loads_and_its_tests_pass() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/example.toml");
         let policy = Policy::load(&path).unwrap_or_else(|errors| panic!("{errors}"));
-        assert_eq!(policy.rule_count(), 9);
+        assert_eq!(policy.rule_count(), 12);
         let outcomes = run_tests(&policy, chrono::DateTime::UNIX_EPOCH);
         assert!(outcomes.len() >= 5);
         for outcome in outcomes {

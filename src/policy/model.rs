@@ -102,6 +102,11 @@ pub struct Decision {
     pub vm: Option<String>,
     /// Owner facts the rules tried needed but could not have, and why (each key once).
     pub unknown: Vec<UnknownFact>,
+    /// The policy's windows open at the moment of the decision, in policy order.
+    pub windows: Vec<Arc<str>>,
+    /// What time has to do with the decision, for people: `weekend freeze until Mon 06:00
+    /// CET` when the deciding rule has conditions on time.
+    pub reason: Option<String>,
 }
 
 /// A `dry_run` rule that matched: what it would have done.

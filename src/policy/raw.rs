@@ -38,6 +38,23 @@ pub(crate) struct RawRule {
     /// Owner-fact conditions (`vapp`, `vm`, `metadata`, … tables), in the order written.
     pub owner: RawOwnerValues,
     pub on_unknown: Option<Spanned<String>>,
+    /// Window names (a name or a list; other shapes are refused when compiled).
+    pub during: Option<Spanned<RawMatch>>,
+    pub outside: Option<Spanned<RawMatch>>,
+    pub from: Option<Spanned<String>>,
+    pub until: Option<Spanned<String>>,
+}
+
+/// A `[[window]]` table: `schedule` and `duration`, or `from` and `until`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWindow {
+    pub name: Option<Spanned<String>>,
+    pub schedule: Option<Spanned<String>>,
+    pub duration: Option<Spanned<String>>,
+    pub timezone: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
+    pub until: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +78,8 @@ pub(crate) struct RawTest {
     pub task: RawTask,
     pub expect: Option<Spanned<String>>,
     pub rule: Option<Spanned<String>>,
+    /// The moment the task is decided at (RFC 3339); the moment `test` runs when left out.
+    pub at: Option<Spanned<String>>,
 }
 
 /// The facts of a test task: match keys in [`MatchKey`] order (keys left out are empty
@@ -136,6 +155,7 @@ impl Comparison {
 pub(crate) struct RawFile {
     pub defaults: Option<Spanned<RawDefaults>>,
     pub rules: Vec<Spanned<RawRule>>,
+    pub windows: Vec<Spanned<RawWindow>>,
     pub tests: Vec<Spanned<RawTest>>,
     /// Whether every `[[rule]]` in the file could be read. When not, checks that need the
     /// full set of rule names (a test's expected rule) would report false errors.
@@ -169,6 +189,7 @@ pub(crate) fn parse_file(source: &Source<'_>) -> (RawFile, Vec<PolicyError>) {
                 file.rules_complete = errors.len() == before;
             }
             "test" => file.tests = tables(source, value, "test", &mut errors),
+            "window" => file.windows = tables(source, value, "window", &mut errors),
             "defaults" => errors.push(source.error(
                 value.span(),
                 "`defaults` must be a table: write [defaults] on its own line",
@@ -180,13 +201,13 @@ pub(crate) fn parse_file(source: &Source<'_>) -> (RawFile, Vec<PolicyError>) {
 }
 
 fn unknown_top_level(key: &str) -> String {
-    let known = ["defaults", "rule", "test"];
+    let known = ["defaults", "rule", "window", "test"];
     let hint = did_you_mean(key, known)
         .map(|k| format!(" (did you mean `{k}`?)"))
         .unwrap_or_default();
     format!(
         "unknown key `{key}` at the top level{hint}; a policy file holds only [defaults], \
-         [[rule]] and [[test]] tables"
+         [[rule]], [[window]] and [[test]] tables"
     )
 }
 
@@ -401,7 +422,17 @@ impl<'de> Visitor<'de> for RawMatchVisitor {
 static RULE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let head = ["name"].into_iter();
     let groups = FactGroup::all().map(FactGroup::name);
-    let tail = ["on_unknown", "action", "message", "hold", "dry_run"];
+    let tail = [
+        "during",
+        "outside",
+        "from",
+        "until",
+        "on_unknown",
+        "action",
+        "message",
+        "hold",
+        "dry_run",
+    ];
     head.chain(MatchKey::names())
         .chain(groups)
         .chain(tail)
@@ -432,6 +463,10 @@ enum RuleKey {
     Message,
     Hold,
     DryRun,
+    During,
+    Outside,
+    From,
+    Until,
 }
 
 impl RuleKey {
@@ -443,6 +478,10 @@ impl RuleKey {
             "message" => Some(RuleKey::Message),
             "hold" => Some(RuleKey::Hold),
             "dry_run" => Some(RuleKey::DryRun),
+            "during" => Some(RuleKey::During),
+            "outside" => Some(RuleKey::Outside),
+            "from" => Some(RuleKey::From),
+            "until" => Some(RuleKey::Until),
             other => MatchKey::parse(other)
                 .map(RuleKey::Match)
                 .or_else(|| FactGroup::parse(other).map(RuleKey::Group)),
@@ -616,6 +655,10 @@ impl<'de> Deserialize<'de> for RawRule {
                         RuleKey::Message => rule.message = Some(map.next_value()?),
                         RuleKey::Hold => rule.hold = Some(map.next_value()?),
                         RuleKey::DryRun => rule.dry_run = map.next_value()?,
+                        RuleKey::During => rule.during = Some(map.next_value()?),
+                        RuleKey::Outside => rule.outside = Some(map.next_value()?),
+                        RuleKey::From => rule.from = Some(map.next_value()?),
+                        RuleKey::Until => rule.until = Some(map.next_value()?),
                     }
                 }
                 Ok(rule)

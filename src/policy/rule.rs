@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::matcher::Matcher;
 use super::model::{Action, DEFAULTS_RULE, Location, ShadowMatch};
 use super::template::{Context, Template};
+use super::window::{Moment, TimeCondition, TimeFailure};
 use crate::facts::{
     FactGroup, FactValue, MatchKey, Needs, OwnerFact, TaskFacts, Unknown, UnknownFact,
 };
@@ -32,6 +33,8 @@ pub(crate) struct Rule {
     pub needs: Needs,
     /// Whether a rule whose owner facts are unknown matches.
     pub on_unknown_matches: bool,
+    /// On the moment of the decision: windows, `from`, `until`.
+    pub time: TimeCondition,
     pub action: Action,
     pub message: Template,
     /// Matches are recorded as shadow matches; evaluation goes on.
@@ -84,6 +87,8 @@ pub(crate) enum Failure {
     Owner(usize),
     /// No record met the conditions of `each[i]`.
     Each(usize),
+    /// The moment did not meet the rule's conditions on time.
+    Time(TimeFailure),
 }
 
 /// What happens when no rule matches.
@@ -104,10 +109,14 @@ impl Rule {
             .position(|condition| !condition.matcher.matches(facts.get(condition.key)))
     }
 
-    /// Evaluates every condition: the task's own facts first (always known), then the owner's.
-    pub(super) fn evaluate<'f>(&self, facts: &'f TaskFacts) -> Verdict<'f> {
+    /// Evaluates every condition: the task's own facts first (always known), then the
+    /// moment's, then the owner's.
+    pub(super) fn evaluate<'f>(&self, facts: &'f TaskFacts, moment: Moment<'_>) -> Verdict<'f> {
         if let Some(index) = self.first_mismatch(facts) {
             return Verdict::Fails(Failure::Task(index));
+        }
+        if let Err(failure) = self.time.check(moment) {
+            return Verdict::Fails(Failure::Time(failure));
         }
         let mut unknown = Vec::new();
         for (index, condition) in self.owner.iter().enumerate() {

@@ -30,6 +30,8 @@ pub struct PolicyTest {
     pub expect: &'static str,
     /// The rule expected to decide, or `"defaults"`; `None` = any rule.
     pub rule: Option<Arc<str>>,
+    /// The moment the task is decided at; `None`: the moment the tests run.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// The result of running one [`PolicyTest`].
@@ -86,7 +88,8 @@ fn by(rule: &str) -> String {
     }
 }
 
-/// Decides every test case's task with `policy`, in policy order.
+/// Decides every test case's task with `policy`, in policy order, each at its `at` or else
+/// at `now`.
 pub(crate) fn run_tests(policy: &Policy, now: DateTime<Utc>) -> Vec<TestOutcome> {
     policy
         .tests()
@@ -96,7 +99,7 @@ pub(crate) fn run_tests(policy: &Policy, now: DateTime<Utc>) -> Vec<TestOutcome>
             location: test.location.clone(),
             expect: test.expect,
             expect_rule: test.rule.clone(),
-            got: decide(policy, &test.facts, now),
+            got: decide(policy, &test.facts, test.at.unwrap_or(now)),
         })
         .collect()
 }
@@ -146,6 +149,10 @@ fn compile_test(
     {
         errors.push(source.error(rule.span(), problem));
     }
+    let at = raw
+        .at
+        .as_ref()
+        .map(|at| super::window::instant(source, at, "at", errors));
     let facts = facts(raw.task, header.clone(), source, errors);
     if errors.len() > before {
         return None;
@@ -156,6 +163,7 @@ fn compile_test(
         facts,
         expect: expect?,
         rule: raw.rule.map(|rule| Arc::from(rule.into_inner())),
+        at: at.flatten(),
     })
 }
 

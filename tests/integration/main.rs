@@ -35,3 +35,4 @@ mod vcd_load;
 mod vcd_sessions;
 mod vcd_settings;
 mod webhooks;
+mod windows;

@@ -102,6 +102,7 @@ async fn a_held_task_is_announced_once_with_every_field() {
             "user": "alice",
             "owner_name": "billing",
             "rule": "deployments need an approver",
+            "reason": null,
             "deadline": listed["deadline"],
             "fallback": "abort",
             "approver": null,

@@ -167,6 +167,11 @@ function card(hold, now, highlight) {
   set(".user", hold.user);
   set(".owner", hold.owner_name || "—");
   set(".rule", hold.rule);
+  if (hold.reason) {
+    set(".reason", hold.reason);
+    item.querySelector(".reason-label").hidden = false;
+    item.querySelector(".reason").hidden = false;
+  }
   set(".held-for", span(now - Date.parse(hold.since)));
   set(".deadline-in", span(Date.parse(hold.deadline) - now));
   set(".fallback", hold.fallback + " if nobody decides");
