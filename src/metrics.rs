@@ -18,8 +18,7 @@ use prometheus_client::registry::Registry;
 
 use crate::outcome::{
     DeadLetterReason, JournalSkip, KeepaliveOutcome, LoginOutcome, NotificationOutcome, RunOutcome,
-    Vocabulary,
-    WebhookEvent, WebhookOutcome,
+    Vocabulary, WebhookEvent, WebhookOutcome,
 };
 
 /// A series' labels, `(name, value)` in declaration order.

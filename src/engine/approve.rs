@@ -158,23 +158,27 @@ impl Engine {
         } else {
             "Rejected"
         };
-        let message = message.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| {
-            let by: Vec<&str> = if event == HoldEvent::Approve {
-                let earlier = &hold.view.approvals[..hold.view.approvals.len() - 1];
-                earlier
-                    .iter()
-                    .map(|a| &*a.approver)
-                    .chain([approver.signature()])
-                    .collect()
-            } else {
-                vec![approver.signature()]
-            };
-            format!(
+        let by: Vec<&str> = if event == HoldEvent::Approve {
+            let earlier = &hold.view.approvals[..hold.view.approvals.len() - 1];
+            earlier
+                .iter()
+                .map(|a| &*a.approver)
+                .chain([approver.signature()])
+                .collect()
+        } else {
+            vec![approver.signature()]
+        };
+        let message = match message.filter(|m| !m.trim().is_empty()) {
+            // With more than one approver, vCD's message names them all after the last one's
+            // own words.
+            Some(own) if by.len() > 1 => format!("{own} (approved by {})", and_list(&by)),
+            Some(own) => own,
+            None => format!(
                 "{verb} by {} (vcd-blockd rule \"{}\")",
                 and_list(&by),
                 hold.view.rule
-            )
-        });
+            ),
+        };
         // What people decide is journaled; a journal that cannot take it refuses the decision
         // before vCD hears of it.
         self.journal.check().await?;

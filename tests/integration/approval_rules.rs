@@ -196,15 +196,20 @@ async fn two_people_approve_one_is_announced_then_the_second_resumes_and_a_rejec
     assert_eq!(world.sim.task(resumed).unwrap().status, "active");
 
     // The second person resumes it, with both names in vCD's message.
+    // (The page's test shows the default message, "Approved by carol and dave (…)".)
     let (status, answer) = dave
-        .decide(&resumed.to_string(), "approve", json!({}))
+        .decide(
+            &resumed.to_string(),
+            "approve",
+            json!({"message": "change 4711"}),
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     let view = world.sim.task(resumed).unwrap();
     assert_eq!(view.status, "resumed");
     assert_eq!(
         view.actions.last().unwrap().message,
-        format!("Approved by carol and dave (vcd-blockd rule \"{RULE}\")")
+        "change 4711 (approved by carol and dave)"
     );
     let approved = receiver
         .wait_for(1, |body| body["event"] == "approved")
