@@ -237,8 +237,8 @@ impl Journal {
         self.lock().retain_pending(|id| !gone(id));
     }
 
-    /// Keeps checking the journal until `shutdown`: every [`CHECK_EVERY`] while it works, and
-    /// while it does not, repairing it on [`Backoff::JOURNAL`]'s schedule (a deleted stream is
+    /// Keeps checking the journal until `shutdown`: every `CHECK_EVERY` (10 s) while it works, and
+    /// while it does not, repairing it on `Backoff::JOURNAL`'s schedule (a deleted stream is
     /// declared again, empty).
     pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
         let mut schedule = Backoff::JOURNAL.schedule();
