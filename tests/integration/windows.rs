@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use vcd_sim::NewTask;
 
-use crate::helpers::{Admin, Options, World, eventually};
+use crate::helpers::{Admin, Options, World, eventually, wait_until};
 
 fn prod_deployment() -> NewTask {
     NewTask {
@@ -94,12 +94,15 @@ message = "Freeze over: {{operation}} goes on"
         view.actions.last().unwrap().message,
         "Freeze over: vdcInstantiateVapp goes on"
     );
-    let closed = world
-        .daemon()
-        .metrics
-        .render()
-        .contains("vcd_blockd_window_open{window=\"release freeze\"} 0");
-    assert!(closed, "window_open shows the freeze closed");
+    // The metric follows the timeline's wake-up, which may come just after the resume.
+    wait_until("window_open shows the freeze closed", || {
+        world
+            .daemon()
+            .metrics
+            .render()
+            .contains("vcd_blockd_window_open{window=\"release freeze\"} 0")
+    })
+    .await;
     world.finish().await;
 }
 
