@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use vcd_blockd::{Daemon, Health, Journal, Metrics, Settings};
 
@@ -118,26 +118,31 @@ fn file_replay(lines: &[String]) -> Result<Duration, String> {
         Arc::new(Metrics::new()),
         Arc::new(Health::default()),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let read = std::thread::scope(|scope| {
+    // The replay runs on a runtime of its own in a thread of its own: this function is called
+    // from the benchmark's runtime, where another may be neither entered nor dropped.
+    let (read, took) = std::thread::scope(|scope| {
         scope
-            .spawn(|| runtime.block_on(journal.replay()))
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let started = Instant::now();
+                let read = runtime
+                    .block_on(journal.replay())
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>((read, started.elapsed()))
+            })
             .join()
             .map_err(|_| "the replay panicked".to_owned())
-    })?
-    .map_err(|e| e.to_string())?;
-    let took = started.elapsed();
+    })??;
     if read != lines.len() {
         return Err(format!("{read} records read of {}", lines.len()));
     }
     Ok(took)
 }
 
-/// Declares the stream as the daemon does and publishes every line, with publisher confirms.
+/// Publishes every line, with publisher confirms.
 async fn fill_stream(stream: &str, lines: &[String]) -> Result<(), String> {
     let connection = Connection::connect(common::AMQP_URL, ConnectionProperties::default())
         .await
@@ -150,15 +155,18 @@ async fn fill_stream(stream: &str, lines: &[String]) -> Result<(), String> {
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .map_err(|e| e.to_string())?;
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("stream".into()),
-    );
+    // The daemon declared the stream, with its retention, during the empty takeovers; a
+    // declaration with other arguments would be refused (PRECONDITION_FAILED), so this one only
+    // checks that it is there.
+    let passive = QueueDeclareOptions {
+        passive: true,
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
     channel
-        .queue_declare(stream.into(), QueueDeclareOptions::durable(), arguments)
+        .queue_declare(stream.into(), passive, FieldTable::default())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("the journal stream {stream}: {e}"))?;
     for batch in lines.chunks(PUBLISH_BATCH) {
         let mut confirms = Vec::with_capacity(batch.len());
         for line in batch {
