@@ -28,6 +28,18 @@ pub(crate) const ADMIN_TOKEN: &str = "test-admin-token";
 /// The cluster secret every test daemon shares (`[http] cluster_secret_file`).
 pub(crate) const CLUSTER_SECRET: &str =
     "5f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+/// A policy that holds deployments for an approver (an hour, then aborts) and resumes the rest.
+pub(crate) const HOLD_DEPLOYMENTS: &str = r#"
+[defaults]
+action = "resume"
+
+[[rule]]
+name = "deployments need an approver"
+operation = "vdcInstantiateVapp"
+action = "hold"
+hold = { max = "1h", fallback = "abort" }
+"#;
+
 /// How long a test waits for something that should happen within a second or two.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 

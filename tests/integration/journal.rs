@@ -10,25 +10,16 @@ use vcd_sim::NewTask;
 use crate::approvers::approver;
 use crate::browser::Browser;
 use crate::ha::{Instance, roles};
-use crate::helpers::{ADMIN_TOKEN, Admin, Options, World, eventually, http_client};
-
-const POLICY: &str = r#"
-[defaults]
-action = "resume"
-
-[[rule]]
-name = "deployments need an approver"
-operation = "vdcInstantiateVapp"
-action = "hold"
-hold = { max = "1h", fallback = "abort" }
-"#;
+use crate::helpers::{
+    ADMIN_TOKEN, Admin, HOLD_DEPLOYMENTS, Options, World, eventually, http_client,
+};
 
 const CAROL: &str = "carol-token-0123456789";
 const BOB: &str = "bob-token-0123456789";
 
 fn options(broker: bool) -> Options {
     Options {
-        policy: POLICY.into(),
+        policy: HOLD_DEPLOYMENTS.into(),
         approvers: Some(
             [
                 approver("carol", CAROL, None),

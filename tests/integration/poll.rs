@@ -7,23 +7,12 @@ use std::time::Duration;
 use serde_json::Value;
 use vcd_sim::NewTask;
 
-use crate::helpers::{Admin, Options, World, eventually, http_client};
-
-const POLICY: &str = r#"
-[defaults]
-action = "resume"
-
-[[rule]]
-name = "deployments need an approver"
-operation = "vdcInstantiateVapp"
-action = "hold"
-hold = { max = "1h", fallback = "abort" }
-"#;
+use crate::helpers::{Admin, HOLD_DEPLOYMENTS, Options, World, eventually, http_client};
 
 #[tokio::test]
 async fn without_a_broker_tasks_are_found_by_listing_and_decided_held_and_kept_alive() {
     let world = World::start(Options {
-        policy: POLICY.into(),
+        policy: HOLD_DEPLOYMENTS.into(),
         broker: false,
         reconcile_interval: "1s",
         // vCD gives up after 6 s unless somebody keeps the task alive.
@@ -151,7 +140,7 @@ fn listings(world: &World) -> (Vec<String>, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_mode_pages_through_the_query_service_and_decides_every_task() {
     let options = Options {
-        policy: POLICY.into(),
+        policy: HOLD_DEPLOYMENTS.into(),
         broker: false,
         reconcile_interval: "1s",
         ..Options::default()
@@ -191,7 +180,7 @@ async fn poll_mode_pages_through_the_query_service_and_decides_every_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn where_vcd_refuses_the_query_the_task_list_document_is_read_instead() {
     let world = World::without_daemon(Options {
-        policy: POLICY.into(),
+        policy: HOLD_DEPLOYMENTS.into(),
         broker: false,
         reconcile_interval: "1s",
         ..Options::default()

@@ -9,22 +9,11 @@ use std::time::Duration;
 use tokio::net::UnixDatagram;
 use tokio::time::Instant;
 
-use crate::helpers::{DaemonProcess, Options, World, eventually, free_port};
+use crate::helpers::{DaemonProcess, HOLD_DEPLOYMENTS, Options, World, eventually, free_port};
 use vcd_sim::NewTask;
 
 /// 400 ms: the daemon pings every 200 ms.
 const WATCHDOG_USEC: &str = "400000";
-
-const POLICY: &str = r#"
-[defaults]
-action = "resume"
-
-[[rule]]
-name = "deployments need an approver"
-operation = "vdcInstantiateVapp"
-action = "hold"
-hold = { max = "1h", fallback = "abort" }
-"#;
 
 /// The datagrams the daemon sent, each with when it arrived.
 #[derive(Clone)]
@@ -70,7 +59,7 @@ struct Notified {
 async fn start(extra_env: &[(&str, &OsStr)]) -> Notified {
     start_with(
         Options {
-            policy: POLICY.into(),
+            policy: HOLD_DEPLOYMENTS.into(),
             ..Options::default()
         },
         extra_env,
@@ -154,7 +143,7 @@ async fn watchdog_pings_come_at_half_the_interval_and_the_status_line_follows_th
 async fn in_poll_mode_the_status_line_says_the_daemon_polls() {
     let notified = start_with(
         Options {
-            policy: POLICY.into(),
+            policy: HOLD_DEPLOYMENTS.into(),
             broker: false,
             reconcile_interval: "1s",
             ..Options::default()
@@ -201,7 +190,7 @@ async fn sighup_says_reloading_then_ready_whether_the_policy_is_taken_or_kept() 
     let notified = start(&[]).await;
     let policy_path = notified.world.settings.policy.path.clone();
     let edits = [
-        POLICY.replace("1h", "2h"),
+        HOLD_DEPLOYMENTS.replace("1h", "2h"),
         "[[rule]\nname = broken".to_owned(),
     ];
     for edit in edits {
