@@ -17,75 +17,6 @@ const OPERATION_LIST_TYPE: &str = "application/vnd.vmware.admin.taskOperationLis
 /// Longest `TimeoutInMilliseconds` accepted: 100 years.
 const MAX_TIMEOUT_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
 
-/// The operations that can block, as the protocol notes list them (§9).
-pub(crate) const DOCUMENTED_OPERATIONS: &[&str] = &[
-    "vdcInstantiateVapp",
-    "vdcComposeVapp",
-    "vdcRecomposeVapp",
-    "vdcCopyVapp",
-    "vdcDeleteVapp",
-    "vdcUpdateVapp",
-    "vdcCaptureTemplate",
-    "importSingletonVapp",
-    "importIntoExistingVapp",
-    "importVcVmsIntoExistingVApp",
-    "vappMigrateVms",
-    "vappDeploy",
-    "vappUndeployPowerOff",
-    "vappUndeploySuspend",
-    "vappPowerOff",
-    "vappSuspend",
-    "vappReset",
-    "vappRebootGuest",
-    "vappShutdownGuest",
-    "vappUpdateVm",
-    "templateUpdateVm",
-    "vappUpgradeHwVersion",
-    "vappAttachDisk",
-    "vappDetachDisk",
-    "vappCheckVmCompliance",
-    "vappCreateSnapshot",
-    "vappRevertToCurrentSnapshot",
-    "vappRemoveAllSnapshots",
-    "importSingletonTemplate",
-    "vdcUploadOvfContents",
-    "vdcEnableDownload",
-    "vdcCopyTemplate",
-    "vdcDeleteTemplate",
-    "vdcUpdateTemplate",
-    "importMedia",
-    "vdcUploadMedia",
-    "vdcCopyMedia",
-    "vdcDeleteMedia",
-    "vdcUpdateMedia",
-    "vdcCreateDisk",
-    "vdcDeleteDisk",
-    "vdcUpdateDisk",
-    "vdcCreateVdc",
-    "vdcDeleteVdc",
-    "vdcUpdateVdc",
-    "vdcUpdateStorageProfiles",
-    "catalogItemEnableDownload",
-    "catalogSync",
-    "catalogSyncAll",
-    "catalogDelete",
-    "catalogDeleteBacking",
-    "rclCreateProviderVdc",
-    "rclDeleteProviderVdc",
-    "rclMergePvdc",
-    "rclEnableVxlanForProviderVdc",
-    "networkCreateExternalNetwork",
-    "networkCreateNetworkPool",
-    "networkCreateFencePoolTypeNetworkPool",
-    "networkDeleteNetworkPool",
-    "networkUpdateNetworkPool",
-    "networkUpdateVlanPool",
-    "networkRepairNetworkPool",
-    "networkMergeNetworkPools",
-    "networkUpdateNetwork",
-    "networkDelete",
-];
-
 /// The cloud-wide blocking settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct BlockingSettings {
@@ -123,7 +54,7 @@ impl BlockingSettings {
         let href = format!("{base}/api/admin/extension/settings/blockingTask");
         let listed: Vec<&str> = match &self.operations {
             Some(ops) => ops.iter().map(String::as_str).collect(),
-            None => DOCUMENTED_OPERATIONS.to_vec(),
+            None => vcd_operations::DOCUMENTED.to_vec(),
         };
         let operations: String = listed
             .iter()
