@@ -269,6 +269,19 @@ impl From<HoldsCommand> for commands::HoldsRequest {
     }
 }
 
+/// A command whose output goes to a reader that stops early (`vcd-blockd man | head`) ends
+/// there, silently, as Unix tools do, instead of panicking in `println!`: SIGPIPE gets its
+/// default disposition back (Rust's runtime ignores it). The daemon (`run`) keeps it ignored, so
+/// that a closed pipe or socket is an error it handles, never its death. Network writes never
+/// raise SIGPIPE either way (the standard library sends with `MSG_NOSIGNAL`).
+fn end_quietly_when_the_reader_leaves() {
+    // SAFETY: called at the start of `main`, before this process starts a thread; `SIG_DFL` is
+    // a valid disposition for SIGPIPE and `signal` has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -281,6 +294,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    if !matches!(cli.command, Command::Run { .. }) {
+        end_quietly_when_the_reader_leaves();
+    }
     match cli.command {
         Command::Run { config } => commands::run(config),
         Command::Check { config, policy } => commands::check(config, policy),

@@ -485,6 +485,32 @@ fn completions_cover_every_command_for_each_shell() {
     );
 }
 
+/// `vcd-blockd man | head -0`: the command ends when its reader has gone, without a panic.
+#[test]
+fn output_to_a_reader_that_has_gone_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let mut child = vcd_blockd()
+        .arg("man")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader leaves before reading a byte: every write to the pipe now fails.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Ended by SIGPIPE (13), as `head`'s writers are; a panic would exit with 101.
+    assert_eq!(
+        output.status.signal(),
+        Some(13),
+        "{:?}: {stderr}",
+        output.status
+    );
+}
+
 #[test]
 fn man_prints_a_roff_page_naming_the_commands() {
     let output = vcd_blockd().arg("man").output().unwrap();
