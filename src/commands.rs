@@ -246,10 +246,10 @@ fn check_policy(path: &Path, approvers: Option<&[crate::approvers::Listed]>) -> 
     match loaded {
         Ok(policy) => {
             println!(
-                "{}: ok ({} rules, {} tests)",
+                "{}: ok ({}, {})",
                 path.display(),
-                policy.rule_count(),
-                policy.tests().len()
+                counted(policy.rule_count(), "rule"),
+                counted(policy.tests().len(), "test")
             );
             for warning in policy.warnings() {
                 println!("{warning}");
@@ -268,11 +268,24 @@ fn check_policy(path: &Path, approvers: Option<&[crate::approvers::Listed]>) -> 
     }
 }
 
+/// `count` and `noun`, in the plural unless it is one: "1 rule", "3 rules", "0 tests".
+fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// The approvers file's approvers, or `None` (its problems printed) when it is refused.
 fn check_approvers(path: &Path) -> Option<Vec<crate::approvers::Listed>> {
     match crate::approvers::load(path) {
         Ok(listed) => {
-            println!("{}: ok ({} approvers)", path.display(), listed.len());
+            println!(
+                "{}: ok ({})",
+                path.display(),
+                counted(listed.len(), "approver")
+            );
             Some(listed)
         }
         Err(errors) => {
@@ -281,5 +294,17 @@ fn check_approvers(path: &Path) -> Option<Vec<crate::approvers::Listed>> {
             }
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counted;
+
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(counted(1, "approver"), "1 approver");
+        assert_eq!(counted(0, "test"), "0 tests");
+        assert_eq!(counted(12, "rule"), "12 rules");
     }
 }

@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use vcd_duration::format_duration;
 
 use super::vcd_settings::{Current, Plan, SettingsFlags, Wanted};
-use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path};
+use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path, counted};
 use crate::config::{AmqpSettings, Settings};
 use crate::policy::Policy;
 use crate::source::amqp::probe::{self, BrokerProblem, ExchangeState, QueueState};
@@ -93,9 +93,9 @@ pub fn doctor(config: Option<PathBuf>) -> ExitCode {
     let policy = match Policy::load(&settings.policy.path) {
         Ok(policy) => {
             report.ok(format!(
-                "policy {} loads ({} rules)",
+                "policy {} loads ({})",
                 settings.policy.path.display(),
-                policy.rule_count()
+                counted(policy.rule_count(), "rule")
             ));
             Some(policy)
         }
@@ -341,9 +341,9 @@ fn check_admin(settings: &Settings, report: &mut Report) {
     if let Some(path) = &http.approvers_file {
         match crate::approvers::load(path) {
             Ok(listed) => report.ok(format!(
-                "approvers file {} read ({} approvers)",
+                "approvers file {} read ({})",
                 path.display(),
-                listed.len()
+                counted(listed.len(), "approver")
             )),
             Err(errors) => report.error(format!(
                 "approvers file {}: {}",

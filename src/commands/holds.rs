@@ -438,6 +438,9 @@ fn span(delta: chrono::TimeDelta) -> String {
         return "passed".to_owned();
     };
     let mut seconds = duration.as_secs();
+    if seconds == 0 {
+        return "0s".to_owned();
+    }
     if seconds >= 3600 {
         seconds -= seconds % 60;
     }
@@ -511,6 +514,9 @@ mod tests {
         assert!(lines[1].contains("1d22h30m"), "{text}");
         assert!(lines[1].ends_with("abort"), "{text}");
         assert_eq!(table(&[], now), "no held tasks\n");
+        // A task held this very second has been held for 0s, not "0ms".
+        assert_eq!(span(chrono::TimeDelta::milliseconds(400)), "0s");
+        assert_eq!(span(chrono::TimeDelta::seconds(75)), "1m15s");
     }
 
     #[test]
