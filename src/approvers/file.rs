@@ -1,5 +1,5 @@
 //! The approvers file (`[http] approvers_file`): `[[approver]]` tables with `name`,
-//! `token_sha256`, optional `orgs` globs and optional `groups`. Every problem is reported as `file:line:col:
+//! `token_sha256`, optional `orgs` globs, optional `groups` and an optional `email`. Every problem is reported as `file:line:col:
 //! message`; a file with any problem is refused whole.
 
 use std::ops::Range;
@@ -33,6 +33,8 @@ struct RawApprover {
     orgs: Option<Spanned<Vec<Spanned<String>>>>,
     /// The groups a rule's `approvers = ["group:…"]` may name.
     groups: Option<Vec<Spanned<String>>>,
+    /// Where `to = "approvers"` mail reaches this approver.
+    email: Option<Spanned<String>>,
 }
 
 pub use crate::located::{FileError as ApproversError, FileErrors as ApproversErrors};
@@ -164,9 +166,27 @@ fn check_entry(
             Err(message) => problems.push((group.span(), message)),
         }
     }
+    let email = match &entry.email {
+        None => None,
+        Some(text) => match text.get_ref().trim().parse::<lettre::Address>() {
+            Ok(address) => Some(address),
+            Err(error) => {
+                problems.push((
+                    text.span(),
+                    format!(
+                        "email {:?} is not a mail address ({error}); e.g. \"carol@example.com\"",
+                        text.get_ref()
+                    ),
+                ));
+                None
+            }
+        },
+    };
     match token {
         Some(token) if problems.is_empty() => Ok(Listed {
-            approver: Approver::person(name.clone(), orgs).in_groups(groups),
+            approver: Approver::person(name.clone(), orgs)
+                .in_groups(groups)
+                .with_email(email),
             token,
         }),
         _ => Err(problems),

@@ -1,13 +1,17 @@
-//! Webhooks (`[[notify]]`): people are told when a task is held, decided by a
+//! Webhooks and mail (`[[notify]]`): people are told when a task is held, decided by a
 //! person, expires, or stops being kept alive. The engine hands an [`Event`] to the
 //! [`Notifier`], which only queues it, once for every receiver that wants it; one sender per
-//! receiver POSTs its queue in order (`send`), in the body format the receiver takes
-//! (`format`). A decision never waits for a webhook.
+//! receiver delivers its queue in order (`send`): a POST in the body format the receiver takes
+//! (`format`), or a mail (`mail`, through `smtp`). A decision never waits for a webhook.
 
 mod format;
+mod mail;
 mod queue;
 mod send;
 pub(crate) mod settings;
+mod smtp;
+
+pub(crate) use smtp::MailerError;
 
 use std::sync::Arc;
 
@@ -16,10 +20,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use url::Url;
 
+use self::mail::Deciders;
 use self::queue::Queue;
+use self::send::Channel;
 use self::settings::WebhookSettings;
+use self::smtp::Mailer;
+use crate::approvers::Approvers;
 use crate::metrics::Metrics;
 use crate::outcome::{WebhookEvent, WebhookOutcome};
+use crate::policy::ApprovalRule;
 use crate::task::FinalAction;
 use crate::task::HoldView;
 
@@ -44,6 +53,10 @@ pub(crate) struct Event {
     /// `held` only: the hold was found by a new leader's reconciliation, for a task created
     /// before its term; an earlier leader may have announced it already.
     pub rediscovered: bool,
+    /// Who may decide the task, as its rule says: what `to = "approvers"` mails are sent by.
+    pub approval: Arc<ApprovalRule>,
+    /// Whether `escalate_after` had passed at `at`, so that `escalate_to` may decide too.
+    pub escalated: bool,
 }
 
 /// The engine's handle on the webhooks: [`Notifier::send`] queues and returns at once. The
@@ -68,28 +81,66 @@ struct Receiver {
     queue: Queue<Arc<Event>>,
 }
 
+/// Why the notifier cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("webhooks: cannot build the HTTP client: {}", crate::tls::with_sources(.0))]
+    Http(#[from] reqwest::Error),
+    /// A mail receiver, named by its position among the `[[notify]]` entries.
+    #[error("notify[{index}]: {source}")]
+    Mail { index: usize, source: MailerError },
+}
+
+/// Where `to = "approvers"` finds the approvers who may decide a task.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ApproversLookup {
+    /// The approvers file's approvers, as last read; `None` without the admin API.
+    pub approvers: Option<Arc<Approvers>>,
+    /// `[holds] allow_self_approval`.
+    pub allow_self_approval: bool,
+}
+
 impl Notifier {
     /// One queue and one sender for each of `webhooks`; the senders run on `tasks` until
     /// `shutdown`. Without webhooks, the notifier does nothing and nothing is started.
     pub(crate) fn start(
         webhooks: &[WebhookSettings],
         public_url: Option<&Url>,
+        approvers: &ApproversLookup,
         metrics: Arc<Metrics>,
         tasks: &TaskTracker,
         shutdown: &CancellationToken,
-    ) -> Result<Notifier, reqwest::Error> {
+    ) -> Result<Notifier, NotifyError> {
         if webhooks.is_empty() {
             return Ok(Notifier::default());
         }
         let client = send::client()?;
         let notifier = Notifier::with_queues(webhooks, metrics.clone(), QUEUE_CAPACITY);
+        let mut senders = Vec::with_capacity(webhooks.len());
         for receiver in notifier.receivers() {
-            let sender = send::Sender {
+            let channel = match &receiver.settings.mail {
+                Some(mail) => Channel::Mail {
+                    mailer: Mailer::new(&receiver.settings.url, mail.ca_file.as_deref()).map_err(
+                        |source| NotifyError::Mail {
+                            index: receiver.index,
+                            source,
+                        },
+                    )?,
+                    deciders: Deciders {
+                        approvers: approvers.approvers.clone(),
+                        allow_self_approval: approvers.allow_self_approval,
+                    },
+                },
+                None => Channel::Post(client.clone()),
+            };
+            senders.push(send::Sender {
                 receiver: receiver.clone(),
-                client: client.clone(),
+                channel,
                 public_url: public_url.cloned(),
                 metrics: metrics.clone(),
-            };
+            });
+        }
+        for sender in senders {
             tasks.spawn(sender.run(shutdown.clone()));
         }
         tracing::info!(receivers = webhooks.len(), "webhooks on");
@@ -172,6 +223,8 @@ mod tests {
             message: None,
             at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             rediscovered: false,
+            approval: Arc::default(),
+            escalated: false,
         }
     }
 
@@ -180,6 +233,7 @@ mod tests {
             url: "https://hooks.example.com/s3cret".to_owned().into(),
             format: WebhookFormat::Json,
             events: events.to_vec(),
+            mail: None,
         }
     }
 
