@@ -217,7 +217,8 @@ mod tests {
     fn a_good_file_names_its_approvers() {
         let text = format!(
             "# who may approve\n\
-             [[approver]]\nname = \"carol\"\ntoken_sha256 = \"{CAROL}\"\norgs = [\"prod-*\", \"shared\"]\n\n\
+             [[approver]]\nname = \"carol\"\ntoken_sha256 = \"{CAROL}\"\norgs = [\"prod-*\", \"shared\"]\n\
+             email = \"carol@example.com\"\n\n\
              [[approver]]\nname = \"Dave Jones\"\ntoken_sha256 = \"{}\"\n",
             DAVE.to_uppercase()
         );
@@ -228,6 +229,15 @@ mod tests {
         assert!(listed[0].token == TokenHash::of(b"test"));
         assert_eq!(listed[1].approver.name(), "Dave Jones");
         assert_eq!(listed[1].approver.org_globs(), ["*"]);
+        assert_eq!(
+            listed[0]
+                .approver
+                .email()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("carol@example.com")
+        );
+        assert_eq!(listed[1].approver.email(), None, "no email: no mail");
         assert!(listed[1].token == TokenHash::of(b"Xb3kQ9-vL2_pR7tY"));
         assert!(parse("approvers.toml", "").unwrap().is_empty());
     }
@@ -294,6 +304,12 @@ mod tests {
             (
                 entry("name = \"carol\""),
                 "approvers.toml:1:1: missing field `token_sha256`",
+            ),
+            (
+                entry(&format!(
+                    "name = \"carol\"\ntoken_sha256 = \"{CAROL}\"\nemail = \"carol at example.com\""
+                )),
+                "approvers.toml:4:9: email \"carol at example.com\" is not a mail address",
             ),
             ("[[approver]\n".to_owned(), "approvers.toml:1:"),
         ];

@@ -371,7 +371,10 @@ async fn check_webhooks(settings: &Settings, report: &mut Report) {
             ));
             continue;
         };
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        let port = url
+            .port_or_known_default()
+            .or_else(|| crate::notify::smtp_default_port(url.scheme()));
+        let (Some(host), Some(port)) = (url.host_str(), port) else {
             report.error(format!(
                 "webhook {number} ({format}): its URL names no host"
             ));

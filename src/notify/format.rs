@@ -538,6 +538,47 @@ mod tests {
     }
 
     #[test]
+    fn teams_is_what_a_workflows_webhook_posts_for_every_event() {
+        for kind in WebhookEvent::ALL {
+            let event = Event {
+                kind,
+                approver: Some("carol".into()),
+                ..held()
+            };
+            let body = body(WebhookFormat::Teams, &event, Some(LINK));
+            assert_eq!(body["type"], "message", "{body:#}");
+            let [attachment] = body["attachments"].as_array().unwrap().as_slice() else {
+                panic!("one attachment: {body:#}");
+            };
+            assert_eq!(
+                attachment["contentType"],
+                "application/vnd.microsoft.card.adaptive"
+            );
+            assert!(attachment["contentUrl"].is_null(), "{attachment:#}");
+            let card = &attachment["content"];
+            assert_eq!(card["type"], "AdaptiveCard");
+            assert_eq!(
+                card["$schema"],
+                "http://adaptivecards.io/schemas/adaptive-card.json"
+            );
+            assert_eq!(card["version"], "1.4", "the version Workflows cards take");
+            let actions = card["actions"].as_array().unwrap();
+            assert!(
+                actions
+                    .iter()
+                    .all(|a| a["type"] == "Action.OpenUrl" && a["url"] == LINK),
+                "buttons only open the approvals page: {actions:#?}"
+            );
+            for element in card["body"].as_array().unwrap() {
+                assert!(
+                    matches!(element["type"].as_str(), Some("TextBlock" | "FactSet")),
+                    "{element:#}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn teams_has_no_action_without_a_public_url() {
         let body = body(WebhookFormat::Teams, &held(), None);
         let card = &body["attachments"][0]["content"];

@@ -12,6 +12,7 @@ pub(crate) mod settings;
 mod smtp;
 
 pub(crate) use smtp::MailerError;
+pub(crate) use smtp::default_port as smtp_default_port;
 
 use std::sync::Arc;
 

@@ -13,6 +13,8 @@ use lettre::Message;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -26,6 +28,16 @@ const SMTPS_PORT: u16 = 465;
 const SUBMISSION_PORT: u16 = 587;
 /// The mechanisms offered, in order of preference; both need TLS here.
 const MECHANISMS: [Mechanism; 2] = [Mechanism::Plain, Mechanism::Login];
+
+/// The port an SMTP URL of `scheme` means when it names none: 465 for `smtps`, 587 (submission)
+/// for `smtp`.
+pub(crate) fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "smtps" => Some(SMTPS_PORT),
+        "smtp" => Some(SUBMISSION_PORT),
+        _ => None,
+    }
+}
 
 /// How a mail receiver reaches its SMTP server.
 pub(super) struct Mailer {
@@ -98,6 +110,18 @@ impl Mailer {
                 path: shown.clone(),
                 source,
             })?;
+            let certificates = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| MailerError::CaPem {
+                    path: shown.clone(),
+                    why: e.to_string(),
+                })?;
+            if certificates.is_empty() {
+                return Err(MailerError::CaPem {
+                    path: shown,
+                    why: "no -----BEGIN CERTIFICATE----- block".to_owned(),
+                });
+            }
             let certificate = Certificate::from_pem(&pem).map_err(|e| MailerError::CaPem {
                 path: shown.clone(),
                 why: e.to_string(),
@@ -209,4 +233,64 @@ fn decode(text: &str) -> Result<String, MailerError> {
         .decode_utf8()
         .map(|decoded| decoded.into_owned())
         .map_err(|_| MailerError::Url("its user or password is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailer(url: &str, ca_file: Option<&Path>) -> Result<Mailer, MailerError> {
+        Mailer::new(&SecretString::from(url.to_owned()), ca_file)
+    }
+
+    #[test]
+    fn the_url_gives_the_kind_of_tls_the_port_and_the_decoded_credentials() {
+        let smtps = mailer(
+            "smtps://blockd%40example.com:p%3As%40ss@mail.example.com",
+            None,
+        )
+        .unwrap();
+        assert!(smtps.implicit_tls);
+        assert_eq!(smtps.port, SMTPS_PORT);
+        assert_eq!(smtps.host, "mail.example.com");
+        assert_eq!(
+            smtps.credentials,
+            Some(Credentials::new(
+                "blockd@example.com".to_owned(),
+                "p:s@ss".to_owned()
+            ))
+        );
+        let debug = format!("{smtps:?}");
+        assert!(
+            !debug.contains("p:s@ss") && !debug.contains("mail.example.com"),
+            "{debug}"
+        );
+
+        let starttls = mailer("smtp://[::1]:2525", None).unwrap();
+        assert!(!starttls.implicit_tls);
+        assert_eq!((starttls.host.as_str(), starttls.port), ("::1", 2525));
+        assert!(starttls.credentials.is_none());
+        assert_eq!(
+            mailer("smtp://mail.example.com", None).unwrap().port,
+            SUBMISSION_PORT
+        );
+    }
+
+    #[test]
+    fn a_ca_file_must_be_readable_and_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let error = mailer("smtps://mail.example.com", Some(&missing)).unwrap_err();
+        assert!(
+            error.to_string().starts_with("cannot read ca_file"),
+            "{error}"
+        );
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate\n").unwrap();
+        let error = mailer("smtps://mail.example.com", Some(&garbage)).unwrap_err();
+        assert!(
+            error.to_string().contains("holds no PEM certificate"),
+            "{error}"
+        );
+    }
 }
