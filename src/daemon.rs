@@ -20,7 +20,7 @@ use crate::journal::{Backend, FileJournal, Journal};
 use crate::leadership::Leadership;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
-use crate::notify::{ApproversLookup, Notifier, NotifyError};
+use crate::notify::{Deciders, Notifier, NotifyError};
 use crate::policy::{Policy, PolicyErrors};
 use crate::reload::Reloader;
 use crate::source::Source;
@@ -109,14 +109,14 @@ impl Daemon {
         let access = load_approvers(&settings, &metrics)?;
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let lookup = ApproversLookup {
+        let deciders = Deciders {
             approvers: access.as_ref().map(|access| access.approvers.clone()),
             allow_self_approval: settings.holds.allow_self_approval,
         };
         let notifier = Notifier::start(
             &settings.notify,
             settings.http.public_url.as_ref(),
-            &lookup,
+            &deciders,
             metrics.clone(),
             &tasks,
             &shutdown,

@@ -18,8 +18,8 @@ use crate::approvers::{Approver, Approvers, Gate};
 pub(super) const SUBJECT_PREFIX: &str = "[vcd-blockd]";
 
 /// Who may decide a task, for `to = "approvers"` and the mail's "May decide" line.
-#[derive(Debug, Clone)]
-pub(super) struct Deciders {
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Deciders {
     /// The approvers file's approvers, as last read; `None` without the admin API.
     pub approvers: Option<Arc<Approvers>>,
     /// `[holds] allow_self_approval`.

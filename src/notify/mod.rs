@@ -21,12 +21,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use url::Url;
 
-use self::mail::Deciders;
+pub(crate) use self::mail::Deciders;
 use self::queue::Queue;
-use self::send::Channel;
+use self::send::{Channel, MailChannel};
 use self::settings::WebhookSettings;
 use self::smtp::Mailer;
-use crate::approvers::Approvers;
 use crate::metrics::Metrics;
 use crate::outcome::{WebhookEvent, WebhookOutcome};
 use crate::policy::ApprovalRule;
@@ -92,22 +91,14 @@ pub enum NotifyError {
     Mail { index: usize, source: MailerError },
 }
 
-/// Where `to = "approvers"` finds the approvers who may decide a task.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ApproversLookup {
-    /// The approvers file's approvers, as last read; `None` without the admin API.
-    pub approvers: Option<Arc<Approvers>>,
-    /// `[holds] allow_self_approval`.
-    pub allow_self_approval: bool,
-}
-
 impl Notifier {
     /// One queue and one sender for each of `webhooks`; the senders run on `tasks` until
-    /// `shutdown`. Without webhooks, the notifier does nothing and nothing is started.
+    /// `shutdown`. Mail to `to = "approvers"` goes to whom `deciders` name. Without webhooks,
+    /// the notifier does nothing and nothing is started.
     pub(crate) fn start(
         webhooks: &[WebhookSettings],
         public_url: Option<&Url>,
-        approvers: &ApproversLookup,
+        deciders: &Deciders,
         metrics: Arc<Metrics>,
         tasks: &TaskTracker,
         shutdown: &CancellationToken,
@@ -120,18 +111,16 @@ impl Notifier {
         let mut senders = Vec::with_capacity(webhooks.len());
         for receiver in notifier.receivers() {
             let channel = match &receiver.settings.mail {
-                Some(mail) => Channel::Mail {
+                Some(mail) => Channel::Mail(Box::new(MailChannel {
                     mailer: Mailer::new(&receiver.settings.url, mail.ca_file.as_deref()).map_err(
                         |source| NotifyError::Mail {
                             index: receiver.index,
                             source,
                         },
                     )?,
-                    deciders: Deciders {
-                        approvers: approvers.approvers.clone(),
-                        allow_self_approval: approvers.allow_self_approval,
-                    },
-                },
+                    settings: mail.clone(),
+                    deciders: deciders.clone(),
+                })),
                 None => Channel::Post(client.clone()),
             };
             senders.push(send::Sender {
@@ -272,6 +261,37 @@ mod tests {
             "{}",
             metrics.render()
         );
+    }
+
+    #[tokio::test]
+    async fn a_mail_receiver_whose_ca_file_cannot_be_read_stops_the_start_and_is_named() {
+        let mail = WebhookSettings {
+            url: "smtps://ops:s3cret-smtp@mail.example.com".to_owned().into(),
+            format: WebhookFormat::Email,
+            events: WebhookEvent::ALL.to_vec(),
+            mail: Some(settings::MailSettings {
+                from: "blockd@example.com".parse().unwrap(),
+                to: settings::Recipients::Approvers,
+                ca_file: Some("/nonexistent/mail-ca.pem".into()),
+            }),
+        };
+        let tasks = TaskTracker::new();
+        let error = Notifier::start(
+            &[webhook(&[WebhookEvent::Held]), mail],
+            None,
+            &Deciders::default(),
+            Arc::new(Metrics::new()),
+            &tasks,
+            &CancellationToken::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("notify[1]: cannot read ca_file /nonexistent/mail-ca.pem"),
+            "{error}"
+        );
+        assert!(!error.contains("s3cret-smtp"), "{error}");
+        assert!(tasks.is_empty(), "nothing started");
     }
 
     #[test]

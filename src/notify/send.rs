@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::mail::{self, Deciders};
+use super::settings::MailSettings;
 use super::smtp::Mailer;
 use super::{Event, Receiver, format};
 use crate::backoff::Backoff;
@@ -50,9 +51,16 @@ pub(super) struct Sender {
 pub(super) enum Channel {
     /// A webhook: a POST of the receiver's body format to its URL.
     Post(reqwest::Client),
-    /// `format = "email"`: a mail through the receiver's SMTP server, to its `to` or to the
-    /// approvers who may decide the task.
-    Mail { mailer: Mailer, deciders: Deciders },
+    /// `format = "email"`: a mail through the receiver's SMTP server.
+    Mail(Box<MailChannel>),
+}
+
+/// A mail receiver's server, addresses, and who may decide (for `to = "approvers"`).
+#[derive(Debug)]
+pub(super) struct MailChannel {
+    pub mailer: Mailer,
+    pub settings: MailSettings,
+    pub deciders: Deciders,
 }
 
 /// One event made ready for its receiver, to be sent as often as it takes.
@@ -71,7 +79,8 @@ enum Prepared<'a> {
 #[derive(Debug)]
 pub(super) enum Attempt {
     Sent,
-    /// Sending it again would not help (a 4xx other than 408 and 429, a redirect).
+    /// Sending it again would not help (a 4xx other than 408 and 429, a redirect; an SMTP
+    /// server's permanent 5xx, or one that would get the credentials unencrypted).
     Refused(String),
     /// Worth another try (no answer, 408, 429, 5xx), after `retry_after` if the receiver said.
     Failed {
@@ -162,17 +171,19 @@ impl Sender {
 
     /// The body or the mail for `event`, made once for all its attempts.
     fn prepare(&self, event: &Event, link: Option<&str>) -> Result<Prepared<'_>, String> {
-        let settings = &self.receiver.settings;
-        match (&self.channel, &settings.mail) {
-            (Channel::Mail { mailer, deciders }, Some(mail_settings)) => {
-                let message = mail::message(mail_settings, event, link, &deciders.of(event))
+        match &self.channel {
+            Channel::Mail(channel) => {
+                let deciders = channel.deciders.of(event);
+                let message = mail::message(&channel.settings, event, link, &deciders)
                     .map_err(|e| e.to_string())?;
-                Ok(Prepared::Mail { mailer, message })
+                Ok(Prepared::Mail {
+                    mailer: &channel.mailer,
+                    message,
+                })
             }
-            (Channel::Mail { .. }, None) => Err("a mail receiver without from and to".to_owned()),
-            (Channel::Post(client), _) => Ok(Prepared::Post {
+            Channel::Post(client) => Ok(Prepared::Post {
                 client,
-                body: format::body(settings.format, event, link),
+                body: format::body(self.receiver.settings.format, event, link),
             }),
         }
     }
