@@ -9,7 +9,9 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-pub(crate) use crate::notify::settings::{WebhookFormat, WebhookSettings};
+pub(crate) use crate::notify::settings::{
+    MailSettings, Recipients, WebhookFormat, WebhookSettings,
+};
 pub use crate::vcd::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 
 mod locate;

@@ -20,7 +20,7 @@ use crate::journal::{Backend, FileJournal, Journal};
 use crate::leadership::Leadership;
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
+use crate::notify::{Deciders, Notifier, NotifyError};
 use crate::policy::{Policy, PolicyErrors};
 use crate::reload::Reloader;
 use crate::source::Source;
@@ -49,8 +49,8 @@ pub enum StartError {
     Approvers(ApproversErrors),
     #[error("vCD client: {0}")]
     Vcd(#[from] VcdError),
-    #[error("webhooks: cannot build the HTTP client: {}", crate::tls::with_sources(.0))]
-    Webhooks(reqwest::Error),
+    #[error("{0}")]
+    Webhooks(NotifyError),
     #[error("cannot listen on {address}: {source}")]
     Http {
         address: SocketAddr,
@@ -109,9 +109,14 @@ impl Daemon {
         let access = load_approvers(&settings, &metrics)?;
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let deciders = Deciders {
+            approvers: access.as_ref().map(|access| access.approvers.clone()),
+            allow_self_approval: settings.holds.allow_self_approval,
+        };
         let notifier = Notifier::start(
             &settings.notify,
             settings.http.public_url.as_ref(),
+            &deciders,
             metrics.clone(),
             &tasks,
             &shutdown,

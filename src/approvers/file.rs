@@ -1,5 +1,5 @@
 //! The approvers file (`[http] approvers_file`): `[[approver]]` tables with `name`,
-//! `token_sha256`, optional `orgs` globs and optional `groups`. Every problem is reported as `file:line:col:
+//! `token_sha256`, optional `orgs` globs, optional `groups` and an optional `email`. Every problem is reported as `file:line:col:
 //! message`; a file with any problem is refused whole.
 
 use std::ops::Range;
@@ -33,6 +33,8 @@ struct RawApprover {
     orgs: Option<Spanned<Vec<Spanned<String>>>>,
     /// The groups a rule's `approvers = ["group:…"]` may name.
     groups: Option<Vec<Spanned<String>>>,
+    /// Where `to = "approvers"` mail reaches this approver.
+    email: Option<Spanned<String>>,
 }
 
 pub use crate::located::{FileError as ApproversError, FileErrors as ApproversErrors};
@@ -164,9 +166,27 @@ fn check_entry(
             Err(message) => problems.push((group.span(), message)),
         }
     }
+    let email = match &entry.email {
+        None => None,
+        Some(text) => match text.get_ref().trim().parse::<lettre::Address>() {
+            Ok(address) => Some(address),
+            Err(error) => {
+                problems.push((
+                    text.span(),
+                    format!(
+                        "email {:?} is not a mail address ({error}); e.g. \"carol@example.com\"",
+                        text.get_ref()
+                    ),
+                ));
+                None
+            }
+        },
+    };
     match token {
         Some(token) if problems.is_empty() => Ok(Listed {
-            approver: Approver::person(name.clone(), orgs).in_groups(groups),
+            approver: Approver::person(name.clone(), orgs)
+                .in_groups(groups)
+                .with_email(email),
             token,
         }),
         _ => Err(problems),
@@ -197,7 +217,8 @@ mod tests {
     fn a_good_file_names_its_approvers() {
         let text = format!(
             "# who may approve\n\
-             [[approver]]\nname = \"carol\"\ntoken_sha256 = \"{CAROL}\"\norgs = [\"prod-*\", \"shared\"]\n\n\
+             [[approver]]\nname = \"carol\"\ntoken_sha256 = \"{CAROL}\"\norgs = [\"prod-*\", \"shared\"]\n\
+             email = \"carol@example.com\"\n\n\
              [[approver]]\nname = \"Dave Jones\"\ntoken_sha256 = \"{}\"\n",
             DAVE.to_uppercase()
         );
@@ -208,6 +229,15 @@ mod tests {
         assert!(listed[0].token == TokenHash::of(b"test"));
         assert_eq!(listed[1].approver.name(), "Dave Jones");
         assert_eq!(listed[1].approver.org_globs(), ["*"]);
+        assert_eq!(
+            listed[0]
+                .approver
+                .email()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("carol@example.com")
+        );
+        assert_eq!(listed[1].approver.email(), None, "no email: no mail");
         assert!(listed[1].token == TokenHash::of(b"Xb3kQ9-vL2_pR7tY"));
         assert!(parse("approvers.toml", "").unwrap().is_empty());
     }
@@ -274,6 +304,12 @@ mod tests {
             (
                 entry("name = \"carol\""),
                 "approvers.toml:1:1: missing field `token_sha256`",
+            ),
+            (
+                entry(&format!(
+                    "name = \"carol\"\ntoken_sha256 = \"{CAROL}\"\nemail = \"carol at example.com\""
+                )),
+                "approvers.toml:4:9: email \"carol at example.com\" is not a mail address",
             ),
             ("[[approver]\n".to_owned(), "approvers.toml:1:"),
         ];

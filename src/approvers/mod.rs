@@ -22,8 +22,8 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::{Choice, ConditionallySelectable};
 
 use crate::glob::Glob;
-use crate::policy::{Who, Written};
-use crate::task::Approval;
+use crate::policy::{ApprovalRule, Who, Written};
+use crate::task::{Approval, HoldView};
 
 /// Someone who may decide held tasks.
 #[derive(Debug)]
@@ -36,6 +36,8 @@ pub(crate) struct Approver {
     person: bool,
     /// The groups of the approvers file this approver is in (`group:` entries of a rule).
     groups: Vec<String>,
+    /// Where mail for approvers (`to = "approvers"`) reaches them; `None`: they get none.
+    email: Option<lettre::Address>,
 }
 
 /// The name the admin token goes by; reserved in the approvers file.
@@ -100,6 +102,32 @@ pub(crate) struct Gate<'a> {
     pub needed: u32,
 }
 
+impl<'a> Gate<'a> {
+    /// What the task `view` asks at a moment: its rule's `approval`, with `escalate_to`
+    /// counted when `escalated` (`escalate_after` has passed).
+    pub(crate) fn of(
+        view: &'a HoldView,
+        approval: &'a ApprovalRule,
+        escalated: bool,
+        allow_self_approval: bool,
+    ) -> Gate<'a> {
+        Gate {
+            org: &view.org,
+            user: &view.user,
+            allow_self_approval,
+            rule: &view.rule,
+            approvers: approval.approvers.as_deref(),
+            escalated_to: if escalated {
+                &approval.escalate_to
+            } else {
+                &[]
+            },
+            approvals: &view.approvals,
+            needed: view.needed,
+        }
+    }
+}
+
 impl Approver {
     /// A named person; `orgs` of `None` means every org. The name must pass [`check_name`].
     pub(crate) fn person(name: String, orgs: Option<Vec<Glob>>) -> Approver {
@@ -108,12 +136,23 @@ impl Approver {
             orgs,
             person: true,
             groups: Vec::new(),
+            email: None,
         }
     }
 
     /// The same approver in `groups` (each passed by [`check_group`]).
     pub(crate) fn in_groups(self, groups: Vec<String>) -> Approver {
         Approver { groups, ..self }
+    }
+
+    /// The same approver, mailed at `email`.
+    pub(crate) fn with_email(self, email: Option<lettre::Address>) -> Approver {
+        Approver { email, ..self }
+    }
+
+    /// Where mail for approvers reaches this approver, if they gave an address.
+    pub(crate) fn email(&self) -> Option<&lettre::Address> {
+        self.email.as_ref()
     }
 
     /// Whether a rule's entry (`"carol"`, `"group:prod-leads"`) names this approver; names
@@ -140,6 +179,7 @@ impl Approver {
             orgs: None,
             person: false,
             groups: Vec::new(),
+            email: None,
         }
     }
 
@@ -361,6 +401,17 @@ impl Approvers {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// The named approvers (the approvers file's, not the admin token) who may decide the task
+    /// `gate` describes, in the file's order: each as [`Approver::may_decide`] says, the one
+    /// check the admin API and the page make.
+    pub(crate) fn who_may_decide(&self, gate: &Gate<'_>) -> Vec<Arc<Approver>> {
+        self.listed()
+            .iter()
+            .filter(|entry| entry.approver.may_decide(gate).is_ok())
+            .map(|entry| entry.approver.clone())
+            .collect()
     }
 
     /// The approver a bearer token belongs to.

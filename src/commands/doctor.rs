@@ -340,11 +340,16 @@ fn check_admin(settings: &Settings, report: &mut Report) {
     }
     if let Some(path) = &http.approvers_file {
         match crate::approvers::load(path) {
-            Ok(listed) => report.ok(format!(
-                "approvers file {} read ({})",
-                path.display(),
-                counted(listed.len(), "approver")
-            )),
+            Ok(listed) => {
+                report.ok(format!(
+                    "approvers file {} read ({})",
+                    path.display(),
+                    counted(listed.len(), "approver")
+                ));
+                for warning in mail_to_nobody(&settings.notify, &listed) {
+                    report.warning(warning);
+                }
+            }
             Err(errors) => report.error(format!(
                 "approvers file {}: {}",
                 path.display(),
@@ -359,6 +364,33 @@ fn check_admin(settings: &Settings, report: &mut Report) {
     }
 }
 
+/// A warning for each `to = "approvers"` mail receiver when no approver of the file has an
+/// `email`: its mails would reach nobody.
+fn mail_to_nobody(
+    notify: &[crate::config::WebhookSettings],
+    listed: &[crate::approvers::Listed],
+) -> Vec<String> {
+    if listed.iter().any(|entry| entry.approver.email().is_some()) {
+        return Vec::new();
+    }
+    notify
+        .iter()
+        .enumerate()
+        .filter(|(_, receiver)| {
+            receiver
+                .mail
+                .as_ref()
+                .is_some_and(|mail| mail.to == crate::config::Recipients::Approvers)
+        })
+        .map(|(index, _)| {
+            format!(
+                "notify[{index}] mails the approvers who may decide, but no approver in the \
+                 approvers file has an email: those mails reach nobody"
+            )
+        })
+        .collect()
+}
+
 /// Each webhook's host resolves (nothing is sent). The URL is a secret: only its number and
 /// format are named.
 async fn check_webhooks(settings: &Settings, report: &mut Report) {
@@ -371,7 +403,10 @@ async fn check_webhooks(settings: &Settings, report: &mut Report) {
             ));
             continue;
         };
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        let port = url
+            .port_or_known_default()
+            .or_else(|| crate::notify::smtp_default_port(url.scheme()));
+        let (Some(host), Some(port)) = (url.host_str(), port) else {
             report.error(format!(
                 "webhook {number} ({format}): its URL names no host"
             ));
@@ -388,5 +423,50 @@ async fn check_webhooks(settings: &Settings, report: &mut Report) {
                  it will be retried and dropped"
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::approvers::{Approver, Listed, TokenHash};
+    use crate::config::{MailSettings, Recipients, WebhookFormat, WebhookSettings};
+    use crate::outcome::WebhookEvent;
+
+    fn receiver(to: Recipients) -> WebhookSettings {
+        WebhookSettings {
+            url: "smtps://mail.example.com".to_owned().into(),
+            format: WebhookFormat::Email,
+            events: WebhookEvent::ALL.to_vec(),
+            mail: Some(MailSettings {
+                from: "blockd@example.com".parse().unwrap(),
+                to,
+                ca_file: None,
+            }),
+        }
+    }
+
+    fn approver(email: Option<&str>) -> Listed {
+        Listed {
+            approver: Approver::person("carol".into(), None)
+                .with_email(email.map(|e| e.parse().unwrap())),
+            token: TokenHash::of(b"carol"),
+        }
+    }
+
+    #[test]
+    fn mail_to_the_approvers_is_a_warning_when_none_has_an_address() {
+        let notify = [
+            receiver(Recipients::Listed(vec!["ops@example.com".parse().unwrap()])),
+            receiver(Recipients::Approvers),
+        ];
+        let warnings = mail_to_nobody(&notify, &[approver(None)]);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("notify[1] mails the approvers"),
+            "{warnings:?}"
+        );
+        assert!(mail_to_nobody(&notify, &[approver(Some("carol@example.com"))]).is_empty());
+        assert!(mail_to_nobody(&notify[..1], &[approver(None)]).is_empty());
     }
 }

@@ -190,6 +190,15 @@ pub(super) struct RawNotify {
     pub format: String,
     /// Unset: every event.
     pub events: Option<Vec<String>>,
+    /// `format = "email"`: the SMTP server, with the account's credentials (a secret).
+    pub smtp_url: Option<String>,
+    pub smtp_url_file: Option<String>,
+    /// `format = "email"`: an extra CA bundle (PEM) for the SMTP server's certificate.
+    pub ca_file: Option<String>,
+    /// `format = "email"`: the sender's address.
+    pub from: Option<String>,
+    /// `format = "email"`: a list of addresses, or `"approvers"`.
+    pub to: Option<RawRecipients>,
 }
 
 impl Default for RawNotify {
@@ -199,8 +208,21 @@ impl Default for RawNotify {
             url_file: None,
             format: "json".into(),
             events: None,
+            smtp_url: None,
+            smtp_url_file: None,
+            ca_file: None,
+            from: None,
+            to: None,
         }
     }
+}
+
+/// A mail receiver's `to`: `"approvers"` (or, leniently, one address), or a list of addresses.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub(super) enum RawRecipients {
+    One(String),
+    List(Vec<String>),
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -28,6 +28,8 @@ fn redact(raw: &mut RawSettings) {
     for receiver in &mut raw.notify {
         // Whoever knows a chat webhook's URL can post to the channel.
         redact_always(&mut receiver.url);
+        // An SMTP URL carries the mail account's password.
+        redact_always(&mut receiver.smtp_url);
     }
 }
 

@@ -119,7 +119,7 @@ impl<'a> Validator<'a> {
             .notify
             .into_iter()
             .enumerate()
-            .map(|(index, raw)| self.webhook(index, raw))
+            .map(|(index, raw)| self.webhook(index, raw, http.approvers_file.is_some()))
             .collect::<Result<_, _>>()?;
         if raw.state.dir.trim().is_empty() {
             return Err(self.invalid(
@@ -411,13 +411,44 @@ impl<'a> Validator<'a> {
     }
 
     /// One `[[notify]]` entry, `notify[index]` in messages. The URL is a credential: messages
-    /// about it never quote it.
+    /// about it never quote it. `approvers_file`: whether `[http] approvers_file` is set, which
+    /// `to = "approvers"` needs.
     fn webhook(
         &mut self,
         index: usize,
-        raw: raw::RawNotify,
+        mut raw: raw::RawNotify,
+        approvers_file: bool,
     ) -> Result<WebhookSettings, ConfigError> {
         let key = |name: &str| format!("notify[{index}].{name}");
+        let formats = WebhookFormat::ALL.map(WebhookFormat::label);
+        let format = WebhookFormat::from_label(&raw.format)
+            .ok_or_else(|| self.invalid(&key("format"), one_of(&raw.format, &formats)))?;
+        let events = self.events(&key("events"), raw.events.take())?;
+        if format == WebhookFormat::Email {
+            let (url, mail) = self.mail(index, raw, approvers_file)?;
+            return Ok(WebhookSettings {
+                url,
+                format,
+                events,
+                mail: Some(mail),
+            });
+        }
+        let mail_only = [
+            ("smtp_url", raw.smtp_url.is_some()),
+            ("smtp_url_file", raw.smtp_url_file.is_some()),
+            ("ca_file", raw.ca_file.is_some()),
+            ("from", raw.from.is_some()),
+            ("to", raw.to.is_some()),
+        ];
+        if let Some((name, _)) = mail_only.iter().find(|(_, given)| *given) {
+            return Err(self.invalid(
+                &key(name),
+                format!(
+                    "is for format = \"email\" only; this receiver's format is \"{}\"",
+                    format.label()
+                ),
+            ));
+        }
         let url = self.secret(&key("url"), raw.url, raw.url_file)?;
         let url = SecretString::from(url.expose_secret().trim().to_owned());
         let parsed = Url::parse(url.expose_secret())
@@ -433,37 +464,137 @@ impl<'a> Validator<'a> {
         if parsed.host().is_none() {
             return Err(self.invalid(&key("url"), "needs a host"));
         }
-        let formats = WebhookFormat::ALL.map(WebhookFormat::label);
-        let format = WebhookFormat::from_label(&raw.format)
-            .ok_or_else(|| self.invalid(&key("format"), one_of(&raw.format, &formats)))?;
-        let events = match raw.events {
-            None => WebhookEvent::ALL.to_vec(),
-            Some(names) if names.is_empty() => {
-                return Err(self.invalid(
-                    &key("events"),
-                    "names no event; leave it out for every event, or remove the [[notify]] entry",
-                ));
-            }
-            Some(names) => {
-                let mut events = Vec::new();
-                for name in &names {
-                    let event = WebhookEvent::from_label(name).ok_or_else(|| {
-                        self.invalid(
-                            &key("events"),
-                            one_of(name, &WebhookEvent::ALL.map(WebhookEvent::label)),
-                        )
-                    })?;
-                    if !events.contains(&event) {
-                        events.push(event);
-                    }
-                }
-                events
-            }
-        };
         Ok(WebhookSettings {
             url,
             format,
             events,
+            mail: None,
+        })
+    }
+
+    /// A receiver's `events`: every event when unset.
+    fn events(
+        &self,
+        key: &str,
+        names: Option<Vec<String>>,
+    ) -> Result<Vec<WebhookEvent>, ConfigError> {
+        let Some(names) = names else {
+            return Ok(WebhookEvent::ALL.to_vec());
+        };
+        if names.is_empty() {
+            return Err(self.invalid(
+                key,
+                "names no event; leave it out for every event, or remove the [[notify]] entry",
+            ));
+        }
+        let mut events = Vec::new();
+        for name in &names {
+            let event = WebhookEvent::from_label(name).ok_or_else(|| {
+                self.invalid(
+                    key,
+                    one_of(name, &WebhookEvent::ALL.map(WebhookEvent::label)),
+                )
+            })?;
+            if !events.contains(&event) {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
+    /// A `format = "email"` receiver: its SMTP URL (a secret, never quoted), `from`, `to` and
+    /// `ca_file`.
+    fn mail(
+        &mut self,
+        index: usize,
+        raw: raw::RawNotify,
+        approvers_file: bool,
+    ) -> Result<(SecretString, MailSettings), ConfigError> {
+        let key = |name: &str| format!("notify[{index}].{name}");
+        if raw.url.is_some() || raw.url_file.is_some() {
+            let name = if raw.url.is_some() { "url" } else { "url_file" };
+            return Err(self.invalid(
+                &key(name),
+                "a format = \"email\" receiver is given its server as smtp_url_file, not url",
+            ));
+        }
+        let url = self.secret(&key("smtp_url"), raw.smtp_url, raw.smtp_url_file)?;
+        let url = SecretString::from(url.expose_secret().trim().to_owned());
+        let example =
+            "e.g. smtps://user:password@mail.example.com:465, or smtp://…:587 with STARTTLS";
+        let parsed = Url::parse(url.expose_secret())
+            .map_err(|e| self.invalid(&key("smtp_url"), format!("not a URL ({e}); {example}")))?;
+        if !matches!(parsed.scheme(), "smtps" | "smtp") {
+            return Err(self.invalid(
+                &key("smtp_url"),
+                format!("scheme must be smtps:// or smtp://; {example}"),
+            ));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(self.invalid(&key("smtp_url"), format!("needs a host; {example}")));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(self.invalid(
+                &key("smtp_url"),
+                "takes no query or fragment: smtps:// is TLS from the start, smtp:// is upgraded \
+                 with STARTTLS",
+            ));
+        }
+        if !parsed.username().is_empty() && parsed.password().is_none() {
+            return Err(self.invalid(
+                &key("smtp_url"),
+                "names a user but no password (smtps://user:password@host)",
+            ));
+        }
+        let from_text = raw
+            .from
+            .ok_or_else(|| self.invalid(&key("from"), "required: the sender's address"))?;
+        let from = self.mailbox(&key("from"), &from_text)?;
+        let to = match raw.to {
+            None => {
+                return Err(self.invalid(
+                    &key("to"),
+                    "required: a list of addresses, or \"approvers\"",
+                ));
+            }
+            Some(raw::RawRecipients::One(text)) if text.trim() == "approvers" => {
+                if !approvers_file {
+                    return Err(self.invalid(
+                        &key("to"),
+                        "\"approvers\" needs http.approvers_file, which names the approvers and \
+                         their email",
+                    ));
+                }
+                Recipients::Approvers
+            }
+            Some(raw::RawRecipients::One(text)) => {
+                Recipients::Listed(vec![self.mailbox(&key("to"), &text)?])
+            }
+            Some(raw::RawRecipients::List(list)) if list.is_empty() => {
+                return Err(
+                    self.invalid(&key("to"), "names nobody: give addresses, or \"approvers\"")
+                );
+            }
+            Some(raw::RawRecipients::List(list)) => Recipients::Listed(
+                list.iter()
+                    .map(|text| self.mailbox(&key("to"), text))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        let ca_file = raw
+            .ca_file
+            .as_deref()
+            .and_then(|path| self.optional_path(path));
+        Ok((url, MailSettings { from, to, ca_file }))
+    }
+
+    /// A mail address, `carol@example.com` or `Carol <carol@example.com>`.
+    fn mailbox(&self, key: &str, text: &str) -> Result<lettre::message::Mailbox, ConfigError> {
+        text.trim().parse().map_err(|e| {
+            self.invalid(
+                key,
+                format!("{text:?} is not a mail address ({e}); e.g. \"blockd@example.com\""),
+            )
         })
     }
 

@@ -59,20 +59,12 @@ pub(crate) enum Decided {
 
 /// Who may decide `hold` at `now`, as [`Approver::may_decide`] asks.
 pub(crate) fn gate(hold: &HeldTask, allow_self_approval: bool, now: DateTime<Utc>) -> Gate<'_> {
-    Gate {
-        org: &hold.view.org,
-        user: &hold.view.user,
+    Gate::of(
+        &hold.view,
+        &hold.approval,
+        hold.escalated(now),
         allow_self_approval,
-        rule: &hold.view.rule,
-        approvers: hold.approval.approvers.as_deref(),
-        escalated_to: if hold.escalated(now) {
-            &hold.approval.escalate_to
-        } else {
-            &[]
-        },
-        approvals: &hold.view.approvals,
-        needed: hold.view.needed,
-    }
+    )
 }
 
 /// "carol", "carol and dave", "carol, dave and erin".

@@ -146,6 +146,8 @@ impl HeldTask {
             message: Some(message.into()),
             at,
             rediscovered: false,
+            approval: self.approval.clone(),
+            escalated: self.escalated(at),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The three webhook bodies for one [`Event`]: vcd-blockd's own flat JSON object, a Slack
-//! incoming-webhook message (`text` plus Block Kit `blocks`) and a Microsoft Teams
-//! incoming-webhook message (an Adaptive Card attachment). Both chat formats show the same
-//! facts: a header line, the facts that apply, the message, and a link to the approvals page
-//! when `[http] public_url` is set.
+//! incoming-webhook message (`text` plus Block Kit `blocks`) and a Microsoft Teams Workflows
+//! webhook message (an Adaptive Card 1.4 attachment whose only action opens a URL). Both chat
+//! formats show the same facts: a header line, the facts that apply, the message, and a link
+//! to the approvals page when `[http] public_url` is set.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -19,8 +19,11 @@ const SLACK_HEADER_CHARS: usize = 150;
 const SLACK_FIELD_CHARS: usize = 2000;
 const SLACK_TEXT_CHARS: usize = 3000;
 const SLACK_MAX_FIELDS: usize = 10;
-/// The link's label in both chat formats.
-const OPEN_LABEL: &str = "Open the approvals page";
+/// The Adaptive Card version of `teams` cards, as Microsoft's examples for Workflows webhooks
+/// ("When a Teams webhook request is received") give it.
+const TEAMS_CARD_VERSION: &str = "1.4";
+/// The link's label in both chat formats and in mail.
+pub(super) const OPEN_LABEL: &str = "Open the approvals page";
 
 /// The approvals page for task `id`: `public_url` + `/ui/#<id>`.
 pub(super) fn approvals_link(public_url: &Url, id: TaskId) -> String {
@@ -30,7 +33,8 @@ pub(super) fn approvals_link(public_url: &Url, id: TaskId) -> String {
 /// The body `format` sends for `event`; `link` is its task's approvals page, if known.
 pub(super) fn body(format: WebhookFormat, event: &Event, link: Option<&str>) -> Value {
     match format {
-        WebhookFormat::Json => plain(event, link),
+        // A mail receiver is sent a mail (`mail`), never a body; its facts are the plain ones.
+        WebhookFormat::Json | WebhookFormat::Email => plain(event, link),
         WebhookFormat::Slack => slack(event, link),
         WebhookFormat::Teams => teams(event, link),
     }
@@ -104,7 +108,9 @@ fn teams(event: &Event, link: Option<&str>) -> Value {
     let mut card = json!({
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
-        "version": "1.2",
+        // Workflows posts the card as it is: a version Teams renders on every client, and
+        // Action.OpenUrl only (a card posted by a flow has no bot to take Action.Submit).
+        "version": TEAMS_CARD_VERSION,
         "body": body,
     });
     if let Some(link) = link {
@@ -120,8 +126,8 @@ fn teams(event: &Event, link: Option<&str>) -> Value {
     })
 }
 
-/// One line saying what happened, for a chat's header and notification.
-fn headline(event: &Event) -> String {
+/// One line saying what happened, for a chat's header and notification, and a mail's heading.
+pub(super) fn headline(event: &Event) -> String {
     let what = match (event.kind, event.approver.as_deref()) {
         (WebhookEvent::Held, _) if event.rediscovered => {
             "Still held for approval (found again after a takeover)".to_owned()
@@ -148,7 +154,7 @@ fn headline(event: &Event) -> String {
 
 /// The facts a person needs, in order, leaving out what does not apply: the fallback only
 /// while nothing has been done yet, the approver and the action once something has.
-fn facts(event: &Event) -> Vec<(&'static str, String)> {
+pub(super) fn facts(event: &Event) -> Vec<(&'static str, String)> {
     let mut facts = vec![
         ("Task", event.hold.id.to_string()),
         ("Operation", event.hold.operation.to_string()),
@@ -273,6 +279,8 @@ mod tests {
             message: Some("Waiting for approval".into()),
             at: at("2026-11-20T09:14:04Z"),
             rediscovered: false,
+            approval: Arc::default(),
+            escalated: false,
         }
     }
 
@@ -482,7 +490,7 @@ mod tests {
                     "content": {
                         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                         "type": "AdaptiveCard",
-                        "version": "1.2",
+                        "version": "1.4",
                         "body": [
                             {"type": "TextBlock", "text": "No decision in time, abort: vdcInstantiateVapp by dave in prod-eu", "size": "Medium", "weight": "Bolder", "wrap": true},
                             {"type": "FactSet", "facts": [
@@ -527,6 +535,47 @@ mod tests {
             card["body"][2]["text"],
             r"\- see https:\/\/evil.example \{\{DATE\(2026-01-01T00:00:00Z\)\}\}"
         );
+    }
+
+    #[test]
+    fn teams_is_what_a_workflows_webhook_posts_for_every_event() {
+        for kind in WebhookEvent::ALL {
+            let event = Event {
+                kind,
+                approver: Some("carol".into()),
+                ..held()
+            };
+            let body = body(WebhookFormat::Teams, &event, Some(LINK));
+            assert_eq!(body["type"], "message", "{body:#}");
+            let [attachment] = body["attachments"].as_array().unwrap().as_slice() else {
+                panic!("one attachment: {body:#}");
+            };
+            assert_eq!(
+                attachment["contentType"],
+                "application/vnd.microsoft.card.adaptive"
+            );
+            assert!(attachment["contentUrl"].is_null(), "{attachment:#}");
+            let card = &attachment["content"];
+            assert_eq!(card["type"], "AdaptiveCard");
+            assert_eq!(
+                card["$schema"],
+                "http://adaptivecards.io/schemas/adaptive-card.json"
+            );
+            assert_eq!(card["version"], "1.4", "the version Workflows cards take");
+            let actions = card["actions"].as_array().unwrap();
+            assert!(
+                actions
+                    .iter()
+                    .all(|a| a["type"] == "Action.OpenUrl" && a["url"] == LINK),
+                "buttons only open the approvals page: {actions:#?}"
+            );
+            for element in card["body"].as_array().unwrap() {
+                assert!(
+                    matches!(element["type"].as_str(), Some("TextBlock" | "FactSet")),
+                    "{element:#}"
+                );
+            }
+        }
     }
 
     #[test]

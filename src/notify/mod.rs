@@ -1,13 +1,18 @@
-//! Webhooks (`[[notify]]`): people are told when a task is held, decided by a
+//! Webhooks and mail (`[[notify]]`): people are told when a task is held, decided by a
 //! person, expires, or stops being kept alive. The engine hands an [`Event`] to the
 //! [`Notifier`], which only queues it, once for every receiver that wants it; one sender per
-//! receiver POSTs its queue in order (`send`), in the body format the receiver takes
-//! (`format`). A decision never waits for a webhook.
+//! receiver delivers its queue in order (`send`): a POST in the body format the receiver takes
+//! (`format`), or a mail (`mail`, through `smtp`). A decision never waits for a webhook.
 
 mod format;
+mod mail;
 mod queue;
 mod send;
 pub(crate) mod settings;
+mod smtp;
+
+pub(crate) use smtp::MailerError;
+pub(crate) use smtp::default_port as smtp_default_port;
 
 use std::sync::Arc;
 
@@ -16,10 +21,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use url::Url;
 
+pub(crate) use self::mail::Deciders;
 use self::queue::Queue;
+use self::send::{Channel, MailChannel};
 use self::settings::WebhookSettings;
+use self::smtp::Mailer;
 use crate::metrics::Metrics;
 use crate::outcome::{WebhookEvent, WebhookOutcome};
+use crate::policy::ApprovalRule;
 use crate::task::FinalAction;
 use crate::task::HoldView;
 
@@ -44,6 +53,10 @@ pub(crate) struct Event {
     /// `held` only: the hold was found by a new leader's reconciliation, for a task created
     /// before its term; an earlier leader may have announced it already.
     pub rediscovered: bool,
+    /// Who may decide the task, as its rule says: what `to = "approvers"` mails are sent by.
+    pub approval: Arc<ApprovalRule>,
+    /// Whether `escalate_after` had passed at `at`, so that `escalate_to` may decide too.
+    pub escalated: bool,
 }
 
 /// The engine's handle on the webhooks: [`Notifier::send`] queues and returns at once. The
@@ -68,28 +81,56 @@ struct Receiver {
     queue: Queue<Arc<Event>>,
 }
 
+/// Why the notifier cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("webhooks: cannot build the HTTP client: {}", crate::tls::with_sources(.0))]
+    Http(#[from] reqwest::Error),
+    /// A mail receiver, named by its position among the `[[notify]]` entries.
+    #[error("notify[{index}]: {source}")]
+    Mail { index: usize, source: MailerError },
+}
+
 impl Notifier {
     /// One queue and one sender for each of `webhooks`; the senders run on `tasks` until
-    /// `shutdown`. Without webhooks, the notifier does nothing and nothing is started.
+    /// `shutdown`. Mail to `to = "approvers"` goes to whom `deciders` name. Without webhooks,
+    /// the notifier does nothing and nothing is started.
     pub(crate) fn start(
         webhooks: &[WebhookSettings],
         public_url: Option<&Url>,
+        deciders: &Deciders,
         metrics: Arc<Metrics>,
         tasks: &TaskTracker,
         shutdown: &CancellationToken,
-    ) -> Result<Notifier, reqwest::Error> {
+    ) -> Result<Notifier, NotifyError> {
         if webhooks.is_empty() {
             return Ok(Notifier::default());
         }
         let client = send::client()?;
         let notifier = Notifier::with_queues(webhooks, metrics.clone(), QUEUE_CAPACITY);
+        let mut senders = Vec::with_capacity(webhooks.len());
         for receiver in notifier.receivers() {
-            let sender = send::Sender {
+            let channel = match &receiver.settings.mail {
+                Some(mail) => Channel::Mail(Box::new(MailChannel {
+                    mailer: Mailer::new(&receiver.settings.url, mail.ca_file.as_deref()).map_err(
+                        |source| NotifyError::Mail {
+                            index: receiver.index,
+                            source,
+                        },
+                    )?,
+                    settings: mail.clone(),
+                    deciders: deciders.clone(),
+                })),
+                None => Channel::Post(client.clone()),
+            };
+            senders.push(send::Sender {
                 receiver: receiver.clone(),
-                client: client.clone(),
+                channel,
                 public_url: public_url.cloned(),
                 metrics: metrics.clone(),
-            };
+            });
+        }
+        for sender in senders {
             tasks.spawn(sender.run(shutdown.clone()));
         }
         tracing::info!(receivers = webhooks.len(), "webhooks on");
@@ -172,6 +213,8 @@ mod tests {
             message: None,
             at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             rediscovered: false,
+            approval: Arc::default(),
+            escalated: false,
         }
     }
 
@@ -180,6 +223,7 @@ mod tests {
             url: "https://hooks.example.com/s3cret".to_owned().into(),
             format: WebhookFormat::Json,
             events: events.to_vec(),
+            mail: None,
         }
     }
 
@@ -217,6 +261,37 @@ mod tests {
             "{}",
             metrics.render()
         );
+    }
+
+    #[tokio::test]
+    async fn a_mail_receiver_whose_ca_file_cannot_be_read_stops_the_start_and_is_named() {
+        let mail = WebhookSettings {
+            url: "smtps://ops:s3cret-smtp@mail.example.com".to_owned().into(),
+            format: WebhookFormat::Email,
+            events: WebhookEvent::ALL.to_vec(),
+            mail: Some(settings::MailSettings {
+                from: "blockd@example.com".parse().unwrap(),
+                to: settings::Recipients::Approvers,
+                ca_file: Some("/nonexistent/mail-ca.pem".into()),
+            }),
+        };
+        let tasks = TaskTracker::new();
+        let error = Notifier::start(
+            &[webhook(&[WebhookEvent::Held]), mail],
+            None,
+            &Deciders::default(),
+            Arc::new(Metrics::new()),
+            &tasks,
+            &CancellationToken::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("notify[1]: cannot read ca_file /nonexistent/mail-ca.pem"),
+            "{error}"
+        );
+        assert!(!error.contains("s3cret-smtp"), "{error}");
+        assert!(tasks.is_empty(), "nothing started");
     }
 
     #[test]

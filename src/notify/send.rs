@@ -1,7 +1,8 @@
-//! The sender of one `[[notify]]` receiver: takes its queue in order and POSTs each event,
-//! retrying on [`Backoff::WEBHOOK`] (honouring a 429's `Retry-After`) until the receiver
-//! takes it, refuses it, or five minutes have passed. It never follows redirects, and never
-//! logs the URL: receivers are named by their position among the `[[notify]]` entries.
+//! The sender of one `[[notify]]` receiver: takes its queue in order and delivers each event
+//! through its [`Channel`] (a POST, or a mail through `smtp`), retrying on [`Backoff::WEBHOOK`]
+//! (honouring a 429's `Retry-After`) until the receiver takes it, refuses it, or five minutes
+//! have passed. It never follows redirects, and never logs the URL: receivers are named by
+//! their position among the `[[notify]]` entries.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,9 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::mail::{self, Deciders};
+use super::settings::MailSettings;
+use super::smtp::Mailer;
 use super::{Event, Receiver, format};
 use crate::backoff::Backoff;
 use crate::metrics::Metrics;
@@ -36,17 +40,47 @@ pub(super) fn client() -> Result<reqwest::Client, reqwest::Error> {
 
 pub(super) struct Sender {
     pub receiver: Arc<Receiver>,
-    pub client: reqwest::Client,
+    pub channel: Channel,
     /// `[http] public_url`, for links to the approvals page.
     pub public_url: Option<Url>,
     pub metrics: Arc<Metrics>,
 }
 
-/// How one POST went.
+/// How a receiver is reached.
 #[derive(Debug)]
-enum Attempt {
+pub(super) enum Channel {
+    /// A webhook: a POST of the receiver's body format to its URL.
+    Post(reqwest::Client),
+    /// `format = "email"`: a mail through the receiver's SMTP server.
+    Mail(Box<MailChannel>),
+}
+
+/// A mail receiver's server, addresses, and who may decide (for `to = "approvers"`).
+#[derive(Debug)]
+pub(super) struct MailChannel {
+    pub mailer: Mailer,
+    pub settings: MailSettings,
+    pub deciders: Deciders,
+}
+
+/// One event made ready for its receiver, to be sent as often as it takes.
+enum Prepared<'a> {
+    Post {
+        client: &'a reqwest::Client,
+        body: serde_json::Value,
+    },
+    Mail {
+        mailer: &'a Mailer,
+        message: lettre::Message,
+    },
+}
+
+/// How one POST or mail went.
+#[derive(Debug)]
+pub(super) enum Attempt {
     Sent,
-    /// Sending it again would not help (a 4xx other than 408 and 429, a redirect).
+    /// Sending it again would not help (a 4xx other than 408 and 429, a redirect; an SMTP
+    /// server's permanent 5xx, or one that would get the credentials unencrypted).
     Refused(String),
     /// Worth another try (no answer, 408, 429, 5xx), after `retry_after` if the receiver said.
     Failed {
@@ -92,11 +126,17 @@ impl Sender {
             .public_url
             .as_ref()
             .map(|url| format::approvals_link(url, event.hold.id));
-        let body = format::body(self.receiver.settings.format, event, link.as_deref());
+        let prepared = match self.prepare(event, link.as_deref()) {
+            Ok(prepared) => prepared,
+            Err(why) => {
+                tracing::warn!(notify = self.receiver.index, event = event.kind.label(), task_id = %event.hold.id, %why, "webhook not sent");
+                return Some(WebhookOutcome::Failed);
+            }
+        };
         let mut schedule = Backoff::WEBHOOK.schedule();
         loop {
             let attempt = tokio::select! {
-                attempt = self.post(&body) => attempt,
+                attempt = self.attempt(&prepared) => attempt,
                 () = shutdown.cancelled() => return None,
             };
             let (why, retry_after) = match attempt {
@@ -129,9 +169,35 @@ impl Sender {
         }
     }
 
-    async fn post(&self, body: &serde_json::Value) -> Attempt {
+    /// The body or the mail for `event`, made once for all its attempts.
+    fn prepare(&self, event: &Event, link: Option<&str>) -> Result<Prepared<'_>, String> {
+        match &self.channel {
+            Channel::Mail(channel) => {
+                let deciders = channel.deciders.of(event);
+                let message = mail::message(&channel.settings, event, link, &deciders)
+                    .map_err(|e| e.to_string())?;
+                Ok(Prepared::Mail {
+                    mailer: &channel.mailer,
+                    message,
+                })
+            }
+            Channel::Post(client) => Ok(Prepared::Post {
+                client,
+                body: format::body(self.receiver.settings.format, event, link),
+            }),
+        }
+    }
+
+    async fn attempt(&self, prepared: &Prepared<'_>) -> Attempt {
+        match prepared {
+            Prepared::Post { client, body } => self.post(client, body).await,
+            Prepared::Mail { mailer, message } => mailer.send(message).await,
+        }
+    }
+
+    async fn post(&self, client: &reqwest::Client, body: &serde_json::Value) -> Attempt {
         let url = self.receiver.settings.url.expose_secret();
-        let response = match self.client.post(url).json(body).send().await {
+        let response = match client.post(url).json(body).send().await {
             Ok(response) => response,
             // Described without the URL, which reqwest would otherwise quote.
             Err(error) => {

@@ -74,6 +74,8 @@ pub(crate) struct Options {
     pub public_url: &'static str,
     /// One `[[notify]]` entry each, its URL given through `url_file`.
     pub webhooks: Vec<Webhook>,
+    /// More `[[notify]]` entries, as TOML (mail receivers), after those of `webhooks`.
+    pub notify_extra: String,
     /// False: poll mode. The config has no `[amqp]` section and the sim publishes nothing.
     pub broker: bool,
     /// `[amqp] exchange` when the operator's exchange is not the one the sim publishes to;
@@ -110,6 +112,7 @@ impl Default for Options {
             allow_self_approval: false,
             public_url: "",
             webhooks: Vec::new(),
+            notify_extra: String::new(),
             broker: true,
             exchange: None,
             max_in_flight: 64,
@@ -482,6 +485,7 @@ fn write_config(
             notify.push_str(&format!("events = {events:?}\n"));
         }
     }
+    notify.push_str(&options.notify_extra);
     let config = format!(
         r#"
 [vcd]

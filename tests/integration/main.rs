@@ -10,6 +10,7 @@
 
 mod browser;
 mod helpers;
+mod smtp_sink;
 
 mod approval_rules;
 mod approvers;
@@ -25,6 +26,7 @@ mod holds;
 mod hostile;
 mod journal;
 mod listeners;
+mod mail;
 mod owner_facts;
 mod poll;
 mod systemd;

@@ -5,6 +5,7 @@ use std::io::Write;
 use super::*;
 
 mod documented;
+mod mail;
 
 /// A config directory with secret files, and the file itself.
 struct Fixture {
