@@ -116,7 +116,7 @@ mod tests {
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].approver.name(), "Zoë \"Z\" O'Brien");
         assert_eq!(listed[0].approver.org_globs(), ["prod-*", "shared \"x\""]);
-        assert!(listed[0].token == TokenHash::of(b"the-token"));
+        assert!(listed[0].token == Some(TokenHash::of(b"the-token")));
         assert!(
             !printed.contains("the-token"),
             "the token itself is not in the entry"
