@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{Policy, PolicyErrors};
 use crate::reload::Reloader;
+use crate::slack::Slack;
 use crate::source::Source;
 use crate::source::amqp::AmqpSource;
 use crate::source::amqp::forward::{CallDesk, Forwarder};
@@ -51,6 +52,8 @@ pub enum StartError {
     Vcd(#[from] VcdError),
     #[error("webhooks: cannot build the HTTP client: {}", crate::tls::with_sources(.0))]
     Webhooks(reqwest::Error),
+    #[error("Slack: cannot build the HTTP client: {0}")]
+    Slack(String),
     #[error("cannot listen on {address}: {source}")]
     Http {
         address: SocketAddr,
@@ -109,7 +112,21 @@ impl Daemon {
         let access = load_approvers(&settings, &metrics)?;
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let notifier = Notifier::start(
+        let slack = settings
+            .slack
+            .as_ref()
+            .map(|slack| {
+                Slack::start(
+                    slack,
+                    settings.http.public_url.as_ref(),
+                    metrics.clone(),
+                    &tasks,
+                    &shutdown,
+                )
+            })
+            .transpose()
+            .map_err(StartError::Slack)?;
+        let mut notifier = Notifier::start(
             &settings.notify,
             settings.http.public_url.as_ref(),
             metrics.clone(),
@@ -117,6 +134,9 @@ impl Daemon {
             &shutdown,
         )
         .map_err(StartError::Webhooks)?;
+        if let Some(slack) = &slack {
+            notifier = notifier.with_listener(slack.poster.clone());
+        }
         // The journal: the broker's stream, or poll mode's file, read now (the stream is read
         // by each new leader).
         let stream = settings.amqp.as_ref().map(|amqp| {
@@ -172,6 +192,20 @@ impl Daemon {
                 leader_queue(&amqp.queue),
             ))
         });
+        let desk = slack
+            .as_ref()
+            .map(|slack| slack.desk(engine.clone(), approvers.clone(), metrics.clone()));
+        let slack_route = settings
+            .slack
+            .as_ref()
+            .and_then(|slack| slack.signing_secret.clone())
+            .zip(desk.clone())
+            .map(|(signing_secret, desk)| {
+                Arc::new(crate::http::slack::SlackRoute {
+                    desk,
+                    signing_secret,
+                })
+            });
         let state = crate::http::HttpState {
             health: health.clone(),
             metrics: metrics.clone(),
@@ -180,6 +214,7 @@ impl Daemon {
             leadership: leadership.clone(),
             liveness: liveness.clone(),
             forwarder: forwarder.clone(),
+            slack: slack_route,
         };
         let listeners = crate::http::bind(&settings.http, state, shutdown.clone())
             .await
@@ -227,6 +262,9 @@ impl Daemon {
             _ => {
                 tracing::info!(interval = ?settings.reconcile.interval, "no AMQP URL: polling vCD for blocking tasks");
             }
+        }
+        if let Some(socket) = slack.zip(desk).and_then(|(slack, desk)| slack.socket(desk)) {
+            sources.push(socket);
         }
         sources.push(Arc::new(Reconciler {
             engine: engine.clone(),

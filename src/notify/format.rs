@@ -23,7 +23,7 @@ const SLACK_MAX_FIELDS: usize = 10;
 const OPEN_LABEL: &str = "Open the approvals page";
 
 /// The approvals page for task `id`: `public_url` + `/ui/#<id>`.
-pub(super) fn approvals_link(public_url: &Url, id: TaskId) -> String {
+pub(crate) fn approvals_link(public_url: &Url, id: TaskId) -> String {
     format!("{}/ui/#{id}", public_url.as_str().trim_end_matches('/'))
 }
 

@@ -27,6 +27,8 @@ mod journal;
 mod listeners;
 mod owner_facts;
 mod poll;
+mod slack;
+mod slack_standin;
 mod systemd;
 mod ui;
 mod unreadable;
