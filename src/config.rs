@@ -9,8 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-pub(crate) use crate::notify::settings::{WebhookFormat, WebhookSettings};
-pub(crate) use crate::slack::SlackSettings;
+pub(crate) use crate::notify::settings::{SlackSettings, WebhookFormat, WebhookSettings};
 pub use crate::vcd::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 
 mod locate;

@@ -2,7 +2,8 @@
 //! **Reject** buttons, and the message follows the task until it is decided; a click decides
 //! as the approver whose `slack_user` clicked, with every rule the admin API applies.
 //!
-//! - `settings`: the `[slack]` section, checked (built by `config`).
+//! - [`SlackSettings`]: the `[slack]` section, checked (built by `config`; kept in
+//!   `notify::settings`, which imports nothing back).
 //! - `api`: the Web API methods called.
 //! - `message`: the message, the reason dialog, and the interaction payloads read back.
 //! - `poster`: the notifier's listener that posts and updates the messages.
@@ -18,7 +19,6 @@ mod api;
 mod desk;
 mod message;
 mod poster;
-mod settings;
 pub(crate) mod signature;
 mod socket;
 
@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use url::Url;
 
-pub(crate) use self::settings::SlackSettings;
+pub(crate) use crate::notify::settings::SlackSettings;
 pub(crate) use desk::Desk;
 
 use self::api::Api;
