@@ -112,20 +112,6 @@ impl Daemon {
         let access = load_approvers(&settings, &metrics)?;
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let slack = settings
-            .slack
-            .as_ref()
-            .map(|slack| {
-                Slack::start(
-                    slack,
-                    settings.http.public_url.as_ref(),
-                    metrics.clone(),
-                    &tasks,
-                    &shutdown,
-                )
-            })
-            .transpose()
-            .map_err(StartError::Slack)?;
         let mut notifier = Notifier::start(
             &settings.notify,
             settings.http.public_url.as_ref(),
@@ -134,9 +120,6 @@ impl Daemon {
             &shutdown,
         )
         .map_err(StartError::Webhooks)?;
-        if let Some(slack) = &slack {
-            notifier = notifier.with_listener(slack.poster.clone());
-        }
         // The journal: the broker's stream, or poll mode's file, read now (the stream is read
         // by each new leader).
         let stream = settings.amqp.as_ref().map(|amqp| {
@@ -162,6 +145,27 @@ impl Daemon {
                     tracing::error!(%error, "the journal could not be read: approvals are refused until it can be written");
                 }
             }
+        }
+        let slack = settings
+            .slack
+            .as_ref()
+            .map(|slack| {
+                Slack::start(
+                    slack,
+                    settings.http.public_url.as_ref(),
+                    metrics.clone(),
+                    journal.clone(),
+                    &tasks,
+                    &shutdown,
+                )
+            })
+            .transpose()
+            .map_err(|error| {
+                shutdown.cancel(); // stops what already runs: the webhook senders
+                StartError::Slack(error)
+            })?;
+        if let Some(slack) = &slack {
+            notifier = notifier.with_listener(slack.poster.clone());
         }
         let engine = Arc::new(Engine::new(
             vcd.clone(),

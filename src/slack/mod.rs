@@ -12,8 +12,8 @@
 //! - `signature`: Slack's `v0` request signature, for `POST /v1/slack/interactions`.
 //!
 //! Only the leader posts (the notifier runs there) and holds the socket (a `WhileLeading`
-//! source). Where the messages are is kept in memory: a new leader posts the tasks it finds
-//! held anew.
+//! source). Where each message is, is journaled: a new leader updates the messages of the
+//! tasks it finds held.
 
 mod api;
 mod desk;
@@ -35,6 +35,7 @@ use self::api::Api;
 use self::poster::Poster;
 use crate::approvers::Approvers;
 use crate::engine::Engine;
+use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::source::Source;
 
@@ -52,6 +53,7 @@ impl Slack {
         settings: &SlackSettings,
         public_url: Option<&Url>,
         metrics: Arc<Metrics>,
+        journal: Arc<Journal>,
         tasks: &TaskTracker,
         shutdown: &CancellationToken,
     ) -> Result<Slack, String> {
@@ -61,6 +63,7 @@ impl Slack {
             settings.channel.clone(),
             public_url.cloned(),
             metrics,
+            journal,
         );
         tasks.spawn(posting.run(shutdown.clone()));
         tracing::info!(

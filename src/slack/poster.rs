@@ -1,8 +1,9 @@
 //! The messages in the channel: the leader's notifier hands every event to the [`Poster`]
 //! ([`Listener`]), which only queues it; one loop posts a task's first event
 //! (`chat.postMessage`), remembers where (channel and `ts`), and updates that message in place
-//! (`chat.update`) on every later event, without buttons once the task is decided. An event
-//! for a task with no message (held before this leader's term) is posted anew. Sends are
+//! (`chat.update`) on every later event, without buttons once the task is decided. Where each
+//! message is, is also journaled (`chat_message` records), so a new leader updates the message
+//! the one before posted; an event for a task with no message known is posted anew. Sends are
 //! counted in `webhooks_total`, as webhooks are.
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use url::Url;
 use super::api::{Api, ApiError, Posted};
 use super::message;
 use crate::backoff::Backoff;
+use crate::journal::{Journal, Record};
 use crate::metrics::Metrics;
 use crate::notify::{Event, Listener, approvals_link};
 use crate::outcome::WebhookOutcome;
@@ -50,6 +52,8 @@ pub(crate) struct Posting {
     channel: String,
     public_url: Option<Url>,
     metrics: Arc<Metrics>,
+    /// Where messages are kept for the next leader.
+    journal: Arc<Journal>,
     /// Where each undecided task's message is.
     messages: Mutex<HashMap<TaskId, Posted>>,
 }
@@ -60,6 +64,7 @@ pub(crate) fn poster(
     channel: String,
     public_url: Option<Url>,
     metrics: Arc<Metrics>,
+    journal: Arc<Journal>,
 ) -> (Poster, Posting) {
     let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
     let poster = Poster {
@@ -72,6 +77,7 @@ pub(crate) fn poster(
         channel,
         public_url,
         metrics,
+        journal,
         messages: Mutex::default(),
     };
     (poster, posting)
@@ -112,6 +118,11 @@ impl Posting {
             };
             match attempt {
                 Ok(posted) => {
+                    if let Some(posted) = &posted
+                        && message::undecided(event.kind)
+                    {
+                        self.journal_message(id, posted).await;
+                    }
                     self.remember(id, posted, message::undecided(event.kind));
                     tracing::debug!(task_id = %id, event = event.kind.label(), "Slack message shown");
                     return WebhookOutcome::Sent;
@@ -139,8 +150,27 @@ impl Posting {
         }
     }
 
+    /// Where task `id`'s message is: posted in this term, or journaled by a leader before.
     fn known(&self, id: TaskId) -> Option<Posted> {
-        self.lock().get(&id).cloned()
+        let posted = self.lock().get(&id).cloned();
+        posted.or_else(|| {
+            let (channel, ts) = self.journal.pending(id)?.chat?;
+            Some(Posted { channel, ts })
+        })
+    }
+
+    /// Journals where task `id`'s message is; without it a next leader posts anew, which is
+    /// logged and nothing worse.
+    async fn journal_message(&self, id: TaskId, posted: &Posted) {
+        let record = Record::ChatMessage {
+            task_id: id,
+            channel: posted.channel.clone(),
+            ts: posted.ts.clone(),
+            at: chrono::Utc::now(),
+        };
+        if let Err(error) = self.journal.write(record).await {
+            tracing::warn!(task_id = %id, %error, "where the Slack message is was not journaled");
+        }
     }
 
     /// Keeps where the message is while the task waits; forgets it once decided.
@@ -153,8 +183,10 @@ impl Posting {
         }
     }
 
+    /// Forgets the message of task `id` (deleted in Slack), also the one journaled.
     fn forget(&self, id: TaskId) {
         self.lock().remove(&id);
+        self.journal.forget_chat(id);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Posted>> {

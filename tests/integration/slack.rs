@@ -470,3 +470,48 @@ async fn signed_interactions_decide_and_forged_stale_or_unknown_ones_do_not() {
     );
     world.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_updates_the_message_the_killed_one_posted() {
+    let slack = SlackStandIn::start().await;
+    let world = World::without_daemon(options(&slack, true)).await;
+    let (a, b) = (Instance::start(&world).await, Instance::start(&world).await);
+    let (leader, _standby) = roles(a, b).await;
+    let id = world.create(deployment("alice")).await;
+    posted(&slack, id).await;
+    // Where the message is reaches the journal just after the post.
+    let metrics = format!("{}/metrics", leader.base);
+    eventually("the message's place is journaled", || async {
+        let text = http_client()
+            .get(&metrics)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("vcd_blockd_journal_writes_total{outcome=\"ok\"} 1")
+            .then_some(())
+    })
+    .await;
+
+    leader.process.kill();
+    let update = slack
+        .wait_for_call("chat.update", |body| {
+            body["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("found again"))
+        })
+        .await;
+    assert_eq!(
+        update.body["ts"], "1700000000.000000",
+        "the message posted before"
+    );
+    assert_eq!(slack.calls("chat.postMessage").len(), 1, "not posted again");
+    let approve = button(&update.body, id, "Approve");
+    slack.wait_for_sockets(2).await;
+    let envelope = slack.push_interactive(&click(CAROL, &approve, "1700000100.000001"));
+    slack.wait_for_ack(&envelope).await;
+    world.wait_for_status(id, "resumed").await;
+    world.finish().await;
+}
