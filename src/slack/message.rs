@@ -152,7 +152,93 @@ pub(crate) fn interaction(payload: &Value) -> Interaction {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use chrono::DateTime;
+
     use super::*;
+    use crate::task::{FinalAction, HoldView, TaskId};
+
+    const ID: &str = "8c1d6e2a-4f3b-4a7d-9e21-5b0c3f7d1e94";
+
+    fn event(kind: WebhookEvent) -> Event {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        Event {
+            kind,
+            hold: HoldView {
+                id: TaskId::parse(ID).unwrap(),
+                operation: "vdcInstantiateVapp".into(),
+                org: "prod".into(),
+                user: "alice".into(),
+                owner_name: "billing".into(),
+                rule: Arc::from("hold"),
+                since: at,
+                deadline: at,
+                fallback: FinalAction::Abort,
+                approvals: Vec::new(),
+                needed: 1,
+                reason: None,
+            },
+            approver: (kind == WebhookEvent::Approved).then(|| "carol".into()),
+            action: (kind == WebhookEvent::Approved).then_some(FinalAction::Resume),
+            message: None,
+            at,
+            rediscovered: false,
+        }
+    }
+
+    /// The `(action_id, value)` of every button but links.
+    fn buttons(message: &Value) -> Vec<(String, String)> {
+        message["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|block| block["type"] == "actions")
+            .flat_map(|block| block["elements"].as_array().unwrap().clone())
+            .filter(|button| button.get("url").is_none())
+            .map(|b| {
+                (
+                    b["action_id"].as_str().unwrap().to_owned(),
+                    b["value"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_waiting_task_has_approve_and_reject_and_a_decided_one_none() {
+        let link = "https://blockd.example.com/ui/#x";
+        for kind in [
+            WebhookEvent::Held,
+            WebhookEvent::ApprovalRecorded,
+            WebhookEvent::Reminder,
+        ] {
+            let held = message(&event(kind), Some(link));
+            assert_eq!(
+                buttons(&held),
+                [
+                    (APPROVE.to_owned(), ID.to_owned()),
+                    (REJECT.to_owned(), ID.to_owned())
+                ],
+                "{kind:?}"
+            );
+            assert!(held.to_string().contains(link), "the page's link stays");
+        }
+        for kind in [
+            WebhookEvent::Approved,
+            WebhookEvent::Rejected,
+            WebhookEvent::Expired,
+        ] {
+            assert!(buttons(&message(&event(kind), None)).is_empty(), "{kind:?}");
+        }
+        let approved = message(&event(WebhookEvent::Approved), None);
+        assert!(
+            approved["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Approved by carol")
+        );
+    }
 
     #[test]
     fn a_click_on_approve_names_the_user_the_task_and_the_channel() {
