@@ -515,3 +515,47 @@ async fn a_new_leader_updates_the_message_the_killed_one_posted() {
     world.wait_for_status(id, "resumed").await;
     world.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_approvers_clicks_show_their_progress_and_then_resume() {
+    let slack = SlackStandIn::start().await;
+    let world = World::start(Options {
+        policy: POLICY.replace(
+            "hold = { max = \"1h\", fallback = \"abort\" }",
+            "hold = { max = \"1h\", fallback = \"abort\", approvals = 2 }",
+        ),
+        ..options(&slack, true)
+    })
+    .await;
+    slack.wait_for_sockets(1).await;
+    let id = world.create(deployment("alice")).await;
+    let approve = button(&posted(&slack, id).await, id, "Approve");
+
+    slack.push_interactive(&click(CAROL, &approve, "1700000100.000001"));
+    let progress = slack
+        .wait_for_call("chat.update", |body| {
+            body["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Approved 1 of 2: carol"))
+        })
+        .await;
+    assert_eq!(
+        buttons(&progress.body, id).len(),
+        2,
+        "still waiting: the buttons stay"
+    );
+    assert_eq!(world.sim.task(id).unwrap().status, "active");
+
+    slack.push_interactive(&click(DAVE, &approve, "1700000100.000002"));
+    world.wait_for_status(id, "resumed").await;
+    slack
+        .wait_for_call("chat.update", |body| {
+            body["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Approved by dave"))
+        })
+        .await;
+    assert_eq!(decisions(&world, "recorded"), 1);
+    assert_eq!(decisions(&world, "approved"), 1);
+    world.finish().await;
+}
