@@ -108,24 +108,7 @@ impl Desk {
                 ..
             } => {
                 let channel = channel.unwrap_or_else(|| self.channel.clone());
-                let Some(approver) = self.approver(&user, &channel).await else {
-                    return;
-                };
-                if let Some(why) = self.why_not(&approver, &task).await {
-                    return self.refuse(&channel, &user, &why).await;
-                }
-                if approve {
-                    let call = Call::Approve {
-                        id: task,
-                        message: None,
-                    };
-                    self.decide(&approver, call, &channel, &user).await;
-                } else if let Some(trigger_id) = trigger_id {
-                    let dialog = message::reason_dialog(&task);
-                    if let Err(error) = self.api.open_view(&trigger_id, &dialog).await {
-                        tracing::warn!(task_id = task, %error, "the reason dialog could not be opened");
-                    }
-                }
+                self.click(&user, approve, task, trigger_id, &channel).await;
             }
             Interaction::Reason {
                 user, task, reason, ..
@@ -142,6 +125,36 @@ impl Desk {
                 self.decide(&approver, call, &channel, &user).await;
             }
             Interaction::Other => {}
+        }
+    }
+
+    /// `user` clicked Approve (`approve`) or Reject on `task`'s message in `channel`: approves,
+    /// or opens the reason dialog with `trigger_id`, when they may decide it.
+    async fn click(
+        &self,
+        user: &str,
+        approve: bool,
+        task: String,
+        trigger_id: Option<String>,
+        channel: &str,
+    ) {
+        let Some(approver) = self.approver(user, channel).await else {
+            return;
+        };
+        if let Some(why) = self.why_not(&approver, &task).await {
+            return self.refuse(channel, user, &why).await;
+        }
+        if approve {
+            let call = Call::Approve {
+                id: task,
+                message: None,
+            };
+            self.decide(&approver, call, channel, user).await;
+        } else if let Some(trigger_id) = trigger_id {
+            let dialog = message::reason_dialog(&task);
+            if let Err(error) = self.api.open_view(&trigger_id, &dialog).await {
+                tracing::warn!(task_id = task, %error, "the reason dialog could not be opened");
+            }
         }
     }
 

@@ -26,6 +26,10 @@ use crate::backoff::Backoff;
 use crate::health::Condition;
 use crate::source::{Report, Run, Runs, Source};
 
+/// One open Socket Mode connection.
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// The Socket Mode connection, as a source of decisions.
 pub(crate) struct SocketMode {
     pub(crate) api: Arc<Api>,
@@ -118,10 +122,21 @@ impl SocketMode {
             () = until.cancelled() => return Ended::Stopped,
         };
         // The URL carries a ticket: errors are described without it.
-        let mut socket = match connected {
-            Ok((socket, _)) => socket,
-            Err(error) => return lost(format!("cannot connect: {}", describe(&error)), false),
-        };
+        match connected {
+            Ok((socket, _)) => self.serve(socket, report, until, handlers).await,
+            Err(error) => lost(format!("cannot connect: {}", describe(&error)), false),
+        }
+    }
+
+    /// Reads `socket` until it ends: acknowledges each envelope at once and hands an
+    /// interactive one to the desk; follows `hello` and `disconnect`.
+    async fn serve(
+        &self,
+        mut socket: Socket,
+        report: &Report,
+        until: &CancellationToken,
+        handlers: &TaskTracker,
+    ) -> Ended {
         let mut greeted = false;
         loop {
             let next = tokio::select! {
