@@ -83,6 +83,10 @@ impl Backoff {
         max_attempts: u32::MAX,
     };
 
+    /// Between attempts to open Slack's Socket Mode connection after it was lost or refused
+    /// (a `disconnect` Slack asked for is followed at once).
+    pub(crate) const SLACK_SOCKET: Backoff = Backoff::forever(Duration::from_secs(1));
+
     /// Between attempts to repair a journal that cannot be written (a deleted stream is
     /// declared again). The first wait (2–4 s) lets `/readyz` and a refused approval show the
     /// trouble before it is mended.

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use url::Url;
 
 pub(crate) use crate::notify::settings::{
-    MailSettings, Recipients, WebhookFormat, WebhookSettings,
+    MailSettings, Recipients, SlackSettings, WebhookFormat, WebhookSettings,
 };
 pub use crate::vcd::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 
@@ -40,6 +40,9 @@ pub struct Settings {
     pub http: HttpSettings,
     /// `[[notify]]`: the webhooks told about held tasks; empty = none.
     pub notify: Vec<WebhookSettings>,
+    /// `[slack]`: the Slack app that posts held tasks with Approve and Reject buttons; `None`:
+    /// off.
+    pub slack: Option<SlackSettings>,
     /// `[state]`: where poll mode keeps its journal.
     pub state: StateSettings,
     pub log: LogSettings,

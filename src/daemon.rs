@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::notify::{Deciders, Notifier, NotifyError};
 use crate::policy::{Policy, PolicyErrors};
 use crate::reload::Reloader;
+use crate::slack::Slack;
 use crate::source::Source;
 use crate::source::amqp::AmqpSource;
 use crate::source::amqp::forward::{CallDesk, Forwarder};
@@ -51,6 +52,8 @@ pub enum StartError {
     Vcd(#[from] VcdError),
     #[error("{0}")]
     Webhooks(NotifyError),
+    #[error("Slack: cannot build the HTTP client: {0}")]
+    Slack(String),
     #[error("cannot listen on {address}: {source}")]
     Http {
         address: SocketAddr,
@@ -113,7 +116,7 @@ impl Daemon {
             approvers: access.as_ref().map(|access| access.approvers.clone()),
             allow_self_approval: settings.holds.allow_self_approval,
         };
-        let notifier = Notifier::start(
+        let mut notifier = Notifier::start(
             &settings.notify,
             settings.http.public_url.as_ref(),
             &deciders,
@@ -148,6 +151,27 @@ impl Daemon {
                 }
             }
         }
+        let slack = settings
+            .slack
+            .as_ref()
+            .map(|slack| {
+                Slack::start(
+                    slack,
+                    settings.http.public_url.as_ref(),
+                    metrics.clone(),
+                    journal.clone(),
+                    &tasks,
+                    &shutdown,
+                )
+            })
+            .transpose()
+            .map_err(|error| {
+                shutdown.cancel(); // stops what already runs: the webhook senders
+                StartError::Slack(error)
+            })?;
+        if let Some(slack) = &slack {
+            notifier = notifier.with_listener(slack.poster.clone());
+        }
         let engine = Arc::new(Engine::new(
             vcd.clone(),
             policy,
@@ -177,6 +201,20 @@ impl Daemon {
                 leader_queue(&amqp.queue),
             ))
         });
+        let desk = slack
+            .as_ref()
+            .map(|slack| slack.desk(engine.clone(), approvers.clone(), metrics.clone()));
+        let slack_route = settings
+            .slack
+            .as_ref()
+            .and_then(|slack| slack.signing_secret.clone())
+            .zip(desk.clone())
+            .map(|(signing_secret, desk)| {
+                Arc::new(crate::http::slack::SlackRoute {
+                    desk,
+                    signing_secret,
+                })
+            });
         let state = crate::http::HttpState {
             health: health.clone(),
             metrics: metrics.clone(),
@@ -185,6 +223,7 @@ impl Daemon {
             leadership: leadership.clone(),
             liveness: liveness.clone(),
             forwarder: forwarder.clone(),
+            slack: slack_route,
         };
         let listeners = crate::http::bind(&settings.http, state, shutdown.clone())
             .await
@@ -232,6 +271,9 @@ impl Daemon {
             _ => {
                 tracing::info!(interval = ?settings.reconcile.interval, "no AMQP URL: polling vCD for blocking tasks");
             }
+        }
+        if let Some(socket) = slack.zip(desk).and_then(|(slack, desk)| slack.socket(desk)) {
+            sources.push(socket);
         }
         sources.push(Arc::new(Reconciler {
             engine: engine.clone(),

@@ -6,6 +6,7 @@
 pub(crate) mod admin;
 mod refusals;
 mod serve;
+pub(crate) mod slack;
 mod ui;
 
 use std::net::SocketAddr;
@@ -45,6 +46,8 @@ pub(crate) struct HttpState {
     /// Forwards admin calls to the leader while this instance stands by; `None` without a
     /// broker (the instance always leads).
     pub forwarder: Option<Arc<Forwarder>>,
+    /// `POST /v1/slack/interactions`; `None` without `[slack] signing_secret_file`.
+    pub slack: Option<Arc<slack::SlackRoute>>,
 }
 
 /// The bound listeners: their addresses, and the servers, which run until the shutdown token
@@ -78,7 +81,11 @@ pub(crate) async fn bind(
     let admin = state
         .approvers
         .is_some()
-        .then(|| admin::routes(state.clone()).merge(ui::routes()));
+        .then(|| admin::routes(state.clone()).merge(ui::routes()))
+        .map(|admin| match &state.slack {
+            Some(_) => admin.merge(slack::routes()),
+            None => admin,
+        });
     let (main, separate_admin) = match (settings.admin_listen, admin) {
         (None, Some(admin)) => (probes.merge(admin), None),
         (None, None) => (probes, None),

@@ -45,6 +45,7 @@ mod operations;
 mod outcome;
 mod policy;
 mod reload;
+mod slack;
 mod source;
 mod systemd;
 mod task;

@@ -155,6 +155,9 @@ enum ApproversCommand {
         /// several. Without it: every org.
         #[arg(long = "org", value_name = "GLOB")]
         orgs: Vec<String>,
+        /// Their Slack member ID (e.g. U024BE7LH), for the Slack app's buttons.
+        #[arg(long, value_name = "ID")]
+        slack_user: Option<String>,
         /// Write the token to this new file (mode 0600) instead of stdout.
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
@@ -338,9 +341,10 @@ fn main() -> ExitCode {
                 ApproversCommand::Add {
                     name,
                     orgs,
+                    slack_user,
                     token_file,
                 },
-        } => commands::approvers_add(&name, &orgs, token_file.as_deref()),
+        } => commands::approvers_add(&name, &orgs, slack_user.as_deref(), token_file.as_deref()),
         Command::Vcd { config, command } => {
             let (request, flags) = match command {
                 VcdCommand::Show => (

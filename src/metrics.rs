@@ -17,8 +17,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::outcome::{
-    DeadLetterReason, JournalSkip, KeepaliveOutcome, LoginOutcome, NotificationOutcome, RunOutcome,
-    Vocabulary, WebhookEvent, WebhookOutcome,
+    ChatOutcome, DeadLetterReason, JournalSkip, KeepaliveOutcome, LoginOutcome,
+    NotificationOutcome, RunOutcome, Vocabulary, WebhookEvent, WebhookOutcome,
 };
 
 /// A series' labels, `(name, value)` in declaration order.
@@ -225,6 +225,8 @@ metrics! {
         "Unix time of the last successful policy load (at start or on reload)";
     counter webhooks: "Webhook events per [[notify]] receiver, by event and outcome"
         => pub(crate) fn webhook(event: WebhookEvent, outcome: WebhookOutcome);
+    counter chat_decisions: "Decisions asked for from chat (Slack's buttons), by outcome"
+        => pub(crate) fn chat_decision(outcome: ChatOutcome);
     counter journal_writes: "Records written to the journal (recorded approvals, reminders, decisions), by outcome"
         => pub(crate) fn journal_write(outcome: RunOutcome);
     counter journal_records_skipped:
@@ -448,6 +450,7 @@ mod tests {
 # HELP vcd_blockd_amqp_connected 1 while the AMQP consumer is connected.
 # HELP vcd_blockd_approvers_reloads Approvers file reloads, by outcome.
 # HELP vcd_blockd_build_info Always 1; version says which vcd-blockd runs, mode whether it consumes vCD's notifications from a broker (amqp) or polls vCD (poll).
+# HELP vcd_blockd_chat_decisions Decisions asked for from chat (Slack's buttons), by outcome.
 # HELP vcd_blockd_dead_lettered Messages rejected to the dead-letter queue, by reason.
 # HELP vcd_blockd_hold_lateness_seconds How late held tasks were attended (keepalive or fallback) against their schedule.
 # HELP vcd_blockd_hold_next_deadline_timestamp_seconds Unix time at which the soonest held task reaches its deadline (0: nothing is held).
@@ -469,6 +472,7 @@ mod tests {
 # TYPE vcd_blockd_amqp_connected gauge
 # TYPE vcd_blockd_approvers_reloads counter
 # TYPE vcd_blockd_build_info gauge
+# TYPE vcd_blockd_chat_decisions counter
 # TYPE vcd_blockd_dead_lettered counter
 # TYPE vcd_blockd_hold_lateness_seconds histogram
 # TYPE vcd_blockd_hold_next_deadline_timestamp_seconds gauge
@@ -491,6 +495,12 @@ vcd_blockd_amqp_connected 0
 vcd_blockd_approvers_reloads_total{outcome="error"} 0
 vcd_blockd_approvers_reloads_total{outcome="ok"} 0
 vcd_blockd_build_info{version="{version}",mode="amqp"} 1
+vcd_blockd_chat_decisions_total{outcome="approved"} 0
+vcd_blockd_chat_decisions_total{outcome="duplicate"} 0
+vcd_blockd_chat_decisions_total{outcome="failed"} 0
+vcd_blockd_chat_decisions_total{outcome="recorded"} 0
+vcd_blockd_chat_decisions_total{outcome="refused"} 0
+vcd_blockd_chat_decisions_total{outcome="rejected"} 0
 vcd_blockd_dead_lettered_total{reason="action_refused"} 0
 vcd_blockd_dead_lettered_total{reason="id_mismatch"} 0
 vcd_blockd_dead_lettered_total{reason="invalid_id"} 0

@@ -270,6 +270,25 @@ label_enum! {
     }
 }
 
+label_enum! {
+    /// What became of a decision asked for from chat (`chat_decisions_total{outcome}`).
+    pub(crate) enum ChatOutcome {
+        /// The task was resumed.
+        Approved => "approved",
+        /// An approval was recorded; the task waits for more.
+        Recorded => "recorded",
+        /// The task was aborted or failed.
+        Rejected => "rejected",
+        /// The person may not decide it (not an approver, their own request, outside their
+        /// orgs or the rule's approvers, approved already, no longer held): told why.
+        Refused => "refused",
+        /// vCD or the journal failed; the person was told.
+        Failed => "failed",
+        /// The same interaction delivered again: nothing done.
+        Duplicate => "duplicate",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 //! The approvers file (`[http] approvers_file`): `[[approver]]` tables with `name`,
-//! `token_sha256`, optional `orgs` globs, optional `groups` and an optional `email`. Every problem is reported as `file:line:col:
+//! `token_sha256` and/or `slack_user` (at least one), optional `orgs` globs, optional
+//! `groups` and an optional `email`. Every problem is reported as `file:line:col:
 //! message`; a file with any problem is refused whole.
 
 use std::ops::Range;
@@ -8,14 +9,15 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Approver, TokenHash, check_group, check_name, compile_orgs};
+use super::{Approver, TokenHash, check_group, check_name, check_slack_user, compile_orgs};
 use crate::config::line_col;
 
 /// One approver as the file names them.
 #[derive(Debug)]
 pub(crate) struct Listed {
     pub(crate) approver: Approver,
-    pub(crate) token: TokenHash,
+    /// `None`: the approver decides from Slack only.
+    pub(crate) token: Option<TokenHash>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,12 +31,14 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawApprover {
     name: Spanned<String>,
-    token_sha256: Spanned<String>,
+    token_sha256: Option<Spanned<String>>,
     orgs: Option<Spanned<Vec<Spanned<String>>>>,
     /// The groups a rule's `approvers = ["group:…"]` may name.
     groups: Option<Vec<Spanned<String>>>,
     /// Where `to = "approvers"` mail reaches this approver.
     email: Option<Spanned<String>>,
+    /// Their Slack user ID, for the Slack app's buttons.
+    slack_user: Option<Spanned<String>>,
 }
 
 pub use crate::located::{FileError as ApproversError, FileErrors as ApproversErrors};
@@ -119,24 +123,55 @@ fn check_entry(
             ),
         ));
     }
-    let token = match TokenHash::parse_hex(entry.token_sha256.get_ref()) {
-        Ok(token) => {
-            if let Some((other, _)) = before.iter().find(|(other, _)| other.token == token) {
-                problems.push((
-                    entry.token_sha256.span(),
-                    format!(
-                        "the same token_sha256 as approver {:?}: every approver needs a token of their own",
-                        other.approver.name()
-                    ),
-                ));
+    let token = match &entry.token_sha256 {
+        None => None,
+        Some(hex) => match TokenHash::parse_hex(hex.get_ref()) {
+            Ok(token) => {
+                if let Some((other, _)) =
+                    before.iter().find(|(other, _)| other.token == Some(token))
+                {
+                    problems.push((
+                        hex.span(),
+                        format!(
+                            "the same token_sha256 as approver {:?}: every approver needs a token of their own",
+                            other.approver.name()
+                        ),
+                    ));
+                }
+                Some(token)
             }
-            Some(token)
-        }
-        Err(message) => {
-            problems.push((entry.token_sha256.span(), message));
-            None
-        }
+            Err(message) => {
+                problems.push((hex.span(), message));
+                None
+            }
+        },
     };
+    let slack_user = entry.slack_user.as_ref().map(|user| {
+        if let Err(message) = check_slack_user(user.get_ref()) {
+            problems.push((user.span(), message));
+        } else if let Some((other, _)) = before
+            .iter()
+            .find(|(other, _)| other.approver.slack_user() == Some(user.get_ref().as_str()))
+        {
+            problems.push((
+                user.span(),
+                format!(
+                    "the same slack_user as approver {:?}: a Slack user is one approver",
+                    other.approver.name()
+                ),
+            ));
+        }
+        user.get_ref().clone()
+    });
+    if entry.token_sha256.is_none() && slack_user.is_none() {
+        problems.push((
+            entry.name.span(),
+            format!(
+                "approver {name:?} has neither token_sha256 nor slack_user: give at least one \
+                 (`vcd-blockd approvers add` makes a token)"
+            ),
+        ));
+    }
     let orgs = match &entry.orgs {
         None => None,
         Some(list) if list.get_ref().is_empty() => {
@@ -182,14 +217,16 @@ fn check_entry(
             }
         },
     };
-    match token {
-        Some(token) if problems.is_empty() => Ok(Listed {
+    if problems.is_empty() {
+        Ok(Listed {
             approver: Approver::person(name.clone(), orgs)
                 .in_groups(groups)
+                .in_slack(slack_user)
                 .with_email(email),
             token,
-        }),
-        _ => Err(problems),
+        })
+    } else {
+        Err(problems)
     }
 }
 
@@ -226,7 +263,7 @@ mod tests {
         assert_eq!(listed.len(), 2);
         assert_eq!(listed[0].approver.name(), "carol");
         assert_eq!(listed[0].approver.org_globs(), ["prod-*", "shared"]);
-        assert!(listed[0].token == TokenHash::of(b"test"));
+        assert!(listed[0].token == Some(TokenHash::of(b"test")));
         assert_eq!(listed[1].approver.name(), "Dave Jones");
         assert_eq!(listed[1].approver.org_globs(), ["*"]);
         assert_eq!(
@@ -238,8 +275,27 @@ mod tests {
             Some("carol@example.com")
         );
         assert_eq!(listed[1].approver.email(), None, "no email: no mail");
-        assert!(listed[1].token == TokenHash::of(b"Xb3kQ9-vL2_pR7tY"));
+        assert!(listed[1].token == Some(TokenHash::of(b"Xb3kQ9-vL2_pR7tY")));
         assert!(parse("approvers.toml", "").unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_approver_may_decide_from_slack_only_and_a_slack_user_is_one_approver() {
+        let text = format!(
+            "[[approver]]\nname = \"carol\"\nslack_user = \"U024BE7LH\"\n\
+             [[approver]]\nname = \"dave\"\ntoken_sha256 = \"{DAVE}\"\nslack_user = \"W0DAVE\"\n"
+        );
+        let listed = parse("approvers.toml", &text).unwrap();
+        assert!(listed[0].token.is_none());
+        assert_eq!(listed[0].approver.slack_user(), Some("U024BE7LH"));
+        assert_eq!(listed[1].approver.slack_user(), Some("W0DAVE"));
+        let twice = format!("{text}[[approver]]\nname = \"erin\"\nslack_user = \"U024BE7LH\"\n");
+        assert_eq!(
+            errors(&twice),
+            [
+                "approvers.toml:10:14: the same slack_user as approver \"carol\": a Slack user is one approver"
+            ]
+        );
     }
 
     #[test]
@@ -303,7 +359,11 @@ mod tests {
             ),
             (
                 entry("name = \"carol\""),
-                "approvers.toml:1:1: missing field `token_sha256`",
+                "approvers.toml:2:8: approver \"carol\" has neither token_sha256 nor slack_user",
+            ),
+            (
+                entry("name = \"carol\"\nslack_user = \"carol@example.com\""),
+                "approvers.toml:3:14: slack_user \"carol@example.com\" is not a Slack user ID",
             ),
             (
                 entry(&format!(

@@ -38,6 +38,8 @@ pub(crate) struct Approver {
     groups: Vec<String>,
     /// Where mail for approvers (`to = "approvers"`) reaches them; `None`: they get none.
     email: Option<lettre::Address>,
+    /// Their Slack user ID (`U024BE7LH`): a click in Slack by that user is theirs.
+    slack_user: Option<String>,
 }
 
 /// The name the admin token goes by; reserved in the approvers file.
@@ -137,6 +139,7 @@ impl Approver {
             person: true,
             groups: Vec::new(),
             email: None,
+            slack_user: None,
         }
     }
 
@@ -153,6 +156,19 @@ impl Approver {
     /// Where mail for approvers reaches this approver, if they gave an address.
     pub(crate) fn email(&self) -> Option<&lettre::Address> {
         self.email.as_ref()
+    }
+
+    /// The same approver, known in Slack as `user` (passed by [`check_slack_user`]).
+    pub(crate) fn in_slack(self, user: Option<String>) -> Approver {
+        Approver {
+            slack_user: user,
+            ..self
+        }
+    }
+
+    /// Their Slack user ID, if the approvers file gives one.
+    pub(crate) fn slack_user(&self) -> Option<&str> {
+        self.slack_user.as_deref()
     }
 
     /// Whether a rule's entry (`"carol"`, `"group:prod-leads"`) names this approver; names
@@ -180,6 +196,7 @@ impl Approver {
             person: false,
             groups: Vec::new(),
             email: None,
+            slack_user: None,
         }
     }
 
@@ -305,6 +322,24 @@ pub(crate) fn members(listed: &[Listed], who: &Who) -> Vec<String> {
         .collect()
 }
 
+/// Checks a Slack user ID as Slack shows it (a member's profile, "Copy member ID"): `U` or
+/// `W` and upper-case letters and digits, such as `U024BE7LH`.
+pub(crate) fn check_slack_user(user: &str) -> Result<(), String> {
+    let mut chars = user.chars();
+    let first_ok = matches!(chars.next(), Some('U' | 'W'));
+    let rest_ok = user.len() >= 3
+        && user.len() <= 32
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if first_ok && rest_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "slack_user {user:?} is not a Slack user ID such as \"U024BE7LH\" (in Slack: the \
+             member's profile, \"Copy member ID\")"
+        ))
+    }
+}
+
 /// Checks a group's name as the approvers file gives it (a rule names it as `group:<name>`).
 pub(crate) fn check_group(group: &str) -> Result<(), String> {
     if group.trim().is_empty() || group.trim() != group || group.chars().any(char::is_control) {
@@ -322,10 +357,11 @@ pub(crate) fn compile_orgs<'a>(
     globs.into_iter().map(Glob::compile).collect()
 }
 
-/// One token the admin API accepts.
+/// One approver the admin API or Slack accepts.
 #[derive(Debug, Clone)]
 struct Entry {
-    token: TokenHash,
+    /// `None`: an approver who decides from Slack only.
+    token: Option<TokenHash>,
     approver: Arc<Approver>,
 }
 
@@ -341,7 +377,7 @@ pub(crate) struct Approvers {
 impl Approvers {
     pub(crate) fn new(admin_token: Option<&SecretString>, listed: Vec<Listed>) -> Approvers {
         let admin = admin_token.map(|token| Entry {
-            token: TokenHash::of(token.expose_secret().as_bytes()),
+            token: Some(TokenHash::of(token.expose_secret().as_bytes())),
             approver: Arc::new(Approver::admin()),
         });
         let approvers = Approvers {
@@ -362,9 +398,12 @@ impl Approvers {
             })
             .collect();
         if let Some(admin) = &self.admin()
-            && let Some(twin) = entries
-                .iter()
-                .find(|e| bool::from(e.token.ct_eq(&admin.token)))
+            && let Some(admin_token) = &admin.token
+            && let Some(twin) = entries.iter().find(|e| {
+                e.token
+                    .as_ref()
+                    .is_some_and(|token| bool::from(token.ct_eq(admin_token)))
+            })
         {
             tracing::warn!(
                 approver = twin.approver.name(),
@@ -380,7 +419,7 @@ impl Approvers {
     /// Swaps in the admin token of a newly read `admin_token_file`; `None` revokes it.
     pub(crate) fn replace_admin(&self, token: Option<TokenHash>) {
         let admin = token.map(|token| Entry {
-            token,
+            token: Some(token),
             approver: Arc::new(Approver::admin()),
         });
         *self
@@ -431,12 +470,24 @@ impl Approvers {
         let mut found = 0u64;
         let mut matched = Choice::from(0);
         for (position, entry) in (1u64..).zip(&candidates) {
-            let equal = entry.token.ct_eq(presented);
+            let equal = match &entry.token {
+                Some(token) => token.ct_eq(presented),
+                None => Choice::from(0),
+            };
             found.conditional_assign(&position, equal & !matched);
             matched |= equal;
         }
         let index = usize::try_from(found).ok()?.checked_sub(1)?;
         candidates.get(index).map(|entry| entry.approver.clone())
+    }
+
+    /// The approver whose `slack_user` is `user` (Slack user IDs are not secrets: Slack's
+    /// signature or its Socket Mode connection vouches for who clicked).
+    pub(crate) fn find_slack_user(&self, user: &str) -> Option<Arc<Approver>> {
+        self.listed()
+            .iter()
+            .find(|entry| entry.approver.slack_user() == Some(user))
+            .map(|entry| entry.approver.clone())
     }
 }
 
@@ -450,7 +501,7 @@ mod tests {
                 name.to_owned(),
                 orgs.map(|globs| compile_orgs(globs.iter().copied()).unwrap()),
             ),
-            token: TokenHash::of(token.as_bytes()),
+            token: Some(TokenHash::of(token.as_bytes())),
         }
     }
 

@@ -1,4 +1,4 @@
-//! `vcd-blockd approvers add NAME [--org GLOB]… [--token-file FILE]`: makes a new approver's
+//! `vcd-blockd approvers add NAME [--org GLOB]… [--slack-user ID] [--token-file FILE]`: makes a new approver's
 //! bearer token and prints it alone on stdout (or writes it to a new file, mode 0600), and
 //! prints the `[[approver]]` entry (with the token's SHA-256, never the token) to paste into the
 //! approvers file on stderr, so that saving stdout saves the token and nothing else. Needs no
@@ -9,13 +9,20 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::{EXIT_FAILED, EXIT_USAGE};
-use crate::approvers::{TokenHash, check_name, compile_orgs, new_token};
+use crate::approvers::{TokenHash, check_name, check_slack_user, compile_orgs, new_token};
 
 /// Makes a new token for approver `name`, who may decide the tasks of `orgs` (every org when
 /// empty): printed alone on stdout, or written to `token_file`; the entry for the approvers
-/// file goes to stderr.
-pub fn approvers_add(name: &str, orgs: &[String], token_file: Option<&Path>) -> ExitCode {
-    let checked = check_name(name).and_then(|()| compile_orgs(orgs.iter().map(String::as_str)));
+/// file, with their Slack member ID `slack_user` if given, goes to stderr.
+pub fn approvers_add(
+    name: &str,
+    orgs: &[String],
+    slack_user: Option<&str>,
+    token_file: Option<&Path>,
+) -> ExitCode {
+    let checked = check_name(name)
+        .and_then(|()| slack_user.map_or(Ok(()), check_slack_user))
+        .and_then(|()| compile_orgs(orgs.iter().map(String::as_str)).map(drop));
     if let Err(message) = checked {
         eprintln!("vcd-blockd: {message}");
         return ExitCode::from(EXIT_USAGE);
@@ -48,7 +55,13 @@ pub fn approvers_add(name: &str, orgs: &[String], token_file: Option<&Path>) -> 
     };
     eprint!(
         "{}",
-        guidance(name, orgs, &kept, TokenHash::of(token.as_bytes()))
+        guidance(
+            name,
+            orgs,
+            slack_user,
+            &kept,
+            TokenHash::of(token.as_bytes())
+        )
     );
     ExitCode::SUCCESS
 }
@@ -66,7 +79,13 @@ fn write_token(path: &Path, token: &str) -> std::io::Result<()> {
 
 /// Where the token is (`kept`, a sentence without its full stop), that no copy is kept, and
 /// the entry to paste.
-fn guidance(name: &str, orgs: &[String], kept: &str, token: TokenHash) -> String {
+fn guidance(
+    name: &str,
+    orgs: &[String],
+    slack_user: Option<&str>,
+    kept: &str,
+    token: TokenHash,
+) -> String {
     format!(
         "{kept}: vcd-blockd keeps only its SHA-256. Give it to {name} over a \
          safe channel.\n\
@@ -74,19 +93,22 @@ fn guidance(name: &str, orgs: &[String], kept: &str, token: TokenHash) -> String
          Add this to the approvers file ([http] approvers_file); it is read again within seconds:\n\
          \n\
          {}",
-        entry(name, orgs, token)
+        entry(name, orgs, slack_user, token)
     )
 }
 
 /// An `[[approver]]` table; strings are written by the TOML library, so any name is quoted
 /// correctly.
-fn entry(name: &str, orgs: &[String], token: TokenHash) -> String {
+fn entry(name: &str, orgs: &[String], slack_user: Option<&str>, token: TokenHash) -> String {
     let string = |text: &str| toml::Value::String(text.to_owned()).to_string();
     let mut entry = format!(
         "[[approver]]\nname = {}\ntoken_sha256 = {}\n",
         string(name),
         string(&token.to_hex())
     );
+    if let Some(user) = slack_user {
+        entry.push_str(&format!("slack_user = {}\n", string(user)));
+    }
     if !orgs.is_empty() {
         let globs: Vec<String> = orgs.iter().map(|glob| string(glob)).collect();
         entry.push_str(&format!("orgs = [{}]\n", globs.join(", ")));
@@ -105,6 +127,7 @@ mod tests {
         let printed = guidance(
             "Zoë \"Z\" O'Brien",
             &orgs,
+            Some("U024BE7LH"),
             "The token above is shown only once",
             token,
         );
@@ -116,7 +139,8 @@ mod tests {
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].approver.name(), "Zoë \"Z\" O'Brien");
         assert_eq!(listed[0].approver.org_globs(), ["prod-*", "shared \"x\""]);
-        assert!(listed[0].token == TokenHash::of(b"the-token"));
+        assert_eq!(listed[0].approver.slack_user(), Some("U024BE7LH"));
+        assert!(listed[0].token == Some(TokenHash::of(b"the-token")));
         assert!(
             !printed.contains("the-token"),
             "the token itself is not in the entry"
@@ -140,6 +164,6 @@ mod tests {
     }
 
     fn entry_of(name: &str, orgs: &[String]) -> String {
-        entry(name, orgs, TokenHash::of(b"x"))
+        entry(name, orgs, None, TokenHash::of(b"x"))
     }
 }

@@ -450,7 +450,7 @@ mod tests {
         Listed {
             approver: Approver::person("carol".into(), None)
                 .with_email(email.map(|e| e.parse().unwrap())),
-            token: TokenHash::of(b"carol"),
+            token: Some(TokenHash::of(b"carol")),
         }
     }
 

@@ -19,6 +19,7 @@ pub(super) struct RawSettings {
     pub http: RawHttp,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<RawNotify>,
+    pub slack: RawSlack,
     pub state: RawState,
     pub log: RawLog,
 }
@@ -223,6 +224,29 @@ impl Default for RawNotify {
 pub(super) enum RawRecipients {
     One(String),
     List(Vec<String>),
+}
+
+/// `[slack]`: the Slack app; off while `bot_token_file` is empty.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawSlack {
+    pub bot_token_file: String,
+    pub app_token_file: String,
+    pub channel: String,
+    pub api_url: String,
+    pub signing_secret_file: String,
+}
+
+impl Default for RawSlack {
+    fn default() -> Self {
+        RawSlack {
+            bot_token_file: String::new(),
+            app_token_file: String::new(),
+            channel: String::new(),
+            api_url: "https://slack.com/api".into(),
+            signing_secret_file: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]

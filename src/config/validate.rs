@@ -121,6 +121,14 @@ impl<'a> Validator<'a> {
             .enumerate()
             .map(|(index, raw)| self.webhook(index, raw, http.approvers_file.is_some()))
             .collect::<Result<_, _>>()?;
+        let slack = self.slack(raw.slack)?;
+        if slack.is_some() && http.approvers_file.is_none() {
+            self.warnings.push(
+                "[slack] is set but http.approvers_file is not: nobody can decide from Slack \
+                 (a click is taken as the approver whose slack_user clicked)"
+                    .to_owned(),
+            );
+        }
         if raw.state.dir.trim().is_empty() {
             return Err(self.invalid(
                 "state.dir",
@@ -146,6 +154,7 @@ impl<'a> Validator<'a> {
             reconcile,
             http,
             notify,
+            slack,
             state,
             log,
             warnings: self.warnings,
@@ -596,6 +605,87 @@ impl<'a> Validator<'a> {
                 format!("{text:?} is not a mail address ({e}); e.g. \"blockd@example.com\""),
             )
         })
+    }
+
+    /// `[slack]`: off without `bot_token_file`; on, it needs a `channel` and a way for clicks
+    /// to arrive (`app_token_file` for Socket Mode, `signing_secret_file` for HTTP, or both).
+    fn slack(&mut self, raw: raw::RawSlack) -> Result<Option<SlackSettings>, ConfigError> {
+        let Some(bot_path) = self.optional_path(&raw.bot_token_file) else {
+            let stray = [
+                ("slack.app_token_file", &raw.app_token_file),
+                ("slack.channel", &raw.channel),
+                ("slack.signing_secret_file", &raw.signing_secret_file),
+            ]
+            .into_iter()
+            .find(|(_, value)| !value.trim().is_empty());
+            return match stray {
+                Some((key, _)) => Err(self.invalid(
+                    key,
+                    "needs slack.bot_token_file (the xoxb- token): the Slack app is off without it",
+                )),
+                None => Ok(None),
+            };
+        };
+        let bot_token = self.read_token_file("slack.bot_token_file", &bot_path)?;
+        let app_token = match self.optional_path(&raw.app_token_file) {
+            None => None,
+            Some(path) => Some(self.read_token_file("slack.app_token_file", &path)?),
+        };
+        let signing_secret = match self.optional_path(&raw.signing_secret_file) {
+            None => None,
+            Some(path) => Some(self.read_token_file("slack.signing_secret_file", &path)?),
+        };
+        for (key, token, prefix) in [
+            ("slack.bot_token_file", Some(&bot_token), "xoxb-"),
+            ("slack.app_token_file", app_token.as_ref(), "xapp-"),
+        ] {
+            if let Some(token) = token
+                && !token.expose_secret().starts_with(prefix)
+            {
+                return Err(self.invalid(
+                    key,
+                    format!("does not hold a {prefix} token (Slack's app settings show it)"),
+                ));
+            }
+        }
+        if app_token.is_none() && signing_secret.is_none() {
+            return Err(self.invalid(
+                "slack.app_token_file",
+                "required, or slack.signing_secret_file: the buttons need Socket Mode (the \
+                 xapp- token) or Slack's signed requests to /v1/slack/interactions",
+            ));
+        }
+        let channel = raw.channel.trim().to_owned();
+        if channel.is_empty() || channel.chars().any(char::is_whitespace) {
+            return Err(self.invalid(
+                "slack.channel",
+                "must name the channel to post to, e.g. \"C0123ABCD\" or \"#approvals\"",
+            ));
+        }
+        let key = "slack.api_url";
+        let api_url = Url::parse(raw.api_url.trim())
+            .map_err(|e| self.invalid(key, format!("not a URL ({e})")))?;
+        match api_url.scheme() {
+            "https" => {}
+            "http" => self.warnings.push(format!(
+                "{key} is plain HTTP: the tokens travel unencrypted, and a ws:// socket URL is \
+                 accepted (for a local Slack stand-in only)"
+            )),
+            _ => return Err(self.invalid(key, "scheme must be https:// (or http:// for tests)")),
+        }
+        if api_url.host().is_none()
+            || !api_url.username().is_empty()
+            || api_url.password().is_some()
+        {
+            return Err(self.invalid(key, "needs a host and no user or password"));
+        }
+        Ok(Some(SlackSettings {
+            bot_token,
+            app_token,
+            channel,
+            api_url,
+            signing_secret,
+        }))
     }
 
     fn address(&self, key: &str, text: &str) -> Result<SocketAddr, ConfigError> {

@@ -28,6 +28,8 @@ pub(crate) struct Pending {
     pub reminded: Option<DateTime<Utc>>,
     /// When the escalation was announced.
     pub escalated: Option<DateTime<Utc>>,
+    /// Where the task's chat message is: its channel and `ts`.
+    pub chat: Option<(String, String)>,
 }
 
 /// The journal as read so far.
@@ -66,6 +68,14 @@ impl Replay {
             Record::Escalated { task_id, at } => {
                 self.pending.entry(task_id).or_default().escalated = Some(at);
             }
+            Record::ChatMessage {
+                task_id,
+                channel,
+                ts,
+                ..
+            } => {
+                self.pending.entry(task_id).or_default().chat = Some((channel, ts));
+            }
             Record::Mark { .. } => {}
         }
     }
@@ -73,6 +83,13 @@ impl Replay {
     /// What was journaled about the undecided task `id`.
     pub(crate) fn pending(&self, id: TaskId) -> Option<&Pending> {
         self.pending.get(&id)
+    }
+
+    /// Forgets where task `id`'s chat message is.
+    pub(crate) fn forget_chat(&mut self, id: TaskId) {
+        if let Some(pending) = self.pending.get_mut(&id) {
+            pending.chat = None;
+        }
     }
 
     /// Forgets what was journaled about undecided tasks vCD no longer waits for.
@@ -143,9 +160,19 @@ mod tests {
             task_id: id(1),
             at: at(2),
         });
+        replay.apply(Record::ChatMessage {
+            task_id: id(1),
+            channel: "C0123ABCD".into(),
+            ts: "1700000000.000100".into(),
+            at: at(2),
+        });
         let pending = replay.pending(id(1)).unwrap();
         assert_eq!(pending.approvals, vec![("carol".to_owned(), at(1))]);
         assert_eq!(pending.reminded, Some(at(2)));
+        assert_eq!(
+            pending.chat,
+            Some(("C0123ABCD".to_owned(), "1700000000.000100".to_owned()))
+        );
         replay.apply(decided(1, "prod", 3));
         assert_eq!(replay.pending(id(1)), None);
     }

@@ -221,6 +221,11 @@ impl Journal {
         self.lock().pending(id).cloned()
     }
 
+    /// Forgets where task `id`'s chat message is (it was deleted), so that it is posted anew.
+    pub(crate) fn forget_chat(&self, id: TaskId) {
+        self.lock().forget_chat(id);
+    }
+
     /// Whether the journal was read (at start, or by this leader on takeover).
     pub(crate) fn was_read(&self) -> bool {
         self.read.load(Ordering::Relaxed)

@@ -30,6 +30,16 @@ pub(crate) enum Record {
     Escalated { task_id: TaskId, at: DateTime<Utc> },
     /// Written by a new leader before it reads the stream: reading stops at its own mark.
     Mark { id: String, at: DateTime<Utc> },
+    /// A held task was posted to chat (the Slack app): where its message is, so that a new
+    /// leader updates it instead of posting anew.
+    ChatMessage {
+        task_id: TaskId,
+        /// The channel's ID, as Slack answered the post.
+        channel: String,
+        /// The message's timestamp, Slack's ID of a message in its channel.
+        ts: String,
+        at: DateTime<Utc>,
+    },
 }
 
 /// A decision as `GET /v1/decisions` lists it (DESIGN.md §5b).
@@ -88,7 +98,14 @@ impl DecisionRecord {
 }
 
 /// The kinds a version-1 record may have.
-const KINDS: [&str; 5] = ["decision", "approval", "reminder", "escalated", "mark"];
+const KINDS: [&str; 6] = [
+    "decision",
+    "approval",
+    "reminder",
+    "escalated",
+    "mark",
+    "chat_message",
+];
 
 /// What a record's bytes turned out to be.
 #[derive(Debug, PartialEq, Eq)]

@@ -26,7 +26,7 @@ const TEAMS_CARD_VERSION: &str = "1.4";
 pub(super) const OPEN_LABEL: &str = "Open the approvals page";
 
 /// The approvals page for task `id`: `public_url` + `/ui/#<id>`.
-pub(super) fn approvals_link(public_url: &Url, id: TaskId) -> String {
+pub(crate) fn approvals_link(public_url: &Url, id: TaskId) -> String {
     format!("{}/ui/#{id}", public_url.as_str().trim_end_matches('/'))
 }
 

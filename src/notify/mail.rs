@@ -273,7 +273,7 @@ mod tests {
                 Some(crate::approvers::compile_orgs(orgs.iter().copied()).unwrap()),
             )
             .with_email(email.map(|e| e.parse().unwrap())),
-            token: TokenHash::of(format!("{name}-token").as_bytes()),
+            token: Some(TokenHash::of(format!("{name}-token").as_bytes())),
         }
     }
 

@@ -2,7 +2,8 @@
 //! person, expires, or stops being kept alive. The engine hands an [`Event`] to the
 //! [`Notifier`], which only queues it, once for every receiver that wants it; one sender per
 //! receiver delivers its queue in order (`send`): a POST in the body format the receiver takes
-//! (`format`), or a mail (`mail`, through `smtp`). A decision never waits for a webhook.
+//! (`format`), or a mail (`mail`, through `smtp`). A decision never waits for a webhook. A
+//! [`Listener`] (the Slack app's messages, `slack`) hears every event besides the webhooks.
 
 mod format;
 mod mail;
@@ -64,7 +65,23 @@ pub(crate) struct Event {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Notifier {
     inner: Option<Arc<Inner>>,
+    /// Told of every event, whatever the webhooks want.
+    listener: Option<Arc<dyn Listener>>,
 }
+
+/// Something besides the webhooks that is told of every event (the Slack app's messages). It
+/// must return at once, as [`Notifier::send`] does: a decision never waits for it.
+pub(crate) trait Listener: std::fmt::Debug + Send + Sync {
+    fn hear(&self, event: &Arc<Event>);
+}
+
+/// The Slack body of `event` (the `slack` webhook format): `text` plus Block Kit `blocks`;
+/// `link` is the task's approvals page, if known.
+pub(crate) fn slack_body(event: &Event, link: Option<&str>) -> serde_json::Value {
+    format::body(settings::WebhookFormat::Slack, event, link)
+}
+
+pub(crate) use format::approvals_link;
 
 #[derive(Debug)]
 struct Inner {
@@ -156,6 +173,15 @@ impl Notifier {
             .collect();
         Notifier {
             inner: Some(Arc::new(Inner { receivers, metrics })),
+            listener: None,
+        }
+    }
+
+    /// The same handle, also telling `listener` of every event.
+    pub(crate) fn with_listener(self, listener: Arc<dyn Listener>) -> Notifier {
+        Notifier {
+            listener: Some(listener),
+            ..self
         }
     }
 
@@ -166,8 +192,11 @@ impl Notifier {
     /// Queues `event` for every receiver that wants it; never waits. A full queue drops its
     /// oldest event, which is counted and logged.
     pub(crate) fn send(&self, event: Event) {
-        let Some(inner) = &self.inner else { return };
         let event = Arc::new(event);
+        if let Some(listener) = &self.listener {
+            listener.hear(&event);
+        }
+        let Some(inner) = &self.inner else { return };
         for receiver in &inner.receivers {
             if !receiver.settings.wants(event.kind) {
                 continue;

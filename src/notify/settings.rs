@@ -1,11 +1,13 @@
 //! What the sender needs to know about each `[[notify]]` receiver: where it goes (a webhook URL,
 //! or for mail the SMTP server's URL; a secret either way), the body format it takes, the
-//! events it wants and, for mail, who it is from and to. Built by `config`.
+//! events it wants and, for mail, who it is from and to; and what the Slack app (`slack`)
+//! needs: its tokens, channel and API. Built by `config`.
 
 use std::path::PathBuf;
 
 use lettre::message::Mailbox;
 use secrecy::SecretString;
+use url::Url;
 
 use crate::outcome::{WebhookEvent, label_enum};
 
@@ -60,5 +62,30 @@ label_enum! {
         Teams => "teams",
         /// A mail (plain text and HTML) through an SMTP server, instead of a POST.
         Email => "email",
+    }
+}
+
+/// The `[slack]` section, checked.
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    /// The bot token (`xoxb-…`): posts and updates messages, opens the reason dialog.
+    pub bot_token: SecretString,
+    /// The app-level token (`xapp-…`, scope `connections:write`): Socket Mode. `None`: no
+    /// socket; clicks arrive at `POST /v1/slack/interactions` instead.
+    pub app_token: Option<SecretString>,
+    /// The channel held tasks are posted to: an ID (`C0123ABCD`) or a name (`#approvals`).
+    pub channel: String,
+    /// Slack's Web API, `https://slack.com/api` unless a test points it elsewhere; methods
+    /// are `api_url/<method>`.
+    pub api_url: Url,
+    /// Turns on `POST /v1/slack/interactions`, which checks Slack's `v0` signature with it.
+    pub signing_secret: Option<SecretString>,
+}
+
+impl SlackSettings {
+    /// Whether a plain `ws://` socket URL may be used: only with an `http://` API, which
+    /// nothing but a local stand-in serves.
+    pub(crate) fn plain_socket_allowed(&self) -> bool {
+        self.api_url.scheme() == "http"
     }
 }

@@ -459,7 +459,7 @@ async fn a_broken_approvers_file_is_named_by_check_and_stops_the_start() {
     assert_eq!(check.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.starts_with(&format!(
-            "{}:5:1: missing field `token_sha256`",
+            "{}:6:8: approver \"carol\" has neither token_sha256 nor slack_user",
             file.display()
         )),
         "{stderr}"
@@ -469,7 +469,7 @@ async fn a_broken_approvers_file_is_named_by_check_and_stops_the_start() {
         Err(error) => error.to_string(),
     };
     assert!(
-        error.contains(":5:1: missing field `token_sha256`"),
+        error.contains(":6:8: approver \"carol\" has neither token_sha256 nor slack_user"),
         "{error}"
     );
     world.finish().await;

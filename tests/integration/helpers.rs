@@ -85,7 +85,22 @@ pub(crate) struct Options {
     pub max_in_flight: usize,
     /// `[amqp] prefetch`; `None` leaves the key out (it follows `max_in_flight`).
     pub prefetch: Option<u16>,
+    /// `[slack]`; `None` leaves the section out.
+    pub slack: Option<SlackOptions>,
 }
+
+/// A `[slack]` section, its tokens written to files.
+pub(crate) struct SlackOptions {
+    pub api_url: String,
+    /// Socket Mode: an `app_token_file`.
+    pub socket: bool,
+    /// `signing_secret_file` holding this secret.
+    pub signing_secret: Option<String>,
+}
+
+/// The tokens the `[slack]` section's files hold; they must never show in a log.
+pub(crate) const SLACK_BOT_TOKEN: &str = "xoxb-1111-2222-s3cretbot";
+pub(crate) const SLACK_APP_TOKEN: &str = "xapp-1-A0001-3333-s3cretapp";
 
 /// A `[[notify]]` entry.
 pub(crate) struct Webhook {
@@ -117,6 +132,7 @@ impl Default for Options {
             exchange: None,
             max_in_flight: 64,
             prefetch: Some(8),
+            slack: None,
         }
     }
 }
@@ -486,6 +502,21 @@ fn write_config(
         }
     }
     notify.push_str(&options.notify_extra);
+    if let Some(slack) = &options.slack {
+        std::fs::write(path("slack-bot-token"), format!("{SLACK_BOT_TOKEN}\n")).unwrap();
+        notify.push_str(&format!(
+            "\n[slack]\nbot_token_file = \"slack-bot-token\"\nchannel = \"#approvals\"\napi_url = \"{}\"\n",
+            slack.api_url
+        ));
+        if slack.socket {
+            std::fs::write(path("slack-app-token"), format!("{SLACK_APP_TOKEN}\n")).unwrap();
+            notify.push_str("app_token_file = \"slack-app-token\"\n");
+        }
+        if let Some(secret) = &slack.signing_secret {
+            std::fs::write(path("slack-signing-secret"), format!("{secret}\n")).unwrap();
+            notify.push_str("signing_secret_file = \"slack-signing-secret\"\n");
+        }
+    }
     let config = format!(
         r#"
 [vcd]

@@ -29,6 +29,8 @@ mod listeners;
 mod mail;
 mod owner_facts;
 mod poll;
+mod slack;
+mod slack_standin;
 mod systemd;
 mod ui;
 mod unreadable;

@@ -871,3 +871,89 @@ fn a_value_of_the_wrong_type_in_the_environment_names_the_variable() {
          \"many\", expected an integer"
     );
 }
+
+#[test]
+fn slack_reads_its_tokens_from_files_and_refuses_what_cannot_work() {
+    use secrecy::ExposeSecret;
+    let fixture = Fixture::new();
+    let dir = fixture.dir.path();
+    std::fs::write(dir.join("bot"), "xoxb-1-2-s3cret-bot\n").unwrap();
+    std::fs::write(dir.join("app"), "xapp-1-A1-s3cret-app\n").unwrap();
+    std::fs::write(dir.join("signing"), "s3cret-signing\n").unwrap();
+    let slack =
+        |body: &str| format!("{MINIMAL}\n[http]\napprovers_file = \"a.toml\"\n\n[slack]\n{body}\n");
+
+    let text = slack("bot_token_file = \"bot\"\napp_token_file = \"app\"\nchannel = \"C0123ABCD\"");
+    let settings = fixture.load(&text, &[]).unwrap();
+    let on = settings.slack.as_ref().unwrap();
+    assert_eq!(on.bot_token.expose_secret(), "xoxb-1-2-s3cret-bot");
+    assert_eq!(on.api_url.as_str(), "https://slack.com/api");
+    assert!(on.signing_secret.is_none() && !on.plain_socket_allowed());
+    assert!(
+        !settings.warnings.iter().any(|w| w.contains("slack")),
+        "{:?}",
+        settings.warnings
+    );
+    let debug = format!("{settings:?}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+    assert!(
+        fixture.load(MINIMAL, &[]).unwrap().slack.is_none(),
+        "off by default"
+    );
+
+    let stand_in = slack(
+        "bot_token_file = \"bot\"\nsigning_secret_file = \"signing\"\nchannel = \"#approvals\"\n\
+         api_url = \"http://127.0.0.1:9999/api\"",
+    );
+    let settings = fixture.load(&stand_in, &[]).unwrap();
+    assert!(settings.slack.unwrap().plain_socket_allowed());
+    assert!(
+        settings
+            .warnings
+            .iter()
+            .any(|w| w.contains("slack.api_url is plain HTTP"))
+    );
+
+    let cases = [
+        (
+            slack("channel = \"C0123ABCD\""),
+            "slack.channel",
+            "needs slack.bot_token_file",
+        ),
+        (
+            slack("bot_token_file = \"bot\"\nchannel = \"C1\""),
+            "slack.app_token_file",
+            "or slack.signing_secret_file",
+        ),
+        (
+            slack("bot_token_file = \"app\"\napp_token_file = \"app\"\nchannel = \"C1\""),
+            "slack.bot_token_file",
+            "xoxb-",
+        ),
+        (
+            slack("bot_token_file = \"bot\"\napp_token_file = \"bot\"\nchannel = \"C1\""),
+            "slack.app_token_file",
+            "xapp-",
+        ),
+        (
+            slack("bot_token_file = \"bot\"\napp_token_file = \"app\""),
+            "slack.channel",
+            "must name the channel",
+        ),
+        (
+            slack(
+                "bot_token_file = \"bot\"\napp_token_file = \"app\"\nchannel = \"C1\"\napi_url = \"ftp://slack.com/api\"",
+            ),
+            "slack.api_url",
+            "https://",
+        ),
+    ];
+    for (text, key, words) in cases {
+        let error = fixture.load(&text, &[]).unwrap_err().to_string();
+        assert!(
+            error.contains(key) && error.contains(words),
+            "{text}\n{error}"
+        );
+        assert!(!error.contains("s3cret"), "{error}");
+    }
+}
