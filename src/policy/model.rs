@@ -105,8 +105,11 @@ pub struct Decision {
     /// The policy's windows open at the moment of the decision, in policy order.
     pub windows: Vec<Arc<str>>,
     /// What time has to do with the decision, for people: `weekend freeze until Mon 06:00
-    /// CET` when the deciding rule has conditions on time.
+    /// CET` when the deciding rule has conditions on time, `21 of 20 … in the last 24h by org
+    /// "acme"` when its quota was over.
     pub reason: Option<String>,
+    /// The deciding rule's quota count, when it has a quota that was over.
+    pub quota: Option<crate::facts::QuotaCount>,
 }
 
 /// A `dry_run` rule that matched: what it would have done.

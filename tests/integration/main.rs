@@ -27,6 +27,7 @@ mod journal;
 mod listeners;
 mod owner_facts;
 mod poll;
+mod quotas;
 mod systemd;
 mod ui;
 mod unreadable;
