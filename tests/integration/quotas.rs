@@ -212,3 +212,41 @@ action = "fail"
     );
     world.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_with_a_live_task_counts_in_vcd() {
+    // No daemon: nothing but `explain` talks to the sim.
+    let world = World::without_daemon(Options {
+        policy: QUOTA_POLICY.into(),
+        ..Options::default()
+    })
+    .await;
+    world.sim.load_history(vec![
+        past("vdcInstantiateVapp", "acme", HistoryStatus::Success, 30),
+        past("vdcComposeVapp", "acme", HistoryStatus::Success, 10),
+        past("vdcComposeVapp", "acme", HistoryStatus::Running, 1),
+    ]);
+    let id = world.create(deployment("acme")).await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))
+        .env_remove("VCD_BLOCKD_CONFIG")
+        .args(["explain", "-c", world.config_path().to_str().unwrap()])
+        .args(["--task-id", &id.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    for line in [
+        "decision: hold (max 1h, fallback abort, keepalive 10m)",
+        "reason:   4 of 3 vdcInstantiateVapp or vdcComposeVapp tasks in the last 1h by org \"acme\"",
+        "quota:    \"at most 3 deployments per org and hour\" { max = 3, per = \"1h\", by = \"org\" }: counted in vCD: 4 since ",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in\n{stdout}");
+    }
+    assert_eq!(count_queries(&world, "acme").len(), 1);
+    assert_eq!(
+        world.sim.task(id).unwrap().status,
+        "active",
+        "explain only reads"
+    );
+    world.finish().await;
+}
