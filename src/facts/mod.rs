@@ -25,7 +25,7 @@ pub(crate) use group::Group;
 pub use group::{FactGroup, FactKind, Needs, OwnerFact};
 pub use owner::OwnerFacts;
 pub(crate) use owner::{documented_owner, owner_has};
-pub(crate) use quota::{CountSource, QuotaCount, QuotaCounts};
+pub use quota::{CountSource, QuotaCount, QuotaCounts};
 pub(crate) use read::OwnerReader;
 pub use value::{FactValue, Record, Unknown, UnknownFact, Value};
 
