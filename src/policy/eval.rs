@@ -65,14 +65,15 @@ fn walk<E>(
             QuotaVerdict::Free => None,
             QuotaVerdict::Over(count) => Some(count),
             QuotaVerdict::Within(_) => continue,
-            verdict @ (QuotaVerdict::NotCounted | QuotaVerdict::Unknown(_)) => {
-                let fact = match verdict {
-                    QuotaVerdict::Unknown(fact) => fact,
-                    _ => {
-                        missing(index)?;
-                        not_given()
-                    }
-                };
+            QuotaVerdict::NotCounted => {
+                missing(index)?;
+                note_unknown(&mut unknown, vec![not_given()]);
+                if !rule.on_unknown_matches {
+                    continue;
+                }
+                None
+            }
+            QuotaVerdict::Unknown(fact) => {
                 note_unknown(&mut unknown, vec![fact]);
                 if !rule.on_unknown_matches {
                     continue;

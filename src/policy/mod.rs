@@ -171,11 +171,6 @@ impl Policy {
         self.rules.get(index)?.quota.as_ref()
     }
 
-    /// Whether any rule has a quota.
-    pub fn uses_quotas(&self) -> bool {
-        self.rules.iter().any(|rule| rule.quota.is_some())
-    }
-
     /// Whether any rule matches on owner facts.
     pub fn uses_owner_facts(&self) -> bool {
         self.rules.iter().any(|rule| !rule.needs.is_empty())

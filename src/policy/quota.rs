@@ -73,7 +73,7 @@ impl Quota {
 /// written in a policy (`7d`, `90m`).
 fn show_per(per: Duration) -> String {
     let secs = per.as_secs();
-    if secs % 3600 == 0 && per.subsec_nanos() == 0 && secs <= 72 * 3600 {
+    if secs.is_multiple_of(3600) && per.subsec_nanos() == 0 && secs <= 72 * 3600 {
         format!("{}h", secs / 3600)
     } else {
         format_duration(per)
