@@ -204,7 +204,7 @@ mod tests {
     fn the_example_policy_loads_and_its_tests_pass() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/example.toml");
         let policy = Policy::load(&path).unwrap_or_else(|errors| panic!("{errors}"));
-        assert_eq!(policy.rule_count(), 12);
+        assert_eq!(policy.rule_count(), 13);
         let outcomes = run_tests(&policy, chrono::DateTime::UNIX_EPOCH);
         assert!(outcomes.len() >= 5);
         for outcome in outcomes {
