@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the CPU work on the per-task path: parsing a notification (XML and
 //! JSON), parsing the BlockingTask read from vCD, and `policy::decide` with the example policy
 //! and with a generated 200-rule policy, for a task the first rule decides and one that only a
-//! late rule (or `[defaults]`) decides. Also the reconciliation list at 100,000 tasks.
+//! late rule (or `[defaults]`) decides, and with ten windows (and a quota rule after them).
+//! Also the reconciliation list at 100,000 tasks.
 //!
 //! Run with `cargo bench --bench decide`. Each case runs batches of calls for `BENCH_MILLIS`
 //! (default 400) and prints the median, p99 and minimum of the per-call time of the batches;
@@ -14,7 +15,7 @@ use chrono::Utc;
 use vcd_blockd::wire;
 use vcd_blockd::wire::{BLOCKING_TASK_CREATE, Delivery, HeaderValue, Headers, parse_notification};
 use vcd_blockd::{Action, Policy, decide};
-use vcd_blockd::{FactGroup, Needs, OwnerFacts, Record, TaskFacts, Value};
+use vcd_blockd::{FactGroup, Needs, OwnerFacts, QuotaCounts, Record, TaskFacts, Value};
 
 /// A batch lasts at least this long, so the clock's own cost (~25 ns a reading) stays small.
 const BATCH_TARGET: Duration = Duration::from_micros(20);
@@ -231,7 +232,7 @@ fn window_policy_cases(bench: &Bench) {
              until = \"2030-01-01T00:00:00Z\"\naction = \"hold\"\nhold = {{ max = \"1h\" }}\n"
         ));
     }
-    let policy = Policy::from_sources(&[("windows.toml".into(), text)])
+    let policy = Policy::from_sources(&[("windows.toml".into(), text.clone())])
         .unwrap_or_else(|errors| panic!("{errors}"));
     let task = facts("vdcInstantiateVapp", "prod-eu", "alice", "billing");
     // A Sunday, 2026-12-06T12:00:00Z.
@@ -249,6 +250,31 @@ fn window_policy_cases(bench: &Bench) {
             black_box(&task),
             if flip { sunday } else { monday },
         )
+    });
+    window_and_quota_case(bench, &text, sunday);
+}
+
+/// The ten windows' policy with a quota rule after them that the task reaches (every other
+/// condition matches) and is over (count given, as a `[[test]]` gives it): the cost a quota
+/// adds to deciding, the query to vCD apart.
+fn window_and_quota_case(bench: &Bench, windows: &str, at: chrono::DateTime<Utc>) {
+    let text = format!(
+        "{windows}[[rule]]\nname = \"deployments per org and day\"\n\
+         operation = [\"vdcInstantiateVapp\", \"vdcComposeVapp\"]\n\
+         quota = {{ max = 20, per = \"24h\", by = \"org\" }}\naction = \"hold\"\n\
+         hold = {{ max = \"1h\" }}\n"
+    );
+    let policy = Policy::from_sources(&[("quota.toml".into(), text)])
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    let task = TaskFacts {
+        quota: QuotaCounts::given(21),
+        ..facts("vdcInstantiateVapp", "prod-eu", "alice", "billing")
+    };
+    let decision = decide(&policy, &task, at);
+    assert_eq!(&*decision.rule, "deployments per org and day");
+    assert_eq!(decision.quota.map(|quota| quota.count), Some(21));
+    bench.run("decide, 10 windows + quota (count given)", || {
+        decide(&policy, black_box(&task), at)
     });
 }
 

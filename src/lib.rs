@@ -60,8 +60,8 @@ pub use config::{ApiVersionChoice, Settings, VcdAuth, VcdSettings};
 pub use daemon::Daemon;
 pub use engine::{HeldTask, HoldRegistry, Origin};
 pub use facts::{
-    FactGroup, FactKind, FactValue, MatchKey, Needs, OwnerFact, OwnerFacts, Record, TaskFacts,
-    Unknown, UnknownFact, Value,
+    CountSource, FactGroup, FactKind, FactValue, MatchKey, Needs, OwnerFact, OwnerFacts,
+    QuotaCount, QuotaCounts, Record, TaskFacts, Unknown, UnknownFact, Value,
 };
 pub use health::Health;
 pub use journal::{DecisionRecord, Journal};

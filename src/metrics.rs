@@ -237,6 +237,9 @@ metrics! {
         => pub(crate) fn journal_lost();
     info window_open:
         "1 while the policy's [[window]] of that name is open, 0 while it is closed";
+    counter quota_queries:
+        "Quota counts asked of vCD's task history, by outcome (error: the count is unknown and on_unknown decides)"
+        => pub(crate) fn quota_query(outcome: RunOutcome);
 }
 
 /// When the latest decision was taken, its action and rule.
@@ -462,6 +465,7 @@ mod tests {
 # HELP vcd_blockd_leader 1 while this instance leads: it consumes, reconciles and keeps held tasks alive.
 # HELP vcd_blockd_policy_last_reload_success_timestamp_seconds Unix time of the last successful policy load (at start or on reload).
 # HELP vcd_blockd_policy_reloads Policy reloads, by outcome.
+# HELP vcd_blockd_quota_queries Quota counts asked of vCD's task history, by outcome (error: the count is unknown and on_unknown decides).
 # HELP vcd_blockd_reconcile_runs Reconciliation runs, by outcome.
 # HELP vcd_blockd_vcd_concurrency_limit How many requests to vCD may be under way at once (adaptive, at most vcd.max_in_flight).
 # HELP vcd_blockd_vcd_in_flight Requests to vCD under way now.
@@ -484,6 +488,7 @@ mod tests {
 # TYPE vcd_blockd_leader gauge
 # TYPE vcd_blockd_policy_last_reload_success_timestamp_seconds gauge
 # TYPE vcd_blockd_policy_reloads counter
+# TYPE vcd_blockd_quota_queries counter
 # TYPE vcd_blockd_reconcile_runs counter
 # TYPE vcd_blockd_vcd_concurrency_limit gauge
 # TYPE vcd_blockd_vcd_in_flight gauge
@@ -538,6 +543,8 @@ vcd_blockd_leader 0
 vcd_blockd_policy_last_reload_success_timestamp_seconds 0
 vcd_blockd_policy_reloads_total{outcome="error"} 0
 vcd_blockd_policy_reloads_total{outcome="ok"} 0
+vcd_blockd_quota_queries_total{outcome="error"} 0
+vcd_blockd_quota_queries_total{outcome="ok"} 0
 vcd_blockd_reconcile_runs_total{outcome="error"} 0
 vcd_blockd_reconcile_runs_total{outcome="ok"} 0
 vcd_blockd_vcd_concurrency_limit 0

@@ -70,7 +70,7 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
             "/api/admin/extension/settings/notifications",
             get(settings_api::get_notifications),
         )
-        .route("/api/query", get(query::blocking_tasks))
+        .route("/api/query", get(query::query))
         .route("/api/entity/{urn}", get(resolve_entity))
         .route("/api/vApp/{reference}", get(owner_api::vapp_or_vm))
         .route("/api/vApp/{reference}/metadata", get(owner_api::metadata))

@@ -1,5 +1,6 @@
 //! The JSON control endpoints under `/sim/` that drive the sim from a demo or another process:
-//! create tasks, inspect tasks and calls, set faults, expire sessions. They are not recorded.
+//! create tasks, inspect tasks and calls, load a task history, set faults, expire sessions.
+//! They are not recorded.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::SimError;
+use crate::history::PastTask;
 use crate::model::{Faults, NewTask};
 use crate::shared::Shared;
 
@@ -23,6 +25,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sim/tasks/{id}", get(one_task))
         .route("/sim/calls", get(calls))
         .route("/sim/load", get(load))
+        .route("/sim/history", post(load_history))
         .route("/sim/faults", put(set_faults))
         .route("/sim/sessions/expire", post(expire_sessions))
 }
@@ -60,6 +63,18 @@ async fn calls(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn load(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.load.view()).into_response()
+}
+
+/// `POST /sim/history` with a JSON array of past tasks ([`PastTask`]): added to the task
+/// history `adminTask` queries list.
+async fn load_history(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let tasks: Vec<PastTask> = match json_or_default(&body) {
+        Ok(tasks) => tasks,
+        Err(error) => return problem(StatusCode::BAD_REQUEST, &error),
+    };
+    let loaded = tasks.len();
+    shared.state().load_history(tasks);
+    (StatusCode::OK, Json(json!({ "loaded": loaded }))).into_response()
 }
 
 async fn set_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {

@@ -13,6 +13,8 @@ mod clean;
 mod config;
 mod control;
 mod error;
+mod fiql;
+mod history;
 mod load;
 mod model;
 mod notification;
@@ -43,6 +45,7 @@ use uuid::Uuid;
 pub use clean::clean_broker;
 pub use config::SimConfig;
 pub use error::SimError;
+pub use history::{HistoryStatus, PastTask};
 pub use load::LoadView;
 pub use model::{
     ActionRecord, Call, Faults, NewTask, SimMedia, SimVdc, SimVm, TaskView, Unreadable,
@@ -123,6 +126,12 @@ impl Sim {
     /// creation order. Only reconciliation (listing the active tasks) finds them.
     pub fn create_tasks_quietly(&self, count: usize, task: NewTask) -> Result<Vec<Uuid>, SimError> {
         self.shared.create_tasks_quietly(count, task)
+    }
+
+    /// Adds past tasks to the task history the query service's `adminTask` type lists, as
+    /// if vCD had run them (they publish nothing and cannot be decided).
+    pub fn load_history(&self, tasks: Vec<PastTask>) {
+        self.shared.state().load_history(tasks);
     }
 
     pub fn task(&self, id: Uuid) -> Option<TaskView> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use vcd_duration::parse_duration;
-use vcd_sim::{Sim, SimConfig};
+use vcd_sim::{PastTask, Sim, SimConfig};
 
 /// The control endpoints, for `--help`; docs/vcd-sim.md has the whole reference.
 const CONTROL_API: &str = "\
@@ -22,6 +22,9 @@ Control endpoints (JSON, under /sim/, not recorded as vCD calls):
   GET  /sim/tasks[/{id}]   the tasks and every action attempted on them
   GET  /sim/calls          every vCD API request, in arrival order
   GET  /sim/load           requests being answered now, the most at once, how many answered
+  POST /sim/history        add past tasks to the task history (type=adminTask queries):
+                           [{\"operation\", \"org\", \"user\", \"status\", \"started\",
+                           \"ended\", \"object\"}, ...]
   PUT  /sim/faults         inject faults ({} clears them): latency_ms, error_rate_5xx,
                            rate_limit_rate, retry_after_secs, not_found_first_reads,
                            session_ttl_requests, refuse_update_progress, refuse_actions, ...
@@ -74,6 +77,10 @@ struct Args {
     /// Keep only the first N API calls in the call log (`GET /sim/calls`); default: all.
     #[arg(long, value_name = "N")]
     call_log_limit: Option<usize>,
+    /// A JSON file of past tasks for the task history (type=adminTask queries), as
+    /// `POST /sim/history` takes them
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -145,6 +152,13 @@ async fn main() -> ExitCode {
             }
         };
     }
+    let history = match args.history.as_deref().map(read_history).transpose() {
+        Ok(history) => history.unwrap_or_default(),
+        Err(message) => {
+            eprintln!("vcd-sim: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let config = match args.into_config() {
         Ok(config) => config,
         Err(message) => {
@@ -159,11 +173,19 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    sim.load_history(history);
     println!("vcd-sim listening on {}", sim.base_url());
     wait_for_signal().await;
     tracing::info!("shutting down");
     sim.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// The past tasks of a `--history` file.
+fn read_history(path: &std::path::Path) -> Result<Vec<PastTask>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --history {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("--history {}: {e}", path.display()))
 }
 
 async fn wait_for_signal() {

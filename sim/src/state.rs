@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::blocking::BlockingSettings;
+use crate::history::PastTask;
 use crate::model::{Call, Decision, Faults, Named, SimVdc, TaskStatus};
 use crate::owner::Owner;
 use crate::sessions::Sessions;
@@ -31,6 +32,8 @@ pub(crate) struct CloudState {
     vdc_ids: HashMap<String, Uuid>,
     /// The VDCs by id, as the latest task in each described it.
     vdcs: HashMap<Uuid, SimVdc>,
+    /// Past tasks loaded into the task history, in the order loaded.
+    history: Vec<PastTask>,
     calls: Vec<Call>,
     /// The call log keeps the first this many calls; `None` keeps all.
     call_log_limit: Option<usize>,
@@ -154,6 +157,18 @@ impl CloudState {
     /// All tasks in creation order.
     pub(crate) fn tasks(&self) -> impl Iterator<Item = &Task> {
         self.order.iter().filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Adds past tasks to the task history.
+    pub(crate) fn load_history(&mut self, tasks: Vec<PastTask>) {
+        self.history.extend(tasks);
+    }
+
+    /// The task history as `adminTask` lists it: loaded past tasks, then every task the sim
+    /// created, in creation order.
+    pub(crate) fn history(&self) -> impl Iterator<Item = PastTask> + '_ {
+        let created = self.tasks().map(PastTask::of);
+        self.history.iter().cloned().chain(created)
     }
 
     /// Applies the timeout action to every active task whose timeout passed; returns copies

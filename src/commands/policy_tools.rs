@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path, standalone_vcd};
 use crate::config::Settings;
 use crate::engine::task_facts;
-use crate::facts::{MatchKey, TaskFacts};
+use crate::facts::{MatchKey, QuotaCounts, TaskFacts};
 use crate::policy::{self, Policy};
 use crate::source::amqp::notification::{self, BodyFormat, Delivery, Headers, Notification};
 use crate::task::{BlockingTask, TaskId, TaskStatus};
@@ -156,13 +156,13 @@ pub fn explain_live(
                 ExitCode::SUCCESS
             }
             Ok(task) => {
-                let facts = task_facts(&vcd, &policy, &task).await;
+                let now = at.unwrap_or_else(Utc::now);
+                let facts = task_facts(&vcd, &policy, &task, now).await;
                 let known = Known {
                     source: format!("vCD at {}", settings.vcd.url),
                     ..Known::given(facts)
                 };
                 print!("{known}");
-                let now = at.unwrap_or_else(Utc::now);
                 print!("{}", policy::explain(&policy, &known.facts, now));
                 ExitCode::SUCCESS
             }
@@ -240,6 +240,13 @@ impl Known {
         };
         let slot = match key.trim() {
             "task_id" => &mut self.facts.task_id,
+            "recent" => {
+                let count = value.trim().parse().map_err(|_| {
+                    format!("--fact recent={value:?}: give the quota count, a whole number, e.g. recent=21")
+                })?;
+                self.facts.quota = QuotaCounts::given(count);
+                return Ok(());
+            }
             name => match MatchKey::parse(name) {
                 Some(key) => {
                     self.unknown.remove(&key);
@@ -255,7 +262,14 @@ impl Known {
                         return Ok(());
                     }
                     let known: Vec<&str> = MatchKey::names()
-                        .chain(["task_id", "vapp.*", "vm.*", "media.*", "metadata.*"])
+                        .chain([
+                            "task_id",
+                            "recent",
+                            "vapp.*",
+                            "vm.*",
+                            "media.*",
+                            "metadata.*",
+                        ])
                         .collect();
                     return Err(format!(
                         "--fact {name:?}: unknown key; use {}",

@@ -77,6 +77,7 @@ pub(super) fn decision(
         unknown = unknown_list(&decision.unknown).as_deref(),
         windows = window_list(&decision.windows).as_deref(),
         reason = decision.reason.as_deref(),
+        quota_count = decision.quota.map(|quota| quota.count),
         message = %decision.message,
         "decision"
     );
@@ -216,6 +217,10 @@ mod tests {
             unknown: Vec::new(),
             windows: Vec::new(),
             reason: None,
+            quota: Some(crate::facts::QuotaCount {
+                count: 21,
+                source: crate::facts::CountSource::Given,
+            }),
         };
         let held = HoldView {
             id: TaskId::parse(ID).unwrap(),
@@ -268,6 +273,7 @@ mod tests {
         }
         let field = |n: usize, name: &str| events[n]["fields"][name].clone();
         assert_eq!(field(0, "outcome"), "done");
+        assert_eq!(field(0, "quota_count"), 21, "the count a quota decided by");
         assert_eq!(field(1, "outcome"), "dry_run");
         assert_eq!(field(1, "dry_run"), true);
         assert_eq!(field(2, "event"), "keepalive");

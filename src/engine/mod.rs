@@ -24,7 +24,7 @@ use crate::journal::{DecisionRecord, Journal};
 use crate::leadership::Leadership;
 use crate::metrics::Metrics;
 use crate::notify::{Event, Notifier};
-use crate::outcome::{AuditOutcome, DeadLetterReason, TaskOutcome, WebhookEvent};
+use crate::outcome::{AuditOutcome, DeadLetterReason, RunOutcome, TaskOutcome, WebhookEvent};
 use crate::policy::{self, Action, Decision, Policy};
 use crate::task::{Approval, BlockingTask, FinalAction, HoldView, TaskId};
 use crate::vcd::VcdClient;
@@ -178,8 +178,10 @@ impl Engine {
             return Disposition::Ack(TaskOutcome::AlreadyDecided);
         }
         let policy = self.policy();
-        let facts = task_facts(&self.vcd, &policy, &task).await;
-        let decision = policy::decide(&policy, &facts, Utc::now());
+        let now = Utc::now();
+        let facts = task_facts(&self.vcd, &policy, &task, now).await;
+        self.count_queries(&facts);
+        let decision = policy::decide(&policy, &facts, now);
         for shadow in &decision.shadow {
             audit::shadow(&facts, &shadow.rule, shadow.action.name(), &shadow.message);
             self.metrics
@@ -187,6 +189,17 @@ impl Engine {
         }
         self.carry_out(&task, &facts, &decision, received, origin)
             .await
+    }
+
+    /// Counts the quota queries gathering `facts` sent, by what they found.
+    fn count_queries(&self, facts: &TaskFacts) {
+        for count in facts.quota.counted() {
+            self.metrics.quota_query(if count.is_ok() {
+                RunOutcome::Ok
+            } else {
+                RunOutcome::Error
+            });
+        }
     }
 
     async fn carry_out(

@@ -13,6 +13,7 @@ mod group;
 mod media;
 mod metadata;
 mod owner;
+mod quota;
 mod read;
 mod value;
 mod vapp;
@@ -24,6 +25,7 @@ pub(crate) use group::Group;
 pub use group::{FactGroup, FactKind, Needs, OwnerFact};
 pub use owner::OwnerFacts;
 pub(crate) use owner::{documented_owner, owner_has};
+pub use quota::{CountSource, QuotaCount, QuotaCounts};
 pub(crate) use read::OwnerReader;
 pub use value::{FactValue, Record, Unknown, UnknownFact, Value};
 
@@ -70,6 +72,8 @@ macro_rules! match_keys {
             $($(#[doc = $doc])+ pub $field: String,)+
             /// What the operation is about; every group unknown until read.
             pub owner: OwnerFacts,
+            /// The quota counts: none until given or counted.
+            pub quota: QuotaCounts,
         }
 
         impl TaskFacts {
@@ -137,6 +141,7 @@ impl From<&BlockingTask> for TaskFacts {
             owner_id: task.owner.id.clone(),
             description: task.description.clone(),
             owner: OwnerFacts::default(),
+            quota: QuotaCounts::default(),
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum Unknown {
     Missing(String),
     /// Reading the owner from vCD failed after retries; the error.
     ReadFailed(String),
+    /// Counting a quota's recent tasks in vCD failed; the error.
+    CountFailed(String),
 }
 
 impl fmt::Display for Unknown {
@@ -29,6 +31,7 @@ impl fmt::Display for Unknown {
             Unknown::OwnerType(kind) => write!(f, "the task's owner is a {kind}"),
             Unknown::Missing(what) => write!(f, "vCD's answer has no {what}"),
             Unknown::ReadFailed(error) => write!(f, "reading the owner failed: {error}"),
+            Unknown::CountFailed(error) => write!(f, "counting in vCD failed: {error}"),
         }
     }
 }

@@ -13,6 +13,7 @@ use super::error::{Diagnostics, PolicyError, PolicyErrors, Source};
 use super::index::{KnownRule, RuleIndex};
 use super::matcher::Matcher;
 use super::model::{Action, DEFAULTS_RULE, Location};
+use super::quota;
 use super::raw::{self, RawDefaults, RawRule, RawTest};
 use super::rule::{Condition, Defaults, EachCondition, OwnerCondition, Rule};
 use super::selftest;
@@ -274,6 +275,7 @@ fn compile_rule(
         .fold(Needs::default(), |needs, c| needs.with(c.fact.group));
     let on_unknown_matches = on_unknown(&raw, source, errors);
     let time = window::time_condition(&raw, windows, source, errors);
+    let quota = quota::compile_quota(&raw, &conditions, source, errors);
     let message = match (&raw.message, &action) {
         (Some(text), _) => template(text, source).map_err(|e| errors.push(e)).ok(),
         (None, Some(action)) => Some(Template::default_for_rule(action.name())),
@@ -291,6 +293,7 @@ fn compile_rule(
         needs,
         on_unknown_matches,
         time,
+        quota,
         action: action?,
         message: message?,
         dry_run: raw.dry_run,

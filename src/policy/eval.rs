@@ -2,6 +2,7 @@
 //! enforcing match decides, else `[defaults]`. [`explain`] gives the same decision with the
 //! reason for every rule.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
@@ -9,19 +10,46 @@ use chrono::{DateTime, Utc};
 
 use super::Policy;
 use super::model::{Action, DEFAULTS_RULE, Decision, Location};
-use super::rule::{EachCondition, Failure, Rule, Verdict, owner_value};
+use super::rule::{EachCondition, Failure, QUOTA_KEY, QuotaVerdict, Rule, Verdict, owner_value};
 use super::window::{Moment, TimeFailure};
 use crate::facts::window::OpenSet;
-use crate::facts::{FactGroup, FactValue, Record, TaskFacts, UnknownFact};
+use crate::facts::{FactGroup, FactValue, QuotaCount, Record, TaskFacts, Unknown, UnknownFact};
 
 /// Decides what to do with a task. Pure: no I/O, no clock; allocates only the message, the
-/// shadow list and what it says about unknown owner facts.
+/// shadow list and what it says about unknown owner facts. A quota whose count `facts` do not
+/// hold is unknown ("not given").
 pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decision {
+    let Ok(decision) = walk(policy, facts, now, |_| Ok::<(), Infallible>(()));
+    decision
+}
+
+/// The rule whose quota must be counted before `facts` can be decided at `now`: the first
+/// rule, in the order [`decide`] tries them, that matched in every other way and whose count
+/// `facts` do not hold yet; `None` when the decision needs no more counts. The engine counts
+/// it in vCD, adds the count to the facts and asks again, so every count is one query, made
+/// only for a rule that the count alone decides.
+pub(crate) fn count_needed(
+    policy: &Policy,
+    facts: &TaskFacts,
+    now: DateTime<Utc>,
+) -> Option<usize> {
+    walk(policy, facts, now, Err).err()
+}
+
+/// The evaluation [`decide`] and [`count_needed`] share: `missing` is told of each rule whose
+/// quota has no count, and stops the walk with its error or lets it go on with the count
+/// unknown.
+fn walk<E>(
+    policy: &Policy,
+    facts: &TaskFacts,
+    now: DateTime<Utc>,
+    mut missing: impl FnMut(usize) -> Result<(), E>,
+) -> Result<Decision, E> {
     let open = policy.windows.windows.open_at(now);
     let moment = Moment { now, open: &open };
     let mut shadow = Vec::new();
     let mut unknown = Vec::new();
-    for rule in &policy.rules {
+    for (index, rule) in policy.rules.iter().enumerate() {
         let vm = match rule.evaluate(facts, moment) {
             Verdict::Fails(_) => continue,
             Verdict::Unknown(facts) => {
@@ -33,11 +61,31 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
                 vm
             }
         };
+        let count = match rule.quota_verdict(index, facts) {
+            QuotaVerdict::Free => None,
+            QuotaVerdict::Over(count) => Some(count),
+            QuotaVerdict::Within(_) => continue,
+            QuotaVerdict::NotCounted => {
+                missing(index)?;
+                note_unknown(&mut unknown, vec![not_given()]);
+                if !rule.on_unknown_matches {
+                    continue;
+                }
+                None
+            }
+            QuotaVerdict::Unknown(fact) => {
+                note_unknown(&mut unknown, vec![fact]);
+                if !rule.on_unknown_matches {
+                    continue;
+                }
+                None
+            }
+        };
         if rule.dry_run {
             shadow.push(rule.shadow(facts));
             continue;
         }
-        return Decision {
+        return Ok(Decision {
             action: rule.action.clone(),
             rule: rule.name.clone(),
             message: rule.render(facts),
@@ -45,10 +93,11 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
             vm: vm.map(str::to_owned),
             unknown,
             windows: open_names(policy, &open),
-            reason: rule.time.reason(&policy.windows.windows, now),
-        };
+            reason: reason(policy, rule, count, facts, now),
+            quota: count,
+        });
     }
-    Decision {
+    Ok(Decision {
         action: policy.defaults.action.clone(),
         rule: policy.defaults.name.clone(),
         message: policy.defaults.render(facts),
@@ -57,6 +106,36 @@ pub fn decide(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) -> Decisio
         unknown,
         windows: open_names(policy, &open),
         reason: None,
+        quota: None,
+    })
+}
+
+/// A quota's count that was neither given nor counted.
+fn not_given() -> UnknownFact {
+    UnknownFact {
+        key: QUOTA_KEY.to_owned(),
+        reason: Unknown::NotGiven,
+    }
+}
+
+/// Why the deciding rule decided, for people: its quota's count (`21 of 20 … in the last
+/// 24h by org "acme"`) and what time has to do with it (`weekend freeze until Mon 06:00`).
+fn reason(
+    policy: &Policy,
+    rule: &Rule,
+    count: Option<QuotaCount>,
+    facts: &TaskFacts,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let quota = rule
+        .quota
+        .as_ref()
+        .zip(count)
+        .map(|(quota, count)| quota.reason(count.count, facts));
+    let time = rule.time.reason(&policy.windows.windows, now);
+    match (quota, time) {
+        (Some(quota), Some(time)) => Some(format!("{quota}; {time}")),
+        (quota, time) => quota.or(time),
     }
 }
 
@@ -88,6 +167,8 @@ pub(crate) struct Explanation {
     pub at: DateTime<Utc>,
     /// Each window of the policy at that moment: `"weekend freeze": open until Mon 08:00 CET`.
     pub windows: Vec<String>,
+    /// Each quota of the policy and its count: `"r" { max = 20, … }: given: 21`.
+    pub quotas: Vec<String>,
 }
 
 /// How one rule fared against the task.
@@ -138,7 +219,8 @@ pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) ->
     let rules = policy
         .rules
         .iter()
-        .map(|rule| {
+        .enumerate()
+        .map(|(index, rule)| {
             let (mut vm, mut unknown) = (None, Vec::new());
             let result = match rule.evaluate(facts, moment) {
                 _ if decided => RuleResult::NotReached,
@@ -148,16 +230,19 @@ pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) ->
                 Verdict::Unknown(facts) => RuleResult::Unknown(facts),
                 Verdict::Matches {
                     vm: matched,
-                    unknown: facts,
-                } => {
-                    (vm, unknown) = (matched.map(str::to_owned), facts);
-                    if rule.dry_run {
-                        RuleResult::Shadow
-                    } else {
-                        decided = true;
-                        RuleResult::Decided
+                    unknown: mut missing,
+                } => match quota_result(rule, index, facts, &mut missing) {
+                    Some(result) => result,
+                    None => {
+                        (vm, unknown) = (matched.map(str::to_owned), missing);
+                        if rule.dry_run {
+                            RuleResult::Shadow
+                        } else {
+                            decided = true;
+                            RuleResult::Decided
+                        }
                     }
-                }
+                },
             };
             RuleTrace {
                 rule: rule.name.clone(),
@@ -176,7 +261,56 @@ pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) ->
         rules,
         at: now,
         windows: window_lines(policy, now),
+        quotas: quota_lines(policy, facts),
     }
+}
+
+/// What a rule that matched in every other way makes of its quota: `None` when the quota does
+/// not stop it (none, over, or unknown with `on_unknown = "match"`, added to `unknown`), else
+/// why the rule did not match.
+fn quota_result(
+    rule: &Rule,
+    index: usize,
+    facts: &TaskFacts,
+    unknown: &mut Vec<UnknownFact>,
+) -> Option<RuleResult> {
+    let fact = match rule.quota_verdict(index, facts) {
+        QuotaVerdict::Free | QuotaVerdict::Over(_) => return None,
+        QuotaVerdict::Within(count) => {
+            let quota = rule.quota.as_ref()?;
+            return Some(RuleResult::NoMatch(Mismatch {
+                key: "quota".to_owned(),
+                pattern: quota.to_string(),
+                value: format!("{count}, not more than {}", quota.max),
+            }));
+        }
+        QuotaVerdict::Unknown(fact) => fact,
+        QuotaVerdict::NotCounted => not_given(),
+    };
+    unknown.push(fact);
+    if rule.on_unknown_matches {
+        None
+    } else {
+        Some(RuleResult::Unknown(std::mem::take(unknown)))
+    }
+}
+
+/// `"at most 20 deployments" { max = 20, per = "1d", by = "org" }: counted in vCD: 21 since
+/// 2026-12-06T10:00:00Z`, one per rule with a quota; `not counted` for a rule whose other
+/// conditions did not match.
+fn quota_lines(policy: &Policy, facts: &TaskFacts) -> Vec<String> {
+    let rules = policy.rules.iter().enumerate();
+    rules
+        .filter_map(|(index, rule)| {
+            let quota = rule.quota.as_ref()?;
+            let count = match facts.quota.get(index) {
+                Some(Ok(count)) => count.to_string(),
+                Some(Err(reason)) => format!("unknown: {reason}"),
+                None => "not counted".to_owned(),
+            };
+            Some(format!("{:?} {quota}: {count}", rule.name))
+        })
+        .collect()
 }
 
 /// `"weekend freeze": open until Mon 08:00 CET` or `"business hours": closed, opens Mon 08:00
@@ -360,6 +494,9 @@ impl fmt::Display for Explanation {
                 writeln!(f, "window:   {line}")?;
             }
         }
+        for line in &self.quotas {
+            writeln!(f, "quota:    {line}")?;
+        }
         for fact in &decision.unknown {
             writeln!(f, "unknown:  {fact}")?;
         }
@@ -408,7 +545,7 @@ impl fmt::Display for RuleTrace {
                 "matched{vm}{unknown}; would {}, evaluation went on",
                 self.action
             ),
-            RuleResult::NoMatch(m) if TIME_KEYS.contains(&m.key.as_str()) => {
+            RuleResult::NoMatch(m) if TIME_KEYS.contains(&m.key.as_str()) || m.key == "quota" => {
                 write!(f, "{} {}: {}", m.key, m.pattern, m.value)
             }
             RuleResult::NoMatch(m) if of_each(&m.key) => {
@@ -912,5 +1049,153 @@ action = "abort"
         )])
         .unwrap();
         assert!(plain.owner_needs(&TaskFacts::default()).is_empty());
+    }
+
+    mod quotas {
+        use super::super::*;
+        use crate::facts::{CountSource, QuotaCounts};
+
+        const QUOTAS: &str = r#"
+[defaults]
+action = "resume"
+
+[[rule]]
+name = "prod deployments over the org quota"
+operation = "vdcInstantiateVapp"
+org = "prod-*"
+quota = { max = 2, per = "1h", by = "org" }
+action = "abort"
+
+[[rule]]
+name = "deployments over the cloud quota"
+operation = "vdcInstantiateVapp"
+quota = { max = 10, per = "1h", by = "cloud" }
+on_unknown = "match"
+action = "fail"
+"#;
+
+        fn policy() -> Policy {
+            Policy::from_sources(&[("p.toml".into(), QUOTAS.into())]).unwrap()
+        }
+
+        fn task(operation: &str, org: &str) -> TaskFacts {
+            TaskFacts {
+                operation: operation.into(),
+                org: org.into(),
+                ..TaskFacts::default()
+            }
+        }
+
+        fn counted(count: u64) -> Result<QuotaCount, Unknown> {
+            Ok(QuotaCount {
+                count,
+                source: CountSource::Counted {
+                    since: DateTime::UNIX_EPOCH,
+                },
+            })
+        }
+
+        #[test]
+        fn a_quota_is_counted_last_only_for_a_rule_that_matched_in_every_other_way() {
+            let policy = policy();
+            let now = DateTime::UNIX_EPOCH;
+            let media = task("vdcUploadMedia", "prod-eu");
+            assert_eq!(count_needed(&policy, &media, now), None, "no rule matches");
+            let dev = task("vdcInstantiateVapp", "dev");
+            assert_eq!(
+                count_needed(&policy, &dev, now),
+                Some(1),
+                "the org rule does not match dev: only the cloud quota is counted"
+            );
+
+            let mut prod = task("vdcInstantiateVapp", "prod-eu");
+            assert_eq!(
+                count_needed(&policy, &prod, now),
+                Some(0),
+                "in policy order"
+            );
+            prod.quota.set(0, counted(2));
+            assert_eq!(
+                count_needed(&policy, &prod, now),
+                Some(1),
+                "2 of 2 is not over: the next rule's quota is counted"
+            );
+            prod.quota.set(1, counted(11));
+            assert_eq!(count_needed(&policy, &prod, now), None);
+            let decision = decide(&policy, &prod, now);
+            assert_eq!(&*decision.rule, "deployments over the cloud quota");
+            assert_eq!(decision.quota.map(|q| q.count), Some(11));
+            assert_eq!(
+                decision.reason.as_deref(),
+                Some("11 of 10 vdcInstantiateVapp tasks in the last 1h in the cloud")
+            );
+
+            let mut over = task("vdcInstantiateVapp", "prod-eu");
+            over.quota.set(0, counted(3));
+            assert_eq!(
+                count_needed(&policy, &over, now),
+                None,
+                "the first rule decides: the second is never counted"
+            );
+            assert_eq!(decide(&policy, &over, now).action, Action::Abort);
+        }
+
+        #[test]
+        fn a_count_that_cannot_be_had_is_unknown_and_on_unknown_decides() {
+            let policy = policy();
+            let now = DateTime::UNIX_EPOCH;
+            let mut prod = task("vdcInstantiateVapp", "prod-eu");
+            prod.quota
+                .set(0, Err(Unknown::CountFailed("vCD answered 403".into())));
+            prod.quota
+                .set(1, Err(Unknown::CountFailed("vCD answered 403".into())));
+            let decision = decide(&policy, &prod, now);
+            assert_eq!(
+                &*decision.rule, "deployments over the cloud quota",
+                "the org rule does not match on an unknown count; the cloud rule does (on_unknown = \"match\")"
+            );
+            assert_eq!(decision.unknown.len(), 1);
+            assert_eq!(
+                decision.unknown[0].to_string(),
+                "recent (counting in vCD failed: vCD answered 403)"
+            );
+            assert_eq!(decision.quota, None);
+
+            let untold = decide(&policy, &task("vdcInstantiateVapp", "prod-eu"), now);
+            assert_eq!(&*untold.rule, "deployments over the cloud quota");
+            assert_eq!(untold.unknown[0].to_string(), "recent (not given)");
+        }
+
+        #[test]
+        fn explain_shows_each_quota_with_its_count_and_where_it_came_from() {
+            let policy = policy();
+            let facts = TaskFacts {
+                quota: QuotaCounts::given(2),
+                ..task("vdcInstantiateVapp", "prod-eu")
+            };
+            let text = explain(&policy, &facts, DateTime::UNIX_EPOCH).to_string();
+            for line in [
+                "quota:    \"prod deployments over the org quota\" { max = 2, per = \"1h\", by = \"org\" }: given: 2",
+                "no match    \"prod deployments over the org quota\" (p.toml:5): quota { max = 2, per = \"1h\", by = \"org\" }: given: 2, not more than 2",
+                "by:       [defaults] (no rule matched)",
+                "no match    \"deployments over the cloud quota\" (p.toml:12): quota { max = 10, per = \"1h\", by = \"cloud\" }: given: 2, not more than 10",
+            ] {
+                assert!(text.contains(line), "{line:?} in\n{text}");
+            }
+            let mut counted_facts = task("vdcInstantiateVapp", "prod-eu");
+            counted_facts.quota.set(0, counted(3));
+            let text = explain(&policy, &counted_facts, DateTime::UNIX_EPOCH).to_string();
+            assert!(
+                text.contains("org quota\" { max = 2, per = \"1h\", by = \"org\" }: counted in vCD: 3 since 1970-01-01T00:00:00Z"),
+                "{text}"
+            );
+            assert!(text.contains("\"deployments over the cloud quota\" { max = 10, per = \"1h\", by = \"cloud\" }: not counted"), "{text}");
+            assert!(
+                text.contains(
+                    "reason:   3 of 2 vdcInstantiateVapp tasks in the last 1h by org \"prod-eu\""
+                ),
+                "{text}"
+            );
+        }
     }
 }

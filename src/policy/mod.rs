@@ -16,6 +16,7 @@ mod index;
 mod load;
 mod matcher;
 mod model;
+mod quota;
 mod raw;
 mod rule;
 mod selftest;
@@ -33,9 +34,10 @@ pub use approval::ApprovalRule;
 pub(crate) use approval::{Who, Written};
 pub use error::PolicyErrors;
 pub use eval::decide;
-pub(crate) use eval::explain;
+pub(crate) use eval::{count_needed, explain};
 pub(crate) use model::Hold;
 pub use model::{Action, Decision};
+pub(crate) use quota::Quota;
 pub(crate) use selftest::{PolicyTest, run_tests};
 
 use rule::{Defaults, Rule};
@@ -107,7 +109,8 @@ impl Policy {
 
     /// The owner-fact groups [`decide`] may look at for a task with these facts: those of every
     /// rule whose conditions on the task's own facts hold, up to the first enforcing rule that
-    /// needs no owner facts and so surely decides. Empty for a policy without owner facts, and
+    /// needs no owner facts and no quota count and so surely decides. Empty for a policy
+    /// without owner facts, and
     /// for tasks such a rule decides first: nothing more is read from vCD for them.
     pub fn owner_needs(&self, facts: &TaskFacts) -> Needs {
         let mut needs = Needs::default();
@@ -115,7 +118,7 @@ impl Policy {
             if rule.first_mismatch(facts).is_some() {
                 continue;
             }
-            if rule.needs.is_empty() && !rule.dry_run {
+            if rule.needs.is_empty() && rule.quota.is_none() && !rule.dry_run {
                 break;
             }
             needs = needs.union(rule.needs);
@@ -163,6 +166,11 @@ impl Policy {
         window::expired_warnings(&self.windows, &self.rules, now)
     }
 
+    /// The quota of the rule at `index` in policy order (as [`count_needed`] names it).
+    pub(crate) fn quota(&self, index: usize) -> Option<&Quota> {
+        self.rules.get(index)?.quota.as_ref()
+    }
+
     /// Whether any rule matches on owner facts.
     pub fn uses_owner_facts(&self) -> bool {
         self.rules.iter().any(|rule| !rule.needs.is_empty())
@@ -196,7 +204,7 @@ mod tests {
     fn the_example_policy_loads_and_its_tests_pass() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/example.toml");
         let policy = Policy::load(&path).unwrap_or_else(|errors| panic!("{errors}"));
-        assert_eq!(policy.rule_count(), 12);
+        assert_eq!(policy.rule_count(), 13);
         let outcomes = run_tests(&policy, chrono::DateTime::UNIX_EPOCH);
         assert!(outcomes.len() >= 5);
         for outcome in outcomes {

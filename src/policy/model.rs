@@ -104,9 +104,12 @@ pub struct Decision {
     pub unknown: Vec<UnknownFact>,
     /// The policy's windows open at the moment of the decision, in policy order.
     pub windows: Vec<Arc<str>>,
-    /// What time has to do with the decision, for people: `weekend freeze until Mon 06:00
-    /// CET` when the deciding rule has conditions on time.
+    /// Why the deciding rule decided, for people: `weekend freeze until Mon 06:00 CET` when it
+    /// has conditions on time, `21 of 20 … in the last 24h by org "acme"` when its quota was
+    /// over (both, separated by `; `, when it has both).
     pub reason: Option<String>,
+    /// The deciding rule's quota count, when it has a quota that was over.
+    pub quota: Option<crate::facts::QuotaCount>,
 }
 
 /// A `dry_run` rule that matched: what it would have done.

@@ -43,6 +43,16 @@ pub(crate) struct RawRule {
     pub outside: Option<Spanned<RawMatch>>,
     pub from: Option<Spanned<String>>,
     pub until: Option<Spanned<String>>,
+    pub quota: Option<Spanned<RawQuota>>,
+}
+
+/// A rule's `quota = { max = 20, per = "24h", by = "org" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQuota {
+    pub max: Option<Spanned<i64>>,
+    pub per: Option<Spanned<String>>,
+    pub by: Option<Spanned<String>>,
 }
 
 /// A `[[window]]` table: `schedule` and `duration`, or `from` and `until`.
@@ -80,6 +90,8 @@ pub(crate) struct RawTest {
     pub rule: Option<Spanned<String>>,
     /// The moment the task is decided at (RFC 3339); the moment `test` runs when left out.
     pub at: Option<Spanned<String>>,
+    /// The count every quota finds for the task; quotas are unknown when left out.
+    pub recent: Option<Spanned<i64>>,
 }
 
 /// The facts of a test task: match keys in [`MatchKey`] order (keys left out are empty
@@ -427,6 +439,7 @@ static RULE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         "outside",
         "from",
         "until",
+        "quota",
         "on_unknown",
         "action",
         "message",
@@ -467,6 +480,7 @@ enum RuleKey {
     Outside,
     From,
     Until,
+    Quota,
 }
 
 impl RuleKey {
@@ -482,6 +496,7 @@ impl RuleKey {
             "outside" => Some(RuleKey::Outside),
             "from" => Some(RuleKey::From),
             "until" => Some(RuleKey::Until),
+            "quota" => Some(RuleKey::Quota),
             other => MatchKey::parse(other)
                 .map(RuleKey::Match)
                 .or_else(|| FactGroup::parse(other).map(RuleKey::Group)),
@@ -659,6 +674,7 @@ impl<'de> Deserialize<'de> for RawRule {
                         RuleKey::Outside => rule.outside = Some(map.next_value()?),
                         RuleKey::From => rule.from = Some(map.next_value()?),
                         RuleKey::Until => rule.until = Some(map.next_value()?),
+                        RuleKey::Quota => rule.quota = Some(map.next_value()?),
                     }
                 }
                 Ok(rule)

@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use super::matcher::Matcher;
 use super::model::{Action, DEFAULTS_RULE, Location, ShadowMatch};
+use super::quota::Quota;
 use super::template::{Context, Template};
 use super::window::{Moment, TimeCondition, TimeFailure};
 use crate::facts::{
-    FactGroup, FactValue, MatchKey, Needs, OwnerFact, TaskFacts, Unknown, UnknownFact,
+    FactGroup, FactValue, MatchKey, Needs, OwnerFact, QuotaCount, TaskFacts, Unknown, UnknownFact,
 };
 
 /// One `[[rule]]`.
@@ -35,6 +36,8 @@ pub(crate) struct Rule {
     pub on_unknown_matches: bool,
     /// On the moment of the decision: windows, `from`, `until`.
     pub time: TimeCondition,
+    /// On how many tasks vCD lists lately: checked last, when everything else matched.
+    pub quota: Option<Quota>,
     pub action: Action,
     pub message: Template,
     /// Matches are recorded as shadow matches; evaluation goes on.
@@ -77,6 +80,24 @@ pub(crate) enum Verdict<'f> {
     /// No condition failed, but some facts were unknown.
     Unknown(Vec<UnknownFact>),
 }
+
+/// How a rule's quota fared, once every other condition matched.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum QuotaVerdict {
+    /// The rule has no quota.
+    Free,
+    /// More than `max` were counted: the quota condition is met.
+    Over(QuotaCount),
+    /// No more than `max`: the rule does not match.
+    Within(QuotaCount),
+    /// Neither given nor counted yet.
+    NotCounted,
+    /// The count could not be had.
+    Unknown(UnknownFact),
+}
+
+/// The key a quota's count is named by, in unknown facts and `explain --fact recent=21`.
+pub(crate) const QUOTA_KEY: &str = "recent";
 
 /// Which condition was not met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +162,23 @@ impl Rule {
             Verdict::Matches { vm, unknown }
         } else {
             Verdict::Unknown(unknown)
+        }
+    }
+
+    /// The rule's quota against the count `facts` hold for it; `index` is the rule's place in
+    /// the policy.
+    pub(super) fn quota_verdict(&self, index: usize, facts: &TaskFacts) -> QuotaVerdict {
+        let Some(quota) = &self.quota else {
+            return QuotaVerdict::Free;
+        };
+        match facts.quota.get(index) {
+            None => QuotaVerdict::NotCounted,
+            Some(Ok(count)) if count.count > quota.max => QuotaVerdict::Over(count),
+            Some(Ok(count)) => QuotaVerdict::Within(count),
+            Some(Err(reason)) => QuotaVerdict::Unknown(UnknownFact {
+                key: QUOTA_KEY.to_owned(),
+                reason,
+            }),
         }
     }
 

@@ -17,7 +17,7 @@ use super::eval::decide;
 use super::index::RuleIndex;
 use super::model::{ACTION_NAMES, DEFAULTS_RULE, Decision, Location};
 use super::raw::{RawMatch, RawOwnerValues, RawRecords, RawTask, RawTest};
-use crate::facts::{FactGroup, FactKind, OwnerFact, Record, TaskFacts, Value};
+use crate::facts::{FactGroup, FactKind, OwnerFact, QuotaCounts, Record, TaskFacts, Value};
 
 /// One `[[test]]` case.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,7 +153,13 @@ fn compile_test(
         .at
         .as_ref()
         .map(|at| super::window::instant(source, at, "at", errors));
-    let facts = facts(raw.task, header.clone(), source, errors);
+    let mut facts = facts(raw.task, header.clone(), source, errors);
+    if let Some(recent) = &raw.recent {
+        match u64::try_from(*recent.get_ref()) {
+            Ok(count) => facts.quota = QuotaCounts::given(count),
+            Err(_) => errors.push(source.error(recent.span(), "`recent` must be 0 or more")),
+        }
+    }
     if errors.len() > before {
         return None;
     }

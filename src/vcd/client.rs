@@ -11,6 +11,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use tokio::sync::{Mutex, RwLock, Semaphore};
 
 use super::auth::{self, LoginMethod, Session};
+use super::count::TaskCount;
 use super::error::{ErrorClass, VcdError, describe_transport_error};
 use super::limit::{Limiter, Signal};
 use super::model::{self, AmqpSettings, BlockingSettings};
@@ -307,6 +308,15 @@ impl VcdClient {
                 });
             }
         }
+    }
+
+    /// How many tasks vCD's task history lists for `count` (protocol notes §8): one
+    /// `GET /api/query?type=adminTask&format=records&pageSize=1&filter=…`, read for its
+    /// `total`, through the same session, limit and retries as every read.
+    pub async fn count_tasks(&self, count: &TaskCount) -> Result<u64, VcdError> {
+        let url = self.endpoints.admin_task_count(&count.filter());
+        self.read("count_tasks", &url, model::parse_record_total)
+            .await
     }
 
     /// The document of an owner or of what it lives in (`GET /api/vApp/vapp-<uuid>`, `…/vm-<uuid>`,

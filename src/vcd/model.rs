@@ -184,6 +184,33 @@ pub fn parse_task_page(xml: &str) -> Result<TaskPage, ModelError> {
     }
 }
 
+/// The `total` of a page of the query service's `QueryResultRecords`: how many records all
+/// pages hold together (a count asks for `pageSize=1` and reads only this).
+pub(crate) fn parse_record_total(xml: &str) -> Result<u64, ModelError> {
+    let mut total = None;
+    let mut wrong_root = None;
+    xml::scan(xml, |depth, tag| {
+        match depth {
+            0 if tag.name() != "QueryResultRecords" => {
+                wrong_root = Some(ModelError::UnexpectedRoot {
+                    expected: "QueryResultRecords",
+                    found: tag.name().to_owned(),
+                });
+            }
+            0 => total = tag.attr("total")?.map(|text| text.into_owned()),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if let Some(problem) = wrong_root {
+        return Err(problem);
+    }
+    let total = total.ok_or(ModelError::Missing("QueryResultRecords total"))?;
+    total
+        .parse()
+        .map_err(|_| invalid("QueryResultRecords total", &total))
+}
+
 /// `GET /api/versions`, in document order (vCD lists oldest first). Entries whose version
 /// cannot be parsed are skipped: one odd entry must not hide the versions we can use.
 pub(crate) fn parse_versions(xml: &str) -> Result<Vec<VersionInfo>, ModelError> {

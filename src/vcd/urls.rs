@@ -118,6 +118,14 @@ impl Endpoints {
         ))
     }
 
+    /// One record of the tasks `filter` (FIQL) selects, for its `total`.
+    pub(super) fn admin_task_count(&self, filter: &str) -> String {
+        self.at(&format!(
+            "/api/query?type=adminTask&format=records&pageSize=1&filter={}",
+            super::count::filter_parameter(filter)
+        ))
+    }
+
     pub(super) fn blocking_tasks(&self) -> String {
         self.at("/api/admin/extension/blockingTasks/")
     }

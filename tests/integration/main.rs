@@ -29,6 +29,7 @@ mod listeners;
 mod mail;
 mod owner_facts;
 mod poll;
+mod quotas;
 mod slack;
 mod slack_standin;
 mod systemd;

@@ -12,5 +12,6 @@ mod helpers;
 
 mod auth;
 mod control;
+mod history;
 mod notifications;
 mod tasks;

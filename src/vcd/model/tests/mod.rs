@@ -469,3 +469,29 @@ fn a_query_page_names_its_tasks_its_total_and_whether_more_follow() {
         }
     ));
 }
+
+#[test]
+fn a_count_is_the_total_of_a_page_of_task_records() {
+    let document = r#"<?xml version="1.0" encoding="UTF-8"?>
+<QueryResultRecords xmlns="http://www.vmware.com/vcloud/v1.5" total="21" pageSize="1" page="1" name="adminTask" type="application/vnd.vmware.vcloud.query.records+xml">
+    <Link rel="nextPage" href="https://v/api/query?type=adminTask&amp;page=2&amp;pageSize=1"/>
+    <AdminTaskRecord href="https://v/api/task/1" name="vdcInstantiateVapp" orgName="acme" status="running"/>
+</QueryResultRecords>"#;
+    assert_eq!(parse_record_total(document), Ok(21));
+    assert_eq!(
+        parse_record_total(r#"<QueryResultRecords total="0"/>"#),
+        Ok(0)
+    );
+    assert_eq!(
+        parse_record_total(r#"<QueryResultRecords page="1"/>"#),
+        Err(ModelError::Missing("QueryResultRecords total"))
+    );
+    assert!(matches!(
+        parse_record_total(r#"<QueryResultRecords total="-3"/>"#),
+        Err(ModelError::Invalid { .. })
+    ));
+    assert!(matches!(
+        parse_record_total("<Error/>"),
+        Err(ModelError::UnexpectedRoot { .. })
+    ));
+}
