@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::helpers::{
     Admin, Options, Webhook, WebhookReceiver, World, captured_logs, eventually, wait_until,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use vcd_sim::NewTask;
@@ -287,7 +287,9 @@ async fn reminders_and_the_escalation_come_at_their_times_and_then_escalate_to_m
     ))
     .await;
     let id = world.create(delete_by_erin("billing")).await;
-    let created = world.sim.task(id).unwrap().created;
+    // The task's creation as vCD states it (`createdTime`, in milliseconds): the daemon times
+    // reminders from that, so they may come up to a millisecond before the sim's exact instant.
+    let created = world.sim.task(id).unwrap().created.trunc_subsecs(3);
     let reminders = receiver
         .wait_for(3, |body| body["event"] == "reminder")
         .await;
