@@ -9,6 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
+pub(crate) use crate::ask::settings::{AskFormat, AskSettings};
 pub(crate) use crate::notify::settings::{WebhookFormat, WebhookSettings};
 pub use crate::vcd::settings::{ApiVersionChoice, VcdAuth, VcdSettings};
 
@@ -38,6 +39,8 @@ pub struct Settings {
     pub http: HttpSettings,
     /// `[[notify]]`: the webhooks told about held tasks; empty = none.
     pub notify: Vec<WebhookSettings>,
+    /// `[[ask]]`: the decision services rules may ask; empty = none.
+    pub ask: Vec<AskSettings>,
     /// `[state]`: where poll mode keeps its journal.
     pub state: StateSettings,
     pub log: LogSettings,

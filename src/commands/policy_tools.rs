@@ -14,7 +14,7 @@ use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path, standalone_
 use crate::config::Settings;
 use crate::engine::task_facts;
 use crate::facts::{MatchKey, TaskFacts};
-use crate::policy::{self, Policy};
+use crate::policy::{self, Answer, Policy};
 use crate::source::amqp::notification::{self, BodyFormat, Delivery, Headers, Notification};
 use crate::task::{BlockingTask, TaskId, TaskStatus};
 use crate::vcd::ErrorClass;
@@ -98,10 +98,12 @@ pub fn explain(
         }
     }
     print!("{known}");
-    print!(
-        "{}",
-        policy::explain(&policy, &known.facts, at.unwrap_or_else(Utc::now))
-    );
+    let explanation = policy::explain(&policy, &known.facts, at.unwrap_or_else(Utc::now));
+    let how = known
+        .ask
+        .map(|answer| format!("given with --fact ask={}", answer.name()))
+        .unwrap_or_default();
+    print!("{}", explanation.answered(known.ask, &how));
     ExitCode::SUCCESS
 }
 
@@ -163,7 +165,8 @@ pub fn explain_live(
                 };
                 print!("{known}");
                 let now = at.unwrap_or_else(Utc::now);
-                print!("{}", policy::explain(&policy, &known.facts, now));
+                let explanation = policy::explain(&policy, &known.facts, now);
+                print!("{}", explanation.answered(None, ""));
                 ExitCode::SUCCESS
             }
         };
@@ -189,6 +192,8 @@ struct Known {
     source: String,
     facts: TaskFacts,
     unknown: BTreeSet<MatchKey>,
+    /// `--fact ask=resume`: the decision service's answer, when a rule asks one.
+    ask: Option<Answer>,
 }
 
 impl Known {
@@ -197,6 +202,7 @@ impl Known {
             source: String::new(),
             facts,
             unknown: BTreeSet::new(),
+            ask: None,
         }
     }
 
@@ -230,6 +236,7 @@ impl Known {
             source: format!("a notification ({format})"),
             facts,
             unknown,
+            ask: None,
         }
     }
 
@@ -240,6 +247,16 @@ impl Known {
         };
         let slot = match key.trim() {
             "task_id" => &mut self.facts.task_id,
+            "ask" => {
+                let answer = Answer::parse(value.trim()).ok_or_else(|| {
+                    format!(
+                        "--fact ask={value:?}: the decision service's answer is one of {}",
+                        Answer::NAMES.join(", ")
+                    )
+                })?;
+                self.ask = Some(answer);
+                return Ok(());
+            }
             name => match MatchKey::parse(name) {
                 Some(key) => {
                     self.unknown.remove(&key);
@@ -255,7 +272,7 @@ impl Known {
                         return Ok(());
                     }
                     let known: Vec<&str> = MatchKey::names()
-                        .chain(["task_id", "vapp.*", "vm.*", "media.*", "metadata.*"])
+                        .chain(["task_id", "ask", "vapp.*", "vm.*", "media.*", "metadata.*"])
                         .collect();
                     return Err(format!(
                         "--fact {name:?}: unknown key; use {}",

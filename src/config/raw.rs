@@ -19,6 +19,8 @@ pub(super) struct RawSettings {
     pub http: RawHttp,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<RawNotify>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ask: Vec<RawAsk>,
     pub state: RawState,
     pub log: RawLog,
 }
@@ -199,6 +201,33 @@ impl Default for RawNotify {
             url_file: None,
             format: "json".into(),
             events: None,
+        }
+    }
+}
+
+/// One `[[ask]]` decision service.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawAsk {
+    pub name: String,
+    pub url: Option<String>,
+    pub url_file: Option<String>,
+    pub format: String,
+    pub timeout: String,
+    pub hmac_secret_file: String,
+    pub ca_file: String,
+}
+
+impl Default for RawAsk {
+    fn default() -> Self {
+        RawAsk {
+            name: String::new(),
+            url: None,
+            url_file: None,
+            format: "vcd-blockd".into(),
+            timeout: "5s".into(),
+            hmac_secret_file: String::new(),
+            ca_file: String::new(),
         }
     }
 }

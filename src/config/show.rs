@@ -29,6 +29,10 @@ fn redact(raw: &mut RawSettings) {
         // Whoever knows a chat webhook's URL can post to the channel.
         redact_always(&mut receiver.url);
     }
+    for service in &mut raw.ask {
+        // A decision service's URL may carry a credential (a token, a signed path).
+        redact_always(&mut service.url);
+    }
 }
 
 fn redact_always(value: &mut Option<String>) {

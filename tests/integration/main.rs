@@ -9,10 +9,12 @@
 )]
 
 mod browser;
+mod decision_service;
 mod helpers;
 
 mod approval_rules;
 mod approvers;
+mod ask;
 mod broker;
 mod cli;
 mod container;
