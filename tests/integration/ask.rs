@@ -111,7 +111,7 @@ fn final_message(view: &TaskView) -> String {
         .unwrap_or_default()
 }
 
-/// The value of a counter series such as `ask_requests_total{outcome="error",service="cmdb"}`.
+/// The value of a counter series such as `ask_requests_total{service="cmdb",outcome="error"}`.
 fn counter(metrics: &Metrics, series: &str) -> u64 {
     let prefixed = format!("vcd_blockd_{series} ");
     metrics
@@ -165,7 +165,7 @@ async fn the_service_resumes_aborts_and_fails_with_its_message() {
 
     let metrics = &world.daemon().metrics;
     for outcome in ["resume", "abort", "fail"] {
-        let series = format!("ask_requests_total{{outcome=\"{outcome}\",service=\"cmdb\"}}");
+        let series = format!("ask_requests_total{{service=\"cmdb\",outcome=\"{outcome}\"}}");
         assert_eq!(counter(metrics, &series), 1, "{series}");
     }
     world.finish().await;
@@ -199,7 +199,7 @@ async fn a_hold_answer_keeps_the_task_alive_until_a_later_ask_resumes_it() {
         actions[..resume].contains(&"updateProgress"),
         "kept alive while the service said hold: {actions:?}"
     );
-    let series = "ask_requests_total{outcome=\"hold\",service=\"cmdb\"}";
+    let series = "ask_requests_total{service=\"cmdb\",outcome=\"hold\"}";
     assert_eq!(counter(&world.daemon().metrics, series), 2);
     world.finish().await;
 }
@@ -284,7 +284,7 @@ async fn each_failure_goes_the_way_on_error_says() {
             .all(|r| !r.path.starts_with("/redirected")),
         "the redirect was not followed"
     );
-    let errors = "ask_requests_total{outcome=\"error\",service=\"cmdb\"}";
+    let errors = "ask_requests_total{service=\"cmdb\",outcome=\"error\"}";
     assert!(counter(&world.daemon().metrics, errors) >= 20);
     assert!(
         !logs.contains(&service.secret),
