@@ -94,7 +94,8 @@ pub(crate) struct Explanation {
 
 impl Explanation {
     /// The decision once the decision service answered `answer` (`how`: where the answer came
-    /// from, e.g. `--fact ask=resume`). Without an answer, says that the service was not asked.
+    /// from, e.g. `--fact ask=resume`). Without an answer, says that the service was not asked
+    /// (and `how` what would ask it).
     pub(crate) fn answered(mut self, answer: Option<Answer>, how: &str) -> Explanation {
         let Action::Ask(ask) = &self.decision.action else {
             if answer.is_some() {
@@ -110,11 +111,12 @@ impl Explanation {
                 ask.service,
                 answer.name()
             ),
-            None => format!(
+            None if how.is_empty() => format!(
                 "service {:?} was not asked; give its answer with --fact ask=resume (or abort, \
                  fail, hold)",
                 ask.service
             ),
+            None => format!("service {:?} was not asked; {how}", ask.service),
         });
         self.decision = self.decision.answered(answer);
         self

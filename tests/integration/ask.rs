@@ -408,3 +408,114 @@ async fn a_slow_service_delays_no_task_that_does_not_ask_it() {
     assert!(!captured_logs().contains(&service.secret));
     world.finish().await;
 }
+
+fn run(args: &[&str]) -> (Option<i32>, Vec<String>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))
+        .env_remove("VCD_BLOCKD_CONFIG")
+        .args(args)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), lines, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_calls_the_service_only_with_ask_and_check_knows_the_services() {
+    let service =
+        DecisionService::start(|_| Reply::Decide("resume", Some("listed in the CMDB"))).await;
+    // No daemon: nothing but the commands talks to the sim and the service.
+    let world = World::without_daemon(options(vec![cmdb(&service)])).await;
+    let id = world.create(deployment("billing")).await;
+    let config = world.config_path();
+    let config = config.to_str().unwrap();
+    let id_text = id.to_string();
+
+    let (code, lines, stderr) = run(&["explain", "-c", config, "--task-id", &id_text]);
+    assert_eq!(code, Some(0), "{lines:#?}{stderr}");
+    assert!(
+        lines[..].contains(
+            &"ask:      service \"cmdb\" was not asked; explain --ask asks it".to_owned()
+        )
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("decision: ask \"cmdb\"")),
+        "{lines:#?}"
+    );
+    assert!(service.requests().is_empty(), "not called without --ask");
+
+    let (code, lines, stderr) = run(&["explain", "-c", config, "--task-id", &id_text, "--ask"]);
+    assert_eq!(code, Some(0), "{lines:#?}{stderr}");
+    assert!(lines.contains(&"decision: resume".to_owned()), "{lines:#?}");
+    assert!(lines.contains(
+        &"ask:      service \"cmdb\" answers resume (asked with --ask, message \"listed in the CMDB\")"
+            .to_owned()
+    ));
+    let asked = service.requests_about(id);
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].body["attempt"], 1);
+    assert!(
+        world
+            .sim
+            .calls()
+            .iter()
+            .all(|c| !c.path.contains("/action/")),
+        "explain never acts"
+    );
+
+    // Offline, the answer is a fact.
+    let policy = world.config_path().with_file_name("policy.toml");
+    let policy = policy.to_str().unwrap();
+    let (code, lines, _) = run(&[
+        "explain",
+        policy,
+        "--fact",
+        "operation=vdcInstantiateVapp",
+        "--fact",
+        "ask=hold",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        lines.iter().find(|l| l.starts_with("decision:")).unwrap(),
+        "decision: hold (max 1h, fallback abort, keepalive 10s)"
+    );
+    assert_eq!(
+        service.requests().len(),
+        1,
+        "the offline explain called nobody"
+    );
+
+    // check -c refuses a service the config lacks; the policy alone cannot know.
+    let other = world.config_path().with_file_name("other.toml");
+    std::fs::write(
+        &other,
+        POLICY.replace(
+            "service = \"cmdb\", recheck",
+            "service = \"billing\", recheck",
+        ),
+    )
+    .unwrap();
+    let other = other.to_str().unwrap();
+    let (code, _, stderr) = run(&["check", "-c", config, other]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "`ask.service` names \"billing\", but the config has no [[ask]] of that name"
+        ),
+        "{stderr}"
+    );
+    let (code, lines, stderr) = run(&["check", other]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("names in ask.service were not checked")),
+        "{lines:#?}"
+    );
+    world.finish().await;
+}
