@@ -11,6 +11,7 @@
 //! the registry; a loop that finds its entry gone ends.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -41,15 +42,22 @@ struct Entry {
     attempts: u32,
     /// Whether `held` was announced (after the first `hold`, or an error held the task).
     announced: bool,
+    /// Which loop asks: a loop that finds another's number here (the entry was removed and
+    /// made anew while it slept) ends, so that a task is never asked by two at once.
+    asker: u64,
 }
 
 /// The tasks being asked, each with its loop running.
 #[derive(Debug, Default)]
-pub(super) struct Asking(Mutex<HashMap<TaskId, Entry>>);
+pub(super) struct Asking {
+    entries: Mutex<HashMap<TaskId, Entry>>,
+    /// The number of the last loop started.
+    started: AtomicU64,
+}
 
 impl Asking {
     fn map(&self) -> MutexGuard<'_, HashMap<TaskId, Entry>> {
-        self.0
+        self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -101,6 +109,7 @@ impl Engine {
             entry.message = decision.message.as_str().into();
             return;
         }
+        let asker = self.asking.started.fetch_add(1, Ordering::Relaxed) + 1;
         map.insert(
             task.id,
             Entry {
@@ -109,20 +118,21 @@ impl Engine {
                 message: decision.message.as_str().into(),
                 attempts: 0,
                 announced: false,
+                asker,
             },
         );
         drop(map);
         let Some(engine) = self.me.upgrade() else {
             return;
         };
-        tokio::spawn(engine.keep_asking(task.id));
+        tokio::spawn(engine.keep_asking(task.id, asker));
     }
 
     /// The task's loop: ask, apply the answer, and after a `hold` wait `recheck` and ask
     /// again, until the task is decided or leaves the registry.
-    async fn keep_asking(self: Arc<Self>, id: TaskId) {
+    async fn keep_asking(self: Arc<Self>, id: TaskId, asker: u64) {
         loop {
-            let Some(entry) = self.next_ask(id) else {
+            let Some(entry) = self.next_ask(id, asker) else {
                 return;
             };
             let result = self
@@ -136,10 +146,13 @@ impl Engine {
         }
     }
 
-    /// Counts the next ask of `id` and hands back what to ask; `None` (and the entry gone)
-    /// when the task no longer waits to be asked.
-    fn next_ask(&self, id: TaskId) -> Option<Entry> {
+    /// Counts the next ask of `id` by loop `asker` and hands back what to ask; `None` (and
+    /// the entry gone) when the task no longer waits to be asked, or another loop asks it.
+    fn next_ask(&self, id: TaskId, asker: u64) -> Option<Entry> {
         let mut map = self.asking.map();
+        if map.get(&id).is_none_or(|entry| entry.asker != asker) {
+            return None;
+        }
         if !self.leadership.is_leader() || !self.holds.contains(id) {
             map.remove(&id);
             return None;
