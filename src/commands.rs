@@ -31,7 +31,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::{DEFAULT_CONFIG_PATH, Settings};
 use crate::daemon::{Daemon, SHUTDOWN_DEADLINE};
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyErrors};
 use crate::systemd::Systemd;
 
 pub const EXIT_FAILED: u8 = 1;
@@ -181,8 +181,8 @@ async fn serve(settings: Settings) -> ExitCode {
 /// needed); otherwise the config, the approvers file it names and the policy it names (or
 /// POLICY, when given).
 pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
-    let (policy_path, approvers) = match (&config, policy) {
-        (None, Some(policy)) => (policy, None),
+    let (policy_path, approvers, services) = match (&config, policy) {
+        (None, Some(policy)) => (policy, None, None),
         (config, policy) => {
             let path = config_path(config.clone());
             let origin = config_origin(path.as_deref());
@@ -198,7 +198,13 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
                         println!("{origin}: warning: {warning}");
                     }
                     let approvers = settings.http.approvers_file.as_deref().map(check_approvers);
-                    (policy.unwrap_or(settings.policy.path), approvers)
+                    let services: Vec<String> =
+                        settings.ask.iter().map(|s| s.name.clone()).collect();
+                    (
+                        policy.unwrap_or(settings.policy.path),
+                        approvers,
+                        Some(services),
+                    )
                 }
                 Err(error) => {
                     eprintln!("{error}");
@@ -209,7 +215,11 @@ pub fn check(config: Option<PathBuf>, policy: Option<PathBuf>) -> ExitCode {
         }
     };
     let approvers_ok = !matches!(approvers, Some(None));
-    let policy_ok = check_policy(&policy_path, approvers.flatten().as_deref());
+    let policy_ok = check_policy(
+        &policy_path,
+        approvers.flatten().as_deref(),
+        services.as_deref(),
+    );
     if policy_ok && approvers_ok {
         ExitCode::SUCCESS
     } else {
@@ -230,13 +240,22 @@ fn mode(settings: &Settings) -> String {
 }
 
 /// Checks the policy at `path`; with the approvers file's `approvers`, also that the rules
-/// name only approvers and groups it has, and need no more approvals than they can give.
-fn check_policy(path: &Path, approvers: Option<&[crate::approvers::Listed]>) -> bool {
+/// name only approvers and groups it has, and need no more approvals than they can give; with
+/// the config's `services` (the `[[ask]]` names), that every `ask.service` is one of them.
+fn check_policy(
+    path: &Path,
+    approvers: Option<&[crate::approvers::Listed]>,
+    services: Option<&[String]>,
+) -> bool {
     let loaded = Policy::load(path).and_then(|policy| {
-        let Some(listed) = approvers else {
-            return Ok(policy);
+        let mut errors = match approvers {
+            Some(listed) => policy.approval_errors(|who| crate::approvers::members(listed, who)),
+            None => PolicyErrors(Vec::new()),
         };
-        let errors = policy.approval_errors(|who| crate::approvers::members(listed, who));
+        if let Some(services) = services {
+            let known = |name: &str| services.iter().any(|service| service == name);
+            errors.0.extend(policy.ask_errors(known).0);
+        }
         if errors.0.is_empty() {
             Ok(policy)
         } else {
@@ -256,6 +275,13 @@ fn check_policy(path: &Path, approvers: Option<&[crate::approvers::Listed]>) -> 
             }
             for warning in policy.time_warnings(chrono::Utc::now()) {
                 println!("{warning}");
+            }
+            if services.is_none() && policy.asks().next().is_some() {
+                println!(
+                    "{}: note: the names in ask.service were not checked against the config's \
+                     [[ask]] services; check with -c CONFIG to check them",
+                    path.display()
+                );
             }
             true
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
+pub(crate) use crate::ask::settings::{AskFormat, AskSettings};
 pub(crate) use crate::notify::settings::{
     MailSettings, Recipients, SlackSettings, WebhookFormat, WebhookSettings,
 };
@@ -43,6 +44,8 @@ pub struct Settings {
     /// `[slack]`: the Slack app that posts held tasks with Approve and Reject buttons; `None`:
     /// off.
     pub slack: Option<SlackSettings>,
+    /// `[[ask]]`: the decision services rules may ask; empty = none.
+    pub ask: Vec<AskSettings>,
     /// `[state]`: where poll mode keeps its journal.
     pub state: StateSettings,
     pub log: LogSettings,

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::approvers::{self, Approvers, ApproversErrors};
+use crate::ask::Services;
 use crate::backoff::Backoff;
 use crate::config::Settings;
 use crate::engine::Engine;
@@ -54,6 +55,8 @@ pub enum StartError {
     Webhooks(NotifyError),
     #[error("Slack: cannot build the HTTP client: {0}")]
     Slack(String),
+    #[error("decision services: {0}")]
+    Ask(String),
     #[error("cannot listen on {address}: {source}")]
     Http {
         address: SocketAddr,
@@ -101,6 +104,14 @@ impl Daemon {
         let liveness = Arc::new(Liveness::from_env());
         let fingerprint = Policy::fingerprint(&settings.policy.path);
         let policy = load_policy(&settings)?;
+        let known = |name: &str| settings.ask.iter().any(|service| service.name == name);
+        let unknown = policy.ask_errors(known);
+        if !unknown.0.is_empty() {
+            return Err(StartError::Policy {
+                path: settings.policy.path.display().to_string(),
+                errors: unknown,
+            });
+        }
         health.set_policy_loaded(true);
         metrics.policy_loaded(chrono::Utc::now());
         tracing::info!(path = %settings.policy.path.display(), rules = policy.rule_count(), mode = ?settings.policy.mode, "policy loaded");
@@ -172,7 +183,8 @@ impl Daemon {
         if let Some(slack) = &slack {
             notifier = notifier.with_listener(slack.poster.clone());
         }
-        let engine = Arc::new(Engine::new(
+        let services = Services::new(&settings.ask, metrics.clone()).map_err(StartError::Ask)?;
+        let engine = Engine::new(
             vcd.clone(),
             policy,
             settings.policy.mode,
@@ -181,7 +193,8 @@ impl Daemon {
             notifier,
             journal.clone(),
             leadership.clone(),
-        ));
+            Arc::new(services),
+        );
         let lost = Arc::downgrade(&engine);
         journal.when_lost(move || {
             if let Some(engine) = lost.upgrade() {

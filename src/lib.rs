@@ -14,6 +14,7 @@
 //!   in the broker's stream or poll mode's file.
 //! - `approvers/`: who may decide which held task (the approvers file, tokens, scope).
 //! - `notify/`: webhooks telling people about held tasks; the engine only queues.
+//! - `ask/`: decision services (`[[ask]]`) that rules hand a decision to; the engine asks.
 //! - `task`, `facts`, `outcome`: the shared words at the bottom.
 //! - `commands/`: what `main.rs` runs, one function per command.
 //! - `fuzzing`: the parsers' entry points for the fuzz targets in `fuzz/` and the corpus replay.
@@ -23,6 +24,7 @@
 
 mod admin;
 mod approvers;
+mod ask;
 mod backoff;
 pub mod commands;
 mod config;
@@ -66,7 +68,9 @@ pub use facts::{
 pub use health::Health;
 pub use journal::{DecisionRecord, Journal};
 pub use metrics::Metrics;
-pub use policy::{Action, ApprovalRule, Decision, Policy, PolicyErrors, decide};
+pub use policy::{
+    Action, Answer, ApprovalRule, Ask, Decision, OnError, Policy, PolicyErrors, decide,
+};
 pub use task::{Approval, FinalAction, HoldView, TaskId};
 pub use tls::install_crypto_provider;
 pub use vcd::{ActiveTasks, ApiVersion, ErrorClass, VcdClient, VcdError};

@@ -75,6 +75,11 @@ enum Command {
         /// which windows are open, which rules' `from`/`until` hold.
         #[arg(long, value_name = "TIME", value_parser = parse_moment)]
         at: Option<chrono::DateTime<chrono::Utc>>,
+        /// With --task-id: when a rule asks a decision service ([[ask]] of the config), send
+        /// it the request and show its answer (it is told nothing else; no action is taken).
+        /// Without it, the service is never called.
+        #[arg(long, requires = "task_id")]
+        ask: bool,
     },
     /// List, approve or reject held tasks, or show the latest decisions, through a running
     /// daemon's admin API. Needs no
@@ -309,8 +314,9 @@ fn main() -> ExitCode {
             policy,
             task_id: Some(id),
             at,
+            ask,
             ..
-        } => commands::explain_live(config, policy, &id, at),
+        } => commands::explain_live(config, policy, &id, at, ask),
         Command::Explain {
             config,
             policy,
@@ -318,6 +324,7 @@ fn main() -> ExitCode {
             facts,
             task_id: None,
             at,
+            ..
         } => commands::explain(config, policy, task, &facts, at),
         Command::Holds {
             config,

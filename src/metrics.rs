@@ -17,7 +17,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::outcome::{
-    ChatOutcome, DeadLetterReason, JournalSkip, KeepaliveOutcome, LoginOutcome,
+    AskOutcome, ChatOutcome, DeadLetterReason, JournalSkip, KeepaliveOutcome, LoginOutcome,
     NotificationOutcome, RunOutcome, Vocabulary, WebhookEvent, WebhookOutcome,
 };
 
@@ -31,6 +31,8 @@ const REQUEST_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 /// Buckets of `hold_lateness_seconds`, in seconds.
+/// Decision services answer within their `timeout` (5 s by default).
+const ASK_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 const LATENESS_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// A value a metric label takes: an outcome enum, a name (`&str`) or a flag.
@@ -116,17 +118,22 @@ fn every_series(labels: &[(&'static str, Option<Vec<String>>)]) -> Vec<Labels> {
 ///   one. When every label is a [`Vocabulary`], every series starts at 0, so that an alert on
 ///   `increase(…) > 0` fires on the first event after a start.
 /// - `gauge vis name: "help";` — a gauge, set directly through its field.
-/// - `histogram name: "help" [buckets];` — observed by a method written below the table.
+/// - `histogram name: "help" [buckets];` — observed by a method written below the table;
+///   `histograms` is a family of them, by labels the method gives.
 /// - `info name: "help" => vis fn method(label: Type, …);` — a gauge family at 1 for the
 ///   labels given to the method.
 macro_rules! metrics {
     (@type counter) => { Counters };
     (@type gauge) => { Gauge };
     (@type histogram) => { Histogram };
+    (@type histograms) => { Family<Labels, Histogram, fn() -> Histogram> };
     (@type info) => { Infos };
     (@new counter) => { Counters::default() };
     (@new gauge) => { Gauge::default() };
     (@new histogram $buckets:expr) => { Histogram::new($buckets) };
+    (@new histograms $buckets:expr) => {
+        Family::new_with_constructor((|| Histogram::new($buckets)) as fn() -> Histogram)
+    };
     (@new info) => { Infos::default() };
     (@record counter, $series:expr) => { $series.inc() };
     (@record info, $series:expr) => { $series.set(1) };
@@ -240,6 +247,10 @@ metrics! {
     counter quota_queries:
         "Quota counts asked of vCD's task history, by outcome (error: the count is unknown and on_unknown decides)"
         => pub(crate) fn quota_query(outcome: RunOutcome);
+    counter ask_requests: "Requests to decision services ([[ask]]), by service and outcome"
+        => fn count_ask_request(service: &str, outcome: AskOutcome);
+    histograms ask_request_seconds: "Duration of requests to decision services, by service"
+        [ASK_BUCKETS];
 }
 
 /// When the latest decision was taken, its action and rule.
@@ -304,6 +315,15 @@ impl Metrics {
 
     pub fn hold_lateness(&self, seconds: f64) {
         self.hold_lateness_seconds.observe(seconds.max(0.0));
+    }
+
+    /// One request to decision service `service`: how it went and how long it took.
+    pub(crate) fn ask_request(&self, service: &str, outcome: AskOutcome, seconds: f64) {
+        self.count_ask_request(service, outcome);
+        let labels: Labels = vec![("service", service.to_owned())];
+        self.ask_request_seconds
+            .get_or_create(&labels)
+            .observe(seconds);
     }
 
     /// The soonest deadline among held tasks, as of now (`None`: nothing is held).

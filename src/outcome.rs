@@ -88,6 +88,19 @@ label_enum! {
     }
 }
 
+label_enum! {
+    /// How one request to a decision service went (`ask_requests_total{outcome}`): its answer,
+    /// or `error` (no answer in time, a non-2xx status, a redirect, a body too large, an answer
+    /// that is not one).
+    pub(crate) enum AskOutcome {
+        Resume => "resume",
+        Abort => "abort",
+        Fail => "fail",
+        Hold => "hold",
+        Error => "error",
+    }
+}
+
 /// What became of one AMQP delivery (`notifications_total{outcome}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotificationOutcome {
@@ -229,6 +242,8 @@ label_enum! {
         Reminder => "reminder",
         /// The escalation was announced (`hold.escalate_after`).
         Escalation => "escalation",
+        /// A decision service was asked (`action = "ask"`).
+        Ask => "ask",
     }
 }
 

@@ -56,7 +56,15 @@ impl Reloader {
     pub(crate) async fn reload(&self) -> Result<(), PolicyErrors> {
         let mut last = self.last.lock().await;
         *last = Policy::fingerprint(&self.path);
-        match Policy::load(&self.path) {
+        let loaded = Policy::load(&self.path).and_then(|policy| {
+            let errors = policy.ask_errors(|name| self.engine.knows_service(name));
+            if errors.0.is_empty() {
+                Ok(policy)
+            } else {
+                Err(errors)
+            }
+        });
+        match loaded {
             Ok(policy) => {
                 tracing::info!(path = %self.path.display(), rules = policy.rule_count(), "policy reloaded");
                 self.engine.replace_policy(policy);

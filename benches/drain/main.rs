@@ -24,8 +24,11 @@
 //! `CHAOS_TASKS` set it runs the takeover chaos run instead (`chaos.rs`: two instances, a 503
 //! storm, the leader killed twice, held tasks that must stay alive; `CHAOS_RATE`, 100;
 //! `CHAOS_HELD`, 20; `CHAOS_TIMEOUT_SECS`, 40; `CHAOS_STORM_SECS`, 60; `CHAOS_AFTER_SECS`, 45).
+//! With `ASK_TASKS` set it drains a backlog of which some tasks ask a decision service
+//! (`ask.rs`: `ASK_EVERY`, 10; `ASK_SERVICE_MS`, 20), against the same backlog without asks.
 //! See BENCHMARKS.md.
 
+mod ask;
 mod chaos;
 #[path = "../common/mod.rs"]
 mod common;
@@ -244,6 +247,23 @@ fn main() -> ExitCode {
             after_secs: number("CHAOS_AFTER_SECS", 45),
         };
         return common::run_main("drain", chaos::run(&params));
+    }
+    if let Some(tasks) = std::env::var("ASK_TASKS")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+    {
+        let number = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let params = ask::AskParams {
+            tasks,
+            every: number("ASK_EVERY", 10).max(1) as usize,
+            service_ms: number("ASK_SERVICE_MS", 20),
+        };
+        return common::run_main("drain", ask::run(&params));
     }
     let params = Params::from_env();
     common::run_main("drain", run(&params))

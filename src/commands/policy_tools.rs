@@ -7,14 +7,17 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::{EXIT_FAILED, EXIT_USAGE, Threads, block_on, config_path, standalone_vcd};
+use crate::ask::{Question, Services};
 use crate::config::Settings;
 use crate::engine::task_facts;
 use crate::facts::{MatchKey, QuotaCounts, TaskFacts};
-use crate::policy::{self, Policy};
+use crate::metrics::Metrics;
+use crate::policy::{self, Action, Answer, Ask, OnError, Policy};
 use crate::source::amqp::notification::{self, BodyFormat, Delivery, Headers, Notification};
 use crate::task::{BlockingTask, TaskId, TaskStatus};
 use crate::vcd::ErrorClass;
@@ -98,15 +101,19 @@ pub fn explain(
         }
     }
     print!("{known}");
-    print!(
-        "{}",
-        policy::explain(&policy, &known.facts, at.unwrap_or_else(Utc::now))
-    );
+    let explanation = policy::explain(&policy, &known.facts, at.unwrap_or_else(Utc::now));
+    let how = known
+        .ask
+        .map(|answer| format!("given with --fact ask={}", answer.name()))
+        .unwrap_or_default();
+    print!("{}", explanation.answered(known.ask, &how));
     ExitCode::SUCCESS
 }
 
 /// `vcd-blockd explain -c CONFIG [POLICY] --task-id ID`: reads the live task from vCD (GET
 /// only: never an action, no broker) and explains it with the facts the daemon would use.
+/// With `ask`, a rule that asks a decision service has it asked once (the request the daemon
+/// would send, as attempt 1) and its answer shown; without, no service is called.
 /// Exit 0 when a decision or "already decided" was printed, 1 when vCD does not know the task
 /// or cannot be asked, 2 for usage and configuration errors.
 pub fn explain_live(
@@ -114,6 +121,7 @@ pub fn explain_live(
     policy: Option<PathBuf>,
     task_id: &str,
     at: Option<DateTime<Utc>>,
+    ask: bool,
 ) -> ExitCode {
     let Ok(id) = TaskId::parse(task_id) else {
         eprintln!(
@@ -163,13 +171,64 @@ pub fn explain_live(
                     ..Known::given(facts)
                 };
                 print!("{known}");
-                print!("{}", policy::explain(&policy, &known.facts, now));
+                let explanation = policy::explain(&policy, &known.facts, now);
+                let explanation = match (&explanation.decision.action, ask) {
+                    (Action::Ask(asked), true) => {
+                        let question = Question {
+                            task_id: task.id,
+                            facts: known.facts.clone(),
+                            rule: explanation.decision.rule.clone(),
+                            created: task.created,
+                            deadline: task.created.unwrap_or(now) + asked.hold.max,
+                        };
+                        let (answer, how) = ask_once(&settings, asked, &question).await;
+                        explanation.answered(Some(answer), &how)
+                    }
+                    _ => explanation.answered(None, "explain --ask asks it"),
+                };
+                print!("{explanation}");
                 ExitCode::SUCCESS
             }
         };
         vcd.logout().await;
         code
     })
+}
+
+/// `explain --ask`: asks the rule's service once, as the daemon would (attempt 1); an error is
+/// shown and the rule's `on_error` taken as the answer.
+async fn ask_once(settings: &Settings, ask: &Ask, question: &Question) -> (Answer, String) {
+    let services = match Services::new(&settings.ask, Arc::new(Metrics::new())) {
+        Ok(services) => services,
+        Err(error) => {
+            return (
+                on_error(ask),
+                format!("not asked: {error}; on_error decides"),
+            );
+        }
+    };
+    let service = &ask.service;
+    match services.ask(service, question, 1).await {
+        Ok(reply) => {
+            let message = reply
+                .message
+                .map(|m| format!(", message {m:?}"))
+                .unwrap_or_default();
+            (reply.answer, format!("asked with --ask{message}"))
+        }
+        Err(error) => (
+            on_error(ask),
+            format!("asked with --ask: {error}; on_error decides"),
+        ),
+    }
+}
+
+/// The answer a failed ask stands for.
+fn on_error(ask: &Ask) -> Answer {
+    match ask.on_error {
+        OnError::Hold => Answer::Hold,
+        OnError::Decide(action) => Answer::Decide(action),
+    }
 }
 
 fn print_already_decided(task: &BlockingTask) {
@@ -189,6 +248,8 @@ struct Known {
     source: String,
     facts: TaskFacts,
     unknown: BTreeSet<MatchKey>,
+    /// `--fact ask=resume`: the decision service's answer, when a rule asks one.
+    ask: Option<Answer>,
 }
 
 impl Known {
@@ -197,6 +258,7 @@ impl Known {
             source: String::new(),
             facts,
             unknown: BTreeSet::new(),
+            ask: None,
         }
     }
 
@@ -230,6 +292,7 @@ impl Known {
             source: format!("a notification ({format})"),
             facts,
             unknown,
+            ask: None,
         }
     }
 
@@ -245,6 +308,16 @@ impl Known {
                     format!("--fact recent={value:?}: give the quota count, a whole number, e.g. recent=21")
                 })?;
                 self.facts.quota = QuotaCounts::given(count);
+                return Ok(());
+            }
+            "ask" => {
+                let answer = Answer::parse(value.trim()).ok_or_else(|| {
+                    format!(
+                        "--fact ask={value:?}: the decision service's answer is one of {}",
+                        Answer::NAMES.join(", ")
+                    )
+                })?;
+                self.ask = Some(answer);
                 return Ok(());
             }
             name => match MatchKey::parse(name) {
@@ -265,6 +338,7 @@ impl Known {
                         .chain([
                             "task_id",
                             "recent",
+                            "ask",
                             "vapp.*",
                             "vm.*",
                             "media.*",

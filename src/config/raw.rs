@@ -20,6 +20,8 @@ pub(super) struct RawSettings {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<RawNotify>,
     pub slack: RawSlack,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ask: Vec<RawAsk>,
     pub state: RawState,
     pub log: RawLog,
 }
@@ -245,6 +247,33 @@ impl Default for RawSlack {
             channel: String::new(),
             api_url: "https://slack.com/api".into(),
             signing_secret_file: String::new(),
+        }
+    }
+}
+
+/// One `[[ask]]` decision service.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawAsk {
+    pub name: String,
+    pub url: Option<String>,
+    pub url_file: Option<String>,
+    pub format: String,
+    pub timeout: String,
+    pub hmac_secret_file: String,
+    pub ca_file: String,
+}
+
+impl Default for RawAsk {
+    fn default() -> Self {
+        RawAsk {
+            name: String::new(),
+            url: None,
+            url_file: None,
+            format: "vcd-blockd".into(),
+            timeout: "5s".into(),
+            hmac_secret_file: String::new(),
+            ca_file: String::new(),
         }
     }
 }

@@ -31,6 +31,10 @@ fn redact(raw: &mut RawSettings) {
         // An SMTP URL carries the mail account's password.
         redact_always(&mut receiver.smtp_url);
     }
+    for service in &mut raw.ask {
+        // A decision service's URL may carry a credential (a token, a signed path).
+        redact_always(&mut service.url);
+    }
 }
 
 fn redact_always(value: &mut Option<String>) {

@@ -129,6 +129,20 @@ impl<'a> Validator<'a> {
                     .to_owned(),
             );
         }
+        let mut ask: Vec<AskSettings> = Vec::new();
+        for (index, raw) in raw.ask.into_iter().enumerate() {
+            let service = self.ask(index, raw)?;
+            if ask.iter().any(|other| other.name == service.name) {
+                return Err(self.invalid(
+                    &format!("ask[{index}].name"),
+                    format!(
+                        "{:?} names another [[ask]] too; names must be unique",
+                        service.name
+                    ),
+                ));
+            }
+            ask.push(service);
+        }
         if raw.state.dir.trim().is_empty() {
             return Err(self.invalid(
                 "state.dir",
@@ -155,6 +169,7 @@ impl<'a> Validator<'a> {
             http,
             notify,
             slack,
+            ask,
             state,
             log,
             warnings: self.warnings,
@@ -686,6 +701,51 @@ impl<'a> Validator<'a> {
             api_url,
             signing_secret,
         }))
+    }
+
+    /// One `[[ask]]` entry, `ask[index]` in messages. Its URL may carry a credential:
+    /// messages about it never quote it.
+    fn ask(&mut self, index: usize, raw: raw::RawAsk) -> Result<AskSettings, ConfigError> {
+        let key = |name: &str| format!("ask[{index}].{name}");
+        let name = raw.name.trim().to_owned();
+        if name.is_empty() {
+            return Err(self.invalid(
+                &key("name"),
+                "required: the name rules give in ask = { service = \"…\" }",
+            ));
+        }
+        let url = self.secret(&key("url"), raw.url, raw.url_file)?;
+        let url = SecretString::from(url.expose_secret().trim().to_owned());
+        let parsed = Url::parse(url.expose_secret())
+            .map_err(|e| self.invalid(&key("url"), format!("not a URL ({e})")))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" => self.warnings.push(format!(
+                "{} ([[ask]] {name:?}) is plain HTTP: requests, answers and the URL travel \
+                 unencrypted and the service is not authenticated",
+                key("url")
+            )),
+            _ => return Err(self.invalid(&key("url"), "scheme must be https:// or http://")),
+        }
+        if parsed.host().is_none() {
+            return Err(self.invalid(&key("url"), "needs a host"));
+        }
+        let formats = AskFormat::ALL.map(AskFormat::label);
+        let format = AskFormat::from_label(&raw.format)
+            .ok_or_else(|| self.invalid(&key("format"), one_of(&raw.format, &formats)))?;
+        let timeout = self.positive_duration(&key("timeout"), &raw.timeout)?;
+        let hmac_secret = match self.optional_path(&raw.hmac_secret_file) {
+            None => None,
+            Some(path) => Some(self.read_token_file(&key("hmac_secret_file"), &path)?),
+        };
+        Ok(AskSettings {
+            name,
+            url,
+            format,
+            timeout,
+            hmac_secret,
+            ca_file: self.optional_path(&raw.ca_file),
+        })
     }
 
     fn address(&self, key: &str, text: &str) -> Result<SocketAddr, ConfigError> {

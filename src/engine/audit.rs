@@ -128,6 +128,35 @@ pub(super) fn approval(
     held_task_event(hold, event, action, outcome, message, Some(approver));
 }
 
+/// A decision service was asked about a held task (`answer`: its decision, or `error` with
+/// why), and what came of it: the task decided (`action`), or still held.
+#[expect(clippy::too_many_arguments, reason = "one per field of the event")]
+pub(super) fn asked(
+    hold: &HoldView,
+    service: &str,
+    attempt: u32,
+    answer: &str,
+    error: Option<&str>,
+    action: &str,
+    outcome: AuditOutcome,
+    message: &str,
+) {
+    audit!(
+        Subject::held(hold),
+        event = HoldEvent::Ask.label(),
+        service,
+        attempt,
+        answer,
+        error,
+        action,
+        dry_run = false,
+        outcome = outcome.label(),
+        deadline = %hold.deadline.to_rfc3339(),
+        message,
+        "ask"
+    );
+}
+
 /// `approver` is left out of the event when `None`.
 fn held_task_event(
     hold: &HoldView,

@@ -3,6 +3,7 @@
 //! current policy and acts, and tells the source what became of it ([`Disposition`]).
 
 mod approve;
+mod ask;
 mod audit;
 mod batch;
 pub(crate) mod holds;
@@ -13,11 +14,12 @@ mod single_flight;
 mod timeline;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use crate::ask::Services;
 use crate::config::{HoldSettings, PolicyMode};
 use crate::facts::TaskFacts;
 use crate::journal::{DecisionRecord, Journal};
@@ -85,6 +87,12 @@ pub struct Engine {
     /// Woken when the policy is replaced, so that the timeline sleeps until the new policy's
     /// next instant of change.
     policy_changed: tokio::sync::Notify,
+    /// The `[[ask]]` decision services rules hand decisions to.
+    services: Arc<Services>,
+    /// Held tasks a decision service is being asked about, each with its loop.
+    asking: ask::Asking,
+    /// This engine, for the loops it spawns.
+    me: Weak<Engine>,
 }
 
 impl Engine {
@@ -101,8 +109,9 @@ impl Engine {
         notifier: Notifier,
         journal: Arc<Journal>,
         leadership: Arc<Leadership>,
-    ) -> Engine {
-        Engine {
+        services: Arc<Services>,
+    ) -> Arc<Engine> {
+        Arc::new_cyclic(|me| Engine {
             vcd,
             policy: RwLock::new(Arc::new(policy)),
             mode,
@@ -116,7 +125,10 @@ impl Engine {
             settled: Mutex::new(HashSet::new()),
             decided: RecentlyDecided::default(),
             policy_changed: tokio::sync::Notify::new(),
-        }
+            services,
+            asking: ask::Asking::default(),
+            me: me.clone(),
+        })
     }
 
     pub fn policy(&self) -> Arc<Policy> {
@@ -156,6 +168,7 @@ impl Engine {
     /// instance leads again, reconciliation finds them again.
     pub(crate) fn end_term(&self) {
         self.holds.retain(|_| false);
+        self.asking.clear();
         self.metrics.holds_active.set(0);
         self.settled_set().clear();
     }
@@ -211,16 +224,27 @@ impl Engine {
         origin: Origin,
     ) -> Disposition {
         let dry_run = self.mode == PolicyMode::DryRun;
+        if !matches!(decision.action, Action::Ask(_)) {
+            self.asking.remove(task.id);
+        }
         let final_action = match &decision.action {
             Action::Resume => FinalAction::Resume,
             Action::Abort => FinalAction::Abort,
             Action::Fail => FinalAction::Fail,
             Action::Hold(hold) if !dry_run => {
-                let outcome = self.hold(task, decision, hold.clone(), origin, Utc::now());
+                let outcome = self.hold(task, decision, hold.clone(), origin, Utc::now(), true);
                 self.record(facts, decision, false, outcome, received);
                 return Disposition::Ack(TaskOutcome::Held);
             }
-            Action::Hold(_) | Action::Ignore => {
+            // Held while the service is asked, and announced only when it answers hold.
+            Action::Ask(ask) if !dry_run => {
+                let outcome =
+                    self.hold(task, decision, ask.hold.clone(), origin, Utc::now(), false);
+                self.record(facts, decision, false, outcome, received);
+                self.start_asking(task, facts, decision, ask);
+                return Disposition::Ack(TaskOutcome::Held);
+            }
+            Action::Hold(_) | Action::Ask(_) | Action::Ignore => {
                 self.forget(task.id);
                 self.settled_set().insert(task.id);
                 let outcome = if dry_run {
@@ -262,7 +286,9 @@ impl Engine {
     /// it. A task already held keeps its schedule; only what the policy says about it is
     /// refreshed. A hold found in vCD's list for a task older than this leader's term may have
     /// been announced by an earlier leader: it is announced as `rediscovered`. An instance that
-    /// no longer leads holds nothing (the next leader finds the task).
+    /// no longer leads holds nothing (the next leader finds the task). A task held while a
+    /// decision service is asked is not announced (`announce` false): the ask announces it
+    /// if the service answers hold.
     fn hold(
         &self,
         task: &BlockingTask,
@@ -270,6 +296,7 @@ impl Engine {
         hold: policy::Hold,
         origin: Origin,
         now: DateTime<Utc>,
+        announce: bool,
     ) -> AuditOutcome {
         let Some(term_began) = self.leadership.since() else {
             tracing::info!(task_id = %task.id, "not the leader any more: the task is left to the next one");
@@ -313,15 +340,18 @@ impl Engine {
         if existing.is_none() {
             self.restore_from_journal(&mut held, rediscovered, now);
         }
-        let announcement = existing.is_none().then(|| Event {
+        let announcement = (existing.is_none() && announce).then(|| Event {
             rediscovered,
             ..held.event(WebhookEvent::Held, &held.message, now)
         });
         self.holds.insert(held);
         self.settled_set().remove(&task.id);
         self.metrics.holds_active.set(self.holds.len() as i64);
-        let Some(announcement) = announcement else {
+        if existing.is_some() {
             return AuditOutcome::StillHeld;
+        }
+        let Some(announcement) = announcement else {
+            return AuditOutcome::Held;
         };
         self.notifier.send(announcement);
         AuditOutcome::Held
@@ -367,6 +397,11 @@ impl Engine {
         }
     }
 
+    /// Whether `name` is one of the config's `[[ask]]` decision services.
+    pub(crate) fn knows_service(&self, name: &str) -> bool {
+        self.services.has(name)
+    }
+
     /// `[holds] allow_self_approval`: whether approvers may decide their own requests.
     pub(crate) fn allow_self_approval(&self) -> bool {
         self.hold_settings.allow_self_approval
@@ -374,6 +409,7 @@ impl Engine {
 
     /// The task is decided: it is neither held nor settled any more.
     fn forget(&self, id: TaskId) {
+        self.asking.remove(id);
         if self.holds.remove(id).is_some() {
             self.metrics.holds_active.set(self.holds.len() as i64);
         }

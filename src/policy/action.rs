@@ -1,5 +1,6 @@
-//! Checks action names and hold parameters (`max`, `fallback`, `keepalive`, and through
-//! `approval` who decides) of rules and `[defaults]`, turning them into an [`Action`].
+//! Checks action names, hold parameters (`max`, `fallback`, `keepalive`, and through
+//! `approval` who decides) and ask parameters (`service`, `on_error`, `recheck`) of rules and
+//! `[defaults]`, turning them into an [`Action`].
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -8,14 +9,19 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::approval;
+use super::approval::Written;
 use super::error::{PolicyError, Source, did_you_mean};
-use super::model::{ACTION_NAMES, Action, Hold};
-use super::raw::{RawHold, RawRule};
+use super::model::{ACTION_NAMES, Action, Ask, Hold, OnError};
+use super::raw::{RawAsk, RawHold, RawRule};
 use crate::duration::{format_duration, parse_duration};
 use crate::task::FinalAction;
 
 /// Shortest keepalive a hold may ask for: each one is a call to vCD.
 const MIN_KEEPALIVE: Duration = Duration::from_secs(10);
+/// Shortest `ask.recheck`: each one is a request to the decision service.
+const MIN_RECHECK: Duration = Duration::from_secs(1);
+/// `ask.recheck` when the rule does not say.
+const DEFAULT_RECHECK: Duration = Duration::from_secs(60);
 
 /// The rule's action, with its hold parameters when it holds.
 pub(crate) fn rule_action(
@@ -25,12 +31,24 @@ pub(crate) fn rule_action(
     errors: &mut Vec<PolicyError>,
 ) -> Option<Action> {
     let Some(action) = &raw.action else {
-        let message = "[[rule]] has no `action`; add action = \"resume\" (or abort, fail, hold, \
+        let message = "[[rule]] has no `action`; add action = \"resume\" (or abort, fail, hold, ask, \
                        ignore)";
         errors.push(source.error(header, message));
         return None;
     };
+    if let Some(ask) = &raw.ask
+        && action.get_ref() != "ask"
+    {
+        let message = format!(
+            "`ask` applies only to action = \"ask\", but this rule's action is {:?}; remove \
+             `ask` or change the action",
+            action.get_ref()
+        );
+        errors.push(source.error(ask.span(), message));
+        return None;
+    }
     let problem = match (action.get_ref().as_str(), &raw.hold) {
+        ("ask", hold) => return compile_ask(raw, action.span(), hold.as_ref(), source, errors),
         ("hold", Some(hold)) => return compile_hold(hold, source, errors).map(Action::Hold),
         ("hold", None) => source.error(
             action.span(),
@@ -42,7 +60,7 @@ pub(crate) fn rule_action(
             (Some(_), Some(hold)) => source.error(
                 hold.span(),
                 format!(
-                    "`hold` applies only to action = \"hold\", but this rule's action is \
+                    "`hold` applies only to action = \"hold\" or \"ask\", but this rule's action is \
                      {written:?}; remove `hold` or change the action"
                 ),
             ),
@@ -54,6 +72,82 @@ pub(crate) fn rule_action(
     };
     errors.push(problem);
     None
+}
+
+/// `action = "ask"`: its `ask` table and the `hold` the task is kept in while asked.
+fn compile_ask(
+    raw: &RawRule,
+    action: Range<usize>,
+    hold: Option<&Spanned<RawHold>>,
+    source: &Source<'_>,
+    errors: &mut Vec<PolicyError>,
+) -> Option<Action> {
+    let Some(ask) = &raw.ask else {
+        let message = "action = \"ask\" needs ask = { service = \"…\" } naming an [[ask]] of \
+                       the config (on_error and recheck are optional)";
+        errors.push(source.error(action, message));
+        return None;
+    };
+    let Some(hold) = hold else {
+        let message = "action = \"ask\" needs hold = { max = \"48h\" }: the task is held while \
+                       the service is asked, and when it answers hold";
+        errors.push(source.error(action, message));
+        return None;
+    };
+    let before = errors.len();
+    let RawAsk {
+        service,
+        on_error,
+        recheck,
+    } = ask.get_ref();
+    let service = match service {
+        Some(name) if !name.get_ref().trim().is_empty() => Some(name),
+        Some(name) => {
+            errors.push(source.error(name.span(), "`ask.service` is empty"));
+            None
+        }
+        None => {
+            let message = "`ask` has no `service`; name an [[ask]] of the config, e.g. \
+                           service = \"cmdb\"";
+            errors.push(source.error(ask.span(), message));
+            None
+        }
+    };
+    let on_error = match on_error {
+        None => Some(OnError::Hold),
+        Some(written) if written.get_ref() == "hold" => Some(OnError::Hold),
+        Some(written) => FinalAction::parse(written.get_ref())
+            .map(OnError::Decide)
+            .or_else(|| {
+                let allowed = ["hold", "resume", "abort", "fail"];
+                let message = unknown_action("ask.on_error", written.get_ref(), &allowed);
+                errors.push(source.error(written.span(), message));
+                None
+            }),
+    };
+    let recheck = match recheck {
+        None => Some(DEFAULT_RECHECK),
+        Some(recheck) => duration(recheck, "ask.recheck", source, errors, |every| {
+            (every < MIN_RECHECK).then(|| {
+                format!(
+                    "`ask.recheck` must be at least {}: every recheck is a request to the service",
+                    format_duration(MIN_RECHECK)
+                )
+            })
+        }),
+    };
+    let hold = compile_hold(hold, source, errors);
+    if errors.len() > before {
+        return None;
+    }
+    let service = service?;
+    Some(Action::Ask(Ask {
+        service: service.get_ref().trim().into(),
+        on_error: on_error?,
+        recheck: recheck?,
+        hold: hold?,
+        written: Written::at(source, &service.span()),
+    }))
 }
 
 /// An action without parameters: `resume`, `abort`, `fail` or `ignore`.

@@ -63,7 +63,7 @@ pub(crate) struct Written {
 }
 
 impl Written {
-    fn at(source: &Source<'_>, span: &Range<usize>) -> Written {
+    pub(super) fn at(source: &Source<'_>, span: &Range<usize>) -> Written {
         let (line, col) = source.line_col(span.start);
         Written {
             file: source.name.into(),

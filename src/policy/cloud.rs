@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use super::Policy;
 use super::matcher::Matcher;
-use super::model::Action;
 use super::rule::Rule;
 use crate::facts::MatchKey;
 use crate::glob::Glob;
@@ -60,10 +59,7 @@ impl Policy {
     pub(crate) fn longest_hold(&self) -> Option<Duration> {
         self.rules
             .iter()
-            .filter_map(|rule| match &rule.action {
-                Action::Hold(hold) => Some(hold.max),
-                _ => None,
-            })
+            .filter_map(|rule| rule.action.hold().map(|hold| hold.max))
             .max()
     }
 
@@ -72,9 +68,9 @@ impl Policy {
     pub(crate) fn longest_keepalive(&self, default: Duration) -> Option<Duration> {
         self.rules
             .iter()
-            .filter_map(|rule| match &rule.action {
-                Action::Hold(hold) => Some(hold.keepalive.unwrap_or(default)),
-                _ => None,
+            .filter_map(|rule| {
+                let hold = rule.action.hold()?;
+                Some(hold.keepalive.unwrap_or(default))
             })
             .max()
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::Policy;
-use super::model::{Action, DEFAULTS_RULE, Decision, Location};
+use super::model::{Action, Answer, DEFAULTS_RULE, Decision, Location};
 use super::rule::{EachCondition, Failure, QUOTA_KEY, QuotaVerdict, Rule, Verdict, owner_value};
 use super::window::{Moment, TimeFailure};
 use crate::facts::window::OpenSet;
@@ -169,6 +169,39 @@ pub(crate) struct Explanation {
     pub windows: Vec<String>,
     /// Each quota of the policy and its count: `"r" { max = 20, … }: given: 21`.
     pub quotas: Vec<String>,
+    /// What the decision service said, and where that answer came from, when a rule asks one.
+    pub asked: Option<String>,
+}
+
+impl Explanation {
+    /// The decision once the decision service answered `answer` (`how`: where the answer came
+    /// from, e.g. `--fact ask=resume`). Without an answer, says that the service was not asked
+    /// (and `how` what would ask it).
+    pub(crate) fn answered(mut self, answer: Option<Answer>, how: &str) -> Explanation {
+        let Action::Ask(ask) = &self.decision.action else {
+            if answer.is_some() {
+                self.asked = Some(format!(
+                    "no rule asks a decision service; {how} is not used"
+                ));
+            }
+            return self;
+        };
+        self.asked = Some(match answer {
+            Some(answer) => format!(
+                "service {:?} answers {} ({how})",
+                ask.service,
+                answer.name()
+            ),
+            None if how.is_empty() => format!(
+                "service {:?} was not asked; give its answer with --fact ask=resume (or abort, \
+                 fail, hold)",
+                ask.service
+            ),
+            None => format!("service {:?} was not asked; {how}", ask.service),
+        });
+        self.decision = self.decision.answered(answer);
+        self
+    }
 }
 
 /// How one rule fared against the task.
@@ -262,6 +295,7 @@ pub(crate) fn explain(policy: &Policy, facts: &TaskFacts, now: DateTime<Utc>) ->
         at: now,
         windows: window_lines(policy, now),
         quotas: quota_lines(policy, facts),
+        asked: None,
     }
 }
 
@@ -475,6 +509,9 @@ impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let decision = &self.decision;
         writeln!(f, "decision: {}", decision.action)?;
+        if let Some(asked) = &self.asked {
+            writeln!(f, "ask:      {asked}")?;
+        }
         if &*decision.rule == DEFAULTS_RULE {
             writeln!(f, "by:       [defaults] (no rule matched)")?;
         } else {

@@ -1,5 +1,5 @@
 //! The policy: an operator-written TOML language that says, for each blocking task, whether
-//! to resume, abort, fail, hold or ignore it. This module parses and checks policy files
+//! to resume, abort, fail, hold or ignore it, or to ask a decision service. This module parses and checks policy files
 //! (errors as `file:line:col: message`), and decides tasks with a pure function.
 //!
 //! Flow: [`Policy::load`] reads the files, `raw` checks their shape, `compile` checks their
@@ -36,7 +36,7 @@ pub use error::PolicyErrors;
 pub use eval::decide;
 pub(crate) use eval::{count_needed, explain};
 pub(crate) use model::Hold;
-pub use model::{Action, Decision};
+pub use model::{Action, Answer, Ask, Decision, OnError};
 pub(crate) use quota::Quota;
 pub(crate) use selftest::{PolicyTest, run_tests};
 
@@ -91,15 +91,36 @@ impl Policy {
         let errors = self
             .rules
             .iter()
-            .filter_map(|rule| match &rule.action {
-                Action::Hold(hold) => Some(hold.approval.unknown_in(&members)),
-                _ => None,
-            })
+            .filter_map(|rule| Some(rule.action.hold()?.approval.unknown_in(&members)))
             .flatten()
             .collect::<Vec<_>>();
         let mut errors = errors;
         errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
         PolicyErrors(errors)
+    }
+
+    /// `check -c` and the daemon's start: the rules whose `ask.service` names no `[[ask]]` of
+    /// the config (`known` says whether a name is one), as errors at the place it is written.
+    pub fn ask_errors(&self, known: impl Fn(&str) -> bool) -> PolicyErrors {
+        let errors = self
+            .asks()
+            .filter(|ask| !known(&ask.service))
+            .map(|ask| {
+                ask.written.error(format!(
+                    "`ask.service` names {:?}, but the config has no [[ask]] of that name",
+                    ask.service
+                ))
+            })
+            .collect();
+        PolicyErrors(errors)
+    }
+
+    /// Every rule's `ask`, in policy order.
+    pub fn asks(&self) -> impl Iterator<Item = &Ask> {
+        self.rules.iter().filter_map(|rule| match &rule.action {
+            Action::Ask(ask) => Some(ask),
+            _ => None,
+        })
     }
 
     /// The policy's `[[test]]` cases, in order.

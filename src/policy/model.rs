@@ -1,11 +1,12 @@
 //! What a policy decides: the [`Action`] to take on a blocking task, the parameters of a
-//! [`Hold`], and the [`Decision`] that names the rule responsible and the rendered message.
+//! [`Hold`] and of an [`Ask`], and the [`Decision`] that names the rule responsible and the
+//! rendered message.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::approval::ApprovalRule;
+use super::approval::{ApprovalRule, Written};
 use crate::duration::format_duration;
 use crate::facts::UnknownFact;
 use crate::task::FinalAction;
@@ -23,6 +24,91 @@ pub enum Action {
     Ignore,
     /// Keep the task blocked until a human decides or the deadline passes.
     Hold(Hold),
+    /// Hand the decision to a decision service (`[[ask]]` of the config); the task is held
+    /// meanwhile.
+    Ask(Ask),
+}
+
+/// A rule's `ask`: which decision service decides, what an error means, how often a task the
+/// service holds is asked again, and the hold the task is kept in meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    /// The `[[ask]]` entry's `name`.
+    pub service: Arc<str>,
+    /// What a failed ask (no answer in time, a non-2xx status, a redirect, a body over 64 KiB,
+    /// an answer that is not one) decides.
+    pub on_error: OnError,
+    /// How long after a `hold` answer (or an error with `on_error = "hold"`) the service is
+    /// asked again; at least a second.
+    pub recheck: Duration,
+    /// The rule's `hold` table: the deadline and fallback of the task while it is asked.
+    pub hold: Hold,
+    /// Where `ask.service` was written, for `check -c`'s error about an unknown service.
+    pub(crate) written: Written,
+}
+
+/// `ask.on_error`: keep the task held and ask again, or decide it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    Hold,
+    Decide(FinalAction),
+}
+
+impl OnError {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnError::Hold => "hold",
+            OnError::Decide(action) => action.name(),
+        }
+    }
+}
+
+/// A decision service's answer: decided, or hold and ask again later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Decide(FinalAction),
+    Hold,
+}
+
+impl Answer {
+    /// Every answer's name, as services, tests (`ask = "resume"`) and `explain --fact ask=`
+    /// write it.
+    pub const NAMES: [&'static str; 4] = ["resume", "abort", "fail", "hold"];
+
+    pub fn parse(name: &str) -> Option<Answer> {
+        match name {
+            "hold" => Some(Answer::Hold),
+            other => FinalAction::parse(other).map(Answer::Decide),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Answer::Hold => "hold",
+            Answer::Decide(action) => action.name(),
+        }
+    }
+}
+
+impl Ask {
+    /// The action an answer leads to: the answer's own, or the rule's hold.
+    pub fn resolve(&self, answer: Answer) -> Action {
+        match answer {
+            Answer::Decide(action) => action.into(),
+            Answer::Hold => Action::Hold(self.hold.clone()),
+        }
+    }
+}
+
+impl Decision {
+    /// This decision once the decision service gave `answer`: an ask becomes the answer's
+    /// action; any other decision is unchanged. For `test` and `explain`, which never ask.
+    pub fn answered(mut self, answer: Option<Answer>) -> Decision {
+        if let (Action::Ask(ask), Some(answer)) = (&self.action, answer) {
+            self.action = ask.resolve(answer);
+        }
+        self
+    }
 }
 
 /// How long a task may be held, what happens when nobody decides in time, and who decides.
@@ -40,9 +126,17 @@ pub struct Hold {
 }
 
 /// Every action name a rule may use, in the order error messages list them.
-pub(crate) const ACTION_NAMES: [&str; 5] = ["resume", "abort", "fail", "hold", "ignore"];
+pub(crate) const ACTION_NAMES: [&str; 6] = ["resume", "abort", "fail", "hold", "ask", "ignore"];
 
 impl Action {
+    /// The hold a task is kept in: a hold's own, or an ask's while the service is asked.
+    pub fn hold(&self) -> Option<&Hold> {
+        match self {
+            Action::Hold(hold) | Action::Ask(Ask { hold, .. }) => Some(hold),
+            _ => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Action::Resume => "resume",
@@ -50,6 +144,7 @@ impl Action {
             Action::Fail => "fail",
             Action::Ignore => "ignore",
             Action::Hold(_) => "hold",
+            Action::Ask(_) => "ask",
         }
     }
 }
@@ -83,6 +178,14 @@ impl fmt::Display for Action {
                 }
                 write!(f, ")")
             }
+            Action::Ask(ask) => write!(
+                f,
+                "ask {:?} (on error {}, recheck {}, then {})",
+                ask.service,
+                ask.on_error.name(),
+                format_duration(ask.recheck),
+                Action::Hold(ask.hold.clone())
+            ),
             other => f.write_str(other.name()),
         }
     }

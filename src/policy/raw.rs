@@ -34,6 +34,7 @@ pub(crate) struct RawRule {
     pub action: Option<Spanned<String>>,
     pub message: Option<Spanned<String>>,
     pub hold: Option<Spanned<RawHold>>,
+    pub ask: Option<Spanned<RawAsk>>,
     pub dry_run: bool,
     /// Owner-fact conditions (`vapp`, `vm`, `metadata`, … tables), in the order written.
     pub owner: RawOwnerValues,
@@ -80,6 +81,15 @@ pub(crate) struct RawHold {
     pub escalate_to: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
+/// A rule's `ask = { service, on_error, recheck }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAsk {
+    pub service: Option<Spanned<String>>,
+    pub on_error: Option<Spanned<String>>,
+    pub recheck: Option<Spanned<String>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTest {
@@ -92,6 +102,8 @@ pub(crate) struct RawTest {
     pub at: Option<Spanned<String>>,
     /// The count every quota finds for the task; quotas are unknown when left out.
     pub recent: Option<Spanned<i64>>,
+    /// The decision service's answer when a rule asks one (`resume`, `abort`, `fail`, `hold`).
+    pub ask: Option<Spanned<String>>,
 }
 
 /// The facts of a test task: match keys in [`MatchKey`] order (keys left out are empty
@@ -444,6 +456,7 @@ static RULE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         "action",
         "message",
         "hold",
+        "ask",
         "dry_run",
     ];
     head.chain(MatchKey::names())
@@ -475,6 +488,7 @@ enum RuleKey {
     Action,
     Message,
     Hold,
+    Ask,
     DryRun,
     During,
     Outside,
@@ -491,6 +505,7 @@ impl RuleKey {
             "action" => Some(RuleKey::Action),
             "message" => Some(RuleKey::Message),
             "hold" => Some(RuleKey::Hold),
+            "ask" => Some(RuleKey::Ask),
             "dry_run" => Some(RuleKey::DryRun),
             "during" => Some(RuleKey::During),
             "outside" => Some(RuleKey::Outside),
@@ -669,6 +684,7 @@ impl<'de> Deserialize<'de> for RawRule {
                         RuleKey::Action => rule.action = Some(map.next_value()?),
                         RuleKey::Message => rule.message = Some(map.next_value()?),
                         RuleKey::Hold => rule.hold = Some(map.next_value()?),
+                        RuleKey::Ask => rule.ask = Some(map.next_value()?),
                         RuleKey::DryRun => rule.dry_run = map.next_value()?,
                         RuleKey::During => rule.during = Some(map.next_value()?),
                         RuleKey::Outside => rule.outside = Some(map.next_value()?),

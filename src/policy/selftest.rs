@@ -15,7 +15,7 @@ use super::action::unknown_action;
 use super::error::{Diagnostics, PolicyError, Source, did_you_mean};
 use super::eval::decide;
 use super::index::RuleIndex;
-use super::model::{ACTION_NAMES, DEFAULTS_RULE, Decision, Location};
+use super::model::{ACTION_NAMES, Answer, DEFAULTS_RULE, Decision, Location};
 use super::raw::{RawMatch, RawOwnerValues, RawRecords, RawTask, RawTest};
 use crate::facts::{FactGroup, FactKind, OwnerFact, QuotaCounts, Record, TaskFacts, Value};
 
@@ -26,8 +26,11 @@ pub struct PolicyTest {
     pub location: Location,
     /// The task; keys the test left out are empty, `task_id` always is.
     pub facts: TaskFacts,
-    /// The expected action's name, one of `resume`, `abort`, `fail`, `hold`, `ignore`.
+    /// The expected action's name, one of `resume`, `abort`, `fail`, `hold`, `ask`, `ignore`.
     pub expect: &'static str,
+    /// `ask = "resume"`: what the decision service answers when a rule asks it (never called
+    /// by a test); `None`: an asking rule's decision stays `ask`.
+    pub ask: Option<Answer>,
     /// The rule expected to decide, or `"defaults"`; `None` = any rule.
     pub rule: Option<Arc<str>>,
     /// The moment the task is decided at; `None`: the moment the tests run.
@@ -99,7 +102,7 @@ pub(crate) fn run_tests(policy: &Policy, now: DateTime<Utc>) -> Vec<TestOutcome>
             location: test.location.clone(),
             expect: test.expect,
             expect_rule: test.rule.clone(),
-            got: decide(policy, &test.facts, test.at.unwrap_or(now)),
+            got: decide(policy, &test.facts, test.at.unwrap_or(now)).answered(test.ask),
         })
         .collect()
 }
@@ -144,8 +147,15 @@ fn compile_test(
     let before = errors.len();
     let name = test_name(&raw, header.clone(), &location, names, source, errors);
     let expect = expected_action(&raw, header.clone(), source, errors);
+    let ask = raw.ask.as_ref().and_then(|written| {
+        Answer::parse(written.get_ref()).or_else(|| {
+            let message = unknown_action("ask answer", written.get_ref(), &Answer::NAMES);
+            errors.push(source.error(written.span(), message));
+            None
+        })
+    });
     if let (Some(rule), Some(expect)) = (&raw.rule, expect)
-        && let Some(problem) = impossible_rule(rule.get_ref(), expect, index)
+        && let Some(problem) = impossible_rule(rule.get_ref(), expect, ask, index)
     {
         errors.push(source.error(rule.span(), problem));
     }
@@ -168,6 +178,7 @@ fn compile_test(
         location,
         facts,
         expect: expect?,
+        ask,
         rule: raw.rule.map(|rule| Arc::from(rule.into_inner())),
         at: at.flatten(),
     })
@@ -206,7 +217,7 @@ fn expected_action(
 ) -> Option<&'static str> {
     let Some(expect) = &raw.expect else {
         let message = "[[test]] has no `expect`; add expect = \"resume\" (or abort, fail, hold, \
-                       ignore)";
+                       ask, ignore)";
         errors.push(source.error(header, message));
         return None;
     };
@@ -219,7 +230,12 @@ fn expected_action(
 }
 
 /// Why a test expecting `expect` by rule `rule` could never pass, if it could not.
-fn impossible_rule(rule: &str, expect: &str, index: &RuleIndex) -> Option<String> {
+fn impossible_rule(
+    rule: &str,
+    expect: &str,
+    ask: Option<Answer>,
+    index: &RuleIndex,
+) -> Option<String> {
     if rule == DEFAULTS_RULE {
         let action = index.defaults_action?;
         return (action != expect).then(|| {
@@ -249,7 +265,10 @@ fn impossible_rule(rule: &str, expect: &str, index: &RuleIndex) -> Option<String
             known.location
         ));
     }
-    let action = known.action?;
+    let action = match (known.action?, ask) {
+        ("ask", Some(answer)) => answer.name(),
+        (action, _) => action,
+    };
     (action != expect).then(|| {
         format!(
             "rule {rule:?} ({}) decides {action:?}, so a test expecting {expect:?} from it can \
@@ -469,5 +488,77 @@ rule = "defaults"
             outcome.to_string(),
             "FAIL  t (p.toml:7): expected resume by rule \"b\", got resume by rule \"a\""
         );
+    }
+
+    const ASKING: &str = r#"[defaults]
+action = "abort"
+
+[[rule]]
+name = "cmdb"
+operation = "vdcInstantiateVapp"
+action = "ask"
+ask = { service = "cmdb" }
+hold = { max = "1h" }
+
+[[test]]
+name = "asked"
+task = { operation = "vdcInstantiateVapp" }
+expect = "ask"
+
+[[test]]
+name = "the CMDB resumes"
+task = { operation = "vdcInstantiateVapp" }
+ask = "resume"
+expect = "resume"
+rule = "cmdb"
+
+[[test]]
+name = "the CMDB holds"
+task = { operation = "vdcInstantiateVapp" }
+ask = "hold"
+expect = "hold"
+
+[[test]]
+name = "the answer is for asking rules only"
+task = { operation = "vdcDeleteVapp" }
+ask = "resume"
+expect = "abort"
+"#;
+
+    #[test]
+    fn a_test_gives_the_services_answer_and_never_asks() {
+        let policy = Policy::from_sources(&[("p.toml".into(), ASKING.into())]).unwrap();
+        let outcomes = run_tests(&policy, DateTime::UNIX_EPOCH);
+        let failed: Vec<String> = outcomes
+            .iter()
+            .filter(|outcome| !outcome.passed())
+            .map(ToString::to_string)
+            .collect();
+        assert!(failed.is_empty(), "{failed:#?}");
+        assert_eq!(outcomes.len(), 4);
+    }
+
+    #[test]
+    fn an_answer_that_is_not_one_or_an_impossible_expectation_is_refused() {
+        let head = ASKING.split("[[test]]").next().unwrap();
+        let cases = [
+            (
+                "[[test]]\nname = \"t\"\ntask = { operation = \"vdcInstantiateVapp\" }\nask = \"maybe\"\nexpect = \"resume\"\n",
+                "p.toml:14:7: unknown ask answer \"maybe\"",
+            ),
+            (
+                "[[test]]\nname = \"t\"\ntask = { operation = \"vdcInstantiateVapp\" }\nask = \"abort\"\nexpect = \"resume\"\nrule = \"cmdb\"\n",
+                "p.toml:16:8: rule \"cmdb\" (p.toml:4) decides \"abort\"",
+            ),
+        ];
+        for (test, expected) in cases {
+            let text = format!("{head}{test}");
+            let errors = Policy::from_sources(&[("p.toml".into(), text.clone())]).unwrap_err();
+            let shown: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            assert!(
+                shown.len() == 1 && shown[0].starts_with(expected),
+                "{text}\n{shown:#?}"
+            );
+        }
     }
 }

@@ -87,6 +87,18 @@ pub(crate) struct Options {
     pub prefetch: Option<u16>,
     /// `[slack]`; `None` leaves the section out.
     pub slack: Option<SlackOptions>,
+    /// One `[[ask]]` entry each, its URL given through `url_file`.
+    pub asks: Vec<AskService>,
+}
+
+/// An `[[ask]]` entry.
+pub(crate) struct AskService {
+    pub name: &'static str,
+    pub url: String,
+    pub format: &'static str,
+    pub timeout: &'static str,
+    /// The key of `hmac_secret_file`; `None` leaves the key out.
+    pub hmac_secret: Option<String>,
 }
 
 /// A `[slack]` section, its tokens written to files.
@@ -133,6 +145,7 @@ impl Default for Options {
             max_in_flight: 64,
             prefetch: Some(8),
             slack: None,
+            asks: Vec::new(),
         }
     }
 }
@@ -515,6 +528,19 @@ fn write_config(
         if let Some(secret) = &slack.signing_secret {
             std::fs::write(path("slack-signing-secret"), format!("{secret}\n")).unwrap();
             notify.push_str("signing_secret_file = \"slack-signing-secret\"\n");
+        }
+    }
+    for (index, ask) in options.asks.iter().enumerate() {
+        let url_file = format!("ask-url-{index}");
+        std::fs::write(path(&url_file), format!("{}\n", ask.url)).unwrap();
+        notify.push_str(&format!(
+            "\n[[ask]]\nname = \"{}\"\nurl_file = \"{url_file}\"\nformat = \"{}\"\ntimeout = \"{}\"\n",
+            ask.name, ask.format, ask.timeout
+        ));
+        if let Some(secret) = &ask.hmac_secret {
+            let secret_file = format!("ask-hmac-{index}");
+            std::fs::write(path(&secret_file), format!("{secret}\n")).unwrap();
+            notify.push_str(&format!("hmac_secret_file = \"{secret_file}\"\n"));
         }
     }
     let config = format!(

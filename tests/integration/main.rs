@@ -9,11 +9,13 @@
 )]
 
 mod browser;
+mod decision_service;
 mod helpers;
 mod smtp_sink;
 
 mod approval_rules;
 mod approvers;
+mod ask;
 mod broker;
 mod cli;
 mod container;

@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::env_var_name;
-use super::super::raw::{RawNotify, RawSettings};
+use super::super::raw::{RawAsk, RawNotify, RawSettings};
 
 const PAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
 /// A field no struct has, to make serde list the ones it has.
 const PROBE: &str = "zz_no_such_key";
 /// Sections that are arrays of tables; their keys are written `notify[].url`.
-const ARRAYS: &[&str] = &["notify"];
+const ARRAYS: &[&str] = &["notify", "ask"];
 
 /// The field names serde lists when it refuses `PROBE` in `text`.
 fn expected_fields(text: &str) -> Vec<String> {
@@ -79,6 +79,7 @@ fn defaults() -> BTreeMap<String, String> {
         "notify[]",
         toml::Table::try_from(RawNotify::default()).unwrap(),
     );
+    add("ask[]", toml::Table::try_from(RawAsk::default()).unwrap());
     values
 }
 

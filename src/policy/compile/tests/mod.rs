@@ -1,6 +1,8 @@
 //! Every class of policy error, with the position and wording an operator gets.
 
 use super::*;
+use crate::policy::{Ask, OnError};
+use crate::task::FinalAction;
 
 /// `p.toml:line:col: message` for each error in `text`.
 fn errors_in(text: &str) -> Vec<String> {
@@ -179,7 +181,7 @@ fn rule_names_and_actions_are_checked() {
         (
             "[[rule]]\nname = \"r\"\naction = \"resum\"\n",
             "p.toml:3:10: unknown action \"resum\" (did you mean \"resume\"?); valid: resume, \
-             abort, fail, hold, ignore",
+             abort, fail, hold, ask, ignore",
         ),
         (
             "[[rule]]\nname = \"r\"\naction = \"Abort\"\n",
@@ -218,10 +220,76 @@ fn hold_parameters_are_checked() {
         ),
         (
             &format!("{RULE}hold = {{ max = \"1h\" }}\n"),
-            "p.toml:4:8: `hold` applies only to action = \"hold\", but this rule's action is \
+            "p.toml:4:8: `hold` applies only to action = \"hold\" or \"ask\", but this rule's \
+             action is \"resume\"",
+        ),
+    ]);
+}
+
+#[test]
+fn ask_parameters_are_checked() {
+    let ask = "[[rule]]\nname = \"r\"\naction = \"ask\"\n";
+    let hold = "hold = { max = \"1h\" }\n";
+    check(&[
+        (
+            &format!("{ask}{hold}"),
+            "p.toml:3:10: action = \"ask\" needs ask = { service = \"…\" }",
+        ),
+        (
+            &format!("{ask}ask = {{ service = \"cmdb\" }}\n"),
+            "p.toml:3:10: action = \"ask\" needs hold = { max = \"48h\" }",
+        ),
+        (
+            &format!("{ask}{hold}ask = {{ on_error = \"hold\" }}\n"),
+            "p.toml:5:7: `ask` has no `service`",
+        ),
+        (
+            &format!("{ask}{hold}ask = {{ service = \"cmdb\", on_error = \"retry\" }}\n"),
+            "p.toml:5:38: unknown ask.on_error \"retry\"; valid: hold, resume, abort, fail",
+        ),
+        (
+            &format!("{ask}{hold}ask = {{ service = \"cmdb\", recheck = \"500ms\" }}\n"),
+            "p.toml:5:37: `ask.recheck` must be at least 1s",
+        ),
+        (
+            &format!("{ask}{hold}ask = {{ service = \"cmdb\", timeout = \"5s\" }}\n"),
+            "p.toml:5:27: unknown key `timeout` in `ask`; allowed keys: service, on_error, recheck",
+        ),
+        (
+            &format!("{RULE}ask = {{ service = \"cmdb\" }}\n"),
+            "p.toml:4:7: `ask` applies only to action = \"ask\", but this rule's action is \
              \"resume\"",
         ),
     ]);
+}
+
+#[test]
+fn an_ask_names_its_service_and_keeps_its_hold() {
+    let text = "[[rule]]\nname = \"r\"\naction = \"ask\"\nhold = { max = \"2h\", fallback = \"fail\" }\n\
+                ask = { service = \"cmdb\", on_error = \"abort\" }\n";
+    let policy = Policy::from_sources(&[("p.toml".to_owned(), text.to_owned())]).unwrap();
+    let asks: Vec<&Ask> = policy.asks().collect();
+    assert_eq!(asks.len(), 1);
+    assert_eq!(&*asks[0].service, "cmdb");
+    assert_eq!(asks[0].on_error, OnError::Decide(FinalAction::Abort));
+    assert_eq!(
+        asks[0].recheck,
+        std::time::Duration::from_secs(60),
+        "the default"
+    );
+    assert_eq!(asks[0].hold.max, std::time::Duration::from_secs(7200));
+    assert_eq!(asks[0].hold.fallback, FinalAction::Fail);
+    // check -c: a service the config does not have is refused where it is written.
+    let unknown = policy.ask_errors(|name| name == "billing");
+    assert_eq!(
+        unknown
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["p.toml:5:19: `ask.service` names \"cmdb\", but the config has no [[ask]] of that name"]
+    );
+    assert!(policy.ask_errors(|name| name == "cmdb").0.is_empty());
 }
 
 #[test]
