@@ -21,8 +21,6 @@ mod routing;
 mod show;
 mod validate;
 
-pub(crate) use locate::line_col;
-
 /// Where the daemon looks for its config file when neither `-c` nor `$VCD_BLOCKD_CONFIG` names one.
 pub(crate) const DEFAULT_CONFIG_PATH: &str = "/etc/vcd-blockd/config.toml";
 /// Prefix of environment overrides; sections and keys are separated by `__`.

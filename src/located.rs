@@ -3,6 +3,14 @@
 
 use std::fmt;
 
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
 /// One problem in a file an operator wrote (a policy, the approvers file), at its place.
 ///
 /// `line` and `col` are 1-based (`col` counts characters, not bytes). A problem that belongs to

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Approver, TokenHash, check_group, check_name, check_slack_user, compile_orgs};
-use crate::config::line_col;
+use crate::located::line_col;
 
 /// One approver as the file names them.
 #[derive(Debug)]

@@ -4,13 +4,7 @@
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
+use crate::located::line_col;
 
 /// Position of the value of `key` in `text`, if the file sets it. `key` is dotted names, each
 /// optionally indexing an array of tables: `section.key`, `section[2].key`.

@@ -315,7 +315,7 @@ pub(super) fn check_file(path: &Path, text: &str) -> Result<(), ConfigError> {
     toml::from_str::<RawSettings>(text).map(drop).map_err(|e| {
         let location = match e.span() {
             Some(span) => {
-                let (line, col) = super::locate::line_col(text, span.start);
+                let (line, col) = crate::located::line_col(text, span.start);
                 format!("{}:{line}:{col}", path.display())
             }
             None => path.display().to_string(),
