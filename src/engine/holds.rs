@@ -344,18 +344,20 @@ impl HoldRegistry {
         })
     }
 
-    /// Drops every hold for which `keep` is false; returns the dropped ids.
-    pub fn retain(&self, keep: impl Fn(TaskId) -> bool) -> Vec<TaskId> {
+    /// Drops every hold for which `keep` is false; returns the dropped holds.
+    pub fn retain(&self, keep: impl Fn(TaskId) -> bool) -> Vec<HeldTask> {
         let mut inner = self.lock();
-        let dropped: Vec<TaskId> = inner
+        let ids: Vec<TaskId> = inner
             .holds
             .keys()
             .copied()
             .filter(|id| !keep(*id))
             .collect();
-        for id in &dropped {
-            if let Some(hold) = inner.holds.remove(id) {
-                inner.due.remove(&(hold.next_check, *id));
+        let mut dropped = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(hold) = inner.holds.remove(&id) {
+                inner.due.remove(&(hold.next_check, id));
+                dropped.push(hold);
             }
         }
         dropped
@@ -451,10 +453,12 @@ mod tests {
         assert!(!registry.reschedule(hold(1, 0).id(), at(60), |_| {}));
         registry.insert(hold(2, 10));
         registry.insert(hold(3, 10));
-        assert_eq!(
-            registry.retain(|id| id == hold(3, 0).id()),
-            [hold(2, 0).id()]
-        );
+        let dropped: Vec<TaskId> = registry
+            .retain(|id| id == hold(3, 0).id())
+            .iter()
+            .map(HeldTask::id)
+            .collect();
+        assert_eq!(dropped, [hold(2, 0).id()]);
         assert_eq!(registry.take_due(at(10), 10), [hold(3, 0).id()]);
     }
 
