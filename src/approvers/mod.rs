@@ -326,6 +326,14 @@ fn names_of<'a>(approvers: impl Iterator<Item = &'a Approver>, who: &Who) -> Vec
         .collect()
 }
 
+/// Reads an approver's `email`: a mail address such as `carol@example.com` (spaces around it
+/// are dropped), or the reason it is not one.
+pub(crate) fn check_email(text: &str) -> Result<lettre::Address, String> {
+    text.trim().parse::<lettre::Address>().map_err(|error| {
+        format!("email {text:?} is not a mail address ({error}); e.g. \"carol@example.com\"")
+    })
+}
+
 /// Checks a Slack user ID as Slack shows it (a member's profile, "Copy member ID"): `U` or
 /// `W` and upper-case letters and digits, such as `U024BE7LH`.
 pub(crate) fn check_slack_user(user: &str) -> Result<(), String> {
