@@ -14,7 +14,7 @@ use crate::backoff::Backoff;
 use crate::notify::Event;
 use crate::outcome::WebhookEvent;
 use crate::policy::ApprovalRule;
-use crate::task::{Approval, HoldView, TaskId};
+use crate::task::{HoldView, TaskId};
 
 /// A task held for a human: its view, and what the scheduler needs to keep it alive.
 #[derive(Debug, Clone, PartialEq)]
@@ -322,26 +322,6 @@ impl HoldRegistry {
             }
             None => false,
         }
-    }
-
-    /// Applies what the journal knew of a hold when it was taken in again after a restart or
-    /// takeover: its recorded approvals, and how many reminders were sent and whether the
-    /// escalation was. Returns false if the hold is gone. The next check follows.
-    pub fn restore_approvals(
-        &self,
-        id: TaskId,
-        approvals: Vec<Approval>,
-        reminders_sent: u32,
-        escalation_sent: bool,
-    ) -> bool {
-        let Some(keepalive_due) = self.get(id).map(|hold| hold.keepalive_due) else {
-            return false;
-        };
-        self.reschedule(id, keepalive_due, |hold| {
-            hold.view.approvals = approvals;
-            hold.reminders_sent = reminders_sent;
-            hold.escalation_sent = escalation_sent;
-        })
     }
 
     /// Drops every hold for which `keep` is false; returns the dropped holds.
