@@ -207,6 +207,22 @@ impl Daemon {
             tasks.spawn(watch.clone().watch(shutdown.clone()));
         }
         let approvers = access.map(|access| access.approvers);
+        // The policy's approver names are checked against the approvers file now and whenever
+        // either is reloaded; unknown ones are warned about.
+        let named = approvers
+            .clone()
+            .filter(|_| settings.http.approvers_file.is_some());
+        if let Some(named) = &named {
+            named.warn_unknown_in(&engine.policy());
+            if let Some(watch) = &approvers_watch {
+                let (named, engine) = (named.clone(), Arc::downgrade(&engine));
+                watch.when_reloaded(move || {
+                    if let Some(engine) = engine.upgrade() {
+                        named.warn_unknown_in(&engine.policy());
+                    }
+                });
+            }
+        }
         let signing_key = settings.http.cluster_secret.as_ref().map(SigningKey::new);
         let forwarder = settings.amqp.as_ref().map(|amqp| {
             Arc::new(Forwarder::new(
@@ -261,6 +277,7 @@ impl Daemon {
         tasks.spawn(engine.clone().run_timeline(shutdown.clone()));
         let reloader = Arc::new(Reloader::new(
             engine.clone(),
+            named,
             metrics.clone(),
             settings.policy.path.clone(),
             fingerprint,

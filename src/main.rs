@@ -163,6 +163,9 @@ enum ApproversCommand {
         /// Their Slack member ID (e.g. U024BE7LH), for the Slack app's buttons.
         #[arg(long, value_name = "ID")]
         slack_user: Option<String>,
+        /// Their mail address (e.g. carol@example.com), for mail to `to = "approvers"`.
+        #[arg(long, value_name = "ADDRESS")]
+        email: Option<String>,
         /// Write the token to this new file (mode 0600) instead of stdout.
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
@@ -349,9 +352,16 @@ fn main() -> ExitCode {
                     name,
                     orgs,
                     slack_user,
+                    email,
                     token_file,
                 },
-        } => commands::approvers_add(&name, &orgs, slack_user.as_deref(), token_file.as_deref()),
+        } => commands::approvers_add(
+            &name,
+            &orgs,
+            slack_user.as_deref(),
+            email.as_deref(),
+            token_file.as_deref(),
+        ),
         Command::Vcd { config, command } => {
             let (request, flags) = match command {
                 VcdCommand::Show => (

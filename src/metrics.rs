@@ -603,6 +603,10 @@ vcd_blockd_webhooks_total{event="expired",outcome="dropped"} 0
 vcd_blockd_webhooks_total{event="expired",outcome="failed"} 0
 vcd_blockd_webhooks_total{event="expired",outcome="retried"} 0
 vcd_blockd_webhooks_total{event="expired",outcome="sent"} 0
+vcd_blockd_webhooks_total{event="gone",outcome="dropped"} 0
+vcd_blockd_webhooks_total{event="gone",outcome="failed"} 0
+vcd_blockd_webhooks_total{event="gone",outcome="retried"} 0
+vcd_blockd_webhooks_total{event="gone",outcome="sent"} 0
 vcd_blockd_webhooks_total{event="held",outcome="dropped"} 0
 vcd_blockd_webhooks_total{event="held",outcome="failed"} 0
 vcd_blockd_webhooks_total{event="held",outcome="retried"} 0

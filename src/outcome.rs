@@ -267,6 +267,9 @@ label_enum! {
         Reminder => "reminder",
         /// `hold.escalate_after` passed: `escalate_to` may decide too.
         Escalated => "escalated",
+        /// vCD no longer waits for the held task: it timed out there, the tenant cancelled
+        /// it, or another handler decided it.
+        Gone => "gone",
     }
 }
 
@@ -320,7 +323,8 @@ mod tests {
                 "keepalive_failed",
                 "approval_recorded",
                 "reminder",
-                "escalated"
+                "escalated",
+                "gone"
             ]
         );
         for reason in DeadLetterReason::ALL {

@@ -1,7 +1,8 @@
 //! Policy reloads: on SIGHUP, and whenever the policy text changes on disk (checked every few
 //! seconds by content, so editors' rename dance and Kubernetes' `..data` symlink swap are seen
 //! alike). The new policy is checked whole and swapped in atomically; held tasks are then
-//! decided again. A broken edit keeps the last good policy, logged and counted.
+//! decided again. A broken edit keeps the last good policy, logged and counted. Approvers and
+//! groups the new policy names that the approvers file lacks are warned about.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+use crate::approvers::Approvers;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::outcome::RunOutcome;
@@ -21,6 +23,9 @@ pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 pub(crate) struct Reloader {
     engine: Arc<Engine>,
+    /// The approvers file's approvers, when there is one: a new policy's approver names are
+    /// checked against them.
+    approvers: Option<Arc<Approvers>>,
     metrics: Arc<Metrics>,
     path: PathBuf,
     /// Stops a re-decision of held tasks that is still running at shutdown.
@@ -36,6 +41,7 @@ impl Reloader {
     /// `loaded` is the fingerprint of the policy the engine started with.
     pub(crate) fn new(
         engine: Arc<Engine>,
+        approvers: Option<Arc<Approvers>>,
         metrics: Arc<Metrics>,
         path: PathBuf,
         loaded: Option<u64>,
@@ -43,6 +49,7 @@ impl Reloader {
     ) -> Reloader {
         Reloader {
             engine,
+            approvers,
             metrics,
             path,
             shutdown,
@@ -67,6 +74,9 @@ impl Reloader {
         match loaded {
             Ok(policy) => {
                 tracing::info!(path = %self.path.display(), rules = policy.rule_count(), "policy reloaded");
+                if let Some(approvers) = &self.approvers {
+                    approvers.warn_unknown_in(&policy);
+                }
                 self.engine.replace_policy(policy);
                 self.failed.store(false, Ordering::Relaxed);
                 self.metrics.policy_reload(RunOutcome::Ok);

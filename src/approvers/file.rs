@@ -203,16 +203,10 @@ fn check_entry(
     }
     let email = match &entry.email {
         None => None,
-        Some(text) => match text.get_ref().trim().parse::<lettre::Address>() {
+        Some(text) => match super::check_email(text.get_ref()) {
             Ok(address) => Some(address),
-            Err(error) => {
-                problems.push((
-                    text.span(),
-                    format!(
-                        "email {:?} is not a mail address ({error}); e.g. \"carol@example.com\"",
-                        text.get_ref()
-                    ),
-                ));
+            Err(message) => {
+                problems.push((text.span(), message));
                 None
             }
         },

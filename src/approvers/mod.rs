@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::{Choice, ConditionallySelectable};
 
 use crate::glob::Glob;
-use crate::policy::{ApprovalRule, Who, Written};
+use crate::policy::{ApprovalRule, Policy, Who, Written};
 use crate::task::{Approval, HoldView};
 
 /// Someone who may decide held tasks.
@@ -315,11 +315,23 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
 /// The (lower-case) names of the listed approvers a rule's entry stands for: the one named,
 /// or the members of the group.
 pub(crate) fn members(listed: &[Listed], who: &Who) -> Vec<String> {
-    listed
-        .iter()
-        .filter(|entry| entry.approver.answers_to(who))
-        .map(|entry| entry.approver.name().to_lowercase())
+    names_of(listed.iter().map(|entry| &entry.approver), who)
+}
+
+/// The (lower-case) names of those of `approvers` that `who` stands for.
+fn names_of<'a>(approvers: impl Iterator<Item = &'a Approver>, who: &Who) -> Vec<String> {
+    approvers
+        .filter(|approver| approver.answers_to(who))
+        .map(|approver| approver.name().to_lowercase())
         .collect()
+}
+
+/// Reads an approver's `email`: a mail address such as `carol@example.com` (spaces around it
+/// are dropped), or the reason it is not one.
+pub(crate) fn check_email(text: &str) -> Result<lettre::Address, String> {
+    text.trim().parse::<lettre::Address>().map_err(|error| {
+        format!("email {text:?} is not a mail address ({error}); e.g. \"carol@example.com\"")
+    })
 }
 
 /// Checks a Slack user ID as Slack shows it (a member's profile, "Copy member ID"): `U` or
@@ -451,6 +463,19 @@ impl Approvers {
             .filter(|entry| entry.approver.may_decide(gate).is_ok())
             .map(|entry| entry.approver.clone())
             .collect()
+    }
+
+    /// Logs a warning for each approver and group the holds of `policy` name (`approvers`,
+    /// `escalate_to`) that the approvers file lacks, and for each `approvals` its people cannot
+    /// reach, naming the rule; `check -c` reports the same as errors. Called when the policy
+    /// or the approvers file is (re)loaded: such a rule's tasks wait for people who cannot
+    /// decide them (the admin token still can).
+    pub(crate) fn warn_unknown_in(&self, policy: &Policy) {
+        let listed = self.listed();
+        let members = |who: &Who| names_of(listed.iter().map(|entry| &*entry.approver), who);
+        for (rule, problem) in policy.approval_problems(members) {
+            tracing::warn!(rule = %rule, "{problem}");
+        }
     }
 
     /// The approver a bearer token belongs to.

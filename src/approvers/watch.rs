@@ -6,7 +6,7 @@
 //! named approvers, or no admin token, until it is back (DESIGN.md §5a).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -28,6 +28,8 @@ pub(crate) struct Watch {
     every: Duration,
     /// The files watched. The lock also serialises reloads.
     files: Mutex<Vec<Watched>>,
+    /// Called after the approvers file was reloaded and swapped in.
+    reloaded: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// What a watched file grants.
@@ -68,7 +70,14 @@ impl Watch {
             metrics,
             every,
             files: Mutex::new(Vec::new()),
+            reloaded: OnceLock::new(),
         }
+    }
+
+    /// Calls `reloaded` whenever the approvers file was read again and swapped in (the daemon
+    /// checks the policy's approver names then).
+    pub(crate) fn when_reloaded(&self, reloaded: impl Fn() + Send + Sync + 'static) {
+        let _ = self.reloaded.set(Box::new(reloaded));
     }
 
     /// Watches the approvers file at `path`, whose content `loaded` the approvers were built
@@ -184,6 +193,9 @@ impl Watch {
                     let count = listed.len();
                     self.approvers.replace(listed);
                     tracing::info!(path = %shown, approvers = count, "approvers reloaded");
+                    if let Some(reloaded) = self.reloaded.get() {
+                        reloaded();
+                    }
                 }),
             Grants::AdminToken => {
                 bytes

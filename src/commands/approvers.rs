@@ -1,5 +1,5 @@
-//! `vcd-blockd approvers add NAME [--org GLOB]… [--slack-user ID] [--token-file FILE]`: makes a new approver's
-//! bearer token and prints it alone on stdout (or writes it to a new file, mode 0600), and
+//! `vcd-blockd approvers add NAME [--org GLOB]… [--slack-user ID] [--email ADDRESS]
+//! [--token-file FILE]`: makes a new approver's bearer token and prints it alone on stdout (or writes it to a new file, mode 0600), and
 //! prints the `[[approver]]` entry (with the token's SHA-256, never the token) to paste into the
 //! approvers file on stderr, so that saving stdout saves the token and nothing else. Needs no
 //! config and touches no file but the token file.
@@ -9,19 +9,25 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::{EXIT_FAILED, EXIT_USAGE};
-use crate::approvers::{TokenHash, check_name, check_slack_user, compile_orgs, new_token};
+use crate::approvers::{
+    TokenHash, check_email, check_name, check_slack_user, compile_orgs, new_token,
+};
 
 /// Makes a new token for approver `name`, who may decide the tasks of `orgs` (every org when
 /// empty): printed alone on stdout, or written to `token_file`; the entry for the approvers
-/// file, with their Slack member ID `slack_user` if given, goes to stderr.
+/// file, with their Slack member ID `slack_user` and mail address `email` if given, goes to
+/// stderr. A bad name, org glob, Slack ID or address is refused (exit 2) before any token is
+/// made, with the message the approvers file would give.
 pub fn approvers_add(
     name: &str,
     orgs: &[String],
     slack_user: Option<&str>,
+    email: Option<&str>,
     token_file: Option<&Path>,
 ) -> ExitCode {
     let checked = check_name(name)
         .and_then(|()| slack_user.map_or(Ok(()), check_slack_user))
+        .and_then(|()| email.map_or(Ok(()), |email| check_email(email).map(drop)))
         .and_then(|()| compile_orgs(orgs.iter().map(String::as_str)).map(drop));
     if let Err(message) = checked {
         eprintln!("vcd-blockd: {message}");
@@ -56,9 +62,12 @@ pub fn approvers_add(
     eprint!(
         "{}",
         guidance(
-            name,
-            orgs,
-            slack_user,
+            &Entry {
+                name,
+                orgs,
+                slack_user,
+                email: email.map(str::trim),
+            },
             &kept,
             TokenHash::of(token.as_bytes())
         )
@@ -77,15 +86,18 @@ fn write_token(path: &Path, token: &str) -> std::io::Result<()> {
     writeln!(file, "{token}")
 }
 
+/// What the `[[approver]]` entry says besides the token's hash.
+struct Entry<'a> {
+    name: &'a str,
+    orgs: &'a [String],
+    slack_user: Option<&'a str>,
+    email: Option<&'a str>,
+}
+
 /// Where the token is (`kept`, a sentence without its full stop), that no copy is kept, and
 /// the entry to paste.
-fn guidance(
-    name: &str,
-    orgs: &[String],
-    slack_user: Option<&str>,
-    kept: &str,
-    token: TokenHash,
-) -> String {
+fn guidance(approver: &Entry<'_>, kept: &str, token: TokenHash) -> String {
+    let name = approver.name;
     format!(
         "{kept}: vcd-blockd keeps only its SHA-256. Give it to {name} over a \
          safe channel.\n\
@@ -93,24 +105,27 @@ fn guidance(
          Add this to the approvers file ([http] approvers_file); it is read again within seconds:\n\
          \n\
          {}",
-        entry(name, orgs, slack_user, token)
+        entry(approver, token)
     )
 }
 
 /// An `[[approver]]` table; strings are written by the TOML library, so any name is quoted
 /// correctly.
-fn entry(name: &str, orgs: &[String], slack_user: Option<&str>, token: TokenHash) -> String {
+fn entry(approver: &Entry<'_>, token: TokenHash) -> String {
     let string = |text: &str| toml::Value::String(text.to_owned()).to_string();
     let mut entry = format!(
         "[[approver]]\nname = {}\ntoken_sha256 = {}\n",
-        string(name),
+        string(approver.name),
         string(&token.to_hex())
     );
-    if let Some(user) = slack_user {
+    if let Some(user) = approver.slack_user {
         entry.push_str(&format!("slack_user = {}\n", string(user)));
     }
-    if !orgs.is_empty() {
-        let globs: Vec<String> = orgs.iter().map(|glob| string(glob)).collect();
+    if let Some(email) = approver.email {
+        entry.push_str(&format!("email = {}\n", string(email)));
+    }
+    if !approver.orgs.is_empty() {
+        let globs: Vec<String> = approver.orgs.iter().map(|glob| string(glob)).collect();
         entry.push_str(&format!("orgs = [{}]\n", globs.join(", ")));
     }
     entry
@@ -125,9 +140,12 @@ mod tests {
         let orgs = ["prod-*".to_owned(), "shared \"x\"".to_owned()];
         let token = TokenHash::of(b"the-token");
         let printed = guidance(
-            "Zoë \"Z\" O'Brien",
-            &orgs,
-            Some("U024BE7LH"),
+            &Entry {
+                name: "Zoë \"Z\" O'Brien",
+                orgs: &orgs,
+                slack_user: Some("U024BE7LH"),
+                email: Some("zoe@example.com"),
+            },
             "The token above is shown only once",
             token,
         );
@@ -140,6 +158,14 @@ mod tests {
         assert_eq!(listed[0].approver.name(), "Zoë \"Z\" O'Brien");
         assert_eq!(listed[0].approver.org_globs(), ["prod-*", "shared \"x\""]);
         assert_eq!(listed[0].approver.slack_user(), Some("U024BE7LH"));
+        assert_eq!(
+            listed[0]
+                .approver
+                .email()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("zoe@example.com")
+        );
         assert!(listed[0].token == Some(TokenHash::of(b"the-token")));
         assert!(
             !printed.contains("the-token"),
@@ -164,6 +190,12 @@ mod tests {
     }
 
     fn entry_of(name: &str, orgs: &[String]) -> String {
-        entry(name, orgs, None, TokenHash::of(b"x"))
+        let approver = Entry {
+            name,
+            orgs,
+            slack_user: None,
+            email: None,
+        };
+        entry(&approver, TokenHash::of(b"x"))
     }
 }

@@ -13,6 +13,7 @@ use crate::admin::ListedHold;
 use crate::config::Settings;
 use crate::http::admin::DecisionRequest;
 use crate::journal::DecisionRecord;
+use crate::task::HoldView;
 
 /// Where the admin API is when neither `--url` nor a config says.
 const DEFAULT_URL: &str = "http://127.0.0.1:9180";
@@ -334,7 +335,8 @@ fn past_tense(action: &str) -> &'static str {
     }
 }
 
-/// The holds as an aligned table, oldest first, with times relative to `now`.
+/// The holds as an aligned table, oldest first, with times relative to `now`; APPROVALS is
+/// how many of the approvals needed were given, and by whom (`1/2 carol`).
 pub(super) fn table(holds: &[ListedHold], now: DateTime<Utc>) -> String {
     if holds.is_empty() {
         return "no held tasks\n".to_owned();
@@ -348,8 +350,9 @@ pub(super) fn table(holds: &[ListedHold], now: DateTime<Utc>) -> String {
         "HELD FOR",
         "DEADLINE IN",
         "FALLBACK",
+        "APPROVALS",
     ];
-    let rows: Vec<[String; 8]> = holds
+    let rows: Vec<[String; 9]> = holds
         .iter()
         .map(|ListedHold { hold, .. }| {
             [
@@ -361,10 +364,21 @@ pub(super) fn table(holds: &[ListedHold], now: DateTime<Utc>) -> String {
                 span(now - hold.since),
                 span(hold.deadline - now),
                 hold.fallback.name().to_owned(),
+                approvals(hold),
             ]
         })
         .collect();
     aligned(&header, &rows)
+}
+
+/// `0/1`, `1/2 carol`, `2/3 carol, dave`: approvals given of those needed, and by whom.
+fn approvals(hold: &HoldView) -> String {
+    let count = format!("{}/{}", hold.approvals.len(), hold.needed);
+    if hold.approvals.is_empty() {
+        count
+    } else {
+        format!("{count} {}", hold.approver_names())
+    }
 }
 
 /// The decisions as an aligned table, newest first; `by` names the approvers, or says the
@@ -467,8 +481,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::task::HoldView;
-    use crate::task::{FinalAction, TaskId};
+    use crate::task::{Approval, FinalAction, TaskId};
 
     #[test]
     fn only_loopback_urls_are_loopback() {
@@ -504,15 +517,30 @@ mod tests {
             may_decide: true,
             why_not: None,
         };
-        let text = table(&[hold], now);
+        let halfway = ListedHold {
+            hold: HoldView {
+                needed: 2,
+                approvals: vec![Approval {
+                    approver: "carol".into(),
+                    at: now,
+                }],
+                ..hold.hold.clone()
+            },
+            next_keepalive: now,
+            may_decide: true,
+            why_not: None,
+        };
+        let text = table(&[hold, halfway], now);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with(
             "TASK                                  OPERATION           ORG      USER  RULE"
         ));
+        assert!(lines[0].ends_with("FALLBACK  APPROVALS"), "{text}");
         assert!(lines[1].contains("1h30m"), "{text}");
         assert!(lines[1].contains("1d22h30m"), "{text}");
-        assert!(lines[1].ends_with("abort"), "{text}");
+        assert!(lines[1].ends_with("abort     0/1"), "{text}");
+        assert!(lines[2].ends_with("abort     1/2 carol"), "{text}");
         assert_eq!(table(&[], now), "no held tasks\n");
         // A task held this very second has been held for 0s, not "0ms".
         assert_eq!(span(chrono::TimeDelta::milliseconds(400)), "0s");

@@ -226,7 +226,7 @@ impl Engine {
                     } | HoldError::Unknown(_)
                 );
                 if gone {
-                    self.forget(id);
+                    self.gone(id);
                     audit::approval(
                         &hold.view,
                         event,

@@ -37,8 +37,9 @@ impl Engine {
         } else {
             Vec::new()
         };
-        for id in &dropped {
-            tracing::info!(task_id = %id, "vCD no longer lists the held task; hold dropped");
+        for hold in &dropped {
+            tracing::info!(task_id = %hold.id(), "vCD no longer lists the held task; hold dropped");
+            self.announce_gone(hold);
         }
         self.metrics.holds_active.set(self.holds.len() as i64);
         if complete {

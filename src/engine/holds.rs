@@ -14,7 +14,7 @@ use crate::backoff::Backoff;
 use crate::notify::Event;
 use crate::outcome::WebhookEvent;
 use crate::policy::ApprovalRule;
-use crate::task::{Approval, HoldView, TaskId};
+use crate::task::{HoldView, TaskId};
 
 /// A task held for a human: its view, and what the scheduler needs to keep it alive.
 #[derive(Debug, Clone, PartialEq)]
@@ -324,38 +324,20 @@ impl HoldRegistry {
         }
     }
 
-    /// Applies what the journal knew of a hold when it was taken in again after a restart or
-    /// takeover: its recorded approvals, and how many reminders were sent and whether the
-    /// escalation was. Returns false if the hold is gone. The next check follows.
-    pub fn restore_approvals(
-        &self,
-        id: TaskId,
-        approvals: Vec<Approval>,
-        reminders_sent: u32,
-        escalation_sent: bool,
-    ) -> bool {
-        let Some(keepalive_due) = self.get(id).map(|hold| hold.keepalive_due) else {
-            return false;
-        };
-        self.reschedule(id, keepalive_due, |hold| {
-            hold.view.approvals = approvals;
-            hold.reminders_sent = reminders_sent;
-            hold.escalation_sent = escalation_sent;
-        })
-    }
-
-    /// Drops every hold for which `keep` is false; returns the dropped ids.
-    pub fn retain(&self, keep: impl Fn(TaskId) -> bool) -> Vec<TaskId> {
+    /// Drops every hold for which `keep` is false; returns the dropped holds.
+    pub fn retain(&self, keep: impl Fn(TaskId) -> bool) -> Vec<HeldTask> {
         let mut inner = self.lock();
-        let dropped: Vec<TaskId> = inner
+        let ids: Vec<TaskId> = inner
             .holds
             .keys()
             .copied()
             .filter(|id| !keep(*id))
             .collect();
-        for id in &dropped {
-            if let Some(hold) = inner.holds.remove(id) {
-                inner.due.remove(&(hold.next_check, *id));
+        let mut dropped = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(hold) = inner.holds.remove(&id) {
+                inner.due.remove(&(hold.next_check, id));
+                dropped.push(hold);
             }
         }
         dropped
@@ -451,10 +433,12 @@ mod tests {
         assert!(!registry.reschedule(hold(1, 0).id(), at(60), |_| {}));
         registry.insert(hold(2, 10));
         registry.insert(hold(3, 10));
-        assert_eq!(
-            registry.retain(|id| id == hold(3, 0).id()),
-            [hold(2, 0).id()]
-        );
+        let dropped: Vec<TaskId> = registry
+            .retain(|id| id == hold(3, 0).id())
+            .iter()
+            .map(HeldTask::id)
+            .collect();
+        assert_eq!(dropped, [hold(2, 0).id()]);
         assert_eq!(registry.take_due(at(10), 10), [hold(3, 0).id()]);
     }
 

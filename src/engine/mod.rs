@@ -186,7 +186,7 @@ impl Engine {
             Err(error) => return self.read_failed(id, error),
         };
         if !task.status.is_active() {
-            self.forget(id);
+            self.gone(id);
             tracing::info!(task_id = %id, status = ?task.status, "task already decided in vCD");
             return Disposition::Ack(TaskOutcome::AlreadyDecided);
         }
@@ -407,13 +407,33 @@ impl Engine {
         self.hold_settings.allow_self_approval
     }
 
-    /// The task is decided: it is neither held nor settled any more.
-    fn forget(&self, id: TaskId) {
+    /// The task is decided: it is neither held nor settled any more. Returns its hold, if it
+    /// was held.
+    fn forget(&self, id: TaskId) -> Option<HeldTask> {
         self.asking.remove(id);
-        if self.holds.remove(id).is_some() {
+        let hold = self.holds.remove(id);
+        if hold.is_some() {
             self.metrics.holds_active.set(self.holds.len() as i64);
         }
         self.settled_set().remove(&id);
+        hold
+    }
+
+    /// vCD no longer waits for task `id` (found decided or not found): it is forgotten, and
+    /// if it was held, that is announced.
+    fn gone(&self, id: TaskId) {
+        if let Some(hold) = self.forget(id) {
+            self.announce_gone(&hold);
+        }
+    }
+
+    /// Tells the webhooks and the Slack app that vCD no longer waits for the held task: it
+    /// timed out there, the tenant cancelled it, or another handler decided it.
+    fn announce_gone(&self, hold: &HeldTask) {
+        let message = "vCD no longer waits for the task: it timed out, was cancelled, or was \
+                       decided elsewhere";
+        self.notifier
+            .send(hold.event(WebhookEvent::Gone, message, Utc::now()));
     }
 
     /// vCD refused or lost track of the action: re-read the task to learn whether somebody
@@ -431,7 +451,7 @@ impl Engine {
         }
         match self.vcd.blocking_task_now(id).await {
             Ok(task) if !task.status.is_active() => {
-                self.forget(id);
+                self.gone(id);
                 self.record(
                     facts,
                     decision,
@@ -458,7 +478,7 @@ impl Engine {
     fn read_failed(&self, id: TaskId, error: VcdError) -> Disposition {
         match error.class() {
             ErrorClass::NotFound => {
-                self.forget(id);
+                self.gone(id);
                 tracing::warn!(task_id = %id, %error, "blocking task not found in vCD; reconciliation will pick it up if it appears");
                 Disposition::Ack(TaskOutcome::TaskNotFound)
             }

@@ -233,7 +233,7 @@ impl Engine {
 
     /// vCD no longer waits for the task (someone decided it, or its timeout did).
     fn release(&self, hold: &HeldTask, event: HoldEvent) {
-        self.forget(hold.view.id);
+        self.gone(hold.view.id);
         if event == HoldEvent::Keepalive {
             self.metrics.keepalive(KeepaliveOutcome::Gone);
         }

@@ -145,6 +145,7 @@ pub(super) fn headline(event: &Event) -> String {
         (WebhookEvent::ApprovalRecorded, _) => format!("Approved {}", event.hold.progress()),
         (WebhookEvent::Reminder, _) => "Still waiting for approval".to_owned(),
         (WebhookEvent::Escalated, _) => "Escalated: no decision yet".to_owned(),
+        (WebhookEvent::Gone, _) => "Decided in vCD".to_owned(),
     };
     format!(
         "{what}: {} by {} in {}",
@@ -169,6 +170,8 @@ pub(super) fn facts(event: &Event) -> Vec<(&'static str, String)> {
     }
     match event.action {
         Some(action) => facts.push(("Action", action.name().to_owned())),
+        // vCD decided it: the fallback will not be applied, and what vCD did is not known.
+        None if event.kind == WebhookEvent::Gone => {}
         None => facts.push(("Fallback", event.hold.fallback.name().to_owned())),
     }
     if let Some(approver) = &event.approver {

@@ -32,6 +32,7 @@ use crate::facts::{Needs, TaskFacts};
 
 pub use approval::ApprovalRule;
 pub(crate) use approval::{Who, Written};
+pub(crate) use error::PolicyError;
 pub use error::PolicyErrors;
 pub use eval::decide;
 pub(crate) use eval::{count_needed, explain};
@@ -88,15 +89,31 @@ impl Policy {
     /// does not have, and `approvals` no set of its people could reach, in file order.
     /// `members` gives the (lower-case) names an entry stands for in the approvers file.
     pub(crate) fn approval_errors(&self, members: impl Fn(&Who) -> Vec<String>) -> PolicyErrors {
-        let errors = self
+        PolicyErrors(
+            self.approval_problems(members)
+                .into_iter()
+                .map(|(_, error)| error)
+                .collect(),
+        )
+    }
+
+    /// The same as [`Policy::approval_errors`], each with the name of its rule: what the
+    /// daemon warns about when the policy or the approvers file is (re)loaded.
+    pub(crate) fn approval_problems(
+        &self,
+        members: impl Fn(&Who) -> Vec<String>,
+    ) -> Vec<(Arc<str>, PolicyError)> {
+        let mut problems: Vec<(Arc<str>, PolicyError)> = self
             .rules
             .iter()
-            .filter_map(|rule| Some(rule.action.hold()?.approval.unknown_in(&members)))
+            .filter_map(|rule| {
+                let problems = rule.action.hold()?.approval.unknown_in(&members);
+                Some(problems.into_iter().map(|error| (rule.name.clone(), error)))
+            })
             .flatten()
-            .collect::<Vec<_>>();
-        let mut errors = errors;
-        errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
-        PolicyErrors(errors)
+            .collect();
+        problems.sort_by(|(_, a), (_, b)| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+        problems
     }
 
     /// `check -c` and the daemon's start: the rules whose `ask.service` names no `[[ask]]` of

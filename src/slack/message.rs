@@ -23,7 +23,10 @@ const REASON_MAX_CHARS: u64 = 1000;
 pub(crate) fn undecided(kind: WebhookEvent) -> bool {
     !matches!(
         kind,
-        WebhookEvent::Approved | WebhookEvent::Rejected | WebhookEvent::Expired
+        WebhookEvent::Approved
+            | WebhookEvent::Rejected
+            | WebhookEvent::Expired
+            | WebhookEvent::Gone
     )
 }
 
@@ -230,6 +233,7 @@ mod tests {
             WebhookEvent::Approved,
             WebhookEvent::Rejected,
             WebhookEvent::Expired,
+            WebhookEvent::Gone,
         ] {
             assert!(buttons(&message(&event(kind), None)).is_empty(), "{kind:?}");
         }
@@ -239,6 +243,12 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .starts_with("Approved by carol")
+        );
+        let gone = message(&event(WebhookEvent::Gone), None);
+        assert!(gone["text"].as_str().unwrap().starts_with("Decided in vCD"));
+        assert!(
+            !gone.to_string().contains("Fallback"),
+            "vCD decided it; no fallback will be applied: {gone}"
         );
     }
 

@@ -1,9 +1,10 @@
 //! The messages in the channel: the leader's notifier hands every event to the [`Poster`]
 //! ([`Listener`]), which only queues it; one loop posts a task's first event
 //! (`chat.postMessage`), remembers where (channel and `ts`), and updates that message in place
-//! (`chat.update`) on every later event, without buttons once the task is decided. Where each
-//! message is, is also journaled (`chat_message` records), so a new leader updates the message
-//! the one before posted; an event for a task with no message known is posted anew. Sends are
+//! (`chat.update`) on every later event, without buttons once the task is decided (also when
+//! vCD decided it itself: `gone`), and forgets where it is then. Where each message is, is also
+//! journaled (`chat_message` records), so a new leader updates the message the one before
+//! posted; an event for a task with no message known is posted anew, except `gone`. Sends are
 //! counted in `webhooks_total`, as webhooks are.
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use crate::backoff::Backoff;
 use crate::journal::{Journal, Record};
 use crate::metrics::Metrics;
 use crate::notify::{Event, Listener, approvals_link};
-use crate::outcome::WebhookOutcome;
+use crate::outcome::{WebhookEvent, WebhookOutcome};
 use crate::task::TaskId;
 
 /// Events waiting to be posted; beyond this new ones are dropped (and counted).
@@ -92,10 +93,20 @@ impl Posting {
                 () = shutdown.cancelled() => None,
             };
             let Some(event) = event else { return };
+            let id = event.hold.id;
+            if event.kind == WebhookEvent::Gone && self.known(id).is_none() {
+                // No message to update: a task that vCD ended is not posted anew.
+                tracing::debug!(task_id = %id, "no Slack message for the task vCD ended");
+                continue;
+            }
             let outcome = tokio::select! {
                 outcome = self.show(&event) => outcome,
                 () = shutdown.cancelled() => WebhookOutcome::Dropped,
             };
+            if !message::undecided(event.kind) {
+                // The task left, shown or not: its message is not updated again.
+                self.lock().remove(&id);
+            }
             self.metrics.webhook(event.kind, outcome);
         }
     }

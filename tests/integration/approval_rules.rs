@@ -372,3 +372,49 @@ async fn check_with_the_config_names_unknown_approvers_and_unreachable_approvals
     assert_eq!(alone.status.code(), Some(0));
     world.finish().await;
 }
+
+/// Waits until a captured log line holds every one of `parts`.
+async fn warned(parts: &[&str]) {
+    wait_until(&format!("a log line with {parts:?}"), || {
+        !log_lines_with(parts).is_empty()
+    })
+    .await;
+}
+
+/// The captured log lines that hold every one of `parts`.
+fn log_lines_with(parts: &[&str]) -> Vec<String> {
+    captured_logs()
+        .lines()
+        .filter(|line| parts.iter().all(|part| line.contains(part)))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_warns_of_approvers_the_file_lacks_at_start_and_on_either_reload() {
+    let world = World::start(options(
+        "approvers = [\"dave\", \"zoe\"]\nescalate_after = \"30m\"\n\
+         escalate_to = [\"group:night-shift\"]",
+        Vec::new(),
+    ))
+    .await;
+    // At start: each unknown name and group, with its rule and place in the policy.
+    warned(&["WARN", RULE, ":11:", "no approver named \"zoe\""]).await;
+    warned(&["WARN", RULE, ":13:", "group \"night-shift\""]).await;
+    assert!(
+        log_lines_with(&["WARN", "no approver named \"dave\""]).is_empty(),
+        "dave is in the file"
+    );
+
+    // The approvers file loses dave: he is named now.
+    let approvers = world.config_path().with_file_name("approvers.toml");
+    let without_dave = approvers_file().replace("name = \"dave\"", "name = \"david\"");
+    std::fs::write(&approvers, without_dave).unwrap();
+    warned(&["WARN", RULE, "no approver named \"dave\""]).await;
+
+    // A new policy names yuri.
+    let policy_file = world.config_path().with_file_name("policy.toml");
+    std::fs::write(&policy_file, policy("approvers = [\"yuri\"]")).unwrap();
+    warned(&["WARN", RULE, "no approver named \"yuri\""]).await;
+    world.finish().await;
+}

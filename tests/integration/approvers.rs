@@ -369,6 +369,8 @@ async fn approvers_add_prints_a_token_once_and_an_entry_that_works() {
             "prod-*",
             "--org",
             "acme",
+            "--email",
+            "frank@example.com",
         ])
         .output()
         .unwrap();
@@ -389,6 +391,7 @@ async fn approvers_add_prints_a_token_once_and_an_entry_that_works() {
         entry.contains(&format!("token_sha256 = \"{}\"", sha256_hex(&token))),
         "{entry}"
     );
+    assert!(entry.contains("email = \"frank@example.com\""), "{entry}");
 
     // With --token-file the token goes to a new private file and nowhere else.
     let dir = tempfile::tempdir().unwrap();
@@ -435,6 +438,25 @@ async fn approvers_add_prints_a_token_once_and_an_entry_that_works() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
     assert!(refused.stdout.is_empty(), "no token for a refused name");
+
+    // An address the approvers file would refuse is refused here, with the file's words.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_vcd-blockd"))
+        .args([
+            "approvers",
+            "add",
+            "frank",
+            "--email",
+            "frank at example.com",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(refused.stdout.is_empty(), "no token for a refused address");
+    let told = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        told.contains("email \"frank at example.com\" is not a mail address"),
+        "{told}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,8 @@
 //! the message follows the task wherever it is decided; Socket Mode survives lost connections
 //! and runs on the leader only; signed HTTP interactions are the alternative.
 
+use std::time::Duration;
+
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -11,8 +13,8 @@ use vcd_sim::NewTask;
 
 use crate::ha::{Instance, roles};
 use crate::helpers::{
-    Admin, Options, SLACK_APP_TOKEN, SLACK_BOT_TOKEN, SlackOptions, World, captured_logs,
-    eventually, http_client,
+    Admin, Options, SLACK_APP_TOKEN, SLACK_BOT_TOKEN, SlackOptions, Webhook, WebhookReceiver,
+    World, abort_directly, captured_logs, eventually, http_client,
 };
 use crate::slack_standin::{CHANNEL_ID, SlackStandIn};
 
@@ -354,6 +356,71 @@ async fn the_message_follows_an_approval_made_on_the_page() {
     );
     assert!(buttons(&update.body, id).is_empty());
     assert_eq!(slack.calls("chat.postMessage").len(), 1);
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_decided_in_vcd_itself_loses_its_buttons_and_is_announced_as_gone() {
+    let slack = SlackStandIn::start().await;
+    let receiver = WebhookReceiver::start().await;
+    let world = World::start(Options {
+        webhooks: vec![Webhook {
+            url: receiver.url.clone(),
+            format: "json",
+            events: Some(&["held", "gone"]),
+        }],
+        task_timeout: Duration::from_secs(2),
+        extend_by: "3s",
+        ..options(&slack, true)
+    })
+    .await;
+    let id = world.create(deployment("alice")).await;
+    posted(&slack, id).await;
+    receiver
+        .wait_for(1, |b| {
+            b["event"] == "held" && b["task_id"] == id.to_string()
+        })
+        .await;
+
+    // Another handler aborts the task through vCD's API; the next keepalive finds it ended.
+    abort_directly(&world, id).await;
+
+    let update = slack
+        .wait_for_call("chat.update", |body| {
+            body["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Decided in vCD"))
+        })
+        .await;
+    assert_eq!(
+        update.body["ts"], "1700000000.000000",
+        "the posted message, in place"
+    );
+    assert!(
+        buttons(&update.body, id).is_empty(),
+        "a task vCD decided has no buttons: {}",
+        update.body
+    );
+    let [gone] = receiver
+        .wait_for(1, |b| b["event"] == "gone")
+        .await
+        .try_into()
+        .unwrap();
+    assert_eq!(gone["task_id"], id.to_string());
+    assert!(
+        gone["approver"].is_null() && gone["action"].is_null(),
+        "{gone}"
+    );
+    let admin = Admin::new(world.admin_url());
+    eventually("the hold is gone from the list", || async {
+        admin.holds().await.filter(Vec::is_empty)
+    })
+    .await;
+    assert_eq!(
+        slack.calls("chat.postMessage").len(),
+        1,
+        "nothing posted anew"
+    );
     world.finish().await;
 }
 

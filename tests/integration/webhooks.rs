@@ -9,8 +9,8 @@ use vcd_blockd::Metrics;
 use vcd_sim::{Faults, NewTask};
 
 use crate::helpers::{
-    Admin, Options, Webhook, WebhookReceiver, World, captured_logs, craft_create_notification,
-    eventually, free_port, wait_until,
+    Admin, Options, Webhook, WebhookReceiver, World, abort_directly, captured_logs,
+    craft_create_notification, eventually, free_port, wait_until,
 };
 
 const POLICY: &str = r#"
@@ -291,6 +291,47 @@ async fn the_deadline_fallback_is_announced_as_expired() {
         .map(|b| b["event"].clone())
         .collect();
     assert_eq!(events, [json!("held"), json!("expired")]);
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_task_that_vcd_stops_listing_is_announced_as_gone_to_receivers_of_every_event() {
+    let receiver = WebhookReceiver::start().await;
+    let world = World::start(Options {
+        reconcile_interval: "1s",
+        ..options(vec![json_to(&receiver)])
+    })
+    .await;
+    let admin = Admin::new(world.admin_url());
+    let id = world.create(task("vdcInstantiateVapp", "billing")).await;
+    receiver.wait_for(1, about("held", id)).await;
+
+    // Decided in vCD by someone else: the next listing no longer has it.
+    abort_directly(&world, id).await;
+    let gone = &receiver.wait_for(1, about("gone", id)).await[0];
+    assert_eq!(gone["approver"], Value::Null, "{gone}");
+    assert_eq!(
+        gone["action"],
+        Value::Null,
+        "what vCD did is not known: {gone}"
+    );
+    assert!(
+        gone["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("vCD no longer waits for the task"),
+        "{gone}"
+    );
+    eventually("the hold is gone from the list", || async {
+        admin.holds().await.filter(Vec::is_empty)
+    })
+    .await;
+    let events: Vec<Value> = receiver
+        .bodies()
+        .iter()
+        .map(|b| b["event"].clone())
+        .collect();
+    assert_eq!(events, [json!("held"), json!("gone")], "announced once");
     world.finish().await;
 }
 
