@@ -68,7 +68,7 @@ pub(crate) enum Forbidden {
     },
     /// The approver's approval is recorded already; another approver must add theirs (the
     /// admin API answers 409).
-    #[error("{approver} has already approved this task ({progress}); another approver must")]
+    #[error("{approver} has already approved this task ({progress}); another approver must approve it")]
     AlreadyApproved { approver: String, progress: String },
 }
 
@@ -693,7 +693,7 @@ mod tests {
         assert_eq!(short(&carol, &once), Err("already approved by you"));
         assert_eq!(
             carol.may_decide(&once).unwrap_err().to_string(),
-            "carol has already approved this task (1 of 2: Carol); another approver must"
+            "carol has already approved this task (1 of 2: Carol); another approver must approve it"
         );
         assert_eq!(short(&dave, &once), Ok(()));
         assert_eq!(short(&admin, &once), Ok(()));

@@ -184,7 +184,7 @@ async fn two_people_approve_one_is_announced_then_the_second_resumes_and_a_rejec
     assert_eq!(status, 409, "{answer}");
     assert_eq!(
         answer["error"],
-        "carol has already approved this task (1 of 2: carol); another approver must"
+        "carol has already approved this task (1 of 2: carol); another approver must approve it"
     );
     assert_eq!(
         listed(&dave, resumed).await["approvals"]
