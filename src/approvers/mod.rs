@@ -68,7 +68,9 @@ pub(crate) enum Forbidden {
     },
     /// The approver's approval is recorded already; another approver must add theirs (the
     /// admin API answers 409).
-    #[error("{approver} has already approved this task ({progress}); another approver must approve it")]
+    #[error(
+        "{approver} has already approved this task ({progress}); another approver must approve it"
+    )]
     AlreadyApproved { approver: String, progress: String },
 }
 
