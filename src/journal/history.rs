@@ -39,14 +39,23 @@ pub(crate) struct Replay {
     decisions: VecDeque<DecisionRecord>,
     /// Tasks with something journaled and no decision yet.
     pending: HashMap<TaskId, Pending>,
+    /// Where the chat messages of tasks decided lately are, oldest first, at most
+    /// [`KEPT_CHATS`]: the decision is journaled before the message is updated to say so.
+    decided_chats: VecDeque<(TaskId, (String, String))>,
 }
+
+/// The chat messages of decided tasks whose place is kept, so that the update saying how the
+/// task ended finds them (about 100 KB).
+const KEPT_CHATS: usize = 1024;
 
 impl Replay {
     /// Takes one more record into account; records come in the order they were written.
     pub(crate) fn apply(&mut self, record: Record) {
         match record {
             Record::Decision(decided) => {
-                self.pending.remove(&decided.task_id);
+                if let Some(pending) = self.pending.remove(&decided.task_id) {
+                    self.keep_chat(decided.task_id, pending);
+                }
                 if self.decisions.len() == KEPT_DECISIONS {
                     self.decisions.pop_front();
                 }
@@ -85,16 +94,51 @@ impl Replay {
         self.pending.get(&id)
     }
 
+    /// Where task `id`'s chat message is (channel, `ts`), whether it waits or was decided
+    /// lately.
+    pub(crate) fn chat(&self, id: TaskId) -> Option<(String, String)> {
+        match self.pending.get(&id) {
+            Some(pending) => pending.chat.clone(),
+            None => self
+                .decided_chats
+                .iter()
+                .rev()
+                .find(|(task, _)| *task == id)
+                .map(|(_, chat)| chat.clone()),
+        }
+    }
+
     /// Forgets where task `id`'s chat message is.
     pub(crate) fn forget_chat(&mut self, id: TaskId) {
         if let Some(pending) = self.pending.get_mut(&id) {
             pending.chat = None;
         }
+        self.decided_chats.retain(|(task, _)| *task != id);
     }
 
-    /// Forgets what was journaled about undecided tasks vCD no longer waits for.
+    /// Forgets what was journaled about undecided tasks vCD no longer waits for (where their
+    /// chat messages are is kept a while, for the update saying so).
     pub(crate) fn retain_pending(&mut self, mut keep: impl FnMut(TaskId) -> bool) {
-        self.pending.retain(|id, _| keep(*id));
+        let gone: Vec<TaskId> = self
+            .pending
+            .keys()
+            .copied()
+            .filter(|id| !keep(*id))
+            .collect();
+        for id in gone {
+            if let Some(pending) = self.pending.remove(&id) {
+                self.keep_chat(id, pending);
+            }
+        }
+    }
+
+    /// Keeps where the message of task `id`, just decided or gone, is.
+    fn keep_chat(&mut self, id: TaskId, pending: Pending) {
+        let Some(chat) = pending.chat else { return };
+        if self.decided_chats.len() == KEPT_CHATS {
+            self.decided_chats.pop_front();
+        }
+        self.decided_chats.push_back((id, chat));
     }
 
     /// The decisions at or after `since` that `visible` lets through, newest first, at most
@@ -175,6 +219,31 @@ mod tests {
         );
         replay.apply(decided(1, "prod", 3));
         assert_eq!(replay.pending(id(1)), None);
+    }
+
+    #[test]
+    fn a_chat_message_is_found_after_its_task_was_decided_or_gone() {
+        let mut replay = Replay::default();
+        for n in [1, 2] {
+            replay.apply(Record::ChatMessage {
+                task_id: id(n),
+                channel: "C0123ABCD".into(),
+                ts: format!("1700000000.00010{n}"),
+                at: at(1),
+            });
+        }
+        let chat = |n: u8| ("C0123ABCD".to_owned(), format!("1700000000.00010{n}"));
+        // The decision is journaled before the message is updated to say so.
+        replay.apply(decided(1, "prod", 2));
+        assert_eq!(replay.pending(id(1)), None);
+        assert_eq!(replay.chat(id(1)), Some(chat(1)));
+        // vCD stopped waiting for task 2: it leaves the pending tasks, its message stays known.
+        replay.retain_pending(|task| task != id(2));
+        assert_eq!(replay.pending(id(2)), None);
+        assert_eq!(replay.chat(id(2)), Some(chat(2)));
+        replay.forget_chat(id(2));
+        assert_eq!(replay.chat(id(2)), None);
+        assert_eq!(replay.chat(id(3)), None);
     }
 
     #[test]

@@ -221,6 +221,12 @@ impl Journal {
         self.lock().pending(id).cloned()
     }
 
+    /// Where task `id`'s chat message is (channel, `ts`), while it waits and for a while after
+    /// it was decided or vCD stopped waiting for it.
+    pub(crate) fn chat(&self, id: TaskId) -> Option<(String, String)> {
+        self.lock().chat(id)
+    }
+
     /// Forgets where task `id`'s chat message is (it was deleted), so that it is posted anew.
     pub(crate) fn forget_chat(&self, id: TaskId) {
         self.lock().forget_chat(id);

@@ -124,16 +124,24 @@ impl Posting {
         loop {
             let known = self.known(id);
             let attempt = match &known {
-                Some(posted) => self.api.update(posted, &body).await.map(|()| None),
-                None => self.api.post_message(&self.channel, &body).await.map(Some),
+                Some(posted) => self
+                    .api
+                    .update(posted, &body)
+                    .await
+                    .map(|()| (posted.clone(), false)),
+                None => self
+                    .api
+                    .post_message(&self.channel, &body)
+                    .await
+                    .map(|posted| (posted, true)),
             };
             match attempt {
-                Ok(posted) => {
-                    if let Some(posted) = &posted
-                        && message::undecided(event.kind)
-                    {
-                        self.journal_message(id, posted).await;
+                Ok((posted, new)) => {
+                    if new && message::undecided(event.kind) {
+                        self.journal_message(id, &posted).await;
                     }
+                    // Kept in this term's map either way: a message known only from the
+                    // journal is updated in place again on the next event.
                     self.remember(id, posted, message::undecided(event.kind));
                     tracing::debug!(task_id = %id, event = event.kind.label(), "Slack message shown");
                     return WebhookOutcome::Sent;
@@ -165,7 +173,7 @@ impl Posting {
     fn known(&self, id: TaskId) -> Option<Posted> {
         let posted = self.lock().get(&id).cloned();
         posted.or_else(|| {
-            let (channel, ts) = self.journal.pending(id)?.chat?;
+            let (channel, ts) = self.journal.chat(id)?;
             Some(Posted { channel, ts })
         })
     }
@@ -185,12 +193,12 @@ impl Posting {
     }
 
     /// Keeps where the message is while the task waits; forgets it once decided.
-    fn remember(&self, id: TaskId, posted: Option<Posted>, undecided: bool) {
+    fn remember(&self, id: TaskId, posted: Posted, undecided: bool) {
         let mut messages = self.lock();
-        if !undecided {
-            messages.remove(&id);
-        } else if let Some(posted) = posted {
+        if undecided {
             messages.insert(id, posted);
+        } else {
+            messages.remove(&id);
         }
     }
 

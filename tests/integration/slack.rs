@@ -580,6 +580,17 @@ async fn a_new_leader_updates_the_message_the_killed_one_posted() {
     let envelope = slack.push_interactive(&click(CAROL, &approve, "1700000100.000001"));
     slack.wait_for_ack(&envelope).await;
     world.wait_for_status(id, "resumed").await;
+    // The message the killed leader posted says how the task ended, and lost its buttons.
+    let approved = slack
+        .wait_for_call("chat.update", |body| {
+            body["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Approved by carol"))
+        })
+        .await;
+    assert_eq!(approved.body["ts"], "1700000000.000000");
+    assert!(buttons(&approved.body, id).is_empty(), "{}", approved.body);
+    assert_eq!(slack.calls("chat.postMessage").len(), 1, "not posted again");
     world.finish().await;
 }
 
