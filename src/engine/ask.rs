@@ -128,6 +128,16 @@ impl Engine {
         tokio::spawn(engine.keep_asking(task.id, asker));
     }
 
+    /// Task `id` was decided in vCD while it was asked: announced as `gone` when its `held`
+    /// was announced, else forgotten as quietly as it was held.
+    fn end(&self, id: TaskId, announced: bool) {
+        if announced {
+            self.gone(id);
+        } else {
+            self.forget(id);
+        }
+    }
+
     /// The task's loop: ask, apply the answer, and after a `hold` wait `recheck` and ask
     /// again, until the task is decided or leaves the registry.
     async fn keep_asking(self: Arc<Self>, id: TaskId, asker: u64) {
@@ -139,7 +149,7 @@ impl Engine {
                 .services
                 .ask(&entry.ask.service, &entry.question, entry.attempts)
                 .await;
-            match self.apply_answer(id, entry.attempts, result).await {
+            match self.apply_answer(id, asker, entry.attempts, result).await {
                 Some(wait) => tokio::time::sleep(wait).await,
                 None => return,
             }
@@ -169,12 +179,21 @@ impl Engine {
     async fn apply_answer(
         &self,
         id: TaskId,
+        asker: u64,
         attempt: u32,
         result: Result<Reply, AskError>,
     ) -> Option<Duration> {
         let _flight = self.flights.enter(id).await;
-        let held = self.holds.get(id)?;
         let entry = self.asking.map().get(&id).cloned()?;
+        if entry.asker != asker {
+            // A reload took the task out and in again meanwhile: another loop asks it now.
+            return None;
+        }
+        let Some(held) = self.holds.get(id) else {
+            // Decided, or dropped by reconciliation, while it was asked.
+            self.asking.remove(id);
+            return None;
+        };
         let ask = &entry.ask;
         let (answered, verdict) = match &result {
             Ok(reply) => (
@@ -257,7 +276,7 @@ impl Engine {
                 if matches!(failure.class(), ErrorClass::Refused | ErrorClass::NotFound) {
                     match self.vcd.blocking_task_now(id).await {
                         Ok(task) if !task.status.is_active() => {
-                            self.forget(id);
+                            self.end(id, entry.announced);
                             audit::asked(
                                 &held.view,
                                 &ask.service,
@@ -271,7 +290,7 @@ impl Engine {
                             return None;
                         }
                         Err(reread) if reread.class() == ErrorClass::NotFound => {
-                            self.forget(id);
+                            self.end(id, entry.announced);
                             return None;
                         }
                         _ => {}

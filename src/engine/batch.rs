@@ -38,6 +38,7 @@ impl Engine {
             Vec::new()
         };
         for hold in &dropped {
+            self.asking.remove(hold.id());
             tracing::info!(task_id = %hold.id(), "vCD no longer lists the held task; hold dropped");
             self.announce_gone(hold);
         }

@@ -12,7 +12,10 @@ use vcd_blockd::Metrics;
 use vcd_sim::{NewTask, TaskView};
 
 use crate::decision_service::{DecisionService, OPA_PATH, Reply};
-use crate::helpers::{Admin, AskService, Options, World, captured_logs, eventually, wait_until};
+use crate::helpers::{
+    Admin, AskService, Options, Webhook, WebhookReceiver, World, abort_directly, captured_logs,
+    eventually, wait_until,
+};
 
 /// Deployments ask the CMDB, whose errors each rule below takes its own way (by owner name);
 /// uploads resume without asking.
@@ -201,6 +204,48 @@ async fn a_hold_answer_keeps_the_task_alive_until_a_later_ask_resumes_it() {
     );
     let series = "ask_requests_total{service=\"cmdb\",outcome=\"hold\"}";
     assert_eq!(counter(&world.daemon().metrics, series), 2);
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_ask_that_vcd_decides_itself_is_announced_gone() {
+    // The service holds until the task was aborted in vCD, then answers resume, too late.
+    let aborted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let answer = aborted.clone();
+    let service = DecisionService::start(move |_| {
+        if answer.load(std::sync::atomic::Ordering::SeqCst) {
+            Reply::Decide("resume", Some("change CHG0042 approved"))
+        } else {
+            Reply::Decide("hold", Some("change not approved yet"))
+        }
+    })
+    .await;
+    let receiver = WebhookReceiver::start().await;
+    let world = World::start(Options {
+        webhooks: vec![Webhook {
+            url: receiver.url.clone(),
+            format: "json",
+            events: Some(&["held", "gone", "approved"]),
+        }],
+        ..options(vec![cmdb(&service)])
+    })
+    .await;
+    let id = world.create(deployment("billing")).await;
+    receiver.wait_for(1, |body| body["event"] == "held").await;
+
+    abort_directly(&world, id).await;
+    aborted.store(true, std::sync::atomic::Ordering::SeqCst);
+    let gone = receiver.wait_for(1, |body| body["event"] == "gone").await;
+    assert_eq!(gone[0]["task_id"], id.to_string());
+    assert_eq!(world.sim.task(id).unwrap().status, "aborted");
+    assert!(
+        !receiver
+            .bodies()
+            .iter()
+            .any(|body| body["event"] == "approved"),
+        "{:?}",
+        receiver.bodies()
+    );
     world.finish().await;
 }
 
