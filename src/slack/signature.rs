@@ -34,7 +34,7 @@ pub(crate) fn verify(
         return Err(Unsigned::Missing);
     };
     let sent: i64 = timestamp.trim().parse().map_err(|_| Unsigned::Missing)?;
-    if (now - sent).abs() > MAX_AGE_SECONDS {
+    if now.abs_diff(sent) > MAX_AGE_SECONDS.unsigned_abs() {
         return Err(Unsigned::Stale);
     }
     let presented = signature
@@ -113,6 +113,13 @@ mod tests {
             Err(Unsigned::Stale),
             "a replay after five minutes"
         );
+        for far in [i64::MIN, i64::MAX] {
+            assert_eq!(
+                check(&far.to_string(), SIGNATURE, BODY, now),
+                Err(Unsigned::Stale),
+                "a timestamp at the end of the range is stale, not an overflow"
+            );
+        }
         let secret = SecretString::from(SECRET);
         assert_eq!(
             verify(&secret, None, Some(SIGNATURE), BODY.as_bytes(), now),
