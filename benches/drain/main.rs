@@ -114,33 +114,28 @@ impl Case {
 
 impl Params {
     fn from_env() -> Params {
-        let number = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.replace('_', "").parse::<u64>().ok())
-        };
         let latencies = std::env::var("LATENCIES")
             .unwrap_or_else(|_| "0,50,200".into())
             .split(',')
             .filter_map(|v| v.trim().parse().ok())
             .collect();
         Params {
-            tasks: number("TASKS").unwrap_or(10_000) as usize,
+            tasks: count("TASKS").unwrap_or(10_000) as usize,
             latencies,
-            runs: number("RUNS").unwrap_or(3).max(1) as usize,
-            slow_runs: number("SLOW_RUNS").unwrap_or(1).max(1) as usize,
-            max_in_flight: number("MAX_IN_FLIGHT").map(|n| n as usize),
-            prefetch: number("PREFETCH").map(|n| n.min(u64::from(u16::MAX)) as u16),
-            steady_rate: number("STEADY_RATE").unwrap_or(200),
-            steady_secs: number("STEADY_SECS").unwrap_or(30),
+            runs: count("RUNS").unwrap_or(3).max(1) as usize,
+            slow_runs: count("SLOW_RUNS").unwrap_or(1).max(1) as usize,
+            max_in_flight: count("MAX_IN_FLIGHT").map(|n| n as usize),
+            prefetch: count("PREFETCH").map(|n| n.min(u64::from(u16::MAX)) as u16),
+            steady_rate: count("STEADY_RATE").unwrap_or(200),
+            steady_secs: count("STEADY_SECS").unwrap_or(30),
             errors: std::env::var("ERRORS")
                 .unwrap_or_else(|_| "0".into())
                 .split(',')
                 .filter_map(|v| v.trim().trim_end_matches('%').parse().ok())
                 .filter(|&e| e <= 100)
                 .collect(),
-            retry_after: number("RETRY_AFTER"),
-            overload_secs: number("OVERLOAD_SECS").unwrap_or(0),
+            retry_after: count("RETRY_AFTER"),
+            overload_secs: count("OVERLOAD_SECS").unwrap_or(0),
         }
     }
 
@@ -210,36 +205,30 @@ struct Steady {
     rss_kib: u64,
 }
 
-fn main() -> ExitCode {
-    if let Some(tasks) = std::env::var("POLL_TASKS")
+/// The whole number in environment variable `name` (`10_000` reads as 10000), if set.
+fn count(name: &str) -> Option<u64> {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
-    {
-        let number = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+}
+
+/// The whole number in environment variable `name`, or `default`.
+fn number(name: &str, default: u64) -> u64 {
+    count(name).unwrap_or(default)
+}
+
+fn main() -> ExitCode {
+    if let Some(tasks) = count("POLL_TASKS") {
         let params = poll::PollParams {
-            tasks,
+            tasks: tasks as usize,
             interval_secs: number("POLL_INTERVAL_SECS", 5).max(1),
             listings: number("POLL_LISTINGS", 3).max(1) as usize,
         };
         return common::run_main("drain", poll::run(&params));
     }
-    if let Some(tasks) = std::env::var("CHAOS_TASKS")
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-    {
-        let number = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+    if let Some(tasks) = count("CHAOS_TASKS") {
         let params = chaos::ChaosParams {
-            tasks,
+            tasks: tasks as usize,
             rate: number("CHAOS_RATE", 100).max(1),
             held: number("CHAOS_HELD", 20) as usize,
             timeout_secs: number("CHAOS_TIMEOUT_SECS", 40).max(1),
@@ -248,18 +237,9 @@ fn main() -> ExitCode {
         };
         return common::run_main("drain", chaos::run(&params));
     }
-    if let Some(tasks) = std::env::var("ASK_TASKS")
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-    {
-        let number = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+    if let Some(tasks) = count("ASK_TASKS") {
         let params = ask::AskParams {
-            tasks,
+            tasks: tasks as usize,
             every: number("ASK_EVERY", 10).max(1) as usize,
             service_ms: number("ASK_SERVICE_MS", 20),
         };

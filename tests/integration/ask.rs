@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use uuid::Uuid;
-use vcd_blockd::Metrics;
 use vcd_sim::{NewTask, TaskView};
 
 use crate::decision_service::{DecisionService, OPA_PATH, Reply};
 use crate::helpers::{
     Admin, AskService, Options, Webhook, WebhookReceiver, World, abort_directly, captured_logs,
-    eventually, wait_until,
+    counter, eventually, wait_until,
 };
 
 /// Deployments ask the CMDB, whose errors each rule below takes its own way (by owner name);
@@ -112,16 +111,6 @@ fn final_message(view: &TaskView) -> String {
         .find(|a| a.accepted && a.action != "updateProgress")
         .map(|a| a.message.clone())
         .unwrap_or_default()
-}
-
-/// The value of a counter series such as `ask_requests_total{service="cmdb",outcome="error"}`.
-fn counter(metrics: &Metrics, series: &str) -> u64 {
-    let prefixed = format!("vcd_blockd_{series} ");
-    metrics
-        .render()
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefixed))
-        .map_or(0, |value| value.trim().parse().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,6 +43,17 @@ hold = { max = "1h", fallback = "abort" }
 /// How long a test waits for something that should happen within a second or two.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
+/// The value of a counter series such as `webhooks_total{event="held",outcome="sent"}`; 0
+/// while the series has not been written.
+pub(crate) fn counter(metrics: &vcd_blockd::Metrics, series: &str) -> u64 {
+    let prefixed = format!("vcd_blockd_{series} ");
+    metrics
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefixed))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
 pub(crate) fn example_policy() -> String {
     std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -5,10 +5,9 @@
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use vcd_blockd::Metrics;
 use vcd_sim::NewTask;
 
-use crate::helpers::{Admin, Options, World, captured_logs, free_port, wait_until};
+use crate::helpers::{Admin, Options, World, captured_logs, counter, free_port, wait_until};
 use crate::smtp_sink::{Received, SinkTls, SmtpSink};
 
 const PUBLIC_URL: &str = "https://blockd.example.com";
@@ -54,16 +53,6 @@ fn task(operation: &str, owner_name: &str) -> NewTask {
         owner_name: owner_name.into(),
         ..NewTask::default()
     }
-}
-
-/// The value of a counter series such as `webhooks_total{event="held",outcome="sent"}`.
-fn counter(metrics: &Metrics, series: &str) -> u64 {
-    let prefixed = format!("vcd_blockd_{series} ");
-    metrics
-        .render()
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefixed))
-        .map_or(0, |value| value.trim().parse().unwrap())
 }
 
 /// Selects the mails whose subject names `event` and task `id`.

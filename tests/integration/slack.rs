@@ -179,8 +179,9 @@ async fn a_held_task_is_posted_with_buttons_and_its_approvers_click_resumes_it()
     let approve = button(&message, id, "Approve");
     button(&message, id, "Reject");
 
-    let envelope = slack.push_interactive(&click(CAROL, &approve, "1700000100.000001"));
-    slack.wait_for_ack(&envelope).await;
+    slack
+        .push_acknowledged(&click(CAROL, &approve, "1700000100.000001"))
+        .await;
     let view = world.wait_for_status(id, "resumed").await;
     assert_eq!(accepted_actions(&view).len(), 1);
 
@@ -436,8 +437,9 @@ async fn socket_mode_reconnects_after_a_dropped_socket_or_a_disconnect() {
 
     let id = world.create(deployment("alice")).await;
     let approve = button(&posted(&slack, id).await, id, "Approve");
-    let envelope = slack.push_interactive(&click(CAROL, &approve, "1700000100.000001"));
-    slack.wait_for_ack(&envelope).await;
+    slack
+        .push_acknowledged(&click(CAROL, &approve, "1700000100.000001"))
+        .await;
     world.wait_for_status(id, "resumed").await;
     world.finish().await;
 }
@@ -452,8 +454,9 @@ async fn a_standby_opens_no_socket() {
 
     let id = world.create(deployment("alice")).await;
     let approve = button(&posted(&slack, id).await, id, "Approve");
-    let envelope = slack.push_interactive(&click(CAROL, &approve, "1700000100.000001"));
-    slack.wait_for_ack(&envelope).await;
+    slack
+        .push_acknowledged(&click(CAROL, &approve, "1700000100.000001"))
+        .await;
     world.wait_for_status(id, "resumed").await;
     assert_eq!(
         slack.sockets_accepted(),
@@ -577,8 +580,9 @@ async fn a_new_leader_updates_the_message_the_killed_one_posted() {
     assert_eq!(slack.calls("chat.postMessage").len(), 1, "not posted again");
     let approve = button(&update.body, id, "Approve");
     slack.wait_for_sockets(2).await;
-    let envelope = slack.push_interactive(&click(CAROL, &approve, "1700000100.000001"));
-    slack.wait_for_ack(&envelope).await;
+    slack
+        .push_acknowledged(&click(CAROL, &approve, "1700000100.000001"))
+        .await;
     world.wait_for_status(id, "resumed").await;
     // The message the killed leader posted says how the task ended, and lost its buttons.
     let approved = slack

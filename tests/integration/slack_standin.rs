@@ -121,6 +121,12 @@ impl SlackStandIn {
         id
     }
 
+    /// Sends an `interactive` envelope of `payload` and waits until the app acknowledged it.
+    pub(crate) async fn push_acknowledged(&self, payload: &Value) {
+        let envelope = self.push_interactive(payload);
+        self.wait_for_ack(&envelope).await;
+    }
+
     /// Sends an `interactive` envelope with the given id (again, for a redelivery).
     pub(crate) fn push_envelope(&self, envelope_id: &str, payload: &Value) {
         let envelope = json!({

@@ -5,11 +5,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vcd_blockd::Metrics;
 use vcd_sim::{Faults, NewTask};
 
 use crate::helpers::{
-    Admin, Options, Webhook, WebhookReceiver, World, abort_directly, captured_logs,
+    Admin, Options, Webhook, WebhookReceiver, World, abort_directly, captured_logs, counter,
     craft_create_notification, eventually, free_port, wait_until,
 };
 
@@ -61,16 +60,6 @@ fn task(operation: &str, owner_name: &str) -> NewTask {
 /// Selects the JSON bodies of `event` about task `id`.
 fn about(event: &'static str, id: uuid::Uuid) -> impl Fn(&Value) -> bool {
     move |body| body["event"] == event && body["task_id"] == id.to_string()
-}
-
-/// The value of a counter series such as `webhooks_total{event="held",outcome="sent"}`.
-fn counter(metrics: &Metrics, series: &str) -> u64 {
-    let prefixed = format!("vcd_blockd_{series} ");
-    metrics
-        .render()
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefixed))
-        .map_or(0, |value| value.trim().parse().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
